@@ -1,0 +1,62 @@
+/**
+ * Per-key mutual exclusion for read-modify-write on the keyspace.
+ *
+ * Contract: `acquire(k)` resolves with a release function once every earlier holder of `k` has
+ * released; holders of one key run strictly one after another in arrival order (FIFO), while
+ * holders of different keys never wait for each other. `acquireMany` takes several keys in a
+ * canonical (sorted, de-duplicated) order so two multi-key writers cannot deadlock.
+ *
+ * Memory: one map entry per key that currently has a holder or waiter; the entry is removed when
+ * the last holder releases, so an idle keyspace costs nothing here.
+ */
+import assert from 'node:assert';
+
+export type Release = () => void;
+
+interface Slot {
+  /** Waiters in arrival order; the head of the queue is the current holder's successor. */
+  readonly waiters: (() => void)[];
+}
+
+export class KeyLock {
+  private readonly held = new Map<string, Slot>();
+
+  /** Number of keys currently held (tests and stats). */
+  get heldKeys(): number {
+    return this.held.size;
+  }
+
+  acquire(key: string): Promise<Release> {
+    const slot = this.held.get(key);
+    if (slot === undefined) {
+      this.held.set(key, { waiters: [] });
+      return Promise.resolve(this.releaser(key));
+    }
+    return new Promise<Release>((resolve) => {
+      slot.waiters.push(() => resolve(this.releaser(key)));
+    });
+  }
+
+  /** Acquires all keys (duplicates allowed) in sorted order; the release frees them all. */
+  async acquireMany(keys: readonly string[]): Promise<Release> {
+    const unique = [...new Set(keys)].sort();
+    const releases: Release[] = [];
+    for (const key of unique) releases.push(await this.acquire(key));
+    return () => {
+      for (let i = releases.length - 1; i >= 0; i--) releases[i]!();
+    };
+  }
+
+  private releaser(key: string): Release {
+    let released = false;
+    return () => {
+      assert(!released, `key lock released twice`);
+      released = true;
+      const slot = this.held.get(key);
+      assert(slot !== undefined, 'released a key lock that is not held');
+      const next = slot.waiters.shift();
+      if (next === undefined) this.held.delete(key);
+      else next();
+    };
+  }
+}
