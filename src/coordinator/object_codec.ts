@@ -1,0 +1,139 @@
+/**
+ * Binary format of a VersionedObject (stored on disk, sent between replicas). Canonical: an
+ * object has exactly one encoding, so replicas holding equal objects hash equal bytes.
+ *
+ *   object     = magic:u8(0xD7) version:u8(0x01) clock siblings
+ *   clock      = count:varint entry{count}            ; count <= MAX_CLOCK_ENTRIES,
+ *                                                     ; actors strictly ascending (UTF-16 order)
+ *   entry      = actorLen:varint actor:utf8{actorLen} ; 1 <= actorLen <= MAX_ACTOR_BYTES, strict UTF-8
+ *                counter:varint                       ; 1 <= counter <= 2^53-1
+ *                timeMs:varint                        ; clockTimesMs of the actor (0 if unknown)
+ *   siblings   = count:varint sibling{count}          ; count <= MAX_SIBLINGS_LIMIT, canonical order
+ *   sibling    = actorIndex:varint                    ; index into clock entries (< clock count)
+ *                counter:varint                       ; 1 <= counter <= the clock's counter for actor
+ *                writtenAtMs:varint expiresAtMs:varint
+ *                kind:u8                              ; 0 = tombstone, 1 = value
+ *                [valueLen:varint value:byte{valueLen}] ; only when kind = 1,
+ *                                                     ; valueLen <= MAX_SIBLING_VALUE_BYTES
+ *   varint     = unsigned LEB128, shortest form, at most 2^53-1
+ *
+ * Dots are unique. Nothing may follow the last sibling. decodeObject checks every count and
+ * length against its limit and the bytes that remain before allocating, and every invariant
+ * of object.ts; any violation throws CorruptObjectError.
+ */
+
+import { ByteReader, ByteWriter } from './bytes.js';
+import { compareActors } from './dvv.js';
+import { CorruptObjectError } from './errors.js';
+import {
+  MAX_ACTOR_BYTES,
+  MAX_CLOCK_ENTRIES,
+  MAX_COUNTER,
+  MAX_SIBLINGS_LIMIT,
+  MAX_SIBLING_VALUE_BYTES,
+  MAX_TIME_MS,
+} from './limits.js';
+import type { Sibling, VersionedObject } from './object.js';
+
+export const OBJECT_MAGIC = 0xd7;
+export const OBJECT_FORMAT_VERSION = 1;
+
+const KIND_TOMBSTONE = 0;
+const KIND_VALUE = 1;
+
+export function encodeObject(obj: VersionedObject): Buffer {
+  const w = new ByteWriter();
+  w.u8(OBJECT_MAGIC);
+  w.u8(OBJECT_FORMAT_VERSION);
+  const actors = [...obj.clock.keys()].sort(compareActors);
+  const index = new Map<string, number>();
+  w.varint(actors.length);
+  actors.forEach((actor, i) => {
+    index.set(actor, i);
+    const bytes = Buffer.from(actor, 'utf8');
+    w.varint(bytes.length);
+    w.bytes(bytes);
+    w.varint(obj.clock.get(actor) as number);
+    w.varint(obj.clockTimesMs?.get(actor) ?? 0);
+  });
+  w.varint(obj.siblings.length);
+  for (const s of obj.siblings) {
+    const i = index.get(s.dot.actor);
+    if (i === undefined) throw new RangeError(`sibling actor ${s.dot.actor} is not in the clock`);
+    w.varint(i);
+    w.varint(s.dot.counter);
+    w.varint(s.writtenAtMs);
+    w.varint(s.expiresAtMs);
+    if (s.value === null) {
+      w.u8(KIND_TOMBSTONE);
+    } else {
+      w.u8(KIND_VALUE);
+      w.varint(s.value.length);
+      w.bytes(s.value);
+    }
+  }
+  return w.finish();
+}
+
+export function decodeObject(buf: Buffer): VersionedObject {
+  const r = new ByteReader(buf, (m) => new CorruptObjectError(`object: ${m}`));
+  const magic = r.u8('magic');
+  if (magic !== OBJECT_MAGIC) throw new CorruptObjectError(`object: bad magic 0x${magic.toString(16)}`);
+  const version = r.u8('version');
+  if (version !== OBJECT_FORMAT_VERSION) throw new CorruptObjectError(`object: unsupported format version ${version}`);
+
+  const nClock = r.varint('clock entry count', MAX_CLOCK_ENTRIES);
+  const actors: string[] = [];
+  const clock = new Map<string, number>();
+  const times = new Map<string, number>();
+  for (let i = 0; i < nClock; i++) {
+    const len = r.varint('actor length', MAX_ACTOR_BYTES);
+    if (len === 0) throw new CorruptObjectError('object: empty actor');
+    const actor = r.utf8(len, 'actor');
+    const prev = actors[actors.length - 1];
+    if (prev !== undefined && compareActors(prev, actor) >= 0) {
+      throw new CorruptObjectError('object: clock actors not strictly ascending');
+    }
+    const counter = r.varint('clock counter', MAX_COUNTER);
+    if (counter === 0) throw new CorruptObjectError('object: clock counter 0');
+    const t = r.varint('clock time', MAX_TIME_MS);
+    actors.push(actor);
+    clock.set(actor, counter);
+    times.set(actor, t);
+  }
+
+  const nSiblings = r.varint('sibling count', MAX_SIBLINGS_LIMIT);
+  const siblings: Sibling[] = [];
+  const dots = new Set<string>();
+  for (let i = 0; i < nSiblings; i++) {
+    const ai = r.varint('sibling actor index', nClock === 0 ? 0 : nClock - 1);
+    const actor = actors[ai];
+    if (actor === undefined) throw new CorruptObjectError('object: sibling actor index with an empty clock');
+    const counter = r.varint('sibling counter', clock.get(actor) as number);
+    if (counter === 0) throw new CorruptObjectError('object: sibling counter 0');
+    const key = `${counter}@${actor}`;
+    if (dots.has(key)) throw new CorruptObjectError(`object: duplicate dot ${key}`);
+    dots.add(key);
+    const writtenAtMs = r.varint('writtenAtMs', MAX_TIME_MS);
+    const expiresAtMs = r.varint('expiresAtMs', MAX_TIME_MS);
+    const kind = r.u8('sibling kind');
+    let value: Buffer | null;
+    if (kind === KIND_TOMBSTONE) value = null;
+    else if (kind === KIND_VALUE) value = r.bytes(r.varint('value length', MAX_SIBLING_VALUE_BYTES), 'value');
+    else throw new CorruptObjectError(`object: bad sibling kind ${kind}`);
+    const s: Sibling = { value, dot: { actor, counter }, writtenAtMs, expiresAtMs };
+    const prev = siblings[siblings.length - 1];
+    if (prev !== undefined && !siblingBefore(prev, s)) {
+      throw new CorruptObjectError('object: siblings not in canonical order');
+    }
+    siblings.push(s);
+  }
+  r.end('object');
+  return { clock, siblings: Object.freeze(siblings), clockTimesMs: times };
+}
+
+function siblingBefore(a: Sibling, b: Sibling): boolean {
+  if (a.writtenAtMs !== b.writtenAtMs) return a.writtenAtMs < b.writtenAtMs;
+  const c = compareActors(a.dot.actor, b.dot.actor);
+  return c !== 0 ? c < 0 : a.dot.counter < b.dot.counter;
+}
