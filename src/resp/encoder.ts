@@ -1,0 +1,277 @@
+/**
+ * RESP reply encoder: Reply values -> bytes, in RESP2 or RESP3 (src/resp/reply.ts documents
+ * how the RESP3-only kinds render in RESP2).
+ *
+ * A connection keeps one ReplyBuffer and pushes the replies of one pipelined read batch into
+ * it, then writes `take()` with a single socket write (or writev for an array). Small replies
+ * are copied into a slab that only grows forward: bytes already handed out by take() are never
+ * written again, so a Buffer returned by take() stays valid while the socket still holds it.
+ * Bulk Buffers of COPY_THRESHOLD_BYTES or more are not copied; they are passed through as their
+ * own segment, so the caller must not modify such a Buffer until it has been written.
+ *
+ * Formats (Redis 7.0, networking.c):
+ * - error / simple: `-message\r\n` / `+value\r\n`; CR and LF in the text are replaced with
+ *   spaces (as addReplyErrorFormat does) so a reply can never break the framing.
+ * - integer: `:<n>\r\n` for numbers (safe integers) and bigints.
+ * - double: RESP3 `,<%.17g>\r\n` (`,inf`, `,-inf`, `,nan`); RESP2 the same text as a bulk string.
+ * - null / nullArray: RESP3 `_\r\n`; RESP2 `$-1\r\n` / `*-1\r\n`.
+ * - bool: RESP3 `#t` / `#f`; RESP2 `:1` / `:0`.
+ * - map: RESP3 `%<n>` then key, value, ...; RESP2 `*<2n>` flat. set: RESP3 `~<n>`; RESP2 `*<n>`.
+ * - verbatim: RESP3 `=<len>\r\ntxt:<value>\r\n`; RESP2 a bulk string of the value.
+ */
+import assert from 'node:assert/strict';
+import type { Reply } from './reply.js';
+import { formatDouble } from './double-format.js';
+
+/** Size of a fresh slab for small replies. */
+export const REPLY_SLAB_BYTES = 64 * 1024;
+/** Bulk Buffers at least this long are referenced, not copied (Redis's PROTO_REPLY_CHUNK_BYTES). */
+export const COPY_THRESHOLD_BYTES = 16 * 1024;
+/** Longest header: one type byte, '-' and 20 digits of a 64-bit integer, CRLF. */
+const MAX_HEADER_BYTES = 24;
+
+const CR = 13;
+const LF = 10;
+const EMPTY = Buffer.alloc(0);
+const CRLF_PATTERN = /[\r\n]/g;
+
+export class ReplyBuffer {
+  protocol: 2 | 3;
+  /** Current slab; [start, pos) is pending, [pos, length) is free, [0, start) was taken. */
+  private slab: Buffer;
+  private start = 0;
+  private pos = 0;
+  /** Pending segments before the slab's pending part, in order. */
+  private parts: Buffer[] = [];
+  private partsBytes = 0;
+  private readonly slabBytes: number;
+
+  constructor(protocol: 2 | 3 = 2, slabBytes: number = REPLY_SLAB_BYTES) {
+    assert.ok(slabBytes >= MAX_HEADER_BYTES, 'slab too small');
+    this.protocol = protocol;
+    this.slabBytes = slabBytes;
+    this.slab = Buffer.allocUnsafe(slabBytes);
+  }
+
+  /** Appends the encoding of `reply` in the current protocol. */
+  push(reply: Reply): void {
+    switch (reply.kind) {
+      case 'bulk':
+        if (typeof reply.value === 'string') this.writeStringBulk(reply.value);
+        else this.writeBufferBulk(reply.value);
+        return;
+      case 'simple':
+        this.writeLine(0x2b /* + */, reply.value);
+        return;
+      case 'error':
+        this.writeLine(0x2d /* - */, reply.message);
+        return;
+      case 'integer':
+        this.writeInteger(0x3a /* : */, reply.value);
+        return;
+      case 'null':
+        if (this.protocol === 3) this.writeNull3();
+        else this.writeHeader(0x24 /* $ */, -1);
+        return;
+      case 'nullArray':
+        if (this.protocol === 3) this.writeNull3();
+        else this.writeHeader(0x2a /* * */, -1);
+        return;
+      case 'array':
+        this.writeHeader(0x2a /* * */, reply.items.length);
+        for (const item of reply.items) this.push(item);
+        return;
+      case 'set':
+        this.writeHeader(this.protocol === 3 ? 0x7e /* ~ */ : 0x2a /* * */, reply.items.length);
+        for (const item of reply.items) this.push(item);
+        return;
+      case 'map':
+        if (this.protocol === 3) this.writeHeader(0x25 /* % */, reply.entries.length);
+        else this.writeHeader(0x2a /* * */, reply.entries.length * 2);
+        for (const [key, value] of reply.entries) {
+          this.push(key);
+          this.push(value);
+        }
+        return;
+      case 'double': {
+        const text = formatDouble(reply.value);
+        if (this.protocol === 3) this.writeLine(0x2c /* , */, text);
+        else this.writeStringBulk(text);
+        return;
+      }
+      case 'bool':
+        if (this.protocol === 3) this.writeLine(0x23 /* # */, reply.value ? 't' : 'f');
+        else this.writeHeader(0x3a /* : */, reply.value ? 1 : 0);
+        return;
+      case 'verbatim':
+        if (this.protocol === 3) this.writeVerbatim(reply.format, reply.value);
+        else this.writeStringBulk(reply.value);
+        return;
+      default: {
+        const unknown: never = reply;
+        assert.fail(`unknown reply kind ${JSON.stringify(unknown)}`);
+      }
+    }
+  }
+
+  /** Bytes pending (pushed and not yet taken). */
+  get byteLength(): number {
+    return this.partsBytes + (this.pos - this.start);
+  }
+
+  /**
+   * Everything pending, then the buffer is empty. A single Buffer when the pending bytes are one
+   * segment (the usual case), else the segments in order (for socket.cork()+write or writev).
+   * An empty Buffer when nothing is pending.
+   */
+  take(): Buffer | Buffer[] {
+    this.flushSlab();
+    const parts = this.parts;
+    this.parts = [];
+    this.partsBytes = 0;
+    if (parts.length === 0) return EMPTY;
+    if (parts.length === 1) return parts[0]!;
+    return parts;
+  }
+
+  // ---- writing primitives -------------------------------------------------------------------
+
+  /** Moves the slab's pending bytes into `parts` (they are never written again). */
+  private flushSlab(): void {
+    if (this.pos > this.start) {
+      this.parts.push(this.slab.subarray(this.start, this.pos));
+      this.partsBytes += this.pos - this.start;
+      this.start = this.pos;
+    }
+  }
+
+  /** Makes room for `bytes` contiguous bytes at `pos`. */
+  private ensure(bytes: number): void {
+    if (this.slab.length - this.pos >= bytes) return;
+    this.flushSlab();
+    this.slab = Buffer.allocUnsafe(Math.max(this.slabBytes, bytes));
+    this.start = 0;
+    this.pos = 0;
+  }
+
+  /** `<type><n>\r\n` for a safe integer n (lengths, counts, -1). */
+  private writeHeader(type: number, n: number): void {
+    this.ensure(MAX_HEADER_BYTES);
+    const slab = this.slab;
+    let p = this.pos;
+    slab[p++] = type;
+    p = writeDecimal(slab, p, n);
+    slab[p++] = CR;
+    slab[p++] = LF;
+    this.pos = p;
+  }
+
+  private writeInteger(type: number, value: number | bigint): void {
+    if (typeof value === 'number' && Number.isSafeInteger(value)) {
+      this.writeHeader(type, value);
+      return;
+    }
+    if (typeof value === 'number') assert.ok(Number.isInteger(value), `integer reply of non-integer ${value}`);
+    const text = BigInt(value).toString();
+    this.ensure(text.length + 3);
+    this.slab[this.pos++] = type;
+    this.pos += this.slab.write(text, this.pos, 'latin1');
+    this.slab[this.pos++] = CR;
+    this.slab[this.pos++] = LF;
+  }
+
+  /** `<type><text>\r\n` with CR/LF in the text replaced by spaces. */
+  private writeLine(type: number, text: string): void {
+    if (text.indexOf('\r') !== -1 || text.indexOf('\n') !== -1) text = text.replace(CRLF_PATTERN, ' ');
+    const bytes = Buffer.byteLength(text, 'utf8');
+    this.ensure(bytes + 3);
+    this.slab[this.pos++] = type;
+    this.pos += this.slab.write(text, this.pos, 'utf8');
+    this.slab[this.pos++] = CR;
+    this.slab[this.pos++] = LF;
+  }
+
+  private writeStringBulk(value: string): void {
+    const bytes = Buffer.byteLength(value, 'utf8');
+    this.writeHeader(0x24 /* $ */, bytes);
+    this.ensure(bytes + 2);
+    this.pos += this.slab.write(value, this.pos, 'utf8');
+    this.slab[this.pos++] = CR;
+    this.slab[this.pos++] = LF;
+  }
+
+  private writeBufferBulk(value: Buffer): void {
+    this.writeHeader(0x24 /* $ */, value.length);
+    if (value.length >= COPY_THRESHOLD_BYTES) {
+      this.flushSlab();
+      this.parts.push(value);
+      this.partsBytes += value.length;
+    } else {
+      this.ensure(value.length);
+      this.pos += value.copy(this.slab, this.pos);
+    }
+    this.ensure(2);
+    this.slab[this.pos++] = CR;
+    this.slab[this.pos++] = LF;
+  }
+
+  private writeVerbatim(format: 'txt' | 'mkd', value: string): void {
+    const bytes = Buffer.byteLength(value, 'utf8');
+    this.writeHeader(0x3d /* = */, bytes + 4);
+    this.ensure(bytes + 6);
+    this.pos += this.slab.write(format, this.pos, 'latin1');
+    this.slab[this.pos++] = 0x3a; // ':'
+    this.pos += this.slab.write(value, this.pos, 'utf8');
+    this.slab[this.pos++] = CR;
+    this.slab[this.pos++] = LF;
+  }
+
+  private writeNull3(): void {
+    this.ensure(3);
+    this.slab[this.pos++] = 0x5f; // '_'
+    this.slab[this.pos++] = CR;
+    this.slab[this.pos++] = LF;
+  }
+}
+
+/** Writes the decimal digits of a safe integer at `p`; returns the position after them. */
+function writeDecimal(buf: Buffer, p: number, n: number): number {
+  if (n < 0) {
+    buf[p++] = 0x2d; // '-'
+    n = -n;
+  }
+  if (n < 10) {
+    buf[p++] = 48 + n;
+    return p;
+  }
+  // Count digits, then fill from the right.
+  let digits = 1;
+  for (let m = n; m >= 10; m = Math.floor(m / 10)) digits++;
+  let q = p + digits - 1;
+  while (n >= 10) {
+    const next = Math.floor(n / 10);
+    buf[q--] = 48 + (n - next * 10);
+    n = next;
+  }
+  buf[q] = 48 + n;
+  return p + digits;
+}
+
+/**
+ * Encoder for one-off replies; its slab is shared by all encodeReply calls. Safe because the
+ * slab only grows forward: a returned Buffer's bytes are never reused.
+ */
+const oneOff = new ReplyBuffer(2, 16 * 1024);
+
+/** The complete encoding of one reply as one Buffer (tests, error paths; not the hot path). */
+export function encodeReply(reply: Reply, protocol: 2 | 3): Buffer {
+  oneOff.protocol = protocol;
+  try {
+    oneOff.push(reply);
+  } catch (err) {
+    oneOff.take(); // drop a partial encoding so it cannot prefix the next one
+    throw err;
+  }
+  const out = oneOff.take();
+  return Array.isArray(out) ? Buffer.concat(out) : out;
+}
