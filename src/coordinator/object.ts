@@ -163,8 +163,9 @@ export function applyWrite(
     siblings.sort(compareSiblings);
   }
 
-  const clock = mergeContexts(obj.clock, ctx);
-  clock.set(actor, counter);
+  const merged = mergeContexts(obj.clock, ctx);
+  merged.set(actor, counter);
+  const clock = sortByActor(merged);
   const times = new Map<string, number>();
   for (const [a, n] of clock) {
     const old = obj.clockTimesMs?.get(a) ?? 0;
