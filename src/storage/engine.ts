@@ -1,0 +1,1100 @@
+/**
+ * ringkv's LSM storage engine: commit log -> memtable -> sorted tables, leveled compaction.
+ *
+ *   write:  validate -> queue -> group commit (one append, one fsync with 'always' for every
+ *           write queued meanwhile) -> memtable -> resolve. A full memtable becomes immutable
+ *           (a fresh log starts with it) and is flushed to an L0 table in the background;
+ *           at most maxImmutables wait, after which writers wait (backpressure).
+ *   read:   memtable -> immutables (newest first) -> L0 tables newest first -> one table per
+ *           level; bloom filter before any block read; blocks through the byte-bounded cache.
+ *   files:  NNNNNN.log (commit logs), NNNNNN.sst (tables), MANIFEST (live tables, atomic
+ *           replace), LOCK (owner pid). Every file operation goes through options.fs.
+ *   CPU:    building table bytes (merge, bloom, compression, checksums) runs in a worker thread
+ *           (worker_pool.ts) as a pure function; file I/O stays here, on the main thread.
+ *
+ * Failure model: any write/fsync error on the log, a table or the manifest puts the engine in
+ * the failed state: every later write rejects with EFAILED (never retry-and-pretend). Reads go on.
+ * Recovery: manifest -> open tables -> replay logs (torn tail dropped and reported; damage in
+ * the middle -> ECORRUPT unless repair) -> flush the replayed data -> delete orphans.
+ */
+import assert from 'node:assert';
+import * as path from 'node:path';
+import { setImmediate as yieldToLoop } from 'node:timers/promises';
+import { nodeFileSystem, type FileSystem } from './fs.js';
+import {
+  StorageError,
+  type BatchOp,
+  type EngineStats,
+  type Entry,
+  type FsyncPolicy,
+  type KVEngine,
+  type PutOptions,
+  type RangeOptions,
+  type Snapshot,
+} from './types.js';
+import { BlockCache } from './block_cache.js';
+import { planCompaction, pickCompaction, type CompactionPlan, type PickerConfig } from './compaction_picker.js';
+import { acquireDirLock } from './dir_lock.js';
+import { encodeEntry, encodedEntryLength, isDeadAt, KIND_DELETE, KIND_PUT, type InternalEntry } from './internal_entry.js';
+import { KEY_BYTES_HARD_MAX, LOG_FILE_BYTES_MAX, LOG_RECORD_BYTES_MAX, VALUE_BYTES_HARD_MAX } from './limits.js';
+import { logFileName, LogWriter, parseLog, recordLength, writeRecord, type LogOp } from './log.js';
+import { LEVELS, MANIFEST_TMP_FILE, readManifest, writeManifest, type ManifestTable } from './manifest.js';
+import { Memtable } from './memtable.js';
+import { LevelIterator, mergeLive, type InternalIterator } from './merge_iterator.js';
+import { tableFileName, type Compression, type TableBuildOptions } from './table_format.js';
+import type { BuildResult } from './table_job.js';
+import { asCorrupt, TableReader, type ReadStats } from './table_reader.js';
+import { FormatError } from './varint.js';
+import { runJob } from './worker_pool.js';
+
+export type { FsyncPolicy } from './types.js';
+
+export interface EngineOptions {
+  dir: string;
+  /** Default nodeFileSystem. */
+  fs?: FileSystem;
+  /** Default 'everysec'. */
+  appendfsync?: FsyncPolicy;
+  /** Memtable size that triggers a flush. Default 4 MiB. */
+  memtableBytes?: number;
+  /** Data block size before compression. Default 4 KiB. */
+  blockBytes?: number;
+  /** Block cache bound. Default 32 MiB. */
+  blockCacheBytes?: number;
+  /** Bloom filter bits per key. Default 10 (about 1% false positives). */
+  bloomBitsPerKey?: number;
+  /** Block compression. Default 'none' (see bench/results/storage-codec.md). */
+  compression?: Compression;
+  /** Tombstones (and expired entries) older than this are dropped at the bottom level. Default 10 days. */
+  tombstoneGraceMs?: number;
+  /** Open despite damaged log records or tables: drop what is damaged, report it. */
+  repair?: boolean;
+  /** Default 16 KiB (hard cap 64 KiB). */
+  maxKeyBytes?: number;
+  /** Default 16 MiB (hard cap 64 MiB). */
+  maxValueBytes?: number;
+  /** Clock (ms since epoch) for expiry and tombstone grace. Default Date.now. */
+  now?: () => number;
+  log?: (level: 'debug' | 'info' | 'warn' | 'error', msg: string) => void;
+  /** L0 table count that triggers compaction. Default 4. */
+  l0CompactionTrigger?: number;
+  /** L0 table count at which flushes (and then writes) wait for compaction. Default 12. */
+  l0StopTrigger?: number;
+  /** L1 target size. Default 10 MiB. */
+  levelBaseBytes?: number;
+  /** Size ratio between levels. Default 10. */
+  levelRatio?: number;
+  /** Compaction output tables are cut past this size. Default 2 MiB. */
+  targetFileBytes?: number;
+  /** Immutable memtables allowed to wait for flush before writers wait. Default 2. */
+  maxImmutables?: number;
+  /** Run table building in a worker thread. Default true. */
+  offload?: boolean;
+  /** Run compactions automatically in the background. Default true. */
+  autoCompact?: boolean;
+}
+
+const DEFAULTS = {
+  appendfsync: 'everysec' as FsyncPolicy,
+  memtableBytes: 4 * 1024 * 1024,
+  blockBytes: 4 * 1024,
+  blockCacheBytes: 32 * 1024 * 1024,
+  bloomBitsPerKey: 10,
+  compression: 'none' as Compression,
+  tombstoneGraceMs: 10 * 24 * 3600 * 1000,
+  maxKeyBytes: 16 * 1024,
+  maxValueBytes: 16 * 1024 * 1024,
+  l0CompactionTrigger: 4,
+  l0StopTrigger: 12,
+  levelBaseBytes: 10 * 1024 * 1024,
+  levelRatio: 10,
+  targetFileBytes: 2 * 1024 * 1024,
+  maxImmutables: 2,
+};
+
+/** Bytes of queued writes committed by one group (one append, one fsync). */
+const GROUP_COMMIT_BYTES_MAX = 4 * 1024 * 1024;
+/** everysec: how often the log is fsynced. */
+const EVERYSEC_INTERVAL_MS = 1000;
+/** Entries serialized per event-loop turn when a memtable is handed to the worker. */
+const SERIALIZE_SLICE_ENTRIES = 4096;
+/** Upper bound on input bytes of one L0 compaction (bounds compaction memory). */
+const COMPACTION_INPUT_BYTES_MAX = 64 * 1024 * 1024;
+/** Appends to table files are cut into chunks of this size. */
+const TABLE_WRITE_CHUNK_BYTES = 1024 * 1024;
+
+interface PendingWrite {
+  ops: LogOp[] | null; // null: a request to rotate the memtable (flush())
+  bytes: number;
+  resolve(): void;
+  reject(err: Error): void;
+}
+
+/** A live table: manifest metadata plus the open reader; refcounted by versions. */
+class TableHandle {
+  refs = 0;
+  obsolete = false;
+  constructor(
+    public meta: ManifestTable,
+    readonly reader: TableReader,
+  ) {}
+}
+
+/** An immutable set of live tables per level; readers pin the one they started with. */
+class Version {
+  refs = 1;
+  constructor(
+    readonly levels: TableHandle[][],
+    private readonly onDrop: (t: TableHandle) => void,
+  ) {
+    for (const level of levels) for (const t of level) t.refs++;
+  }
+  ref(): void {
+    this.refs++;
+  }
+  unref(): void {
+    assert(this.refs > 0, 'version unref below zero');
+    if (--this.refs > 0) return;
+    for (const level of this.levels) for (const t of level) if (--t.refs === 0) this.onDrop(t);
+  }
+}
+
+interface VersionEdit {
+  remove: number[];
+  add: ManifestTable[];
+  addHandles: TableHandle[];
+  logNumber?: number;
+  lastSeq?: number;
+}
+
+function sortLevels(levels: TableHandle[][]): void {
+  levels[0]!.sort((a, b) => b.meta.largestSeq - a.meta.largestSeq);
+  for (let l = 1; l < levels.length; l++) levels[l]!.sort((a, b) => Buffer.compare(a.meta.smallestKey, b.meta.smallestKey));
+}
+
+function parseFileNumber(name: string, ext: string): number | undefined {
+  if (!name.endsWith(ext)) return undefined;
+  const stem = name.slice(0, -ext.length);
+  if (!/^\d+$/.test(stem)) return undefined;
+  const n = Number(stem);
+  return Number.isSafeInteger(n) ? n : undefined;
+}
+
+export class Engine implements KVEngine {
+  private readonly fs: FileSystem;
+  private readonly dir: string;
+  private readonly policy: FsyncPolicy;
+  private readonly o: typeof DEFAULTS & { repair: boolean; offload: boolean; autoCompact: boolean };
+  private readonly now: () => number;
+  private readonly logFn: (level: 'debug' | 'info' | 'warn' | 'error', msg: string) => void;
+  private readonly cache: BlockCache;
+  private readonly readStats: ReadStats = { bloomChecks: 0, bloomNegatives: 0 };
+
+  private mem!: Memtable;
+  private imms: Memtable[] = [];
+  private log!: LogWriter;
+  private liveLogs: number[] = [];
+  private current!: Version;
+  private nextFileNumber = 1;
+  private lastSeq = 0; // highest seq assigned
+  private visibleSeq = 0; // highest seq applied to the memtable (readers see up to here)
+  private flushedSeq = 0; // highest seq stored in tables (manifest lastSeq)
+  private manifestLogNumber = 0;
+
+  private pending: PendingWrite[] = [];
+  private writerRunning = false;
+  private syncRequested = false;
+  private failedReason: string | null = null;
+  private failedCause: unknown;
+  private closed = false;
+  private closePromise: Promise<void> | undefined;
+  private stopBackground = false;
+  private flushRunning = false;
+  private compactionRunning = false;
+  private compactionChain: Promise<unknown> = Promise.resolve();
+  private manifestChain: Promise<unknown> = Promise.resolve();
+  private compactionBroken: string | null = null;
+  private readonly compactPointers: (Buffer | undefined)[] = [];
+  private waiters: (() => void)[] = [];
+  private readonly snapshots = new Map<number, number>();
+  private timer: NodeJS.Timeout | undefined;
+  private releaseLock: (() => Promise<void>) | undefined;
+
+  private counters = {
+    userBytesWritten: 0,
+    logBytesWritten: 0,
+    tableBytesWritten: 0,
+    flushes: 0,
+    compactions: 0,
+    recoveredTornBytes: 0,
+  };
+
+  /** Use openEngine(). */
+  constructor(options: EngineOptions) {
+    this.fs = options.fs ?? nodeFileSystem;
+    this.dir = options.dir;
+    this.policy = options.appendfsync ?? DEFAULTS.appendfsync;
+    this.now = options.now ?? Date.now;
+    this.logFn = options.log ?? (() => undefined);
+    this.o = {
+      ...DEFAULTS,
+      ...Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)),
+      repair: options.repair ?? false,
+      offload: options.offload ?? true,
+      autoCompact: options.autoCompact ?? true,
+    } as typeof this.o;
+    this.o.maxKeyBytes = Math.min(this.o.maxKeyBytes, KEY_BYTES_HARD_MAX);
+    this.o.maxValueBytes = Math.min(this.o.maxValueBytes, VALUE_BYTES_HARD_MAX);
+    assert(this.o.memtableBytes > 0 && this.o.blockBytes > 0 && this.o.bloomBitsPerKey > 0, 'bad engine sizes');
+    assert(['always', 'everysec', 'no'].includes(this.policy), `bad appendfsync ${this.policy}`);
+    this.cache = new BlockCache(this.o.blockCacheBytes);
+  }
+
+  // ---------------------------------------------------------------- open / recovery
+
+  /** @internal called by openEngine. */
+  async open(): Promise<void> {
+    await this.fs.mkdir(this.dir);
+    this.releaseLock = await acquireDirLock(this.fs, this.dir);
+    try {
+      await this.recover();
+    } catch (err) {
+      await this.abandon();
+      throw err;
+    }
+    if (this.policy === 'everysec') {
+      this.timer = setInterval(() => {
+        if (this.log.dirty && !this.failedReason) {
+          this.syncRequested = true;
+          this.kickWriter();
+        }
+      }, EVERYSEC_INTERVAL_MS);
+      this.timer.unref();
+    }
+    this.kickCompaction();
+  }
+
+  private async abandon(): Promise<void> {
+    this.closed = true;
+    this.stopBackground = true;
+    if (this.current) {
+      for (const level of this.current.levels) for (const t of level) await t.reader.close().catch(() => undefined);
+    }
+    await this.releaseLock?.();
+  }
+
+  private async recover(): Promise<void> {
+    const names = await this.fs.readdir(this.dir);
+    let manifest = await readManifest(this.fs, this.dir);
+    let maxNumber = 0;
+    for (const n of names) {
+      const num = parseFileNumber(n, '.log') ?? parseFileNumber(n, '.sst');
+      if (num !== undefined) maxNumber = Math.max(maxNumber, num);
+    }
+    if (!manifest) {
+      const dataFiles = names.filter((n) => n.endsWith('.sst') || n.endsWith('.log'));
+      if (dataFiles.length > 0 && !this.o.repair) {
+        throw new StorageError('ECORRUPT', `${this.dir}: MANIFEST is missing but data files exist (${dataFiles.slice(0, 3).join(', ')}...); open with repair to start over from the logs`);
+      }
+      manifest = { nextFileNumber: 1, lastSeq: 0, logNumber: 0, tables: [] };
+    }
+    this.nextFileNumber = Math.max(manifest.nextFileNumber, maxNumber + 1);
+    this.flushedSeq = manifest.lastSeq;
+    this.manifestLogNumber = manifest.logNumber;
+
+    // Tables.
+    const levels: TableHandle[][] = Array.from({ length: LEVELS }, () => []);
+    let droppedTables = false;
+    for (const t of manifest.tables) {
+      try {
+        const reader = await TableReader.open(this.fs, this.dir, t.fileNumber, this.cache);
+        if (reader.fileSize !== t.size) {
+          await reader.close();
+          throw new StorageError('ECORRUPT', `${tableFileName(t.fileNumber)}: size ${reader.fileSize} differs from the manifest's ${t.size}`);
+        }
+        levels[t.level]!.push(new TableHandle(t, reader));
+      } catch (err) {
+        const e = asCorrupt(err, tableFileName(t.fileNumber));
+        const missing = (e as NodeJS.ErrnoException).code === 'ENOENT';
+        if (!(e instanceof StorageError) && !missing) throw e;
+        const msg = missing ? `${tableFileName(t.fileNumber)} listed in MANIFEST is missing` : (e as Error).message;
+        if (!this.o.repair) {
+          for (const level of levels) for (const h of level) await h.reader.close().catch(() => undefined);
+          throw missing ? new StorageError('ECORRUPT', msg, { cause: e }) : e;
+        }
+        this.logFn('error', `repair: dropping table: ${msg}`);
+        droppedTables = true;
+      }
+    }
+    sortLevels(levels);
+    this.current = new Version(levels, (t) => this.dropTable(t));
+
+    // Commit logs.
+    const logs = names
+      .map((n) => parseFileNumber(n, '.log'))
+      .filter((n): n is number => n !== undefined && n >= manifest.logNumber)
+      .sort((a, b) => a - b);
+    const mem = new Memtable(0);
+    for (const num of logs) {
+      const name = logFileName(num);
+      const buf = await this.readLogFile(path.join(this.dir, name), name);
+      const parsed = parseLog(buf, name, this.o.repair);
+      for (const s of parsed.skipped) {
+        this.logFn('error', `repair: ${name}: dropped ${s.bytes} damaged bytes at offset ${s.offset}`);
+      }
+      if (parsed.tornBytes > 0) {
+        this.counters.recoveredTornBytes += parsed.tornBytes;
+        this.logFn('warn', `${name}: dropped a torn tail of ${parsed.tornBytes} bytes at offset ${parsed.validBytes}`);
+      }
+      for (const b of parsed.batches) {
+        for (const e of b.entries) if (e.seq > manifest.lastSeq && e.seq > mem.maxSeq) mem.add(e);
+      }
+    }
+    this.lastSeq = Math.max(manifest.lastSeq, mem.maxSeq);
+    this.visibleSeq = this.lastSeq;
+
+    // Orphans: tables not in the manifest, obsolete logs, a half-written manifest.
+    const live = new Set(manifest.tables.map((t) => t.fileNumber));
+    for (const n of names) {
+      const sst = parseFileNumber(n, '.sst');
+      const log = parseFileNumber(n, '.log');
+      const orphan = (sst !== undefined && !live.has(sst)) || (log !== undefined && log < manifest.logNumber) || n === MANIFEST_TMP_FILE;
+      if (orphan) {
+        this.logFn('info', `removing orphan file ${n}`);
+        await this.fs.unlink(path.join(this.dir, n));
+      }
+    }
+
+    // Flush what the logs held, then start a fresh log.
+    const newLog = this.nextFileNumber++;
+    const added: TableHandle[] = [];
+    if (!mem.empty) {
+      const result = await this.buildFromMemtable(mem);
+      added.push(...(await this.writeTables(result, 0)));
+      this.counters.flushes++;
+    }
+    if (!mem.empty || logs.length > 0 || droppedTables || manifest.logNumber !== newLog) {
+      await this.installVersion({ remove: [], add: added.map((h) => h.meta), addHandles: added, logNumber: newLog, lastSeq: this.lastSeq });
+    }
+    for (const num of logs) await this.fs.unlink(path.join(this.dir, logFileName(num)));
+    this.mem = new Memtable(newLog);
+    this.log = await this.openLog(newLog);
+  }
+
+  private async readLogFile(file: string, name: string): Promise<Buffer> {
+    const h = await this.fs.open(file, 'read');
+    try {
+      const size = await h.size();
+      if (size > LOG_FILE_BYTES_MAX) throw new StorageError('ECORRUPT', `commit log ${name}: ${size} bytes exceeds the log file limit`);
+      const buf = Buffer.alloc(size);
+      let done = 0;
+      while (done < size) {
+        const n = await h.read(buf, done, size - done, done);
+        if (n <= 0) break;
+        done += n;
+      }
+      return buf.subarray(0, done);
+    } finally {
+      await h.close();
+    }
+  }
+
+  private async openLog(num: number): Promise<LogWriter> {
+    const handle = await this.fs.open(path.join(this.dir, logFileName(num)), 'write');
+    // The new name must be durable before records in it are acknowledged as durable.
+    await this.fs.syncDir(this.dir);
+    this.liveLogs.push(num);
+    return new LogWriter(num, handle);
+  }
+
+  // ---------------------------------------------------------------- write path
+
+  private checkWritable(): void {
+    if (this.closed) throw new StorageError('ECLOSED', 'engine is closed');
+    if (this.failedReason) throw new StorageError('EFAILED', `engine stopped accepting writes: ${this.failedReason}`, { cause: this.failedCause });
+  }
+
+  private validate(key: Buffer, value: Buffer | undefined): void {
+    assert(Buffer.isBuffer(key), 'key must be a Buffer');
+    if (key.length > this.o.maxKeyBytes) throw new StorageError('ETOOLARGE', `key of ${key.length} bytes exceeds maxKeyBytes ${this.o.maxKeyBytes}`);
+    if (value !== undefined) {
+      assert(Buffer.isBuffer(value), 'value must be a Buffer');
+      if (value.length > this.o.maxValueBytes) throw new StorageError('ETOOLARGE', `value of ${value.length} bytes exceeds maxValueBytes ${this.o.maxValueBytes}`);
+    }
+  }
+
+  put(key: Buffer, value: Buffer, options?: PutOptions): Promise<void> {
+    return this.write([{ type: 'put', key, value, expiresAtMs: options?.expiresAtMs }]);
+  }
+
+  delete(key: Buffer): Promise<void> {
+    return this.write([{ type: 'del', key }]);
+  }
+
+  write(ops: BatchOp[]): Promise<void> {
+    try {
+      this.checkWritable();
+      const logOps: LogOp[] = [];
+      let userBytes = 0;
+      const nowMs = this.now();
+      for (const op of ops) {
+        if (op.type === 'put') {
+          this.validate(op.key, op.value);
+          const exp = op.expiresAtMs ?? 0;
+          assert(Number.isSafeInteger(exp) && exp >= 0, 'expiresAtMs must be a non-negative integer');
+          logOps.push({ kind: KIND_PUT, key: op.key, value: op.value, time: exp });
+          userBytes += op.key.length + op.value.length;
+        } else {
+          this.validate(op.key, undefined);
+          logOps.push({ kind: KIND_DELETE, key: op.key, value: EMPTY, time: Math.max(0, Math.floor(nowMs)) });
+          userBytes += op.key.length;
+        }
+      }
+      if (logOps.length === 0) return Promise.resolve();
+      const bytes = recordLength(this.lastSeq + 1, logOps);
+      if (bytes > LOG_RECORD_BYTES_MAX) throw new StorageError('ETOOLARGE', `batch of ${bytes} bytes exceeds the log record limit ${LOG_RECORD_BYTES_MAX}`);
+      this.counters.userBytesWritten += userBytes;
+      return new Promise<void>((resolve, reject) => {
+        this.pending.push({ ops: logOps, bytes, resolve, reject });
+        this.kickWriter();
+      });
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  private kickWriter(): void {
+    if (this.writerRunning) return;
+    this.writerRunning = true;
+    void this.writerLoop();
+  }
+
+  private async writerLoop(): Promise<void> {
+    try {
+      while (!this.failedReason) {
+        const first = this.pending[0];
+        if (first) {
+          if (first.ops === null) {
+            this.pending.shift();
+            if (!this.mem.empty) await this.rotate();
+            first.resolve();
+          } else {
+            await this.commitGroup();
+          }
+          continue;
+        }
+        if (this.syncRequested) {
+          this.syncRequested = false;
+          if (this.log.dirty) await this.log.sync();
+          continue;
+        }
+        break;
+      }
+    } catch (err) {
+      this.fail('commit log write or fsync failed', err);
+    } finally {
+      this.writerRunning = false;
+      if (this.failedReason) this.rejectPending();
+      this.notify();
+    }
+  }
+
+  private rejectPending(): void {
+    const all = this.pending;
+    this.pending = [];
+    for (const p of all) p.reject(new StorageError('EFAILED', `engine stopped accepting writes: ${this.failedReason}`, { cause: this.failedCause }));
+  }
+
+  /** Takes queued writes, appends them as one write (+ one fsync), applies them. */
+  private async commitGroup(): Promise<void> {
+    if (this.mem.bytes >= this.o.memtableBytes) await this.rotate();
+    const group: PendingWrite[] = [];
+    let total = 0;
+    // A group never overshoots the memtable budget by more than one write.
+    const cap = Math.min(GROUP_COMMIT_BYTES_MAX, this.o.memtableBytes);
+    while (this.pending.length > 0) {
+      const p = this.pending[0]!;
+      if (p.ops === null) break;
+      if (group.length > 0 && total + p.bytes > cap) break;
+      this.pending.shift();
+      group.push(p);
+      total += p.bytes + 16; // seq varints may grow a little past the estimate
+    }
+    const buf = Buffer.allocUnsafe(total);
+    const entries: InternalEntry[] = [];
+    let pos = 0;
+    let seq = this.lastSeq;
+    for (const p of group) {
+      pos = writeRecord(buf, pos, seq + 1, p.ops!, entries);
+      seq += p.ops!.length;
+    }
+    this.lastSeq = seq;
+    const records = buf.subarray(0, pos);
+    try {
+      await this.log.append(records);
+      this.counters.logBytesWritten += records.length;
+      if (this.policy === 'always') await this.log.sync();
+    } catch (err) {
+      this.fail('commit log write or fsync failed', err);
+      for (const p of group) p.reject(new StorageError('EFAILED', `write not durable: ${this.failedReason}`, { cause: err }));
+      return;
+    }
+    for (const e of entries) this.mem.add(e);
+    this.visibleSeq = seq;
+    for (const p of group) p.resolve();
+  }
+
+  /** Makes the memtable immutable and starts a new log (waits when too many are pending). */
+  private async rotate(): Promise<void> {
+    while (this.imms.length >= this.o.maxImmutables && !this.failedReason) await this.waitProgress();
+    if (this.failedReason) throw new StorageError('EFAILED', this.failedReason);
+    const old = this.log;
+    await old.sync();
+    await old.close();
+    const num = this.nextFileNumber++;
+    this.log = await this.openLog(num);
+    this.imms.push(this.mem);
+    this.mem = new Memtable(num);
+    this.kickFlush();
+  }
+
+  private fail(reason: string, cause: unknown): void {
+    if (this.failedReason) return;
+    this.failedReason = `${reason}: ${cause instanceof Error ? cause.message : String(cause)}`;
+    this.failedCause = cause;
+    this.logFn('error', `storage engine failed, refusing writes from now on: ${this.failedReason}`);
+    this.rejectPending();
+    this.notify();
+  }
+
+  private notify(): void {
+    const w = this.waiters;
+    this.waiters = [];
+    for (const f of w) f();
+  }
+
+  private waitProgress(): Promise<void> {
+    return new Promise((resolve) => this.waiters.push(resolve));
+  }
+
+  // ---------------------------------------------------------------- flush
+
+  private kickFlush(): void {
+    if (this.flushRunning || this.stopBackground || this.imms.length === 0) return;
+    this.flushRunning = true;
+    void this.flushLoop();
+  }
+
+  private async flushLoop(): Promise<void> {
+    try {
+      while (this.imms.length > 0 && !this.failedReason && !this.stopBackground) {
+        while (this.current.levels[0]!.length >= this.o.l0StopTrigger && !this.failedReason && !this.stopBackground && this.canCompact()) {
+          this.kickCompaction();
+          await this.waitProgress();
+        }
+        if (this.failedReason || this.stopBackground) break;
+        const imm = this.imms[0]!;
+        const result = await this.buildFromMemtable(imm);
+        const handles = await this.writeTables(result, 0);
+        const logNumber = this.imms[1]?.logNumber ?? this.mem.logNumber;
+        await this.installVersion({ remove: [], add: handles.map((h) => h.meta), addHandles: handles, logNumber, lastSeq: imm.maxSeq });
+        this.imms.shift();
+        this.counters.flushes++;
+        await this.deleteObsoleteLogs();
+        this.notify();
+        this.kickCompaction();
+      }
+    } catch (err) {
+      this.fail('flush failed', err);
+    } finally {
+      this.flushRunning = false;
+      this.notify();
+    }
+  }
+
+  private async deleteObsoleteLogs(): Promise<void> {
+    const keep: number[] = [];
+    for (const num of this.liveLogs) {
+      if (num < this.manifestLogNumber) {
+        await this.fs.unlink(path.join(this.dir, logFileName(num))).catch((err: Error) => this.logFn('warn', `cannot delete ${logFileName(num)}: ${err.message}`));
+      } else {
+        keep.push(num);
+      }
+    }
+    this.liveLogs = keep;
+  }
+
+  /** Serializes a memtable (in slices, yielding to the event loop) and builds its table. */
+  private async buildFromMemtable(mem: Memtable): Promise<BuildResult> {
+    let size = 0;
+    const it = mem.iterator();
+    let n = 0;
+    for (; it.current; it.next()) {
+      size += encodedEntryLength(it.current);
+      if (++n % SERIALIZE_SLICE_ENTRIES === 0) await yieldToLoop();
+    }
+    const run = Buffer.allocUnsafeSlow(size);
+    let pos = 0;
+    const it2 = mem.iterator();
+    for (; it2.current && pos < size; it2.next()) {
+      // Versions added after the size pass (none: the memtable is immutable) would not fit.
+      pos = encodeEntry(run, pos, it2.current);
+      if (++n % SERIALIZE_SLICE_ENTRIES === 0) await yieldToLoop();
+    }
+    assert(pos === size, 'memtable changed while being flushed');
+    return runJob(
+      { inputs: [{ kind: 'run', bytes: run }], gc: this.gcOptions(false), build: this.buildOptions(), targetFileBytes: Number.MAX_SAFE_INTEGER },
+      'flush',
+      this.o.offload,
+    );
+  }
+
+  private buildOptions(): TableBuildOptions {
+    return { blockBytes: this.o.blockBytes, bloomBitsPerKey: this.o.bloomBitsPerKey, compression: this.o.compression };
+  }
+
+  private gcOptions(bottom: boolean): { snapshots: number[]; bottom: boolean; nowMs: number; graceMs: number } {
+    const snapshots = [...this.snapshots.keys()].sort((a, b) => a - b);
+    return { snapshots, bottom, nowMs: this.now(), graceMs: this.o.tombstoneGraceMs };
+  }
+
+  /** Writes built tables (fsynced, directory fsynced) and opens them. */
+  private async writeTables(result: BuildResult, level: number): Promise<TableHandle[]> {
+    const handles: TableHandle[] = [];
+    try {
+      for (const t of result.tables) {
+        const num = this.nextFileNumber++;
+        const file = path.join(this.dir, tableFileName(num));
+        const h = await this.fs.open(file, 'write');
+        try {
+          const bytes = Buffer.from(t.bytes.buffer, t.bytes.byteOffset, t.bytes.byteLength);
+          for (let off = 0; off < bytes.length; off += TABLE_WRITE_CHUNK_BYTES) {
+            await h.append(bytes.subarray(off, Math.min(bytes.length, off + TABLE_WRITE_CHUNK_BYTES)));
+          }
+          await h.sync();
+        } finally {
+          await h.close();
+        }
+        this.counters.tableBytesWritten += t.bytes.byteLength;
+        const reader = await TableReader.open(this.fs, this.dir, num, this.cache);
+        handles.push(new TableHandle({ ...t.meta, level, fileNumber: num }, reader));
+      }
+      if (handles.length > 0) await this.fs.syncDir(this.dir);
+    } catch (err) {
+      for (const h of handles) await h.reader.close().catch(() => undefined);
+      throw err;
+    }
+    return handles;
+  }
+
+  /** Applies an edit: new manifest on disk first, then the in-memory version. Serialized. */
+  private installVersion(edit: VersionEdit): Promise<void> {
+    const run = async (): Promise<void> => {
+      const levels = this.current.levels.map((l) => l.filter((t) => !edit.remove.includes(t.meta.fileNumber)));
+      const removed = this.current.levels.flat().filter((t) => edit.remove.includes(t.meta.fileNumber));
+      for (const h of edit.addHandles) levels[h.meta.level]!.push(h);
+      sortLevels(levels);
+      const logNumber = edit.logNumber ?? this.manifestLogNumber;
+      const lastSeq = Math.max(this.flushedSeq, edit.lastSeq ?? 0);
+      await writeManifest(this.fs, this.dir, {
+        nextFileNumber: this.nextFileNumber,
+        lastSeq,
+        logNumber,
+        tables: levels.flat().map((t) => t.meta),
+      });
+      this.manifestLogNumber = logNumber;
+      this.flushedSeq = lastSeq;
+      for (const t of removed) if (!edit.addHandles.includes(t)) t.obsolete = true;
+      const old = this.current;
+      this.current = new Version(levels, (t) => this.dropTable(t));
+      old.unref();
+    };
+    const p = this.manifestChain.then(run);
+    this.manifestChain = p.catch(() => undefined);
+    return p;
+  }
+
+  private dropTable(t: TableHandle): void {
+    this.cache.evictTable(t.meta.fileNumber, t.reader.index.offsets);
+    void t.reader.close().catch(() => undefined);
+    if (t.obsolete) {
+      void this.fs.unlink(path.join(this.dir, tableFileName(t.meta.fileNumber))).catch((err: Error) => this.logFn('warn', `cannot delete ${tableFileName(t.meta.fileNumber)}: ${err.message}`));
+    }
+  }
+
+  // ---------------------------------------------------------------- compaction
+
+  private pickerConfig(): PickerConfig {
+    return {
+      l0Trigger: this.o.l0CompactionTrigger,
+      levelBaseBytes: this.o.levelBaseBytes,
+      levelRatio: this.o.levelRatio,
+      maxInputBytes: COMPACTION_INPUT_BYTES_MAX,
+    };
+  }
+
+  private canCompact(): boolean {
+    return this.o.autoCompact && this.compactionBroken === null;
+  }
+
+  private levelMeta(): ManifestTable[][] {
+    return this.current.levels.map((l) => l.map((t) => t.meta));
+  }
+
+  private kickCompaction(): void {
+    if (this.compactionRunning || this.stopBackground || this.failedReason || !this.canCompact()) return;
+    if (!pickCompaction(this.levelMeta(), this.pickerConfig(), this.compactPointers)) return;
+    this.compactionRunning = true;
+    void this.withCompactionLock(async () => {
+      try {
+        for (;;) {
+          if (this.stopBackground || this.failedReason || !this.canCompact()) break;
+          const plan = pickCompaction(this.levelMeta(), this.pickerConfig(), this.compactPointers);
+          if (!plan) break;
+          await this.runCompaction(plan);
+          this.notify();
+        }
+      } catch (err) {
+        this.compactionError(err);
+      } finally {
+        this.compactionRunning = false;
+        this.notify();
+      }
+    });
+  }
+
+  private compactionError(err: unknown): void {
+    if (err instanceof StorageError && err.code === 'ECORRUPT') {
+      // A damaged input table: stop compacting (reads of the damaged block report ECORRUPT);
+      // writes go on. The operator repairs with `repair: true`.
+      this.compactionBroken = err.message;
+      this.logFn('error', `compaction stopped: ${err.message}`);
+    } else {
+      this.fail('compaction failed', err);
+    }
+  }
+
+  private withCompactionLock<T>(fn: () => Promise<T>): Promise<T> {
+    const p = this.compactionChain.then(fn);
+    this.compactionChain = p.catch(() => undefined);
+    return p;
+  }
+
+  private async runCompaction(plan: CompactionPlan): Promise<void> {
+    const byNumber = new Map(this.current.levels.flat().map((t) => [t.meta.fileNumber, t]));
+    const inputs = [...plan.inputs, ...plan.overlaps].map((t) => byNumber.get(t.fileNumber)!);
+    if (plan.inputs.length > 0) this.compactPointers[plan.level] = plan.inputs[plan.inputs.length - 1]!.largestKey;
+    if (plan.trivialMove && plan.outputLevel !== plan.level) {
+      // Same file, same handle, new level: only the manifest changes.
+      const t = inputs[0]!;
+      t.meta = { ...t.meta, level: plan.outputLevel };
+      await this.installMove(t, plan.outputLevel);
+      return;
+    }
+    const buffers: Buffer[] = [];
+    for (const t of inputs) buffers.push(await this.readWholeTable(t));
+    let result: BuildResult;
+    try {
+      result = await runJob(
+        {
+          inputs: buffers.map((b) => ({ kind: 'table' as const, bytes: b })),
+          gc: this.gcOptions(plan.bottom),
+          build: this.buildOptions(),
+          targetFileBytes: this.o.targetFileBytes,
+        },
+        'compact',
+        this.o.offload,
+      );
+    } catch (err) {
+      throw asCorrupt(err, `compaction of tables ${inputs.map((t) => tableFileName(t.meta.fileNumber)).join(', ')}`);
+    }
+    const handles = await this.writeTables(result, plan.outputLevel);
+    await this.installVersion({ remove: inputs.map((t) => t.meta.fileNumber), add: handles.map((h) => h.meta), addHandles: handles });
+    this.counters.compactions++;
+  }
+
+  private installMove(t: TableHandle, level: number): Promise<void> {
+    // t.meta already carries the new level; re-sorting and writing the manifest is enough.
+    const run = async (): Promise<void> => {
+      const levels = this.current.levels.map((l) => l.filter((x) => x !== t));
+      levels[level]!.push(t);
+      sortLevels(levels);
+      await writeManifest(this.fs, this.dir, {
+        nextFileNumber: this.nextFileNumber,
+        lastSeq: this.flushedSeq,
+        logNumber: this.manifestLogNumber,
+        tables: levels.flat().map((x) => x.meta),
+      });
+      const old = this.current;
+      this.current = new Version(levels, (x) => this.dropTable(x));
+      old.unref();
+    };
+    const p = this.manifestChain.then(run);
+    this.manifestChain = p.catch(() => undefined);
+    return p;
+  }
+
+  private async readWholeTable(t: TableHandle): Promise<Buffer> {
+    const size = t.reader.fileSize;
+    const buf = Buffer.allocUnsafeSlow(size);
+    const h = await this.fs.open(path.join(this.dir, tableFileName(t.meta.fileNumber)), 'read');
+    try {
+      let done = 0;
+      while (done < size) {
+        const n = await h.read(buf, done, size - done, done);
+        if (n <= 0) throw new StorageError('ECORRUPT', `${tableFileName(t.meta.fileNumber)}: unexpected end of file at ${done}`);
+        done += n;
+      }
+    } finally {
+      await h.close();
+    }
+    return buf;
+  }
+
+  // ---------------------------------------------------------------- reads
+
+  private checkOpen(): void {
+    if (this.closed) throw new StorageError('ECLOSED', 'engine is closed');
+  }
+
+  async get(key: Buffer, snapshot?: Snapshot): Promise<Buffer | undefined> {
+    const e = await this.getEntry(key, snapshot);
+    return e?.value;
+  }
+
+  async getEntry(key: Buffer, snapshot?: Snapshot): Promise<Entry | undefined> {
+    this.checkOpen();
+    const seq = snapshot ? Number(snapshot.seq) : this.visibleSeq;
+    const found = await this.lookup(key, seq);
+    if (!found || isDeadAt(found, this.now())) return undefined;
+    return { key: Buffer.from(key), value: Buffer.from(found.value), expiresAtMs: found.time };
+  }
+
+  private async lookup(key: Buffer, seq: number): Promise<InternalEntry | undefined> {
+    const m = this.mem.get(key, seq);
+    if (m) return m;
+    for (let i = this.imms.length - 1; i >= 0; i--) {
+      const e = this.imms[i]!.get(key, seq);
+      if (e) return e;
+    }
+    const version = this.current;
+    version.ref();
+    try {
+      for (const t of version.levels[0]!) {
+        if (Buffer.compare(key, t.meta.smallestKey) < 0 || Buffer.compare(key, t.meta.largestKey) > 0) continue;
+        if (t.meta.smallestSeq > seq) continue;
+        const e = await t.reader.get(key, seq, this.readStats);
+        if (e) return e;
+      }
+      for (let l = 1; l < version.levels.length; l++) {
+        const tables = version.levels[l]!;
+        let lo = 0;
+        let hi = tables.length;
+        while (lo < hi) {
+          const mid = (lo + hi) >>> 1;
+          if (Buffer.compare(tables[mid]!.meta.largestKey, key) < 0) lo = mid + 1;
+          else hi = mid;
+        }
+        const t = tables[lo];
+        if (!t || Buffer.compare(key, t.meta.smallestKey) < 0) continue;
+        const e = await t.reader.get(key, seq, this.readStats);
+        if (e) return e;
+      }
+      return undefined;
+    } finally {
+      version.unref();
+    }
+  }
+
+  snapshot(): Snapshot {
+    this.checkOpen();
+    const seq = this.visibleSeq;
+    this.snapshots.set(seq, (this.snapshots.get(seq) ?? 0) + 1);
+    let released = false;
+    return {
+      seq: BigInt(seq),
+      release: () => {
+        if (released) return;
+        released = true;
+        const n = (this.snapshots.get(seq) ?? 1) - 1;
+        if (n <= 0) this.snapshots.delete(seq);
+        else this.snapshots.set(seq, n);
+      },
+    };
+  }
+
+  range(options: RangeOptions = {}): AsyncIterableIterator<Entry> {
+    this.checkOpen();
+    return this.rangeGen(options);
+  }
+
+  private async *rangeGen(options: RangeOptions): AsyncGenerator<Entry> {
+    const seq = options.snapshot ? Number(options.snapshot.seq) : this.visibleSeq;
+    const { gte, lt } = options;
+    const version = this.current;
+    version.ref();
+    try {
+      const children: InternalIterator[] = [this.mem.iterator(gte)];
+      for (const imm of this.imms) children.push(imm.iterator(gte));
+      const inRange = (t: TableHandle): boolean =>
+        (!gte || Buffer.compare(t.meta.largestKey, gte) >= 0) && (!lt || Buffer.compare(t.meta.smallestKey, lt) < 0);
+      for (const t of version.levels[0]!) {
+        if (!inRange(t)) continue;
+        const it = t.reader.iterator(gte);
+        await it.init();
+        children.push(it);
+      }
+      for (let l = 1; l < version.levels.length; l++) {
+        const tables = version.levels[l]!.filter(inRange);
+        if (tables.length === 0) continue;
+        const it = new LevelIterator(tables.map((t) => ({ reader: t.reader, largestKey: t.meta.largestKey })), gte);
+        await it.init();
+        children.push(it);
+      }
+      yield* mergeLive(children, { snapshotSeq: seq, lt, limit: options.limit ?? Number.POSITIVE_INFINITY, now: this.now });
+    } finally {
+      version.unref();
+    }
+  }
+
+  approximateSize(gte?: Buffer, lt?: Buffer): number {
+    this.checkOpen();
+    let bytes = 0;
+    for (const m of [this.mem, ...this.imms]) bytes += m.countRange(gte, lt).bytes;
+    for (const level of this.current.levels) for (const t of level) bytes += t.reader.estimateRange(gte, lt).bytes;
+    return bytes;
+  }
+
+  approximateCount(gte?: Buffer, lt?: Buffer): number {
+    this.checkOpen();
+    let n = 0;
+    for (const m of [this.mem, ...this.imms]) n += m.countRange(gte, lt).keys;
+    for (const level of this.current.levels) for (const t of level) n += t.reader.estimateRange(gte, lt).entries;
+    return n;
+  }
+
+  // ---------------------------------------------------------------- maintenance
+
+  async flush(): Promise<void> {
+    this.checkWritable();
+    await new Promise<void>((resolve, reject) => {
+      this.pending.push({ ops: null, bytes: 0, resolve, reject });
+      this.kickWriter();
+    });
+    while ((this.imms.length > 0 || this.flushRunning) && !this.failedReason) {
+      this.kickFlush();
+      await this.waitProgress();
+    }
+    if (this.failedReason) throw new StorageError('EFAILED', this.failedReason, { cause: this.failedCause });
+  }
+
+  async compactAll(): Promise<void> {
+    await this.flush();
+    await this.withCompactionLock(async () => {
+      if (this.compactionBroken) throw new StorageError('ECORRUPT', this.compactionBroken);
+      const levels = (): ManifestTable[][] => this.levelMeta();
+      let deepest = 1;
+      levels().forEach((l, i) => {
+        if (l.length > 0) deepest = Math.max(deepest, i);
+      });
+      try {
+        for (let level = 0; level < deepest; level++) {
+          while (levels()[level]!.length > 0) {
+            this.checkWritable();
+            const tables = levels()[level]!;
+            let inputs: ManifestTable[];
+            if (level === 0) {
+              inputs = [];
+              let bytes = 0;
+              for (let i = tables.length - 1; i >= 0; i--) {
+                if (inputs.length > 0 && bytes + tables[i]!.size > COMPACTION_INPUT_BYTES_MAX) break;
+                inputs.push(tables[i]!);
+                bytes += tables[i]!.size;
+              }
+            } else {
+              inputs = [tables[0]!];
+            }
+            await this.runCompaction(planCompaction(levels(), level, inputs, 0));
+          }
+        }
+        // The bottom level: rewrite tables holding tombstones so expired ones are dropped.
+        for (const t of levels()[deepest]!.filter((x) => x.tombstones > 0)) {
+          this.checkWritable();
+          await this.runCompaction({ level: deepest, outputLevel: deepest, inputs: [t], overlaps: [], bottom: true, trivialMove: false, score: 0 });
+        }
+      } catch (err) {
+        this.compactionError(err);
+        throw err;
+      }
+    });
+    this.notify();
+  }
+
+  stats(): EngineStats {
+    const levels = this.current.levels;
+    let pending = 0;
+    const cfg = this.pickerConfig();
+    levels.forEach((l, i) => {
+      const bytes = l.reduce((s, t) => s + t.meta.size, 0);
+      if (i === 0 && l.length >= cfg.l0Trigger) pending += bytes;
+      else if (i > 0 && i < levels.length - 1) pending += Math.max(0, bytes - cfg.levelBaseBytes * Math.pow(cfg.levelRatio, i - 1));
+    });
+    return {
+      memtableBytes: this.mem.bytes + this.imms.reduce((s, m) => s + m.bytes, 0),
+      tablesPerLevel: levels.map((l) => l.length),
+      bytesPerLevel: levels.map((l) => l.reduce((s, t) => s + t.meta.size, 0)),
+      userBytesWritten: this.counters.userBytesWritten,
+      logBytesWritten: this.counters.logBytesWritten,
+      tableBytesWritten: this.counters.tableBytesWritten,
+      blockCacheBytes: this.cache.bytes,
+      blockCacheHits: this.cache.hits,
+      blockCacheMisses: this.cache.misses,
+      bloomChecks: this.readStats.bloomChecks,
+      bloomNegatives: this.readStats.bloomNegatives,
+      flushes: this.counters.flushes,
+      compactions: this.counters.compactions,
+      pendingCompactionBytes: pending,
+      failed: this.failedReason,
+      recoveredTornBytes: this.counters.recoveredTornBytes,
+    };
+  }
+
+  close(): Promise<void> {
+    this.closePromise ??= this.doClose();
+    return this.closePromise;
+  }
+
+  private async doClose(): Promise<void> {
+    this.closed = true;
+    if (this.timer) clearInterval(this.timer);
+    while (this.writerRunning || this.pending.length > 0) {
+      this.kickWriter();
+      await this.waitProgress();
+    }
+    if (!this.failedReason && this.log.dirty) {
+      try {
+        await this.log.sync();
+      } catch (err) {
+        this.fail('commit log fsync at close failed', err);
+      }
+    }
+    this.stopBackground = true;
+    while (this.flushRunning || this.compactionRunning) await this.waitProgress();
+    await this.compactionChain;
+    await this.manifestChain;
+    await this.log.close().catch(() => undefined);
+    this.current.unref();
+    await this.releaseLock?.();
+  }
+}
+
+const EMPTY = Buffer.alloc(0);
+
+/** Opens (creating if needed) the engine in options.dir and recovers it. */
+export async function openEngine(options: EngineOptions): Promise<Engine> {
+  const engine = new Engine(options);
+  await engine.open();
+  return engine;
+}
+
+export { FormatError };

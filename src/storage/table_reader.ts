@@ -1,0 +1,256 @@
+/**
+ * An open table: footer, sparse index and bloom filter held in memory (small: one index entry
+ * per data block, ~bloomBitsPerKey bits per key), data blocks read on demand through the block
+ * cache. All reads go through the engine's FileSystem. Every failed check is
+ * StorageError('ECORRUPT') naming the file, never a crash and never a wrong value.
+ */
+import * as path from 'node:path';
+import type { FileHandle, FileSystem } from './fs.js';
+import { StorageError } from './types.js';
+import { bloomMayContain } from './bloom.js';
+import type { BlockCache } from './block_cache.js';
+import type { InternalEntry } from './internal_entry.js';
+import {
+  blockEntry,
+  checkFilter,
+  decodeBlock,
+  findBlock,
+  FOOTER_BYTES,
+  parseFooter,
+  parseIndex,
+  seekInBlock,
+  tableFileName,
+  type Block,
+  type TableIndex,
+} from './table_format.js';
+import { FormatError } from './varint.js';
+
+/** Sequential scans read this many bytes of consecutive blocks per file read. */
+export const SCAN_READAHEAD_BYTES = 256 * 1024;
+
+export interface ReadStats {
+  bloomChecks: number;
+  bloomNegatives: number;
+}
+
+export class TableReader {
+  private constructor(
+    readonly fileNumber: number,
+    readonly file: string,
+    private readonly handle: FileHandle,
+    readonly fileSize: number,
+    readonly index: TableIndex,
+    private readonly filter: Buffer,
+    readonly entries: number,
+    private readonly cache: BlockCache,
+  ) {}
+
+  static async open(fs: FileSystem, dir: string, fileNumber: number, cache: BlockCache): Promise<TableReader> {
+    const name = tableFileName(fileNumber);
+    const file = path.join(dir, name);
+    const handle = await fs.open(file, 'read');
+    try {
+      const size = await handle.size();
+      const footerBuf = await readExactly(handle, size - FOOTER_BYTES, FOOTER_BYTES, name);
+      const footer = parseFooter(footerBuf, size);
+      const filter = await readExactly(handle, footer.filterOffset, footer.filterLen, name);
+      checkFilter(filter, footer);
+      const indexBuf = await readExactly(handle, footer.indexOffset, footer.indexLen, name);
+      const index = parseIndex(indexBuf, footer);
+      return new TableReader(fileNumber, name, handle, size, index, filter, footer.entries, cache);
+    } catch (err) {
+      await handle.close().catch(() => undefined);
+      throw asCorrupt(err, name);
+    }
+  }
+
+  /** Bytes held in memory for this table (index + filter). */
+  get memoryBytes(): number {
+    let n = this.filter.length;
+    for (const k of this.index.lastKeys) n += k.length + 32;
+    return n;
+  }
+
+  mayContain(key: Buffer, stats: ReadStats): boolean {
+    stats.bloomChecks++;
+    const may = bloomMayContain(this.filter, key);
+    if (!may) stats.bloomNegatives++;
+    return may;
+  }
+
+  /** Reads (or finds in the cache) block number b. */
+  async block(b: number, fillCache = true): Promise<Block> {
+    const off = this.index.offsets[b]!;
+    const cached = this.cache.get(this.fileNumber, off);
+    if (cached) return cached;
+    const raw = await readExactly(this.handle, off, this.index.sizes[b]!, this.file);
+    const block = this.decode(raw, off);
+    if (fillCache) this.cache.set(this.fileNumber, off, block);
+    return block;
+  }
+
+  private decode(raw: Buffer, off: number): Block {
+    try {
+      return decodeBlock(raw);
+    } catch (err) {
+      throw asCorrupt(err, `${this.file} block at offset ${off}`);
+    }
+  }
+
+  /** The newest version of key with seq <= seq in this table, or undefined. Bloom first. */
+  async get(key: Buffer, seq: number, stats: ReadStats): Promise<InternalEntry | undefined> {
+    if (!this.mayContain(key, stats)) return undefined;
+    const b = findBlock(this.index, key, seq);
+    if (b >= this.index.offsets.length) return undefined;
+    const block = await this.block(b);
+    try {
+      const i = seekInBlock(block, key, seq);
+      if (i >= block.offsets.length) return undefined;
+      const e = blockEntry(block, i);
+      return e.key.equals(key) ? e : undefined;
+    } catch (err) {
+      throw asCorrupt(err, this.file);
+    }
+  }
+
+  /** Estimated bytes and entries of this table in [gte, lt), from the index. */
+  estimateRange(gte: Buffer | undefined, lt: Buffer | undefined): { bytes: number; entries: number } {
+    const n = this.index.offsets.length;
+    const from = gte ? findBlock(this.index, gte, Number.MAX_SAFE_INTEGER) : 0;
+    const to = lt ? findBlock(this.index, lt, Number.MAX_SAFE_INTEGER) : n - 1;
+    // Blocks from..to (inclusive, clamped) hold the range; count partial blocks as half.
+    const last = Math.min(to, n - 1);
+    if (from > last) return { bytes: 0, entries: 0 };
+    let blocks = last - from + 1;
+    if (blocks > 1) blocks -= 0.5;
+    else blocks = 0.5;
+    const frac = blocks / n;
+    return { bytes: Math.round(frac * this.fileSize), entries: Math.round(frac * this.entries) };
+  }
+
+  iterator(gte: Buffer | undefined): TableIterator {
+    return new TableIterator(this, this.handle, gte);
+  }
+
+  close(): Promise<void> {
+    return this.handle.close();
+  }
+
+  /** Reads blocks [from, to] with one read (scans), decoding each; uses cached ones as is. */
+  async readSpan(from: number, to: number): Promise<Block[]> {
+    const start = this.index.offsets[from]!;
+    const end = this.index.offsets[to]! + this.index.sizes[to]!;
+    const raw = await readExactly(this.handle, start, end - start, this.file);
+    const out: Block[] = [];
+    for (let b = from; b <= to; b++) {
+      const off = this.index.offsets[b]!;
+      out.push(this.cache.get(this.fileNumber, off) ?? this.decode(raw.subarray(off - start, off - start + this.index.sizes[b]!), off));
+    }
+    return out;
+  }
+}
+
+/**
+ * Iterates a table in internal order from the first key >= gte, reading ahead several
+ * consecutive blocks per file read. next() returns a promise only when it must read.
+ */
+export class TableIterator {
+  private blocks: Block[] = [];
+  private blockNo: number;
+  private spanStart = 0;
+  private block: Block | undefined;
+  private i = 0;
+  current: InternalEntry | undefined;
+  private started = false;
+
+  constructor(
+    private readonly table: TableReader,
+    _handle: FileHandle,
+    private readonly gte: Buffer | undefined,
+  ) {
+    this.blockNo = gte ? findBlock(table.index, gte, Number.MAX_SAFE_INTEGER) : 0;
+  }
+
+  /** Positions on the first entry; must be awaited once before use. */
+  async init(): Promise<void> {
+    if (this.started) return;
+    this.started = true;
+    await this.loadFrom(this.blockNo);
+    if (this.gte && this.block) {
+      try {
+        this.i = seekInBlock(this.block, this.gte, Number.MAX_SAFE_INTEGER);
+      } catch (err) {
+        throw asCorrupt(err, this.table.file);
+      }
+      if (this.i >= this.block.offsets.length) {
+        await this.advanceBlock();
+        return;
+      }
+      this.current = this.entry();
+    }
+  }
+
+  private entry(): InternalEntry {
+    try {
+      return blockEntry(this.block!, this.i);
+    } catch (err) {
+      throw asCorrupt(err, this.table.file);
+    }
+  }
+
+  private async loadFrom(b: number): Promise<void> {
+    const idx = this.table.index;
+    if (b >= idx.offsets.length) {
+      this.block = undefined;
+      this.current = undefined;
+      return;
+    }
+    let to = b;
+    while (to + 1 < idx.offsets.length && idx.offsets[to + 1]! + idx.sizes[to + 1]! - idx.offsets[b]! <= SCAN_READAHEAD_BYTES) to++;
+    this.blocks = await this.table.readSpan(b, to);
+    this.spanStart = b;
+    this.blockNo = b;
+    this.block = this.blocks[0];
+    this.i = 0;
+    this.current = this.entry();
+  }
+
+  private advanceBlock(): Promise<void> | void {
+    this.blockNo++;
+    const k = this.blockNo - this.spanStart;
+    if (k < this.blocks.length) {
+      this.block = this.blocks[k]!;
+      this.i = 0;
+      this.current = this.entry();
+      return;
+    }
+    return this.loadFrom(this.blockNo);
+  }
+
+  next(): Promise<void> | void {
+    if (!this.block) return;
+    this.i++;
+    if (this.i < this.block.offsets.length) {
+      this.current = this.entry();
+      return;
+    }
+    return this.advanceBlock();
+  }
+}
+
+async function readExactly(handle: FileHandle, position: number, length: number, name: string): Promise<Buffer> {
+  if (position < 0 || length < 0) throw new StorageError('ECORRUPT', `${name}: bad read range ${position}+${length}`);
+  const buf = Buffer.allocUnsafe(length);
+  let done = 0;
+  while (done < length) {
+    const n = await handle.read(buf, done, length - done, position + done);
+    if (n <= 0) throw new StorageError('ECORRUPT', `${name}: unexpected end of file at offset ${position + done}`);
+    done += n;
+  }
+  return buf;
+}
+
+export function asCorrupt(err: unknown, what: string): unknown {
+  if (err instanceof FormatError) return new StorageError('ECORRUPT', `${what}: ${err.message}`, { cause: err });
+  return err;
+}

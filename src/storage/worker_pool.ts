@@ -1,0 +1,88 @@
+/**
+ * Runs table-building jobs off the event loop. One worker thread per lane ('flush' and
+ * 'compact', so a long compaction never delays a flush), shared by every engine in the process,
+ * created on first use. Workers are unref'd while idle so they never keep the process alive.
+ * With offload disabled the job runs inline (same pure function).
+ */
+import { Worker } from 'node:worker_threads';
+import { StorageError } from './types.js';
+import { runBuildJob, type BuildJob, type BuildResult } from './table_job.js';
+import type { WorkerRequest, WorkerResponse } from './table_worker.js';
+import { FormatError } from './varint.js';
+
+export type Lane = 'flush' | 'compact';
+
+interface Pending {
+  resolve(r: BuildResult): void;
+  reject(e: Error): void;
+}
+
+class LaneWorker {
+  private worker: Worker | undefined;
+  private readonly pending = new Map<number, Pending>();
+  private nextId = 1;
+
+  private start(): Worker {
+    const w = new Worker(new URL('./table_worker.js', import.meta.url));
+    w.on('message', (res: WorkerResponse) => {
+      const p = this.pending.get(res.id);
+      if (!p) return;
+      this.pending.delete(res.id);
+      if (this.pending.size === 0) w.unref();
+      if (res.ok) p.resolve(res.result);
+      else p.reject(res.corrupt ? new FormatError(res.message) : new Error(res.message));
+    });
+    w.on('error', (err) => this.failAll(err));
+    w.on('exit', (code) => {
+      this.worker = undefined;
+      this.failAll(new Error(`table worker exited with code ${code}`));
+    });
+    w.unref();
+    return w;
+  }
+
+  private failAll(err: Error): void {
+    const all = [...this.pending.values()];
+    this.pending.clear();
+    for (const p of all) p.reject(err);
+  }
+
+  run(job: BuildJob): Promise<BuildResult> {
+    this.worker ??= this.start();
+    const w = this.worker;
+    const id = this.nextId++;
+    const transfer = job.inputs.map((i) => i.bytes.buffer as ArrayBuffer);
+    return new Promise<BuildResult>((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      w.ref();
+      const req: WorkerRequest = { id, job };
+      w.postMessage(req, transfer);
+    });
+  }
+}
+
+const lanes: Record<Lane, LaneWorker> = { flush: new LaneWorker(), compact: new LaneWorker() };
+
+function fixResult(r: BuildResult): BuildResult {
+  for (const t of r.tables) {
+    t.bytes = Buffer.from(t.bytes.buffer, t.bytes.byteOffset, t.bytes.byteLength);
+    t.meta.smallestKey = Buffer.from(t.meta.smallestKey.buffer, t.meta.smallestKey.byteOffset, t.meta.smallestKey.byteLength);
+    t.meta.largestKey = Buffer.from(t.meta.largestKey.buffer, t.meta.largestKey.byteOffset, t.meta.largestKey.byteLength);
+  }
+  return r;
+}
+
+/**
+ * Runs a job; input buffers are TRANSFERRED when offloaded (the caller must not use them
+ * afterwards, and must allocate them with Buffer.allocUnsafeSlow so each owns its ArrayBuffer).
+ * Rejects with FormatError when an input table is corrupt.
+ */
+export async function runJob(job: BuildJob, lane: Lane, offload: boolean): Promise<BuildResult> {
+  if (!offload) return runBuildJob(job);
+  try {
+    return fixResult(await lanes[lane].run(job));
+  } catch (err) {
+    if (err instanceof FormatError || err instanceof StorageError) throw err;
+    throw new Error(`table job failed: ${(err as Error).message}`, { cause: err });
+  }
+}
