@@ -80,9 +80,9 @@ export class LiveKeyCounter {
     this.overflowed = false;
   }
 
-  /** Uncounts every tracked key whose expiry is at or before `nowMs`. */
+  /** Uncounts every tracked key whose expiry is before `nowMs` (a key is live while now <= expiry). */
   settle(nowMs: number): void {
-    while (this.heap.length > 0 && this.heap[0]!.at <= nowMs) {
+    while (this.heap.length > 0 && this.heap[0]!.at < nowMs) {
       const top = this.pop();
       if (this.expiring.get(top.key) === top.at) {
         this.expiring.delete(top.key);
@@ -93,7 +93,7 @@ export class LiveKeyCounter {
 
   private settleKey(key: string, nowMs: number): void {
     const at = this.expiring.get(key);
-    if (at !== undefined && at <= nowMs) {
+    if (at !== undefined && at < nowMs) {
       this.expiring.delete(key);
       this.count--;
     }

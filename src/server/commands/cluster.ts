@@ -1,3 +1,180 @@
-import type { CommandSpec } from '../types.js';
+/**
+ * CLUSTER subcommands for a lone node: a cluster of one that owns all 16384 slots, in Redis
+ * 7.0's reply formats, so cluster-aware clients (ioredis Cluster, redis-cli -c) work against it.
+ * KEYSLOT MYID COUNTKEYSINSLOT GETKEYSINSLOT INFO SLOTS SHARDS NODES HELP.
+ *
+ * The node's address is the one the asking client connected to (its `laddr`), so the topology
+ * a client reads back always points at an address it can reach. The bus port is shown as
+ * port + 10000, Redis's default.
+ */
+import { array, bulk, error, integer, map, verbatim, bulks, simple, type Reply } from '../../resp/reply.js';
+import { keySlot } from '../../coordinator/slot.js';
+import { SLOT_COUNT } from '../key_layout.js';
+import type { Keyspace } from '../keyspace.js';
+import type { CommandContext, CommandSpec } from '../types.js';
+import { NOT_INTEGER_ERROR, parseLongLong } from './redis_numbers.js';
+import { guarded } from './strings.js';
 
-export const clusterCommands: readonly CommandSpec[] = [];
+/** Redis's default distance between the client port and the cluster bus port. */
+export const CLUSTER_BUS_PORT_OFFSET = 10000;
+
+const arg = (args: readonly Buffer[], i: number): Buffer => args[i] as Buffer;
+
+/** "ip:port" (IPv6 possibly bracketed) -> parts. */
+export function splitAddress(addr: string): { ip: string; port: number } {
+  const i = addr.lastIndexOf(':');
+  if (i < 0) return { ip: addr, port: 0 };
+  let ip = addr.slice(0, i);
+  if (ip.startsWith('[') && ip.endsWith(']')) ip = ip.slice(1, -1);
+  if (ip.startsWith('::ffff:')) ip = ip.slice('::ffff:'.length);
+  const port = Number(addr.slice(i + 1));
+  return { ip, port: Number.isInteger(port) ? port : 0 };
+}
+
+export function clusterInfoText(): string {
+  const lines = [
+    'cluster_state:ok',
+    `cluster_slots_assigned:${SLOT_COUNT}`,
+    `cluster_slots_ok:${SLOT_COUNT}`,
+    'cluster_slots_pfail:0',
+    'cluster_slots_fail:0',
+    'cluster_known_nodes:1',
+    'cluster_size:1',
+    'cluster_current_epoch:0',
+    'cluster_my_epoch:0',
+    'cluster_stats_messages_sent:0',
+    'cluster_stats_messages_received:0',
+    'total_cluster_links_buffer_limit_exceeded:0',
+    // ringkv additions (ARCHITECTURE.md section 9): members by state, slots still streaming.
+    'cluster_members_joining:0',
+    'cluster_members_up:1',
+    'cluster_members_leaving:0',
+    'cluster_members_down:0',
+    'cluster_slots_streaming:0',
+  ];
+  return lines.join('\r\n') + '\r\n';
+}
+
+export function clusterNodesLine(nodeId: string, ip: string, port: number): string {
+  return `${nodeId} ${ip}:${port}@${port + CLUSTER_BUS_PORT_OFFSET} myself,master - 0 0 0 connected 0-${SLOT_COUNT - 1}\n`;
+}
+
+async function keyslot(_ks: Keyspace, args: Buffer[]): Promise<Reply> {
+  return integer(keySlot(arg(args, 2)));
+}
+
+async function myid(ks: Keyspace): Promise<Reply> {
+  return bulk(ks.nodeId);
+}
+
+async function countkeysinslot(ks: Keyspace, args: Buffer[]): Promise<Reply> {
+  const slot = parseLongLong(arg(args, 2));
+  if (slot === undefined) return error(NOT_INTEGER_ERROR);
+  if (slot < 0n || slot >= BigInt(SLOT_COUNT)) return error('ERR Invalid slot');
+  return integer(await ks.countKeysInSlot(Number(slot)));
+}
+
+async function getkeysinslot(ks: Keyspace, args: Buffer[]): Promise<Reply> {
+  const slot = parseLongLong(arg(args, 2));
+  const count = parseLongLong(arg(args, 3));
+  if (slot === undefined || count === undefined) return error(NOT_INTEGER_ERROR);
+  if (count < 0n || slot < 0n || slot >= BigInt(SLOT_COUNT)) return error('ERR Invalid slot or number of keys');
+  const max = count > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : Number(count);
+  return bulks(await ks.keysInSlot(Number(slot), max));
+}
+
+async function info(): Promise<Reply> {
+  return verbatim(clusterInfoText());
+}
+
+async function nodes(ks: Keyspace, _args: Buffer[], ctx: CommandContext): Promise<Reply> {
+  const { ip, port } = splitAddress(ctx.client.laddr);
+  return verbatim(clusterNodesLine(ks.nodeId, ip, port));
+}
+
+async function slots(ks: Keyspace, _args: Buffer[], ctx: CommandContext): Promise<Reply> {
+  const { ip, port } = splitAddress(ctx.client.laddr);
+  return array([array([integer(0), integer(SLOT_COUNT - 1), array([bulk(ip), integer(port), bulk(ks.nodeId), array([])])])]);
+}
+
+async function shards(ks: Keyspace, _args: Buffer[], ctx: CommandContext): Promise<Reply> {
+  const { ip, port } = splitAddress(ctx.client.laddr);
+  const node = map([
+    [bulk('id'), bulk(ks.nodeId)],
+    [bulk('port'), integer(port)],
+    [bulk('ip'), bulk(ip)],
+    [bulk('endpoint'), bulk(ip)],
+    [bulk('role'), bulk('master')],
+    [bulk('replication-offset'), integer(0)],
+    [bulk('health'), bulk('online')],
+  ]);
+  return array([
+    map([
+      [bulk('slots'), array([integer(0), integer(SLOT_COUNT - 1)])],
+      [bulk('nodes'), array([node])],
+    ]),
+  ]);
+}
+
+const HELP_LINES = [
+  'CLUSTER <subcommand> [<arg> [value] [opt] ...]. Subcommands are:',
+  'COUNTKEYSINSLOT <slot>',
+  '    Return the number of keys in <slot>.',
+  'GETKEYSINSLOT <slot> <count>',
+  '    Return key names stored by current node in a slot.',
+  'INFO',
+  '    Return information about the cluster.',
+  'KEYSLOT <key>',
+  '    Return the hash slot for <key>.',
+  'MYID',
+  '    Return the node id.',
+  'NODES',
+  '    Return cluster configuration seen by node. Output format:',
+  '    <id> <ip:port@bus-port> <flags> <master> <pings> <pongs> <epoch> <link> <slot> ...',
+  'SHARDS',
+  '    Return information about slot range mappings and the nodes associated with them.',
+  'SLOTS',
+  '    Return information about slots range mappings. Each range is made of:',
+  '    start, end, master and replicas IP addresses, ports and ids',
+  'HELP',
+  '    Print this help.',
+];
+
+async function help(): Promise<Reply> {
+  return array(HELP_LINES.map((l) => simple(l)));
+}
+
+function sub(
+  name: string,
+  arity: number,
+  flags: CommandSpec['flags'],
+  summary: string,
+  handler: (ks: Keyspace, args: Buffer[], ctx: CommandContext) => Promise<Reply>,
+): CommandSpec {
+  return { name: `cluster|${name}`, arity, flags, firstKey: 0, lastKey: 0, keyStep: 0, summary, group: 'cluster', since: '3.0.0', handler: guarded(handler) };
+}
+
+export const clusterCommands: readonly CommandSpec[] = [
+  {
+    name: 'cluster',
+    arity: -2,
+    flags: [],
+    firstKey: 0,
+    lastKey: 0,
+    keyStep: 0,
+    summary: 'A container for Redis Cluster commands.',
+    group: 'cluster',
+    since: '3.0.0',
+    subcommands: [
+      sub('keyslot', 3, ['stale'], 'Returns the hash slot for a key.', keyslot),
+      sub('myid', 2, ['stale'], 'Returns the ID of a node.', myid),
+      sub('countkeysinslot', 3, ['stale'], 'Returns the number of keys in a hash slot.', countkeysinslot),
+      sub('getkeysinslot', 4, ['stale'], 'Returns the key names in a hash slot.', getkeysinslot),
+      sub('info', 2, ['stale'], 'Returns information about the state of a node.', info),
+      sub('nodes', 2, ['stale'], 'Returns the cluster configuration for a node.', nodes),
+      sub('slots', 2, ['stale'], 'Returns the mapping of cluster slots to nodes.', slots),
+      sub('shards', 2, ['stale'], 'Returns the mapping of cluster slots to shards.', shards),
+      sub('help', 2, ['stale'], 'Returns helpful text about the different subcommands.', help),
+    ],
+  },
+];

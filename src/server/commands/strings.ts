@@ -1,3 +1,267 @@
-import type { CommandSpec } from '../types.js';
+/**
+ * String commands: GET SET SETNX SETEX PSETEX GETDEL GETEX MGET MSET MSETNX STRLEN APPEND
+ * INCR DECR INCRBY DECRBY, with Redis 7.0 semantics and error texts.
+ *
+ * Siblings (concurrent versions of one key; on a lone node only SETCTX with a stale context makes
+ * them, see causal.ts):
+ *  - Reads return every live value: GET, GETDEL, GETEX, SET ... GET and each MGET entry reply
+ *    nil (none), a bulk string (one), or an array of the values in canonical order (several).
+ *  - Whole-key overwrites and deletes (SET, MSET, GETDEL, DEL, SETEX, ...) supersede every
+ *    sibling, like a SETCTX with the latest context: the siblings collapse into the new value.
+ *  - Commands that compute from one current value (INCR family, APPEND, STRLEN) and commands that
+ *    rewrite the value to change its TTL (GETEX with an option, EXPIRE family, PERSIST) refuse a
+ *    key with several live values: `-SIBLINGS key has N concurrent values; read them with GETCTX
+ *    and resolve with SETCTX`. Guessing would silently drop someone's write (an INCR on
+ *    siblings "5" and "7" has no right answer), and the client can resolve with one round trip.
+ *    The key is left unchanged.
+ *
+ * TTL: INCR/DECR/APPEND keep the key's TTL (Redis changes the value in place); SET without
+ * KEEPTTL clears it. Sizes: keys over max-key-bytes and values over max-value-bytes get
+ * `-TOOLARGE ...` (keyspace.ts).
+ */
+import { bulk, bulks, error, integer, NIL, OK, type Reply } from '../../resp/reply.js';
+import { KeyspaceError, type Keyspace, type KeyView, type Mutation, type WriteRequest } from '../keyspace.js';
+import type { CommandContext, CommandSpec } from '../types.js';
+import { parseStringOptions, resolveStringExpire } from './expire_args.js';
+import {
+  DECREMENT_OVERFLOW_ERROR,
+  LLONG_MAX,
+  LLONG_MIN,
+  NOT_INTEGER_ERROR,
+  OVERFLOW_ERROR,
+  parseLongLong,
+} from './redis_numbers.js';
 
-export const stringCommands: readonly CommandSpec[] = [];
+/** nil, one bulk string, or an array of sibling values. */
+export function valuesReply(values: readonly Buffer[]): Reply {
+  if (values.length === 0) return NIL;
+  if (values.length === 1) return bulk(values[0]!);
+  return bulks(values);
+}
+
+export function siblingsError(count: number): Reply {
+  return error(`SIBLINGS key has ${count} concurrent values; read them with GETCTX and resolve with SETCTX`);
+}
+
+/** Runs a handler, answering the keyspace's operating errors (TOOLARGE, ...) as error replies. */
+export function guarded(
+  handler: (ks: Keyspace, args: Buffer[], ctx: CommandContext) => Promise<Reply>,
+): (ctx: CommandContext, args: Buffer[]) => Promise<Reply> {
+  return async (ctx, args) => {
+    try {
+      return await handler(ctx.server.keyspace, args, ctx);
+    } catch (err) {
+      if (err instanceof KeyspaceError) return error(err.message);
+      throw err;
+    }
+  };
+}
+
+const arg = (args: readonly Buffer[], i: number): Buffer => args[i] as Buffer;
+
+// ---- GET / SET family ---------------------------------------------------------------------
+
+async function get(ks: Keyspace, args: Buffer[]): Promise<Reply> {
+  return valuesReply((await ks.view(arg(args, 1))).values);
+}
+
+/** SET key value [NX|XX] [GET] [EX s|PX ms|EXAT ts|PXAT ts|KEEPTTL] */
+async function set(ks: Keyspace, args: Buffer[], ctx: CommandContext): Promise<Reply> {
+  const parsed = parseStringOptions(args, 3, 'set');
+  if (!parsed.ok) return error(parsed.error);
+  const o = parsed.value;
+  let expiresAtMs = 0;
+  if (o.expire !== undefined) {
+    const r = resolveStringExpire(o.expire.arg, o.expire.unit, ctx.server.now(), 'set');
+    if (!r.ok) return error(r.error);
+    expiresAtMs = r.value;
+  }
+  const value = arg(args, 2);
+  ks.checkValue(value);
+  return ks.mutate(arg(args, 1), (view): Mutation<Reply> => {
+    const found = view.values.length > 0;
+    const old = o.get ? valuesReply(view.values) : undefined;
+    if ((o.nx && found) || (o.xx && !found)) return { result: old ?? NIL };
+    const keep = o.keepTtl && found ? view.expiresAtMs : expiresAtMs;
+    return { result: old ?? OK, write: { value, expiresAtMs: keep } };
+  });
+}
+
+async function setnx(ks: Keyspace, args: Buffer[]): Promise<Reply> {
+  const value = arg(args, 2);
+  ks.checkValue(value);
+  return ks.mutate(arg(args, 1), (view): Mutation<Reply> =>
+    view.values.length > 0 ? { result: integer(0) } : { result: integer(1), write: { value, expiresAtMs: 0 } },
+  );
+}
+
+function setexLike(unit: 'EX' | 'PX', command: string) {
+  return async (ks: Keyspace, args: Buffer[], ctx: CommandContext): Promise<Reply> => {
+    const r = resolveStringExpire(arg(args, 2), unit, ctx.server.now(), command);
+    if (!r.ok) return error(r.error);
+    const value = arg(args, 3);
+    ks.checkValue(value);
+    const write: WriteRequest = { value, expiresAtMs: r.value };
+    return ks.mutate(arg(args, 1), (): Mutation<Reply> => ({ result: OK, write }));
+  };
+}
+
+async function getdel(ks: Keyspace, args: Buffer[]): Promise<Reply> {
+  return ks.mutate(arg(args, 1), (view): Mutation<Reply> =>
+    view.values.length === 0 ? { result: NIL } : { result: valuesReply(view.values), write: { value: null, expiresAtMs: 0 } },
+  );
+}
+
+/** GETEX key [EX s|PX ms|EXAT ts|PXAT ts|PERSIST] */
+async function getex(ks: Keyspace, args: Buffer[]): Promise<Reply> {
+  const parsed = parseStringOptions(args, 2, 'getex');
+  if (!parsed.ok) return error(parsed.error);
+  const o = parsed.value;
+  if (o.expire === undefined && !o.persist) return get(ks, args);
+  const expire = o.expire;
+  return ks.mutate(arg(args, 1), (view, now): Mutation<Reply> => {
+    if (view.values.length === 0) return { result: NIL };
+    // Redis validates the time only once the key is found.
+    let when = 0;
+    if (expire !== undefined) {
+      const r = resolveStringExpire(expire.arg, expire.unit, now, 'getex');
+      if (!r.ok) return { result: error(r.error) };
+      when = r.value;
+      // An absolute time already past deletes the key (Redis checkAlreadyExpired: when <= now).
+      if ((expire.unit === 'EXAT' || expire.unit === 'PXAT') && when <= now) {
+        return { result: valuesReply(view.values), write: { value: null, expiresAtMs: 0 } };
+      }
+    }
+    if (o.persist && view.expiresAtMs === 0) return { result: valuesReply(view.values) };
+    if (view.values.length > 1) return { result: siblingsError(view.values.length) };
+    return { result: bulk(view.values[0]!), write: { value: view.values[0]!, expiresAtMs: when } };
+  });
+}
+
+async function mget(ks: Keyspace, args: Buffer[]): Promise<Reply> {
+  const views = await Promise.all(args.slice(1).map((k) => ks.view(k)));
+  return { kind: 'array', items: views.map((v) => valuesReply(v.values)) };
+}
+
+/** MSET / MSETNX: atomic on this node (one lock set, one engine batch). */
+function msetLike(nx: boolean) {
+  return async (ks: Keyspace, args: Buffer[]): Promise<Reply> => {
+    if (args.length % 2 === 0) return error(`ERR wrong number of arguments for '${nx ? 'msetnx' : 'mset'}' command`);
+    const keys: Buffer[] = [];
+    const values: Buffer[] = [];
+    for (let i = 1; i < args.length; i += 2) {
+      keys.push(arg(args, i));
+      const v = arg(args, i + 1);
+      ks.checkValue(v);
+      values.push(v);
+    }
+    return ks.mutateMany(keys, (views) => {
+      const writes = new Map<number, WriteRequest>();
+      if (nx && views.some((v) => v.values.length > 0)) return { result: integer(0), writes };
+      // The last occurrence of a repeated key wins, as in Redis.
+      const lastIndex = new Map<string, number>();
+      keys.forEach((k, i) => lastIndex.set(k.toString('latin1'), i));
+      for (const i of lastIndex.values()) writes.set(i, { value: values[i]!, expiresAtMs: 0 });
+      return { result: nx ? integer(1) : OK, writes };
+    });
+  };
+}
+
+// ---- commands on one current value ------------------------------------------------------
+
+async function strlen(ks: Keyspace, args: Buffer[]): Promise<Reply> {
+  const { values } = await ks.view(arg(args, 1));
+  if (values.length > 1) return siblingsError(values.length);
+  return integer(values[0]?.length ?? 0);
+}
+
+async function append(ks: Keyspace, args: Buffer[]): Promise<Reply> {
+  const suffix = arg(args, 2);
+  return ks.mutate(arg(args, 1), (view): Mutation<Reply> => {
+    if (view.values.length > 1) return { result: siblingsError(view.values.length) };
+    const current = view.values[0];
+    const next = current === undefined ? suffix : Buffer.concat([current, suffix]);
+    ks.checkValue(next.length);
+    return { result: integer(next.length), write: { value: next, expiresAtMs: view.expiresAtMs } };
+  });
+}
+
+/** The INCR-family step on `view` (pure): the reply and the write, Redis's checks and texts. */
+export function incrementBy(view: KeyView, by: bigint): Mutation<Reply> {
+  if (view.values.length > 1) return { result: siblingsError(view.values.length) };
+  const current = view.values[0];
+  let old = 0n;
+  if (current !== undefined) {
+    const parsed = parseLongLong(current);
+    if (parsed === undefined) return { result: error(NOT_INTEGER_ERROR) };
+    old = parsed;
+  }
+  if ((by < 0n && old < 0n && by < LLONG_MIN - old) || (by > 0n && old > 0n && by > LLONG_MAX - old)) {
+    return { result: error(OVERFLOW_ERROR) };
+  }
+  const next = old + by;
+  return { result: integer(next), write: { value: Buffer.from(next.toString()), expiresAtMs: view.expiresAtMs } };
+}
+
+function incrLike(sign: 1n | -1n, withArg: boolean) {
+  return async (ks: Keyspace, args: Buffer[]): Promise<Reply> => {
+    let by = 1n;
+    if (withArg) {
+      const parsed = parseLongLong(arg(args, 2));
+      if (parsed === undefined) return error(NOT_INTEGER_ERROR);
+      // DECRBY LLONG_MIN cannot be negated.
+      if (sign === -1n && parsed === LLONG_MIN) return error(DECREMENT_OVERFLOW_ERROR);
+      by = parsed;
+    }
+    const delta = sign * by;
+    return ks.mutate(arg(args, 1), (view) => incrementBy(view, delta));
+  };
+}
+
+// ---- the table --------------------------------------------------------------------------
+
+type Flags = CommandSpec['flags'];
+
+function spec(
+  name: string,
+  arity: number,
+  flags: Flags,
+  keys: [number, number, number],
+  summary: string,
+  since: string,
+  handler: (ks: Keyspace, args: Buffer[], ctx: CommandContext) => Promise<Reply>,
+): CommandSpec {
+  return {
+    name,
+    arity,
+    flags,
+    firstKey: keys[0],
+    lastKey: keys[1],
+    keyStep: keys[2],
+    summary,
+    group: 'string',
+    since,
+    handler: guarded(handler),
+  };
+}
+
+const ONE_KEY: [number, number, number] = [1, 1, 1];
+
+export const stringCommands: readonly CommandSpec[] = [
+  spec('get', 2, ['readonly', 'fast'], ONE_KEY, 'Returns the string value of a key (an array when it has concurrent sibling values).', '1.0.0', get),
+  spec('set', -3, ['write'], ONE_KEY, 'Sets the string value of a key, ignoring its type. The key is created if it does not exist.', '1.0.0', set),
+  spec('setnx', 3, ['write', 'fast'], ONE_KEY, 'Set the string value of a key only when the key does not exist.', '1.0.0', setnx),
+  spec('setex', 4, ['write'], ONE_KEY, 'Sets the string value and expiration time of a key. Creates the key if it does not exist.', '2.0.0', setexLike('EX', 'setex')),
+  spec('psetex', 4, ['write'], ONE_KEY, 'Sets both string value and expiration time in milliseconds of a key. The key is created if it does not exist.', '2.6.0', setexLike('PX', 'psetex')),
+  spec('getdel', 2, ['write', 'fast'], ONE_KEY, 'Returns the string value of a key after deleting the key.', '6.2.0', getdel),
+  spec('getex', -2, ['write', 'fast'], ONE_KEY, 'Returns the string value of a key after setting its expiration time.', '6.2.0', getex),
+  spec('mget', -2, ['readonly', 'fast'], [1, -1, 1], 'Atomically returns the string values of one or more keys.', '1.0.0', mget),
+  spec('mset', -3, ['write'], [1, -1, 2], 'Atomically creates or modifies the string values of one or more keys.', '1.0.1', msetLike(false)),
+  spec('msetnx', -3, ['write'], [1, -1, 2], 'Atomically modifies the string values of one or more keys only when all keys don\'t exist.', '1.0.1', msetLike(true)),
+  spec('strlen', 2, ['readonly', 'fast'], ONE_KEY, 'Returns the length of a string value.', '2.2.0', strlen),
+  spec('append', 3, ['write', 'fast'], ONE_KEY, 'Appends a string to the value of a key. Creates the key if it doesn\'t exist.', '2.0.0', append),
+  spec('incr', 2, ['write', 'fast'], ONE_KEY, 'Increments the integer value of a key by one. Uses 0 as initial value if the key doesn\'t exist.', '1.0.0', incrLike(1n, false)),
+  spec('decr', 2, ['write', 'fast'], ONE_KEY, 'Decrements the integer value of a key by one. Uses 0 as initial value if the key doesn\'t exist.', '1.0.0', incrLike(-1n, false)),
+  spec('incrby', 3, ['write', 'fast'], ONE_KEY, 'Increments the integer value of a key by a number. Uses 0 as initial value if the key doesn\'t exist.', '1.0.0', incrLike(1n, true)),
+  spec('decrby', 3, ['write', 'fast'], ONE_KEY, 'Decrements a number from the integer value of a key. Uses 0 as initial value if the key doesn\'t exist.', '1.0.0', incrLike(-1n, true)),
+];

@@ -1,0 +1,60 @@
+/**
+ * How the node's data is laid out in the storage engine's single ordered key space.
+ *
+ *   engine key = [namespace u8][slot u16 big-endian][user key bytes]
+ *
+ * Keys are ordered bytewise, so every namespace is one contiguous range, and inside it every
+ * slot (and every run of slots) is one contiguous range: SCAN, COUNTKEYSINSLOT, streaming a slot
+ * range to a new node and Merkle rebuilds are single range scans.
+ *
+ * Namespaces (one byte; new ones take an unused value, never reuse one):
+ *   0x00  node metadata (reserved)
+ *   0x01  data: versioned objects (encodeObject), the Redis keyspace
+ *   0x02  hints for other nodes (reserved for hinted handoff)
+ */
+import assert from 'node:assert';
+import { keySlot } from '../coordinator/slot.js';
+
+export const NAMESPACE_META = 0x00;
+export const NAMESPACE_DATA = 0x01;
+export const NAMESPACE_HINTS = 0x02;
+
+/** Redis Cluster's slot count. */
+export const SLOT_COUNT = 16384;
+/** Bytes before the user key: namespace + slot. */
+export const DATA_KEY_PREFIX_BYTES = 3;
+
+export function dataKey(userKey: Buffer, slot: number = keySlot(userKey)): Buffer {
+  const out = Buffer.allocUnsafe(DATA_KEY_PREFIX_BYTES + userKey.length);
+  out[0] = NAMESPACE_DATA;
+  out.writeUInt16BE(slot, 1);
+  userKey.copy(out, DATA_KEY_PREFIX_BYTES);
+  return out;
+}
+
+/** The user key inside a data engine key (a view, not a copy). */
+export function userKeyOf(engineKey: Buffer): Buffer {
+  assert(engineKey.length >= DATA_KEY_PREFIX_BYTES && engineKey[0] === NAMESPACE_DATA, 'not a data key');
+  return engineKey.subarray(DATA_KEY_PREFIX_BYTES);
+}
+
+export function slotOf(engineKey: Buffer): number {
+  assert(engineKey.length >= DATA_KEY_PREFIX_BYTES && engineKey[0] === NAMESPACE_DATA, 'not a data key');
+  return engineKey.readUInt16BE(1);
+}
+
+/** [gte, lt) bounds of the data keys of slots [firstSlot, lastSlot] (inclusive). */
+export function slotRangeBounds(firstSlot: number, lastSlot: number = firstSlot): { gte: Buffer; lt: Buffer } {
+  assert(firstSlot >= 0 && lastSlot < SLOT_COUNT && firstSlot <= lastSlot, `bad slot range ${firstSlot}-${lastSlot}`);
+  const gte = Buffer.from([NAMESPACE_DATA, firstSlot >> 8, firstSlot & 0xff]);
+  const lt =
+    lastSlot + 1 < SLOT_COUNT
+      ? Buffer.from([NAMESPACE_DATA, (lastSlot + 1) >> 8, (lastSlot + 1) & 0xff])
+      : Buffer.from([NAMESPACE_DATA + 1]);
+  return { gte, lt };
+}
+
+/** Bounds of the whole data namespace. */
+export function dataBounds(): { gte: Buffer; lt: Buffer } {
+  return { gte: Buffer.from([NAMESPACE_DATA]), lt: Buffer.from([NAMESPACE_DATA + 1]) };
+}

@@ -1,0 +1,594 @@
+/**
+ * The node's keyspace: Redis keys stored as versioned objects (ARCHITECTURE.md sections 1, 4, 6)
+ * in the storage engine, so a lone node is simply a cluster of one.
+ *
+ * Layout: see key_layout.ts ([namespace][slot u16][user key] -> encodeObject(object)).
+ *
+ * Reads decode the object and see only live siblings (values not expired at `now`).
+ *
+ * Writes are read-modify-write on the object, serialized per key by a KeyLock (FIFO, so two
+ * writers of one key never interleave across their awaits; different keys never wait for each
+ * other). A write mints a dot with this node's actor (`<nodeId>.<epoch>`, identity.ts) and
+ * supersedes what its context covers: the context of the local object for plain writes (SET,
+ * DEL, INCR, ...: "overwrite everything this node has seen"), the client's for SETCTX/DELCTX.
+ * Deletes write tombstone siblings.
+ *
+ * Engine expiry (what compaction reclaims), decided by `engineExpiresAtMs`:
+ *  - some value sibling has no TTL: never;
+ *  - values all have TTLs: latest expiry + gc grace;
+ *  - tombstones only: write time + gc grace.
+ * Keeping dead objects for the grace period is what stops anti-entropy or read repair from
+ * resurrecting a value from a replica that missed the delete or the overwrite (Cassandra's
+ * gc_grace rule); on a lone node it only costs disk for that long.
+ *
+ * Counting (DBSIZE, INFO keyspace): exact and O(1) per call via LiveKeyCounter, seeded by one
+ * scan at open (so open costs O(keys)); if more keys carry a TTL than the counter tracks, counts
+ * fall back to a full scan, cached for DBSIZE_SCAN_CACHE_MS.
+ *
+ * FLUSHALL takes the keyspace exclusively: it waits for in-flight writes and holds new ones back.
+ */
+import assert from 'node:assert';
+import * as path from 'node:path';
+import {
+  applyWrite,
+  contextOf,
+  decodeObject,
+  EMPTY_OBJECT,
+  encodeObject,
+  liveSiblings,
+  mergeObjects,
+  objectExpiresAtMs,
+  type Context,
+  type Sibling,
+  type VersionedObject,
+  type WriteOptions,
+} from '../coordinator/object.js';
+import { MAX_CLOCK_ENTRIES, MAX_SIBLINGS_LIMIT, MAX_TIME_MS } from '../coordinator/limits.js';
+import { keySlot } from '../coordinator/slot.js';
+import { openEngine } from '../storage/engine.js';
+import { nodeFileSystem, type FileSystem } from '../storage/fs.js';
+import { KEY_BYTES_HARD_MAX, VALUE_BYTES_HARD_MAX } from '../storage/limits.js';
+import { StorageError, type EngineStats, type Entry, type FsyncPolicy, type KVEngine } from '../storage/types.js';
+import { loadIdentity, type Identity } from './identity.js';
+import { DATA_KEY_PREFIX_BYTES, dataBounds, dataKey, slotOf, slotRangeBounds, SLOT_COUNT, userKeyOf } from './key_layout.js';
+import { KeyLock, type Release } from './key_lock.js';
+import { DEAD, LiveKeyCounter, type Liveness } from './live_count.js';
+import type { LogFn } from './logger.js';
+import { cursorAt, cursorLowerBound } from './scan_cursor.js';
+import type { ConfigView } from './types.js';
+
+/** Subdirectory of `dir` holding the storage engine's files. */
+export const ENGINE_DIR_NAME = 'engine';
+/** How long a scan-based count (used only when the counter is inexact) is reused. */
+export const DBSIZE_SCAN_CACHE_MS = 1000;
+/** Keys deleted per engine batch by FLUSHALL. */
+export const FLUSH_BATCH_KEYS = 1000;
+/** RANDOMKEY picks uniformly among up to this many live keys found from a random slot. */
+export const RANDOMKEY_SAMPLE_KEYS = 16;
+
+export type KeyspaceErrorCode = 'TOOLARGE' | 'SIBLINGS' | 'CORRUPT' | 'CLOSED';
+
+/**
+ * An operating error a command turns into an error reply. `message` is the whole reply line,
+ * starting with its Redis-style prefix (`TOOLARGE ...`).
+ */
+export class KeyspaceError extends Error {
+  readonly code: KeyspaceErrorCode;
+  constructor(code: KeyspaceErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+    this.name = 'KeyspaceError';
+  }
+}
+
+/** What a key looks like at one instant. */
+export interface KeyView {
+  readonly object: VersionedObject;
+  /** Live siblings (values not expired), canonical order. */
+  readonly live: readonly Sibling[];
+  /** Live values, canonical order (the GET order). */
+  readonly values: readonly Buffer[];
+  /** When the key as a whole expires (latest live expiry); 0: never (or not live). */
+  readonly expiresAtMs: number;
+}
+
+/** A write a read-modify-write callback asks for. */
+export interface WriteRequest {
+  /** null writes a tombstone. */
+  readonly value: Buffer | null;
+  /** Absolute ms; 0: no expiry. */
+  readonly expiresAtMs: number;
+  /** Supersede exactly this context; default: everything the local object has seen. */
+  readonly context?: Context;
+}
+
+export interface Mutation<T> {
+  readonly result: T;
+  readonly write?: WriteRequest;
+}
+
+export interface KeyspaceOpenOptions {
+  dir: string;
+  config: ConfigView;
+  now: () => number;
+  log: LogFn;
+  fs?: FileSystem;
+  /** Test seam: the engine to use instead of the LSM in `<dir>/engine`. */
+  engine?: KVEngine;
+  /** Cap on keys with a TTL tracked by the exact counter (live_count.ts). */
+  maxTrackedExpiringKeys?: number;
+}
+
+export interface ScanResult {
+  readonly cursor: bigint;
+  readonly keys: Buffer[];
+}
+
+export class Keyspace {
+  readonly identity: Identity;
+  readonly #engine: KVEngine;
+  readonly #config: ConfigView;
+  readonly #now: () => number;
+  readonly #log: LogFn;
+  readonly #locks = new KeyLock();
+  readonly #counter: LiveKeyCounter;
+  /** Writes in flight (between lock acquisition and release); FLUSHALL waits for 0. */
+  #inflight = 0;
+  #drained: (() => void) | undefined;
+  /** Set while FLUSHALL runs: new writes wait for it. */
+  #barrier: Promise<void> | undefined;
+  #closed = false;
+  #scanCount: { atMs: number; keys: number; expires: number } | undefined;
+
+  private constructor(identity: Identity, engine: KVEngine, options: KeyspaceOpenOptions) {
+    this.identity = identity;
+    this.#engine = engine;
+    this.#config = options.config;
+    this.#now = options.now;
+    this.#log = options.log;
+    this.#counter = new LiveKeyCounter(options.maxTrackedExpiringKeys);
+  }
+
+  static async open(options: KeyspaceOpenOptions): Promise<Keyspace> {
+    const fs = options.fs ?? nodeFileSystem;
+    const engineDir = path.join(options.dir, ENGINE_DIR_NAME);
+    await fs.mkdir(options.dir);
+    const dataPresent = options.engine !== undefined || (await fs.exists(engineDir));
+    const identity = await loadIdentity({
+      dir: options.dir,
+      dataPresent,
+      nowMs: options.now(),
+      fs,
+      log: (level, msg) => options.log(level, msg),
+    });
+    const config = options.config;
+    const engine =
+      options.engine ??
+      (await openEngine({
+        dir: engineDir,
+        appendfsync: config.getString('appendfsync') as FsyncPolicy,
+        memtableBytes: config.getNumber('memtable-bytes'),
+        blockCacheBytes: config.getNumber('block-cache-bytes'),
+        bloomBitsPerKey: config.getNumber('bloom-bits-per-key'),
+        tombstoneGraceMs: config.getNumber('gc-grace-seconds') * 1000,
+        // The engine's hard caps: keys are checked against max-key-bytes here, and an object
+        // holds up to max-siblings values, so its bytes may exceed max-value-bytes.
+        maxKeyBytes: KEY_BYTES_HARD_MAX,
+        maxValueBytes: VALUE_BYTES_HARD_MAX,
+        now: options.now,
+        log: options.log,
+      }));
+    const ks = new Keyspace(identity, engine, options);
+    try {
+      await ks.#loadCounts();
+    } catch (err) {
+      await engine.close();
+      throw err;
+    }
+    return ks;
+  }
+
+  get nodeId(): string {
+    return this.identity.nodeId;
+  }
+
+  /** The actor name this node mints dots with. */
+  get actor(): string {
+    return this.identity.actor;
+  }
+
+  /** Keys whose write lock is held or awaited right now (tests, stats). */
+  get lockedKeys(): number {
+    return this.#locks.heldKeys;
+  }
+
+  get engine(): KVEngine {
+    return this.#engine;
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.#waitDrained();
+    await this.#engine.close();
+  }
+
+  engineStats(): EngineStats {
+    return this.#engine.stats();
+  }
+
+  // ---- limits and options ------------------------------------------------------------------
+
+  checkKey(key: Buffer): void {
+    const max = Math.min(this.#config.getNumber('max-key-bytes'), KEY_BYTES_HARD_MAX - DATA_KEY_PREFIX_BYTES);
+    if (key.length > max) {
+      throw new KeyspaceError('TOOLARGE', `TOOLARGE key is ${key.length} bytes, over max-key-bytes (${max})`);
+    }
+  }
+
+  checkValue(value: Buffer | number): void {
+    const length = typeof value === 'number' ? value : value.length;
+    const max = this.#config.getNumber('max-value-bytes');
+    if (length > max) {
+      throw new KeyspaceError('TOOLARGE', `TOOLARGE value is ${length} bytes, over max-value-bytes (${max})`);
+    }
+  }
+
+  /** Write options from the running config, clamped to what the object model supports. */
+  writeOptions(): WriteOptions {
+    const policy = this.#config.getString('conflict-policy');
+    return {
+      maxSiblings: Math.min(this.#config.getNumber('max-siblings'), MAX_SIBLINGS_LIMIT),
+      conflictPolicy: policy === 'lww' ? 'lww' : 'siblings',
+      vclockMaxEntries: Math.min(this.#config.getNumber('vclock-max-entries'), MAX_CLOCK_ENTRIES),
+      localActor: this.actor,
+    };
+  }
+
+  #graceMs(): number {
+    return this.#config.getNumber('gc-grace-seconds') * 1000;
+  }
+
+  // ---- reads -------------------------------------------------------------------------------
+
+  /** The stored object (EMPTY_OBJECT when absent), dead siblings included. */
+  async readObject(key: Buffer): Promise<VersionedObject> {
+    return this.#decode(key, await this.#engine.get(dataKey(key)));
+  }
+
+  /** The key's live state at now (or `nowMs`). */
+  async view(key: Buffer, nowMs: number = this.#now()): Promise<KeyView> {
+    return viewOf(await this.readObject(key), nowMs);
+  }
+
+  // ---- writes ------------------------------------------------------------------------------
+
+  /**
+   * Read-modify-write of one key under its lock. `fn` sees the key's view at `now` and may ask
+   * for a write; it must not await (the decision is made on what was read).
+   */
+  async mutate<T>(key: Buffer, fn: (view: KeyView, nowMs: number) => Mutation<T>): Promise<T> {
+    this.checkKey(key);
+    const release = await this.#enter([key]);
+    try {
+      const now = this.#now();
+      const ek = dataKey(key);
+      const before = viewOf(this.#decode(key, await this.#engine.get(ek)), now);
+      const m = fn(before, now);
+      if (m.write !== undefined) {
+        const next = this.#applyWrite(before.object, m.write, now);
+        await this.#store(() => this.#engine.put(ek, encodeObject(next), { expiresAtMs: engineExpiresAtMs(next, now, this.#graceMs()) }));
+        this.#counter.onWrite(ek.toString('latin1'), livenessOf(before), livenessOf(viewOf(next, now)), now);
+      }
+      return m.result;
+    } finally {
+      release();
+    }
+  }
+
+  /**
+   * Read-modify-write of several keys at once, atomically on this node: one lock set (sorted,
+   * no deadlock) and one engine batch. `fn` gets the views in the order of `keys` (a repeated
+   * key gets the same view) and returns at most one write per distinct key.
+   */
+  async mutateMany<T>(
+    keys: readonly Buffer[],
+    fn: (views: readonly KeyView[], nowMs: number) => { result: T; writes: ReadonlyMap<number, WriteRequest> },
+  ): Promise<T> {
+    for (const k of keys) this.checkKey(k);
+    const release = await this.#enter(keys);
+    try {
+      const now = this.#now();
+      const eks = keys.map((k) => dataKey(k));
+      const views = await Promise.all(keys.map(async (k, i) => viewOf(this.#decode(k, await this.#engine.get(eks[i]!)), now)));
+      const { result, writes } = fn(views, now);
+      if (writes.size > 0) {
+        const ops: { type: 'put'; key: Buffer; value: Buffer; expiresAtMs: number }[] = [];
+        const changes: [string, Liveness, Liveness][] = [];
+        const seen = new Set<string>();
+        for (const [i, w] of writes) {
+          const ek = eks[i];
+          const before = views[i];
+          assert(ek !== undefined && before !== undefined, 'write index out of range');
+          const name = ek.toString('latin1');
+          assert(!seen.has(name), 'two writes for one key in a batch');
+          seen.add(name);
+          const next = this.#applyWrite(before.object, w, now);
+          ops.push({ type: 'put', key: ek, value: encodeObject(next), expiresAtMs: engineExpiresAtMs(next, now, this.#graceMs()) });
+          changes.push([name, livenessOf(before), livenessOf(viewOf(next, now))]);
+        }
+        await this.#store(() => this.#engine.write(ops));
+        for (const [name, b, a] of changes) this.#counter.onWrite(name, b, a, now);
+      }
+      return result;
+    } finally {
+      release();
+    }
+  }
+
+  /**
+   * Merges an object received from another replica (replica sync, read repair, handoff) into
+   * the local one and stores the result; returns what is stored.
+   */
+  async mergeObject(key: Buffer, incoming: VersionedObject): Promise<VersionedObject> {
+    this.checkKey(key);
+    const release = await this.#enter([key]);
+    try {
+      const now = this.#now();
+      const ek = dataKey(key);
+      const before = this.#decode(key, await this.#engine.get(ek));
+      const next = mergeObjects(before, incoming, this.writeOptions());
+      if (next.siblings.length === 0 && next.clock.size === 0) return next;
+      await this.#store(() => this.#engine.put(ek, encodeObject(next), { expiresAtMs: engineExpiresAtMs(next, now, this.#graceMs()) }));
+      this.#counter.onWrite(ek.toString('latin1'), livenessOf(viewOf(before, now)), livenessOf(viewOf(next, now)), now);
+      return next;
+    } finally {
+      release();
+    }
+  }
+
+  /** Removes every key (FLUSHALL). Engine deletes, not tombstones: this is a local reset. */
+  async flushAll(): Promise<void> {
+    while (this.#barrier !== undefined) await this.#barrier;
+    let open!: () => void;
+    this.#barrier = new Promise<void>((resolve) => (open = resolve));
+    try {
+      await this.#waitDrained();
+      const { gte, lt } = dataBounds();
+      for (;;) {
+        const ops: { type: 'del'; key: Buffer }[] = [];
+        for await (const e of this.#engine.range({ gte, lt, limit: FLUSH_BATCH_KEYS })) ops.push({ type: 'del', key: e.key });
+        if (ops.length === 0) break;
+        await this.#engine.write(ops);
+      }
+      this.#counter.reset();
+      this.#scanCount = undefined;
+    } finally {
+      this.#barrier = undefined;
+      open();
+    }
+  }
+
+  // ---- whole-keyspace reads ----------------------------------------------------------------
+
+  async dbsize(): Promise<number> {
+    return (await this.keyspaceInfo()).keys;
+  }
+
+  /** INFO keyspace: live keys and live keys with a TTL. */
+  async keyspaceInfo(): Promise<{ keys: number; expires: number }> {
+    const now = this.#now();
+    if (this.#counter.exact) return { keys: this.#counter.keys(now), expires: this.#counter.expires(now) };
+    const cached = this.#scanCount;
+    if (cached !== undefined && now - cached.atMs < DBSIZE_SCAN_CACHE_MS) return { keys: cached.keys, expires: cached.expires };
+    let keys = 0;
+    let expires = 0;
+    for await (const e of this.#engine.range(dataBounds())) {
+      const l = livenessOf(viewOf(this.#decode(userKeyOf(e.key), e.value), now));
+      if (l.live) {
+        keys++;
+        if (l.expiresAtMs > 0) expires++;
+      }
+    }
+    this.#scanCount = { atMs: now, keys, expires };
+    return { keys, expires };
+  }
+
+  /**
+   * One SCAN step from `cursor` (scan_cursor.ts): examines about `count` stored keys and returns
+   * the live ones that pass `filter`, and the cursor to continue from (0n: done).
+   */
+  async scan(cursor: bigint, count: number, filter?: (key: Buffer) => boolean): Promise<ScanResult> {
+    const gte = cursorLowerBound(cursor);
+    if (gte === undefined) return { cursor: 0n, keys: [] };
+    const now = this.#now();
+    const keys: Buffer[] = [];
+    let examined = 0;
+    let lastGroup: bigint | undefined;
+    for await (const e of this.#engine.range({ gte, lt: dataBounds().lt })) {
+      const group = cursorAt(e.key);
+      if (examined >= count && group !== lastGroup) return { cursor: group, keys };
+      examined++;
+      lastGroup = group;
+      const key = Buffer.from(userKeyOf(e.key));
+      if (filter !== undefined && !filter(key)) continue;
+      if (this.#entryLive(e, now)) keys.push(key);
+    }
+    return { cursor: 0n, keys };
+  }
+
+  /** Every live key passing `filter` (KEYS). */
+  async keys(filter?: (key: Buffer) => boolean): Promise<Buffer[]> {
+    const now = this.#now();
+    const out: Buffer[] = [];
+    for await (const e of this.#engine.range(dataBounds())) {
+      const key = Buffer.from(userKeyOf(e.key));
+      if (filter !== undefined && !filter(key)) continue;
+      if (this.#entryLive(e, now)) out.push(key);
+    }
+    return out;
+  }
+
+  /** A random live key, or undefined when there is none (RANDOMKEY). */
+  async randomKey(random: () => number = Math.random): Promise<Buffer | undefined> {
+    const now = this.#now();
+    const startSlot = Math.floor(random() * SLOT_COUNT);
+    const found: Buffer[] = [];
+    const passes = [slotRangeBounds(startSlot, SLOT_COUNT - 1), ...(startSlot > 0 ? [slotRangeBounds(0, startSlot - 1)] : [])];
+    for (const bounds of passes) {
+      for await (const e of this.#engine.range(bounds)) {
+        if (!this.#entryLive(e, now)) continue;
+        found.push(Buffer.from(userKeyOf(e.key)));
+        if (found.length >= RANDOMKEY_SAMPLE_KEYS) break;
+      }
+      if (found.length > 0) break;
+    }
+    if (found.length === 0) return undefined;
+    return found[Math.floor(random() * found.length)];
+  }
+
+  /** Live keys stored in one slot (CLUSTER COUNTKEYSINSLOT). */
+  async countKeysInSlot(slot: number): Promise<number> {
+    const now = this.#now();
+    let n = 0;
+    for await (const e of this.#engine.range(slotRangeBounds(slot))) if (this.#entryLive(e, now)) n++;
+    return n;
+  }
+
+  /** Up to `count` live keys of one slot (CLUSTER GETKEYSINSLOT). */
+  async keysInSlot(slot: number, count: number): Promise<Buffer[]> {
+    const now = this.#now();
+    const out: Buffer[] = [];
+    if (count <= 0) return out;
+    for await (const e of this.#engine.range(slotRangeBounds(slot))) {
+      if (!this.#entryLive(e, now)) continue;
+      out.push(Buffer.from(userKeyOf(e.key)));
+      if (out.length >= count) break;
+    }
+    return out;
+  }
+
+  // ---- internals ---------------------------------------------------------------------------
+
+  #applyWrite(obj: VersionedObject, w: WriteRequest, now: number): VersionedObject {
+    if (w.value !== null) this.checkValue(w.value);
+    return applyWrite(obj, w.context ?? contextOf(obj), this.actor, { value: w.value, writtenAtMs: now, expiresAtMs: w.expiresAtMs }, this.writeOptions());
+  }
+
+  /** Runs an engine write, turning the engine's size refusal into a TOOLARGE reply. */
+  async #store(write: () => Promise<void>): Promise<void> {
+    try {
+      await write();
+    } catch (err) {
+      if (err instanceof StorageError && err.code === 'ETOOLARGE') {
+        throw new KeyspaceError('TOOLARGE', `TOOLARGE the stored object (all sibling values) is over the storage limit: ${err.message}`, { cause: err });
+      }
+      throw err;
+    }
+  }
+
+  #decode(key: Buffer, bytes: Buffer | undefined): VersionedObject {
+    if (bytes === undefined) return EMPTY_OBJECT;
+    try {
+      return decodeObject(bytes);
+    } catch (err) {
+      this.#log('error', `keyspace: stored object of key ${JSON.stringify(key.toString('latin1').slice(0, 64))} is corrupt: ${String(err)}`);
+      throw new KeyspaceError('CORRUPT', `ERR stored value of this key is corrupt`, { cause: err });
+    }
+  }
+
+  #entryLive(e: Entry, now: number): boolean {
+    try {
+      return liveSiblings(decodeObject(e.value), now).length > 0;
+    } catch (err) {
+      this.#log('error', `keyspace: corrupt object at slot ${slotOf(e.key)}: ${String(err)}`);
+      return false;
+    }
+  }
+
+  /** Waits out FLUSHALL, then takes the key locks and counts the write as in flight. */
+  async #enter(keys: readonly Buffer[]): Promise<Release> {
+    while (this.#barrier !== undefined) await this.#barrier;
+    if (this.#closed) throw new KeyspaceError('CLOSED', 'ERR the keyspace is closed');
+    this.#inflight++;
+    let release: Release;
+    try {
+      release =
+        keys.length === 1 ? await this.#locks.acquire(keys[0]!.toString('latin1')) : await this.#locks.acquireMany(keys.map((k) => k.toString('latin1')));
+    } catch (err) {
+      this.#leave();
+      throw err;
+    }
+    return () => {
+      release();
+      this.#leave();
+    };
+  }
+
+  #leave(): void {
+    this.#inflight--;
+    if (this.#inflight === 0 && this.#drained !== undefined) {
+      const d = this.#drained;
+      this.#drained = undefined;
+      d();
+    }
+  }
+
+  #waitDrained(): Promise<void> {
+    if (this.#inflight === 0) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const prev = this.#drained;
+      this.#drained = () => {
+        prev?.();
+        resolve();
+      };
+    });
+  }
+
+  async #loadCounts(): Promise<void> {
+    const now = this.#now();
+    let n = 0;
+    for await (const e of this.#engine.range(dataBounds())) {
+      let obj: VersionedObject;
+      try {
+        obj = decodeObject(e.value);
+      } catch (err) {
+        this.#log('error', `keyspace: corrupt object at slot ${slotOf(e.key)} skipped while counting: ${String(err)}`);
+        continue;
+      }
+      this.#counter.onLoad(e.key.toString('latin1'), livenessOf(viewOf(obj, now)));
+      n++;
+    }
+    this.#log('info', `keyspace: node ${this.nodeId} actor epoch ${this.identity.epoch}, ${n} stored objects, ${this.#counter.keys(now)} live keys`);
+  }
+}
+
+/** The key's live state at `nowMs` (pure). */
+export function viewOf(object: VersionedObject, nowMs: number): KeyView {
+  const live = liveSiblings(object, nowMs);
+  if (live.length === 0) return { object, live, values: [], expiresAtMs: 0 };
+  let expiresAtMs = 0;
+  for (const s of live) {
+    if (s.expiresAtMs === 0) {
+      expiresAtMs = 0;
+      break;
+    }
+    expiresAtMs = Math.max(expiresAtMs, s.expiresAtMs);
+  }
+  return { object, live, values: live.map((s) => s.value as Buffer), expiresAtMs };
+}
+
+function livenessOf(v: KeyView): Liveness {
+  return v.live.length === 0 ? DEAD : { live: true, expiresAtMs: v.expiresAtMs };
+}
+
+/** When the engine may drop the stored object (pure; see the header for why grace is added). */
+export function engineExpiresAtMs(obj: VersionedObject, nowMs: number, graceMs: number): number {
+  const valueExpiry = objectExpiresAtMs(obj);
+  // +1: a value is live while now <= its expiry; the engine hides an entry once now reaches it.
+  if (valueExpiry > 0) return Math.min(valueExpiry + graceMs + 1, MAX_TIME_MS);
+  if (obj.siblings.some((s) => s.value !== null)) return 0;
+  return Math.min(nowMs + graceMs, MAX_TIME_MS);
+}
+
+export { keySlot };
