@@ -1,0 +1,112 @@
+/**
+ * `ringkv cluster`: a local cluster of K node processes on consecutive ports, each with its own
+ * data directory DIR/<port>. Their output is prefixed with the port. SIGINT/SIGTERM are passed
+ * to every node and the command exits once all have stopped. If a node fails to start, the
+ * others are stopped and the command exits 1.
+ *
+ * The nodes are not connected to each other yet: joining them (`seeds`) comes with the cluster.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import net from 'node:net';
+import path from 'node:path';
+import readline from 'node:readline';
+
+/** How long a node may take to start listening before the cluster gives up. */
+export const NODE_START_TIMEOUT_MS = 30_000;
+export const NODE_READY_POLL_MS = 100;
+
+export interface ClusterPlan {
+  readonly nodes: number;
+  readonly basePort: number;
+  readonly dir: string;
+  readonly conf: string | undefined;
+  readonly overrides: readonly (readonly [string, string])[];
+}
+
+/** The argument vector of node i (pure, tested). */
+export function nodeArgs(plan: ClusterPlan, i: number): { port: number; dir: string; args: string[] } {
+  const port = plan.basePort + i;
+  const dir = path.join(plan.dir, String(port));
+  const args: string[] = [];
+  if (plan.conf !== undefined) args.push('--conf', plan.conf);
+  for (const [k, v] of plan.overrides) args.push(`--${k}`, ...v.split(' '));
+  args.push('--port', String(port), '--dir', dir);
+  return { port, dir, args };
+}
+
+function waitListening(port: number, child: ChildProcess): Promise<boolean> {
+  const deadline = Date.now() + NODE_START_TIMEOUT_MS;
+  return new Promise((resolve) => {
+    const attempt = (): void => {
+      if (child.exitCode !== null || child.signalCode !== null) return resolve(false);
+      if (Date.now() > deadline) return resolve(false);
+      const s = net.connect({ host: '127.0.0.1', port });
+      s.once('connect', () => {
+        s.destroy();
+        resolve(true);
+      });
+      s.once('error', () => {
+        s.destroy();
+        setTimeout(attempt, NODE_READY_POLL_MS);
+      });
+    };
+    attempt();
+  });
+}
+
+export async function runCluster(plan: ClusterPlan, mainScript: string, out: (line: string) => void): Promise<number> {
+  const children: { port: number; dir: string; child: ChildProcess }[] = [];
+  let stopping = false;
+  const stopAll = (signal: NodeJS.Signals): void => {
+    stopping = true;
+    for (const c of children) if (c.child.exitCode === null && c.child.signalCode === null) c.child.kill(signal);
+  };
+  const exited = (c: ChildProcess): Promise<number> =>
+    c.exitCode !== null || c.signalCode !== null
+      ? Promise.resolve(c.exitCode ?? 1)
+      : new Promise((resolve) => c.once('exit', (code) => resolve(code ?? 1)));
+
+  for (let i = 0; i < plan.nodes; i++) {
+    const { port, dir, args } = nodeArgs(plan, i);
+    const child = spawn(process.execPath, [mainScript, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    for (const stream of [child.stdout, child.stderr]) {
+      if (stream === null) continue;
+      readline.createInterface({ input: stream }).on('line', (line) => out(`[${port}] ${line}`));
+    }
+    child.on('exit', (code, signal) => {
+      if (!stopping) {
+        out(`node on port ${port} exited unexpectedly (${signal ?? `code ${code}`}); stopping the others`);
+        stopAll('SIGTERM');
+      }
+    });
+    children.push({ port, dir, child });
+  }
+  const onSignal = (sig: NodeJS.Signals): void => {
+    out(`received ${sig}, stopping ${children.length} nodes`);
+    stopAll(sig);
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    const ready = await Promise.all(children.map((c) => waitListening(c.port, c.child)));
+    if (ready.every((r) => r) && !stopping) {
+      out(`ringkv local cluster: ${plan.nodes} node${plan.nodes === 1 ? '' : 's'} running`);
+      for (const c of children) out(`  127.0.0.1:${c.port}  pid ${c.child.pid ?? '?'}  dir ${c.dir}`);
+      const first = children[0]?.port ?? plan.basePort;
+      out(`Connect with: redis-cli -p ${first}    or in Node: new Redis(${first}) (ioredis)`);
+      out('Note: the nodes are not connected to each other yet; each is an independent single-node store. ' +
+        'Joining them into one cluster (the `seeds` key) comes with the cluster issue.');
+      out('Press Ctrl-C to stop all nodes.');
+    } else if (!stopping) {
+      out('a node did not start; stopping the others');
+      stopAll('SIGTERM');
+    }
+    const codes = await Promise.all(children.map((c) => exited(c.child)));
+    const failed = !ready.every((r) => r) || codes.some((c) => c !== 0);
+    out(failed ? 'cluster stopped with errors' : 'all nodes stopped');
+    return failed ? 1 : 0;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}

@@ -1,0 +1,146 @@
+/**
+ * Runs one command: looks it up, checks arity and authentication from its CommandSpec before
+ * the handler runs, times it for INFO commandstats and the SLOWLOG, and turns a handler's
+ * exception into an error reply (the connection never sees a throw).
+ *
+ * Checks happen in Redis's order: unknown command/subcommand, then arity, then NOAUTH.
+ * Sync handlers stay sync (no promise allocated per command on the hot path).
+ */
+import { performance } from 'node:perf_hooks';
+import { error, type Reply } from '../resp/reply.js';
+import { arityOk, type CommandTable } from './command_table.js';
+import type { Slowlog } from './slowlog.js';
+import type { ServerStats } from './stats.js';
+import type { CommandContext, CommandSpec } from './types.js';
+import type { LogFn } from './logger.js';
+
+/** Redis prints at most this much of the command and its arguments in "unknown command". */
+export const UNKNOWN_COMMAND_ARGS_MAX_CHARS = 128;
+
+export const NOAUTH_ERROR = 'NOAUTH Authentication required.';
+
+/** Error texts replace CR and LF with spaces, as Redis does, so the reply stays one line. */
+function oneLine(s: string): string {
+  return s.replace(/[\r\n]/g, ' ');
+}
+
+export function unknownCommandError(args: readonly Buffer[]): string {
+  const name = (args[0] ?? Buffer.alloc(0)).toString().slice(0, UNKNOWN_COMMAND_ARGS_MAX_CHARS);
+  let list = '';
+  for (let i = 1; i < args.length && list.length < UNKNOWN_COMMAND_ARGS_MAX_CHARS; i++) {
+    list += `'${(args[i] as Buffer).toString().slice(0, UNKNOWN_COMMAND_ARGS_MAX_CHARS - list.length)}' `;
+  }
+  return oneLine(`ERR unknown command '${name}', with args beginning with: ${list}`);
+}
+
+export function unknownSubcommandError(container: string, sub: Buffer): string {
+  return oneLine(`ERR unknown subcommand '${sub.toString().slice(0, UNKNOWN_COMMAND_ARGS_MAX_CHARS)}'. Try ${container.toUpperCase()} HELP.`);
+}
+
+export function wrongArityError(fullName: string): string {
+  return `ERR wrong number of arguments for '${fullName}' command`;
+}
+
+export interface DispatcherOptions {
+  readonly table: CommandTable;
+  readonly stats: ServerStats;
+  readonly slowlog: Slowlog;
+  readonly log: LogFn;
+}
+
+/** The command a request resolves to, or the error reply when it resolves to none. */
+export type Resolution = { spec: CommandSpec } | { error: string; countAs?: CommandSpec };
+
+export class Dispatcher {
+  readonly table: CommandTable;
+  readonly #stats: ServerStats;
+  readonly #slowlog: Slowlog;
+  readonly #log: LogFn;
+
+  constructor(options: DispatcherOptions) {
+    this.table = options.table;
+    this.#stats = options.stats;
+    this.#slowlog = options.slowlog;
+    this.#log = options.log;
+  }
+
+  /** Pure lookup + arity check. */
+  resolve(args: readonly Buffer[]): Resolution {
+    const first = args[0];
+    if (first === undefined) return { error: unknownCommandError(args) };
+    const spec = this.table.lookup(first.toString('latin1'));
+    if (spec === undefined) return { error: unknownCommandError(args) };
+    let target = spec;
+    if (spec.subcommands !== undefined && spec.subcommands.length > 0) {
+      const subName = args[1];
+      if (subName !== undefined) {
+        const sub = this.table.lookupSub(spec, subName.toString('latin1'));
+        if (sub === undefined) return { error: unknownSubcommandError(spec.name, subName) };
+        target = sub;
+      } else if (spec.handler === undefined) {
+        return { error: wrongArityError(spec.name), countAs: spec };
+      }
+    }
+    if (!arityOk(target.arity, args.length)) return { error: wrongArityError(target.name), countAs: target };
+    return { spec: target };
+  }
+
+  dispatch(ctx: CommandContext, args: Buffer[]): Reply | Promise<Reply> {
+    const client = ctx.client;
+    const r = this.resolve(args);
+    if ('error' in r) {
+      if (r.countAs !== undefined) this.#stats.command(r.countAs.name).rejectedCalls++;
+      this.#stats.countError(r.error);
+      return error(r.error);
+    }
+    const spec = r.spec;
+    if (!client.authenticated && !spec.flags.includes('noauth') && ctx.server.config.getString('requirepass') !== '') {
+      this.#stats.command(spec.name).rejectedCalls++;
+      this.#stats.countError(NOAUTH_ERROR);
+      return error(NOAUTH_ERROR);
+    }
+    const nowMs = ctx.server.now();
+    client.lastCommand = spec.name;
+    client.lastCommandAtMs = nowMs;
+    const handler = spec.handler;
+    if (handler === undefined) return error(wrongArityError(spec.name)); // container without own handler (checked above)
+    const start = performance.now();
+    let out: Reply | Promise<Reply>;
+    try {
+      out = handler(ctx, args);
+    } catch (err) {
+      out = this.#failure(spec, err);
+    }
+    if (out instanceof Promise) {
+      return out.then(
+        (reply) => this.#finish(ctx, spec, args, start, nowMs, reply),
+        (err: unknown) => this.#finish(ctx, spec, args, start, nowMs, this.#failure(spec, err)),
+      );
+    }
+    return this.#finish(ctx, spec, args, start, nowMs, out);
+  }
+
+  #failure(spec: CommandSpec, err: unknown): Reply {
+    const message = err instanceof Error ? err.message : String(err);
+    this.#log('error', `command ${spec.name} failed: ${err instanceof Error && err.stack !== undefined ? err.stack : message}`);
+    return error(oneLine(`ERR ${message}`));
+  }
+
+  #finish(ctx: CommandContext, spec: CommandSpec, args: readonly Buffer[], start: number, nowMs: number, reply: Reply): Reply {
+    const usec = Math.round((performance.now() - start) * 1000);
+    const stat = this.#stats.command(spec.name);
+    stat.calls++;
+    stat.usec += usec;
+    this.#stats.totalCommandsProcessed++;
+    if (reply.kind === 'error') {
+      stat.failedCalls++;
+      this.#stats.countError(reply.message);
+    }
+    const config = ctx.server.config;
+    const slower = config.getNumber('slowlog-log-slower-than');
+    if (slower >= 0 && usec >= slower) {
+      this.#slowlog.record(config.getNumber('slowlog-max-len'), nowMs, usec, args, ctx.client.addr, ctx.client.name);
+    }
+    return reply;
+  }
+}
