@@ -23,7 +23,7 @@
  *
  * Counting (DBSIZE, INFO keyspace): exact and O(1) per call via LiveKeyCounter, seeded by one
  * scan at open (so open costs O(keys)); if more keys carry a TTL than the counter tracks, counts
- * fall back to a full scan, cached for DBSIZE_SCAN_CACHE_MS.
+ * fall back to a full scan, reused until the next write or for DBSIZE_SCAN_CACHE_MS at most.
  *
  * FLUSHALL takes the keyspace exclusively: it waits for in-flight writes and holds new ones back.
  */
@@ -279,6 +279,7 @@ export class Keyspace {
         const next = this.#applyWrite(before.object, m.write, now);
         await this.#store(() => this.#engine.put(ek, encodeObject(next), { expiresAtMs: engineExpiresAtMs(next, now, this.#graceMs()) }));
         this.#counter.onWrite(ek.toString('latin1'), livenessOf(before), livenessOf(viewOf(next, now)), now);
+        this.#scanCount = undefined;
       }
       return m.result;
     } finally {
@@ -319,6 +320,7 @@ export class Keyspace {
         }
         await this.#store(() => this.#engine.write(ops));
         for (const [name, b, a] of changes) this.#counter.onWrite(name, b, a, now);
+        this.#scanCount = undefined;
       }
       return result;
     } finally {
@@ -341,6 +343,7 @@ export class Keyspace {
       if (next.siblings.length === 0 && next.clock.size === 0) return next;
       await this.#store(() => this.#engine.put(ek, encodeObject(next), { expiresAtMs: engineExpiresAtMs(next, now, this.#graceMs()) }));
       this.#counter.onWrite(ek.toString('latin1'), livenessOf(viewOf(before, now)), livenessOf(viewOf(next, now)), now);
+      this.#scanCount = undefined;
       return next;
     } finally {
       release();

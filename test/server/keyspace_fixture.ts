@@ -129,13 +129,19 @@ interface Tap {
   teardown(fn: () => unknown): void;
 }
 
-export async function openFixture(t: Tap, options: { config?: Record<string, string | number>; clock?: Clock; dir?: string } = {}): Promise<Fixture> {
+export async function openFixture(t: Tap, options: { config?: Record<string, string | number>; clock?: Clock; dir?: string; maxTrackedExpiringKeys?: number } = {}): Promise<Fixture> {
   const dir = options.dir ?? (await fsp.mkdtemp(path.join(os.tmpdir(), 'ringkv-keyspace-')));
   const clock = options.clock ?? testClock();
   const config = new TestConfig(options.config);
   const logs: string[] = [];
   const open = (): Promise<Keyspace> =>
-    Keyspace.open({ dir, config, now: clock.now, log: (level, msg) => logs.push(`${level} ${msg}`) });
+    Keyspace.open({
+      dir,
+      config,
+      now: clock.now,
+      log: (level, msg) => logs.push(`${level} ${msg}`),
+      ...(options.maxTrackedExpiringKeys === undefined ? {} : { maxTrackedExpiringKeys: options.maxTrackedExpiringKeys }),
+    });
   const client = testClient();
   const fx: Fixture = {
     dir,
