@@ -1,0 +1,264 @@
+/**
+ * Quorum accounting for reads and writes: pure, in the style of Riak's get_core/put_core. The
+ * async shell sends a request to each target replica, feeds every answer to a QuorumTally, and
+ * acts on its decision; the tally owns no sockets or timers. A timeout is the shell's business:
+ * it either adds an 'error' for a silent replica or gives up and reports `insufficient()`.
+ *
+ * Vocabulary as in Dynamo/Riak: n replicas, r/w answers needed, primary (in the slot's
+ * preference list) and fallback (a stand-in under sloppy quorum).
+ *
+ * Counting:
+ *  - read: 'ok' (an object) counts; 'notfound' counts when notfoundOk (the default, as Riak 2):
+ *    "I have nothing" is an answer. 'error' never counts.
+ *  - write: 'ok' is an acknowledgement; 'notfound' is not a write answer (asserted).
+ *  - with sloppy = false only primaries count (the `sloppy-quorum no` setting).
+ *  - per-dc requirements (local_quorum, each_quorum) must each be met, as must the total.
+ * Decisions (sticky: the first one stands; later answers are still recorded, for read repair):
+ *  - 'enough' as soon as every requirement is met;
+ *  - 'notfound' (reads with notfoundOk = false) when the oks can no longer meet r but the oks and
+ *    notfounds together already do: the replicas agree the key is absent (Riak returns notfound);
+ *  - 'insufficient' as soon as the outcome can no longer be 'enough' or 'notfound' whatever the
+ *    pending replicas answer, with the numbers for `-NOQUORUM`.
+ * Every decision is taken at the first answer after which all ways the pending replicas could
+ * still answer lead to it (quorum.test.ts checks this exhaustively against that definition).
+ */
+
+import assert from 'node:assert';
+
+export type QuorumName = 'one' | 'quorum' | 'all' | 'local_one' | 'local_quorum' | 'each_quorum';
+export type QuorumSpec = number | QuorumName;
+
+export const QUORUM_NAMES: readonly QuorumName[] = ['one', 'quorum', 'all', 'local_one', 'local_quorum', 'each_quorum'];
+
+/** A bad quorum setting: unknown name, not a positive integer, or more than the replicas. */
+export class QuorumError extends Error {
+  readonly code = 'ERR_BAD_QUORUM';
+  constructor(message: string) {
+    super(message);
+    this.name = 'QuorumError';
+  }
+}
+
+/** Syntax only (config files, CONFIG SET, CLIENT QUORUM): a positive integer or a name. */
+export function parseQuorumSpec(text: string): QuorumSpec {
+  const t = text.trim().toLowerCase();
+  if ((QUORUM_NAMES as readonly string[]).includes(t)) return t as QuorumName;
+  if (!/^[0-9]+$/.test(t)) {
+    throw new QuorumError(`invalid quorum '${text}': expected a positive integer or one of ${QUORUM_NAMES.join('|')}`);
+  }
+  const k = Number(t);
+  if (!Number.isSafeInteger(k) || k < 1) throw new QuorumError(`invalid quorum '${text}': must be at least 1`);
+  return k;
+}
+
+/** What a request needs: `total` counted answers, and at least perDc[dc] of them from each dc listed. */
+export interface QuorumRequirement {
+  readonly total: number;
+  readonly perDc: ReadonlyMap<string, number>;
+}
+
+/** Replication the requirement is resolved against: n replicas, or n per dc (with the coordinator's dc). */
+export type Replication = { readonly n: number } | { readonly dcReplication: ReadonlyMap<string, number>; readonly localDc: string };
+
+const majority = (n: number): number => Math.floor(n / 2) + 1;
+
+/**
+ * Resolves a spec against the replication. Numbers above the replica count are an error (as
+ * Riak's n_val_violation), not silently capped: the client asked for more than can exist.
+ * Without datacenters, local_one = one, local_quorum = each_quorum = quorum.
+ */
+export function resolveQuorum(spec: QuorumSpec, rep: Replication): QuorumRequirement {
+  const none = new Map<string, number>();
+  let n: number;
+  let byDc: ReadonlyMap<string, number> | undefined;
+  let local: string | undefined;
+  if ('n' in rep) {
+    n = rep.n;
+  } else {
+    byDc = rep.dcReplication;
+    local = rep.localDc;
+    n = 0;
+    for (const k of byDc.values()) n += k;
+  }
+  assert(Number.isInteger(n) && n >= 1, 'replication must be at least 1');
+  if (typeof spec === 'number') {
+    if (!Number.isSafeInteger(spec) || spec < 1) throw new QuorumError(`invalid quorum ${spec}: must be at least 1`);
+    if (spec > n) throw new QuorumError(`quorum ${spec} is more than the ${n} replicas`);
+    return { total: spec, perDc: none };
+  }
+  switch (spec) {
+    case 'one':
+      return { total: 1, perDc: none };
+    case 'quorum':
+      return { total: majority(n), perDc: none };
+    case 'all':
+      return { total: n, perDc: none };
+    case 'local_one':
+    case 'local_quorum': {
+      if (byDc === undefined || local === undefined) return { total: spec === 'local_one' ? 1 : majority(n), perDc: none };
+      const nl = byDc.get(local) ?? 0;
+      if (nl === 0) throw new QuorumError(`${spec}: no replicas in the local datacenter '${local}'`);
+      const k = spec === 'local_one' ? 1 : majority(nl);
+      return { total: k, perDc: new Map([[local, k]]) };
+    }
+    case 'each_quorum': {
+      if (byDc === undefined) return { total: majority(n), perDc: none };
+      const per = new Map<string, number>();
+      let total = 0;
+      for (const [dc, k] of byDc) {
+        if (k === 0) continue;
+        per.set(dc, majority(k));
+        total += majority(k);
+      }
+      return { total, perDc: per };
+    }
+  }
+}
+
+/** Single-datacenter shorthand: the number of answers `spec` asks of `n` replicas. */
+export function parseQuorum(spec: string, n: number): number {
+  assert(Number.isInteger(n) && n >= 1, 'n must be at least 1');
+  return resolveQuorum(parseQuorumSpec(spec), { n }).total;
+}
+
+export type ReplicaResult = 'ok' | 'notfound' | 'error';
+
+export interface QuorumTarget {
+  readonly id: string;
+  readonly dc: string;
+  /** In the slot's preference list (false: a sloppy-quorum fallback). */
+  readonly primary: boolean;
+}
+
+export interface TallyOptions {
+  readonly op: 'read' | 'write';
+  /** Reads: a notfound answer counts toward r (default true). */
+  readonly notfoundOk?: boolean;
+  /** Fallback answers count (default true); false = only primaries (`sloppy-quorum no`). */
+  readonly sloppy?: boolean;
+}
+
+export type QuorumDecision =
+  | { readonly kind: 'pending' }
+  /** Met. `found`: at least one replica returned an object (reads). */
+  | { readonly kind: 'enough'; readonly found: boolean }
+  | { readonly kind: 'notfound' }
+  | {
+      readonly kind: 'insufficient';
+      /** Counted answers so far, and the number needed (for the dc that failed, if one did). */
+      readonly got: number;
+      readonly need: number;
+      readonly dc?: string;
+    };
+
+interface Counts {
+  ok: number;
+  notfound: number;
+  error: number;
+  pending: number;
+}
+
+export class QuorumTally {
+  private readonly results = new Map<string, ReplicaResult>();
+  private readonly byId: ReadonlyMap<string, QuorumTarget>;
+  private readonly notfoundOk: boolean;
+  private readonly sloppy: boolean;
+  private decision: QuorumDecision = { kind: 'pending' };
+
+  constructor(
+    readonly targets: readonly QuorumTarget[],
+    readonly need: QuorumRequirement,
+    readonly opts: TallyOptions,
+  ) {
+    this.byId = new Map(targets.map((x) => [x.id, x]));
+    assert(this.byId.size === targets.length, 'duplicate target');
+    assert(need.total >= 1, 'a quorum is at least 1');
+    this.notfoundOk = opts.notfoundOk ?? true;
+    this.sloppy = opts.sloppy ?? true;
+    this.decision = this.evaluate();
+  }
+
+  /** Records one replica's answer. A second answer from the same replica is ignored. */
+  add(id: string, result: ReplicaResult): QuorumDecision {
+    assert(this.byId.has(id), `answer from ${id}, which was not asked`);
+    assert(this.opts.op === 'read' || result !== 'notfound', 'a write answer is ok or error');
+    if (this.results.has(id)) return this.decision;
+    this.results.set(id, result);
+    if (this.decision.kind === 'pending') this.decision = this.evaluate();
+    return this.decision;
+  }
+
+  decide(): QuorumDecision {
+    return this.decision;
+  }
+
+  /** Every target has answered (the shell may then stop waiting, e.g. to finish read repair). */
+  allAnswered(): boolean {
+    return this.results.size === this.targets.length;
+  }
+
+  /** What a timeout reports when the decision is still pending: the total as it stands. */
+  insufficient(): QuorumDecision & { kind: 'insufficient' } {
+    const c = this.count(() => true);
+    return { kind: 'insufficient', got: this.counted(c), need: this.need.total };
+  }
+
+  answers(): ReadonlyMap<string, ReplicaResult> {
+    return this.results;
+  }
+
+  private count(filter: (t: QuorumTarget) => boolean): Counts {
+    const c: Counts = { ok: 0, notfound: 0, error: 0, pending: 0 };
+    for (const t of this.targets) {
+      if (!filter(t)) continue;
+      const r = this.results.get(t.id);
+      if (r === undefined) {
+        if (t.primary || this.sloppy) c.pending++;
+      } else if (!t.primary && !this.sloppy) {
+        continue; // a fallback's answer does not count without sloppy quorum
+      } else {
+        c[r]++;
+      }
+    }
+    return c;
+  }
+
+  private counted(c: Counts): number {
+    return c.ok + (this.notfoundOk ? c.notfound : 0);
+  }
+
+  private evaluate(): QuorumDecision {
+    const groups: Array<[string | undefined, number, Counts]> = [[undefined, this.need.total, this.count(() => true)]];
+    for (const [dc, k] of this.need.perDc) groups.push([dc, k, this.count((t) => t.dc === dc)]);
+    let met = true;
+    let failed: [string | undefined, number, number] | undefined;
+    let absentMet = this.opts.op === 'read' && !this.notfoundOk;
+    let absentPossible = absentMet;
+    for (const [dc, k, c] of groups) {
+      const got = this.counted(c);
+      if (got < k) met = false;
+      if (got + c.pending < k && failed === undefined) failed = [dc, got, k];
+      if (c.ok + c.notfound < k) absentMet = false;
+      if (c.ok + c.notfound + c.pending < k) absentPossible = false;
+    }
+    if (met) return { kind: 'enough', found: [...this.results.values()].includes('ok') };
+    if (failed === undefined) return { kind: 'pending' };
+    // Cannot be met. Reads that do not count notfound: once counting the notfounds would meet
+    // every requirement, the replicas agree the key is absent; while that is still open, wait.
+    if (absentMet) return { kind: 'notfound' };
+    if (absentPossible) return { kind: 'pending' };
+    const [dc, got, need] = failed;
+    return dc === undefined ? { kind: 'insufficient', got, need } : { kind: 'insufficient', got, need, dc };
+  }
+}
+
+/**
+ * The text after `-NOQUORUM ` for a failed request (ARCHITECTURE.md section 3), e.g.
+ * "write: 1 of 2 replicas acknowledged (the write may be partially applied)".
+ */
+export function noQuorumMessage(op: 'read' | 'write', d: { got: number; need: number; dc?: string }): string {
+  const where = d.dc === undefined ? '' : ` in datacenter ${d.dc}`;
+  return op === 'write'
+    ? `write: ${d.got} of ${d.need} replicas acknowledged${where} (the write may be partially applied)`
+    : `read: ${d.got} of ${d.need} replicas answered${where}`;
+}
