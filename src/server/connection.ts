@@ -263,6 +263,7 @@ export class Connection implements ClientHandle {
       this.socket.write(data);
     }
     this.#host.stats.netOutputBytes += n;
+    this.#host.stats.outputWrites++;
     this.#lastInteractionMs = this.#host.context.now();
     const pending = this.socket.writableLength;
     const limit = this.#host.outputLimitBytes();

@@ -34,6 +34,7 @@ export interface InfoSnapshot {
     outputLimitDisconnections: number;
     queryLimitDisconnections: number;
     protocolErrors: number;
+    outputWrites: number;
   };
   readonly commands: ReadonlyMap<string, CommandStat>;
   readonly errors: ReadonlyMap<string, number>;
@@ -138,6 +139,7 @@ function sectionLines(name: string, s: InfoSnapshot): Lines | undefined {
         ['client_query_buffer_limit_disconnections', s.stats.queryLimitDisconnections],
         ['total_error_replies', [...s.errors.values()].reduce((a, b) => a + b, 0)],
         ['protocol_errors', s.stats.protocolErrors],
+        ['total_output_writes', s.stats.outputWrites],
       ];
     case 'replication':
       return [

@@ -63,6 +63,8 @@ export interface ServerOptions {
   /** Applies CONFIG SET loglevel; optional for embedders with their own logging. */
   readonly logger?: Logger;
   readonly now?: () => number;
+  /** More commands for the table (embedding, tests). */
+  readonly extraCommands?: readonly CommandSpec[];
   /** Called once when SHUTDOWN (or a signal) asks the node to stop. */
   readonly onShutdownRequest?: (reason: string) => void;
 }
@@ -102,6 +104,7 @@ export class RingkvServer implements ConnectionHost, NodeServices {
       ...keyCommands,
       ...causalCommands,
       ...clusterCommands,
+      ...(options.extraCommands ?? []),
     ];
     this.#table = new CommandTable(specs);
     this.dispatcher = new Dispatcher({ table: this.#table, stats: this.stats, slowlog: this.slowlog, log: this.log });

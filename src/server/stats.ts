@@ -20,6 +20,8 @@ export class ServerStats {
   outputLimitDisconnections = 0;
   queryLimitDisconnections = 0;
   protocolErrors = 0;
+  /** Socket writes (one per flushed batch of replies, corked when it spans several buffers). */
+  outputWrites = 0;
   /** Errors replied, by prefix ('ERR', 'WRONGTYPE', ...), for INFO errorstats. */
   readonly errors = new Map<string, number>();
 
@@ -49,5 +51,6 @@ export class ServerStats {
     this.outputLimitDisconnections = 0;
     this.queryLimitDisconnections = 0;
     this.protocolErrors = 0;
+    this.outputWrites = 0;
   }
 }

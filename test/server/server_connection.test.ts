@@ -1,0 +1,166 @@
+import t from 'tap';
+import { bulk, simple, type Reply } from '../../src/resp/reply.js';
+import { OUTPUT_HIGH_WATER_BYTES, OUTPUT_FLUSH_BYTES } from '../../src/server/connection.js';
+import { isLoopback } from '../../src/server/server.js';
+import type { CommandSpec } from '../../src/server/types.js';
+import { command, RawClient, startServer } from './server_harness.js';
+
+const testSpec = (name: string, arity: number, handler: CommandSpec['handler']): CommandSpec => ({
+  name, arity, flags: [], firstKey: 0, lastKey: 0, keyStep: 0, summary: name, group: 'test', handler,
+});
+
+/** SLOW ms tag: replies tag after ms; BIG n: replies n bytes; SYNC tag: replies at once. */
+const testCommands: CommandSpec[] = [
+  testSpec('slow', 3, (_c, a) => new Promise<Reply>((resolve) => setTimeout(() => resolve(bulk(a[2] as Buffer)), Number((a[1] as Buffer).toString())))),
+  testSpec('sync', 2, (_c, a) => simple((a[1] as Buffer).toString())),
+  testSpec('big', 2, (_c, a) => bulk(Buffer.alloc(Number((a[1] as Buffer).toString()), 0x61))),
+];
+
+t.test('pipelined replies come back in order, async or not', async (t) => {
+  const h = await startServer(t, [], testCommands);
+  const c = await RawClient.connect(t, h.port);
+  c.send(Buffer.concat([command('slow', '40', 'a'), command('sync', 'b'), command('slow', '5', 'c'), command('ping'), command('slow', '0', 'd')]));
+  const text = await c.until((s) => s.endsWith('$1\r\nd\r\n'));
+  t.equal(text, '$1\r\na\r\n+b\r\n$1\r\nc\r\n+PONG\r\n$1\r\nd\r\n');
+});
+
+t.test('a pipeline is answered in few writes, not one per reply', async (t) => {
+  const h = await startServer(t);
+  const c = await RawClient.connect(t, h.port);
+  const before = h.server.stats.outputWrites;
+  const n = 2000;
+  c.send(Buffer.concat(Array.from({ length: n }, () => command('ping'))));
+  await c.until((s) => s.length === n * 7);
+  const writes = h.server.stats.outputWrites - before;
+  t.ok(writes >= 1 && writes <= 20, `2000 replies in ${writes} writes`);
+});
+
+t.test('output backpressure: a client that does not read stops being read, then catches up', async (t) => {
+  const h = await startServer(t, [], testCommands);
+  const c = await RawClient.connect(t, h.port);
+  c.socket.pause(); // do not read replies
+  const replyBytes = 100_000;
+  const n = 300; // 30 MB of replies
+  c.send(Buffer.concat(Array.from({ length: n }, () => command('big', String(replyBytes)))));
+  await new Promise((r) => setTimeout(r, 500));
+  const [conn] = [...h.server.clients()];
+  t.ok(conn !== undefined, 'client is connected');
+  const queued = conn!.outputBufferBytes();
+  t.ok(queued <= OUTPUT_HIGH_WATER_BYTES + OUTPUT_FLUSH_BYTES + replyBytes + 64, `server holds ${queued} bytes of replies, bounded`);
+  const served = h.server.stats.command('big').calls;
+  t.ok(served < n, `only ${served} of ${n} commands run while the client does not read`);
+  c.socket.resume();
+  const expectedLen = n * (replyBytes + `$${replyBytes}\r\n`.length + 2);
+  await c.untilBytes(expectedLen, 20000);
+  t.equal(c.receivedBytes, expectedLen, 'every reply arrives once the client reads');
+  t.equal(h.server.stats.command('big').calls, n);
+});
+
+t.test('client-output-buffer-limit closes a client whose reply does not fit', async (t) => {
+  const h = await startServer(t, [['client-output-buffer-limit', '1mb']], testCommands);
+  const c = await RawClient.connect(t, h.port);
+  c.socket.pause();
+  c.send(command('big', String(8 * 1024 * 1024)));
+  await new Promise((r) => setTimeout(r, 300));
+  c.socket.resume();
+  await c.untilClosed();
+  t.equal(h.server.stats.outputLimitDisconnections, 1);
+  const other = await RawClient.connect(t, h.port);
+  other.send(command('ping'));
+  t.equal(await other.until((s) => s.includes('\r\n')), '+PONG\r\n', 'others unaffected');
+});
+
+t.test('protocol error: replies owed first, then the error, then close; others unaffected', async (t) => {
+  const h = await startServer(t);
+  const bystander = await RawClient.connect(t, h.port);
+  const c = await RawClient.connect(t, h.port);
+  c.send('PING\r\n*1\r\n$x\r\n');
+  t.equal(await c.untilClosed(), '+PONG\r\n-ERR Protocol error: invalid bulk length\r\n');
+  bystander.send(command('echo', 'still here'));
+  t.equal(await bystander.until((s) => s.endsWith('\r\n') && s.length > 5), '$10\r\nstill here\r\n');
+  t.equal(h.server.stats.protocolErrors, 1);
+});
+
+t.test('authentication: NOAUTH, WRONGPASS, tight limits before AUTH', async (t) => {
+  const h = await startServer(t, [['requirepass', 's3cret']]);
+  const c = await RawClient.connect(t, h.port);
+  c.send(Buffer.concat([command('get', 'k'), command('auth', 'nope'), command('auth', 'default', 'nope'), command('ping')]));
+  t.equal(
+    await c.until((s) => s.split('\r\n').length > 4),
+    '-NOAUTH Authentication required.\r\n-WRONGPASS invalid username-password pair or user is disabled.\r\n' +
+      '-WRONGPASS invalid username-password pair or user is disabled.\r\n-NOAUTH Authentication required.\r\n',
+  );
+  c.received = Buffer.alloc(0);
+  c.send(Buffer.concat([command('auth', 's3cret'), command('ping'), command('echo', 'x'.repeat(20000))]));
+  await c.until((s) => s.endsWith('x\r\n'));
+  t.equal(c.received.toString().slice(0, 14), '+OK\r\n+PONG\r\n$2', 'after AUTH, bulks past 16 KiB are fine');
+
+  const u = await RawClient.connect(t, h.port);
+  u.send(command(...Array.from({ length: 11 }, () => 'a')));
+  t.equal(await u.untilClosed(), '-ERR Protocol error: unauthenticated multibulk length\r\n');
+  const v = await RawClient.connect(t, h.port);
+  v.send(command('auth', 'x'.repeat(16385)));
+  t.equal(await v.untilClosed(), '-ERR Protocol error: unauthenticated bulk length\r\n');
+
+  const w = await RawClient.connect(t, h.port);
+  w.send(command('hello', '3', 'auth', 'default', 's3cret', 'setname', 'me'));
+  const hello = await w.until((s) => s.includes('modules'));
+  t.match(hello, /^%7\r\n\$6\r\nserver\r\n\$6\r\nringkv\r\n/, 'HELLO 3 replies with a RESP3 map');
+  w.send(command('client', 'getname'));
+  t.match(await w.until((s) => s.endsWith('me\r\n')), /\$2\r\nme\r\n$/);
+});
+
+t.test('maxclients', async (t) => {
+  const h = await startServer(t, [['maxclients', '1']]);
+  const a = await RawClient.connect(t, h.port);
+  a.send(command('ping'));
+  await a.until((s) => s === '+PONG\r\n');
+  const b = await RawClient.connect(t, h.port);
+  t.equal(await b.untilClosed(), '-ERR max number of clients reached\r\n');
+  t.equal(h.server.stats.rejectedConnections, 1);
+});
+
+t.test('idle timeout closes idle clients only', async (t) => {
+  const h = await startServer(t, [['timeout', '1']]);
+  const idle = await RawClient.connect(t, h.port);
+  const start = Date.now();
+  await idle.untilClosed(5000);
+  const took = Date.now() - start;
+  t.ok(took >= 900 && took < 4000, `closed after ${took} ms`);
+  h.config.set([['timeout', '0']]);
+  const c = await RawClient.connect(t, h.port);
+  await new Promise((r) => setTimeout(r, 2200));
+  t.notOk(c.closed, 'timeout 0 never closes');
+});
+
+t.test('QUIT, half-close, SHUTDOWN', async (t) => {
+  const h = await startServer(t);
+  const q = await RawClient.connect(t, h.port);
+  q.send(Buffer.concat([command('ping'), command('quit'), command('ping')]));
+  t.equal(await q.untilClosed(), '+PONG\r\n+OK\r\n', 'nothing after QUIT runs');
+  const e = await RawClient.connect(t, h.port);
+  e.socket.end(command('echo', 'bye'));
+  t.equal(await e.untilClosed(), '$3\r\nbye\r\n', 'a client that half-closes still gets its replies');
+  const s = await RawClient.connect(t, h.port);
+  s.send(command('shutdown', 'bogus'));
+  t.equal(await s.until((x) => x.endsWith('\r\n')), '-ERR syntax error\r\n');
+  s.received = Buffer.alloc(0);
+  s.send(command('shutdown', 'nosave'));
+  t.equal(await s.untilClosed(), '', 'SHUTDOWN closes without a reply');
+  await new Promise((r) => setImmediate(r));
+  t.same(h.shutdownRequests, ['SHUTDOWN command']);
+});
+
+t.test('query buffer limit closes a client sending an oversized command', async (t) => {
+  const h = await startServer(t, [['client-query-buffer-limit', '1mb'], ['proto-max-bulk-len', '512mb']]);
+  const c = await RawClient.connect(t, h.port);
+  c.send('*2\r\n$4\r\necho\r\n$4000000\r\n');
+  c.send(Buffer.alloc(1_200_000, 0x62));
+  await c.untilClosed();
+  t.equal(h.server.stats.queryLimitDisconnections, 1);
+});
+
+t.test('loopback detection for protected mode', async (t) => {
+  for (const a of ['127.0.0.1', '127.1.2.3', '::1', '::ffff:127.0.0.1']) t.ok(isLoopback(a), a);
+  for (const a of ['10.0.0.1', '192.168.1.1', '::ffff:10.0.0.1', 'fe80::1', '']) t.notOk(isLoopback(a), a);
+});
