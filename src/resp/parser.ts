@@ -195,7 +195,7 @@ export class RequestParser {
     const pos = this.pos;
     let count: number;
     let after: number;
-    const fast = readFastNumber(buf, pos);
+    const fast = readFastNumber(buf, pos, this.limits.maxInlineBytes);
     if (fast >= 0) {
       count = fastValue;
       after = fast;
@@ -227,7 +227,7 @@ export class RequestParser {
     const end = buf.length;
     let length: number;
     let dataStart: number;
-    const fast = buf[pos] === DOLLAR ? readFastNumber(buf, pos) : -1;
+    const fast = buf[pos] === DOLLAR ? readFastNumber(buf, pos, this.limits.maxInlineBytes) : -1;
     if (fast >= 0) {
       length = fastValue;
       dataStart = fast;
@@ -336,7 +336,8 @@ export class RequestParser {
       } else if (buf.subarray(pos, cr).indexOf(NUL) !== -1) {
         this.scanned = -1; // Redis's strchr never gets past the NUL
       } else if (cr + 1 >= end) {
-        this.scanned = cr - pos;
+        this.scanned = cr - pos; // a line within the limit, waiting for the byte after its CR
+        return -1;
       } else {
         return cr;
       }
@@ -379,10 +380,11 @@ let fastValue = 0;
 
 /**
  * Fast path for the common header `<type><digits>\r?`: 1..15 digits, no leading zero (except
- * "0"), a CR, and one more byte present. Returns the position after the two skipped bytes and
- * sets fastValue, or -1 when the slow path must decide (anything else, incomplete input too).
+ * "0"), a CR within maxLineBytes, and one more byte present. Returns the position after the two
+ * skipped bytes and sets fastValue, or -1 when the slow path must decide (anything else,
+ * incomplete input too).
  */
-function readFastNumber(buf: Buffer, pos: number): number {
+function readFastNumber(buf: Buffer, pos: number, maxLineBytes: number): number {
   const end = buf.length;
   const first = pos + 1;
   const digitsEnd = Math.min(end, first + FAST_PATH_DIGITS_MAX);
@@ -394,7 +396,7 @@ function readFastNumber(buf: Buffer, pos: number): number {
     n = n * 10 + (c - 48);
     p++;
   }
-  if (p === first || p + 1 >= end || buf[p] !== CR) return -1;
+  if (p === first || p + 1 >= end || buf[p] !== CR || p - pos > maxLineBytes) return -1;
   if (buf[first] === 48 && p !== first + 1) return -1; // leading zero: string2ll refuses
   fastValue = n;
   return p + 2;
