@@ -22,6 +22,18 @@ export function varintLength(value: number): number {
   return n;
 }
 
+/** Writes `value` as a varint at `pos` (the caller sized `buf` with varintLength); returns the next position. */
+export function writeVarint(buf: Buffer, pos: number, value: number): number {
+  assert(Number.isSafeInteger(value) && value >= 0, 'varint out of range');
+  let v = value;
+  while (v >= 0x80) {
+    buf[pos++] = (v % 128) | 0x80;
+    v = Math.floor(v / 128);
+  }
+  buf[pos++] = v;
+  return pos;
+}
+
 /** Appends bytes into a growable list; cheap enough for objects of a few KB. */
 export class ByteWriter {
   private chunks: Buffer[] = [];

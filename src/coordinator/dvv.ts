@@ -62,16 +62,32 @@ export function concurrent(a: Context, b: Context): boolean {
   return !descends(a, b) && !descends(b, a);
 }
 
-/** Pointwise maximum, keys in actor order. */
+/** Pointwise maximum, keys in actor order; a fresh map the caller may change. */
 export function mergeContexts(a: Context, b: Context): Map<string, number> {
   const out = new Map<string, number>(a);
+  let added = false;
   for (const [actor, n] of b) {
-    if ((out.get(actor) ?? 0) < n) out.set(actor, n);
+    const had = out.get(actor);
+    if (had === undefined) added = true;
+    if ((had ?? 0) < n) out.set(actor, n);
   }
-  return sortByActor(out);
+  return added ? sortByActor(out) : out;
 }
 
-export function sortByActor<V>(m: ReadonlyMap<string, V>): Map<string, V> {
+/** The map with keys in actor order: `m` itself when already in order. */
+export function sortByActor<V>(m: Map<string, V>): Map<string, V>;
+export function sortByActor<V>(m: ReadonlyMap<string, V>): ReadonlyMap<string, V>;
+export function sortByActor<V>(m: ReadonlyMap<string, V>): ReadonlyMap<string, V> {
+  let prev: string | undefined;
+  let sorted = true;
+  for (const k of m.keys()) {
+    if (prev !== undefined && !(prev < k)) {
+      sorted = false;
+      break;
+    }
+    prev = k;
+  }
+  if (sorted) return m;
   const keys = [...m.keys()].sort(compareActors);
   const out = new Map<string, V>();
   for (const k of keys) out.set(k, m.get(k) as V);

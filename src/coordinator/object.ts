@@ -164,8 +164,9 @@ export function applyWrite(
   }
 
   const merged = mergeContexts(obj.clock, ctx);
+  const isNew = !merged.has(actor);
   merged.set(actor, counter);
-  const clock = sortByActor(merged);
+  const clock = isNew ? sortByActor(merged) : merged;
   const times = new Map<string, number>();
   for (const [a, n] of clock) {
     const old = obj.clockTimesMs?.get(a) ?? 0;
@@ -182,19 +183,15 @@ export function applyWrite(
  */
 export function mergeObjects(a: VersionedObject, b: VersionedObject, opts: WriteOptions): VersionedObject {
   checkOptions(opts);
-  const inB = new Map<string, Sibling>();
-  for (const s of b.siblings) inB.set(dotKey(s.dot), s);
-  const inA = new Set<string>();
+  // Sibling sets are small (<= max-siblings): match dots by linear scan, no maps.
   const out: Sibling[] = [];
   for (const s of a.siblings) {
-    const k = dotKey(s.dot);
-    inA.add(k);
-    const other = inB.get(k);
+    const other = findDot(b.siblings, s.dot);
     if (other !== undefined) out.push(pickSameDot(s, other));
     else if (!covers(b.clock, s.dot)) out.push(s);
   }
   for (const s of b.siblings) {
-    if (!inA.has(dotKey(s.dot)) && !covers(a.clock, s.dot)) out.push(s);
+    if (findDot(a.siblings, s.dot) === undefined && !covers(a.clock, s.dot)) out.push(s);
   }
   out.sort(compareSiblings);
 
@@ -210,8 +207,13 @@ export function mergeObjects(a: VersionedObject, b: VersionedObject, opts: Write
   return finish(clock, times, siblings, opts, opts.localActor);
 }
 
+function findDot(siblings: readonly Sibling[], d: Dot): Sibling | undefined {
+  for (const s of siblings) if (s.dot.counter === d.counter && s.dot.actor === d.actor) return s;
+  return undefined;
+}
+
 function finish(
-  clock: Map<string, number>,
+  clock: ReadonlyMap<string, number>,
   times: Map<string, number>,
   siblings: Sibling[],
   opts: WriteOptions,
@@ -300,15 +302,13 @@ export function checkObjectInvariants(obj: VersionedObject): string | null {
   return null;
 }
 
+const BAD_MAX_SIBLINGS = `maxSiblings must be in 1..${MAX_SIBLINGS_LIMIT}`;
+const BAD_VCLOCK_MAX = `vclockMaxEntries must be in 1..${MAX_CLOCK_ENTRIES}`;
+const BAD_ACTOR = `actor must be 1..${MAX_ACTOR_BYTES} UTF-8 bytes`;
+
 function checkOptions(opts: WriteOptions): void {
-  assert(
-    Number.isInteger(opts.maxSiblings) && opts.maxSiblings >= 1 && opts.maxSiblings <= MAX_SIBLINGS_LIMIT,
-    `maxSiblings must be in 1..${MAX_SIBLINGS_LIMIT}`,
-  );
-  assert(
-    Number.isInteger(opts.vclockMaxEntries) && opts.vclockMaxEntries >= 1 && opts.vclockMaxEntries <= MAX_CLOCK_ENTRIES,
-    `vclockMaxEntries must be in 1..${MAX_CLOCK_ENTRIES}`,
-  );
+  assert(Number.isInteger(opts.maxSiblings) && opts.maxSiblings >= 1 && opts.maxSiblings <= MAX_SIBLINGS_LIMIT, BAD_MAX_SIBLINGS);
+  assert(Number.isInteger(opts.vclockMaxEntries) && opts.vclockMaxEntries >= 1 && opts.vclockMaxEntries <= MAX_CLOCK_ENTRIES, BAD_VCLOCK_MAX);
   assert(opts.conflictPolicy === 'siblings' || opts.conflictPolicy === 'lww', 'bad conflictPolicy');
 }
 
@@ -316,10 +316,10 @@ const LONE_SURROGATE = /\p{Cs}/u;
 
 function assertActor(actor: string): void {
   const n = Buffer.byteLength(actor, 'utf8');
-  assert(n >= 1 && n <= MAX_ACTOR_BYTES, `actor must be 1..${MAX_ACTOR_BYTES} UTF-8 bytes`);
+  assert(n >= 1 && n <= MAX_ACTOR_BYTES, BAD_ACTOR);
   assert(!LONE_SURROGATE.test(actor), 'actor must be well-formed Unicode (it is stored as UTF-8)');
 }
 
 function assertTime(ms: number, what: string): void {
-  assert(Number.isSafeInteger(ms) && ms >= 0 && ms <= MAX_TIME_MS, `${what} must be an integer in 0..2^53-1`);
+  if (!(Number.isSafeInteger(ms) && ms >= 0 && ms <= MAX_TIME_MS)) assert.fail(`${what} must be an integer in 0..2^53-1`);
 }

@@ -22,7 +22,8 @@
  * of object.ts; any violation throws CorruptObjectError.
  */
 
-import { ByteReader, ByteWriter } from './bytes.js';
+import assert from 'node:assert';
+import { ByteReader, varintLength, writeVarint } from './bytes.js';
 import { compareActors } from './dvv.js';
 import { CorruptObjectError } from './errors.js';
 import {
@@ -42,37 +43,57 @@ const KIND_TOMBSTONE = 0;
 const KIND_VALUE = 1;
 
 export function encodeObject(obj: VersionedObject): Buffer {
-  const w = new ByteWriter();
-  w.u8(OBJECT_MAGIC);
-  w.u8(OBJECT_FORMAT_VERSION);
-  const actors = [...obj.clock.keys()].sort(compareActors);
+  // Two passes: size everything, then write into one buffer (this runs on every write).
+  const actors = [...obj.clock.keys()];
+  if (!isSorted(actors)) actors.sort(compareActors);
   const index = new Map<string, number>();
-  w.varint(actors.length);
+  const actorBytes: number[] = [];
+  let size = 2 + varintLength(actors.length) + varintLength(obj.siblings.length);
   actors.forEach((actor, i) => {
     index.set(actor, i);
-    const bytes = Buffer.from(actor, 'utf8');
-    w.varint(bytes.length);
-    w.bytes(bytes);
-    w.varint(obj.clock.get(actor) as number);
-    w.varint(obj.clockTimesMs?.get(actor) ?? 0);
+    const len = Buffer.byteLength(actor, 'utf8');
+    actorBytes.push(len);
+    size += varintLength(len) + len + varintLength(obj.clock.get(actor) as number) + varintLength(obj.clockTimesMs?.get(actor) ?? 0);
   });
-  w.varint(obj.siblings.length);
   for (const s of obj.siblings) {
     const i = index.get(s.dot.actor);
     if (i === undefined) throw new RangeError(`sibling actor ${s.dot.actor} is not in the clock`);
-    w.varint(i);
-    w.varint(s.dot.counter);
-    w.varint(s.writtenAtMs);
-    w.varint(s.expiresAtMs);
+    size += varintLength(i) + varintLength(s.dot.counter) + varintLength(s.writtenAtMs) + varintLength(s.expiresAtMs) + 1;
+    if (s.value !== null) size += varintLength(s.value.length) + s.value.length;
+  }
+  const out = Buffer.allocUnsafe(size);
+  let pos = 0;
+  out[pos++] = OBJECT_MAGIC;
+  out[pos++] = OBJECT_FORMAT_VERSION;
+  pos = writeVarint(out, pos, actors.length);
+  actors.forEach((actor, i) => {
+    const len = actorBytes[i] as number;
+    pos = writeVarint(out, pos, len);
+    pos += out.write(actor, pos, len, 'utf8');
+    pos = writeVarint(out, pos, obj.clock.get(actor) as number);
+    pos = writeVarint(out, pos, obj.clockTimesMs?.get(actor) ?? 0);
+  });
+  pos = writeVarint(out, pos, obj.siblings.length);
+  for (const s of obj.siblings) {
+    pos = writeVarint(out, pos, index.get(s.dot.actor) as number);
+    pos = writeVarint(out, pos, s.dot.counter);
+    pos = writeVarint(out, pos, s.writtenAtMs);
+    pos = writeVarint(out, pos, s.expiresAtMs);
     if (s.value === null) {
-      w.u8(KIND_TOMBSTONE);
+      out[pos++] = KIND_TOMBSTONE;
     } else {
-      w.u8(KIND_VALUE);
-      w.varint(s.value.length);
-      w.bytes(s.value);
+      out[pos++] = KIND_VALUE;
+      pos = writeVarint(out, pos, s.value.length);
+      pos += s.value.copy(out, pos);
     }
   }
-  return w.finish();
+  assert(pos === size, 'object size miscomputed');
+  return out;
+}
+
+function isSorted(actors: readonly string[]): boolean {
+  for (let i = 1; i < actors.length; i++) if (compareActors(actors[i - 1] as string, actors[i] as string) >= 0) return false;
+  return true;
 }
 
 export function decodeObject(buf: Buffer): VersionedObject {
