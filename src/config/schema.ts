@@ -8,6 +8,8 @@
  * `-len`, `-limit`) also accept Redis's units: 1k = 1000, 1kb = 1024, 1m, 1mb, 1g, 1gb.
  */
 
+import { MAX_CLOCK_ENTRIES, MAX_SIBLINGS_LIMIT } from '../coordinator/limits.js';
+
 export type ConfigType =
   | { readonly kind: 'int'; readonly min: number; readonly max: number }
   | { readonly kind: 'bytes'; readonly min: number; readonly max: number }
@@ -82,9 +84,9 @@ export const CONFIG_SCHEMA: readonly ConfigKey[] = [
     doc: 'Largest value accepted, in bytes.' },
   { name: 'conflict-policy', type: enumOf('siblings', 'lww'), default: 'siblings', runtime: true,
     doc: 'siblings: keep concurrent writes as siblings (GET returns an array); lww: last write wins.' },
-  { name: 'max-siblings', type: int(1, 10_000), default: '100', runtime: true,
+  { name: 'max-siblings', type: int(1, MAX_SIBLINGS_LIMIT), default: '100', runtime: true,
     doc: 'Most siblings kept per key; beyond it the oldest siblings are dropped.' },
-  { name: 'vclock-max-entries', type: int(1, 10_000), default: '50', runtime: true,
+  { name: 'vclock-max-entries', type: int(1, MAX_CLOCK_ENTRIES), default: '50', runtime: true,
     doc: 'Version vector entries kept per key; the oldest are pruned beyond it (may create false siblings, never loses writes).' },
   { name: 'gc-grace-seconds', type: int(0, INT32_MAX), default: '864000', runtime: false,
     doc: 'How long tombstones are kept before compaction may drop them, in seconds.' },
