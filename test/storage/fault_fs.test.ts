@@ -124,6 +124,22 @@ t.test('keep-random-prefix keeps only durable bytes of a file rewritten since it
   }
 });
 
+t.test('powerLossImage is what a crash would leave, and the original lives on', async (t) => {
+  const fs = await fresh();
+  const h = await fs.open(`${D}/f`, 'append');
+  await fs.syncDir(D);
+  await h.append(Buffer.from('ab'));
+  await h.sync();
+  await h.append(Buffer.from('cd'));
+  const img = fs.powerLossImage();
+  t.equal((await img.readFile(`${D}/f`)).toString(), 'ab');
+  await h.append(Buffer.from('ef'));
+  t.equal((await fs.readFile(`${D}/f`)).toString(), 'abcdef', 'original still alive');
+  t.equal((await img.readFile(`${D}/f`)).toString(), 'ab', 'image independent of the original');
+  const img2 = fs.powerLossImage('keep-random-prefix', () => 0.999);
+  t.equal((await img2.readFile(`${D}/f`)).toString(), 'abcdef');
+});
+
 t.test('failNextSync rejects once with EIO and makes nothing durable', async (t) => {
   for (const retry of [false, true]) {
     const fs = await fresh();

@@ -345,6 +345,19 @@ export class FaultFileSystem implements FileSystem {
   crash(mode: CrashMode = 'drop-unsynced', random: () => number = Math.random): FaultFileSystem {
     const image = this.frozen ?? this.captureDurable();
     this.dead = 'crashed';
+    return FaultFileSystem.reboot(image, mode, random);
+  }
+
+  /**
+   * What crash() would return if the power went now, without killing this instance: lets one
+   * workload run yield many crash points (each image is independent of this instance).
+   */
+  powerLossImage(mode: CrashMode = 'drop-unsynced', random: () => number = Math.random): FaultFileSystem {
+    this.checkAlive();
+    return FaultFileSystem.reboot(this.captureDurable(), mode, random);
+  }
+
+  private static reboot(image: FrozenImage, mode: CrashMode, random: () => number): FaultFileSystem {
     const next = new FaultFileSystem();
     for (const d of image.dirs) next.dirs.add(d);
     for (const [name, { durable, current }] of image.files) {
