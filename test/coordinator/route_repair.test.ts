@@ -1,0 +1,80 @@
+// Routing (write coordinator, request targets) and read repair: table tests.
+import t from 'tap';
+import {
+  applyWrite,
+  contextOf,
+  EMPTY_OBJECT,
+  liveValues,
+  mergeObjects,
+  type VersionedObject,
+  type WriteOptions,
+} from '../../src/coordinator/object.js';
+import { QuorumTally, resolveQuorum } from '../../src/coordinator/quorum.js';
+import { needsRepair, reconcile } from '../../src/coordinator/read_repair.js';
+import { buildRing, type RingMember } from '../../src/coordinator/ring.js';
+import { requestTargets, writeCoordinator } from '../../src/coordinator/route.js';
+
+const OPTS: WriteOptions = { maxSiblings: 25, conflictPolicy: 'siblings', vclockMaxEntries: 50 };
+const mem: RingMember[] = Array.from({ length: 6 }, (_, i) => ({ id: `n${i}`, weight: 1, dc: 'dc1', rack: '', state: 'up' }));
+const ring = buildRing(mem, { vnodes: 16, n: 3 });
+const SLOT = 1234;
+const pref = ring.preflist(SLOT);
+const wide = buildRing(mem, { vnodes: 16, n: 6 }).preflist(SLOT); // the whole clockwise order
+const outsider = wide[3]!;
+
+t.test('write coordinator', async (t) => {
+  const all = (): boolean => true;
+  t.same(writeCoordinator(ring, SLOT, pref[1]!, all), { kind: 'local' }, 'a primary coordinates itself');
+  t.same(writeCoordinator(ring, SLOT, outsider, all), { kind: 'forward', to: pref[0] }, 'others forward to the first primary');
+  t.same(writeCoordinator(ring, SLOT, outsider, (id) => id !== pref[0]), { kind: 'forward', to: pref[1] }, 'first up primary');
+  t.same(writeCoordinator(ring, SLOT, pref[0]!, (id) => id !== pref[0]), { kind: 'forward', to: pref[1] }, 'a primary that believes itself down forwards');
+  t.same(writeCoordinator(ring, SLOT, outsider, (id) => !pref.includes(id)), { kind: 'unavailable' }, 'no primary up: a fallback never mints dots');
+});
+
+t.test('request targets', async (t) => {
+  const down = (id: string): boolean => id !== pref[2];
+  const sloppy = requestTargets(ring, SLOT, down, true);
+  t.same(sloppy.targets, [
+    { id: pref[0], dc: 'dc1', primary: true },
+    { id: pref[1], dc: 'dc1', primary: true },
+    { id: wide[3], dc: 'dc1', primary: false },
+  ]);
+  t.same(sloppy.down, []);
+  const strict = requestTargets(ring, SLOT, down, false);
+  t.same(strict.targets.map((x) => x.id), pref);
+  t.same(strict.down, [pref[2]]);
+  // Fed to a tally: strict W=3 fails at once once the down primary's error is recorded.
+  const tally = new QuorumTally(strict.targets, resolveQuorum('all', { n: 3 }), { op: 'write', sloppy: false });
+  for (const id of strict.down) tally.add(id, 'error');
+  t.same(tally.decide(), { kind: 'insufficient', got: 0, need: 3 });
+});
+
+const w = (obj: VersionedObject, actor: string, v: string, at: number, ctx = contextOf(obj)): VersionedObject =>
+  applyWrite(obj, ctx, actor, { value: Buffer.from(v), writtenAtMs: at, expiresAtMs: 0 }, OPTS);
+
+t.test('read repair: who gets the merged object', async (t) => {
+  const v1 = w(EMPTY_OBJECT, 'a', 'v1', 1);
+  const v2 = w(v1, 'a', 'v2', 2); // supersedes v1
+  const other = w(EMPTY_OBJECT, 'b', 'x', 3); // concurrent with both
+  const r = reconcile(new Map<string, VersionedObject | null>([['r1', v2], ['r2', v1], ['r3', null]]), OPTS);
+  t.same(liveValues(r.merged, 9).map(String), ['v2']);
+  t.same(r.stale, ['r2', 'r3'], 'the stale and the empty replica');
+  const r2 = reconcile(new Map<string, VersionedObject | null>([['r1', v2], ['r2', other]]), OPTS);
+  t.same(liveValues(r2.merged, 9).map(String), ['v2', 'x']);
+  t.same(r2.stale, ['r1', 'r2'], 'each lacks the other sibling');
+  const synced = mergeObjects(v2, other, OPTS);
+  t.same(reconcile(new Map([['r1', synced], ['r2', synced]]), OPTS).stale, [], 'in sync: nothing to repair');
+  t.same(reconcile(new Map([['r1', null], ['r2', null]]), OPTS), { merged: EMPTY_OBJECT, stale: [] }, 'all notfound');
+  // A replica holding a sibling the merge dropped (the cap) needs repair too.
+  const capped: WriteOptions = { ...OPTS, maxSiblings: 1 };
+  const a = w(EMPTY_OBJECT, 'a', 'old', 1, new Map());
+  const b = w(EMPTY_OBJECT, 'b', 'new', 2, new Map());
+  const ab = mergeObjects(a, b, capped);
+  t.same(liveValues(ab, 9).map(String), ['new']);
+  t.ok(needsRepair(a, ab));
+  t.notOk(needsRepair(ab, ab));
+  // After repair (each stale replica merges the object), nobody is stale.
+  const r1After = mergeObjects(v2, r2.merged, OPTS);
+  const r2After = mergeObjects(other, r2.merged, OPTS);
+  t.same(reconcile(new Map([['r1', r1After], ['r2', r2After]]), OPTS).stale, []);
+});
