@@ -2,7 +2,8 @@
  * Formats a double the way Redis 7.0's addReplyDouble does: C's `%.17g` (17 significant digits,
  * exact decimal value rounded half-to-even as glibc does, trailing zeros dropped, exponent form
  * when the exponent is < -4 or >= 17, at least two exponent digits), with infinities as `inf` /
- * `-inf` and NaN as `nan`. Pure; no I/O.
+ * `-inf`, and NaN as glibc prints it: `nan`, or `-nan` when its sign bit is set (Lua's 0/0 in
+ * Redis gives `-nan`). Pure; no I/O.
  *
  * Why not `toPrecision(17)`: JavaScript rounds exact ties away from zero and prints exponents
  * without zero padding; glibc rounds ties to even and prints `e+05`. Ties are rare but real
@@ -14,8 +15,16 @@ const G17_PRECISION_DIGITS = 17;
 /** Digits asked of V8's exact formatter; enough to see whether the rest after digit 17 is a tie. */
 const EXACT_PROBE_DIGITS = 40;
 
+const signProbe = new Float64Array(1);
+const signProbeBytes = new Uint8Array(signProbe.buffer);
+/** Index of the byte holding the sign bit of a float64 in this machine's byte order. */
+const SIGN_BYTE_INDEX = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1 ? 7 : 0;
+
 export function formatDouble(value: number): string {
-  if (Number.isNaN(value)) return 'nan';
+  if (Number.isNaN(value)) {
+    signProbe[0] = value;
+    return (signProbeBytes[SIGN_BYTE_INDEX]! & 0x80) !== 0 ? '-nan' : 'nan';
+  }
   if (value === Infinity) return 'inf';
   if (value === -Infinity) return '-inf';
   if (value === 0) return Object.is(value, -0) ? '-0' : '0';

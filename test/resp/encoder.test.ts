@@ -100,6 +100,9 @@ t.test('formatDouble matches C printf %.17g', async (t) => {
     [-0, '-0'],
   ];
   for (const [x, want] of table) t.equal(formatDouble(x), want, `%.17g of ${x}`);
+  t.equal(formatDouble(NaN), 'nan');
+  const negativeNaN = new DataView(new Uint8Array([0xff, 0xf8, 0, 0, 0, 0, 0, 0]).buffer).getFloat64(0);
+  t.equal(formatDouble(negativeNaN), '-nan', 'sign bit of NaN printed as glibc does');
 });
 
 t.test('formatDouble: 17 significant digits always read back as the same double', async (t) => {
