@@ -104,6 +104,15 @@ export interface NewSibling {
   value: Buffer | null;
   writtenAtMs: number;
   expiresAtMs: number;
+  /**
+   * Optional lowest counter to mint. Counters only need to grow per actor and key, so they may
+   * jump. Passing writtenAtMs here makes counters survive the object being reaped: once a dead
+   * object is dropped after gc grace, its clock is gone and the next write would restart at
+   * counter 1, which a replica still holding the old tombstone (clock a:5) would take as seen
+   * and silently drop (KV679 by reaping). With a time floor the new dot is above every old one.
+   * Costs about 5 more bytes per dot. Absent: max(clock, ctx) + 1.
+   */
+  minCounter?: number;
 }
 
 export const EMPTY_OBJECT: VersionedObject = Object.freeze({
@@ -139,9 +148,10 @@ export function applyWrite(
   assertActor(actor);
   assertTime(s.writtenAtMs, 'writtenAtMs');
   assertTime(s.expiresAtMs, 'expiresAtMs');
+  if (s.minCounter !== undefined) assertTime(s.minCounter, 'minCounter');
   assert(s.value === null || s.value.length <= MAX_SIBLING_VALUE_BYTES, 'value exceeds MAX_SIBLING_VALUE_BYTES');
 
-  const counter = Math.max(obj.clock.get(actor) ?? 0, ctx.get(actor) ?? 0) + 1;
+  const counter = Math.max(obj.clock.get(actor) ?? 0, ctx.get(actor) ?? 0, (s.minCounter ?? 1) - 1) + 1;
   assert(counter <= MAX_COUNTER, 'counter overflow');
   const minted: Sibling = {
     value: s.value,

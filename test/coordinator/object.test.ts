@@ -130,6 +130,26 @@ t.test('counters never go back: minting uses max(clock, ctx) + 1', async (t) => 
   t.same(dots(obj), ['A:8']);
 });
 
+t.test('minCounter: counters that survive reaping a dead object (KV679)', async (t) => {
+  // Replica r1 deletes; r2 keeps the tombstone; r1 reaps the dead object after gc grace.
+  let r1 = write(EMPTY_OBJECT, new Map(), 'A', 'v', 1);
+  r1 = write(r1, contextOf(r1), 'A', null, 2);
+  const r2 = merge(EMPTY_OBJECT, r1);
+  t.same([...r2.clock], [['A', 2]]);
+  // Without a floor the next write after reaping mints A:1, which r2 has "seen": lost on sync.
+  const naive = write(EMPTY_OBJECT, new Map(), 'A', 'new', 1000);
+  t.same(dots(naive), ['A:1']);
+  t.same(liveValues(merge(r2, naive), 1000), [], 'the hazard: the new write vanishes');
+  // With minCounter = writtenAtMs the new dot is above every old one.
+  const floored = applyWrite(EMPTY_OBJECT, new Map(), 'A', { value: b('new'), writtenAtMs: 1000, expiresAtMs: 0, minCounter: 1000 }, OPTS);
+  t.same(dots(floored), ['A:1000']);
+  t.same(strs(liveValues(merge(r2, floored), 1000)), ['new'], 'survives the sync');
+  t.same(strs(liveValues(merge(floored, r2), 1000)), ['new']);
+  // The floor never lowers a counter.
+  const again = applyWrite(floored, contextOf(floored), 'A', { value: b('newer'), writtenAtMs: 900, expiresAtMs: 0, minCounter: 900 }, OPTS);
+  t.same(dots(again), ['A:1001']);
+});
+
 t.test('tombstones and liveness', async (t) => {
   let obj = write(EMPTY_OBJECT, new Map(), 'A', 'v', 1);
   t.notOk(isDead(obj, 1));
