@@ -123,14 +123,20 @@ function finalOutcome(tg: QuorumTarget[], need: QuorumRequirement, opts: TallyOp
 function oracle(tg: QuorumTarget[], need: QuorumRequirement, opts: TallyOptions, res: Map<string, ReplicaResult>, alphabet: ReplicaResult[]): Final | 'pending' {
   const rest = tg.filter((x) => !res.has(x.id));
   const outcomes = new Set<Final>();
-  const rec = (i: number, m: Map<string, ReplicaResult>): void => {
+  const m = new Map(res);
+  const rec = (i: number): void => {
+    if (outcomes.size > 1) return; // already undecided
     if (i === rest.length) {
       outcomes.add(finalOutcome(tg, need, opts, m));
       return;
     }
-    for (const a of alphabet) rec(i + 1, new Map(m).set(rest[i]!.id, a));
+    for (const a of alphabet) {
+      m.set(rest[i]!.id, a);
+      rec(i + 1);
+    }
+    m.delete(rest[i]!.id);
   };
-  rec(0, res);
+  rec(0);
   return outcomes.size === 1 ? ([...outcomes][0] as Final) : 'pending';
 }
 
