@@ -1,0 +1,347 @@
+/**
+ * ringkv's storage engine against LevelDB (npm classic-level, what a Node user would pick
+ * instead), side by side in one run (issue 2, "How it is measured").
+ *
+ *   node .build/NAME/bench/storage.js [--full] [--scale 0.2] [--rounds 3] [--out bench/results]
+ *
+ * Data sets: N x 100-byte values and M x 4 KiB values, N = 1,000,000 and M = 200,000 with
+ * --full; by default scaled by --scale (0.2: 200,000 and 40,000) because a full run takes too
+ * long on the shared machine. Every round runs, per data set, both engines one after the other
+ * (order rotated each round), each phase in a fresh child process (bench/storage_run.ts) so
+ * peak RSS and bytes written are attributable:
+ *   fill child: single awaited puts (first min(N, 20k) keys, own directory), durable single
+ *     puts (fsync each), then the whole set in random order in batches of 100, a 2 s settle,
+ *     close; bytes written (wchar of the process) / user bytes = write amplification, directory
+ *     bytes / user bytes = space amplification;
+ *   read child: random gets over a working set that fits the cache (hot, after one warming
+ *     pass), range scans of 100 entries from random keys, then reopened with a 64 KiB cache and
+ *     random gets (cold: the engine's cache is cold, the OS page cache is not; dropping it
+ *     needs root).
+ * After the rounds, "memory stays bounded": both engines open the 4 KiB set with a block cache
+ * at most 1/10 of the data, scan all of it and read randomly, RSS reported at each step.
+ * Medians over rounds; ratios are ringkv / LevelDB (higher is better for throughput, lower for
+ * amplification and RSS). Writes <out>/storage.md and <out>/storage.svg.
+ */
+import * as fsp from 'node:fs/promises';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import {
+  median,
+  ratio,
+  relativeSpread,
+  formatNumber,
+  formatRatio,
+  formatBytes,
+  markdownTable,
+  codeBlock,
+  barChartSvg,
+  lineChartSvg,
+  describeEnvironment,
+  commandLine,
+  runChildJson,
+} from './lib/index.js';
+
+const RUNNER = new URL('./storage_run.js', import.meta.url);
+const ENGINES = ['ringkv', 'leveldb'] as const;
+type EngineName = (typeof ENGINES)[number];
+const ENGINE_LABEL: Record<EngineName, string> = { ringkv: 'ringkv', leveldb: 'LevelDB (classic-level)' };
+
+const FULL_SMALL_COUNT = 1_000_000;
+const FULL_LARGE_COUNT = 200_000;
+const SINGLE_PUTS_MAX = 20_000;
+const DURABLE_PUTS = 300;
+const HOT_READS = 20_000;
+const COLD_READS = 10_000;
+const SCANS = 1_000;
+const READ_CACHE_BYTES = 64 * 1024 * 1024;
+const BOUND_READS = 10_000;
+/** The bounded-memory run's cache is at most this fraction of the data set. */
+const BOUND_CACHE_FRACTION_MAX = 0.1;
+const BOUND_CACHE_BYTES_MAX = 8 * 1024 * 1024;
+const CHILD_TIMEOUT_MS = 30 * 60 * 1000;
+
+/** Issue 2's targets. */
+const TARGET_BATCHED_FILL = 1.0;
+const TARGET_SINGLE_READS = 3.0;
+
+interface Args {
+  full: boolean;
+  scale: number;
+  rounds: number;
+  out: string;
+}
+
+function parseArgs(argv: string[]): Args {
+  const args: Args = { full: false, scale: 0.2, rounds: 3, out: 'bench/results' };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const next = () => {
+      const v = argv[++i];
+      if (v === undefined) throw new Error(`${a} needs a value`);
+      return v;
+    };
+    if (a === '--full') args.full = true;
+    else if (a === '--scale') args.scale = Number(next());
+    else if (a === '--rounds') args.rounds = Number(next());
+    else if (a === '--out') args.out = next();
+    else throw new Error(`unknown argument ${a}`);
+  }
+  if (!(args.scale > 0 && args.scale <= 1)) throw new Error('--scale must be in (0, 1]');
+  if (!(args.rounds >= 1)) throw new Error('--rounds must be >= 1');
+  return args;
+}
+
+interface DataSet {
+  name: string;
+  count: number;
+  valueBytes: number;
+}
+
+interface FillResult {
+  singlePutsPerSec: number;
+  durablePutsPerSec: number;
+  batchedPutsPerSec: number;
+  userBytes: number;
+  bytesWritten: number;
+  writeAmplification: number;
+  diskBytes: number;
+  spaceAmplification: number;
+  peakRssBytes: number;
+}
+
+interface ReadResult {
+  hotGetsPerSec: number;
+  coldGetsPerSec: number;
+  scanEntriesPerSec: number;
+  peakRssBytes: number;
+}
+
+interface BoundResult {
+  cacheBytes: number;
+  dataBytes: number;
+  diskBytes: number;
+  fullScanEntriesPerSec: number;
+  getsPerSec: number;
+  rssByStep: Array<[string, number]>;
+  peakRssBytes: number;
+}
+
+type Metric = { label: string; unit: string; higherIsBetter: boolean; pick: (f: FillResult, r: ReadResult) => number; format: (v: number) => string; target?: number };
+
+const METRICS: Metric[] = [
+  { label: 'fill random, single awaited puts', unit: 'ops/s', higherIsBetter: true, pick: (f) => f.singlePutsPerSec, format: formatNumber },
+  { label: 'fill random, batches of 100', unit: 'ops/s', higherIsBetter: true, pick: (f) => f.batchedPutsPerSec, format: formatNumber, target: TARGET_BATCHED_FILL },
+  { label: 'durable single puts (fsync each)', unit: 'ops/s', higherIsBetter: true, pick: (f) => f.durablePutsPerSec, format: formatNumber },
+  { label: 'read random, hot cache', unit: 'gets/s', higherIsBetter: true, pick: (_f, r) => r.hotGetsPerSec, format: formatNumber, target: TARGET_SINGLE_READS },
+  { label: 'read random, cold cache', unit: 'gets/s', higherIsBetter: true, pick: (_f, r) => r.coldGetsPerSec, format: formatNumber, target: TARGET_SINGLE_READS },
+  { label: 'range scans (100 entries each)', unit: 'entries/s', higherIsBetter: true, pick: (_f, r) => r.scanEntriesPerSec, format: formatNumber },
+  { label: 'write amplification (fill)', unit: 'x', higherIsBetter: false, pick: (f) => f.writeAmplification, format: (v) => v.toFixed(2) },
+  { label: 'space amplification (after fill)', unit: 'x', higherIsBetter: false, pick: (f) => f.spaceAmplification, format: (v) => v.toFixed(2) },
+  { label: 'peak RSS, fill process', unit: 'bytes', higherIsBetter: false, pick: (f) => f.peakRssBytes, format: formatBytes },
+  { label: 'peak RSS, read process', unit: 'bytes', higherIsBetter: false, pick: (_f, r) => r.peakRssBytes, format: formatBytes },
+];
+
+function log(msg: string): void {
+  process.stderr.write(`[storage bench ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
+}
+
+async function runRound(set: DataSet, engine: EngineName, dir: string): Promise<{ fill: FillResult; read: ReadResult }> {
+  const single = Math.min(set.count, SINGLE_PUTS_MAX);
+  const fill = await runChildJson<FillResult>(RUNNER, ['fill', engine, dir, String(set.count), String(set.valueBytes), String(single), String(DURABLE_PUTS)], {
+    timeoutMs: CHILD_TIMEOUT_MS,
+  });
+  // The hot working set must fit the read cache: at most half of it in values.
+  const hot = Math.min(HOT_READS, set.count, Math.floor(READ_CACHE_BYTES / 2 / (set.valueBytes + 16)));
+  const read = await runChildJson<ReadResult>(
+    RUNNER,
+    ['read', engine, dir, String(set.count), String(set.valueBytes), String(hot), String(COLD_READS), String(SCANS), String(READ_CACHE_BYTES)],
+    { timeoutMs: CHILD_TIMEOUT_MS },
+  );
+  return { fill, read };
+}
+
+async function main(): Promise<void> {
+  const args = parseArgs(process.argv.slice(2));
+  const scale = args.full ? 1 : args.scale;
+  const sets: DataSet[] = [
+    { name: '100-byte values', count: Math.round(FULL_SMALL_COUNT * scale), valueBytes: 100 },
+    { name: '4 KiB values', count: Math.round(FULL_LARGE_COUNT * scale), valueBytes: 4096 },
+  ];
+  const environment = describeEnvironment();
+  const root = await fsp.mkdtemp(path.join(os.tmpdir(), 'ringkv-storage-bench-'));
+  const results = new Map<string, Map<EngineName, Array<{ fill: FillResult; read: ReadResult }>>>();
+  const bounds = new Map<EngineName, BoundResult>();
+  const started = Date.now();
+  try {
+    for (const set of sets) {
+      const perEngine = new Map<EngineName, Array<{ fill: FillResult; read: ReadResult }>>(ENGINES.map((e) => [e, []]));
+      results.set(set.name, perEngine);
+      for (let round = 0; round < args.rounds; round++) {
+        for (let k = 0; k < ENGINES.length; k++) {
+          const engine = ENGINES[(k + round) % ENGINES.length]!;
+          const dir = path.join(root, `${engine}-${set.valueBytes}-${round}`);
+          log(`${set.name} x ${set.count}: round ${round + 1}/${args.rounds} ${engine}`);
+          const r = await runRound(set, engine, dir);
+          perEngine.get(engine)!.push(r);
+          log(
+            `  batched ${formatNumber(r.fill.batchedPutsPerSec)}/s single ${formatNumber(r.fill.singlePutsPerSec)}/s hot ${formatNumber(r.read.hotGetsPerSec)}/s cold ${formatNumber(r.read.coldGetsPerSec)}/s scan ${formatNumber(r.read.scanEntriesPerSec)}/s wamp ${r.fill.writeAmplification.toFixed(2)}`,
+          );
+          const last = round === args.rounds - 1 && set === sets[sets.length - 1];
+          if (last) {
+            const userBytes = set.count * (set.valueBytes + 16);
+            const cache = Math.min(BOUND_CACHE_BYTES_MAX, Math.floor(userBytes * BOUND_CACHE_FRACTION_MAX));
+            log(`  memory-bound run: ${engine}, cache ${formatBytes(cache)}, data ${formatBytes(userBytes)}`);
+            bounds.set(
+              engine,
+              await runChildJson<BoundResult>(RUNNER, ['bound', engine, dir, String(set.count), String(set.valueBytes), String(BOUND_READS), String(cache)], {
+                timeoutMs: CHILD_TIMEOUT_MS,
+              }),
+            );
+          }
+          await fsp.rm(dir, { recursive: true, force: true });
+        }
+      }
+    }
+  } finally {
+    await fsp.rm(root, { recursive: true, force: true });
+  }
+  const elapsedMin = (Date.now() - started) / 60_000;
+  await writeResults(args, scale, sets, results, bounds, environment, elapsedMin);
+}
+
+async function writeResults(
+  args: Args,
+  scale: number,
+  sets: DataSet[],
+  results: Map<string, Map<EngineName, Array<{ fill: FillResult; read: ReadResult }>>>,
+  bounds: Map<EngineName, BoundResult>,
+  environment: string,
+  elapsedMin: number,
+): Promise<void> {
+  const md: string[] = [];
+  md.push('# Storage engine: ringkv vs LevelDB\n');
+  md.push('Produced by (from the repository root, after `npx tsc -p . --outDir .build/NAME`):\n');
+  md.push(codeBlock(commandLine(import.meta.url), 'sh'));
+  md.push(`Machine: ${environment}. Run took ${elapsedMin.toFixed(1)} min.\n`);
+  if (scale < 1) {
+    md.push(
+      `**Scaled down:** these figures use ${sets.map((s) => `${formatNumber(s.count)} x ${s.name}`).join(' and ')} ` +
+        `(scale ${scale} of the issue's 1,000,000 x 100 B and 200,000 x 4 KiB), because a full run takes too long on this ` +
+        `shared machine. \`--full\` runs the full sizes.\n`,
+    );
+  }
+  md.push(
+    `${args.rounds} alternating rounds (engine order rotated each round), every phase in a fresh child process; the tables show ` +
+      'medians over rounds and the ratio of medians ringkv / LevelDB. Both engines: 4 MiB memtable / write buffer, 4 KiB blocks, ' +
+      '10 bloom bits per key, 2 MiB table files, random (incompressible) values, 16-byte keys in random order, no fsync per ' +
+      "write except the durable row (ringkv `appendfsync always`, LevelDB `sync: true`). Single puts and gets are awaited one at a " +
+      'time. Cold cache = reopened with a 64 KiB block cache; the OS page cache is not dropped (needs root). Write amplification = ' +
+      'bytes the process wrote (`wchar` in /proc/self/io, all threads, logs + tables + manifest) during the batched fill, a 2 s ' +
+      'settle and close, over user bytes (keys + values); space amplification = directory bytes after close / user bytes. The ' +
+      'machine is shared with other engineers\' builds and tests: absolute numbers are noisy, the ratios are what count.\n',
+  );
+  const chartCategories: string[] = [];
+  const chartRing: number[] = [];
+  const chartLevel: number[] = [];
+  const targetLines: string[] = [];
+  for (const set of sets) {
+    const perEngine = results.get(set.name)!;
+    const ring = perEngine.get('ringkv')!;
+    const level = perEngine.get('leveldb')!;
+    const rows: Array<Array<string | number>> = [];
+    for (const m of METRICS) {
+      const rv = ring.map((x) => m.pick(x.fill, x.read));
+      const lv = level.map((x) => m.pick(x.fill, x.read));
+      const rm = median(rv);
+      const lm = median(lv);
+      const q = ratio(rm, lm);
+      let verdict = '';
+      if (m.target !== undefined) verdict = q >= m.target ? `target >= ${m.target}x: met` : `target >= ${m.target}x: **not met**`;
+      if (m.label.startsWith('write amplification')) verdict = q <= 1 ? 'target <= LevelDB: met' : 'target <= LevelDB: **not met**';
+      rows.push([
+        `${m.label} (${m.unit === 'bytes' ? 'RSS' : m.unit})`,
+        m.format(rm),
+        m.format(lm),
+        formatRatio(q),
+        `${(relativeSpread(rv) * 100).toFixed(0)}% / ${(relativeSpread(lv) * 100).toFixed(0)}%`,
+        verdict,
+      ]);
+      if (m.unit !== 'x' && m.unit !== 'bytes') {
+        chartCategories.push(`${m.label.replace(/ \(.*\)$/, '')} [${set.valueBytes === 100 ? '100 B' : '4 KiB'}]`);
+        chartRing.push(rm);
+        chartLevel.push(lm);
+      }
+      if (verdict) targetLines.push(`- ${set.name}, ${m.label}: ${formatRatio(q)} (${verdict.replace(/\*\*/g, '')})`);
+    }
+    md.push(`\n## ${formatNumber(set.count)} x ${set.name}\n`);
+    md.push(markdownTable(['workload', 'ringkv', 'LevelDB', 'ringkv / LevelDB', 'spread (ringkv / LevelDB)', 'issue target'], rows));
+    const f = ring[0]!.fill;
+    md.push(`\nUser bytes per fill: ${formatBytes(f.userBytes)}. Spread = median absolute deviation over rounds, relative to the median.\n`);
+  }
+  md.push('\n## Targets (issue 2)\n');
+  md.push(targetLines.join('\n') + '\n');
+  if (bounds.size) {
+    md.push('\n## Memory stays bounded\n');
+    const rows: Array<Array<string | number>> = [];
+    for (const engine of ENGINES) {
+      const b = bounds.get(engine);
+      if (!b) continue;
+      rows.push([
+        ENGINE_LABEL[engine],
+        formatBytes(b.cacheBytes),
+        formatBytes(b.dataBytes),
+        `${(b.dataBytes / b.cacheBytes).toFixed(0)}x`,
+        b.rssByStep.map(([step, rss]) => `${step} ${formatBytes(rss)}`).join(', '),
+        formatBytes(b.peakRssBytes),
+        formatNumber(b.fullScanEntriesPerSec),
+        formatNumber(b.getsPerSec),
+      ]);
+    }
+    md.push(
+      'The last 4 KiB data set, reopened by each engine with a block cache of at most a tenth of the data, then read in full ' +
+        `(one ordered scan) and at random (${formatNumber(BOUND_READS)} gets). RSS of that process after each step, and its peak. ` +
+        'The process baseline (Node, the benchmark\'s 4 MiB random-value pool) is the "start" figure.\n\n',
+    );
+    md.push(markdownTable(['engine', 'block cache', 'data read', 'data / cache', 'RSS by step', 'peak RSS', 'full scan entries/s', 'random gets/s'], rows));
+  }
+  md.push('\nPlot: [storage.svg](storage.svg) (throughput, log scale)' + (bounds.size ? ', [storage-memory.svg](storage-memory.svg) (RSS by step).\n' : '.\n'));
+  await fsp.mkdir(args.out, { recursive: true });
+  await fsp.writeFile(path.join(args.out, 'storage.md'), md.join('\n'));
+  await fsp.writeFile(
+    path.join(args.out, 'storage.svg'),
+    barChartSvg({
+      title: 'ringkv storage engine vs LevelDB (classic-level)',
+      subtitle: `medians of ${args.rounds} alternating rounds${scale < 1 ? `, data sets scaled to ${scale}` : ''}; higher is better`,
+      categories: chartCategories,
+      series: [
+        { name: 'ringkv', values: chartRing },
+        { name: 'LevelDB', values: chartLevel },
+      ],
+      yLabel: 'operations (or entries) per second, log scale',
+      logScale: true,
+      width: 1100,
+      height: 520,
+    }),
+  );
+  if (bounds.size) {
+    await fsp.writeFile(
+      path.join(args.out, 'storage-memory.svg'),
+      lineChartSvg({
+        title: 'RSS while reading a data set >= 10x the block cache',
+        subtitle: 'x: step (0 start, 1 open, 2 full scan, 3 random reads)',
+        series: ENGINES.filter((e) => bounds.has(e)).map((e) => ({
+          name: ENGINE_LABEL[e],
+          points: bounds.get(e)!.rssByStep.map(([, rss], i) => [i, rss / 2 ** 20] as const),
+        })),
+        xLabel: 'step',
+        yLabel: 'RSS (MiB)',
+      }),
+    );
+  }
+  log(`wrote ${path.join(args.out, 'storage.md')}`);
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`${err instanceof Error ? err.stack : String(err)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,343 @@
+/**
+ * One phase of the storage benchmark (bench/storage.ts) for one engine, in its own process so
+ * its peak RSS and the bytes it writes (/proc/self/io wchar, which counts every write(2) of all
+ * the process's threads, LevelDB's background compaction threads included) belong to that
+ * engine alone. Prints one result line (bench/lib/child.ts).
+ *
+ *   node bench/storage_run.js fill  <engine> <dir> <count> <valueBytes> <singleCount> <durableCount>
+ *   node bench/storage_run.js read  <engine> <dir> <count> <valueBytes> <hotReads> <coldReads> <scans> <cacheBytes>
+ *   node bench/storage_run.js bound <engine> <dir> <count> <valueBytes> <reads> <cacheBytes>
+ *
+ * engine: ringkv | leveldb. Both run with the same shape: 4 MiB memtable / write buffer, 4 KiB
+ * blocks, 10 bloom bits per key, 2 MiB table files, no fsync per write (ringkv appendfsync 'no',
+ * LevelDB sync: false) except the durable-put phase (ringkv 'always', LevelDB sync: true).
+ * Values are random bytes (incompressible), so LevelDB's snappy and ringkv's codec choice do
+ * not matter. Keys: 16 bytes, "k" + 15 digits, written in a seeded random order.
+ */
+import * as fsp from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { ClassicLevel } from 'classic-level';
+import { openEngine } from '../src/storage/engine.js';
+import { emitChildResult } from './lib/child.js';
+
+const MEMTABLE_BYTES = 4 * 1024 * 1024;
+const BLOCK_BYTES = 4096;
+const BLOOM_BITS_PER_KEY = 10;
+const TABLE_FILE_BYTES = 2 * 1024 * 1024;
+const HOT_CACHE_BYTES = 64 * 1024 * 1024;
+/** "Cold": a cache too small to hold anything useful, reopened so it starts empty. */
+const COLD_CACHE_BYTES = 64 * 1024;
+const BATCH_OPS = 100;
+const SCAN_ENTRIES = 100;
+/** Idle time after the fill so both engines' background compactions can catch up. */
+const SETTLE_MS = 2000;
+const RANDOM_POOL_BYTES = 4 * 1024 * 1024;
+
+interface Db {
+  put(key: Buffer, value: Buffer): Promise<void>;
+  batch(ops: Array<{ key: Buffer; value: Buffer }>): Promise<void>;
+  get(key: Buffer): Promise<Buffer | undefined>;
+  /** Reads up to `limit` entries from `gte`; returns how many. */
+  scan(gte: Buffer, limit: number): Promise<number>;
+  /** Reads everything in order; returns entry count and bytes. */
+  scanAll(): Promise<{ entries: number; bytes: number }>;
+  close(): Promise<void>;
+}
+
+type EngineName = 'ringkv' | 'leveldb';
+
+async function openDb(engine: EngineName, dir: string, opts: { cacheBytes: number; durable: boolean }): Promise<Db> {
+  if (engine === 'ringkv') {
+    const e = await openEngine({
+      dir,
+      appendfsync: opts.durable ? 'always' : 'no',
+      memtableBytes: MEMTABLE_BYTES,
+      blockBytes: BLOCK_BYTES,
+      blockCacheBytes: opts.cacheBytes,
+      bloomBitsPerKey: BLOOM_BITS_PER_KEY,
+      targetFileBytes: TABLE_FILE_BYTES,
+    });
+    return {
+      put: (k, v) => e.put(k, v),
+      batch: (ops) => e.write(ops.map((o) => ({ type: 'put' as const, key: o.key, value: o.value }))),
+      get: (k) => e.get(k),
+      async scan(gte, limit) {
+        let n = 0;
+        for await (const entry of e.range({ gte, limit })) if (entry) n++;
+        return n;
+      },
+      async scanAll() {
+        let entries = 0;
+        let bytes = 0;
+        for await (const entry of e.range()) {
+          entries++;
+          bytes += entry.key.length + entry.value.length;
+        }
+        return { entries, bytes };
+      },
+      close: () => e.close(),
+    };
+  }
+  const db = new ClassicLevel<Buffer, Buffer>(dir, {
+    keyEncoding: 'buffer',
+    valueEncoding: 'buffer',
+    cacheSize: opts.cacheBytes,
+    writeBufferSize: MEMTABLE_BYTES,
+    blockSize: BLOCK_BYTES,
+    maxFileSize: TABLE_FILE_BYTES,
+  });
+  await db.open();
+  const sync = opts.durable;
+  return {
+    put: (k, v) => db.put(k, v, { sync }),
+    batch: (ops) => db.batch(ops.map((o) => ({ type: 'put' as const, key: o.key, value: o.value })), { sync }),
+    get: (k) => db.get(k),
+    async scan(gte, limit) {
+      let n = 0;
+      for await (const [k] of db.iterator({ gte, limit })) if (k) n++;
+      return n;
+    },
+    async scanAll() {
+      let entries = 0;
+      let bytes = 0;
+      for await (const [k, v] of db.iterator()) {
+        entries++;
+        bytes += k.length + v.length;
+      }
+      return { entries, bytes };
+    },
+    close: () => db.close(),
+  };
+}
+
+/** mulberry32: a seeded PRNG so both engines see the same keys in the same order. */
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let x = a;
+    x = Math.imul(x ^ (x >>> 15), x | 1);
+    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
+    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function shuffled(count: number, seed: number): Uint32Array {
+  const a = new Uint32Array(count);
+  for (let i = 0; i < count; i++) a[i] = i;
+  const r = prng(seed);
+  for (let i = count - 1; i > 0; i--) {
+    const j = Math.floor(r() * (i + 1));
+    const t = a[i]!;
+    a[i] = a[j]!;
+    a[j] = t;
+  }
+  return a;
+}
+
+function benchKey(i: number): Buffer {
+  return Buffer.from(`k${String(i).padStart(15, '0')}`);
+}
+
+const pool = (() => {
+  const r = prng(12345);
+  const b = Buffer.alloc(RANDOM_POOL_BYTES);
+  for (let i = 0; i < b.length; i += 4) b.writeUInt32LE(Math.floor(r() * 2 ** 32), i);
+  return b;
+})();
+
+/** The value of key i: random bytes, a fixed function of i (copied: engines may keep views). */
+function benchValue(i: number, valueBytes: number): Buffer {
+  const off = (i * 7919) % (RANDOM_POOL_BYTES - valueBytes);
+  return Buffer.from(pool.subarray(off, off + valueBytes));
+}
+
+function wcharBytes(): number {
+  try {
+    // Synchronous read of a tiny procfs file; only between phases.
+    const text = readFileSync('/proc/self/io', 'utf8');
+    const m = /^wchar:\s*(\d+)/m.exec(text);
+    return m ? Number(m[1]) : Number.NaN;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+async function dirBytes(dir: string): Promise<number> {
+  let total = 0;
+  for (const name of await fsp.readdir(dir)) {
+    const st = await fsp.stat(path.join(dir, name));
+    if (st.isFile()) total += st.size;
+  }
+  return total;
+}
+
+function rssBytes(): number {
+  return process.memoryUsage().rss;
+}
+
+async function timed<T>(fn: () => Promise<T>): Promise<{ ms: number; value: T }> {
+  const start = process.hrtime.bigint();
+  const value = await fn();
+  return { ms: Number(process.hrtime.bigint() - start) / 1e6, value };
+}
+
+const perSec = (n: number, ms: number) => (n * 1000) / ms;
+
+async function fill(engine: EngineName, dir: string, count: number, valueBytes: number, singleCount: number, durableCount: number): Promise<Record<string, unknown>> {
+  const order = shuffled(count, 1);
+  const userBytes = count * (16 + valueBytes);
+  // Single awaited puts into their own directory, so the batched fill below starts clean.
+  const singleDir = `${dir}-single`;
+  let db = await openDb(engine, singleDir, { cacheBytes: HOT_CACHE_BYTES, durable: false });
+  const single = await timed(async () => {
+    for (let n = 0; n < singleCount; n++) {
+      const i = order[n]!;
+      await db.put(benchKey(i), benchValue(i, valueBytes));
+    }
+  });
+  await db.close();
+  db = await openDb(engine, `${dir}-durable`, { cacheBytes: HOT_CACHE_BYTES, durable: true });
+  const durable = await timed(async () => {
+    for (let n = 0; n < durableCount; n++) {
+      const i = order[n]!;
+      await db.put(benchKey(i), benchValue(i, valueBytes));
+    }
+  });
+  await db.close();
+  await fsp.rm(singleDir, { recursive: true, force: true });
+  await fsp.rm(`${dir}-durable`, { recursive: true, force: true });
+
+  const wchar0 = wcharBytes();
+  db = await openDb(engine, dir, { cacheBytes: HOT_CACHE_BYTES, durable: false });
+  let peakRssDuringFill = rssBytes();
+  const batched = await timed(async () => {
+    for (let n = 0; n < count; n += BATCH_OPS) {
+      const ops: Array<{ key: Buffer; value: Buffer }> = [];
+      for (let j = n; j < Math.min(count, n + BATCH_OPS); j++) {
+        const i = order[j]!;
+        ops.push({ key: benchKey(i), value: benchValue(i, valueBytes) });
+      }
+      await db.batch(ops);
+      if (n % (BATCH_OPS * 200) === 0) peakRssDuringFill = Math.max(peakRssDuringFill, rssBytes());
+    }
+  });
+  await new Promise((r) => setTimeout(r, SETTLE_MS));
+  await db.close();
+  const wchar1 = wcharBytes();
+  const diskBytes = await dirBytes(dir);
+  return {
+    engine,
+    phase: 'fill',
+    count,
+    valueBytes,
+    singlePutsPerSec: perSec(singleCount, single.ms),
+    durablePutsPerSec: perSec(durableCount, durable.ms),
+    batchedPutsPerSec: perSec(count, batched.ms),
+    userBytes,
+    bytesWritten: wchar1 - wchar0,
+    writeAmplification: (wchar1 - wchar0) / userBytes,
+    diskBytes,
+    spaceAmplification: diskBytes / userBytes,
+    rssAfterFillBytes: rssBytes(),
+    peakRssDuringFillBytes: peakRssDuringFill,
+  };
+}
+
+async function read(
+  engine: EngineName,
+  dir: string,
+  count: number,
+  valueBytes: number,
+  hotReads: number,
+  coldReads: number,
+  scans: number,
+  cacheBytes: number,
+): Promise<Record<string, unknown>> {
+  const r = prng(99);
+  const pick = () => Math.floor(r() * count);
+  // Hot: a working set of hotReads keys that fits the cache, read once to warm it, then timed.
+  let db = await openDb(engine, dir, { cacheBytes, durable: false });
+  const working = Array.from({ length: hotReads }, pick);
+  for (const i of working) await db.get(benchKey(i));
+  let wrong = 0;
+  const hot = await timed(async () => {
+    for (const i of working) {
+      const v = await db.get(benchKey(i));
+      if (!v || v.length !== valueBytes) wrong++;
+    }
+  });
+  const scan = await timed(async () => {
+    let n = 0;
+    for (let s = 0; s < scans; s++) n += await db.scan(benchKey(pick()), SCAN_ENTRIES);
+    return n;
+  });
+  await db.close();
+  // Cold: reopened with a tiny cache; the OS page cache stays warm (dropping it needs root).
+  db = await openDb(engine, dir, { cacheBytes: COLD_CACHE_BYTES, durable: false });
+  const coldKeys = Array.from({ length: coldReads }, pick);
+  const cold = await timed(async () => {
+    for (const i of coldKeys) {
+      const v = await db.get(benchKey(i));
+      if (!v || v.length !== valueBytes) wrong++;
+    }
+  });
+  await db.close();
+  if (wrong > 0) throw new Error(`${engine}: ${wrong} reads returned a wrong or missing value`);
+  return {
+    engine,
+    phase: 'read',
+    hotGetsPerSec: perSec(hotReads, hot.ms),
+    coldGetsPerSec: perSec(coldReads, cold.ms),
+    scanEntriesPerSec: perSec(scan.value, scan.ms),
+    scansPerSec: perSec(scans, scan.ms),
+    rssAfterReadsBytes: rssBytes(),
+  };
+}
+
+/** Memory stays bounded: a full scan and random reads over a data set many times the cache. */
+async function bound(engine: EngineName, dir: string, count: number, valueBytes: number, reads: number, cacheBytes: number): Promise<Record<string, unknown>> {
+  const rss: Array<[string, number]> = [['start', rssBytes()]];
+  const db = await openDb(engine, dir, { cacheBytes, durable: false });
+  rss.push(['open', rssBytes()]);
+  const all = await timed(() => db.scanAll());
+  rss.push(['full scan', rssBytes()]);
+  if (all.value.entries !== count) throw new Error(`${engine}: full scan saw ${all.value.entries} entries, want ${count}`);
+  const r = prng(7);
+  const got = await timed(async () => {
+    for (let n = 0; n < reads; n++) await db.get(benchKey(Math.floor(r() * count)));
+  });
+  rss.push(['random reads', rssBytes()]);
+  await db.close();
+  return {
+    engine,
+    phase: 'bound',
+    cacheBytes,
+    dataBytes: all.value.bytes,
+    diskBytes: await dirBytes(dir),
+    fullScanEntriesPerSec: perSec(all.value.entries, all.ms),
+    getsPerSec: perSec(reads, got.ms),
+    rssByStep: rss,
+  };
+}
+
+async function main(): Promise<void> {
+  const [phase, engineArg, dir, countArg, valueArg, ...rest] = process.argv.slice(2);
+  if (engineArg !== 'ringkv' && engineArg !== 'leveldb') throw new Error(`unknown engine ${engineArg}`);
+  if (!dir || !countArg || !valueArg) throw new Error('usage: see bench/storage_run.ts');
+  const count = Number(countArg);
+  const valueBytes = Number(valueArg);
+  const n = rest.map(Number);
+  let result: Record<string, unknown>;
+  if (phase === 'fill') result = await fill(engineArg, dir, count, valueBytes, n[0]!, n[1]!);
+  else if (phase === 'read') result = await read(engineArg, dir, count, valueBytes, n[0]!, n[1]!, n[2]!, n[3]!);
+  else if (phase === 'bound') result = await bound(engineArg, dir, count, valueBytes, n[0]!, n[1]!);
+  else throw new Error(`unknown phase ${phase}`);
+  emitChildResult(result);
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`storage_run: ${err instanceof Error ? err.stack : String(err)}\n`);
+  process.exit(1);
+});
