@@ -212,6 +212,34 @@ export class Ring {
     return out;
   }
 
+  /**
+   * Maximal runs of consecutive slots with the same preference list, in slot order, covering
+   * 0..16383 (for CLUSTER SLOTS / SHARDS). `end` is inclusive, as Redis prints it.
+   */
+  slotRanges(): Array<{ start: number; end: number; preflist: readonly string[] }> {
+    const out: Array<{ start: number; end: number; preflist: readonly string[] }> = [];
+    for (let s = 0; s < SLOT_COUNT; s++) {
+      const p = this.preflists[s] as readonly string[];
+      const last = out[out.length - 1];
+      if (last !== undefined && sameList(last.preflist, p)) last.end = s;
+      else out.push({ start: s, end: s, preflist: p });
+    }
+    return out;
+  }
+
+  /**
+   * A digest of everything placement depends on (owning members with weight, dc and rack,
+   * vnodes, replication): two nodes with equal fingerprints compute identical rings.
+   */
+  get fingerprint(): string {
+    const parts: string[] = [`v${this.vnodes}`, `n${this.n}`];
+    if (this.dcReplication !== undefined) {
+      for (const [dc, k] of [...this.dcReplication].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))) parts.push(`dc=${dc}:${k}`);
+    }
+    for (const m of this.members) parts.push(`${m.id}\u0000${m.weight}\u0000${m.dc}\u0000${m.rack}`);
+    return XXHash64.hash(Buffer.from(JSON.stringify(parts), 'utf8')).toString('hex');
+  }
+
   /** Slots per member: as primary, and as any replica. Members with none are listed with 0. */
   ownership(): Map<string, { primary: number; replica: number }> {
     const out = new Map(this.members.map((m) => [m.id, { primary: 0, replica: 0 }]));
@@ -339,6 +367,13 @@ export class Ring {
     }
     return out;
   }
+}
+
+function sameList(a: readonly string[], b: readonly string[]): boolean {
+  if (a === b) return true;
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 function counts(m: RingMember, vnodes: number): number {

@@ -84,6 +84,7 @@ t.test('adding a node moves about 1/(n+1) of the slots, and only slots that gain
     ['10 nodes, no racks', nodes(10), { id: 'node11', weight: 1, dc: 'dc1', rack: '', state: 'up' }],
     ['20 nodes, 3 racks, new node in rack r1', nodes(20, (i) => ({ rack: `r${i % 3}` })), { id: 'node21', weight: 1, dc: 'dc1', rack: 'r1', state: 'up' }],
     ['3 nodes', nodes(3), { id: 'node4', weight: 1, dc: 'dc1', rack: '', state: 'up' }],
+    ['100 nodes', nodes(100), { id: 'node101', weight: 1, dc: 'dc1', rack: '', state: 'up' }],
   ];
   for (const [name, before, added] of cases) {
     const n = 3;
@@ -170,6 +171,25 @@ t.test('member states: current view owns up+leaving, target view up+joining', as
   t.equal(cur.member('node5'), undefined, 'left members are not in the ring');
   t.throws(() => buildRing(nodes(2, () => ({ id: 'dup' })), { vnodes: 8, n: 1 }), /duplicate/);
   t.throws(() => buildRing(nodes(2), { vnodes: 8 }), /exactly one/);
+});
+
+t.test('slot ranges and fingerprint', async (t) => {
+  const ring = buildRing(nodes(3), { vnodes: 16, n: 2 });
+  const ranges = ring.slotRanges();
+  t.equal(ranges[0]?.start, 0);
+  t.equal(ranges.at(-1)?.end, SLOT_COUNT - 1);
+  let bad = 0;
+  ranges.forEach((r, i) => {
+    if (i > 0 && r.start !== ranges[i - 1]!.end + 1) bad++;
+    if (i > 0 && r.preflist.join() === ranges[i - 1]!.preflist.join()) bad++;
+    for (let s = r.start; s <= r.end; s++) if (ring.preflist(s).join() !== r.preflist.join()) bad++;
+  });
+  t.equal(bad, 0, `${ranges.length} contiguous maximal ranges, each slot's preflist matching`);
+  const same = buildRing([...nodes(3)].reverse(), { vnodes: 16, n: 2 });
+  t.equal(same.fingerprint, ring.fingerprint, 'membership order does not matter');
+  t.not(buildRing(nodes(3), { vnodes: 17, n: 2 }).fingerprint, ring.fingerprint, 'vnodes matter');
+  t.not(buildRing(nodes(3, (i) => ({ rack: i === 0 ? 'x' : '' })), { vnodes: 16, n: 2 }).fingerprint, ring.fingerprint, 'racks matter');
+  t.equal(buildRing([...nodes(3), { id: 'j', weight: 1, dc: 'dc1', rack: '', state: 'joining' }], { vnodes: 16, n: 2 }).fingerprint, ring.fingerprint, 'a joining node does not change the current ring');
 });
 
 t.test('fallbacks for sloppy quorum', async (t) => {
