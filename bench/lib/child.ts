@@ -4,7 +4,26 @@
  * compiled JS file that prints exactly one JSON line prefixed by RESULT_PREFIX on stdout;
  * anything else it prints (stderr) is passed through for progress.
  */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
+
+/** Children started by runChildJson and not yet exited. */
+const liveChildren = new Set<ChildProcess>();
+let signalHandlersInstalled = false;
+
+/**
+ * On SIGINT/SIGTERM, kill the children this process started (by pid, through their handles)
+ * before dying of the same signal, so an interrupted benchmark leaves no orphans behind.
+ */
+function installSignalHandlers(): void {
+  if (signalHandlersInstalled) return;
+  signalHandlersInstalled = true;
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(sig, () => {
+      for (const c of liveChildren) c.kill('SIGKILL');
+      process.kill(process.pid, sig);
+    });
+  }
+}
 
 export const RESULT_PREFIX = '@@BENCH_RESULT ';
 
@@ -26,9 +45,11 @@ export function runChildJson<T = Record<string, unknown>>(
 ): Promise<T & { peakRssBytes: number }> {
   const file = script instanceof URL ? script.pathname : script;
   return new Promise((resolve, reject) => {
+    installSignalHandlers();
     const child = spawn(process.execPath, [...(options.nodeArgs ?? []), file, ...args], {
       stdio: ['ignore', 'pipe', 'inherit'],
     });
+    liveChildren.add(child);
     let out = '';
     child.stdout.setEncoding('utf8');
     child.stdout.on('data', (chunk: string) => {
@@ -42,10 +63,12 @@ export function runChildJson<T = Record<string, unknown>>(
           }, options.timeoutMs)
         : undefined;
     child.on('error', (err) => {
+      liveChildren.delete(child);
       if (timer) clearTimeout(timer);
       reject(err);
     });
     child.on('exit', (code, signal) => {
+      liveChildren.delete(child);
       if (timer) clearTimeout(timer);
       if (code !== 0) {
         reject(new Error(`child ${file} ${args.join(' ')} exited with ${code ?? signal}`));

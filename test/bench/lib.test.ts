@@ -92,3 +92,27 @@ t.test('svg charts are well-formed and carry the data', async (t) => {
   t.match(line, /<path d="M[^"]+L[^"]+L[^"]+"/);
   t.match(line, /target/);
 });
+
+t.test('runChildJson returns the child result line with its peak RSS, rejects on failure', async (t) => {
+  const fsp = await import('node:fs/promises');
+  const os = await import('node:os');
+  const path = await import('node:path');
+  const { runChildJson } = await import('../../bench/lib/index.js');
+  const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'ringkv-benchlib-'));
+  t.teardown(() => fsp.rm(dir, { recursive: true, force: true }));
+  const childLib = new URL('../../bench/lib/child.js', import.meta.url).href;
+  const ok = path.join(dir, 'ok.mjs');
+  await fsp.writeFile(ok, `import { emitChildResult } from '${childLib}';\nconsole.log('noise');\nemitChildResult({ answer: Number(process.argv[2]) * 2 });\n`);
+  const r = await runChildJson<{ answer: number }>(ok, ['21']);
+  t.equal(r.answer, 42);
+  t.ok(r.peakRssBytes > 1024 * 1024, `peak RSS ${r.peakRssBytes}`);
+  const bad = path.join(dir, 'bad.mjs');
+  await fsp.writeFile(bad, 'process.exit(3);\n');
+  await t.rejects(runChildJson(bad, []), /exited with 3/);
+  const silent = path.join(dir, 'silent.mjs');
+  await fsp.writeFile(silent, 'console.log("no result");\n');
+  await t.rejects(runChildJson(silent, []), /no result line/);
+  const slow = path.join(dir, 'slow.mjs');
+  await fsp.writeFile(slow, 'setTimeout(() => {}, 60000);\n');
+  await t.rejects(runChildJson(slow, [], { timeoutMs: 300 }), /timed out/);
+});
