@@ -53,6 +53,8 @@ const LF = 10;
 const NUL = 0;
 /** Header digits read by the fast path; 15 decimal digits are exact in a double. */
 const FAST_PATH_DIGITS_MAX = 15;
+/** Commands with more arguments than this take the general path (no preallocated arrays). */
+const FAST_PATH_ARGS_MAX = 64;
 /** Smallest buffer allocated to join a partial line with the next chunk. */
 const JOIN_BUFFER_MIN_BYTES = 1024;
 const EMPTY = Buffer.alloc(0);
@@ -128,6 +130,10 @@ export class RequestParser {
    * call throws the same error (the connection is to be closed after replying).
    */
   next(): Buffer[] | undefined {
+    if (this.phase === PHASE_COMMAND && this.failure === undefined) {
+      const command = this.readWholeMultibulk();
+      if (command !== undefined) return command;
+    }
     if (this.failure !== undefined) throw this.failure;
     try {
       const command = this.parse();
@@ -187,6 +193,39 @@ export class RequestParser {
         }
       }
     }
+  }
+
+  /**
+   * Fast path for the hot case: a whole, well-formed multibulk already in buf, parsed in one
+   * pass with locals. Returns undefined without changing any state when anything is unusual
+   * (incomplete, a limit hit, odd syntax): the general path then decides, errors included.
+   */
+  private readWholeMultibulk(): Buffer[] | undefined {
+    const buf = this.buf;
+    const end = buf.length;
+    let p = this.pos;
+    if (p >= end || buf[p] !== STAR) return undefined;
+    const limits = this.limits;
+    const maxLine = limits.maxInlineBytes;
+    p = readFastNumber(buf, p, maxLine);
+    if (p < 0) return undefined;
+    const count = fastValue;
+    const maxBulk = limits.unauthenticated === undefined ? limits.maxBulkBytes : Math.min(limits.maxBulkBytes, limits.unauthenticated.maxBulkBytes);
+    const maxCount = limits.unauthenticated === undefined ? limits.maxMultibulkLength : Math.min(limits.maxMultibulkLength, limits.unauthenticated.maxMultibulkLength);
+    if (count === 0 || count > maxCount || count > FAST_PATH_ARGS_MAX) return undefined;
+    const args: Buffer[] = new Array<Buffer>(count);
+    for (let i = 0; i < count; i++) {
+      if (buf[p] !== DOLLAR) return undefined;
+      p = readFastNumber(buf, p, maxLine);
+      if (p < 0) return undefined;
+      const length = fastValue;
+      if (length > maxBulk || p + length + 2 > end) return undefined;
+      args[i] = buf.subarray(p, p + length);
+      p += length + 2;
+    }
+    this.pos = p;
+    this.scanned = 0;
+    return args;
   }
 
   /** `*<count>` header. False: need more bytes. */
