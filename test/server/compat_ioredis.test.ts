@@ -18,6 +18,8 @@ import { makeTempDir } from '../helpers/node_process.js';
 /** Default proto-max-bulk-len / max-value-bytes of ringkv (ARCHITECTURE.md section 1). */
 const VALUE_BYTES_MAX = 1024 * 1024;
 const PIPELINE_COMMANDS = 10_000;
+/** Writes before the kill -9 (appendfsync always: each one is fsynced before its reply). */
+const CRASH_WRITES = 100;
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -71,6 +73,26 @@ t.test('single node, default config', async (t) => {
   t.test('SELECT other than 0 is refused', ringkvOnly, async (t) => {
     const c = await connectIoredis(t, target.port);
     await t.rejects(cmd(c, 'SELECT', '1'), { message: 'ERR DB index is out of range' });
+  });
+
+  t.test('CLIENT QUORUM overrides the quorums of one connection', ringkvOnly, async (t) => {
+    const c = await connectIoredis(t, target.port, { protocol: 2 });
+    t.same(await cmd(c, 'CLIENT', 'QUORUM'), [null, null], 'no override by default');
+    t.equal(await cmd(c, 'CLIENT', 'QUORUM', '1', 'all'), 'OK');
+    t.same(await cmd(c, 'CLIENT', 'QUORUM'), ['1', 'all']);
+    t.match(await cmd(c, 'CLIENT', 'INFO'), / read-quorum=1 write-quorum=all/);
+    await t.rejects(cmd(c, 'CLIENT', 'QUORUM', 'most', '1'), { message: /^ERR invalid quorum 'most': / });
+    t.equal(await c.set('quorum:k', 'v'), 'OK', 'a single node meets any quorum');
+    t.equal(await c.get('quorum:k'), 'v');
+    t.equal(await cmd(c, 'CLIENT', 'QUORUM', 'default', 'default'), 'OK');
+    t.same(await cmd(c, 'CLIENT', 'QUORUM'), [null, null]);
+  });
+
+  t.test('QUIT replies OK and closes', async (t) => {
+    const c = await connectIoredis(t, target.port);
+    const ended = new Promise<void>((resolve) => c.once('end', () => resolve()));
+    t.equal(await c.quit(), 'OK');
+    await ended;
   });
 
   t.test('CLIENT KILL closes the other connection', async (t) => {
@@ -633,4 +655,33 @@ t.test('requirepass: NOAUTH, WRONGPASS, AUTH and HELLO AUTH', async (t) => {
     errors.some((m) => m.includes('WRONGPASS invalid username-password pair or user is disabled.')),
     `wrong password reported as WRONGPASS: ${errors.join(' | ')}`,
   );
+});
+
+t.test('kill -9 then start: acknowledged writes are there (appendfsync always)', async (t) => {
+  const target = await startTarget(t, { config: { appendfsync: 'always' }, persistent: true });
+  const c = await connectIoredis(t, target.port);
+  const p = c.pipeline();
+  for (let i = 0; i < CRASH_WRITES; i++) p.set(`crash:${i}`, `v${i}`);
+  p.del('crash:0');
+  const replies = (await p.exec())!;
+  t.equal(replies.filter(([err]) => err).length, 0, 'every write acknowledged');
+  c.disconnect();
+  await target.kill9();
+  await target.start();
+  const d = await connectIoredis(t, target.port);
+  const values = await d.mget(...Array.from({ length: CRASH_WRITES }, (_, i) => `crash:${i}`));
+  t.same(values, [null, ...Array.from({ length: CRASH_WRITES - 1 }, (_, i) => `v${i + 1}`)], 'every acknowledged write, and the delete');
+  t.equal(await d.dbsize(), CRASH_WRITES - 1);
+});
+
+t.test('SHUTDOWN flushes, exits 0, and the data is back after a start', async (t) => {
+  const target = await startTarget(t, { persistent: true });
+  const c = await connectIoredis(t, target.port);
+  t.equal(await c.set('shutdown:k', 'kept'), 'OK');
+  await t.rejects(cmd(c, 'SHUTDOWN'), { message: 'Connection is closed.' }, 'no reply: the connection closes');
+  const status = await target.stop(); // already exiting: just waits
+  t.same(status, { code: 0, signal: null }, 'exit status 0');
+  await target.start();
+  const d = await connectIoredis(t, target.port);
+  t.equal(await d.get('shutdown:k'), 'kept');
 });
