@@ -17,7 +17,8 @@
  *  - max-siblings: past the cap the OLDEST siblings by (writtenAtMs, dot) are dropped and the
  *    newest max-siblings kept. A coordinator write always keeps the sibling it just minted,
  *    whatever its timestamp, so the newest write is never the one dropped. A dropped sibling's
- *    dot stays in the clock, so it is superseded everywhere, not resurrected by repair.
+ *    dot stays in the clock, so it is superseded everywhere, not resurrected by repair (unless
+ *    pruning later drops that actor's entry: then, like any pruned dot, a false sibling).
  *  - conflict-policy lww: a coordinator write replaces every sibling it holds (the write it
  *    orders last wins there); replica sync first applies causality (a sibling the other side has
  *    seen and superseded is dropped) and then keeps the single newest of what is concurrent, by
@@ -27,10 +28,11 @@
  *    writing/local actor. This may create false siblings, never lost writes (see dvv.pruneClock).
  *  - expiry follows Redis: a sibling with expiresAtMs = E is live while nowMs <= E.
  *
- * Merge is commutative and idempotent always, and associative while the max-siblings cap and
- * clock pruning do not bind (a truncation applied to a partial merge cannot know what a third
- * replica will supersede). Replicas converge regardless: both sides of a sync store the same
- * result, and merge(x, merge(x, y)) = merge(x, y).
+ * Merge is commutative and idempotent always (object.property.test.ts), and associative and
+ * absorptive (merge(x, merge(x, y)) = merge(x, y)) while the max-siblings cap and clock pruning
+ * do not bind: a truncation applied to a partial merge cannot know what a third replica will
+ * supersede, and a pruned entry can let an old sibling back in as a false sibling. Both sides of
+ * a sync store the same result, so a pair of replicas agrees after every exchange.
  */
 
 import assert from 'node:assert';
