@@ -1,0 +1,425 @@
+/**
+ * The cluster bus: node-to-node messaging on `cluster-port` (default port + 10000).
+ *
+ *            node A                                              node B
+ *   request(B, type, payload) ──▶ link A→B (outbound, dialed by A) ──▶ listener ──▶ handlers[type]
+ *                  ◀────────────── RESPONSE / ERROR (same request id) ◀──────────────┘
+ *   handlers[type] ◀── listener ◀── link B→A (dialed by B) ◀── request(A, ...)
+ *
+ * Each node dials its own outbound link per peer address (host:port) and answers requests on the
+ * connections it accepted, as Redis Cluster's links do: two TCP connections per pair of talking
+ * nodes, no race over who dials whom.
+ *
+ * Link states:  idle ──dial──▶ connecting ──handshake ok──▶ ready ──socket lost──▶ backoff
+ *                                   │ fail                                          │ timer
+ *                                   └─────────────▶ backoff ◀────────────────────────┘──▶ connecting
+ * - request()/send() on an idle link dials; on a connecting link they wait for it (within their own
+ *   timeout); on a link in backoff they fail at once with ERR_PEER_UNREACHABLE, so quorum logic
+ *   can move on to a fallback instead of waiting. A link retries by itself with exponential
+ *   backoff and jitter (backoff.ts) until dropPeer() or close(); a dead address costs one connect
+ *   attempt per reconnectMaxMs.
+ * - An address that turns out to be this node (handshake id = own id) fails with
+ *   ERR_SELF_CONNECTION and is not retried, so a seed list may include the node itself.
+ * - `peer.id`, when given, must match the id the address proved in the handshake, or the request
+ *   fails with ERR_PEER_ID_MISMATCH (the address was reused by another node).
+ * - onPeerUp/onPeerDown report outbound link transitions (ready / lost); they are hints for the
+ *   failure detector, not verdicts (gossip.ts decides liveness).
+ *
+ * Wiring (lead): one ClusterBus per node, built from config `cluster-port` (0 in tests),
+ * `cluster-secret`, `bind`; register handlers with handle(type, fn) BEFORE listen(), using types
+ * from message_types.ts; call close() on SHUTDOWN. Stats (`bus.stats`) go to INFO/metrics.
+ */
+import assert from 'node:assert';
+import * as net from 'node:net';
+import { backoffDelayMs } from './backoff.js';
+import { BusConnection, newBusStats, type BusHandler, type BusStats, type ConnectionOptions, type LogFn } from './connection.js';
+import { ClusterError } from './errors.js';
+import { FIRST_APP_FRAME_TYPE, MAX_FRAME_TYPE } from './frame.js';
+import { isValidNodeId } from './handshake.js';
+import {
+  DEFAULT_CONNECT_TIMEOUT_MS,
+  DEFAULT_HANDSHAKE_TIMEOUT_MS,
+  DEFAULT_MAX_FRAME_BYTES,
+  DEFAULT_MAX_INFLIGHT_INCOMING,
+  DEFAULT_MAX_OUTBOUND_BUFFER_BYTES,
+  DEFAULT_MAX_PENDING_REQUESTS,
+  DEFAULT_RECONNECT_BASE_MS,
+  DEFAULT_RECONNECT_MAX_MS,
+  MAX_FRAME_BYTES_LIMIT,
+  MAX_INBOUND_CONNECTIONS,
+  MAX_UNAUTHENTICATED_CONNECTIONS,
+} from './limits.js';
+
+export type { BusHandler, BusStats, LogFn, PeerIdentity } from './connection.js';
+
+/** Where a peer listens; `id` (optional) is the node id the caller expects there. */
+export interface PeerAddress {
+  readonly host: string;
+  readonly port: number;
+  readonly id?: string;
+}
+
+/** A peer as the bus saw it on a link transition. */
+export interface PeerEvent {
+  readonly id: string;
+  readonly host: string;
+  readonly port: number;
+}
+
+export interface BusLimits {
+  /** Largest frame accepted (length field), at most MAX_FRAME_BYTES_LIMIT (64 MiB). */
+  maxFrameBytes: number;
+  handshakeTimeoutMs: number;
+  connectTimeoutMs: number;
+  reconnectBaseMs: number;
+  reconnectMaxMs: number;
+  maxPendingRequests: number;
+  maxInflightIncoming: number;
+  maxOutboundBufferBytes: number;
+}
+
+export const DEFAULT_BUS_LIMITS: Readonly<BusLimits> = {
+  maxFrameBytes: DEFAULT_MAX_FRAME_BYTES,
+  handshakeTimeoutMs: DEFAULT_HANDSHAKE_TIMEOUT_MS,
+  connectTimeoutMs: DEFAULT_CONNECT_TIMEOUT_MS,
+  reconnectBaseMs: DEFAULT_RECONNECT_BASE_MS,
+  reconnectMaxMs: DEFAULT_RECONNECT_MAX_MS,
+  maxPendingRequests: DEFAULT_MAX_PENDING_REQUESTS,
+  maxInflightIncoming: DEFAULT_MAX_INFLIGHT_INCOMING,
+  maxOutboundBufferBytes: DEFAULT_MAX_OUTBOUND_BUFFER_BYTES,
+};
+
+export interface ClusterBusOptions {
+  readonly nodeId: string;
+  /** Address to listen on (e.g. the first `bind` address). */
+  readonly host: string;
+  /** cluster-port; 0 picks a free port (tests), read it back from `bus.port` after listen(). */
+  readonly port: number;
+  /** cluster-secret; undefined or '' = none (the handshake still exchanges ids). */
+  readonly secret?: string;
+  readonly limits?: Partial<BusLimits>;
+  readonly log?: LogFn;
+  /** Randomness for reconnect jitter; default Math.random. */
+  readonly random?: () => number;
+  readonly onPeerUp?: (peer: PeerEvent) => void;
+  readonly onPeerDown?: (peer: PeerEvent, reason: Error) => void;
+  /** Frame allocation hook, for tests that prove oversize frames allocate nothing. */
+  readonly allocate?: (bytes: number) => Buffer;
+}
+
+type LinkState = 'idle' | 'connecting' | 'ready' | 'backoff' | 'closed';
+
+interface Waiter {
+  resolve(conn: BusConnection): void;
+  reject(err: Error): void;
+}
+
+const addrKey = (host: string, port: number): string => `${host}:${port}`;
+
+/** One outbound link to one address, with its reconnect loop. */
+class PeerLink {
+  state: LinkState = 'idle';
+  conn: BusConnection | null = null;
+  /** Consecutive failed attempts since the link was last ready. */
+  failures = 0;
+  lastError: Error | null = null;
+  retryAtMs = 0;
+  timer: NodeJS.Timeout | null = null;
+  /** Node id last seen at this address (for peer events). */
+  peerId = '';
+  readonly waiters = new Set<Waiter>();
+  constructor(
+    readonly host: string,
+    readonly port: number,
+  ) {}
+}
+
+export class ClusterBus {
+  readonly stats: BusStats = newBusStats();
+  readonly #opts: ClusterBusOptions;
+  readonly #limits: BusLimits;
+  readonly #secret: Buffer;
+  readonly #handlers = new Map<number, BusHandler>();
+  readonly #links = new Map<string, PeerLink>();
+  readonly #inbound = new Set<BusConnection>();
+  readonly #handshaking = new Set<net.Socket>();
+  readonly #log: LogFn;
+  readonly #random: () => number;
+  #server: net.Server | null = null;
+  #port = 0;
+  #closed = false;
+
+  constructor(opts: ClusterBusOptions) {
+    assert(isValidNodeId(opts.nodeId), `invalid node id ${JSON.stringify(opts.nodeId)}`);
+    this.#opts = opts;
+    this.#limits = { ...DEFAULT_BUS_LIMITS, ...opts.limits };
+    assert(this.#limits.maxFrameBytes <= MAX_FRAME_BYTES_LIMIT, `maxFrameBytes above the ${MAX_FRAME_BYTES_LIMIT}-byte ceiling`);
+    assert(this.#limits.reconnectBaseMs > 0 && this.#limits.reconnectMaxMs >= this.#limits.reconnectBaseMs);
+    this.#secret = Buffer.from(opts.secret ?? '', 'utf8');
+    this.#log = opts.log ?? (() => {});
+    this.#random = opts.random ?? Math.random;
+  }
+
+  get nodeId(): string {
+    return this.#opts.nodeId;
+  }
+
+  /** The listening port (after listen()). */
+  get port(): number {
+    return this.#port;
+  }
+
+  /** Registers the handler of an application message type (0x10..0xff), requests and one-way alike. */
+  handle(type: number, handler: BusHandler): void {
+    assert(Number.isInteger(type) && type >= FIRST_APP_FRAME_TYPE && type <= MAX_FRAME_TYPE, `bad message type ${type}`);
+    assert(!this.#handlers.has(type), `message type 0x${type.toString(16)} already has a handler`);
+    this.#handlers.set(type, handler);
+  }
+
+  listen(): Promise<{ host: string; port: number }> {
+    assert(!this.#server && !this.#closed, 'listen() once, before close()');
+    const server = net.createServer({ noDelay: true }, (socket) => this.#accept(socket));
+    this.#server = server;
+    return new Promise((resolve, reject) => {
+      server.once('error', reject);
+      server.listen({ host: this.#opts.host, port: this.#opts.port, exclusive: true }, () => {
+        server.removeListener('error', reject);
+        server.on('error', (err) => this.#log('error', `cluster bus listener: ${err.message}`));
+        this.#port = (server.address() as net.AddressInfo).port;
+        resolve({ host: this.#opts.host, port: this.#port });
+      });
+    });
+  }
+
+  /**
+   * Sends a request and resolves with the peer's response payload. Rejects with ClusterError:
+   * ERR_BUS_TIMEOUT, ERR_PEER_UNREACHABLE, ERR_BUS_CLOSED, ERR_PEER_ID_MISMATCH,
+   * ERR_SELF_CONNECTION, ERR_BUS_OVERLOADED, or RemoteError when the peer's handler failed.
+   * `timeoutMs` covers connecting too.
+   */
+  async request(peer: PeerAddress, type: number, payload: Buffer, timeoutMs: number): Promise<Buffer> {
+    const started = Date.now();
+    const conn = await this.#connection(peer, timeoutMs);
+    const left = timeoutMs - (Date.now() - started);
+    if (left <= 0) {
+      this.stats.requestTimeouts++;
+      throw new ClusterError('ERR_BUS_TIMEOUT', `${addrKey(peer.host, peer.port)}: no connection within ${timeoutMs} ms`);
+    }
+    return conn.request(type, payload, left);
+  }
+
+  /**
+   * Sends a one-way message. Resolves once the frame is handed to the socket (not a delivery
+   * receipt); rejects like request() when there is no usable connection within `timeoutMs`.
+   */
+  async send(peer: PeerAddress, type: number, payload: Buffer, timeoutMs: number = this.#limits.connectTimeoutMs): Promise<void> {
+    const conn = await this.#connection(peer, timeoutMs);
+    if (!conn.send(type, payload)) throw new ClusterError('ERR_BUS_OVERLOADED', `${addrKey(peer.host, peer.port)}: cannot send now`);
+  }
+
+  /** Whether the outbound link to this address is ready. */
+  isConnected(peer: PeerAddress): boolean {
+    return this.#links.get(addrKey(peer.host, peer.port))?.state === 'ready';
+  }
+
+  /** Closes the link to an address and stops reconnecting to it (a node left or was forgotten). */
+  dropPeer(peer: PeerAddress): void {
+    const key = addrKey(peer.host, peer.port);
+    const link = this.#links.get(key);
+    if (!link) return;
+    this.#links.delete(key);
+    this.#shutLink(link, new ClusterError('ERR_BUS_CLOSED', `link to ${key} dropped`));
+  }
+
+  /** Stops listening, closes every connection; pending requests reject with ERR_BUS_CLOSED. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    const reason = new ClusterError('ERR_BUS_CLOSED', 'cluster bus closed');
+    for (const link of this.#links.values()) this.#shutLink(link, reason);
+    this.#links.clear();
+    for (const c of this.#inbound) c.close(reason);
+    this.#inbound.clear();
+    for (const s of this.#handshaking) s.destroy();
+    this.#handshaking.clear();
+    const server = this.#server;
+    if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+
+  #connOptions(): ConnectionOptions {
+    return {
+      selfId: this.#opts.nodeId,
+      secret: this.#secret,
+      maxFrameBytes: this.#limits.maxFrameBytes,
+      handshakeTimeoutMs: this.#limits.handshakeTimeoutMs,
+      maxPendingRequests: this.#limits.maxPendingRequests,
+      maxInflightIncoming: this.#limits.maxInflightIncoming,
+      maxOutboundBufferBytes: this.#limits.maxOutboundBufferBytes,
+      handlers: this.#handlers,
+      stats: this.stats,
+      log: this.#log,
+      allocate: this.#opts.allocate,
+    };
+  }
+
+  #accept(socket: net.Socket): void {
+    if (this.#closed || this.#handshaking.size >= MAX_UNAUTHENTICATED_CONNECTIONS || this.#inbound.size >= MAX_INBOUND_CONNECTIONS) {
+      socket.destroy();
+      return;
+    }
+    this.#handshaking.add(socket);
+    // Errors after accept() settles are handled by the connection; before, accept() owns them.
+    socket.on('error', () => {});
+    BusConnection.accept(socket, this.#connOptions()).then(
+      (conn) => {
+        this.#handshaking.delete(socket);
+        if (this.#closed) {
+          conn.close();
+          return;
+        }
+        // A connection from ourselves (a seed list naming this node) is kept until the dialer,
+        // which sees ERR_SELF_CONNECTION, closes it.
+        this.#inbound.add(conn);
+        conn.onClose(() => this.#inbound.delete(conn));
+      },
+      (err: Error) => {
+        this.#handshaking.delete(socket);
+        this.#log('warn', `cluster bus: refused ${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}: ${err.message}`);
+      },
+    );
+  }
+
+  #connection(peer: PeerAddress, timeoutMs: number): Promise<BusConnection> {
+    if (this.#closed) return Promise.reject(new ClusterError('ERR_BUS_CLOSED', 'cluster bus closed'));
+    const key = addrKey(peer.host, peer.port);
+    let link = this.#links.get(key);
+    if (!link) {
+      link = new PeerLink(peer.host, peer.port);
+      this.#links.set(key, link);
+    }
+    const check = (conn: BusConnection): BusConnection => {
+      if (peer.id !== undefined && conn.peer.id !== peer.id) {
+        throw new ClusterError('ERR_PEER_ID_MISMATCH', `${key} is node ${conn.peer.id}, not ${peer.id}`);
+      }
+      return conn;
+    };
+    switch (link.state) {
+      case 'ready':
+        return Promise.resolve(check(link.conn!));
+      case 'backoff': {
+        const inMs = Math.max(0, Math.round(link.retryAtMs - Date.now()));
+        return Promise.reject(
+          new ClusterError('ERR_PEER_UNREACHABLE', `${key} unreachable (${link.lastError?.message ?? 'connection lost'}); retry in ${inMs} ms`),
+        );
+      }
+      case 'closed':
+        return Promise.reject(link.lastError ?? new ClusterError('ERR_BUS_CLOSED', `link to ${key} closed`));
+      case 'idle':
+        this.#dial(link);
+        break;
+      case 'connecting':
+        break;
+    }
+    const l = link;
+    return new Promise<BusConnection>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        l.waiters.delete(waiter);
+        this.stats.requestTimeouts++;
+        reject(new ClusterError('ERR_BUS_TIMEOUT', `${key}: not connected within ${timeoutMs} ms`));
+      }, timeoutMs);
+      const waiter: Waiter = {
+        resolve: (conn) => {
+          clearTimeout(timer);
+          try {
+            resolve(check(conn));
+          } catch (e) {
+            reject(e as Error);
+          }
+        },
+        reject: (err) => {
+          clearTimeout(timer);
+          reject(err);
+        },
+      };
+      l.waiters.add(waiter);
+    });
+  }
+
+  #dial(link: PeerLink): void {
+    assert(link.state === 'idle' || link.state === 'backoff');
+    link.state = 'connecting';
+    link.timer = null;
+    BusConnection.dial(link.host, link.port, this.#limits.connectTimeoutMs, this.#connOptions()).then(
+      (conn) => {
+        if (link.state !== 'connecting' || this.#closed) {
+          // dropPeer()/close() happened while dialing.
+          conn.close();
+          return;
+        }
+        if (conn.peer.id === this.#opts.nodeId) {
+          conn.close();
+          const err = new ClusterError('ERR_SELF_CONNECTION', `${addrKey(link.host, link.port)} is this node`);
+          link.lastError = err;
+          link.state = 'closed';
+          this.#flushWaiters(link, null, err);
+          return;
+        }
+        link.state = 'ready';
+        link.conn = conn;
+        link.failures = 0;
+        link.peerId = conn.peer.id;
+        conn.onClose((reason) => {
+          if (link.conn !== conn) return;
+          link.conn = null;
+          if (link.state !== 'ready') return;
+          link.lastError = reason;
+          this.#opts.onPeerDown?.({ id: link.peerId, host: link.host, port: link.port }, reason);
+          // First retry after about reconnectBaseMs: the peer may be restarting.
+          this.#scheduleRetry(link);
+        });
+        this.#opts.onPeerUp?.({ id: conn.peer.id, host: link.host, port: link.port });
+        this.#flushWaiters(link, conn, null);
+      },
+      (err: Error) => {
+        if (link.state !== 'connecting' || this.#closed) return;
+        link.lastError = err;
+        link.failures++;
+        this.#scheduleRetry(link);
+        this.#flushWaiters(link, null, new ClusterError(err instanceof ClusterError ? err.code : 'ERR_PEER_UNREACHABLE', err.message));
+      },
+    );
+  }
+
+  #scheduleRetry(link: PeerLink): void {
+    const delay = backoffDelayMs(link.failures, this.#limits.reconnectBaseMs, this.#limits.reconnectMaxMs, this.#random);
+    link.state = 'backoff';
+    link.retryAtMs = Date.now() + delay;
+    link.timer = setTimeout(() => {
+      // Re-check: the link may have been dropped while the timer waited.
+      if (link.state === 'backoff' && !this.#closed) this.#dial(link);
+    }, delay);
+    link.timer.unref();
+  }
+
+  #flushWaiters(link: PeerLink, conn: BusConnection | null, err: Error | null): void {
+    const waiters = [...link.waiters];
+    link.waiters.clear();
+    for (const w of waiters) {
+      if (conn) w.resolve(conn);
+      else w.reject(err!);
+    }
+  }
+
+  #shutLink(link: PeerLink, reason: Error): void {
+    const wasReady = link.state === 'ready';
+    link.state = 'closed';
+    link.lastError = reason;
+    if (link.timer) clearTimeout(link.timer);
+    link.timer = null;
+    const conn = link.conn;
+    link.conn = null;
+    conn?.close(reason);
+    if (wasReady) this.#opts.onPeerDown?.({ id: link.peerId, host: link.host, port: link.port }, reason);
+    this.#flushWaiters(link, null, reason);
+  }
+}

@@ -1,0 +1,433 @@
+/**
+ * One bus connection: a TCP socket that has passed the handshake, carrying many requests at once.
+ *
+ *   dial()/accept()  ── handshake (frames <= MAX_HANDSHAKE_FRAME_BYTES, handshakeTimeoutMs) ──▶ ready
+ *   ready: request(type, payload, timeoutMs) ─▶ frame(type, id≠0) ... RESPONSE/ERROR(id) ─▶ settle
+ *          send(type, payload)               ─▶ frame(type, id=0)    (one-way, no answer)
+ *          incoming frame(type, id) ─▶ handlers(type) ─▶ RESPONSE/ERROR(id) unless id = 0
+ *   closed: every pending request rejects with ERR_BUS_CLOSED; nothing is retried here (bus.ts
+ *           decides about reconnecting).
+ *
+ * Contract:
+ * - Responses are matched by request id, so they may come in any order; a response whose request
+ *   already timed out is dropped and counted (stats.lateResponses).
+ * - Any framing error, an oversize frame, a handshake frame after the handshake, or an unknown
+ *   frame type closes the connection: framing cannot be trusted after a bad frame.
+ * - Backpressure: at most maxInflightIncoming peer requests are handled at once (then the socket
+ *   stops being read); our requests are refused with ERR_BUS_OVERLOADED past maxPendingRequests or
+ *   when more than maxOutboundBufferBytes wait in the socket's write buffer.
+ * - Handler errors are answered as ERROR frames with the error's `code` (or 'ERR') and message;
+ *   they never close the connection.
+ */
+import assert from 'node:assert';
+import * as net from 'node:net';
+import { ClusterError, RemoteError } from './errors.js';
+import {
+  encodeFrame,
+  encodeFrameHeader,
+  FIRST_APP_FRAME_TYPE,
+  FrameDecoder,
+  FrameType,
+  MAX_REQUEST_ID,
+  ONE_WAY_REQUEST_ID,
+  type Frame,
+} from './frame.js';
+import { ClientHandshake, ServerHandshake } from './handshake.js';
+import { MAX_ERROR_TEXT_BYTES, MAX_HANDSHAKE_FRAME_BYTES } from './limits.js';
+
+export type LogFn = (level: 'debug' | 'info' | 'warn' | 'error', msg: string) => void;
+
+/** Who sent a message: the authenticated node id and the socket's remote address. */
+export interface PeerIdentity {
+  readonly id: string;
+  readonly remoteAddress: string;
+  readonly remotePort: number;
+}
+
+/**
+ * Handles one application message. For a request the returned bytes are the response; for a
+ * one-way message the result is ignored. Throwing answers an ERROR frame carrying `code`.
+ */
+export type BusHandler = (payload: Buffer, from: PeerIdentity) => Buffer | Promise<Buffer>;
+
+/** Counters shared by every connection of a bus (exported to INFO/metrics by the caller). */
+export interface BusStats {
+  framesIn: number;
+  framesOut: number;
+  oversizeFrames: number;
+  malformedFrames: number;
+  handshakeFailures: number;
+  requestTimeouts: number;
+  lateResponses: number;
+  handlerErrors: number;
+  overloadRejections: number;
+}
+
+export function newBusStats(): BusStats {
+  return {
+    framesIn: 0,
+    framesOut: 0,
+    oversizeFrames: 0,
+    malformedFrames: 0,
+    handshakeFailures: 0,
+    requestTimeouts: 0,
+    lateResponses: 0,
+    handlerErrors: 0,
+    overloadRejections: 0,
+  };
+}
+
+export interface ConnectionOptions {
+  readonly selfId: string;
+  readonly secret: Buffer;
+  readonly maxFrameBytes: number;
+  readonly handshakeTimeoutMs: number;
+  readonly maxPendingRequests: number;
+  readonly maxInflightIncoming: number;
+  readonly maxOutboundBufferBytes: number;
+  readonly handlers: ReadonlyMap<number, BusHandler>;
+  readonly stats: BusStats;
+  readonly log: LogFn;
+  /** Frame allocation hook (tests prove nothing is allocated for an oversize frame). */
+  readonly allocate?: (bytes: number) => Buffer;
+}
+
+interface Pending {
+  resolve(payload: Buffer): void;
+  reject(err: Error): void;
+  timer: NodeJS.Timeout;
+}
+
+export class BusConnection {
+  readonly peer: PeerIdentity;
+  readonly direction: 'inbound' | 'outbound';
+  readonly #socket: net.Socket;
+  readonly #decoder: FrameDecoder;
+  readonly #opts: ConnectionOptions;
+  readonly #pending = new Map<number, Pending>();
+  #nextId = 1;
+  #inflightIncoming = 0;
+  #readPausedForInflight = false;
+  #closed = false;
+  #closeListeners: Array<(reason: Error) => void> = [];
+
+  private constructor(socket: net.Socket, decoder: FrameDecoder, peer: PeerIdentity, direction: 'inbound' | 'outbound', opts: ConnectionOptions) {
+    this.#socket = socket;
+    this.#decoder = decoder;
+    this.peer = peer;
+    this.direction = direction;
+    this.#opts = opts;
+    decoder.setMaxFrameBytes(opts.maxFrameBytes);
+    socket.setTimeout(0);
+    socket.on('data', (chunk: Buffer) => this.#onData(chunk));
+    socket.on('error', (err) => this.close(new ClusterError('ERR_BUS_CLOSED', `connection to ${peer.id}: ${err.message}`)));
+    socket.on('close', () => this.close(new ClusterError('ERR_BUS_CLOSED', `connection to ${peer.id} closed`)));
+  }
+
+  /** Connects to host:port and runs the dialer's handshake. Rejects with ClusterError. */
+  static dial(host: string, port: number, connectTimeoutMs: number, opts: ConnectionOptions): Promise<BusConnection> {
+    return new Promise((resolve, reject) => {
+      const socket = net.connect({ host, port, noDelay: true });
+      const hs = new ClientHandshake({ selfId: opts.selfId, secret: opts.secret });
+      const decoder = new FrameDecoder({ maxFrameBytes: MAX_HANDSHAKE_FRAME_BYTES, allocate: opts.allocate });
+      let connected = false;
+      let conn: BusConnection | null = null;
+      let settled = false;
+      const finish = (err: Error | null): void => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        socket.removeListener('data', onData);
+        socket.removeListener('error', onError);
+        socket.removeListener('close', onClose);
+        if (err) {
+          socket.destroy();
+          if (err instanceof ClusterError && err.code === 'ERR_HANDSHAKE') opts.stats.handshakeFailures++;
+          reject(err);
+        } else resolve(conn!);
+      };
+      const timer = setTimeout(
+        () => finish(new ClusterError(connected ? 'ERR_HANDSHAKE' : 'ERR_PEER_UNREACHABLE', `${host}:${port}: ${connected ? 'handshake' : 'connect'} timed out`)),
+        connectTimeoutMs + opts.handshakeTimeoutMs,
+      );
+      const onError = (err: Error): void => finish(new ClusterError('ERR_PEER_UNREACHABLE', `${host}:${port}: ${err.message}`));
+      const onClose = (): void => finish(new ClusterError(connected ? 'ERR_HANDSHAKE' : 'ERR_PEER_UNREACHABLE', `${host}:${port}: closed during handshake`));
+      const onData = (chunk: Buffer): void => {
+        try {
+          decoder.push(chunk, (f) => {
+            if (conn) {
+              // Frames that arrived in the same chunk as WELCOME belong to the new connection.
+              conn.#deliverEarly(f);
+            } else if (f.type === FrameType.CHALLENGE && f.requestId === 0) {
+              socket.write(encodeFrame(FrameType.AUTH, 0, hs.onChallenge(f.payload)));
+            } else if (f.type === FrameType.WELCOME && f.requestId === 0) {
+              const peerId = hs.onWelcome(f.payload);
+              const peer = { id: peerId, remoteAddress: socket.remoteAddress ?? host, remotePort: socket.remotePort ?? port };
+              // The connection takes over the same decoder (and any partial frame it holds).
+              conn = new BusConnection(socket, decoder, peer, 'outbound', opts);
+            } else {
+              throw new ClusterError('ERR_HANDSHAKE', `unexpected frame type ${f.type} during handshake`);
+            }
+          });
+        } catch (e) {
+          const err = e instanceof ClusterError ? e : new ClusterError('ERR_HANDSHAKE', String(e));
+          if (conn) conn.close(err);
+          else finish(err);
+        }
+        if (conn) finish(null);
+      };
+      socket.once('connect', () => {
+        connected = true;
+        socket.setKeepAlive(true, 10_000);
+        socket.write(encodeFrame(FrameType.HELLO, 0, hs.hello()));
+      });
+      socket.on('data', onData);
+      socket.on('error', onError);
+      socket.on('close', onClose);
+    });
+  }
+
+  /** Runs the listener's handshake on an accepted socket. Rejects (and destroys the socket) on failure. */
+  static accept(socket: net.Socket, opts: ConnectionOptions): Promise<BusConnection> {
+    return new Promise((resolve, reject) => {
+      socket.setNoDelay(true);
+      socket.setKeepAlive(true, 10_000);
+      const hs = new ServerHandshake({ selfId: opts.selfId, secret: opts.secret });
+      const decoder = new FrameDecoder({ maxFrameBytes: MAX_HANDSHAKE_FRAME_BYTES, allocate: opts.allocate });
+      let settled = false;
+      const finish = (err: Error | null, conn?: BusConnection): void => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        socket.removeListener('data', onData);
+        socket.removeListener('error', onError);
+        socket.removeListener('close', onError);
+        if (err) {
+          socket.destroy();
+          if (err instanceof ClusterError) {
+            if (err.code === 'ERR_FRAME_TOO_LARGE') opts.stats.oversizeFrames++;
+            else if (err.code === 'ERR_FRAME_MALFORMED') opts.stats.malformedFrames++;
+            else opts.stats.handshakeFailures++;
+          }
+          reject(err);
+        } else resolve(conn!);
+      };
+      const timer = setTimeout(() => finish(new ClusterError('ERR_HANDSHAKE', 'handshake timed out')), opts.handshakeTimeoutMs);
+      const onError = (): void => finish(new ClusterError('ERR_HANDSHAKE', 'socket closed during handshake'));
+      let pendingWelcome: { peerId: string; welcome: Buffer } | null = null;
+      const onData = (chunk: Buffer): void => {
+        try {
+          decoder.push(chunk, (f) => {
+            if (settled || pendingWelcome) throw new ClusterError('ERR_HANDSHAKE', 'frame before WELCOME');
+            if (f.type === FrameType.HELLO && f.requestId === 0) {
+              socket.write(encodeFrame(FrameType.CHALLENGE, 0, hs.onHello(f.payload)));
+            } else if (f.type === FrameType.AUTH && f.requestId === 0) {
+              pendingWelcome = hs.onAuth(f.payload);
+            } else {
+              throw new ClusterError('ERR_HANDSHAKE', `unexpected frame type ${f.type} during handshake`);
+            }
+          });
+          if (pendingWelcome) {
+            // The dialer sends nothing after AUTH until it has our WELCOME: nothing is buffered.
+            if (decoder.bufferedBytes !== 0) throw new ClusterError('ERR_HANDSHAKE', 'bytes after AUTH');
+            const { peerId, welcome } = pendingWelcome;
+            socket.write(encodeFrame(FrameType.WELCOME, 0, welcome));
+            const peer = { id: peerId, remoteAddress: socket.remoteAddress ?? '', remotePort: socket.remotePort ?? 0 };
+            const conn = new BusConnection(socket, new FrameDecoder({ maxFrameBytes: opts.maxFrameBytes, allocate: opts.allocate }), peer, 'inbound', opts);
+            finish(null, conn);
+          }
+        } catch (e) {
+          finish(e instanceof ClusterError ? e : new ClusterError('ERR_HANDSHAKE', String(e)));
+        }
+      };
+      socket.on('data', onData);
+      socket.on('error', onError);
+      socket.on('close', onError);
+    });
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  get pendingRequests(): number {
+    return this.#pending.size;
+  }
+
+  onClose(listener: (reason: Error) => void): void {
+    if (this.#closed) queueMicrotask(() => listener(new ClusterError('ERR_BUS_CLOSED', 'connection closed')));
+    else this.#closeListeners.push(listener);
+  }
+
+  /** Sends a request; resolves with the response payload, rejects with ClusterError/RemoteError. */
+  request(type: number, payload: Buffer, timeoutMs: number): Promise<Buffer> {
+    assert(type >= FIRST_APP_FRAME_TYPE && type <= 0xff, `application frame type must be in [0x10, 0xff], got ${type}`);
+    assert(timeoutMs > 0, 'timeoutMs must be positive');
+    if (this.#closed) return Promise.reject(new ClusterError('ERR_BUS_CLOSED', `connection to ${this.peer.id} closed`));
+    const overload = this.#overloaded();
+    if (overload) {
+      this.#opts.stats.overloadRejections++;
+      return Promise.reject(new ClusterError('ERR_BUS_OVERLOADED', `${this.peer.id}: ${overload}`));
+    }
+    const id = this.#allocateId();
+    return new Promise<Buffer>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        if (this.#pending.delete(id)) {
+          this.#opts.stats.requestTimeouts++;
+          reject(new ClusterError('ERR_BUS_TIMEOUT', `${this.peer.id}: no response to type 0x${type.toString(16)} in ${timeoutMs} ms`));
+        }
+      }, timeoutMs);
+      this.#pending.set(id, { resolve, reject, timer });
+      this.#write(type, id, payload);
+    });
+  }
+
+  /** Sends a one-way message (no response). Returns false if the connection is closed or overloaded. */
+  send(type: number, payload: Buffer): boolean {
+    assert(type >= FIRST_APP_FRAME_TYPE && type <= 0xff, `application frame type must be in [0x10, 0xff], got ${type}`);
+    if (this.#closed) return false;
+    if (this.#overloaded()) {
+      this.#opts.stats.overloadRejections++;
+      return false;
+    }
+    this.#write(type, ONE_WAY_REQUEST_ID, payload);
+    return true;
+  }
+
+  /** Closes the connection; pending requests reject with `reason`. Idempotent. */
+  close(reason: Error = new ClusterError('ERR_BUS_CLOSED', 'connection closed')): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#decoder.stop();
+    this.#socket.destroy();
+    for (const [, p] of this.#pending) {
+      clearTimeout(p.timer);
+      p.reject(reason);
+    }
+    this.#pending.clear();
+    const listeners = this.#closeListeners;
+    this.#closeListeners = [];
+    for (const l of listeners) l(reason);
+  }
+
+  #overloaded(): string | null {
+    if (this.#pending.size >= this.#opts.maxPendingRequests) return `${this.#pending.size} requests pending`;
+    if (this.#socket.writableLength > this.#opts.maxOutboundBufferBytes) return `${this.#socket.writableLength} bytes unsent`;
+    return null;
+  }
+
+  #allocateId(): number {
+    // Bounded: fewer than maxPendingRequests (< 2^32 - 1) ids are in use.
+    for (;;) {
+      const id = this.#nextId;
+      this.#nextId = id >= MAX_REQUEST_ID ? 1 : id + 1;
+      if (!this.#pending.has(id)) return id;
+    }
+  }
+
+  #write(type: number, requestId: number, payload: Buffer): void {
+    this.#opts.stats.framesOut++;
+    // Header and payload go out as two writes under cork: no copy of the payload.
+    this.#socket.cork();
+    this.#socket.write(encodeFrameHeader(type, requestId, payload.length));
+    if (payload.length > 0) this.#socket.write(payload);
+    this.#socket.uncork();
+  }
+
+  #deliverEarly(f: Frame): void {
+    if (!this.#closed) this.#onFrame(f);
+  }
+
+  #onData(chunk: Buffer): void {
+    if (this.#closed) return;
+    try {
+      this.#decoder.push(chunk, (f) => this.#onFrame(f));
+    } catch (e) {
+      const err = e instanceof ClusterError ? e : new ClusterError('ERR_FRAME_MALFORMED', String(e));
+      if (err.code === 'ERR_FRAME_TOO_LARGE') this.#opts.stats.oversizeFrames++;
+      else this.#opts.stats.malformedFrames++;
+      this.#opts.log('warn', `cluster bus: dropping connection ${this.direction} ${this.peer.id} (${this.peer.remoteAddress}:${this.peer.remotePort}): ${err.message}`);
+      this.close(err);
+    }
+  }
+
+  #onFrame(f: Frame): void {
+    this.#opts.stats.framesIn++;
+    if (f.type === FrameType.RESPONSE || f.type === FrameType.ERROR) {
+      const p = this.#pending.get(f.requestId);
+      if (!p) {
+        this.#opts.stats.lateResponses++;
+        return;
+      }
+      this.#pending.delete(f.requestId);
+      clearTimeout(p.timer);
+      if (f.type === FrameType.RESPONSE) p.resolve(f.payload);
+      else p.reject(decodeErrorPayload(f.payload));
+      return;
+    }
+    if (f.type < FIRST_APP_FRAME_TYPE) {
+      throw new ClusterError('ERR_FRAME_MALFORMED', `frame type 0x${f.type.toString(16)} not allowed after the handshake`);
+    }
+    const handler = this.#opts.handlers.get(f.type);
+    if (!handler) {
+      if (f.requestId !== ONE_WAY_REQUEST_ID) {
+        this.#writeError(f.requestId, 'ERR_UNKNOWN_TYPE', `no handler for message type 0x${f.type.toString(16)}`);
+      }
+      return;
+    }
+    this.#inflightIncoming++;
+    if (this.#inflightIncoming >= this.#opts.maxInflightIncoming && !this.#readPausedForInflight) {
+      this.#readPausedForInflight = true;
+      this.#socket.pause();
+    }
+    let result: Buffer | Promise<Buffer>;
+    try {
+      result = handler(f.payload, this.peer);
+    } catch (e) {
+      this.#answer(f.requestId, e, undefined);
+      return;
+    }
+    if (Buffer.isBuffer(result)) this.#answer(f.requestId, undefined, result);
+    else result.then((r) => this.#answer(f.requestId, undefined, r), (e: unknown) => this.#answer(f.requestId, e, undefined));
+  }
+
+  #answer(requestId: number, err: unknown, payload: Buffer | undefined): void {
+    this.#inflightIncoming--;
+    if (this.#readPausedForInflight && this.#inflightIncoming < this.#opts.maxInflightIncoming) {
+      this.#readPausedForInflight = false;
+      if (!this.#closed) this.#socket.resume();
+    }
+    if (err !== undefined) this.#opts.stats.handlerErrors++;
+    if (this.#closed || requestId === ONE_WAY_REQUEST_ID) {
+      if (err !== undefined) this.#opts.log('debug', `cluster bus: one-way handler failed: ${String(err)}`);
+      return;
+    }
+    if (err !== undefined) {
+      const code = typeof (err as { code?: unknown }).code === 'string' ? (err as { code: string }).code : 'ERR';
+      const message = err instanceof Error ? err.message : String(err);
+      this.#writeError(requestId, code, message);
+    } else {
+      assert(Buffer.isBuffer(payload), 'bus handler must return a Buffer');
+      this.#write(FrameType.RESPONSE, requestId, payload);
+    }
+  }
+
+  #writeError(requestId: number, code: string, message: string): void {
+    this.#write(FrameType.ERROR, requestId, encodeErrorPayload(code, message));
+  }
+}
+
+/** ERROR payload: u8 codeLen | code (ascii) | message (utf8), cut to MAX_ERROR_TEXT_BYTES. */
+export function encodeErrorPayload(code: string, message: string): Buffer {
+  const c = Buffer.from(code.slice(0, 64), 'latin1');
+  const m = Buffer.from(message, 'utf8').subarray(0, MAX_ERROR_TEXT_BYTES);
+  return Buffer.concat([Buffer.from([c.length]), c, m]);
+}
+
+export function decodeErrorPayload(payload: Buffer): RemoteError {
+  if (payload.length < 1 || payload.length < 1 + payload[0]!) return new RemoteError('ERR', 'malformed error response');
+  const codeLen = payload[0]!;
+  const code = payload.toString('latin1', 1, 1 + codeLen);
+  const message = payload.toString('utf8', 1 + codeLen, Math.min(payload.length, 1 + codeLen + MAX_ERROR_TEXT_BYTES));
+  return new RemoteError(code, message);
+}

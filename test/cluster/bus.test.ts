@@ -1,0 +1,300 @@
+// The cluster bus over real loopback sockets (dynamic ports): round-trips, many requests in
+// flight answered out of order, timeouts, one-way messages, remote errors, oversize frames,
+// reconnect after a restart, secrets refused both ways, garbage bytes, self and id checks.
+import * as net from 'node:net';
+import t, { type Test } from 'tap';
+import { ClusterBus, type ClusterBusOptions, type PeerEvent } from '../../src/cluster/bus.js';
+import { ClusterError, RemoteError } from '../../src/cluster/errors.js';
+import { encodeFrame, FrameDecoder, FrameType, type Frame } from '../../src/cluster/frame.js';
+import { ClientHandshake } from '../../src/cluster/handshake.js';
+import { rejectsCode } from './expect_error.js';
+
+const HOST = '127.0.0.1';
+const ECHO = 0x10;
+const SLOW = 0x11;
+const FAIL = 0x12;
+const NOTE = 0x13;
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+async function startBus(t: Test, opts: Partial<ClusterBusOptions> & { nodeId: string }, setup?: (b: ClusterBus) => void): Promise<ClusterBus> {
+  const bus = new ClusterBus({ host: HOST, port: 0, ...opts });
+  if (setup) setup(bus);
+  else {
+    bus.handle(ECHO, (p) => Buffer.concat([Buffer.from('echo:'), p]));
+  }
+  await bus.listen();
+  t.teardown(() => bus.close());
+  return bus;
+}
+
+const addr = (b: ClusterBus): { host: string; port: number } => ({ host: HOST, port: b.port });
+
+/** A raw socket that completes the handshake by hand, then lets the test write anything. */
+async function rawAuthenticated(port: number, secret: string): Promise<{ socket: net.Socket; frames: Frame[]; closed: Promise<void> }> {
+  const socket = net.connect({ host: HOST, port });
+  const closed = new Promise<void>((r) => socket.on('close', () => r()));
+  socket.on('error', () => {});
+  const hs = new ClientHandshake({ selfId: 'raw-client', secret: Buffer.from(secret) });
+  const decoder = new FrameDecoder({ maxFrameBytes: 1 << 20 });
+  const frames: Frame[] = [];
+  await new Promise<void>((resolve, reject) => {
+    socket.once('connect', () => socket.write(encodeFrame(FrameType.HELLO, 0, hs.hello())));
+    socket.on('data', (chunk: Buffer) => {
+      decoder.push(chunk, (f) => {
+        if (f.type === FrameType.CHALLENGE) socket.write(encodeFrame(FrameType.AUTH, 0, hs.onChallenge(f.payload)));
+        else if (f.type === FrameType.WELCOME) {
+          hs.onWelcome(f.payload);
+          resolve();
+        } else frames.push(f);
+      });
+    });
+    socket.once('close', () => reject(new Error('closed during handshake')));
+  });
+  return { socket, frames, closed };
+}
+
+
+t.test('round trip, one-way messages and remote errors', async (t) => {
+  const notes: string[] = [];
+  const b = await startBus(t, { nodeId: 'node-b' }, (bus) => {
+    bus.handle(ECHO, (p, from) => Buffer.from(`${from.id}:${p.toString()}`));
+    bus.handle(FAIL, () => {
+      throw Object.assign(new Error('no such thing'), { code: 'ENOTHING' });
+    });
+    bus.handle(NOTE, (p) => {
+      notes.push(p.toString());
+      return Buffer.alloc(0);
+    });
+  });
+  const a = await startBus(t, { nodeId: 'node-a' });
+  const r = await a.request(addr(b), ECHO, Buffer.from('hi'), 2000);
+  t.equal(r.toString(), 'node-a:hi', 'the handler sees the authenticated sender id');
+  const empty = await a.request(addr(b), ECHO, Buffer.alloc(0), 2000);
+  t.equal(empty.toString(), 'node-a:');
+  const e = await rejectsCode(t, a.request(addr(b), FAIL, Buffer.alloc(0), 2000), 'ERR_REMOTE');
+  t.ok(e instanceof RemoteError && e.remoteCode === 'ENOTHING' && e.message === 'no such thing', 'error code and text cross the wire');
+  const unknown = await rejectsCode(t, a.request(addr(b), 0x77, Buffer.alloc(0), 2000), 'ERR_REMOTE');
+  t.equal((unknown as RemoteError).remoteCode, 'ERR_UNKNOWN_TYPE');
+  await a.send(addr(b), NOTE, Buffer.from('n1'));
+  await a.send(addr(b), NOTE, Buffer.from('n2'));
+  // A request after the notes on the same connection arrives after them (TCP order).
+  await a.request(addr(b), ECHO, Buffer.alloc(0), 2000);
+  t.same(notes, ['n1', 'n2']);
+  t.equal(b.stats.framesOut, 5, 'one-way messages got no response frames');
+  // A 4 MiB payload in both directions.
+  const big = Buffer.alloc(4 << 20, 0x5a);
+  const rb = await a.request(addr(b), ECHO, big, 5000);
+  t.equal(rb.length, big.length + 'node-a:'.length);
+});
+
+t.test('many requests in flight on one connection, answered out of order', async (t) => {
+  const b = await startBus(t, { nodeId: 'node-b' }, (bus) => {
+    bus.handle(SLOW, async (p) => {
+      const n = p.readUInt32BE(0);
+      await sleep((n * 7919) % 23); // scrambled completion order
+      const out = Buffer.alloc(4);
+      out.writeUInt32BE(n * 3);
+      return out;
+    });
+  });
+  const a = await startBus(t, { nodeId: 'node-a' });
+  const COUNT = 2000;
+  const order: number[] = [];
+  const results = await Promise.all(
+    Array.from({ length: COUNT }, (_, i) => {
+      const p = Buffer.alloc(4);
+      p.writeUInt32BE(i);
+      return a.request(addr(b), SLOW, p, 10_000).then((r) => {
+        order.push(i);
+        return r.readUInt32BE(0);
+      });
+    }),
+  );
+  t.same(results, Array.from({ length: COUNT }, (_, i) => i * 3), 'every response matched its request');
+  const displaced = order.filter((v, i) => v !== i).length;
+  t.ok(displaced > COUNT / 10, `responses came out of order (${displaced} of ${COUNT} displaced), matched by id`);
+});
+
+t.test('per-request timeouts; a late response is dropped; the connection stays usable', async (t) => {
+  const b = await startBus(t, { nodeId: 'node-b' }, (bus) => {
+    bus.handle(SLOW, async (p) => {
+      await sleep(p.readUInt16BE(0));
+      return p;
+    });
+  });
+  const a = await startBus(t, { nodeId: 'node-a' });
+  const ms = (n: number): Buffer => {
+    const x = Buffer.alloc(2);
+    x.writeUInt16BE(n);
+    return x;
+  };
+  const started = Date.now();
+  const slow = rejectsCode(t, a.request(addr(b), SLOW, ms(400), 60), 'ERR_BUS_TIMEOUT');
+  const fast = a.request(addr(b), SLOW, ms(1), 2000);
+  t.equal((await fast).readUInt16BE(0), 1, 'a fast request is not held up by a slow one');
+  await slow;
+  const took = Date.now() - started;
+  t.ok(took >= 55 && took < 350, `timed out after ${took} ms`);
+  await sleep(450);
+  t.equal(a.stats.lateResponses, 1, 'the late response was counted and dropped');
+  t.equal(a.stats.requestTimeouts, 1);
+  t.equal((await a.request(addr(b), SLOW, ms(0), 2000)).readUInt16BE(0), 0);
+});
+
+t.test('an oversize frame is refused before allocation and the connection dropped', async (t) => {
+  const allocations: number[] = [];
+  const LIMIT = 1 << 20;
+  const b = await startBus(t, {
+    nodeId: 'node-b',
+    limits: { maxFrameBytes: LIMIT },
+    allocate: (n) => (allocations.push(n), Buffer.allocUnsafe(n)),
+  });
+  // After the handshake: a header announcing 1 byte over the limit, then some bytes.
+  const raw = await rawAuthenticated(b.port, '');
+  const header = Buffer.alloc(9);
+  header.writeUInt32BE(LIMIT + 1);
+  header[4] = ECHO;
+  header.writeUInt32BE(1, 5);
+  raw.socket.write(header);
+  raw.socket.write(Buffer.alloc(1000));
+  await raw.closed;
+  t.equal(b.stats.oversizeFrames, 1);
+  t.ok(allocations.every((n) => n < 1024), `no large allocation (${JSON.stringify(allocations)})`);
+  // Before the handshake the limit is MAX_HANDSHAKE_FRAME_BYTES: 4 GiB announced by a stranger.
+  const s = net.connect({ host: HOST, port: b.port });
+  s.on('error', () => {});
+  await new Promise<void>((r) => s.once('connect', () => r()));
+  s.write(Buffer.from([0xff, 0xff, 0xff, 0xff, 0x01]));
+  await new Promise<void>((r) => s.once('close', () => r()));
+  t.equal(b.stats.oversizeFrames, 2);
+  t.ok(allocations.every((n) => n < 1024));
+  // A frame at the limit is fine and the node still serves.
+  const a = await startBus(t, { nodeId: 'node-a' });
+  const atLimit = Buffer.alloc(LIMIT - 5, 1);
+  const r = await a.request(addr(b), ECHO, atLimit, 5000);
+  t.equal(r.length, LIMIT - 5 + 5);
+  // The response of LIMIT bytes... from node-a's side (default 64 MiB limit) is fine too.
+});
+
+t.test('reconnects with backoff after the peer restarts; peer up/down events', async (t) => {
+  const events: string[] = [];
+  const a = await startBus(t, {
+    nodeId: 'node-a',
+    limits: { reconnectBaseMs: 20, reconnectMaxMs: 200 },
+    onPeerUp: (p: PeerEvent) => events.push(`up:${p.id}`),
+    onPeerDown: (p: PeerEvent) => events.push(`down:${p.id}`),
+  });
+  let b = await startBus(t, { nodeId: 'node-b' });
+  const port = b.port;
+  t.equal((await a.request(addr(b), ECHO, Buffer.from('1'), 2000)).toString(), 'echo:1');
+  await b.close();
+  // While it is down: requests fail fast (unreachable/closed), never hang.
+  const t0 = Date.now();
+  let failures = 0;
+  for (let i = 0; i < 5; i++) {
+    try {
+      await a.request({ host: HOST, port }, ECHO, Buffer.from('x'), 1000);
+    } catch (e) {
+      failures++;
+      t.ok(e instanceof ClusterError && ['ERR_PEER_UNREACHABLE', 'ERR_BUS_CLOSED', 'ERR_BUS_TIMEOUT'].includes(e.code), String(e));
+    }
+    await sleep(30);
+  }
+  t.equal(failures, 5);
+  t.ok(Date.now() - t0 < 3000, 'failures are quick while the peer is down');
+  // Restart on the same port with the same id.
+  b = new ClusterBus({ nodeId: 'node-b', host: HOST, port });
+  b.handle(ECHO, (p) => Buffer.concat([Buffer.from('again:'), p]));
+  await b.listen();
+  const restarted = b;
+  t.teardown(() => restarted.close());
+  const deadline = Date.now() + 5000;
+  let reply = '';
+  while (Date.now() < deadline) {
+    try {
+      reply = (await a.request({ host: HOST, port, id: 'node-b' }, ECHO, Buffer.from('2'), 1000)).toString();
+      break;
+    } catch {
+      await sleep(20);
+    }
+  }
+  t.equal(reply, 'again:2', 'the link came back by itself');
+  t.same(events, ['up:node-b', 'down:node-b', 'up:node-b']);
+});
+
+t.test('cluster-secret: refused both ways, accepted when equal', async (t) => {
+  let handled = 0;
+  const setup = (bus: ClusterBus): void => bus.handle(ECHO, (p) => (handled++, p));
+  const withSecret = await startBus(t, { nodeId: 'node-s', secret: 'right' }, setup);
+  const noSecret = await startBus(t, { nodeId: 'node-n' }, setup);
+  const wrong = await startBus(t, { nodeId: 'node-w', secret: 'wrong' }, setup);
+  const right = await startBus(t, { nodeId: 'node-r', secret: 'right' }, setup);
+  await rejectsCode(t, wrong.request(addr(withSecret), ECHO, Buffer.from('x'), 2000), 'ERR_HANDSHAKE', 'wrong secret -> secret');
+  await rejectsCode(t, noSecret.request(addr(withSecret), ECHO, Buffer.from('x'), 2000), 'ERR_HANDSHAKE', 'no secret -> secret');
+  await rejectsCode(t, withSecret.request(addr(noSecret), ECHO, Buffer.from('x'), 2000), 'ERR_HANDSHAKE', 'secret -> no secret');
+  await rejectsCode(t, withSecret.request(addr(wrong), ECHO, Buffer.from('x'), 2000), 'ERR_HANDSHAKE', 'secret -> wrong secret');
+  t.equal(handled, 0, 'no message was handled across mismatched secrets');
+  t.ok(withSecret.stats.handshakeFailures >= 2);
+  t.equal((await right.request(addr(withSecret), ECHO, Buffer.from('ok'), 2000)).toString(), 'ok');
+  t.equal(handled, 1);
+  // A raw client that skips the handshake and sends an application frame is dropped unanswered.
+  const s = net.connect({ host: HOST, port: withSecret.port });
+  s.on('error', () => {});
+  const got: Buffer[] = [];
+  s.on('data', (d: Buffer) => got.push(d));
+  await new Promise<void>((r) => s.once('connect', () => r()));
+  s.write(encodeFrame(ECHO, 1, Buffer.from('inject')));
+  await new Promise<void>((r) => s.once('close', () => r()));
+  t.equal(handled, 1, 'the injected frame was not handled');
+  t.equal(Buffer.concat(got).length, 0, 'and nothing was answered');
+});
+
+t.test('garbage from raw sockets does not crash the node', async (t) => {
+  const b = await startBus(t, { nodeId: 'node-b', limits: { handshakeTimeoutMs: 300 } });
+  const inputs: Buffer[] = [
+    Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n\r\n'),
+    Buffer.from('*1\r\n$4\r\nPING\r\n'),
+    Buffer.alloc(0), // connect and say nothing: the handshake timeout closes it
+    Buffer.from([0, 0, 0, 0]),
+    Buffer.from([0, 0, 0, 5, 1, 0, 0, 0, 0]), // an empty HELLO
+    Buffer.from([0, 0, 0, 6, 3, 0, 0, 0, 0, 9]), // AUTH before HELLO
+    Buffer.from([0, 0, 1]), // a partial header, then close
+  ];
+  let seed = 42;
+  const rnd = (): number => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+  for (let i = 0; i < 10; i++) inputs.push(Buffer.from(Array.from({ length: 1 + Math.floor(rnd() * 5000) }, () => Math.floor(rnd() * 256))));
+  await Promise.all(
+    inputs.map(
+      (bytes, i) =>
+        new Promise<void>((resolve) => {
+          const s = net.connect({ host: HOST, port: b.port });
+          s.on('error', () => {});
+          s.once('connect', () => {
+            s.write(bytes);
+            if (i === inputs.length - 1 || bytes.length === 3) s.end();
+          });
+          s.once('close', () => resolve());
+        }),
+    ),
+  );
+  const a = await startBus(t, { nodeId: 'node-a' });
+  t.equal((await a.request(addr(b), ECHO, Buffer.from('alive'), 2000)).toString(), 'echo:alive', 'still serving');
+  t.ok(b.stats.handshakeFailures + b.stats.malformedFrames + b.stats.oversizeFrames >= inputs.length - 1, JSON.stringify(b.stats));
+  // Garbage after a good handshake drops only that connection.
+  const raw = await rawAuthenticated(b.port, '');
+  raw.socket.write(Buffer.from([0, 0, 0, 2, 9, 9]));
+  await raw.closed;
+  t.equal((await a.request(addr(b), ECHO, Buffer.from('still'), 2000)).toString(), 'echo:still');
+});
+
+t.test('self connection and id mismatch', async (t) => {
+  const a = await startBus(t, { nodeId: 'node-a' });
+  const b = await startBus(t, { nodeId: 'node-b' });
+  await rejectsCode(t, a.request(addr(a), ECHO, Buffer.alloc(0), 2000), 'ERR_SELF_CONNECTION');
+  await rejectsCode(t, a.request(addr(a), ECHO, Buffer.alloc(0), 2000), 'ERR_SELF_CONNECTION', 'and stays so (no retry loop)');
+  await rejectsCode(t, a.request({ ...addr(b), id: 'node-c' }, ECHO, Buffer.alloc(0), 2000), 'ERR_PEER_ID_MISMATCH');
+  t.equal((await a.request({ ...addr(b), id: 'node-b' }, ECHO, Buffer.from('y'), 2000)).toString(), 'echo:y');
+  await a.close();
+  await rejectsCode(t, a.request(addr(b), ECHO, Buffer.alloc(0), 2000), 'ERR_BUS_CLOSED', 'after close()');
+});
