@@ -48,6 +48,15 @@ const opArb = fc.oneof(
   { weight: 1, arbitrary: fc.constant({ t: 'reopen' as const }) },
   { weight: 1, arbitrary: fc.record({ t: fc.constant('tick' as const), ms: fc.integer({ min: 1, max: 4000 }) }) },
   { weight: 1, arbitrary: fc.constant({ t: 'snapshot' as const }) },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      t: fc.constant('concurrent' as const),
+      ops: fc.array(batchOpArb, { minLength: 2, maxLength: 8 }),
+      alsoFlush: fc.boolean(),
+      alsoCompact: fc.boolean(),
+    }),
+  },
 );
 
 const scanArb = fc.record({
@@ -132,6 +141,26 @@ async function runSequence(config: Config, steps: Step[]): Promise<void> {
           await engine.write(ops);
           model.apply(ops);
           for (const b of ops) written.set(b.key.toString('hex'), b.key);
+          break;
+        }
+        case 'concurrent': {
+          // Writes issued without waiting (one group commit), with a flush and a compaction
+          // racing them; the engine orders writes by call order, as the model does.
+          const pending: Promise<void>[] = [];
+          for (const b of op.ops) {
+            if (b.type === 'put') {
+              const expiresAtMs = b.ttl ? nowMs + b.ttl : 0;
+              pending.push(engine.put(b.key, b.value, expiresAtMs ? { expiresAtMs } : undefined));
+              model.put(b.key, b.value, expiresAtMs);
+            } else {
+              pending.push(engine.delete(b.key));
+              model.del(b.key);
+            }
+            written.set(b.key.toString('hex'), b.key);
+            if (op.alsoFlush && pending.length === 1) pending.push(engine.flush());
+            if (op.alsoCompact && pending.length === 2) pending.push(engine.compactAll());
+          }
+          await Promise.all(pending);
           break;
         }
         case 'flush':
