@@ -274,8 +274,12 @@ async function main(): Promise<void> {
     workloads.flatMap((w) =>
       names.map((n) => [w.label, n, samplesByWorkload.get(w.label)!.get(n)!.map((v) => formatNumber(v)).join(', ')]),
     ),
+    ['left', 'left', 'left'],
   );
-  const rssTable = markdownTable(['server', 'RSS after the run'], names.map((n) => [n, formatBytes(rss.get(n) ?? NaN)]));
+  const rssTable = markdownTable(
+    ['server', 'RSS after the run'],
+    names.map((n) => [n, formatBytes(rss.get(n) ?? NaN)]),
+  );
   const example = ['redis-benchmark', ...benchmarkArgs(runFor(bin, 0, workloads[2]!))]
     .join(' ')
     .replace('-p 0', '-p PORT')
