@@ -27,6 +27,10 @@ import {
   type WriteOptions,
 } from '../../src/coordinator/object.js';
 
+/** RINGKV_PROPERTY_SCALE=20 multiplies every run count (a soak run; the default keeps npm test fast). */
+const SCALE = Math.max(1, Number(process.env.RINGKV_PROPERTY_SCALE ?? 1) || 1);
+const runs = (n: number): number => Math.round(n * SCALE);
+
 const REPLICAS = ['A', 'B', 'C', 'D'] as const;
 const CLIENTS = 3;
 
@@ -151,7 +155,7 @@ t.test('DVV agrees with the model of histories: siblings, covers, descends, conc
       }
       return true;
     }),
-    { numRuns: 300 },
+    { numRuns: runs(300) },
   );
   t.ok(checked > 1000, `checked ${checked} steps`);
 });
@@ -173,7 +177,7 @@ t.test('two clients doing read-modify-write through one coordinator never exceed
       }
       return true;
     }),
-    { numRuns: 300 },
+    { numRuns: runs(300) },
   );
   t.pass('no explosion');
 });
@@ -206,7 +210,7 @@ t.test('merge is commutative and idempotent under every policy, cap and pruning 
       if (!same(mergeObjects(a.obj, a.obj, { ...opts, localActor: a.actor }), a.obj)) return false;
       return checkObjectInvariants(mergeObjects(a.obj, b.obj, opts)) === null;
     }),
-    { numRuns: 300 },
+    { numRuns: runs(300) },
   );
   t.pass();
 });
@@ -221,7 +225,7 @@ t.test('merge is associative and absorptive when neither the cap nor pruning bin
       const ab = mergeObjects(a, b, exact);
       return same(mergeObjects(a, ab, exact), ab);
     }),
-    { numRuns: 300 },
+    { numRuns: runs(300) },
   );
   t.pass();
 });
@@ -240,7 +244,7 @@ t.test('pruning never loses a write: every current write stays a sibling (false 
       }
       return true;
     }),
-    { numRuns: 300 },
+    { numRuns: runs(300) },
   );
   t.pass();
 });
@@ -266,7 +270,7 @@ t.test('with the sibling cap or lww, siblings stay current and the last write su
       }
       return true;
     }),
-    { numRuns: 600 },
+    { numRuns: runs(600) },
   );
   t.pass();
 });
@@ -284,7 +288,7 @@ t.test('encode/decode round-trips every object a history produces', async (t) =>
       }
       return true;
     }),
-    { numRuns: 200 },
+    { numRuns: runs(200) },
   );
   t.pass();
 });
@@ -310,10 +314,10 @@ function tokenSafely(token: string): boolean {
 }
 
 t.test('decode never crashes on random bytes, random mutations of real objects, or random tokens', async (t) => {
-  fc.assert(fc.property(fc.uint8Array({ maxLength: 64 }), (u) => decodesSafely(Buffer.from(u))), { numRuns: 5000 });
+  fc.assert(fc.property(fc.uint8Array({ maxLength: 64 }), (u) => decodesSafely(Buffer.from(u))), { numRuns: runs(5000) });
   fc.assert(
     fc.property(fc.uint8Array({ maxLength: 40 }), (u) => decodesSafely(Buffer.concat([Buffer.from([0xd7, 0x01]), Buffer.from(u)]))),
-    { numRuns: 5000 },
+    { numRuns: runs(5000) },
   );
   const samples: Buffer[] = [];
   const sim = new Sim(3, exact, true);
@@ -331,10 +335,10 @@ t.test('decode never crashes on random bytes, random mutations of real objects, 
         return decodesSafely(buf) && decodesSafely(buf.subarray(0, cut % (buf.length + 1)));
       },
     ),
-    { numRuns: 5000 },
+    { numRuns: runs(5000) },
   );
-  fc.assert(fc.property(fc.string({ maxLength: 40 }), tokenSafely), { numRuns: 3000 });
-  fc.assert(fc.property(fc.uint8Array({ maxLength: 40 }), (u) => tokenSafely(Buffer.from([1, ...u]).toString('base64url'))), { numRuns: 3000 });
+  fc.assert(fc.property(fc.string({ maxLength: 40 }), tokenSafely), { numRuns: runs(3000) });
+  fc.assert(fc.property(fc.uint8Array({ maxLength: 40 }), (u) => tokenSafely(Buffer.from([1, ...u]).toString('base64url'))), { numRuns: runs(3000) });
 });
 
 function setEq(a: ReadonlySet<string>, b: ReadonlySet<string>): boolean {
