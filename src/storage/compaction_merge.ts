@@ -14,6 +14,7 @@
  *     period (time + grace <= now) are dropped: nothing below them can be resurrected. A
  *     tombstone with an older kept version under it stays (the snapshot stripe needs it).
  */
+import { equalBytes } from './bytes.js';
 import { compareInternal, KIND_DELETE, KIND_PUT, type InternalEntry } from './internal_entry.js';
 import { ByteReader } from './varint.js';
 import { decodeEntry } from './internal_entry.js';
@@ -46,6 +47,30 @@ export class RunIterator implements EntrySource {
 }
 
 /** Merges sources into internal order (key asc, seq desc). Sources are few: a linear scan. */
+export class MergingSource implements EntrySource {
+  current: InternalEntry | undefined;
+  private best: EntrySource | undefined;
+  constructor(private readonly sources: EntrySource[]) {
+    this.pick();
+  }
+  private pick(): void {
+    let best: EntrySource | undefined;
+    for (const s of this.sources) {
+      const c = s.current;
+      if (!c) continue;
+      if (!best || compareInternal(c.key, c.seq, best.current!.key, best.current!.seq) < 0) best = s;
+    }
+    this.best = best;
+    this.current = best?.current;
+  }
+  next(): void {
+    if (!this.best) return;
+    this.best.next();
+    this.pick();
+  }
+}
+
+/** Generator form of MergingSource. */
 export function* mergeSources(sources: EntrySource[]): Generator<InternalEntry> {
   for (;;) {
     let best: EntrySource | undefined;
@@ -106,7 +131,7 @@ const EMPTY = Buffer.alloc(0);
 export function* compactStream(merged: Iterable<InternalEntry>, opts: GcOptions): Generator<InternalEntry | null> {
   let group: InternalEntry[] = [];
   for (const e of merged) {
-    if (group.length > 0 && !group[0]!.key.equals(e.key)) {
+    if (group.length > 0 && !equalBytes(group[0]!.key, e.key)) {
       yield* collectVersions(group, opts);
       yield null; // user-key boundary
       group = [];

@@ -35,7 +35,7 @@ import {
 import { BlockCache } from './block_cache.js';
 import { planCompaction, pickCompaction, type CompactionPlan, type PickerConfig } from './compaction_picker.js';
 import { acquireDirLock } from './dir_lock.js';
-import { encodeEntry, encodedEntryLength, isDeadAt, KIND_DELETE, KIND_PUT, type InternalEntry } from './internal_entry.js';
+import { encodeEntry, isDeadAt, KIND_DELETE, KIND_PUT, type InternalEntry } from './internal_entry.js';
 import { KEY_BYTES_HARD_MAX, LOG_FILE_BYTES_MAX, LOG_RECORD_BYTES_MAX, VALUE_BYTES_HARD_MAX } from './limits.js';
 import { logFileName, LogWriter, parseLog, recordLength, writeRecord, type LogOp } from './log.js';
 import { LEVELS, MANIFEST_TMP_FILE, readManifest, writeManifest, type ManifestTable } from './manifest.js';
@@ -335,6 +335,7 @@ export class Engine implements KVEngine {
       .filter((n): n is number => n !== undefined && n >= manifest.logNumber)
       .sort((a, b) => a - b);
     const mem = new Memtable(0);
+    mem.dropRecords();
     for (const num of logs) {
       const name = logFileName(num);
       const buf = await this.readLogFile(path.join(this.dir, name), name);
@@ -463,10 +464,14 @@ export class Engine implements KVEngine {
     }
   }
 
+  /**
+   * Starts the writer on the next microtask, not now: writes issued in the same synchronous
+   * stretch (Promise.all of many puts) then form one group even when the append is synchronous.
+   */
   private kickWriter(): void {
     if (this.writerRunning) return;
     this.writerRunning = true;
-    void this.writerLoop();
+    queueMicrotask(() => void this.writerLoop());
   }
 
   private async writerLoop(): Promise<void> {
@@ -539,6 +544,7 @@ export class Engine implements KVEngine {
       for (const p of group) p.reject(new StorageError('EFAILED', `write not durable: ${this.failedReason}`, { cause: err }));
       return;
     }
+    this.mem.addRecords(records);
     for (const e of entries) this.mem.add(e);
     this.visibleSeq = seq;
     for (const p of group) p.resolve();
@@ -626,19 +632,23 @@ export class Engine implements KVEngine {
 
   /** Serializes a memtable (in slices, yielding to the event loop) and builds its table. */
   private async buildFromMemtable(mem: Memtable): Promise<BuildResult> {
-    let size = 0;
-    const it = mem.iterator();
-    let n = 0;
-    for (; it.current; it.next()) {
-      size += encodedEntryLength(it.current);
-      if (++n % SERIALIZE_SLICE_ENTRIES === 0) await yieldToLoop();
+    if (mem.records) {
+      // The log records already hold every version: one copy into a transferable buffer.
+      const bytes = Buffer.allocUnsafeSlow(mem.recordBytes);
+      let off = 0;
+      for (const r of mem.records) off += r.copy(bytes, off);
+      return runJob(
+        { inputs: [{ kind: 'log', bytes }], gc: this.gcOptions(false), build: this.buildOptions(), targetFileBytes: Number.MAX_SAFE_INTEGER },
+        'flush',
+        this.o.offload,
+      );
     }
+    const size = mem.encodedBytes;
     const run = Buffer.allocUnsafeSlow(size);
     let pos = 0;
-    const it2 = mem.iterator();
-    for (; it2.current && pos < size; it2.next()) {
-      // Versions added after the size pass (none: the memtable is immutable) would not fit.
-      pos = encodeEntry(run, pos, it2.current);
+    let n = 0;
+    for (const it = mem.iterator(); it.current; it.next()) {
+      pos = encodeEntry(run, pos, it.current);
       if (++n % SERIALIZE_SLICE_ENTRIES === 0) await yieldToLoop();
     }
     assert(pos === size, 'memtable changed while being flushed');

@@ -10,6 +10,7 @@
  *   entry := keyLen:varint valueLen:varint seq:varint kind:u8 time:varint key[keyLen] value[valueLen]
  *   kind  := 0 (tombstone; time = deleted-at ms) | 1 (value; time = expires-at ms, 0 = never)
  */
+import { compareBytes } from './bytes.js';
 import { ByteReader, FormatError, putVarint, varintLength } from './varint.js';
 
 export const KIND_DELETE = 0;
@@ -27,7 +28,7 @@ export interface InternalEntry {
 
 /** Internal order: key ascending, then seq descending. */
 export function compareInternal(aKey: Buffer, aSeq: number, bKey: Buffer, bSeq: number): number {
-  const c = Buffer.compare(aKey, bKey);
+  const c = compareBytes(aKey, bKey);
   if (c !== 0) return c;
   return aSeq > bSeq ? -1 : aSeq < bSeq ? 1 : 0;
 }

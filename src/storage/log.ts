@@ -189,9 +189,11 @@ export class LogWriter {
     private readonly handle: FileHandle,
   ) {}
 
+  /** Appends records (synchronously when the handle can: see FileHandle.appendSync). */
   async append(records: Buffer): Promise<void> {
     this.dirty = true;
-    await this.handle.append(records);
+    if (this.handle.appendSync) this.handle.appendSync(records);
+    else await this.handle.append(records);
     this.bytesWritten += records.length;
   }
 

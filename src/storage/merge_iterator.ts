@@ -2,6 +2,7 @@
  * Iteration over the whole tree (memtables + tables) for range(): a merge of child iterators
  * in internal order, reduced to one live entry per user key as of a snapshot.
  */
+import { compareBytes, equalBytes } from './bytes.js';
 import type { InternalEntry } from './internal_entry.js';
 import { compareInternal, isDeadAt } from './internal_entry.js';
 import type { Entry } from './types.js';
@@ -89,11 +90,11 @@ export async function* mergeLive(children: InternalIterator[], o: MergeOptions):
     }
     if (!best) return;
     const e = best.current!;
-    if (o.lt && Buffer.compare(e.key, o.lt) >= 0) return;
+    if (o.lt && compareBytes(e.key, o.lt) >= 0) return;
     const r = best.next();
     if (r) await r;
     if (e.seq > o.snapshotSeq) continue;
-    if (lastKey && lastKey.equals(e.key)) continue;
+    if (lastKey && equalBytes(lastKey, e.key)) continue;
     lastKey = e.key;
     if (isDeadAt(e, o.now())) continue;
     yield { key: Buffer.from(e.key), value: Buffer.from(e.value), expiresAtMs: e.time };

@@ -25,6 +25,7 @@
  * Compression: a block is stored compressed only when that saves at least 1/8 of it.
  * Codec choice by measurement: see bench/results/storage-codec.md.
  */
+import { equalBytes } from './bytes.js';
 import assert from 'node:assert';
 import { crc32, deflateRawSync, inflateRawSync } from 'node:zlib';
 import { BloomBuilder, validateBloom } from './bloom.js';
@@ -108,7 +109,7 @@ export class TableBuilder {
   add(e: InternalEntry): void {
     const prev = this.last;
     if (prev) assert(compareInternal(prev.key, prev.seq, e.key, e.seq) < 0, 'table entries out of order');
-    if (!prev || !prev.key.equals(e.key)) this.bloom.addKey(e.key);
+    if (!prev || !equalBytes(prev.key, e.key)) this.bloom.addKey(e.key);
     const len = encodedEntryLength(e);
     if (this.blockLen + len > this.block.length) {
       const bigger = Buffer.allocUnsafe(Math.max(this.block.length * 2, this.blockLen + len));

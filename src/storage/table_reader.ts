@@ -4,6 +4,7 @@
  * cache. All reads go through the engine's FileSystem. Every failed check is
  * StorageError('ECORRUPT') naming the file, never a crash and never a wrong value.
  */
+import { equalBytes } from './bytes.js';
 import * as path from 'node:path';
 import type { FileHandle, FileSystem } from './fs.js';
 import { StorageError } from './types.js';
@@ -107,7 +108,7 @@ export class TableReader {
       const i = seekInBlock(block, key, seq);
       if (i >= block.offsets.length) return undefined;
       const e = blockEntry(block, i);
-      return e.key.equals(key) ? e : undefined;
+      return equalBytes(e.key, key) ? e : undefined;
     } catch (err) {
       throw asCorrupt(err, this.file);
     }
