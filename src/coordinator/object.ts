@@ -96,8 +96,9 @@ export interface WriteOptions {
   localActor?: string;
 }
 
+/** The defaults of conf/ringkv.conf (max-siblings 100 as Riak, vclock-max-entries 50 as Riak small_vclock). */
 export const DEFAULT_WRITE_OPTIONS: Readonly<WriteOptions> = Object.freeze({
-  maxSiblings: 25,
+  maxSiblings: 100,
   conflictPolicy: 'siblings',
   vclockMaxEntries: 50,
 });
