@@ -4,10 +4,14 @@
  *
  * A connection keeps one ReplyBuffer and pushes the replies of one pipelined read batch into
  * it, then writes `take()` with a single socket write (or writev for an array). Small replies
- * are copied into a slab that only grows forward: bytes already handed out by take() are never
- * written again, so a Buffer returned by take() stays valid while the socket still holds it.
- * Bulk Buffers of COPY_THRESHOLD_BYTES or more are not copied; they are passed through as their
- * own segment, so the caller must not modify such a Buffer until it has been written.
+ * are copied into a slab shared by all ReplyBuffers of the process (like Node's Buffer pool),
+ * which is only ever written forward: bytes already handed out are never written again, so a
+ * Buffer returned by take() stays valid while the socket still holds it, and an idle connection
+ * holds no slab of its own (1,000 idle clients cost no reply memory). Each ReplyBuffer's
+ * pending bytes are one segment of the slab until another ReplyBuffer writes in between; then
+ * its next write starts a new segment. Bulk Buffers of COPY_THRESHOLD_BYTES or more are not
+ * copied but passed through as their own segment, so the caller must not modify such a Buffer
+ * until it has been written; other large encodings get a buffer of their own.
  *
  * Formats (Redis 7.0, networking.c):
  * - error / simple: `-message\r\n` / `+value\r\n`; CR and LF in the text are replaced with
@@ -23,10 +27,12 @@ import assert from 'node:assert/strict';
 import type { Reply } from './reply.js';
 import { formatDouble } from './double-format.js';
 
-/** Size of a fresh slab for small replies. */
+/** Size of a fresh shared slab for small replies. */
 export const REPLY_SLAB_BYTES = 64 * 1024;
 /** Bulk Buffers at least this long are referenced, not copied (Redis's PROTO_REPLY_CHUNK_BYTES). */
 export const COPY_THRESHOLD_BYTES = 16 * 1024;
+/** A single write larger than this gets its own buffer instead of a piece of the shared slab. */
+const OWN_BUFFER_MIN_BYTES = 16 * 1024;
 /** Longest header: one type byte, '-' and 20 digits of a 64-bit integer, CRLF. */
 const MAX_HEADER_BYTES = 24;
 
@@ -35,22 +41,28 @@ const LF = 10;
 const EMPTY = Buffer.alloc(0);
 const CRLF_PATTERN = /[\r\n]/g;
 
+/**
+ * The shared slab. Its free space starts at `pos`, except while `owner` is appending to it: then
+ * the free space starts at owner.pos (synced here when another ReplyBuffer takes over).
+ */
+const pool: { slab: Buffer; pos: number; owner: ReplyBuffer | null } = {
+  slab: EMPTY,
+  pos: 0,
+  owner: null,
+};
+
 export class ReplyBuffer {
   protocol: 2 | 3;
-  /** Current slab; [start, pos) is pending, [pos, length) is free, [0, start) was taken. */
-  private slab: Buffer;
+  /** Where this buffer writes; [start, pos) is its pending segment there. */
+  private slab: Buffer = EMPTY;
   private start = 0;
   private pos = 0;
-  /** Pending segments before the slab's pending part, in order. */
+  /** Pending segments before the current one, in order. */
   private parts: Buffer[] = [];
   private partsBytes = 0;
-  private readonly slabBytes: number;
 
-  constructor(protocol: 2 | 3 = 2, slabBytes: number = REPLY_SLAB_BYTES) {
-    assert.ok(slabBytes >= MAX_HEADER_BYTES, 'slab too small');
+  constructor(protocol: 2 | 3 = 2) {
     this.protocol = protocol;
-    this.slabBytes = slabBytes;
-    this.slab = Buffer.allocUnsafe(slabBytes);
   }
 
   /** Appends the encoding of `reply` in the current protocol. */
@@ -126,6 +138,12 @@ export class ReplyBuffer {
    */
   take(): Buffer | Buffer[] {
     this.flushSlab();
+    if (pool.owner !== this) {
+      // Do not keep a buffer of our own (or an old slab) alive while idle.
+      this.slab = EMPTY;
+      this.start = 0;
+      this.pos = 0;
+    }
     const parts = this.parts;
     this.parts = [];
     this.partsBytes = 0;
@@ -136,7 +154,7 @@ export class ReplyBuffer {
 
   // ---- writing primitives -------------------------------------------------------------------
 
-  /** Moves the slab's pending bytes into `parts` (they are never written again). */
+  /** Moves the pending segment into `parts` (those bytes are never written again). */
   private flushSlab(): void {
     if (this.pos > this.start) {
       this.parts.push(this.slab.subarray(this.start, this.pos));
@@ -147,11 +165,30 @@ export class ReplyBuffer {
 
   /** Makes room for `bytes` contiguous bytes at `pos`. */
   private ensure(bytes: number): void {
-    if (this.slab.length - this.pos >= bytes) return;
+    if (pool.owner === this && this.slab.length - this.pos >= bytes) return;
+    this.acquire(bytes);
+  }
+
+  private acquire(bytes: number): void {
     this.flushSlab();
-    this.slab = Buffer.allocUnsafe(Math.max(this.slabBytes, bytes));
-    this.start = 0;
-    this.pos = 0;
+    if (pool.owner !== null) {
+      pool.pos = pool.owner.pos; // whoever appended last (maybe us) ends the used part
+      pool.owner = null;
+    }
+    if (bytes > OWN_BUFFER_MIN_BYTES) {
+      this.slab = Buffer.allocUnsafe(bytes);
+      this.start = 0;
+      this.pos = 0;
+      return;
+    }
+    if (pool.slab.length - pool.pos < bytes) {
+      pool.slab = Buffer.allocUnsafe(REPLY_SLAB_BYTES);
+      pool.pos = 0;
+    }
+    this.slab = pool.slab;
+    this.start = pool.pos;
+    this.pos = pool.pos;
+    pool.owner = this;
   }
 
   /** `<type><n>\r\n` for a safe integer n (lengths, counts, -1). */
@@ -257,11 +294,8 @@ function writeDecimal(buf: Buffer, p: number, n: number): number {
   return p + digits;
 }
 
-/**
- * Encoder for one-off replies; its slab is shared by all encodeReply calls. Safe because the
- * slab only grows forward: a returned Buffer's bytes are never reused.
- */
-const oneOff = new ReplyBuffer(2, 16 * 1024);
+/** Encoder for one-off replies (on the shared slab, like every ReplyBuffer). */
+const oneOff = new ReplyBuffer(2);
 
 /** The complete encoding of one reply as one Buffer (tests, error paths; not the hot path). */
 export function encodeReply(reply: Reply, protocol: 2 | 3): Buffer {

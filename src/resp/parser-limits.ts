@@ -16,8 +16,9 @@
  *
  * Memory: after next() has returned undefined, the parser holds at most
  * (maxMultibulkLength - 1) * maxBulkBytes bytes of finished arguments of the command in
- * progress plus max(maxInlineBytes + 1, maxBulkBytes + 2) bytes of the part in progress. The
- * server caps a whole query (Redis's client-query-buffer-limit) by checking bufferedBytes.
+ * progress (its bufferedBytes also counts ARG_HEAP_OVERHEAD_BYTES per argument) plus
+ * max(maxInlineBytes + 1, maxBulkBytes + 2) bytes of the part in progress. The server caps a
+ * whole query (Redis's client-query-buffer-limit) by checking bufferedBytes.
  */
 export interface ParserLimits {
   maxInlineBytes: number;

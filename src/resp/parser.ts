@@ -53,6 +53,8 @@ const LF = 10;
 const NUL = 0;
 /** Header digits read by the fast path; 15 decimal digits are exact in a double. */
 const FAST_PATH_DIGITS_MAX = 15;
+/** Heap cost of one argument besides its data: a Buffer view plus its array slot (measured ~106). */
+export const ARG_HEAP_OVERHEAD_BYTES = 100;
 /** Commands with more arguments than this take the general path (no preallocated arrays). */
 const FAST_PATH_ARGS_MAX = 64;
 /** Smallest buffer allocated to join a partial line with the next chunk. */
@@ -160,11 +162,19 @@ export class RequestParser {
   }
 
   /**
-   * Bytes the parser holds: unconsumed input plus the arguments of the command in progress.
-   * The server compares this with its query buffer cap (Redis's client-query-buffer-limit).
+   * Bytes the parser holds: unconsumed input plus the arguments of the command in progress,
+   * each argument counted with ARG_HEAP_OVERHEAD_BYTES on top of its data (a million empty
+   * arguments are tiny on the wire but not on the heap). The server compares this with its
+   * query buffer cap (Redis's client-query-buffer-limit).
    */
   get bufferedBytes(): number {
-    return this.buf.length - this.pos + this.argsBytes + (this.phase === PHASE_BULK_PIECES ? this.piecesBytes : 0);
+    return (
+      this.buf.length -
+      this.pos +
+      this.argsBytes +
+      this.args.length * ARG_HEAP_OVERHEAD_BYTES +
+      (this.phase === PHASE_BULK_PIECES ? this.piecesBytes : 0)
+    );
   }
 
   // ---- parsing ---------------------------------------------------------------------------

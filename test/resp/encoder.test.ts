@@ -6,7 +6,7 @@
 import t from 'tap';
 import fc from 'fast-check';
 import RedisParser from 'redis-parser';
-import { encodeReply, ReplyBuffer, COPY_THRESHOLD_BYTES } from '../../src/resp/encoder.js';
+import { encodeReply, ReplyBuffer, COPY_THRESHOLD_BYTES, REPLY_SLAB_BYTES } from '../../src/resp/encoder.js';
 import { formatDouble } from '../../src/resp/double-format.js';
 import * as R from '../../src/resp/reply.js';
 import type { Reply } from '../../src/resp/reply.js';
@@ -116,7 +116,7 @@ t.test('formatDouble: 17 significant digits always read back as the same double'
 });
 
 t.test('ReplyBuffer batches, resets on take, never rewrites taken bytes', async (t) => {
-  const rb = new ReplyBuffer(2, 64);
+  const rb = new ReplyBuffer(2);
   t.equal(rb.byteLength, 0);
   t.same(rb.take(), Buffer.alloc(0), 'nothing pending');
   rb.push(R.OK);
@@ -126,15 +126,55 @@ t.test('ReplyBuffer batches, resets on take, never rewrites taken bytes', async 
   t.ok(Buffer.isBuffer(first), 'one segment');
   t.equal((first as Buffer).toString(), '+OK\r\n:7\r\n');
   t.equal(rb.byteLength, 0, 'take resets');
-  // Fill past several slabs; the first taken buffer must be unchanged.
-  for (let i = 0; i < 50; i++) rb.push(R.bulk(`value-${i}`));
+  // Fill past several shared slabs; the first taken buffer must be unchanged.
+  const count = 20_000;
+  let want = '';
+  for (let i = 0; i < count; i++) {
+    rb.push(R.bulk(`value-${i}`));
+    want += `$${`value-${i}`.length}\r\nvalue-${i}\r\n`;
+  }
+  t.ok(want.length > 3 * REPLY_SLAB_BYTES, 'crosses slabs');
+  t.equal(rb.byteLength, want.length);
   t.equal((first as Buffer).toString(), '+OK\r\n:7\r\n', 'taken bytes not overwritten');
   const many = rb.take();
-  const joined = Array.isArray(many) ? Buffer.concat(many) : many;
-  let want = '';
-  for (let i = 0; i < 50; i++) want += `$${`value-${i}`.length}\r\nvalue-${i}\r\n`;
-  t.equal(joined.toString(), want);
+  t.ok(Array.isArray(many), 'one segment per slab');
+  t.equal((Array.isArray(many) ? Buffer.concat(many) : many).toString(), want);
   t.equal(rb.byteLength, 0);
+});
+
+t.test('ReplyBuffers sharing the slab never see each other\'s bytes', async (t) => {
+  const a = new ReplyBuffer(2);
+  const b = new ReplyBuffer(3);
+  const takenA: Buffer[] = [];
+  const takenB: Buffer[] = [];
+  const wantA: string[] = [];
+  const wantB: string[] = [];
+  const flat = (x: Buffer | Buffer[]): Buffer => (Array.isArray(x) ? Buffer.concat(x) : x);
+  for (let round = 0; round < 300; round++) {
+    let batchA = '';
+    let batchB = '';
+    for (let i = 0; i < 20; i++) {
+      // Interleaved pushes: each switch starts a new segment.
+      a.push(R.integer(round * 100 + i));
+      batchA += `:${round * 100 + i}\r\n`;
+      b.push(R.NIL);
+      b.push(R.bulk('x'.repeat(i * 10)));
+      batchB += `_\r\n$${i * 10}\r\n${'x'.repeat(i * 10)}\r\n`;
+    }
+    // Take in different orders; earlier takes must stay intact.
+    if (round % 2 === 0) {
+      takenA.push(flat(a.take()));
+      takenB.push(flat(b.take()));
+    } else {
+      takenB.push(flat(b.take()));
+      takenA.push(flat(a.take()));
+    }
+    wantA.push(batchA);
+    wantB.push(batchB);
+  }
+  t.same(takenA.map(String), wantA);
+  t.same(takenB.map(String), wantB);
+  t.equal(encodeReply(R.OK, 2).toString(), '+OK\r\n', 'one-off encoding in between');
 });
 
 t.test('ReplyBuffer passes big bulk Buffers through without copying', async (t) => {
@@ -199,7 +239,7 @@ function expected(reply: Reply): unknown {
 t.test('RESP2 output parses back with npm redis-parser, split anywhere', async (t) => {
   fc.assert(
     fc.property(fc.array(replyArb, { minLength: 1, maxLength: 8 }), fc.nat(), (replies, splitSeed) => {
-      const rb = new ReplyBuffer(2, 128);
+      const rb = new ReplyBuffer(2);
       for (const r of replies) rb.push(r);
       const out = rb.take();
       const bytes = Array.isArray(out) ? Buffer.concat(out) : out;

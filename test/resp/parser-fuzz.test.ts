@@ -15,6 +15,7 @@ import {
   ProtocolError,
   DEFAULT_PARSER_LIMITS,
   UNAUTHENTICATED_LIMITS,
+  ARG_HEAP_OVERHEAD_BYTES,
   type ParserLimits,
 } from '../../src/resp/parser.js';
 import { splitInlineArgs } from '../../src/resp/inline-args.js';
@@ -85,14 +86,14 @@ function model(buf: Buffer, limits: ParserLimits): Outcome & { buffered: number 
     while (args.length < Number(count)) {
       const header = findLine(buf, pos, 0x0d, max, true);
       if (header.kind === 'tooBig') return fail('too big bulk count string');
-      if (header.kind === 'pending') return { commands, buffered: argsBytes + buf.length - pos };
+      if (header.kind === 'pending') return { commands, buffered: argsBytes + args.length * ARG_HEAP_OVERHEAD_BYTES + buf.length - pos };
       if (buf[pos] !== 0x24) return fail(`expected '$', got '${String.fromCharCode(buf[pos]!).replace(/[\r\n]/, ' ')}'`);
       const length = string2ll(buf.subarray(pos + 1, header.end));
       if (length === undefined || length < 0n || length > BigInt(limits.maxBulkBytes)) return fail('invalid bulk length');
       if (unauth && length > BigInt(unauth.maxBulkBytes)) return fail('unauthenticated bulk length');
       pos = header.end + 2;
       const n = Number(length);
-      if (pos + n + 2 > buf.length) return { commands, buffered: argsBytes + buf.length - pos };
+      if (pos + n + 2 > buf.length) return { commands, buffered: argsBytes + args.length * ARG_HEAP_OVERHEAD_BYTES + buf.length - pos };
       args.push(buf.subarray(pos, pos + n));
       argsBytes += n;
       pos += n + 2;
@@ -137,7 +138,7 @@ function stream(bytes: Buffer, chunkSizes: readonly number[], limits: ParserLimi
 
 /** What the limits allow after draining (parser-limits.ts). */
 const bufferBound = (l: ParserLimits): number =>
-  (l.maxMultibulkLength - 1) * l.maxBulkBytes + Math.max(l.maxInlineBytes + 1, l.maxBulkBytes + 2);
+  (l.maxMultibulkLength - 1) * (l.maxBulkBytes + ARG_HEAP_OVERHEAD_BYTES) + Math.max(l.maxInlineBytes + 1, l.maxBulkBytes + 2);
 
 const same = (a: Outcome, b: Outcome): boolean =>
   a.error === b.error &&
