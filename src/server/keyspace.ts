@@ -22,7 +22,12 @@
  * gc_grace rule); on a lone node it only costs disk for that long.
  *
  * Counting (DBSIZE, INFO keyspace): exact and O(1) per call via LiveKeyCounter, seeded by one
- * scan at open (so open costs O(keys)); if more keys carry a TTL than the counter tracks, counts
+ * scan of a snapshot taken at open. The scan runs in the background (open does not wait for it;
+ * DBSIZE and INFO keyspace do). Writes during the scan: a key behind the scan's position was
+ * counted in its snapshot state, so its write is a normal before/after delta; a key ahead of it
+ * is counted by its first write's result alone and skipped when the scan reaches it (counting
+ * the stale snapshot state would also track a stale TTL). So the count is exact when the scan
+ * ends. If more keys carry a TTL than the counter tracks, counts
  * fall back to a full scan, reused until the next write or for DBSIZE_SCAN_CACHE_MS at most.
  *
  * FLUSHALL takes the keyspace exclusively: it waits for in-flight writes and holds new ones back.
@@ -48,7 +53,7 @@ import { keySlot } from '../coordinator/slot.js';
 import { openEngine } from '../storage/engine.js';
 import { nodeFileSystem, type FileSystem } from '../storage/fs.js';
 import { KEY_BYTES_HARD_MAX, VALUE_BYTES_HARD_MAX } from '../storage/limits.js';
-import { StorageError, type EngineStats, type Entry, type FsyncPolicy, type KVEngine } from '../storage/types.js';
+import { StorageError, type EngineStats, type Entry, type FsyncPolicy, type KVEngine, type Snapshot } from '../storage/types.js';
 import { loadIdentity, type Identity } from './identity.js';
 import { DATA_KEY_PREFIX_BYTES, dataBounds, dataKey, slotOf, slotRangeBounds, SLOT_COUNT, userKeyOf } from './key_layout.js';
 import { KeyLock, type Release } from './key_lock.js';
@@ -139,6 +144,11 @@ export class Keyspace {
   #barrier: Promise<void> | undefined;
   #closed = false;
   #scanCount: { atMs: number; keys: number; expires: number } | undefined;
+  /** Settles when the initial count of the stored data is done. */
+  #countReady: Promise<void> = Promise.resolve();
+  /** While the initial count runs: the last engine key it counted, and keys written ahead of it. */
+  #countPosition: Buffer | undefined;
+  #writtenAhead: Set<string> | undefined;
 
   private constructor(identity: Identity, engine: KVEngine, options: KeyspaceOpenOptions) {
     this.identity = identity;
@@ -179,12 +189,7 @@ export class Keyspace {
         log: options.log,
       }));
     const ks = new Keyspace(identity, engine, options);
-    try {
-      await ks.#loadCounts();
-    } catch (err) {
-      await engine.close();
-      throw err;
-    }
+    ks.#startCounting();
     return ks;
   }
 
@@ -209,6 +214,7 @@ export class Keyspace {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    await this.#countReady;
     await this.#waitDrained();
     await this.#engine.close();
   }
@@ -278,8 +284,7 @@ export class Keyspace {
       if (m.write !== undefined) {
         const next = this.#applyWrite(before.object, m.write, now);
         await this.#store(() => this.#engine.put(ek, encodeObject(next), { expiresAtMs: engineExpiresAtMs(next, now, this.#graceMs()) }));
-        this.#counter.onWrite(ek.toString('latin1'), livenessOf(before), livenessOf(viewOf(next, now)), now);
-        this.#scanCount = undefined;
+        this.#counted(ek, livenessOf(before), livenessOf(viewOf(next, now)), now);
       }
       return m.result;
     } finally {
@@ -305,7 +310,7 @@ export class Keyspace {
       const { result, writes } = fn(views, now);
       if (writes.size > 0) {
         const ops: { type: 'put'; key: Buffer; value: Buffer; expiresAtMs: number }[] = [];
-        const changes: [string, Liveness, Liveness][] = [];
+        const changes: [Buffer, Liveness, Liveness][] = [];
         const seen = new Set<string>();
         for (const [i, w] of writes) {
           const ek = eks[i];
@@ -316,11 +321,10 @@ export class Keyspace {
           seen.add(name);
           const next = this.#applyWrite(before.object, w, now);
           ops.push({ type: 'put', key: ek, value: encodeObject(next), expiresAtMs: engineExpiresAtMs(next, now, this.#graceMs()) });
-          changes.push([name, livenessOf(before), livenessOf(viewOf(next, now))]);
+          changes.push([ek, livenessOf(before), livenessOf(viewOf(next, now))]);
         }
         await this.#store(() => this.#engine.write(ops));
-        for (const [name, b, a] of changes) this.#counter.onWrite(name, b, a, now);
-        this.#scanCount = undefined;
+        for (const [ek, b, a] of changes) this.#counted(ek, b, a, now);
       }
       return result;
     } finally {
@@ -342,8 +346,7 @@ export class Keyspace {
       const next = mergeObjects(before, incoming, this.writeOptions());
       if (next.siblings.length === 0 && next.clock.size === 0) return next;
       await this.#store(() => this.#engine.put(ek, encodeObject(next), { expiresAtMs: engineExpiresAtMs(next, now, this.#graceMs()) }));
-      this.#counter.onWrite(ek.toString('latin1'), livenessOf(viewOf(before, now)), livenessOf(viewOf(next, now)), now);
-      this.#scanCount = undefined;
+      this.#counted(ek, livenessOf(viewOf(before, now)), livenessOf(viewOf(next, now)), now);
       return next;
     } finally {
       release();
@@ -356,6 +359,7 @@ export class Keyspace {
     let open!: () => void;
     this.#barrier = new Promise<void>((resolve) => (open = resolve));
     try {
+      await this.#countReady;
       await this.#waitDrained();
       const { gte, lt } = dataBounds();
       for (;;) {
@@ -380,6 +384,7 @@ export class Keyspace {
 
   /** INFO keyspace: live keys and live keys with a TTL. */
   async keyspaceInfo(): Promise<{ keys: number; expires: number }> {
+    await this.#countReady;
     const now = this.#now();
     if (this.#counter.exact) return { keys: this.#counter.keys(now), expires: this.#counter.expires(now) };
     const cached = this.#scanCount;
@@ -548,10 +553,47 @@ export class Keyspace {
     });
   }
 
-  async #loadCounts(): Promise<void> {
-    const now = this.#now();
+  /** Records a write in the counter, coordinating with the initial count (see the header). */
+  #counted(ek: Buffer, before: Liveness, after: Liveness, now: number): void {
+    this.#scanCount = undefined;
+    const name = ek.toString('latin1');
+    const ahead = this.#writtenAhead;
+    if (ahead !== undefined && (this.#countPosition === undefined || Buffer.compare(ek, this.#countPosition) > 0)) {
+      // Not counted by the scan yet, and the scan will skip it: this write's result is its count.
+      if (!ahead.has(name)) {
+        ahead.add(name);
+        this.#counter.onWrite(name, DEAD, after, now);
+        return;
+      }
+    }
+    this.#counter.onWrite(name, before, after, now);
+  }
+
+  /** Starts the initial count on a snapshot taken now, before any write can happen. */
+  #startCounting(): void {
+    const snapshot = this.#engine.snapshot();
+    this.#writtenAhead = new Set();
+    this.#countPosition = undefined;
+    this.#countReady = this.#loadCounts(snapshot)
+      .catch((err: unknown) => {
+        this.#log('error', `keyspace: counting the stored keys failed, DBSIZE falls back to scans: ${String(err)}`);
+        this.#counter.markInexact();
+      })
+      .finally(() => {
+        snapshot.release();
+        this.#writtenAhead = undefined;
+        this.#countPosition = undefined;
+      });
+  }
+
+  async #loadCounts(snapshot: Snapshot): Promise<void> {
+    const started = this.#now();
     let n = 0;
-    for await (const e of this.#engine.range(dataBounds())) {
+    for await (const e of this.#engine.range({ ...dataBounds(), snapshot })) {
+      if (this.#closed) return;
+      this.#countPosition = e.key;
+      const name = e.key.toString('latin1');
+      if (this.#writtenAhead?.has(name) === true) continue;
       let obj: VersionedObject;
       try {
         obj = decodeObject(e.value);
@@ -559,10 +601,15 @@ export class Keyspace {
         this.#log('error', `keyspace: corrupt object at slot ${slotOf(e.key)} skipped while counting: ${String(err)}`);
         continue;
       }
-      this.#counter.onLoad(e.key.toString('latin1'), livenessOf(viewOf(obj, now)));
+      const now = this.#now();
+      this.#counter.onLoad(name, livenessOf(viewOf(obj, now)));
       n++;
     }
-    this.#log('info', `keyspace: node ${this.nodeId} actor epoch ${this.identity.epoch}, ${n} stored objects, ${this.#counter.keys(now)} live keys`);
+    const now = this.#now();
+    this.#log(
+      'info',
+      `keyspace: node ${this.nodeId} actor epoch ${this.identity.epoch}: counted ${n} stored objects, ${this.#counter.keys(now)} live keys, in ${now - started} ms`,
+    );
   }
 }
 

@@ -73,6 +73,11 @@ export class LiveKeyCounter {
     return this.expiring.size;
   }
 
+  /** Gives up exactness (the keyspace then counts by scanning). */
+  markInexact(): void {
+    this.overflowed = true;
+  }
+
   reset(): void {
     this.count = 0;
     this.expiring.clear();

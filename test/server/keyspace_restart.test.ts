@@ -1,6 +1,10 @@
 // Restart: data, TTLs, siblings and counts survive close + reopen; expired data is invisible
 // after a restart too; the count is rebuilt from storage.
 import t from 'tap';
+import * as path from 'node:path';
+import { openEngine } from '../../src/storage/engine.js';
+import type { KVEngine, RangeOptions } from '../../src/storage/types.js';
+import { Keyspace } from '../../src/server/keyspace.js';
 import { openFixture } from './keyspace_fixture.js';
 
 t.test('data intact after close and reopen', async (t) => {
@@ -62,4 +66,70 @@ t.test('past the tracked-expiry cap, counts fall back to an exact scan', async (
   fx.clock.advance(4500);
   t.same(await fx.ks.keyspaceInfo(), { keys: 5, expires: 4 });
   t.equal(await fx.run('DBSIZE'), 5);
+});
+
+t.test('writes racing the background count at open keep the count exact', async (t) => {
+  const fx = await openFixture(t);
+  const n = 2000;
+  for (let i = 0; i < n; i += 500) {
+    await fx.run('MSET', ...Array.from({ length: 500 }, (_, j) => [`k${i + j}`, 'v']).flat());
+  }
+  for (let i = 0; i < 100; i++) await fx.run('SET', `t${i}`, 'v', 'EX', '100');
+  await fx.ks.close();
+  for (let round = 0; round < 3; round++) {
+    // An engine whose scans yield to the event loop between entries, so the count at open is
+    // still running while the writes below happen.
+    const engine = await openEngine({ dir: path.join(fx.dir, 'engine'), appendfsync: 'no' });
+    let slowScans = 0;
+    const slow: KVEngine = {
+      get: (k, snap) => engine.get(k, snap),
+      getEntry: (k, snap) => engine.getEntry(k, snap),
+      put: (k, v, o) => engine.put(k, v, o),
+      delete: (k) => engine.delete(k),
+      write: (ops) => engine.write(ops),
+      snapshot: () => engine.snapshot(),
+      approximateSize: (a, b) => engine.approximateSize(a, b),
+      approximateCount: (a, b) => engine.approximateCount(a, b),
+      flush: () => engine.flush(),
+      compactAll: () => engine.compactAll(),
+      stats: () => engine.stats(),
+      close: () => engine.close(),
+      range: (options?: RangeOptions) => {
+      const inner = engine.range(options);
+      slowScans++;
+      return (async function* () {
+        for await (const e of inner) {
+          await new Promise((r) => setImmediate(r));
+          yield e;
+        }
+      })();
+      },
+    };
+    fx.ks = await Keyspace.open({ dir: fx.dir, config: fx.config, now: fx.clock.now, log: () => undefined, engine: slow });
+    // Delete stored keys, overwrite others, add new ones, all over the key order.
+    const ops: Promise<unknown>[] = [];
+    for (let i = 0; i < 60; i++) {
+      ops.push(fx.run('DEL', `k${(i * 37 + round) % n}`));
+      ops.push(fx.run('SET', `k${(i * 53 + 7 * round) % n}`, 'w'));
+      ops.push(fx.run('SET', `new${round}:${i}`, 'v'));
+      ops.push(fx.run('SET', `ttl${round}:${i}`, 'v', 'EX', '100'));
+    }
+    // Stored keys whose TTL changes while the count runs: the count must follow the new TTLs.
+    if (round === 0) {
+      for (let i = 0; i < 50; i++) ops.push(fx.run('PERSIST', `t${i}`));
+      for (let i = 50; i < 100; i++) ops.push(fx.run('EXPIRE', `t${i}`, '100000'));
+    }
+    await Promise.all(ops);
+    t.equal(slowScans, 1, 'only the count scanned so far');
+    const keys = ((await fx.run('KEYS', '*')) as string[]).length;
+    t.equal(await fx.run('DBSIZE'), keys, `round ${round}: DBSIZE equals the keys stored (${keys})`);
+    t.equal((await fx.ks.keyspaceInfo()).expires, 50 + 60, "this round's new TTL keys and t50..t99");
+    // Past the old TTLs (100 s) but not the new ones: nothing of t* may be uncounted.
+    fx.clock.advance(200_000);
+    const keysLater = ((await fx.run('KEYS', '*')) as string[]).length;
+    t.equal(await fx.run('DBSIZE'), keysLater, `round ${round}: still exact after the old TTLs passed (${keysLater})`);
+    t.same(await fx.ks.keyspaceInfo(), { keys: keysLater, expires: 50 });
+    await fx.ks.close();
+  }
+  fx.ks = await Keyspace.open({ dir: fx.dir, config: fx.config, now: fx.clock.now, log: () => undefined });
 });
