@@ -10,6 +10,7 @@ import type * as net from 'node:net';
 import { startTarget, TARGET_KIND } from '../helpers/target.js';
 import { connectRaw, collect, respCommand } from '../helpers/raw_client.js';
 
+const MIB = 1024 * 1024;
 const IDLE_CONNECTIONS = 1_000;
 const VALUE_BYTES = 1_000;
 /** GETs the greedy client tries to send; all their replies would be ~VALUE_BYTES x this. */
@@ -129,6 +130,44 @@ t.test('1,000 idle connections and a client that never reads', async (t) => {
   t.ok(growth < RSS_GROWTH_BYTES_MAX, `RSS grew ${(growth / 2 ** 20).toFixed(1)} MiB (bound ${RSS_GROWTH_BYTES_MAX / 2 ** 20} MiB)`);
   greedy.destroy();
   t.equal(await ping(control), '+PONG\r\n', 'still served after the greedy client left');
+});
+
+t.test('a reply over client-output-buffer-limit disconnects that client only', async (t) => {
+  const target = await startTarget(t, {
+    config: { 'client-output-buffer-limit': TARGET_KIND === 'redis-server' ? 'normal 1mb 1mb 0' : '1mb' },
+  });
+  const control = await connectRaw(target.port);
+  control.on('error', () => undefined);
+  t.teardown(() => {
+    control.destroy();
+  });
+  const keys = ['obl:0', 'obl:1', 'obl:2', 'obl:3'];
+  const value = Buffer.alloc(MIB, 0x6f);
+  const setReplies = collect(control, { quietMs: 100, minBytes: 5 * keys.length });
+  for (const k of keys) control.write(respCommand('SET', k, value));
+  t.equal((await setReplies).data.toString(), '+OK\r\n'.repeat(keys.length));
+  // One MGET whose reply (24 MiB) is far over the 1 MiB limit and over what the kernel buffers.
+  const greedy = await connectRaw(target.port);
+  greedy.on('error', () => undefined);
+  t.teardown(() => {
+    greedy.destroy();
+  });
+  greedy.pause();
+  const mgetKeys = Array.from({ length: 24 }, (_, i) => keys[i % keys.length]!);
+  const fullReplyBytes = `*${mgetKeys.length}\r\n`.length + mgetKeys.length * (`$${MIB}\r\n`.length + MIB + 2);
+  greedy.write(respCommand('MGET', ...mgetKeys));
+  // Not reading while the node builds and queues the reply; a paused socket cannot see the
+  // close, so read afterwards: the node must have closed before sending the whole reply.
+  await sleep(1_500);
+  const rest = collect(greedy, { quietMs: 3_000, maxWaitMs: 15_000 });
+  greedy.resume();
+  const got = await rest;
+  t.equal(got.closed, true, 'the client is disconnected');
+  t.ok(got.data.length < fullReplyBytes, `it got ${got.data.length} of ${fullReplyBytes} reply bytes`);
+  t.equal(await ping(control), '+PONG\r\n', 'other clients are served');
+  const infoReply = collect(control, { quietMs: 100 });
+  control.write(respCommand('INFO', 'clients'));
+  t.match((await infoReply).data.toString(), /connected_clients:1\r\n/, 'the greedy client is gone');
 });
 
 t.test('maxclients is enforced with Redis error', async (t) => {
