@@ -70,6 +70,18 @@ export const MAX_VNODES = 4096;
 export const MAX_TOKENS_TOTAL = 1 << 22;
 export const MAX_REPLICATION = 16;
 
+/**
+ * A membership placement cannot use (duplicate ids, a bad weight, too many members or tokens).
+ * Membership arrives by gossip, so this is an operating error: typed, not an assertion.
+ */
+export class MembershipError extends Error {
+  readonly code = 'ERR_BAD_MEMBERSHIP';
+  constructor(message: string) {
+    super(message);
+    this.name = 'MembershipError';
+  }
+}
+
 const SLOT_POSITION_HI_STEP = 2 ** 18; // 2^50 / 2^32: slot positions have a zero low word
 
 /** Fallback assignment for one primary that is not up (Riak's annotated preflist). */
@@ -112,13 +124,13 @@ export class Ring {
     const ids = new Set<string>();
     const members = membership
       .filter((m) => {
-        assert(!ids.has(m.id), `duplicate member id ${m.id}`);
+        if (ids.has(m.id)) throw new MembershipError(`duplicate member id ${m.id}`);
         ids.add(m.id);
-        assert(Number.isFinite(m.weight) && m.weight >= 0, `weight of ${m.id} must be a finite number >= 0`);
+        if (!(Number.isFinite(m.weight) && m.weight >= 0)) throw new MembershipError(`weight of ${m.id} must be a finite number >= 0`);
         return owning.has(m.state);
       })
       .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-    assert(members.length <= MAX_RING_MEMBERS, `more than ${MAX_RING_MEMBERS} members`);
+    if (members.length > MAX_RING_MEMBERS) throw new MembershipError(`more than ${MAX_RING_MEMBERS} members`);
     this.members = Object.freeze(members);
     this.vnodes = opts.vnodes;
     this.n = n;
@@ -129,7 +141,7 @@ export class Ring {
     let total = 0;
     const counts = members.map((m) => Math.round(opts.vnodes * m.weight));
     for (const c of counts) total += c;
-    assert(total <= MAX_TOKENS_TOTAL, `more than ${MAX_TOKENS_TOTAL} tokens`);
+    if (total > MAX_TOKENS_TOTAL) throw new MembershipError(`more than ${MAX_TOKENS_TOTAL} tokens`);
     const hi = new Uint32Array(total);
     const lo = new Uint32Array(total);
     const owner = new Uint32Array(total);

@@ -2,7 +2,7 @@
 // when a node joins, weights, racks, datacenters, member states, and fallbacks.
 import t from 'tap';
 import xxhash from 'xxhash-addon';
-import { buildRing, DEFAULT_VNODES, type MemberState, type RingMember } from '../../src/coordinator/ring.js';
+import { buildRing, DEFAULT_VNODES, MembershipError, type MemberState, type RingMember } from '../../src/coordinator/ring.js';
 import { SLOT_COUNT } from '../../src/coordinator/slot.js';
 
 const nodes = (k: number, f: (i: number) => Partial<RingMember> = () => ({}), prefix = 'node'): RingMember[] =>
@@ -169,7 +169,10 @@ t.test('member states: current view owns up+leaving, target view up+joining', as
   t.same([...cur.preflist(100)].sort(), ['node1', 'node2', 'node4']);
   t.same([...tgt.preflist(100)].sort(), ['node1', 'node2', 'node3']);
   t.equal(cur.member('node5'), undefined, 'left members are not in the ring');
-  t.throws(() => buildRing(nodes(2, () => ({ id: 'dup' })), { vnodes: 8, n: 1 }), /duplicate/);
+  t.throws(() => buildRing(nodes(2, () => ({ id: 'dup' })), { vnodes: 8, n: 1 }), MembershipError);
+  t.throws(() => buildRing(nodes(2, () => ({ id: 'dup' })), { vnodes: 8, n: 1 }), /duplicate member id dup/);
+  t.throws(() => buildRing(nodes(2, () => ({ weight: Number.NaN })), { vnodes: 8, n: 1 }), MembershipError);
+  t.throws(() => buildRing(nodes(1, () => ({ weight: 1e9 })), { vnodes: 8, n: 1 }), /more than .* tokens/);
   t.throws(() => buildRing(nodes(2), { vnodes: 8 }), /exactly one/);
 });
 
