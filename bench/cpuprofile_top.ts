@@ -22,6 +22,19 @@ interface CpuProfileNode {
 export interface CpuProfile {
   nodes: CpuProfileNode[];
   samples?: number[];
+  /** Microseconds of the monotonic clock (CLOCK_MONOTONIC on Linux, as process.hrtime). */
+  startTime?: number;
+  timeDeltas?: number[];
+}
+
+/**
+ * Only samples taken within [fromUs, toUs] count. V8 stamps samples with the monotonic clock
+ * that process.hrtime also reads on Linux, so another process can mark a window with
+ * `process.hrtime.bigint() / 1000n`.
+ */
+export interface SampleWindow {
+  fromUs: number;
+  toUs: number;
 }
 
 export interface HotSpot {
@@ -45,10 +58,16 @@ function frameName(n: CpuProfileNode): { fn: string; location: string } {
 
 const keyOf = (f: { fn: string; location: string }): string => (f.location ? `${f.fn} (${f.location})` : f.fn);
 
-function hitsPerNode(profile: CpuProfile): Map<number, number> {
+function hitsPerNode(profile: CpuProfile, window?: SampleWindow): Map<number, number> {
   const hits = new Map<number, number>();
   if (profile.samples && profile.samples.length > 0) {
-    for (const id of profile.samples) hits.set(id, (hits.get(id) ?? 0) + 1);
+    let t = profile.startTime ?? 0;
+    for (let i = 0; i < profile.samples.length; i++) {
+      t += profile.timeDeltas?.[i] ?? 0;
+      if (window && (t < window.fromUs || t > window.toUs)) continue;
+      const id = profile.samples[i]!;
+      hits.set(id, (hits.get(id) ?? 0) + 1);
+    }
   } else {
     for (const n of profile.nodes) hits.set(n.id, n.hitCount ?? 0);
   }
@@ -62,8 +81,8 @@ function busyTotal(profile: CpuProfile, hits: Map<number, number>): number {
 }
 
 /** Functions by self time, highest first. */
-export function topSelfTime(profile: CpuProfile, count: number): HotSpot[] {
-  const hits = hitsPerNode(profile);
+export function topSelfTime(profile: CpuProfile, count: number, window?: SampleWindow): HotSpot[] {
+  const hits = hitsPerNode(profile, window);
   const total = busyTotal(profile, hits);
   const parent = new Map<number, CpuProfileNode>();
   for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n);
@@ -93,8 +112,8 @@ export function topSelfTime(profile: CpuProfile, count: number): HotSpot[] {
 }
 
 /** Project functions (under /src/) by inclusive time, highest first; recursion counted once. */
-export function topInclusiveTime(profile: CpuProfile, count: number): HotSpot[] {
-  const hits = hitsPerNode(profile);
+export function topInclusiveTime(profile: CpuProfile, count: number, window?: SampleWindow): HotSpot[] {
+  const hits = hitsPerNode(profile, window);
   const total = busyTotal(profile, hits);
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
   const inclusive = new Map<string, { f: { fn: string; location: string }; hits: number }>();

@@ -12,7 +12,8 @@
  * Workloads: SET and GET, -d 100 -r 100000 -c 50, at -P 1 and -P 16. For each workload the
  * contenders alternate (order rotated every round) for several rounds after warm-up rounds;
  * the tables report medians and the ratios of medians. With --profile, a separate ringkv
- * process runs under `node --cpu-prof` afterwards and its top self-time functions are listed.
+ * process runs each workload under `node --cpu-prof` afterwards and the hot spots of each run
+ * are listed.
  * Run from the repository root; writes <out>/server.md and <out>/server.svg.
  */
 import * as fs from 'node:fs/promises';
@@ -156,30 +157,61 @@ async function preload(cliBin: string, port: number): Promise<void> {
   if (!out.includes(`errors: 0, replies: ${KEYSPACE}`)) throw new Error(`preload on port ${port} failed: ${out}`);
 }
 
-interface ProfileResult {
+interface WorkloadProfile {
+  label: string;
   self: HotSpot[];
   inclusive: HotSpot[];
+}
+
+interface ProfileResult {
+  workloads: WorkloadProfile[];
   note: string;
 }
 
-async function profileRingkv(bin: string, workloads: readonly Workload[]): Promise<ProfileResult> {
+const PROFILE_TOP = 12;
+const nowUs = (): number => Number(process.hrtime.bigint() / 1000n);
+
+/**
+ * Runs each workload once against a fresh, preloaded ringkv under `node --cpu-prof` and ranks
+ * the hot spots of each run separately (samples selected by the run's time window, so the
+ * preload and the other workloads do not blur them).
+ */
+async function profileRingkv(
+  bin: string,
+  cliBin: string,
+  workloads: readonly Workload[],
+  requests: (w: Workload) => number,
+): Promise<ProfileResult> {
   const profDir = await fs.mkdtemp(path.join(os.tmpdir(), 'ringkv-cpuprof-'));
   try {
+    const windows: { w: Workload; fromUs: number; toUs: number }[] = [];
     const node = await startNode(null, {
       config: { appendfsync: 'everysec' },
       nodeArgs: ['--cpu-prof', '--cpu-prof-dir', profDir],
     });
     try {
-      for (const w of workloads) await runBenchmark(runFor(bin, node.port, w));
+      await preload(cliBin, node.port);
+      for (const w of workloads) {
+        const fromUs = nowUs();
+        await runBenchmark(runFor(bin, node.port, w, requests(w)));
+        windows.push({ w, fromUs, toUs: nowUs() });
+      }
     } finally {
       await node.dispose();
     }
     const files = (await fs.readdir(profDir)).filter((f) => f.endsWith('.cpuprofile'));
     if (files.length === 0) {
-      return { self: [], inclusive: [], note: 'no .cpuprofile written (the node did not exit normally on SIGTERM)' };
+      return { workloads: [], note: 'no .cpuprofile written (the node did not exit normally on SIGTERM)' };
     }
     const profile = readProfile(path.join(profDir, files[0]!));
-    return { self: topSelfTime(profile, 20), inclusive: topInclusiveTime(profile, 20), note: '' };
+    return {
+      workloads: windows.map(({ w, fromUs, toUs }) => ({
+        label: w.label,
+        self: topSelfTime(profile, PROFILE_TOP, { fromUs, toUs }),
+        inclusive: topInclusiveTime(profile, PROFILE_TOP, { fromUs, toUs }),
+      })),
+      note: '',
+    };
   } finally {
     await fs.rm(profDir, { recursive: true, force: true });
   }
@@ -243,7 +275,7 @@ async function main(): Promise<void> {
   let profile: ProfileResult | undefined;
   if (opts.profile) {
     log('profiling ringkv under node --cpu-prof');
-    profile = await profileRingkv(bin, workloads.map((w) => ({ ...w, requests: Math.round(w.requests / 2) })));
+    profile = await profileRingkv(bin, cliBin, workloads, (w) => requestsUsed.get(`${w.label}|ringkv`) ?? w.requests);
   }
 
   const names = servers.map((s) => s.name);
@@ -324,25 +356,27 @@ async function main(): Promise<void> {
     rssTable,
   ];
   if (profile) {
-    md.push('## Where ringkv spends its CPU (node --cpu-prof, self time)', '');
+    md.push('## Where ringkv spends its CPU (node --cpu-prof)', '');
     if (profile.note) md.push(profile.note, '');
-    if (profile.self.length > 0) {
+    md.push(
+      'After the measurement, a separate ringkv process, preloaded the same way, ran each workload once (same N as ' +
+        'above) under `node --cpu-prof`; each table counts only the samples taken during that run. Percentages are of ' +
+        'busy (non-idle) samples. Self time: the function was the running frame (with the caller most of those ' +
+        'samples came from). Inclusive: a ringkv function was anywhere on the stack.',
+      '',
+    );
+    for (const wp of profile.workloads) {
       md.push(
-        'A separate ringkv process ran the same four workloads at half the request count under `node --cpu-prof`. ' +
-          'Percentages are of busy (non-idle) samples.',
-        '',
-        '### Self time',
+        `### ${wp.label}`,
         '',
         markdownTable(
           ['self %', 'function', 'location', 'main caller'],
-          profile.self.map((h) => [h.percent.toFixed(1), h.fn, h.location, h.topCaller ?? '']),
+          wp.self.map((h) => [h.percent.toFixed(1), h.fn, h.location, h.topCaller ?? '']),
           ['right', 'left', 'left', 'left'],
         ),
-        '### Inclusive time of ringkv functions',
-        '',
         markdownTable(
-          ['incl. %', 'function', 'location'],
-          profile.inclusive.map((h) => [h.percent.toFixed(1), h.fn, h.location]),
+          ['incl. %', 'ringkv function', 'location'],
+          wp.inclusive.map((h) => [h.percent.toFixed(1), h.fn, h.location]),
           ['right', 'left', 'left'],
         ),
       );
