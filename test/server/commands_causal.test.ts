@@ -37,6 +37,8 @@ t.test('stale contexts make siblings; a context covering both resolves them', as
   t.same(await fx.run('INCR', 'k'), SIBLINGS2);
   t.same(await fx.run('APPEND', 'k', 'x'), SIBLINGS2);
   t.same(await fx.run('STRLEN', 'k'), SIBLINGS2);
+  t.same(await fx.run('GETRANGE', 'k', '0', '1'), SIBLINGS2);
+  t.same(await fx.run('SETRANGE', 'k', '0', 'x'), SIBLINGS2);
   t.same(await fx.run('EXPIRE', 'k', '100'), SIBLINGS2);
   t.same(await fx.run('GETEX', 'k', 'EX', '100'), SIBLINGS2);
   t.same(await fx.run('GETEX', 'k'), ['from-A', 'from-B'], 'GETEX without options is a read');

@@ -242,3 +242,33 @@ t.test('size limits: TOOLARGE', async (t) => {
   fx.config.values['max-value-bytes'] = 64;
   t.equal(await fx.run('APPEND', 'k', 'x'), 33, 'the limit is read at run time');
 });
+
+t.test('GETRANGE SUBSTR SETRANGE GETSET (redis-server 7.0.15 replies)', async (t) => {
+  const fx = await openFixture(t, { config: { 'max-value-bytes': 1000 } });
+  await fx.run('SET', 's', 'Hello');
+  const cases: [string, string, string][] = [['0', '3', 'Hell'], ['-3', '-1', 'llo'], ['0', '-1', 'Hello'], ['10', '100', ''], ['-1', '-5', ''], ['-100', '2', 'Hel']];
+  for (const [a, b, want] of cases) t.equal(await fx.run('GETRANGE', 's', a, b), want, `GETRANGE s ${a} ${b}`);
+  t.equal(await fx.run('SUBSTR', 's', '1', '1'), 'e');
+  t.equal(await fx.run('GETRANGE', 'nokey', '0', '1'), '');
+  t.same(await fx.run('GETRANGE', 's', 'a', '1'), NOT_INT);
+  t.equal(await fx.run('SETRANGE', 's', '6', 'World'), 11);
+  t.equal(await fx.run('GET', 's'), 'Hello\0World', 'zero padded');
+  t.equal(await fx.run('SETRANGE', 'new', '5', 'x'), 6);
+  t.equal(await fx.run('GET', 'new'), '\0\0\0\0\0x');
+  t.equal(await fx.run('SETRANGE', 'new2', '3', ''), 0);
+  t.equal(await fx.run('EXISTS', 'new2'), 0, 'an empty patch on a missing key creates nothing');
+  t.equal(await fx.run('SETRANGE', 's', '0', ''), 11);
+  t.same(await fx.run('SETRANGE', 's', '-1', 'x'), { error: 'ERR offset is out of range' });
+  t.match(await fx.run('SETRANGE', 's', '536870912', 'x'), { error: /^TOOLARGE value is 536870913 bytes/ }, 'checked before allocating');
+  await fx.run('SET', 't', 'abc', 'EX', '100');
+  t.equal(await fx.run('SETRANGE', 't', '1', 'X'), 3);
+  t.equal(await fx.run('GET', 't'), 'aXc');
+  t.equal(await fx.run('TTL', 't'), 100, 'SETRANGE keeps the TTL');
+  t.equal(await fx.run('GETSET', 't', 'new'), 'aXc');
+  t.equal(await fx.run('TTL', 't'), -1, 'GETSET clears the TTL');
+  t.equal(await fx.run('GETSET', 'fresh', 'v'), null);
+  t.equal(await fx.run('TOUCH', 't', 't', 'nokey'), 2);
+  t.equal(await fx.run('FLUSHDB'), 'OK');
+  t.same(await fx.run('FLUSHDB', 'x'), SYNTAX);
+  t.equal(await fx.run('DBSIZE'), 0);
+});

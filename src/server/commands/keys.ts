@@ -1,6 +1,7 @@
 /**
  * Generic key commands: DEL UNLINK EXISTS EXPIRE PEXPIRE EXPIREAT PEXPIREAT EXPIRETIME
- * PEXPIRETIME TTL PTTL PERSIST TYPE SCAN KEYS RANDOMKEY DBSIZE FLUSHALL, Redis 7.0 semantics.
+ * PEXPIRETIME TTL PTTL PERSIST TYPE TOUCH SCAN KEYS RANDOMKEY DBSIZE FLUSHALL FLUSHDB, Redis 7.0
+ * semantics. There is one database (SELECT 0), so FLUSHDB is FLUSHALL.
  *
  * Notes for a versioned keyspace (see strings.ts for siblings):
  *  - DEL/UNLINK write tombstones (kept gc-grace-seconds, so repair never resurrects the key);
@@ -193,10 +194,12 @@ export const keyCommands: readonly CommandSpec[] = [
   spec('ttl', 2, ['readonly', 'fast'], ONE_KEY, 'Returns the expiration time in seconds of a key.', '1.0.0', ttlLike(false, false)),
   spec('pttl', 2, ['readonly', 'fast'], ONE_KEY, 'Returns the expiration time in milliseconds of a key.', '2.6.0', ttlLike(true, false)),
   spec('persist', 2, ['write', 'fast'], ONE_KEY, 'Removes the expiration time of a key.', '2.2.0', persist),
+  spec('touch', -2, ['readonly', 'fast'], [1, -1, 1], 'Returns the number of existing keys out of those specified after updating the time they were last accessed.', '3.2.1', exists),
   spec('type', 2, ['readonly', 'fast'], ONE_KEY, 'Determines the type of value stored at a key.', '1.0.0', type),
   spec('scan', -2, ['readonly'], NO_KEYS, 'Iterates over the key names in the database.', '2.8.0', scan),
   spec('keys', 2, ['readonly'], NO_KEYS, 'Returns all key names that match a pattern.', '1.0.0', keys),
   spec('randomkey', 1, ['readonly'], NO_KEYS, 'Returns a random key name from the database.', '1.0.0', randomkey),
   spec('dbsize', 1, ['readonly', 'fast'], NO_KEYS, 'Returns the number of keys in the database.', '1.0.0', dbsize),
   spec('flushall', -1, ['write'], NO_KEYS, 'Removes all keys from all databases.', '1.0.0', flushall),
+  spec('flushdb', -1, ['write'], NO_KEYS, 'Remove all keys from the current database.', '1.0.0', flushall),
 ];

@@ -1,6 +1,6 @@
 /**
- * String commands: GET SET SETNX SETEX PSETEX GETDEL GETEX MGET MSET MSETNX STRLEN APPEND
- * INCR DECR INCRBY DECRBY, with Redis 7.0 semantics and error texts.
+ * String commands: GET SET SETNX SETEX PSETEX GETDEL GETEX GETSET MGET MSET MSETNX STRLEN APPEND
+ * GETRANGE SUBSTR SETRANGE INCR DECR INCRBY DECRBY, with Redis 7.0 semantics and error texts.
  *
  * Siblings (concurrent versions of one key; on a lone node only SETCTX with a stale context makes
  * them, see causal.ts):
@@ -8,14 +8,15 @@
  *    nil (none), a bulk string (one), or an array of the values in canonical order (several).
  *  - Whole-key overwrites and deletes (SET, MSET, GETDEL, DEL, SETEX, ...) supersede every
  *    sibling, like a SETCTX with the latest context: the siblings collapse into the new value.
- *  - Commands that compute from one current value (INCR family, APPEND, STRLEN) and commands that
+ *  - Commands that compute from one current value (INCR family, APPEND, STRLEN, GETRANGE,
+ *    SETRANGE) and commands that
  *    rewrite the value to change its TTL (GETEX with an option, EXPIRE family, PERSIST) refuse a
  *    key with several live values: `-SIBLINGS key has N concurrent values; read them with GETCTX
  *    and resolve with SETCTX`. Guessing would silently drop someone's write (an INCR on
  *    siblings "5" and "7" has no right answer), and the client can resolve with one round trip.
  *    The key is left unchanged.
  *
- * TTL: INCR/DECR/APPEND keep the key's TTL (Redis changes the value in place); SET without
+ * TTL: INCR/DECR/APPEND/SETRANGE keep the key's TTL (Redis changes the value in place); SET without
  * KEEPTTL clears it. Sizes: keys over max-key-bytes and values over max-value-bytes get
  * `-TOOLARGE ...` (keyspace.ts).
  */
@@ -138,6 +139,13 @@ async function getex(ks: Keyspace, args: Buffer[]): Promise<Reply> {
   });
 }
 
+/** GETSET key value: SET key value GET (clears the TTL). */
+async function getset(ks: Keyspace, args: Buffer[]): Promise<Reply> {
+  const value = arg(args, 2);
+  ks.checkValue(value);
+  return ks.mutate(arg(args, 1), (view): Mutation<Reply> => ({ result: valuesReply(view.values), write: { value, expiresAtMs: 0 } }));
+}
+
 async function mget(ks: Keyspace, args: Buffer[]): Promise<Reply> {
   const views = await Promise.all(args.slice(1).map((k) => ks.view(k)));
   return { kind: 'array', items: views.map((v) => valuesReply(v.values)) };
@@ -182,6 +190,48 @@ async function append(ks: Keyspace, args: Buffer[]): Promise<Reply> {
     const current = view.values[0];
     const next = current === undefined ? suffix : Buffer.concat([current, suffix]);
     ks.checkValue(next.length);
+    return { result: integer(next.length), write: { value: next, expiresAtMs: view.expiresAtMs } };
+  });
+}
+
+/** GETRANGE key start end (Redis getrangeCommand: negative indexes count from the end). */
+async function getrange(ks: Keyspace, args: Buffer[]): Promise<Reply> {
+  const startArg = parseLongLong(arg(args, 2));
+  const endArg = parseLongLong(arg(args, 3));
+  if (startArg === undefined || endArg === undefined) return error(NOT_INTEGER_ERROR);
+  const { values } = await ks.view(arg(args, 1));
+  if (values.length > 1) return siblingsError(values.length);
+  const str = values[0] ?? Buffer.alloc(0);
+  const len = BigInt(str.length);
+  let start = startArg;
+  let end = endArg;
+  if (start < 0n && end < 0n && start > end) return bulk('');
+  if (start < 0n) start += len;
+  if (end < 0n) end += len;
+  if (start < 0n) start = 0n;
+  if (end < 0n) end = 0n;
+  if (end >= len) end = len - 1n;
+  if (start > end || len === 0n) return bulk('');
+  return bulk(str.subarray(Number(start), Number(end) + 1));
+}
+
+/** SETRANGE key offset value: overwrite from `offset`, zero-padding; keeps the TTL. */
+async function setrange(ks: Keyspace, args: Buffer[]): Promise<Reply> {
+  const offsetArg = parseLongLong(arg(args, 2));
+  if (offsetArg === undefined) return error(NOT_INTEGER_ERROR);
+  if (offsetArg < 0n) return error('ERR offset is out of range');
+  const patch = arg(args, 3);
+  return ks.mutate(arg(args, 1), (view): Mutation<Reply> => {
+    if (view.values.length > 1) return { result: siblingsError(view.values.length) };
+    const current = view.values[0];
+    if (patch.length === 0) return { result: integer(current?.length ?? 0) };
+    // Checked before allocating: the offset comes from the client.
+    const needed = offsetArg + BigInt(patch.length);
+    ks.checkValue(needed > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : Number(needed));
+    const offset = Number(offsetArg);
+    const next = Buffer.alloc(Math.max(current?.length ?? 0, offset + patch.length));
+    current?.copy(next);
+    patch.copy(next, offset);
     return { result: integer(next.length), write: { value: next, expiresAtMs: view.expiresAtMs } };
   });
 }
@@ -255,6 +305,10 @@ export const stringCommands: readonly CommandSpec[] = [
   spec('psetex', 4, ['write'], ONE_KEY, 'Sets both string value and expiration time in milliseconds of a key. The key is created if it does not exist.', '2.6.0', setexLike('PX', 'psetex')),
   spec('getdel', 2, ['write', 'fast'], ONE_KEY, 'Returns the string value of a key after deleting the key.', '6.2.0', getdel),
   spec('getex', -2, ['write', 'fast'], ONE_KEY, 'Returns the string value of a key after setting its expiration time.', '6.2.0', getex),
+  spec('getset', 3, ['write'], ONE_KEY, 'Returns the previous string value of a key after setting it to a new value.', '1.0.0', getset),
+  spec('getrange', 4, ['readonly'], ONE_KEY, 'Returns a substring of the string stored at a key.', '2.4.0', getrange),
+  spec('substr', 4, ['readonly'], ONE_KEY, 'Returns a substring from a string value.', '1.0.0', getrange),
+  spec('setrange', 4, ['write'], ONE_KEY, 'Overwrites a part of a string value with another by an offset. Creates the key if it doesn\'t exist.', '2.2.0', setrange),
   spec('mget', -2, ['readonly', 'fast'], [1, -1, 1], 'Atomically returns the string values of one or more keys.', '1.0.0', mget),
   spec('mset', -3, ['write'], [1, -1, 2], 'Atomically creates or modifies the string values of one or more keys.', '1.0.1', msetLike(false)),
   spec('msetnx', -3, ['write'], [1, -1, 2], 'Atomically modifies the string values of one or more keys only when all keys don\'t exist.', '1.0.1', msetLike(true)),
