@@ -3,7 +3,7 @@
  * sizeCalculation), shared by all tables of an engine. Key: "<file number>:<block offset>".
  */
 import { LRUCache } from 'lru-cache';
-import type { Block } from './table_format.js';
+import { BLOCK_INDEX_BYTES_PER_ENTRY, type Block } from './table_format.js';
 
 /** Bookkeeping per cached block counted on top of its bytes (entry, map slot, offsets object). */
 const BLOCK_OVERHEAD_BYTES = 128;
@@ -18,7 +18,7 @@ export class BlockCache {
       maxBytes > 0
         ? new LRUCache<string, Block>({
             maxSize: maxBytes,
-            sizeCalculation: (b) => b.data.length + b.offsets.byteLength + BLOCK_OVERHEAD_BYTES,
+            sizeCalculation: (b) => b.data.length + b.offsets.length * BLOCK_INDEX_BYTES_PER_ENTRY + BLOCK_OVERHEAD_BYTES,
           })
         : undefined;
   }
@@ -34,7 +34,7 @@ export class BlockCache {
     if (!this.lru) return;
     // A block whose view pins a much larger buffer would under-count: cache a compact copy.
     const data = block.data.byteLength === block.data.buffer.byteLength ? block.data : Buffer.from(block.data);
-    this.lru.set(`${fileNumber}:${offset}`, { data, offsets: block.offsets });
+    this.lru.set(`${fileNumber}:${offset}`, { ...block, data });
   }
 
   /** Drops every block of a table (when the table is deleted). */

@@ -34,8 +34,8 @@ import {
   decodeEntry,
   encodeEntry,
   encodedEntryLength,
-  entryKeyAt,
   KIND_DELETE,
+  KIND_PUT,
   type InternalEntry,
 } from './internal_entry.js';
 import {
@@ -296,11 +296,20 @@ export function findBlock(idx: TableIndex, key: Buffer, seq: number): number {
   return lo;
 }
 
-/** A decoded data block: the raw entries and where each starts. */
+/**
+ * A decoded data block: the raw entries, where each starts, and where each key lies and its
+ * seq (so a seek inside the block compares bytes in place, without decoding or allocating).
+ */
 export interface Block {
   data: Buffer;
   offsets: Uint32Array;
+  keyOffsets: Uint32Array;
+  keyLengths: Uint32Array;
+  seqs: Float64Array;
 }
+
+/** Bytes a decoded block's side arrays take per entry (for cache accounting). */
+export const BLOCK_INDEX_BYTES_PER_ENTRY = 4 + 4 + 4 + 8;
 
 /** Checks a block's trailer, decompresses it and indexes its entries (all bounds-checked). */
 export function decodeBlock(raw: Buffer): Block {
@@ -325,13 +334,47 @@ export function decodeBlock(raw: Buffer): Block {
     throw new FormatError(`unknown block codec ${codec}`);
   }
   const offsets: number[] = [];
+  const keyOffsets: number[] = [];
+  const keyLengths: number[] = [];
+  const seqs: number[] = [];
   const r = new ByteReader(data);
   while (r.remaining > 0) {
     offsets.push(r.pos);
-    decodeEntry(r);
+    const keyLen = r.varint();
+    const valueLen = r.varint();
+    const seq = r.varint();
+    const kind = r.u8();
+    if (kind !== KIND_DELETE && kind !== KIND_PUT) throw new FormatError(`bad entry kind ${kind}`);
+    r.varint();
+    keyOffsets.push(r.pos);
+    keyLengths.push(keyLen);
+    seqs.push(seq);
+    r.bytes(keyLen);
+    r.bytes(valueLen);
   }
   if (offsets.length === 0) throw new FormatError('empty block');
-  return { data, offsets: Uint32Array.from(offsets) };
+  return {
+    data,
+    offsets: Uint32Array.from(offsets),
+    keyOffsets: Uint32Array.from(keyOffsets),
+    keyLengths: Uint32Array.from(keyLengths),
+    seqs: Float64Array.from(seqs),
+  };
+}
+
+/** compareInternal(entry i of block, (key, seq)) without decoding the entry. */
+function compareEntryAt(block: Block, i: number, key: Buffer, seq: number): number {
+  const data = block.data;
+  const off = block.keyOffsets[i]!;
+  const len = block.keyLengths[i]!;
+  const n = len < key.length ? len : key.length;
+  for (let j = 0; j < n; j++) {
+    const d = data[off + j]! - key[j]!;
+    if (d !== 0) return d;
+  }
+  if (len !== key.length) return len - key.length;
+  const s = block.seqs[i]!;
+  return s > seq ? -1 : s < seq ? 1 : 0;
 }
 
 /** Index of the first entry in block with internal key >= (key, seq); == count if none. */
@@ -340,8 +383,7 @@ export function seekInBlock(block: Block, key: Buffer, seq: number): number {
   let hi = block.offsets.length;
   while (lo < hi) {
     const mid = (lo + hi) >>> 1;
-    const k = entryKeyAt(block.data, block.offsets[mid]!, block.data.length);
-    if (compareInternal(k.key, k.seq, key, seq) < 0) lo = mid + 1;
+    if (compareEntryAt(block, mid, key, seq) < 0) lo = mid + 1;
     else hi = mid;
   }
   return lo;
