@@ -213,25 +213,48 @@ export class RequestParser {
   private readWholeMultibulk(): Buffer[] | undefined {
     const buf = this.buf;
     const end = buf.length;
-    let p = this.pos;
-    if (p >= end || buf[p] !== STAR) return undefined;
+    const start = this.pos;
+    if (start >= end || buf[start] !== STAR) return undefined;
     const limits = this.limits;
     const maxLine = limits.maxInlineBytes;
-    p = readFastNumber(buf, p, maxLine);
-    if (p < 0) return undefined;
-    const count = fastValue;
-    const maxBulk = limits.unauthenticated === undefined ? limits.maxBulkBytes : Math.min(limits.maxBulkBytes, limits.unauthenticated.maxBulkBytes);
-    const maxCount = limits.unauthenticated === undefined ? limits.maxMultibulkLength : Math.min(limits.maxMultibulkLength, limits.unauthenticated.maxMultibulkLength);
-    if (count === 0 || count > maxCount || count > FAST_PATH_ARGS_MAX) return undefined;
+    const unauthenticated = limits.unauthenticated;
+    const maxBulk = unauthenticated === undefined ? limits.maxBulkBytes : Math.min(limits.maxBulkBytes, unauthenticated.maxBulkBytes);
+    const maxCount = Math.min(
+      FAST_PATH_ARGS_MAX,
+      unauthenticated === undefined ? limits.maxMultibulkLength : Math.min(limits.maxMultibulkLength, unauthenticated.maxMultibulkLength),
+    );
+    // The count: digits 1-9 first (0 and signs take the general path), then CR and one more byte.
+    let p = start + 1;
+    let c = buf[p];
+    if (c === undefined || c < 49 || c > 57) return undefined;
+    let count = 0;
+    do {
+      count = count * 10 + (c - 48);
+      c = buf[++p];
+    } while (c !== undefined && c >= 48 && c <= 57 && p - start <= FAST_PATH_DIGITS_MAX);
+    if (c !== CR || p + 1 >= end || p - start > maxLine || count > maxCount) return undefined;
+    p += 2;
     const args: Buffer[] = new Array<Buffer>(count);
     for (let i = 0; i < count; i++) {
+      const headerStart = p;
       if (buf[p] !== DOLLAR) return undefined;
-      p = readFastNumber(buf, p, maxLine);
-      if (p < 0) return undefined;
-      const length = fastValue;
-      if (length > maxBulk || p + length + 2 > end) return undefined;
-      args[i] = buf.subarray(p, p + length);
-      p += length + 2;
+      c = buf[++p];
+      if (c === undefined || c < 48 || c > 57) return undefined;
+      let length = c - 48;
+      c = buf[++p];
+      if (length !== 0) {
+        while (c !== undefined && c >= 48 && c <= 57 && p - headerStart <= FAST_PATH_DIGITS_MAX) {
+          length = length * 10 + (c - 48);
+          c = buf[++p];
+        }
+      }
+      // A leading zero leaves a digit here, so "$03" falls to the general path.
+      if (c !== CR || p - headerStart > maxLine || length > maxBulk) return undefined;
+      const dataStart = p + 2;
+      const dataEnd = dataStart + length;
+      if (dataEnd + 2 > end) return undefined;
+      args[i] = buf.subarray(dataStart, dataEnd);
+      p = dataEnd + 2;
     }
     this.pos = p;
     this.scanned = 0;
