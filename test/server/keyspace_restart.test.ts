@@ -133,3 +133,21 @@ t.test('writes racing the background count at open keep the count exact', async 
   }
   fx.ks = await Keyspace.open({ dir: fx.dir, config: fx.config, now: fx.clock.now, log: () => undefined });
 });
+
+t.test('storedObjects lists every stored object of a slot range, dead ones included', async (t) => {
+  const fx = await openFixture(t);
+  await fx.run('MSET', '{a}1', 'v', '{a}2', 'v', '{b}1', 'v');
+  await fx.run('DEL', '{a}2');
+  const slotA = (await fx.run('CLUSTER', 'KEYSLOT', '{a}')) as number;
+  const slotB = (await fx.run('CLUSTER', 'KEYSLOT', '{b}')) as number;
+  const inA: string[] = [];
+  for await (const o of fx.ks.storedObjects(slotA, slotA)) {
+    t.equal(o.slot, slotA);
+    inA.push(`${o.key.toString()}:${o.object.siblings[0]!.value === null ? 'tombstone' : 'value'}`);
+  }
+  t.same(inA, ['{a}1:value', '{a}2:tombstone']);
+  const all: string[] = [];
+  for await (const o of fx.ks.storedObjects()) all.push(o.key.toString());
+  t.same(all.sort(), ['{a}1', '{a}2', '{b}1']);
+  t.ok(slotA !== slotB);
+});
