@@ -1,0 +1,267 @@
+/**
+ * The facade the server's commands call for replicated reads and writes, and the handler of
+ * what other nodes ask of this one (ARCHITECTURE.md section 3). One per node.
+ *
+ * Injected: this node's id, the ring (a function: the current view, e.g. RingProvider), the
+ * liveness view (failure detector), the local Keyspace, the ReplicaTransport, and a settings
+ * getter read at the start of every request (never cached), so CONFIG SET of read-quorum,
+ * write-quorum, sloppy-quorum or the timeout applies to the next request; replication-factor
+ * is the ring's `n` (the ring provider rebuilds the ring when it changes).
+ *
+ * Writes:  put(key) on any node
+ *            this node an up primary of the slot -> put_fsm here
+ *            else forward to the first up primary; if that one is unreachable (the request
+ *            certainly did not arrive) the next, and so on; none -> CLUSTERDOWN.
+ *          A forwarded write arriving at a node that is not a primary in its own view (views
+ *          differ during gossip) is forwarded again, at most MAX_FORWARD_HOPS times in all.
+ * Reads:   get(key) on any node -> get_fsm here (reads need no dot, so no forwarding).
+ * Incoming: onReplicaPut (merge; a hinted copy is merged into the keyspace too and reported to
+ *          `onHint` so handoff can push it to its primary later), onReplicaGet, onForwardWrite.
+ */
+
+import assert from 'node:assert';
+import type { Context } from './dvv.js';
+import { NoQuorumError, UnavailableError } from './fsm_errors.js';
+import { BackgroundWork, FsmStats, REAL_TIMERS, replicationOf, type FsmTimers } from './fsm_env.js';
+import { runGet } from './get_fsm.js';
+import { LocalReplica } from './local_replica.js';
+import type { VersionedObject } from './object.js';
+import { runPut } from './put_fsm.js';
+import { resolveQuorum, type QuorumSpec } from './quorum.js';
+import { ReplicaUnreachableError, type ReplicaTransport, type WriteRequestWire, type WriteResult } from './replica_transport.js';
+import type { Ring } from './ring.js';
+import { writeCoordinator } from './route.js';
+import { keySlot } from './slot.js';
+import type { Keyspace } from '../server/keyspace.js';
+import type { LogFn } from '../server/logger.js';
+
+/** How many times one write may be forwarded between nodes before it fails (ring views differ). */
+export const MAX_FORWARD_HOPS = 2;
+
+/**
+ * Extra time a forwarding node waits past the budget it gave the remote coordinator, so the
+ * remote's own NOQUORUM reply (sent at its deadline) arrives before the forwarder times out.
+ */
+export const FORWARD_REPLY_GRACE_MS = 250;
+
+/** Longest request timeout accepted, ms (a day: beyond that a setting is a mistake). */
+export const MAX_REQUEST_TIMEOUT_MS = 86_400_000;
+
+/** Read from the running config at the start of every request. */
+export interface CoordinatorSettings {
+  /** `read-quorum` (number or one|quorum|all|local_*|each_quorum, parsed). */
+  readonly readQuorum: QuorumSpec;
+  /** `write-quorum`. */
+  readonly writeQuorum: QuorumSpec;
+  /** `sloppy-quorum`: fallbacks stand in for down primaries and their answers count. */
+  readonly sloppyQuorum: boolean;
+  /** Reads: a replica's notfound counts toward R (Riak 2's default, true). */
+  readonly notfoundOk: boolean;
+  /** Per-request deadline, ms, 1..MAX_REQUEST_TIMEOUT_MS. */
+  readonly requestTimeoutMs: number;
+}
+
+export interface CoordinatorOptions {
+  /** This node's id: its ring member id. */
+  readonly self: string;
+  readonly ring: () => Ring;
+  /** Liveness as this node's failure detector sees it (the ring does not change when down). */
+  readonly isUp: (id: string) => boolean;
+  readonly keyspace: Keyspace;
+  readonly transport: ReplicaTransport;
+  readonly settings: () => CoordinatorSettings;
+  readonly log?: LogFn;
+  readonly timers?: FsmTimers;
+  /** Called after a hinted copy (this node as a fallback for `forNode`) is stored. */
+  readonly onHint?: (forNode: string, key: Buffer) => void;
+}
+
+/** A client write: a value or a delete, with expiry and optionally the context it supersedes. */
+export interface PutInput {
+  readonly value: Buffer | null;
+  /** Absolute ms; 0: no expiry. */
+  readonly expiresAtMs: number;
+  /** SETCTX/DELCTX; absent: supersede what the coordinating replica has seen (plain SET). */
+  readonly context?: Context;
+}
+
+/** Per-call overrides (CLIENT QUORUM); absent fields: the settings'. */
+export interface CallOptions {
+  readonly r?: QuorumSpec;
+  readonly w?: QuorumSpec;
+  readonly timeoutMs?: number;
+}
+
+export class Coordinator {
+  readonly self: string;
+  readonly stats = new FsmStats();
+  readonly #o: CoordinatorOptions;
+  readonly #local: LocalReplica;
+  readonly #background = new BackgroundWork();
+  readonly #repairs = { inflight: 0 };
+  readonly #timers: FsmTimers;
+  readonly #log: LogFn;
+
+  constructor(options: CoordinatorOptions) {
+    this.self = options.self;
+    this.#o = options;
+    this.#local = new LocalReplica(options.keyspace);
+    this.#timers = options.timers ?? REAL_TIMERS;
+    this.#log = options.log ?? (() => undefined);
+  }
+
+  /** The replicated object for `key` (EMPTY_OBJECT: not found). Rejects NoQuorumError, QuorumError. */
+  async get(key: Buffer, opts: CallOptions = {}): Promise<VersionedObject> {
+    this.#o.keyspace.checkKey(key);
+    const s = this.#o.settings();
+    this.stats.gets++;
+    return runGet(this.#env(), {
+      key,
+      slot: keySlot(key),
+      r: opts.r ?? s.readQuorum,
+      sloppy: s.sloppyQuorum,
+      notfoundOk: s.notfoundOk,
+      timeoutMs: timeoutOf(opts.timeoutMs ?? s.requestTimeoutMs),
+    });
+  }
+
+  /**
+   * Writes `input` and resolves with the object as stored by the coordinating replica.
+   * Rejects NoQuorumError, UnavailableError, QuorumError, KeyspaceError (TOOLARGE, ...).
+   */
+  async put(key: Buffer, input: PutInput, opts: CallOptions = {}): Promise<VersionedObject> {
+    this.#o.keyspace.checkKey(key);
+    if (input.value !== null) this.#o.keyspace.checkValue(input.value);
+    const s = this.#o.settings();
+    return this.#write(
+      {
+        key,
+        value: input.value,
+        expiresAtMs: input.expiresAtMs,
+        ...(input.context === undefined ? {} : { context: input.context }),
+        w: opts.w ?? s.writeQuorum,
+        timeoutMs: timeoutOf(opts.timeoutMs ?? s.requestTimeoutMs),
+        hops: 0,
+      },
+      s,
+    );
+  }
+
+  /** Another node forwarded a client write here to coordinate. */
+  async onForwardWrite(req: WriteRequestWire): Promise<WriteResult> {
+    this.#o.keyspace.checkKey(req.key);
+    if (req.value !== null) this.#o.keyspace.checkValue(req.value);
+    return this.#write(req, this.#o.settings());
+  }
+
+  /** Another replica sent its object for `key` (write fan-out, read repair, handoff). */
+  async onReplicaPut(key: Buffer, object: VersionedObject, opts: { readonly hintFor?: string } = {}): Promise<void> {
+    await this.#local.merge(key, object);
+    if (opts.hintFor !== undefined) {
+      this.stats.hintedPutsReceived++;
+      this.#o.onHint?.(opts.hintFor, key);
+    }
+  }
+
+  /** Another node asks for this replica's object (EMPTY_OBJECT when absent). */
+  onReplicaGet(key: Buffer): Promise<VersionedObject> {
+    return this.#local.read(key);
+  }
+
+  /** Fan-outs, late read answers and read repairs of this node in flight right now. */
+  get backgroundInflight(): number {
+    return this.#background.inflight;
+  }
+
+  /** Resolves when no fan-out, late read answer or read repair of this node is in flight. */
+  whenIdle(): Promise<void> {
+    return this.#background.idle();
+  }
+
+  async #write(req: WriteRequestWire, s: CoordinatorSettings): Promise<WriteResult> {
+    const ring = this.#o.ring();
+    const slot = keySlot(req.key);
+    const w = req.w ?? s.writeQuorum;
+    // Validate W against this ring before anything moves (QuorumError: the client's mistake).
+    const need = resolveQuorum(w, replicationOf(ring, this.self));
+    const route = writeCoordinator(ring, slot, this.self, this.#o.isUp);
+    if (route.kind === 'local') {
+      this.stats.puts++;
+      return runPut(this.#env(ring), {
+        key: req.key,
+        slot,
+        value: req.value,
+        expiresAtMs: req.expiresAtMs,
+        ...(req.context === undefined ? {} : { context: req.context }),
+        w,
+        sloppy: s.sloppyQuorum,
+        timeoutMs: req.timeoutMs,
+      });
+    }
+    if (route.kind === 'unavailable') throw new UnavailableError(`no primary replica of slot ${slot} is up`);
+    if (req.hops >= MAX_FORWARD_HOPS) {
+      throw new UnavailableError(`write for slot ${slot} forwarded ${req.hops} times without reaching a primary (ring views differ)`);
+    }
+
+    const start = this.#timers.now();
+    const candidates = ring.preflist(slot).filter((id) => id !== this.self && this.#o.isUp(id));
+    for (const to of candidates) {
+      const left = req.timeoutMs - (this.#timers.now() - start);
+      if (left <= 0) break;
+      this.stats.forwards++;
+      try {
+        return await this.#o.transport.forwardWrite(to, { ...req, w, timeoutMs: left, hops: req.hops + 1 }, { timeoutMs: left + FORWARD_REPLY_GRACE_MS });
+      } catch (err) {
+        if (err instanceof ReplicaUnreachableError) {
+          this.stats.forwardRetries++;
+          this.#log('debug', `coordinator: forward of a slot ${slot} write to ${to} failed, trying the next primary: ${err.message}`);
+          continue;
+        }
+        if (err instanceof Error && !isTypedReply(err)) {
+          // Timed out or lost after sending: the write may have happened there.
+          this.stats.writeNoQuorum++;
+          throw new NoQuorumError('write', { got: 0, need: need.total });
+        }
+        throw err;
+      }
+    }
+    throw new UnavailableError(`no primary replica of slot ${slot} is reachable`);
+  }
+
+  #env(ring: Ring = this.#o.ring()) {
+    return {
+      self: this.self,
+      ring,
+      isUp: this.#o.isUp,
+      local: this.#local,
+      transport: this.#o.transport,
+      timers: this.#timers,
+      stats: this.stats,
+      background: this.#background,
+      log: this.#log,
+      writeOptions: this.#o.keyspace.writeOptions(),
+      repairs: this.#repairs,
+    };
+  }
+}
+
+/** Errors whose message is a reply line for the client, passed through a forward unchanged. */
+function isTypedReply(err: Error): boolean {
+  const code = (err as { code?: unknown }).code;
+  return (
+    code === 'NOQUORUM' ||
+    code === 'CLUSTERDOWN' ||
+    code === 'ERR_BAD_QUORUM' ||
+    code === 'TOOLARGE' ||
+    code === 'SIBLINGS' ||
+    code === 'CORRUPT' ||
+    code === 'CLOSED' ||
+    code === 'ERR_BAD_CONTEXT'
+  );
+}
+
+/** Settings and overrides are validated where they enter (config schema, CLIENT QUORUM). */
+function timeoutOf(ms: number): number {
+  assert(Number.isInteger(ms) && ms >= 1 && ms <= MAX_REQUEST_TIMEOUT_MS, `request timeout must be an integer in 1..${MAX_REQUEST_TIMEOUT_MS} ms, got ${ms}`);
+  return ms;
+}

@@ -1,0 +1,119 @@
+/**
+ * What the request state machines (put_fsm, get_fsm) share: a timer source, counters, the
+ * background-work tracker, and the slot's target plan. Injected so a test or a simulation can
+ * drive them; the defaults are Node's timers and a monotonic clock.
+ */
+
+import assert from 'node:assert';
+import { performance } from 'node:perf_hooks';
+import type { QuorumTarget, Replication } from './quorum.js';
+import type { Ring } from './ring.js';
+import { requestTargets } from './route.js';
+
+/** Time for deadlines: a monotonic clock in ms and a cancellable one-shot timer. */
+export interface FsmTimers {
+  now(): number;
+  /** Calls `fn` after `ms`; the returned function cancels it (a no-op once fired). */
+  after(ms: number, fn: () => void): () => void;
+}
+
+export const REAL_TIMERS: FsmTimers = {
+  now: () => performance.now(),
+  after(ms, fn) {
+    const h = setTimeout(fn, Math.max(0, ms));
+    // A pending request deadline must not keep a process alive that is otherwise done.
+    h.unref();
+    return () => clearTimeout(h);
+  },
+};
+
+/**
+ * Counters of the request paths (for INFO / /metrics). Monotonic; read, never reset here.
+ * "late" = an answer that arrived after the request had already replied (or given up).
+ */
+export class FsmStats {
+  gets = 0;
+  puts = 0;
+  /** Writes this node forwarded to another coordinator. */
+  forwards = 0;
+  /** Forward attempts that could not reach the node and went on to the next primary. */
+  forwardRetries = 0;
+  readNoQuorum = 0;
+  writeNoQuorum = 0;
+  /** Replica acks of writes that came after the reply (counted, otherwise ignored). */
+  lateAcks = 0;
+  /** Replica write failures after the reply. */
+  lateWriteErrors = 0;
+  /** Read answers that came after the reply (still used for read repair). */
+  lateReadAnswers = 0;
+  /** Read repairs sent, succeeded, failed, and skipped because too many were in flight. */
+  readRepairsSent = 0;
+  readRepairsDone = 0;
+  readRepairErrors = 0;
+  readRepairsSkipped = 0;
+  /** Replica puts received as a sloppy-quorum fallback (hints). */
+  hintedPutsReceived = 0;
+}
+
+/**
+ * Work that outlives a request's reply (fan-out after W acks, read answers after R, read
+ * repair). Tracked so shutdown and tests can wait for it, and so its count is bounded.
+ */
+export class BackgroundWork {
+  #inflight = 0;
+  #waiters: Array<() => void> = [];
+
+  get inflight(): number {
+    return this.#inflight;
+  }
+
+  /** Tracks `p` until it settles. `p` must not reject (callers catch and count first). */
+  track(p: Promise<void>): void {
+    this.#inflight++;
+    void p.finally(() => {
+      this.#inflight--;
+      assert(this.#inflight >= 0, 'background work count went negative');
+      if (this.#inflight === 0) {
+        const ws = this.#waiters;
+        this.#waiters = [];
+        for (const w of ws) w();
+      }
+    });
+  }
+
+  /** Resolves once no tracked work is in flight. */
+  idle(): Promise<void> {
+    if (this.#inflight === 0) return Promise.resolve();
+    return new Promise((resolve) => this.#waiters.push(resolve));
+  }
+}
+
+/** The replicas a request goes to, with hint destinations for sloppy-quorum fallbacks. */
+export interface TargetPlan {
+  readonly targets: readonly QuorumTarget[];
+  /** Known down at the start (only without sloppy quorum): an 'error' each, never contacted. */
+  readonly down: readonly string[];
+  /** fallback id -> the primary it stands in for. */
+  readonly hintFor: ReadonlyMap<string, string>;
+}
+
+/** route.requestTargets plus the fallbacks' hint destinations (from the annotated preflist). */
+export function planTargets(ring: Ring, slot: number, isUp: (id: string) => boolean, sloppy: boolean): TargetPlan {
+  const { targets, down } = requestTargets(ring, slot, isUp, sloppy);
+  const hintFor = new Map<string, string>();
+  if (sloppy && targets.some((x) => !x.primary)) {
+    for (const e of ring.annotatedPreflist(slot, isUp)) if (e.forId !== undefined) hintFor.set(e.id, e.forId);
+  }
+  return { targets, down, hintFor };
+}
+
+/** The replication a quorum spec resolves against, seen from node `self`. */
+export function replicationOf(ring: Ring, self: string): Replication {
+  if (ring.dcReplication === undefined) return { n: ring.n };
+  return { dcReplication: ring.dcReplication, localDc: ring.member(self)?.dc ?? '' };
+}
+
+/** An object no replica has anything for (a notfound answer). */
+export function isAbsent(obj: { readonly clock: ReadonlyMap<string, number>; readonly siblings: readonly unknown[] }): boolean {
+  return obj.clock.size === 0 && obj.siblings.length === 0;
+}

@@ -1,0 +1,120 @@
+/**
+ * The write path's async shell on the coordinating replica (Riak's put_fsm around the pure
+ * QuorumTally; ARCHITECTURE.md section 3). The caller (coordinator.ts) has already routed the
+ * request here: this node is an up primary of the key's slot.
+ *
+ *   plan targets (primaries; fallbacks with hints under sloppy quorum)
+ *     -> fail fast if W cannot be met even if every target acks (nothing written)
+ *     -> write locally: mint the dot, store (counts as the first ack)
+ *     -> send the stored object to every other target, in parallel
+ *     -> reply at W acks                      -> the stored object
+ *        or when W can no longer be met       -> NoQuorumError
+ *        or at the deadline                   -> NoQuorumError (acks so far)
+ *   Acks after the reply are counted (stats.lateAcks), never acted on.
+ *
+ * A NOQUORUM write is indeterminate, as the message says: the local copy and any acked copies
+ * stay, and anti-entropy or a later write spreads or supersedes them.
+ */
+
+import type { Context } from './dvv.js';
+import { NoQuorumError } from './fsm_errors.js';
+import { planTargets, replicationOf, type BackgroundWork, type FsmStats, type FsmTimers } from './fsm_env.js';
+import type { LocalReplica } from './local_replica.js';
+import type { VersionedObject } from './object.js';
+import { QuorumTally, resolveQuorum, type QuorumDecision, type QuorumSpec } from './quorum.js';
+import type { ReplicaTransport } from './replica_transport.js';
+import type { Ring } from './ring.js';
+import type { LogFn } from '../server/logger.js';
+
+export interface PutRequest {
+  readonly key: Buffer;
+  readonly slot: number;
+  /** null: a delete (tombstone). */
+  readonly value: Buffer | null;
+  readonly expiresAtMs: number;
+  /** Supersede exactly this context (SETCTX/DELCTX); absent: what this replica has seen. */
+  readonly context?: Context;
+  readonly w: QuorumSpec;
+  readonly sloppy: boolean;
+  readonly timeoutMs: number;
+}
+
+export interface PutEnv {
+  readonly self: string;
+  readonly ring: Ring;
+  readonly isUp: (id: string) => boolean;
+  readonly local: LocalReplica;
+  readonly transport: ReplicaTransport;
+  readonly timers: FsmTimers;
+  readonly stats: FsmStats;
+  readonly background: BackgroundWork;
+  readonly log: LogFn;
+}
+
+/** Runs one coordinated write; resolves with the object stored here, or rejects (see header). */
+export async function runPut(env: PutEnv, req: PutRequest): Promise<VersionedObject> {
+  const start = env.timers.now();
+  const deadline = start + req.timeoutMs;
+  const plan = planTargets(env.ring, req.slot, env.isUp, req.sloppy);
+  // A bad W (e.g. more than N) is the client's error: thrown before anything is written.
+  const need = resolveQuorum(req.w, replicationOf(env.ring, env.self));
+  const tally = new QuorumTally(plan.targets, need, { op: 'write', sloppy: req.sloppy });
+  for (const id of plan.down) tally.add(id, 'error');
+  const early = tally.decide();
+  if (early.kind === 'insufficient') {
+    // Riak's insufficient_vnodes: not enough replicas reachable to ever meet W; write nothing.
+    env.stats.writeNoQuorum++;
+    throw new NoQuorumError('write', { got: 0, need: early.need, ...(early.dc === undefined ? {} : { dc: early.dc }) });
+  }
+
+  const stored = await env.local.coordinateWrite(req.key, {
+    value: req.value,
+    expiresAtMs: req.expiresAtMs,
+    ...(req.context === undefined ? {} : { context: req.context }),
+  });
+
+  return new Promise<VersionedObject>((resolve, reject) => {
+    let done = false;
+    let cancelTimer: () => void = () => undefined;
+    const settle = (d: QuorumDecision): void => {
+      if (done) return;
+      if (d.kind === 'enough') {
+        done = true;
+        cancelTimer();
+        resolve(stored);
+      } else if (d.kind === 'insufficient') {
+        done = true;
+        cancelTimer();
+        env.stats.writeNoQuorum++;
+        reject(new NoQuorumError('write', d));
+      }
+    };
+
+    settle(tally.add(env.self, 'ok'));
+    const remainingMs = deadline - env.timers.now();
+    if (!done && remainingMs <= 0) settle(tally.insufficient());
+    if (!done) cancelTimer = env.timers.after(remainingMs, () => settle(tally.insufficient()));
+
+    for (const t of plan.targets) {
+      if (t.id === env.self || plan.down.includes(t.id)) continue;
+      const hintFor = plan.hintFor.get(t.id);
+      const sent = env.transport.replicaPut(t.id, req.key, stored, {
+        timeoutMs: Math.max(1, deadline - env.timers.now()),
+        ...(hintFor === undefined ? {} : { hintFor }),
+      });
+      env.background.track(
+        sent.then(
+          () => {
+            if (done) env.stats.lateAcks++;
+            settle(tally.add(t.id, 'ok'));
+          },
+          (err: unknown) => {
+            if (done) env.stats.lateWriteErrors++;
+            env.log('debug', `put_fsm: replica put to ${t.id} failed: ${String(err)}`);
+            settle(tally.add(t.id, 'error'));
+          },
+        ),
+      );
+    }
+  });
+}

@@ -1,0 +1,90 @@
+/**
+ * What the request paths (put_fsm, get_fsm) need from the network: three node-to-node calls.
+ * The coordinator owns no sockets; the cluster bus implements this interface for real, and
+ * tests plug in an in-memory one that can drop, delay and partition messages, so a whole
+ * cluster of coordinators runs in one process (ARCHITECTURE.md sections 10, 11).
+ *
+ * Contract for implementations:
+ *  - Every call settles: it resolves, or rejects, at the latest about `timeoutMs` after it was
+ *    made (the fsm keeps its own deadline as well, so a late settle is harmless, never a crash).
+ *  - A rejection is a ReplicaUnreachableError when the request certainly did NOT reach the
+ *    peer (no connection, refused, handshake failed): the caller may safely send it elsewhere.
+ *    Anything else (timeout, connection lost after sending, remote failure) is a
+ *    ReplicaCallError (or any other Error): the request may have been applied there.
+ *  - forwardWrite rejects with the remote's typed error when the remote coordinator answered
+ *    with one: NoQuorumError / UnavailableError / QuorumError (coordinator_errors.ts,
+ *    quorum.ts) must come back as the same classes with the same message, since the client
+ *    sees that text. Other remote errors may come back as ReplicaCallError.
+ *  - Objects cross the wire as bytes (object_codec.ts): the receiver never shares structure
+ *    with the sender. Keys are at most max-key-bytes; the bus checks its frame limits.
+ *
+ * The receiving side of each call is a Coordinator method (coordinator.ts): onReplicaPut,
+ * onReplicaGet, onForwardWrite.
+ */
+
+import type { Context } from './dvv.js';
+import type { VersionedObject } from './object.js';
+import type { QuorumSpec } from './quorum.js';
+
+/** A client write forwarded from a node that cannot coordinate it to one that can. */
+export interface WriteRequestWire {
+  readonly key: Buffer;
+  /** null: a delete (tombstone). */
+  readonly value: Buffer | null;
+  /** Absolute ms; 0: no expiry. */
+  readonly expiresAtMs: number;
+  /** SETCTX/DELCTX: supersede exactly this context. Absent: what the coordinator has seen. */
+  readonly context?: Context;
+  /** The client's write quorum override (CLIENT QUORUM); absent: the coordinator's config. */
+  readonly w?: QuorumSpec;
+  /** Budget left for the remote coordinator, ms. */
+  readonly timeoutMs: number;
+  /** Forwards this request has already made (loop guard, MAX_FORWARD_HOPS). */
+  readonly hops: number;
+}
+
+/** What a coordinated write answers: the object as stored by its coordinator after the write. */
+export type WriteResult = VersionedObject;
+
+export interface ReplicaPutOptions {
+  readonly timeoutMs: number;
+  /**
+   * Set when `node` is a sloppy-quorum fallback: the primary this copy stands in for. The
+   * receiver stores it as a hint for handoff to that primary.
+   */
+  readonly hintFor?: string;
+}
+
+export interface ReplicaTransport {
+  /** Ask replica `node` to merge `object` for `key` into its store; resolves when durable there. */
+  replicaPut(node: string, key: Buffer, object: VersionedObject, opts: ReplicaPutOptions): Promise<void>;
+  /** Ask replica `node` for its object for `key` (EMPTY_OBJECT when absent). */
+  replicaGet(node: string, key: Buffer, opts: { readonly timeoutMs: number }): Promise<VersionedObject>;
+  /** Forward a client write to a node that can coordinate it; resolves with its result. */
+  forwardWrite(node: string, req: WriteRequestWire, opts: { readonly timeoutMs: number }): Promise<WriteResult>;
+}
+
+/** The request certainly did not reach `node` (safe to retry elsewhere). */
+export class ReplicaUnreachableError extends Error {
+  readonly code = 'ERR_REPLICA_UNREACHABLE';
+  constructor(
+    readonly node: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'ReplicaUnreachableError';
+  }
+}
+
+/** The call failed after it may have reached `node` (timeout, lost connection, remote error). */
+export class ReplicaCallError extends Error {
+  readonly code = 'ERR_REPLICA_CALL';
+  constructor(
+    readonly node: string,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = 'ReplicaCallError';
+  }
+}
