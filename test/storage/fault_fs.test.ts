@@ -222,6 +222,8 @@ t.test('differential: visible behaviour equals the real file system (nodeFileSys
     fc.record({ k: fc.constant('open' as const), name: fc.constantFrom(...names), mode: fc.constantFrom('read' as const, 'append' as const, 'write' as const) }),
     fc.record({ k: fc.constant('append' as const), h: fc.nat(3), data: fc.uint8Array({ maxLength: 8 }) }),
     fc.record({ k: fc.constant('read' as const), h: fc.nat(3), len: fc.nat(12), pos: fc.nat(20) }),
+    fc.record({ k: fc.constant('appendSync' as const), h: fc.nat(3), data: fc.uint8Array({ maxLength: 8 }) }),
+    fc.record({ k: fc.constant('readSync' as const), h: fc.nat(3), len: fc.nat(12), pos: fc.nat(20) }),
     fc.record({ k: fc.constant('size' as const), h: fc.nat(3) }),
     fc.record({ k: fc.constant('close' as const), h: fc.nat(3) }),
     fc.record({ k: fc.constant('rename' as const), from: fc.constantFrom(...names), to: fc.constantFrom(...names) }),
@@ -249,6 +251,21 @@ t.test('differential: visible behaviour equals the real file system (nodeFileSys
             if (!h) continue;
             await h.append(Buffer.from(o.data));
             out.push('appended');
+            break;
+          }
+          case 'appendSync': {
+            const h = handles[o.h];
+            if (!h?.appendSync) continue;
+            h.appendSync(Buffer.from(o.data));
+            out.push('appended');
+            break;
+          }
+          case 'readSync': {
+            const h = handles[o.h];
+            if (!h?.readSync) continue;
+            const buf = Buffer.alloc(o.len);
+            const n = h.readSync(buf, 0, o.len, o.pos);
+            out.push(`read ${buf.subarray(0, n).toString('hex')}`);
             break;
           }
           case 'read': {
@@ -316,4 +333,10 @@ t.test('differential: visible behaviour equals the real file system (nodeFileSys
     { numRuns: 200 },
   );
   t.pass('200 random op sequences behaved identically');
+  t.ok(new FaultFileSystem().syncMethods, 'the synchronous calls are on by default, as on nodeFileSystem');
+  const plain = new FaultFileSystem({ syncMethods: false });
+  await plain.mkdir(D);
+  const h = await plain.open(`${D}/f`, 'write');
+  t.equal(h.appendSync, undefined, 'and can be left out, like a layer without them');
+  t.equal(plain.crash().syncMethods, false, 'the choice survives a crash');
 });

@@ -82,12 +82,21 @@ function norm(p: string): string {
 
 class FaultFileHandle implements FileHandle {
   private closed = false;
+  /** Present when the file system offers the optional synchronous calls (as nodeFileSystem does). */
+  appendSync?: (data: Buffer) => void;
+  readSync?: (buffer: Buffer, offset: number, length: number, position: number) => number;
+
   constructor(
     private readonly fs: FaultFileSystem,
     private readonly inode: Inode,
     private readonly name: string,
     private readonly writable: boolean,
-  ) {}
+  ) {
+    if (fs.syncMethods) {
+      this.appendSync = (data) => this.doAppend(data);
+      this.readSync = (buffer, offset, length, position) => this.doRead(buffer, offset, length, position);
+    }
+  }
 
   private check(): void {
     this.fs.checkAlive();
@@ -95,6 +104,10 @@ class FaultFileHandle implements FileHandle {
   }
 
   async read(buffer: Buffer, offset: number, length: number, position: number): Promise<number> {
+    return this.doRead(buffer, offset, length, position);
+  }
+
+  private doRead(buffer: Buffer, offset: number, length: number, position: number): number {
     this.check();
     // nodeFileSystem opens 'append'/'write' handles with O_WRONLY: reading them fails there
     // (Node answers a zero-length read without a syscall).
@@ -110,6 +123,10 @@ class FaultFileHandle implements FileHandle {
   }
 
   async append(data: Buffer): Promise<void> {
+    this.doAppend(data);
+  }
+
+  private doAppend(data: Buffer): void {
     this.check();
     if (!this.writable) throw new FsError('EBADF', `${this.name} is open read-only`);
     this.fs.beforeMutation({ kind: 'append', file: this.name, bytes: data.length });
@@ -146,7 +163,16 @@ export interface FaultCounters {
   mutations: number;
 }
 
+export interface FaultFileSystemOptions {
+  /**
+   * Offer FileHandle.appendSync/readSync (the optional synchronous calls nodeFileSystem has;
+   * engines take a different code path with them). Default true.
+   */
+  syncMethods?: boolean;
+}
+
 export class FaultFileSystem implements FileSystem {
+  readonly syncMethods: boolean;
   /** Current namespace: absolute file path -> inode. */
   private readonly files = new Map<string, Inode>();
   /** Durable namespace: absolute file path -> inode. */
@@ -162,6 +188,10 @@ export class FaultFileSystem implements FileSystem {
   readonly counters: FaultCounters = { appendedBytes: 0, appends: 0, syncs: 0, syncDirs: 0, mutations: 0 };
   /** Sees every mutating call before it happens. */
   onMutation: ((m: Mutation) => void) | undefined;
+
+  constructor(options: FaultFileSystemOptions = {}) {
+    this.syncMethods = options.syncMethods ?? true;
+  }
 
   // ---- fault injection -------------------------------------------------------------------
 
@@ -345,7 +375,7 @@ export class FaultFileSystem implements FileSystem {
   crash(mode: CrashMode = 'drop-unsynced', random: () => number = Math.random): FaultFileSystem {
     const image = this.frozen ?? this.captureDurable();
     this.dead = 'crashed';
-    return FaultFileSystem.reboot(image, mode, random);
+    return FaultFileSystem.reboot(image, mode, random, this.syncMethods);
   }
 
   /**
@@ -354,11 +384,11 @@ export class FaultFileSystem implements FileSystem {
    */
   powerLossImage(mode: CrashMode = 'drop-unsynced', random: () => number = Math.random): FaultFileSystem {
     this.checkAlive();
-    return FaultFileSystem.reboot(this.captureDurable(), mode, random);
+    return FaultFileSystem.reboot(this.captureDurable(), mode, random, this.syncMethods);
   }
 
-  private static reboot(image: FrozenImage, mode: CrashMode, random: () => number): FaultFileSystem {
-    const next = new FaultFileSystem();
+  private static reboot(image: FrozenImage, mode: CrashMode, random: () => number, syncMethods: boolean): FaultFileSystem {
+    const next = new FaultFileSystem({ syncMethods });
     for (const d of image.dirs) next.dirs.add(d);
     for (const [name, { durable, current }] of image.files) {
       let bytes = durable;
@@ -398,7 +428,7 @@ export class FaultFileSystem implements FileSystem {
 
   /** A deep copy of the current state, all of it durable (to rerun from one point many times). */
   clone(): FaultFileSystem {
-    const next = new FaultFileSystem();
+    const next = new FaultFileSystem({ syncMethods: this.syncMethods });
     for (const d of this.dirs) next.dirs.add(d);
     for (const [name, inode] of this.files) {
       const copy: Inode = { id: next.nextInode++, current: Buffer.from(inode.current), durable: Buffer.from(inode.current) };

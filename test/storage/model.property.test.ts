@@ -72,6 +72,8 @@ const configArb = fc.record({
   tombstoneGraceMs: fc.constantFrom(0, 1000, 1_000_000_000),
   bloomBitsPerKey: fc.constantFrom(1, 10),
   compression: fc.constantFrom('none' as const, 'deflate' as const),
+  /** With the optional synchronous FileHandle calls (engine fast paths) or without. */
+  syncMethods: fc.boolean(),
 });
 
 /** Totals over all runs, to show the property exercised flushes, compactions and reopens. */
@@ -93,7 +95,7 @@ type Config = typeof configArb extends fc.Arbitrary<infer C> ? C : never;
 
 async function runSequence(config: Config, steps: Step[]): Promise<void> {
   let nowMs = START_MS;
-  const fs = new FaultFileSystem();
+  const fs = new FaultFileSystem({ syncMethods: config.syncMethods });
   const options = {
     dir: DIR,
     fs,

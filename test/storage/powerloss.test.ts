@@ -99,7 +99,8 @@ function issue(engine: KVEngine, w: WriteOp): Promise<void> {
 /** Runs one workload, returning its crash images and the model state after each prefix. */
 async function runWorkload(seed: number): Promise<{ points: CrashPoint[]; prefixStates: string[]; flushes: number; compactions: number }> {
   const rand = seededRandom(seed);
-  const fs = new FaultFileSystem();
+  // Odd seeds: a file system without the optional synchronous calls (the engine's async path).
+  const fs = new FaultFileSystem({ syncMethods: seed % 2 === 0 });
   const engine = await openEngine(engineOptions(fs));
   const model = new KvModel();
   const prefixStates: string[] = [renderEntries(model.range(NOW_MS)).join(',')];
