@@ -2,7 +2,7 @@
  * ringkv's storage engine against LevelDB (npm classic-level, what a Node user would pick
  * instead), side by side in one run (issue 2, "How it is measured").
  *
- *   node .build/NAME/bench/storage.js [--full] [--scale 0.2] [--rounds 3] [--out bench/results]
+ *   node .build/NAME/bench/storage.js [--full] [--scale 0.2] [--rounds 5] [--out bench/results]
  *
  * Data sets: N x 100-byte values and M x 4 KiB values, N = 1,000,000 and M = 200,000 with
  * --full; by default scaled by --scale (0.2: 200,000 and 40,000) because a full run takes too
@@ -17,8 +17,9 @@
  *     pass), range scans of 100 entries from random keys, then reopened with a 64 KiB cache and
  *     random gets (cold: the engine's cache is cold, the OS page cache is not; dropping it
  *     needs root).
- * After the rounds, "memory stays bounded": both engines open the 4 KiB set with a block cache
- * at most 1/10 of the data, scan all of it and read randomly, RSS reported at each step.
+ * In the last round, "memory stays bounded": each engine reopens each data set with a block
+ * cache at most 1/10 of the data, scans all of it and reads randomly; RSS (before and after a
+ * forced GC) and live ArrayBuffer bytes are reported at each step.
  * Medians over rounds; ratios are ringkv / LevelDB (higher is better for throughput, lower for
  * amplification and RSS). Writes <out>/storage.md and <out>/storage.svg.
  */
@@ -38,6 +39,7 @@ import {
   lineChartSvg,
   describeEnvironment,
   commandLine,
+  codeVersion,
   runChildJson,
 } from './lib/index.js';
 
@@ -72,7 +74,7 @@ interface Args {
 }
 
 function parseArgs(argv: string[]): Args {
-  const args: Args = { full: false, scale: 0.2, rounds: 3, out: 'bench/results' };
+  const args: Args = { full: false, scale: 0.2, rounds: 5, out: 'bench/results' };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const next = () => {
@@ -116,13 +118,22 @@ interface ReadResult {
   peakRssBytes: number;
 }
 
+interface MemoryStep {
+  step: string;
+  rssBytes: number;
+  rssAfterGcBytes: number;
+  heapUsedBytes: number;
+  arrayBuffersBytes: number;
+}
+
 interface BoundResult {
   cacheBytes: number;
   dataBytes: number;
   diskBytes: number;
   fullScanEntriesPerSec: number;
   getsPerSec: number;
-  rssByStep: Array<[string, number]>;
+  peakRssDuringScanBytes: number;
+  steps: MemoryStep[];
   peakRssBytes: number;
 }
 
@@ -167,10 +178,10 @@ async function main(): Promise<void> {
     { name: '100-byte values', count: Math.round(FULL_SMALL_COUNT * scale), valueBytes: 100 },
     { name: '4 KiB values', count: Math.round(FULL_LARGE_COUNT * scale), valueBytes: 4096 },
   ];
-  const environment = describeEnvironment();
+  const environment = `${describeEnvironment()}. Engine code: ${codeVersion(['src/storage'])}`;
   const root = await fsp.mkdtemp(path.join(os.tmpdir(), 'ringkv-storage-bench-'));
   const results = new Map<string, Map<EngineName, Array<{ fill: FillResult; read: ReadResult }>>>();
-  const bounds = new Map<EngineName, BoundResult>();
+  const bounds: Array<{ set: DataSet; engine: EngineName; result: BoundResult }> = [];
   const started = Date.now();
   try {
     for (const set of sets) {
@@ -186,17 +197,17 @@ async function main(): Promise<void> {
           log(
             `  batched ${formatNumber(r.fill.batchedPutsPerSec)}/s single ${formatNumber(r.fill.singlePutsPerSec)}/s hot ${formatNumber(r.read.hotGetsPerSec)}/s cold ${formatNumber(r.read.coldGetsPerSec)}/s scan ${formatNumber(r.read.scanEntriesPerSec)}/s wamp ${r.fill.writeAmplification.toFixed(2)}`,
           );
-          const last = round === args.rounds - 1 && set === sets[sets.length - 1];
-          if (last) {
+          if (round === args.rounds - 1) {
             const userBytes = set.count * (set.valueBytes + 16);
-            const cache = Math.min(BOUND_CACHE_BYTES_MAX, Math.floor(userBytes * BOUND_CACHE_FRACTION_MAX));
+            // One cache size for every data set, so RSS can be compared across data sizes.
+            const cache = Math.min(BOUND_CACHE_BYTES_MAX, ...sets.map((x) => Math.floor(x.count * (x.valueBytes + 16) * BOUND_CACHE_FRACTION_MAX)));
             log(`  memory-bound run: ${engine}, cache ${formatBytes(cache)}, data ${formatBytes(userBytes)}`);
-            bounds.set(
-              engine,
-              await runChildJson<BoundResult>(RUNNER, ['bound', engine, dir, String(set.count), String(set.valueBytes), String(BOUND_READS), String(cache)], {
-                timeoutMs: CHILD_TIMEOUT_MS,
-              }),
+            const result = await runChildJson<BoundResult>(
+              RUNNER,
+              ['bound', engine, dir, String(set.count), String(set.valueBytes), String(BOUND_READS), String(cache)],
+              { timeoutMs: CHILD_TIMEOUT_MS, nodeArgs: ['--expose-gc'] },
             );
+            bounds.push({ set, engine, result });
           }
           await fsp.rm(dir, { recursive: true, force: true });
         }
@@ -214,7 +225,7 @@ async function writeResults(
   scale: number,
   sets: DataSet[],
   results: Map<string, Map<EngineName, Array<{ fill: FillResult; read: ReadResult }>>>,
-  bounds: Map<EngineName, BoundResult>,
+  bounds: Array<{ set: DataSet; engine: EngineName; result: BoundResult }>,
   environment: string,
   elapsedMin: number,
 ): Promise<void> {
@@ -280,31 +291,36 @@ async function writeResults(
   }
   md.push('\n## Targets (issue 2)\n');
   md.push(targetLines.join('\n') + '\n');
-  if (bounds.size) {
+  if (bounds.length) {
     md.push('\n## Memory stays bounded\n');
+    md.push(
+      'Each data set of the last round, reopened by each engine with the same block cache (a tenth of the smallest data set, ' +
+        `at most ${formatBytes(BOUND_CACHE_BYTES_MAX)}), then read in full (an ordered scan, in 20 slices) and at random ` +
+        `(${formatNumber(BOUND_READS)} gets), in a process started with --expose-gc; background compaction runs as usual. After ` +
+        'each step: RSS, then RSS after a full garbage collection of the main thread, and the V8 heap in use. "start" is the ' +
+        "process baseline (Node and the benchmark's 4 MiB value pool). What RSS also holds: ringkv's table-building worker threads " +
+        '(their heaps are not collected by the main thread\'s GC) and memory the allocator keeps after it was freed; LevelDB reads ' +
+        'its tables through mmap (its default Env on 64-bit), so pages of the files it touched count in its RSS although the kernel ' +
+        'can drop them. Bounded means: RSS does not grow with the size of the data set read.\n\n',
+    );
     const rows: Array<Array<string | number>> = [];
-    for (const engine of ENGINES) {
-      const b = bounds.get(engine);
-      if (!b) continue;
+    for (const { set, engine, result: b } of bounds) {
       rows.push([
         ENGINE_LABEL[engine],
+        `${formatNumber(set.count)} x ${set.valueBytes} B`,
         formatBytes(b.cacheBytes),
-        formatBytes(b.dataBytes),
-        `${(b.dataBytes / b.cacheBytes).toFixed(0)}x`,
-        b.rssByStep.map(([step, rss]) => `${step} ${formatBytes(rss)}`).join(', '),
+        `${formatBytes(b.dataBytes)} (${(b.dataBytes / b.cacheBytes).toFixed(0)}x)`,
+        b.steps.map((m) => `${m.step} ${formatBytes(m.rssBytes)} / ${formatBytes(m.rssAfterGcBytes)}`).join('; '),
+        b.steps.map((m) => `${m.step} ${formatBytes(m.heapUsedBytes)}`).join('; '),
+        formatBytes(b.peakRssDuringScanBytes),
         formatBytes(b.peakRssBytes),
-        formatNumber(b.fullScanEntriesPerSec),
-        formatNumber(b.getsPerSec),
       ]);
     }
-    md.push(
-      'The last 4 KiB data set, reopened by each engine with a block cache of at most a tenth of the data, then read in full ' +
-        `(one ordered scan) and at random (${formatNumber(BOUND_READS)} gets). RSS of that process after each step, and its peak. ` +
-        'The process baseline (Node, the benchmark\'s 4 MiB random-value pool) is the "start" figure.\n\n',
-    );
-    md.push(markdownTable(['engine', 'block cache', 'data read', 'data / cache', 'RSS by step', 'peak RSS', 'full scan entries/s', 'random gets/s'], rows));
+    md.push(markdownTable(['engine', 'data set', 'block cache', 'data (/ cache)', 'RSS / RSS after GC, by step', 'V8 heap used by step', 'peak RSS during scan', 'peak RSS'], rows));
+    const scans = bounds.map((b) => `${ENGINE_LABEL[b.engine]} ${b.set.valueBytes} B: scan ${formatNumber(b.result.fullScanEntriesPerSec)} entries/s, ${formatNumber(b.result.getsPerSec)} gets/s`);
+    md.push(`\nThroughput in these runs (one round, not alternated): ${scans.join('; ')}.\n`);
   }
-  md.push('\nPlot: [storage.svg](storage.svg) (throughput, log scale)' + (bounds.size ? ', [storage-memory.svg](storage-memory.svg) (RSS by step).\n' : '.\n'));
+  md.push('\nPlots: [storage.svg](storage.svg) (throughput, log scale)' + (bounds.length ? ', [storage-memory.svg](storage-memory.svg) (RSS after GC by step).\n' : '.\n'));
   await fsp.mkdir(args.out, { recursive: true });
   await fsp.writeFile(path.join(args.out, 'storage.md'), md.join('\n'));
   await fsp.writeFile(
@@ -323,18 +339,19 @@ async function writeResults(
       height: 520,
     }),
   );
-  if (bounds.size) {
+  if (bounds.length) {
     await fsp.writeFile(
       path.join(args.out, 'storage-memory.svg'),
       lineChartSvg({
-        title: 'RSS while reading a data set >= 10x the block cache',
-        subtitle: 'x: step (0 start, 1 open, 2 full scan, 3 random reads)',
-        series: ENGINES.filter((e) => bounds.has(e)).map((e) => ({
-          name: ENGINE_LABEL[e],
-          points: bounds.get(e)!.rssByStep.map(([, rss], i) => [i, rss / 2 ** 20] as const),
+        title: 'RSS after GC while reading data sets >= 10x the block cache',
+        subtitle: 'steps: 0 start, 1 open, 2 full scan, 3 random reads, 4 closed',
+        series: bounds.map((b) => ({
+          name: `${b.engine} ${b.set.valueBytes} B (${formatBytes(b.result.dataBytes)} data, ${formatBytes(b.result.cacheBytes)} cache)`,
+          points: b.result.steps.map((m, i) => [i, m.rssAfterGcBytes / 2 ** 20] as const),
         })),
         xLabel: 'step',
-        yLabel: 'RSS (MiB)',
+        yLabel: 'RSS after GC (MiB)',
+        width: 1000,
       }),
     );
   }

@@ -40,8 +40,6 @@ interface Db {
   get(key: Buffer): Promise<Buffer | undefined>;
   /** Reads up to `limit` entries from `gte`; returns how many. */
   scan(gte: Buffer, limit: number): Promise<number>;
-  /** Reads everything in order; returns entry count and bytes. */
-  scanAll(): Promise<{ entries: number; bytes: number }>;
   close(): Promise<void>;
 }
 
@@ -67,15 +65,6 @@ async function openDb(engine: EngineName, dir: string, opts: { cacheBytes: numbe
         for await (const entry of e.range({ gte, limit })) if (entry) n++;
         return n;
       },
-      async scanAll() {
-        let entries = 0;
-        let bytes = 0;
-        for await (const entry of e.range()) {
-          entries++;
-          bytes += entry.key.length + entry.value.length;
-        }
-        return { entries, bytes };
-      },
       close: () => e.close(),
     };
   }
@@ -97,15 +86,6 @@ async function openDb(engine: EngineName, dir: string, opts: { cacheBytes: numbe
       let n = 0;
       for await (const [k] of db.iterator({ gte, limit })) if (k) n++;
       return n;
-    },
-    async scanAll() {
-      let entries = 0;
-      let bytes = 0;
-      for await (const [k, v] of db.iterator()) {
-        entries++;
-        bytes += k.length + v.length;
-      }
-      return { entries, bytes };
     },
     close: () => db.close(),
   };
@@ -296,29 +276,50 @@ async function read(
   };
 }
 
+/** Memory after a full garbage collection (run with --expose-gc), and the RSS before it. */
+function memory(step: string): { step: string; rssBytes: number; rssAfterGcBytes: number; heapUsedBytes: number; arrayBuffersBytes: number } {
+  const rssBytes = process.memoryUsage().rss;
+  const gc = (globalThis as { gc?: () => void }).gc;
+  if (gc) gc();
+  const m = process.memoryUsage();
+  return { step, rssBytes, rssAfterGcBytes: m.rss, heapUsedBytes: m.heapUsed, arrayBuffersBytes: m.arrayBuffers };
+}
+
 /** Memory stays bounded: a full scan and random reads over a data set many times the cache. */
 async function bound(engine: EngineName, dir: string, count: number, valueBytes: number, reads: number, cacheBytes: number): Promise<Record<string, unknown>> {
-  const rss: Array<[string, number]> = [['start', rssBytes()]];
+  const steps = [memory('start')];
   const db = await openDb(engine, dir, { cacheBytes, durable: false });
-  rss.push(['open', rssBytes()]);
-  const all = await timed(() => db.scanAll());
-  rss.push(['full scan', rssBytes()]);
+  steps.push(memory('open'));
+  let peakDuringScan = 0;
+  const all = await timed(async () => {
+    let entries = 0;
+    // Keys are k<index> for index 0..count-1: scanned in 20 slices so RSS is sampled meanwhile.
+    const slice = Math.max(1, Math.ceil(count / 20));
+    for (let from = 0; from < count; from += slice) {
+      entries += await db.scan(benchKey(from), slice);
+      peakDuringScan = Math.max(peakDuringScan, process.memoryUsage().rss);
+    }
+    return { entries };
+  });
+  steps.push(memory('full scan'));
   if (all.value.entries !== count) throw new Error(`${engine}: full scan saw ${all.value.entries} entries, want ${count}`);
   const r = prng(7);
   const got = await timed(async () => {
     for (let n = 0; n < reads; n++) await db.get(benchKey(Math.floor(r() * count)));
   });
-  rss.push(['random reads', rssBytes()]);
+  steps.push(memory('random reads'));
   await db.close();
+  steps.push(memory('closed'));
   return {
     engine,
     phase: 'bound',
     cacheBytes,
-    dataBytes: all.value.bytes,
+    dataBytes: count * (16 + valueBytes),
     diskBytes: await dirBytes(dir),
     fullScanEntriesPerSec: perSec(all.value.entries, all.ms),
     getsPerSec: perSec(reads, got.ms),
-    rssByStep: rss,
+    peakRssDuringScanBytes: peakDuringScan,
+    steps,
   };
 }
 

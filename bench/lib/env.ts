@@ -2,6 +2,7 @@
  * Describes the machine and the command a benchmark ran with, for the header of a results file:
  * figures are only comparable with the conditions they were measured under.
  */
+import { execFileSync } from 'node:child_process';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
@@ -44,4 +45,19 @@ export function commandLine(scriptUrl?: string): string {
   const script = scriptUrl ? new URL(scriptUrl).pathname : (process.argv[1] ?? '');
   const rel = path.relative(process.cwd(), script) || script;
   return ['node', rel, ...process.argv.slice(2)].join(' ');
+}
+
+/**
+ * The last commit touching `paths` and whether they have uncommitted changes, e.g.
+ * "c1f69fd (src/storage; plus uncommitted changes)": what code a figure was measured on.
+ * Returns "unknown" outside a git checkout.
+ */
+export function codeVersion(paths: readonly string[]): string {
+  try {
+    const commit = execFileSync('git', ['log', '-1', '--format=%h', '--', ...paths], { encoding: 'utf8' }).trim();
+    const dirty = execFileSync('git', ['status', '--porcelain', '--', ...paths], { encoding: 'utf8' }).trim() !== '';
+    return `${commit || 'uncommitted'} (${paths.join(', ')}${dirty ? '; plus uncommitted changes in the work tree' : ''})`;
+  } catch {
+    return 'unknown';
+  }
 }

@@ -116,3 +116,8 @@ t.test('runChildJson returns the child result line with its peak RSS, rejects on
   await fsp.writeFile(slow, 'setTimeout(() => {}, 60000);\n');
   await t.rejects(runChildJson(slow, [], { timeoutMs: 300 }), /timed out/);
 });
+
+t.test('codeVersion names a commit', async (t) => {
+  const { codeVersion } = await import('../../bench/lib/index.js');
+  t.match(codeVersion(['package.json']), /^([0-9a-f]{7,}|uncommitted|unknown)/);
+});
