@@ -274,6 +274,17 @@ export class Keyspace {
    * for a write; it must not await (the decision is made on what was read).
    */
   async mutate<T>(key: Buffer, fn: (view: KeyView, nowMs: number) => Mutation<T>): Promise<T> {
+    return (await this.mutateStored(key, fn)).result;
+  }
+
+  /**
+   * Like mutate, and also returns the object the write stored (undefined when `fn` asked for
+   * no write): what a coordinator fans out to the other replicas.
+   */
+  async mutateStored<T>(
+    key: Buffer,
+    fn: (view: KeyView, nowMs: number) => Mutation<T>,
+  ): Promise<{ result: T; stored: VersionedObject | undefined }> {
     this.checkKey(key);
     const release = await this.#enter([key]);
     try {
@@ -281,15 +292,21 @@ export class Keyspace {
       const ek = dataKey(key);
       const before = viewOf(this.#decode(key, await this.#engine.get(ek)), now);
       const m = fn(before, now);
-      if (m.write !== undefined) {
-        const next = this.#applyWrite(before.object, m.write, now);
-        await this.#store(() => this.#engine.put(ek, encodeObject(next), { expiresAtMs: engineExpiresAtMs(next, now, this.#graceMs()) }));
-        this.#counted(ek, livenessOf(before), livenessOf(viewOf(next, now)), now);
-      }
-      return m.result;
+      if (m.write === undefined) return { result: m.result, stored: undefined };
+      const next = this.#applyWrite(before.object, m.write, now);
+      await this.#store(() => this.#engine.put(ek, encodeObject(next), { expiresAtMs: engineExpiresAtMs(next, now, this.#graceMs()) }));
+      this.#counted(ek, livenessOf(before), livenessOf(viewOf(next, now)), now);
+      return { result: m.result, stored: next };
     } finally {
       release();
     }
+  }
+
+  /** An unconditional write (a coordinated SET/DEL/SETCTX); returns the stored object. */
+  async writeObject(key: Buffer, w: WriteRequest): Promise<VersionedObject> {
+    const { stored } = await this.mutateStored(key, () => ({ result: undefined, write: w }));
+    assert(stored !== undefined, 'a write stores an object');
+    return stored;
   }
 
   /**

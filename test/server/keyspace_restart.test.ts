@@ -151,3 +151,17 @@ t.test('storedObjects lists every stored object of a slot range, dead ones inclu
   t.same(all.sort(), ['{a}1', '{a}2', '{b}1']);
   t.ok(slotA !== slotB);
 });
+
+t.test('writeObject and mutateStored return exactly what is stored', async (t) => {
+  const fx = await openFixture(t);
+  const k = Buffer.from('k');
+  const stored = await fx.ks.writeObject(k, { value: Buffer.from('v1'), expiresAtMs: 0 });
+  t.same(await fx.ks.readObject(k), stored);
+  t.equal(stored.siblings[0]!.dot.actor, fx.ks.actor);
+  const none = await fx.ks.mutateStored(k, () => ({ result: 7 }));
+  t.same(none, { result: 7, stored: undefined });
+  const r = await fx.ks.mutateStored(k, (view) => ({ result: view.values.length, write: { value: null, expiresAtMs: 0 } }));
+  t.equal(r.result, 1);
+  t.same(await fx.ks.readObject(k), r.stored);
+  t.equal(await fx.run('EXISTS', 'k'), 0);
+});
