@@ -12,8 +12,9 @@
  *       PING target ──────────────────────────────▶ target        (timeout probeTimeoutMs)
  *       PING_REQ helper_1..k ──▶ helper ── PING ──▶ target        (helpers: random alive members)
  *       any ack ─▶ alive (fresh timeout)
- *       no ack, >= 1 helper NACK (independent confirmation), or no helper exists ─▶ probeFailed ─▶ down
+ *       no ack, >= 1 helper NACK (independent confirmation) ─▶ probeFailed ─▶ down
  *       no ack, no NACK (helpers unreachable too: maybe WE are cut off) ─▶ stays suspect, re-probed
+ *       (a two-node cluster has no third party: there the direct probe alone decides)
  *   ping one random down member: an ack brings it back at once
  *   SYNC (push-pull) with one random live peer:
  *       we send all our records; it merges, replies with the records it holds newer; we merge
@@ -24,6 +25,11 @@
  * the lateness is credited to every member (shiftTimeouts) instead of suspecting them all, and a
  * probe that took far longer than its timeouts allow concludes nothing. A paused node therefore
  * never marks others down for its own pause.
+ *
+ * Suspect vs down for callers: suspect is Redis's `fail?` (pfail), down is `fail`. A member can
+ * stay suspect indefinitely when no witness answers (this node is cut off, or most of the cluster
+ * died): no node marks the rest down for its own isolation. Request routing should treat suspect
+ * like down (do not wait on it; use a fallback), while `down` is the confirmed verdict.
  *
  * Seeds and MEET: addresses (host, bus port) to SYNC with; a seed that is this node is skipped
  * (by address, or when the transport answers ERR_SELF_CONNECTION). meet() SYNCs with an address
@@ -336,8 +342,12 @@ export class Gossiper {
     this.#probing.add(target.id);
     this.stats.probes++;
     const started = this.#clock.now();
-    const helpers = this.#livePeers()
-      .filter((m) => m.id !== target.id)
+    // Helpers: k random members we see alive (credible witnesses); if none is alive, suspects
+    // (someone to ask). `others` = every member that could ever confirm.
+    const others = this.table.members().filter((m) => m.id !== this.table.selfId && m.id !== target.id && m.state !== 'left');
+    const alive = others.filter((m) => m.liveness === 'alive');
+    const pool = alive.length > 0 ? alive : others.filter((m) => m.liveness === 'suspect');
+    const helpers = pool
       .map((m) => ({ m, r: this.#random() }))
       .sort((a, b) => a.r - b.r)
       .slice(0, this.#k)
@@ -387,8 +397,8 @@ export class Gossiper {
         this.stats.inconclusiveProbes++;
         return;
       }
-      if (outcome.nacks === 0 && helpers.length > 0) {
-        // No other node could be asked: we may be the one cut off. Stay suspect; re-probe.
+      if (outcome.nacks === 0 && others.length > 0) {
+        // No other node confirmed: we may be the one cut off. Stay suspect; re-probe next round.
         this.stats.inconclusiveProbes++;
         return;
       }
