@@ -1,0 +1,118 @@
+// Read path: read repair, notfound handling (notfound_ok), sloppy quorum with hinted fallbacks.
+import t from 'tap';
+import { encodeObject } from '../../src/coordinator/object.js';
+import { keySlot } from '../../src/coordinator/slot.js';
+import { startCluster, values, type TestCluster } from './fsm_cluster.js';
+
+const set = (v: string) => ({ value: Buffer.from(v), expiresAtMs: 0 });
+
+async function replicaBytes(c: TestCluster, key: Buffer, ids: readonly string[] = c.ids): Promise<string[]> {
+  return Promise.all(ids.map(async (id) => encodeObject(await c.keyspace(id).readObject(key)).toString('hex')));
+}
+
+t.test('read repair converges a replica that missed a write', async (t) => {
+  const c = await startCluster(t, { nodes: 3, n: 3, settings: { readQuorum: 2, writeQuorum: 2 } });
+  const [a, b, d] = c.ids as [string, string, string];
+  const key = Buffer.from('missed');
+  await c.node(a).put(key, set('old'));
+  await c.idle();
+
+  // d misses the next write: its link from a is cut, a does not know.
+  c.net.faults.set(`${a}>${d}`, 'refuse');
+  await c.node(a).put(key, set('new'));
+  await c.idle();
+  t.same(values(await c.keyspace(d).readObject(key)), ['old'], 'd is stale');
+  c.net.heal();
+
+  // Slow down the fresh replicas so d's stale answer is among the first R: the reply is still the merge.
+  c.net.delays.set(`${b}>${a}`, 30);
+  const got = await c.node(b).get(key);
+  t.same(values(got), ['new'], 'the merged answer wins over the stale one');
+  await c.idle();
+  t.same(values(await c.keyspace(d).readObject(key)), ['new'], 'd was repaired');
+  t.ok(c.node(b).stats.readRepairsDone >= 1, 'counted');
+  t.equal(new Set(await replicaBytes(c, key)).size, 1, 'all replicas identical');
+
+  // A converged key is not repaired again.
+  const sent = c.node(b).stats.readRepairsSent;
+  await c.node(b).get(key);
+  await c.idle();
+  t.equal(c.node(b).stats.readRepairsSent, sent, 'nothing to repair');
+});
+
+t.test('read repair spreads a delete, never resurrects the old value', async (t) => {
+  const c = await startCluster(t, { nodes: 3, n: 3 });
+  const [a, b, d] = c.ids as [string, string, string];
+  const key = Buffer.from('deleted');
+  await c.node(a).put(key, set('alive'));
+  await c.idle();
+  c.net.faults.set(`${a}>${d}`, 'refuse');
+  await c.node(a).put(key, { value: null, expiresAtMs: 0 });
+  await c.idle();
+  t.same(values(await c.keyspace(d).readObject(key)), ['alive'], 'd missed the delete');
+  c.net.heal();
+  t.same(values(await c.node(d).get(key, { r: 3 })), [], 'read via the stale node: deleted');
+  await c.idle();
+  for (const id of [a, b, d]) {
+    const obj = await c.keyspace(id).readObject(key);
+    t.same(values(obj), [], 'no live value anywhere');
+    t.equal(obj.siblings.length, 1, 'the tombstone is kept');
+  }
+});
+
+t.test('notfound handling (notfound_ok)', async (t) => {
+  const c = await startCluster(t, { nodes: 3, n: 3, settings: { requestTimeoutMs: 1000 } });
+  const [x, y, z] = c.ids as [string, string, string];
+  const key = Buffer.from('only-on-x');
+  // Only x stores the key: its fan-out is refused, W=1.
+  c.net.partition([[x], [y, z]], 'refuse', false);
+  await c.node(x).put(key, set('lonely'), { w: 1 });
+  c.net.heal();
+  c.net.delays.set(`${y}>${x}`, 80); // x's answer to a read via y comes last
+
+  t.same(values(await c.node(y).get(key, { r: 1 })), [], 'notfound_ok, R=1: the first answer (a notfound) decides');
+  t.equal((await c.node(y).get(key, { r: 2 })).siblings.length, 0, 'notfound_ok, R=2: two notfounds decide');
+  await c.idle();
+  t.same(values(await c.keyspace(y).readObject(key)), ['lonely'], 'x answered later: read repair fixed y');
+  t.same(values(await c.keyspace(z).readObject(key)), ['lonely'], 'and z');
+
+  const key2 = Buffer.from('only-on-x-2');
+  c.net.heal();
+  c.net.partition([[x], [y, z]], 'refuse', false);
+  await c.node(x).put(key2, set('found'), { w: 1 });
+  c.net.heal();
+  c.net.delays.set(`${y}>${x}`, 80);
+  c.settings = { ...c.settings, notfoundOk: false };
+  const t0 = Date.now();
+  t.same(values(await c.node(y).get(key2, { r: 1 })), ['found'], 'notfound_ok off, R=1: waits for a replica that has it');
+  t.ok(Date.now() - t0 >= 60, 'it waited for x');
+  t.same(values(await c.node(y).get(Buffer.from('nowhere'), { r: 2 })), [], 'notfound_ok off: all notfound is notfound, not an error');
+});
+
+t.test('sloppy quorum: a fallback stands in for a down primary, with a hint', async (t) => {
+  const c = await startCluster(t, { nodes: 4, n: 3, settings: { writeQuorum: 3, readQuorum: 3 } });
+  const key = Buffer.from('sloppy');
+  const slot = keySlot(key);
+  const pref = c.ring().preflist(slot);
+  const [p0, , p2] = pref as [string, string, string];
+  const spare = c.ids.find((id) => !pref.includes(id))!;
+  // p2 is down and everyone knows it.
+  c.net.isolate(p2, 'refuse', true);
+  const stored = await c.node(p0).put(key, set('hinted'));
+  t.same(values(stored), ['hinted'], 'W=3 met with the fallback');
+  await c.idle();
+  t.equal(c.node(spare).stats.hintedPutsReceived, 1, 'the fallback got a hinted copy');
+  t.same(values(await c.keyspace(spare).readObject(key)), ['hinted']);
+  t.same(values(await c.node(p0).get(key)), ['hinted'], 'R=3 met with the fallback');
+
+  c.settings = { ...c.settings, sloppyQuorum: false };
+  await t.rejects(c.node(p0).put(key, set('strict')), {
+    message: 'NOQUORUM write: 0 of 3 replicas acknowledged (the write may be partially applied)',
+  }, 'sloppy-quorum no: W=3 of the primaries cannot be met');
+  await t.rejects(c.node(p0).get(key), { message: /^NOQUORUM read: \d of 3 replicas answered$/ });
+  c.settings = { ...c.settings, writeQuorum: 2, readQuorum: 2 };
+  await c.node(p0).put(key, set('strict'));
+  t.same(values(await c.node(p0).get(key)), ['strict'], 'W=2/R=2 of the primaries still works');
+  await c.idle();
+  t.same(values(await c.keyspace(spare).readObject(key)), ['hinted'], 'without sloppy quorum the fallback is not written');
+});
