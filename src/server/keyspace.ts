@@ -27,8 +27,8 @@
  * counted in its snapshot state, so its write is a normal before/after delta; a key ahead of it
  * is counted by its first write's result alone and skipped when the scan reaches it (counting
  * the stale snapshot state would also track a stale TTL). So the count is exact when the scan
- * ends. If more keys carry a TTL than the counter tracks, counts
- * fall back to a full scan, reused until the next write or for DBSIZE_SCAN_CACHE_MS at most.
+ * ends. If more keys carry a TTL than the counter tracks, counts fall back to a full scan,
+ * reused until the next write or for DBSIZE_SCAN_CACHE_MS at most.
  *
  * FLUSHALL takes the keyspace exclusively: it waits for in-flight writes and holds new ones back.
  */
@@ -49,7 +49,6 @@ import {
   type WriteOptions,
 } from '../coordinator/object.js';
 import { MAX_CLOCK_ENTRIES, MAX_SIBLINGS_LIMIT, MAX_TIME_MS } from '../coordinator/limits.js';
-import { keySlot } from '../coordinator/slot.js';
 import { openEngine } from '../storage/engine.js';
 import { nodeFileSystem, type FileSystem } from '../storage/fs.js';
 import { KEY_BYTES_HARD_MAX, VALUE_BYTES_HARD_MAX } from '../storage/limits.js';
@@ -71,7 +70,7 @@ export const FLUSH_BATCH_KEYS = 1000;
 /** RANDOMKEY picks uniformly among up to this many live keys found from a random slot. */
 export const RANDOMKEY_SAMPLE_KEYS = 16;
 
-export type KeyspaceErrorCode = 'TOOLARGE' | 'SIBLINGS' | 'CORRUPT' | 'CLOSED';
+export type KeyspaceErrorCode = 'TOOLARGE' | 'CORRUPT' | 'CLOSED';
 
 /**
  * An operating error a command turns into an error reply. `message` is the whole reply line,
@@ -680,4 +679,3 @@ export function engineExpiresAtMs(obj: VersionedObject, nowMs: number, graceMs: 
   return Math.min(nowMs + graceMs, MAX_TIME_MS);
 }
 
-export { keySlot };
