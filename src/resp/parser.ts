@@ -57,6 +57,8 @@ const FAST_PATH_DIGITS_MAX = 15;
 export const ARG_HEAP_OVERHEAD_BYTES = 100;
 /** Commands with more arguments than this take the general path (no preallocated arrays). */
 const FAST_PATH_ARGS_MAX = 64;
+/** Chunks of bulk data smaller than this are copied into a tail buffer of this size. */
+const PIECE_TAIL_BYTES = 16 * 1024;
 /** Smallest buffer allocated to join a partial line with the next chunk. */
 const JOIN_BUFFER_MIN_BYTES = 1024;
 const EMPTY = Buffer.alloc(0);
@@ -86,7 +88,11 @@ export class RequestParser {
   /** PHASE_BULK_PIECES: the bulk's declared length and the chunks received for it so far. */
   private bulkLength = 0;
   private pieces: Buffer[] = [];
+  /** Bytes in pieces plus the tail. */
   private piecesBytes = 0;
+  /** Small chunks of the bulk are copied here; pushed to pieces when full or at the end. */
+  private tail: Buffer | null = null;
+  private tailUsed = 0;
   /**
    * For the line starting at pos: bytes [pos, pos + scanned) hold no terminator, so a search
    * after more input resumes there (1-byte feeds stay linear). -1: a NUL hides the terminator.
@@ -111,8 +117,7 @@ export class RequestParser {
   feed(chunk: Buffer): void {
     if (chunk.length === 0 || this.failure !== undefined) return;
     if (this.phase === PHASE_BULK_PIECES) {
-      this.pieces.push(chunk);
-      this.piecesBytes += chunk.length;
+      this.collectPiece(chunk);
       if (this.piecesBytes >= this.bulkLength + 2) this.settlePieces();
       return;
     }
@@ -156,6 +161,8 @@ export class RequestParser {
         this.argsBytes = 0;
         this.pieces = [];
         this.piecesBytes = 0;
+        this.tail = null;
+        this.tailUsed = 0;
       }
       throw err;
     }
@@ -337,21 +344,60 @@ export class RequestParser {
     return false;
   }
 
+  /**
+   * Keeps a chunk of a bulk's data. Big chunks are kept as they are (zero-copy); small ones are
+   * copied into a fixed-size tail buffer, so a client trickling a bulk a byte at a time costs
+   * one Buffer object per PIECE_TAIL_BYTES, not one per byte.
+   */
+  private collectPiece(chunk: Buffer): void {
+    this.piecesBytes += chunk.length;
+    if (chunk.length >= PIECE_TAIL_BYTES) {
+      this.flushTail();
+      this.pieces.push(chunk);
+      return;
+    }
+    let copied = 0;
+    while (copied < chunk.length) {
+      if (this.tail === null || this.tailUsed === this.tail.length) {
+        this.flushTail();
+        this.tail = Buffer.allocUnsafe(PIECE_TAIL_BYTES);
+      }
+      const n = chunk.copy(this.tail, this.tailUsed, copied);
+      this.tailUsed += n;
+      copied += n;
+    }
+  }
+
+  private flushTail(): void {
+    if (this.tail !== null && this.tailUsed > 0) this.pieces.push(this.tail.subarray(0, this.tailUsed));
+    this.tail = null;
+    this.tailUsed = 0;
+  }
+
   /** All data of the bulk in pieces has arrived: make it an argument; the rest is input. */
   private settlePieces(): void {
+    this.flushTail();
     const length = this.bulkLength;
     const pieces = this.pieces;
-    const last = pieces[pieces.length - 1]!;
     const first = pieces[0]!;
-    // Only the last piece can hold bytes past the bulk: earlier ones were all needed.
     const arg = first.length >= length ? first.subarray(0, length) : Buffer.concat(pieces, length);
-    const usedOfLast = length + 2 - (this.piecesBytes - last.length);
+    // What follows the bulk and its two trailing bytes is input again. It starts in the last
+    // piece, or (when the final small chunk was split over two tail buffers) the one before.
+    const need = length + 2;
+    let offset = 0;
+    let i = 0;
+    while (i < pieces.length && offset + pieces[i]!.length <= need) offset += pieces[i++]!.length;
+    const rest: Buffer[] = [];
+    if (i < pieces.length) {
+      rest.push(pieces[i]!.subarray(need - offset));
+      for (let j = i + 1; j < pieces.length; j++) rest.push(pieces[j]!);
+    }
     this.pieces = [];
     this.piecesBytes = 0;
     this.args.push(arg);
     this.argsBytes += length;
     this.argsLeft--;
-    this.buf = usedOfLast < last.length ? last.subarray(usedOfLast) : EMPTY;
+    this.buf = rest.length === 0 ? EMPTY : rest.length === 1 ? rest[0]! : Buffer.concat(rest);
     this.pos = 0;
     this.join = null;
     this.scanned = 0;

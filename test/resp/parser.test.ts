@@ -4,6 +4,8 @@
  * against a real redis-server 7.0.15; redis-compare.test.ts re-checks them live).
  */
 import t from 'tap';
+import v8 from 'node:v8';
+import vm from 'node:vm';
 import {
   RequestParser,
   ProtocolError,
@@ -216,6 +218,72 @@ t.test('bulks spanning chunks are joined, bulks inside one chunk are zero-copy',
 t.test('bufferedBytes counts each held argument with its heap overhead', async (t) => {
   const out = run('*4\r\n$0\r\n\r\n$0\r\n\r\n$3\r\nabc\r\n$5\r\nxy');
   t.same(out, { commands: [], buffered: 3 * ARG_HEAP_OVERHEAD_BYTES + 3 + 2 });
+});
+
+t.test('a bulk trickled a byte at a time is held compactly', async (t) => {
+  // Without coalescing, every 1-byte chunk would stay alive as its own Buffer (~100 bytes of
+  // heap per byte of data). gc is exposed at run time so the heap can be measured.
+  v8.setFlagsFromString('--expose-gc');
+  const gc = vm.runInNewContext('gc') as () => void;
+  const size = 200_000;
+  const frame = Buffer.concat([Buffer.from(`*2\r\n$4\r\nECHO\r\n$${size}\r\n`), Buffer.alloc(size, 0x61), Buffer.from('\r\n' + PING)]);
+  const parser = new RequestParser(DEFAULT_PARSER_LIMITS);
+  const headerBytes = frame.length - size - 2 - PING.length;
+  parser.feed(frame.subarray(0, headerBytes));
+  t.equal(parser.next(), undefined);
+  gc();
+  const before = process.memoryUsage().heapUsed;
+  // Feed all but the last data byte one byte at a time (each a fresh Buffer, as a socket gives).
+  for (let i = headerBytes; i < headerBytes + size - 1; i++) parser.feed(Buffer.from(frame.subarray(i, i + 1)));
+  gc();
+  const grown = process.memoryUsage().heapUsed - before;
+  t.ok(grown < 4 * 1024 * 1024, `heap grew ${grown} bytes for ${size} bytes of data`);
+  t.equal(parser.next(), undefined);
+  // The last byte together with the rest, split mid-CRLF across two chunks.
+  parser.feed(frame.subarray(headerBytes + size - 1, headerBytes + size + 1));
+  parser.feed(frame.subarray(headerBytes + size + 1));
+  const echo = parser.next()!;
+  t.equal(echo[1]!.length, size);
+  t.ok(echo[1]!.equals(Buffer.alloc(size, 0x61)));
+  t.same(parser.next()?.map(String), ['PING']);
+});
+
+t.test('bulks in small chunks around the 16 KiB tail buffer size come out intact', async (t) => {
+  // Small chunks of bulk data are copied into 16 KiB tail buffers; a chunk may end the bulk
+  // and start the next command while straddling two tail buffers.
+  let checked = 0;
+  for (let length = 16_370; length <= 16_400; length += 3) {
+    const value = Buffer.alloc(length);
+    for (let i = 0; i < length; i++) value[i] = (i * 31) & 0xff;
+    const frame = Buffer.concat([Buffer.from(`*2\r\n$4\r\nECHO\r\n$${length}\r\n`), value, Buffer.from('\r\n' + PING + 'PING x\r\n')]);
+    for (const size of [3, 1000, 4097, 16_383]) {
+      const parser = new RequestParser(DEFAULT_PARSER_LIMITS);
+      const got: Buffer[][] = [];
+      for (let i = 0; i < frame.length; i += size) {
+        parser.feed(frame.subarray(i, i + size));
+        for (let c = parser.next(); c; c = parser.next()) got.push(c);
+      }
+      const ok = got.length === 3 && got[0]![1]!.equals(value) && got[1]!.join() === 'PING' && got[2]!.join() === 'PING,x';
+      if (!ok) t.fail(`length ${length}, chunk size ${size}: ${got.map((c) => c.length).join(',')}`);
+      checked++;
+    }
+  }
+  t.equal(checked, 44);
+  // Exactly the straddle: header alone, then 1000-byte chunks; the chunk at data offset 16000
+  // ends the bulk (at 16200) and fills the first tail buffer (at 16384) before the rest.
+  const length = 16_198;
+  const value = Buffer.alloc(length, 0x62);
+  const header = Buffer.from(`*2\r\n$4\r\nECHO\r\n$${length}\r\n`);
+  const rest = Buffer.concat([value, Buffer.from('\r\n' + PING.repeat(300))]);
+  const parser = new RequestParser(DEFAULT_PARSER_LIMITS);
+  parser.feed(header);
+  t.equal(parser.next(), undefined);
+  const got: string[] = [];
+  for (let i = 0; i < rest.length; i += 1000) {
+    parser.feed(rest.subarray(i, i + 1000));
+    for (let c = parser.next(); c; c = parser.next()) got.push(c[0]!.toString() + (c[1] ? `:${c[1].length}` : ''));
+  }
+  t.same(got, [`ECHO:${length}`, ...Array<string>(300).fill('PING')]);
 });
 
 t.test('an argument handed out is never overwritten by later input', async (t) => {
