@@ -343,7 +343,6 @@ export class Engine implements KVEngine {
       .filter((n): n is number => n !== undefined && n >= manifest.logNumber)
       .sort((a, b) => a - b);
     const mem = new Memtable(0);
-    mem.dropRecords();
     for (const num of logs) {
       const name = logFileName(num);
       const buf = await this.readLogFile(path.join(this.dir, name), name);
@@ -493,6 +492,10 @@ export class Engine implements KVEngine {
             first.resolve();
           } else {
             await this.commitGroup();
+            // With a synchronous append nothing above waits for I/O: yield to the event loop
+            // so timers and sockets run between groups (writes queued meanwhile form the next
+            // group). Without this a steady stream of writes would starve everything else.
+            await yieldToLoop();
           }
           continue;
         }
@@ -534,11 +537,10 @@ export class Engine implements KVEngine {
       total += p.bytes + 16; // seq varints may grow a little past the estimate
     }
     const buf = Buffer.allocUnsafe(total);
-    const entries: InternalEntry[] = [];
     let pos = 0;
     let seq = this.lastSeq;
     for (const p of group) {
-      pos = writeRecord(buf, pos, seq + 1, p.ops!, entries);
+      pos = writeRecord(buf, pos, seq + 1, p.ops!);
       seq += p.ops!.length;
     }
     this.lastSeq = seq;
@@ -552,8 +554,7 @@ export class Engine implements KVEngine {
       for (const p of group) p.reject(new StorageError('EFAILED', `write not durable: ${this.failedReason}`, { cause: err }));
       return;
     }
-    this.mem.addRecords(records);
-    for (const e of entries) this.mem.add(e);
+    this.mem.applyRecords(records);
     this.visibleSeq = seq;
     for (const p of group) p.resolve();
   }
@@ -640,11 +641,12 @@ export class Engine implements KVEngine {
 
   /** Serializes a memtable (in slices, yielding to the event loop) and builds its table. */
   private async buildFromMemtable(mem: Memtable): Promise<BuildResult> {
-    if (mem.records) {
+    const records = mem.records();
+    if (records) {
       // The log records already hold every version: one copy into a transferable buffer.
-      const bytes = Buffer.allocUnsafeSlow(mem.recordBytes);
+      const bytes = Buffer.allocUnsafeSlow(records.bytes);
       let off = 0;
-      for (const r of mem.records) off += r.copy(bytes, off);
+      for (const r of records.buffers) off += r.copy(bytes, off);
       return runJob(
         { inputs: [{ kind: 'log', bytes }], gc: this.gcOptions(false), build: this.buildOptions(), targetFileBytes: Number.MAX_SAFE_INTEGER },
         'flush',

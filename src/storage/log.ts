@@ -58,16 +58,16 @@ export function recordLength(firstSeq: number, ops: readonly LogOp[]): number {
 }
 
 /**
- * Encodes one record at buf[pos] (the caller sized buf with recordLength) and pushes the
- * entries it holds onto `out`, with key and value as views into buf (the memtable keeps these
- * views: no second copy of the data). Returns the position after the record.
+ * Encodes one record at buf[pos] (the caller sized buf with recordLength) and, when `out` is
+ * given, pushes the entries it holds onto it, with key and value as views into buf. Returns
+ * the position after the record.
  */
 export function writeRecord(
   buf: Buffer,
   pos: number,
   firstSeq: number,
   ops: readonly LogOp[],
-  out: InternalEntry[],
+  out?: InternalEntry[],
 ): number {
   const start = pos;
   let p = pos + LOG_HEADER_BYTES;
@@ -80,14 +80,10 @@ export function writeRecord(
     const keyAt = p;
     p += op.key.copy(buf, p);
     p = putVarint(buf, p, op.time);
-    let value: Buffer = EMPTY;
-    if (op.kind === KIND_PUT) {
-      p = putVarint(buf, p, op.value.length);
-      const valueAt = p;
-      p += op.value.copy(buf, p);
-      value = buf.subarray(valueAt, p);
-    }
-    out.push({ key: buf.subarray(keyAt, keyAt + op.key.length), seq: seq++, kind: op.kind, time: op.time, value });
+    const valueAt = op.kind === KIND_PUT ? putVarint(buf, p, op.value.length) : p;
+    if (op.kind === KIND_PUT) p = valueAt + op.value.copy(buf, valueAt);
+    out?.push({ key: buf.subarray(keyAt, keyAt + op.key.length), seq, kind: op.kind, time: op.time, value: op.kind === KIND_PUT ? buf.subarray(valueAt, p) : EMPTY });
+    seq++;
   }
   const length = p - start - LOG_HEADER_BYTES;
   buf.writeUInt32LE(length, start + 4);
