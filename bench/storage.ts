@@ -3,6 +3,7 @@
  * instead), side by side in one run (issue 2, "How it is measured").
  *
  *   node .build/NAME/bench/storage.js [--full] [--scale 0.2] [--rounds 5] [--out bench/results]
+ *   node .build/NAME/bench/storage.js --memory-only [--memory-counts 10000,50000,200000] [--out bench/results]
  *
  * Data sets: N x 100-byte values and M x 4 KiB values, N = 1,000,000 and M = 200,000 with
  * --full; by default scaled by --scale (0.2: 200,000 and 40,000) because a full run takes too
@@ -67,6 +68,9 @@ const TARGET_BATCHED_FILL = 1.0;
 const TARGET_SINGLE_READS = 3.0;
 
 interface Args {
+  memoryOnly: boolean;
+  /** --memory-only: data-set sizes (number of 4 KiB values), read with one fixed cache. */
+  memoryCounts: number[];
   full: boolean;
   scale: number;
   rounds: number;
@@ -74,7 +78,7 @@ interface Args {
 }
 
 function parseArgs(argv: string[]): Args {
-  const args: Args = { full: false, scale: 0.2, rounds: 5, out: 'bench/results' };
+  const args: Args = { memoryOnly: false, memoryCounts: [10_000, 50_000, 200_000], full: false, scale: 0.2, rounds: 5, out: 'bench/results' };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const next = () => {
@@ -86,6 +90,8 @@ function parseArgs(argv: string[]): Args {
     else if (a === '--scale') args.scale = Number(next());
     else if (a === '--rounds') args.rounds = Number(next());
     else if (a === '--out') args.out = next();
+    else if (a === '--memory-only') args.memoryOnly = true;
+    else if (a === '--memory-counts') args.memoryCounts = next().split(',').map(Number);
     else throw new Error(`unknown argument ${a}`);
   }
   if (!(args.scale > 0 && args.scale <= 1)) throw new Error('--scale must be in (0, 1]');
@@ -171,8 +177,101 @@ async function runRound(set: DataSet, engine: EngineName, dir: string): Promise<
   return { fill, read };
 }
 
+/** The cache of the --memory-only run: the same for every data-set size. */
+const MEMORY_RUN_CACHE_BYTES = 2 * 1024 * 1024;
+const MEMORY_RUN_VALUE_BYTES = 4096;
+
+/**
+ * --memory-only: fills each engine with data sets of growing size (4 KiB values, batched fill)
+ * and reads each one fully and at random with the same small block cache, in a fresh process.
+ * If memory is bounded by memtables + cache + per-table index, RSS after the reads does not
+ * grow with the data size. Writes <out>/storage-memory.md and <out>/storage-memory.svg.
+ */
+async function memoryOnly(args: Args): Promise<void> {
+  const environment = `${describeEnvironment()}. Engine code: ${codeVersion(['src/storage'])}`;
+  const root = await fsp.mkdtemp(path.join(os.tmpdir(), 'ringkv-storage-memory-'));
+  const runs: Array<{ engine: EngineName; count: number; result: BoundResult; fill: FillResult }> = [];
+  const started = Date.now();
+  try {
+    for (const count of args.memoryCounts) {
+      for (const engine of ENGINES) {
+        const dir = path.join(root, `${engine}-${count}`);
+        log(`memory: ${engine} ${formatNumber(count)} x 4 KiB: fill`);
+        const fill = await runChildJson<FillResult>(RUNNER, ['fill', engine, dir, String(count), String(MEMORY_RUN_VALUE_BYTES), '10', '10'], {
+          timeoutMs: CHILD_TIMEOUT_MS,
+        });
+        log(`memory: ${engine} ${formatNumber(count)} x 4 KiB: read with a ${formatBytes(MEMORY_RUN_CACHE_BYTES)} cache`);
+        const result = await runChildJson<BoundResult>(
+          RUNNER,
+          ['bound', engine, dir, String(count), String(MEMORY_RUN_VALUE_BYTES), String(BOUND_READS), String(MEMORY_RUN_CACHE_BYTES)],
+          { timeoutMs: CHILD_TIMEOUT_MS, nodeArgs: ['--expose-gc'] },
+        );
+        runs.push({ engine, count, result, fill });
+        await fsp.rm(dir, { recursive: true, force: true });
+      }
+    }
+  } finally {
+    await fsp.rm(root, { recursive: true, force: true });
+  }
+  const md: string[] = [];
+  md.push('# Storage engine: memory against data size\n');
+  md.push('Produced by (from the repository root, after `npx tsc -p . --outDir .build/NAME`):\n');
+  md.push(codeBlock(commandLine(import.meta.url), 'sh'));
+  md.push(`Machine: ${environment}. Run took ${((Date.now() - started) / 60_000).toFixed(1)} min.\n`);
+  md.push(
+    `Each engine is filled (batches of 100, random order) with data sets of growing size, 4 KiB random values, then a fresh ` +
+      `process (--expose-gc) opens it with a ${formatBytes(MEMORY_RUN_CACHE_BYTES)} block cache, scans all of it (20 slices) and ` +
+      `does ${formatNumber(BOUND_READS)} random gets; background compaction runs as usual. "RSS after GC" is measured after a ` +
+      "full collection of the main thread. If memory is bounded by memtables + block cache + per-table index, RSS does not grow " +
+      'with the data. What RSS also holds: ringkv\'s worker threads and memory the allocator keeps after it was freed; LevelDB ' +
+      'reads tables through mmap, so file pages it touched count in its RSS (the kernel can drop them).\n\n',
+  );
+  md.push(
+    markdownTable(
+      ['engine', 'data set', 'data / cache', 'RSS after GC: open', 'full scan', 'random reads', 'closed', 'peak RSS', 'V8 heap after reads', 'fill process peak RSS'],
+      runs.map(({ engine, count, result, fill }) => {
+        const at = (step: string) => result.steps.find((m) => m.step === step);
+        return [
+          ENGINE_LABEL[engine],
+          `${formatNumber(count)} x 4 KiB (${formatBytes(result.dataBytes)})`,
+          `${(result.dataBytes / result.cacheBytes).toFixed(0)}x`,
+          formatBytes(at('open')?.rssAfterGcBytes ?? Number.NaN),
+          formatBytes(at('full scan')?.rssAfterGcBytes ?? Number.NaN),
+          formatBytes(at('random reads')?.rssAfterGcBytes ?? Number.NaN),
+          formatBytes(at('closed')?.rssAfterGcBytes ?? Number.NaN),
+          formatBytes(result.peakRssBytes),
+          formatBytes(at('random reads')?.heapUsedBytes ?? Number.NaN),
+          formatBytes(fill.peakRssBytes),
+        ];
+      }),
+    ),
+  );
+  md.push('\nPlot: [storage-memory.svg](storage-memory.svg).\n');
+  await fsp.mkdir(args.out, { recursive: true });
+  await fsp.writeFile(path.join(args.out, 'storage-memory.md'), md.join('\n'));
+  await fsp.writeFile(
+    path.join(args.out, 'storage-memory.svg'),
+    lineChartSvg({
+      title: `Peak RSS of a reading process vs data size (${formatBytes(MEMORY_RUN_CACHE_BYTES)} block cache)`,
+      subtitle: 'flat = bounded; also: RSS of the fill process',
+      series: ENGINES.flatMap((engine) => [
+        { name: `${engine} read`, points: runs.filter((r) => r.engine === engine).map((r) => [r.result.dataBytes / 2 ** 20, r.result.peakRssBytes / 2 ** 20] as const) },
+        { name: `${engine} fill`, points: runs.filter((r) => r.engine === engine).map((r) => [r.result.dataBytes / 2 ** 20, r.fill.peakRssBytes / 2 ** 20] as const) },
+      ]),
+      xLabel: 'data set (MiB)',
+      yLabel: 'peak RSS (MiB)',
+      width: 1000,
+    }),
+  );
+  log(`wrote ${path.join(args.out, 'storage-memory.md')}`);
+}
+
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
+  if (args.memoryOnly) {
+    await memoryOnly(args);
+    return;
+  }
   const scale = args.full ? 1 : args.scale;
   const sets: DataSet[] = [
     { name: '100-byte values', count: Math.round(FULL_SMALL_COUNT * scale), valueBytes: 100 },
@@ -320,7 +419,7 @@ async function writeResults(
     const scans = bounds.map((b) => `${ENGINE_LABEL[b.engine]} ${b.set.valueBytes} B: scan ${formatNumber(b.result.fullScanEntriesPerSec)} entries/s, ${formatNumber(b.result.getsPerSec)} gets/s`);
     md.push(`\nThroughput in these runs (one round, not alternated): ${scans.join('; ')}.\n`);
   }
-  md.push('\nPlots: [storage.svg](storage.svg) (throughput, log scale)' + (bounds.length ? ', [storage-memory.svg](storage-memory.svg) (RSS after GC by step).\n' : '.\n'));
+  md.push('\nPlots: [storage.svg](storage.svg) (throughput, log scale)' + (bounds.length ? ', [storage-bound.svg](storage-bound.svg) (RSS after GC by step); memory against data size: [storage-memory.md](storage-memory.md).\n' : '.\n'));
   await fsp.mkdir(args.out, { recursive: true });
   await fsp.writeFile(path.join(args.out, 'storage.md'), md.join('\n'));
   await fsp.writeFile(
@@ -341,7 +440,7 @@ async function writeResults(
   );
   if (bounds.length) {
     await fsp.writeFile(
-      path.join(args.out, 'storage-memory.svg'),
+      path.join(args.out, 'storage-bound.svg'),
       lineChartSvg({
         title: 'RSS after GC while reading data sets >= 10x the block cache',
         subtitle: 'steps: 0 start, 1 open, 2 full scan, 3 random reads, 4 closed',
