@@ -121,6 +121,8 @@ export interface Fixture {
   logs: string[];
   /** Runs a command (strings are latin1) and returns the plain reply. */
   run(...args: (string | Buffer)[]): Promise<Plain>;
+  /** Runs a command and returns the handler's Reply as is. */
+  runReply(...args: (string | Buffer)[]): Promise<Reply>;
   /** Closes the keyspace and opens it again on the same dir. */
   reopen(): Promise<void>;
 }
@@ -150,19 +152,22 @@ export async function openFixture(t: Tap, options: { config?: Record<string, str
     ks: await open(),
     logs,
     async run(...raw) {
+      return plain(await fx.runReply(...raw));
+    },
+    async runReply(...raw) {
       const args = raw.map((a) => (typeof a === 'string' ? Buffer.from(a, 'latin1') : a));
       const name = args[0]!.toString('latin1').toLowerCase();
       let spec = TABLE.get(name);
-      if (spec === undefined) return { error: `ERR unknown command '${name}'` };
+      if (spec === undefined) return { kind: 'error', message: `ERR unknown command '${name}'` };
       if (spec.subcommands !== undefined) {
         const subName = `${name}|${(args[1] ?? Buffer.alloc(0)).toString('latin1').toLowerCase()}`;
         spec = spec.subcommands.find((s) => s.name === subName);
-        if (spec === undefined) return { error: `ERR unknown subcommand` };
+        if (spec === undefined) return { kind: 'error', message: `ERR unknown subcommand` };
       }
       const ok = spec.arity > 0 ? args.length === spec.arity : args.length >= -spec.arity;
-      if (!ok) return { error: `ERR wrong number of arguments for '${spec.name}' command` };
+      if (!ok) return { kind: 'error', message: `ERR wrong number of arguments for '${spec.name}' command` };
       const server: ServerContext = { config, keyspace: fx.ks, now: clock.now };
-      return plain(await spec.handler!({ client, server }, args));
+      return spec.handler!({ client, server }, args);
     },
     async reopen() {
       await fx.ks.close();
