@@ -1,8 +1,17 @@
 /**
- * One client connection: bytes in -> RequestParser -> commands run strictly in order (async
- * handlers included: the next command starts only after the previous reply exists, as Redis
- * runs one client's commands one after another) -> replies accumulated in a ReplyBuffer and
- * written once per batch (one write, or corked writev, per read chunk instead of per reply).
+ * One client connection: bytes in -> RequestParser -> commands -> replies accumulated in a
+ * ReplyBuffer and written once per batch (one write, or corked writev, per read chunk or per
+ * round of completions, instead of one per reply). Replies always go out in request order.
+ *
+ * Pipelined key commands overlap: while earlier commands of this client are still running
+ * (async storage reads and writes), a following key command starts at once unless it shares a
+ * key with one in flight and either of them writes (Dispatcher.overlapPlan / plansCommute).
+ * Everything else (no keys, admin, subcommands: PING, AUTH, CONFIG, FLUSHALL, SCAN, ...) is a
+ * barrier: it starts only after everything before it finished, and nothing after it starts
+ * before it finished. So each key sees this client's commands in order, exactly as if they ran
+ * one after another; only commands on different keys may complete in another order (the store
+ * promises atomicity and order per key, not across keys). At most PIPELINE_INFLIGHT_MAX
+ * commands of one client run at once.
  *
  * Backpressure both ways:
  *   - output: while more than OUTPUT_HIGH_WATER_BYTES of replies wait in the socket, reading
@@ -27,7 +36,7 @@ import { ReplyBuffer } from '../resp/encoder.js';
 import { RequestParser, ProtocolError } from '../resp/parser.js';
 import type { ParserLimits } from '../resp/parser-limits.js';
 import { NO_REPLY, type ClientHandle } from './services.js';
-import type { Dispatcher } from './dispatcher.js';
+import { plansCommute, type Dispatcher, type OverlapPlan } from './dispatcher.js';
 import type { LogFn } from './logger.js';
 import type { ServerStats } from './stats.js';
 import type { ClientState, CommandContext, ServerContext } from './types.js';
@@ -38,6 +47,14 @@ export const OUTPUT_FLUSH_BYTES = 64 * 1024;
 export const OUTPUT_HIGH_WATER_BYTES = 1024 * 1024;
 /** Stop reading while a command is in flight and this much input waits in the parser. */
 export const QUERY_HIGH_WATER_BYTES = 1024 * 1024;
+/** Commands of one client running at once (pipelined key commands on distinct keys). */
+export const PIPELINE_INFLIGHT_MAX = 128;
+
+/** A command started and not yet answered, or answered but waiting for those before it. */
+interface InFlight {
+  readonly plan: OverlapPlan | undefined;
+  reply: Reply | undefined;
+}
 
 /** What a connection needs from its server. */
 export interface ConnectionHost {
@@ -59,11 +76,18 @@ export class Connection implements ClientHandle {
   readonly #parser: RequestParser;
   readonly #out: ReplyBuffer;
   readonly #ctx: CommandContext;
-  /** A command loop is active (possibly awaiting an async handler). */
+  /** The command loop is executing (synchronously) right now. */
   #running = false;
+  /** Commands started and not yet written out, in request order. */
+  readonly #inflight: InFlight[] = [];
+  /** A parsed command that could not start yet (it conflicts with one in flight). */
+  #held: Buffer[] | undefined;
+  /** A protocol error to answer once the commands before it are answered. */
+  #protocolFailure: ProtocolError | undefined;
+  #flushScheduled = false;
   /** Reading paused because replies are not drained. */
   #outputBlocked = false;
-  /** Reading paused because input piled up behind an in-flight command. */
+  /** Reading paused because input piled up behind commands in flight. */
   #inputBlocked = false;
   /** No more commands will be read or run (protocol error, QUIT, kill, shutdown, peer ended). */
   #stopped = false;
@@ -102,6 +126,11 @@ export class Connection implements ClientHandle {
     return this.#out.byteLength + this.socket.writableLength;
   }
 
+  /** Flow-control state, for CLIENT LIST and tests. */
+  flowState(): { inflight: number; held: boolean; outputBlocked: boolean; inputBlocked: boolean; stopped: boolean } {
+    return { inflight: this.#inflight.length, held: this.#held !== undefined, outputBlocked: this.#outputBlocked, inputBlocked: this.#inputBlocked, stopped: this.#stopped };
+  }
+
   lastInteractionMs(): number {
     return this.#lastInteractionMs;
   }
@@ -110,9 +139,9 @@ export class Connection implements ClientHandle {
     return this.#closed;
   }
 
-  /** True while a command is running or input waits to be run. */
+  /** True while a command is running or waits to be answered. */
   get busy(): boolean {
-    return this.#running;
+    return this.#running || this.#inflight.length > 0;
   }
 
   /** Re-reads the parser limits (after AUTH, or CONFIG SET proto-max-bulk-len). */
@@ -122,7 +151,7 @@ export class Connection implements ClientHandle {
   }
 
   kill(): void {
-    if (this.#running) {
+    if (this.busy) {
       // Inside this client's own command (CLIENT KILL on itself) or awaiting one: the reply in
       // flight is still written, then the connection closes.
       this.state.closeAfterReply = true;
@@ -144,7 +173,7 @@ export class Connection implements ClientHandle {
   async shutdown(): Promise<void> {
     this.#stopped = true;
     this.socket.pause();
-    if (this.#running) await new Promise<void>((resolve) => this.#idleWaiters.push(resolve));
+    if (this.busy) await new Promise<void>((resolve) => this.#idleWaiters.push(resolve));
     this.#flush();
     if (!this.#closed) {
       await new Promise<void>((resolve) => {
@@ -166,14 +195,14 @@ export class Connection implements ClientHandle {
       this.#destroy();
       return;
     }
-    if (this.#running) {
-      if (this.#parser.bufferedBytes > QUERY_HIGH_WATER_BYTES && !this.#inputBlocked) {
-        this.#inputBlocked = true;
-        this.socket.pause();
-      }
-      return;
+    if (this.#running) return;
+    const exhausted = this.#run();
+    if (!exhausted && this.#parser.bufferedBytes > QUERY_HIGH_WATER_BYTES && !this.#inputBlocked && !this.#closed) {
+      // Complete commands are waiting behind ones in flight: take no more input until they ran.
+      // (Never while the parser waits for the rest of a command: only more input completes it.)
+      this.#inputBlocked = true;
+      this.socket.pause();
     }
-    this.#run();
   }
 
   #onDrain(): void {
@@ -185,61 +214,115 @@ export class Connection implements ClientHandle {
   }
 
   /**
-   * The command loop. Runs synchronously while handlers reply synchronously; on an async reply
-   * it returns and re-enters from the promise, keeping #running set so nothing overtakes.
+   * The command loop: starts every command that may start now, queues async replies in
+   * request order, and writes what is ready. Re-entered when input arrives, when a command
+   * completes and when the socket drains. Returns true when it stopped because the parser
+   * holds no complete command.
    */
-  #run(): void {
+  #run(): boolean {
+    if (this.#running) return false;
     this.#running = true;
     let exhausted = false;
     for (;;) {
       if (this.#stopped || this.#outputBlocked || this.#closed) break;
-      let args: Buffer[] | undefined;
-      try {
-        args = this.#parser.next();
-      } catch (err) {
-        if (err instanceof ProtocolError) {
-          this.#protocolError(err);
-          break;
-        }
-        throw err;
-      }
-      if (args === undefined) {
-        exhausted = true;
+      if (this.#inflight.length >= PIPELINE_INFLIGHT_MAX) break;
+      if (this.#protocolFailure !== undefined) {
+        if (this.#inflight.length === 0) this.#protocolError(this.#protocolFailure);
         break;
       }
-      if (args.length === 0) continue;
+      let args = this.#held;
+      if (args === undefined) {
+        try {
+          args = this.#parser.next();
+        } catch (err) {
+          if (!(err instanceof ProtocolError)) throw err;
+          this.#protocolFailure = err;
+          continue;
+        }
+        if (args === undefined) {
+          exhausted = true;
+          break;
+        }
+        if (args.length === 0) continue;
+      }
+      let plan: OverlapPlan | undefined;
+      if (this.#inflight.length > 0) {
+        plan = this.#host.dispatcher.overlapPlan(args);
+        if (!this.#mayStart(plan)) {
+          this.#held = args;
+          break;
+        }
+      }
+      this.#held = undefined;
       const reply = this.#host.dispatcher.dispatch(this.#ctx, args);
       if (reply instanceof Promise) {
+        // With nothing in flight the plan was not needed to start; it is for those that follow.
+        if (this.#inflight.length === 0) plan = this.#host.dispatcher.overlapPlan(args);
+        const entry: InFlight = { plan, reply: undefined };
+        this.#inflight.push(entry);
         reply.then(
-          (r) => {
-            this.#push(r);
-            this.#run();
-          },
+          (r) => this.#complete(entry, r),
           (err: unknown) => {
             // The dispatcher turns handler failures into replies; this is a bug, not input.
             this.#host.log('error', `client id=${this.state.id}: dispatcher rejected: ${String(err)}`);
-            this.#push(error('ERR internal error'));
-            this.#run();
+            this.#complete(entry, error('ERR internal error'));
           },
         );
-        return;
+      } else if (this.#inflight.length > 0) {
+        this.#inflight.push({ plan, reply });
+      } else {
+        this.#push(reply);
       }
-      this.#push(reply);
     }
-    this.#flush();
     this.#running = false;
-    if (this.#inputBlocked) {
+    if (this.#inflight.length === 0) this.#flush();
+    else this.#scheduleFlush();
+    if (this.#inputBlocked && exhausted) {
       this.#inputBlocked = false;
       if (!this.#outputBlocked && !this.#stopped) this.socket.resume();
     }
+    if (this.#inflight.length > 0) return exhausted;
     if (this.state.closeAfterReply && !this.#closed) {
       this.#stopped = true;
+      this.#flush();
       this.socket.end();
     } else if (this.#readEnded && exhausted && !this.#stopped) {
       this.#finishAfterEnd();
     }
-    const waiters = this.#idleWaiters.splice(0);
-    for (const w of waiters) w();
+    for (const w of this.#idleWaiters.splice(0)) w();
+    return exhausted;
+  }
+
+  /** A command may start beside those in flight when it and all of them are commuting key commands. */
+  #mayStart(plan: OverlapPlan | undefined): boolean {
+    if (plan === undefined) return false;
+    for (const f of this.#inflight) {
+      if (f.reply !== undefined) continue; // finished, only waiting to be written in order
+      if (f.plan === undefined || !plansCommute(f.plan, plan)) return false;
+    }
+    return true;
+  }
+
+  #complete(entry: InFlight, reply: Reply): void {
+    entry.reply = reply;
+    // Answer every finished command at the head, in request order.
+    while (this.#inflight.length > 0) {
+      const head = this.#inflight[0] as InFlight;
+      if (head.reply === undefined) break;
+      this.#inflight.shift();
+      this.#push(head.reply);
+    }
+    this.#run();
+  }
+
+  /** Several completions usually land in one turn of the event loop: write them together. */
+  #scheduleFlush(): void {
+    if (this.#flushScheduled || this.#out.byteLength === 0) return;
+    this.#flushScheduled = true;
+    setImmediate(() => {
+      this.#flushScheduled = false;
+      this.#flush();
+    });
   }
 
   #push(reply: Reply): void {
@@ -308,6 +391,6 @@ export class Connection implements ClientHandle {
     this.#stopped = true;
     this.#host.onClose(this);
     // Shutdown may wait on a command that will never report back to a closed socket.
-    if (!this.#running) for (const w of this.#idleWaiters.splice(0)) w();
+    if (!this.busy) for (const w of this.#idleWaiters.splice(0)) w();
   }
 }

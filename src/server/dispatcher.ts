@@ -41,6 +41,19 @@ export function wrongArityError(fullName: string): string {
   return `ERR wrong number of arguments for '${fullName}' command`;
 }
 
+/** The keys a command touches and whether it writes them (see Dispatcher.overlapPlan). */
+export interface OverlapPlan {
+  readonly keys: readonly string[];
+  readonly write: boolean;
+}
+
+/** True when `b` may run concurrently with `a` (no shared key written by either). */
+export function plansCommute(a: OverlapPlan, b: OverlapPlan): boolean {
+  if (!a.write && !b.write) return true;
+  for (const k of b.keys) if (a.keys.includes(k)) return false;
+  return true;
+}
+
 export interface DispatcherOptions {
   readonly table: CommandTable;
   readonly stats: ServerStats;
@@ -83,6 +96,27 @@ export class Dispatcher {
     }
     if (!arityOk(target.arity, args.length)) return { error: wrongArityError(target.name), countAs: target };
     return { spec: target };
+  }
+
+  /**
+   * Whether a pipelined command may start while earlier commands of the same client are still
+   * running: only single-purpose key commands (read or write flags, key positions, no admin,
+   * no subcommands) may, and the caller must still check `keys` against what is in flight
+   * (a write conflicts with any command on one of its keys). undefined: a barrier, which runs
+   * alone after everything before it finished.
+   */
+  overlapPlan(args: readonly Buffer[]): OverlapPlan | undefined {
+    const r = this.resolve(args);
+    if ('error' in r) return undefined;
+    const spec = r.spec;
+    if (spec.firstKey <= 0 || spec.subcommands !== undefined || spec.flags.includes('admin')) return undefined;
+    const write = spec.flags.includes('write');
+    if (!write && !spec.flags.includes('readonly')) return undefined;
+    const last = spec.lastKey < 0 ? args.length + spec.lastKey : Math.min(spec.lastKey, args.length - 1);
+    const step = Math.max(1, spec.keyStep);
+    const keys: string[] = [];
+    for (let i = spec.firstKey; i <= last; i += step) keys.push((args[i] as Buffer).toString('latin1'));
+    return { keys, write };
   }
 
   dispatch(ctx: CommandContext, args: Buffer[]): Reply | Promise<Reply> {

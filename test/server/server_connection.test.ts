@@ -24,6 +24,67 @@ t.test('pipelined replies come back in order, async or not', async (t) => {
   t.equal(text, '$1\r\na\r\n+b\r\n$1\r\nc\r\n+PONG\r\n$1\r\nd\r\n');
 });
 
+/** KREAD key ms / KWRITE key ms: key commands that take ms; the log records start and end order. */
+function keyCommands(log: string[]): CommandSpec[] {
+  const keyed = (name: string, flag: 'readonly' | 'write'): CommandSpec => ({
+    name, arity: 3, flags: [flag], firstKey: 1, lastKey: 1, keyStep: 1, summary: name, group: 'test',
+    handler: (_c, a) => {
+      const tag = `${name}:${(a[1] as Buffer).toString()}`;
+      log.push(`start ${tag}`);
+      return new Promise<Reply>((resolve) =>
+        setTimeout(() => {
+          log.push(`end ${tag}`);
+          resolve(simple(tag));
+        }, Number((a[2] as Buffer).toString())),
+      );
+    },
+  });
+  return [keyed('kread', 'readonly'), keyed('kwrite', 'write')];
+}
+
+t.test('pipelined key commands overlap only when they commute; barriers run alone', async (t) => {
+  const log: string[] = [];
+  const h = await startServer(t, [], [...testCommands, ...keyCommands(log)]);
+  const c = await RawClient.connect(t, h.port);
+  c.send(Buffer.concat([
+    command('kwrite', 'a', '60'), // starts
+    command('kwrite', 'b', '10'), // different key: starts beside it
+    command('kread', 'b', '10'), // reads what the write of b wrote: waits for it
+    command('kread', 'c', '10'),
+    command('ping'), // barrier: after everything before it
+    command('kread', 'd', '10'), // after the barrier
+  ]));
+  const text = await c.until((s) => s.split('\r\n').length === 7);
+  t.equal(text, '+kwrite:a\r\n+kwrite:b\r\n+kread:b\r\n+kread:c\r\n+PONG\r\n+kread:d\r\n', 'replies in request order');
+  t.same(log.slice(0, 2), ['start kwrite:a', 'start kwrite:b'], 'writes to different keys overlap');
+  t.ok(log.indexOf('start kread:b') > log.indexOf('end kwrite:b'), 'a read waits for the write of its key');
+  t.ok(log.indexOf('start kread:b') < log.indexOf('end kwrite:a'), '... but not for the write of another key');
+  t.ok(log.indexOf('start kread:d') > log.indexOf('end kwrite:a'), 'nothing after a barrier starts before everything before it ended');
+  t.equal(log.filter((l) => l.startsWith('start')).length, 5);
+
+  log.length = 0;
+  c.received = Buffer.alloc(0);
+  c.send(Buffer.concat([command('kread', 'x', '30'), command('kread', 'x', '1'), command('kwrite', 'x', '1')]));
+  await c.until((s) => s.split('\r\n').length === 4);
+  t.same(log.slice(0, 2), ['start kread:x', 'start kread:x'], 'reads of one key overlap');
+  t.equal(log.indexOf('start kwrite:x'), 4, 'a write waits for the reads of its key');
+});
+
+t.test('a command larger than the input high-water mark still arrives whole (no stall)', async (t) => {
+  const h = await startServer(t, [['proto-max-bulk-len', '8mb']], testCommands);
+  const c = await RawClient.connect(t, h.port);
+  const payload = Buffer.alloc(3 * 1024 * 1024, 0x7a);
+  const expected = `$${payload.length}\r\n`.length + payload.length + 2;
+  c.send(command('echo', payload));
+  await c.untilBytes(expected, 10000);
+  t.equal(c.receivedBytes, expected, 'alone');
+  c.received = Buffer.alloc(0);
+  c.send(Buffer.concat([command('slow', '50', 'x'), command('echo', payload), command('ping')]));
+  await c.untilBytes(7 + expected + 7, 10000);
+  t.equal(c.received.subarray(0, 7).toString(), '$1\r\nx\r\n', 'behind a running command');
+  t.equal(c.received.subarray(c.receivedBytes - 7).toString(), '+PONG\r\n');
+});
+
 t.test('a pipeline is answered in few writes, not one per reply', async (t) => {
   const h = await startServer(t);
   const c = await RawClient.connect(t, h.port);
