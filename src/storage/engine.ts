@@ -64,7 +64,7 @@ export interface EngineOptions {
   blockCacheBytes?: number;
   /** Bloom filter bits per key. Default 10 (about 1% false positives). */
   bloomBitsPerKey?: number;
-  /** Block compression. Default 'none' (see bench/results/storage-codec.md). */
+  /** Block compression. Default 'none' (measured: bench/results/storage-eventloop.md, "Block codec"). */
   compression?: Compression;
   /** Tombstones (and expired entries) older than this are dropped at the bottom level. Default 10 days. */
   tombstoneGraceMs?: number;

@@ -23,7 +23,7 @@
  * the I/O layer reports as StorageError('ECORRUPT') naming the file.
  *
  * Compression: a block is stored compressed only when that saves at least 1/8 of it.
- * Codec choice by measurement: see bench/results/storage-codec.md.
+ * Codec choice by measurement: see bench/results/storage-eventloop.md, section "Block codec".
  */
 import { equalBytes } from './bytes.js';
 import assert from 'node:assert';
