@@ -207,9 +207,9 @@ export class ClusterBus {
   }
 
   async #requestConnecting(peer: PeerAddress, type: number, payload: Buffer, timeoutMs: number): Promise<Buffer> {
-    const started = Date.now();
+    const started = performance.now();
     const conn = await this.#connection(peer, timeoutMs);
-    const left = timeoutMs - (Date.now() - started);
+    const left = timeoutMs - (performance.now() - started);
     if (left <= 0) {
       this.stats.requestTimeouts++;
       throw new ClusterError('ERR_BUS_TIMEOUT', `${addrKey(peer.host, peer.port)}: no connection within ${timeoutMs} ms`);
@@ -316,7 +316,7 @@ export class ClusterBus {
       case 'ready':
         return Promise.resolve(check(link.conn!));
       case 'backoff': {
-        const inMs = Math.max(0, Math.round(link.retryAtMs - Date.now()));
+        const inMs = Math.max(0, Math.round(link.retryAtMs - performance.now()));
         return Promise.reject(
           new ClusterError('ERR_PEER_UNREACHABLE', `${key} unreachable (${link.lastError?.message ?? 'connection lost'}); retry in ${inMs} ms`),
         );
@@ -402,7 +402,7 @@ export class ClusterBus {
   #scheduleRetry(link: PeerLink): void {
     const delay = backoffDelayMs(link.failures, this.#limits.reconnectBaseMs, this.#limits.reconnectMaxMs, this.#random);
     link.state = 'backoff';
-    link.retryAtMs = Date.now() + delay;
+    link.retryAtMs = performance.now() + delay;
     link.timer = setTimeout(() => {
       // Re-check: the link may have been dropped while the timer waited.
       if (link.state === 'backoff' && !this.#closed) this.#dial(link);

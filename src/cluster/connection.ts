@@ -13,8 +13,8 @@
  *   already timed out is dropped and counted (stats.lateResponses).
  * - Any framing error, an oversize frame, a handshake frame after the handshake, or an unknown
  *   frame type closes the connection: framing cannot be trusted after a bad frame.
- * - Backpressure: at most maxInflightIncoming peer requests are handled at once (then the socket
- *   stops being read); our requests are refused with ERR_BUS_OVERLOADED past maxPendingRequests or
+ * - Backpressure: past maxInflightIncoming peer requests being handled the socket stops being
+ *   read (the frames already in the current read still run, so the bound is that plus one read); our requests are refused with ERR_BUS_OVERLOADED past maxPendingRequests or
  *   when more than maxOutboundBufferBytes wait in the socket's write buffer.
  * - Handler errors are answered as ERROR frames with the error's `code` (or 'ERR') and message;
  *   they never close the connection.

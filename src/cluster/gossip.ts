@@ -81,8 +81,9 @@ export interface GossipClock {
   clearTimeout(handle: TimerHandle): void;
 }
 
+/** Production clock: monotonic milliseconds (performance.now), immune to wall-clock steps. */
 export const realClock: GossipClock = {
-  now: () => Date.now(),
+  now: () => performance.now(),
   setTimeout: (fn, ms) => setTimeout(fn, ms),
   clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout),
 };
@@ -221,6 +222,16 @@ export class Gossiper {
     this.#arm();
   }
 
+  /**
+   * Changes this node's own info (state joining -> up -> leaving -> left, weight, addresses):
+   * a new incarnation carries it to every node by gossip. Reported through onChange like any change.
+   */
+  updateSelf(change: Parameters<MembershipTable['updateSelf']>[0]): MemberChange {
+    const c = this.table.updateSelf(change, this.#clock.now());
+    this.#emit([c]);
+    return c;
+  }
+
   /** One round now. Resolves when its SYNC exchanges are done (probes run on in the background). */
   async round(): Promise<void> {
     const now = this.#clock.now();
@@ -283,7 +294,7 @@ export class Gossiper {
         case MessageType.GOSSIP_PING: {
           const target = decodePing(payload);
           if (target !== this.table.selfId) throw new ClusterError('ERR_PEER_ID_MISMATCH', `this is ${this.table.selfId}, not ${target}`);
-          return encodeAck(this.table.records()[0]!);
+          return encodeAck(this.table.selfRecord());
         }
         case MessageType.GOSSIP_PING_REQ: {
           const req = decodePingReq(payload);

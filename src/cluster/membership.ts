@@ -37,7 +37,10 @@
  * - shiftTimeouts(): when the local node itself was paused (its timers fired late), the time it
  *   could not observe is credited to every member instead of being held against them.
  *
- * Wiring (lead): build with MembershipTable.create(self, now, opts, restored) where `restored`
+ * Time: every `nowMs` must come from one monotonic clock, the Gossiper's (realClock.now() in
+ * production), so a wall-clock step (NTP, faketime) never suspects or revives anyone.
+ *
+ * Wiring (lead): build with MembershipTable.create(self, realClock.now(), opts, restored) where `restored`
  * comes from deserializeMembership() of the bytes the node persisted (write serialize() after
  * changes, e.g. in gossip's onChange); map members() to RingMember for placement (only `state`,
  * dc, rack, weight, id matter to the ring; liveness drives fallbacks).
@@ -224,6 +227,11 @@ export class MembershipTable {
   /** All members, ours included, sorted by id. */
   members(): Member[] {
     return [...this.#members.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  }
+
+  /** Our own record as gossip carries it. */
+  selfRecord(): MemberRecord {
+    return toRecord(this.self());
   }
 
   /** Records to gossip: every member, ours first. */

@@ -3,7 +3,7 @@
 // down by the others (probes through the bus), and nobody else is.
 import t, { type Test } from 'tap';
 import { ClusterBus } from '../../src/cluster/bus.js';
-import { Gossiper, type GossipPeer } from '../../src/cluster/gossip.js';
+import { Gossiper, realClock, type GossipPeer } from '../../src/cluster/gossip.js';
 import { attachGossip, busGossipTransport } from '../../src/cluster/gossip_bus.js';
 import { MembershipTable, type MemberChange } from '../../src/cluster/membership.js';
 
@@ -30,7 +30,7 @@ async function listenBus(t: Test, id: string): Promise<ClusterBus> {
 function startGossip(t: Test, bus: ClusterBus, seeds: GossipPeer[]): Node {
   const changes: MemberChange[] = [];
   const id = bus.nodeId;
-  const table = MembershipTable.create({ id, host: HOST, port: 6379, busPort: bus.port, dc: 'dc1', rack: '', weight: 1, state: 'up' }, Date.now(), { nodeTimeoutMs: TIMEOUT });
+  const table = MembershipTable.create({ id, host: HOST, port: 6379, busPort: bus.port, dc: 'dc1', rack: '', weight: 1, state: 'up' }, realClock.now(), { nodeTimeoutMs: TIMEOUT });
   const gossiper = new Gossiper({
     table,
     transport: busGossipTransport(bus),

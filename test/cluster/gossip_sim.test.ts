@@ -142,3 +142,15 @@ t.test('without a witness nothing is confirmed: two of three dead stay suspect; 
   await pair.sim.runUntil(pair.sim.sched.now + 4 * TIMEOUT);
   t.equal(pair.sim.nodes[0]!.gossiper.table.get('n1')!.liveness, 'down', 'in a two-node cluster the direct probe decides');
 });
+
+t.test('a state change (up -> leaving) spreads to every node with the new incarnation', async (t) => {
+  const { sim } = await converge(10, 61);
+  const node = sim.nodes[2]!;
+  const change = node.gossiper.updateSelf({ state: 'leaving' });
+  t.equal(change.kind, 'updated');
+  const at = sim.sched.now;
+  const spread = (): boolean => sim.nodes.every((n) => n.gossiper.table.get(node.id)!.state === 'leaving');
+  t.ok(await sim.runUntil(at + 20 * INTERVAL, spread), 'every node sees it leaving');
+  t.ok(sim.changes.filter((c) => c.change.kind === 'updated' && c.change.id === node.id).length >= 10, 'reported as an update on every node');
+  t.comment(`state change reached all 10 nodes in ${Math.round((sim.sched.now - at) / INTERVAL)} rounds`);
+});
