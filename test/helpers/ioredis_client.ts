@@ -6,6 +6,8 @@ import { Redis, type RedisOptions } from 'ioredis';
 import { LOOPBACK_HOST } from './ports.js';
 import type { TeardownOwner } from './server_process.js';
 
+export const COMMAND_TIMEOUT_MS = 30_000;
+
 export async function connectIoredis(
   owner: TeardownOwner,
   port: number,
@@ -18,6 +20,8 @@ export async function connectIoredis(
     retryStrategy: () => null,
     maxRetriesPerRequest: 0,
     enableOfflineQueue: false,
+    // A server that stops answering fails the test instead of hanging it.
+    commandTimeout: COMMAND_TIMEOUT_MS,
     ...options,
   });
   // Errors surface through command promises; an 'error' event without a listener would crash.

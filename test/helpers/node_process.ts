@@ -21,7 +21,13 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort, freePorts } from './ports.js';
-import { ServerProcess, ProcessStartError, type TeardownOwner, STOP_GRACE_MS_DEFAULT } from './server_process.js';
+import {
+  ServerProcess,
+  ProcessStartError,
+  registerEmergencyCleanup,
+  type TeardownOwner,
+  STOP_GRACE_MS_DEFAULT,
+} from './server_process.js';
 
 /** The compiled CLI entry point, next to this helper's compiled tree. */
 export const CLI_PATH = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
@@ -176,8 +182,8 @@ export class RingkvNode {
 }
 
 const ownedDirs = new Set<string>();
-process.on('exit', () => {
-  // Last resort for a crashed test; dispose() is the normal path.
+// Last resort for a crashed or killed test; dispose() is the normal path.
+registerEmergencyCleanup(() => {
   for (const dir of ownedDirs) fsSync.rmSync(dir, { recursive: true, force: true });
 });
 

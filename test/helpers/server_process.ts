@@ -8,8 +8,9 @@
  * - `start` resolves only when the process printed its ready line or answered a PING on its
  *   port (any RESP reply counts: `-NOAUTH` proves it is listening too); it rejects, with the
  *   tail of the output, if the process exits first or is not ready in time (it is then killed).
- * - Every process started here is SIGKILLed by pid if the test process exits without stopping
- *   it, so a crashed test leaves no orphan behind. Nothing else is ever signalled.
+ * - Every process started here is SIGKILLed by pid if the test process exits (or gets SIGTERM or
+ *   SIGINT) without stopping it, so a crashed or timed-out test leaves no orphan behind.
+ *   Nothing else is ever signalled.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -50,21 +51,57 @@ export class ProcessStartError extends Error {
 }
 
 const live = new Set<ChildProcess>();
+const emergencyCleanups: Array<() => void> = [];
 let exitHookInstalled = false;
-function installExitHook(): void {
-  if (exitHookInstalled) return;
-  exitHookInstalled = true;
-  process.on('exit', () => {
-    for (const child of live) {
-      if (child.pid !== undefined && child.exitCode === null && child.signalCode === null) {
-        try {
-          process.kill(child.pid, 'SIGKILL');
-        } catch {
-          /* already gone */
-        }
+
+function killLiveChildren(): void {
+  for (const child of live) {
+    if (child.pid !== undefined && child.exitCode === null && child.signalCode === null) {
+      try {
+        process.kill(child.pid, 'SIGKILL');
+      } catch {
+        /* already gone */
       }
     }
-  });
+  }
+}
+
+function runEmergencyCleanup(): void {
+  killLiveChildren();
+  for (const fn of emergencyCleanups.splice(0)) {
+    try {
+      fn();
+    } catch {
+      /* best effort */
+    }
+  }
+}
+
+/**
+ * Last-resort cleanup when the test process ends without its teardowns: normal exit, or
+ * SIGTERM/SIGINT (tap's timeout). Children are SIGKILLed by pid, then `fn`s run (synchronous:
+ * e.g. removing temp dirs). On a signal nobody else handles, the signal is re-raised so the
+ * process still dies of it.
+ */
+export function registerEmergencyCleanup(fn?: () => void): void {
+  if (fn) emergencyCleanups.push(fn);
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  process.on('exit', runEmergencyCleanup);
+  for (const sig of ['SIGTERM', 'SIGINT'] as const) {
+    const onSignal = (): void => {
+      runEmergencyCleanup();
+      if (process.listenerCount(sig) === 1) {
+        process.removeListener(sig, onSignal);
+        process.kill(process.pid, sig);
+      }
+    };
+    process.on(sig, onSignal);
+  }
+}
+
+function installExitHook(): void {
+  registerEmergencyCleanup();
 }
 
 export class ServerProcess {
