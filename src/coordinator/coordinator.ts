@@ -23,7 +23,7 @@ import assert from 'node:assert';
 import type { Context } from './dvv.js';
 import { NoQuorumError, UnavailableError } from './fsm_errors.js';
 import { BackgroundWork, FsmStats, REAL_TIMERS, replicationOf, type FsmTimers } from './fsm_env.js';
-import { runGet } from './get_fsm.js';
+import { MAX_READ_REPAIRS_IN_FLIGHT, runGet } from './get_fsm.js';
 import { LocalReplica } from './local_replica.js';
 import type { VersionedObject } from './object.js';
 import { runPut } from './put_fsm.js';
@@ -72,6 +72,8 @@ export interface CoordinatorOptions {
   readonly settings: () => CoordinatorSettings;
   readonly log?: LogFn;
   readonly timers?: FsmTimers;
+  /** Cap on read repairs in flight on this node; default MAX_READ_REPAIRS_IN_FLIGHT. */
+  readonly maxReadRepairsInFlight?: number;
   /** Called after a hinted copy (this node as a fallback for `forNode`) is stored. */
   readonly onHint?: (forNode: string, key: Buffer) => void;
 }
@@ -98,7 +100,7 @@ export class Coordinator {
   readonly #o: CoordinatorOptions;
   readonly #local: LocalReplica;
   readonly #background = new BackgroundWork();
-  readonly #repairs = { inflight: 0 };
+  readonly #repairs: { inflight: number; readonly max: number };
   readonly #timers: FsmTimers;
   readonly #log: LogFn;
 
@@ -108,6 +110,9 @@ export class Coordinator {
     this.#local = new LocalReplica(options.keyspace);
     this.#timers = options.timers ?? REAL_TIMERS;
     this.#log = options.log ?? (() => undefined);
+    const max = options.maxReadRepairsInFlight ?? MAX_READ_REPAIRS_IN_FLIGHT;
+    assert(Number.isInteger(max) && max >= 0, 'maxReadRepairsInFlight must be an integer >= 0');
+    this.#repairs = { inflight: 0, max };
   }
 
   /** The replicated object for `key` (EMPTY_OBJECT: not found). Rejects NoQuorumError, QuorumError. */

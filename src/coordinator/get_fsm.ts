@@ -25,7 +25,7 @@ import type { ReplicaTransport } from './replica_transport.js';
 import type { Ring } from './ring.js';
 import type { LogFn } from '../server/logger.js';
 
-/** Read repairs in flight per node, at most (each holds one merged object in memory). */
+/** Default cap on read repairs in flight per node (each holds one merged object in memory). */
 export const MAX_READ_REPAIRS_IN_FLIGHT = 256;
 
 export interface GetRequest {
@@ -49,8 +49,8 @@ export interface GetEnv {
   readonly log: LogFn;
   /** Merge options (max-siblings, conflict policy, pruning) from the running config. */
   readonly writeOptions: WriteOptions;
-  /** Shared per node: read repairs in flight. */
-  readonly repairs: { inflight: number };
+  /** Shared per node: read repairs in flight, and the most allowed (MAX_READ_REPAIRS_IN_FLIGHT). */
+  readonly repairs: { inflight: number; readonly max: number };
 }
 
 /** Runs one read; resolves with the merged object (EMPTY_OBJECT: not found), or rejects. */
@@ -141,7 +141,7 @@ function repair(
   if (answers.size < 2) return;
   const { merged, stale } = reconcile(answers, env.writeOptions);
   for (const id of stale) {
-    if (env.repairs.inflight >= MAX_READ_REPAIRS_IN_FLIGHT) {
+    if (env.repairs.inflight >= env.repairs.max) {
       env.stats.readRepairsSkipped++;
       continue;
     }

@@ -33,6 +33,8 @@ export class MemNet {
   readonly faults = new Map<string, LinkFault>();
   /** "from>to" -> delivery delay, ms (the reply comes back without extra delay). */
   readonly delays = new Map<string, number>();
+  /** "from>to" -> deliveries held back until release() (deterministic "slow link"). */
+  readonly held = new Map<string, Array<() => void>>();
   /** viewer -> nodes it believes down. */
   readonly downIn = new Map<string, Set<string>>();
   /** Messages delivered, by kind. */
@@ -68,6 +70,19 @@ export class MemNet {
     this.faults.clear();
     this.downIn.clear();
     this.delays.clear();
+  }
+
+  /** Holds messages on the link from `from` to `to` until release (their timeouts still run). */
+  hold(from: string, to: string): void {
+    if (!this.held.has(`${from}>${to}`)) this.held.set(`${from}>${to}`, []);
+  }
+
+  /** Delivers what the link held, in order, and stops holding. Returns how many. */
+  release(from: string, to: string): number {
+    const q = this.held.get(`${from}>${to}`) ?? [];
+    this.held.delete(`${from}>${to}`);
+    for (const deliver of q) deliver();
+    return q.length;
   }
 
   #down(viewer: string): Set<string> {
@@ -112,7 +127,10 @@ export class MemNet {
         );
       };
       const delay = this.delays.get(link) ?? 0;
-      if (delay > 0) {
+      const queue = this.held.get(link);
+      if (queue !== undefined) {
+        queue.push(deliver);
+      } else if (delay > 0) {
         const d = setTimeout(() => {
           this.#timers.delete(d);
           deliver();
@@ -184,7 +202,7 @@ export const DEFAULT_TEST_SETTINGS: CoordinatorSettings = {
 
 export async function startCluster(
   t: Test,
-  opts: { nodes: number; n: number; settings?: Partial<CoordinatorSettings>; config?: Record<string, string | number> },
+  opts: { nodes: number; n: number; settings?: Partial<CoordinatorSettings>; config?: Record<string, string | number>; maxReadRepairsInFlight?: number },
 ): Promise<TestCluster> {
   const root = await fsp.mkdtemp(path.join(os.tmpdir(), 'ringkv-fsm-'));
   const net = new MemNet();
@@ -252,6 +270,7 @@ export async function startCluster(
       transport: net.transportFor(id),
       settings: () => cluster.settings,
       log: (l, m) => logs.push(`${id.slice(0, 6)} ${l} ${m}`),
+      ...(opts.maxReadRepairsInFlight === undefined ? {} : { maxReadRepairsInFlight: opts.maxReadRepairsInFlight }),
     });
     co.set(id, c);
     net.coordinators.set(id, c);

@@ -24,10 +24,12 @@ t.test('read repair converges a replica that missed a write', async (t) => {
   t.same(values(await c.keyspace(d).readObject(key)), ['old'], 'd is stale');
   c.net.heal();
 
-  // Slow down the fresh replicas so d's stale answer is among the first R: the reply is still the merge.
-  c.net.delays.set(`${b}>${a}`, 30);
+  // Hold a's answer so the first R=2 answers are b's (fresh) and d's (stale): the reply is the merge.
+  c.net.hold(b, a);
   const got = await c.node(b).get(key);
   t.same(values(got), ['new'], 'the merged answer wins over the stale one');
+  t.equal(c.node(b).stats.readRepairsSent, 0, 'no repair before every answer is in (or the deadline)');
+  c.net.release(b, a);
   await c.idle();
   t.same(values(await c.keyspace(d).readObject(key)), ['new'], 'd was repaired');
   t.ok(c.node(b).stats.readRepairsDone >= 1, 'counted');
@@ -68,10 +70,11 @@ t.test('notfound handling (notfound_ok)', async (t) => {
   c.net.partition([[x], [y, z]], 'refuse', false);
   await c.node(x).put(key, set('lonely'), { w: 1 });
   c.net.heal();
-  c.net.delays.set(`${y}>${x}`, 80); // x's answer to a read via y comes last
+  c.net.hold(y, x); // x's answer to a read via y comes last
 
   t.same(values(await c.node(y).get(key, { r: 1 })), [], 'notfound_ok, R=1: the first answer (a notfound) decides');
   t.equal((await c.node(y).get(key, { r: 2 })).siblings.length, 0, 'notfound_ok, R=2: two notfounds decide');
+  t.equal(c.net.release(y, x), 2);
   await c.idle();
   t.same(values(await c.keyspace(y).readObject(key)), ['lonely'], 'x answered later: read repair fixed y');
   t.same(values(await c.keyspace(z).readObject(key)), ['lonely'], 'and z');
@@ -81,11 +84,17 @@ t.test('notfound handling (notfound_ok)', async (t) => {
   c.net.partition([[x], [y, z]], 'refuse', false);
   await c.node(x).put(key2, set('found'), { w: 1 });
   c.net.heal();
-  c.net.delays.set(`${y}>${x}`, 80);
+  c.net.hold(y, x);
   c.settings = { ...c.settings, notfoundOk: false };
-  const t0 = Date.now();
-  t.same(values(await c.node(y).get(key2, { r: 1 })), ['found'], 'notfound_ok off, R=1: waits for a replica that has it');
-  t.ok(Date.now() - t0 >= 60, 'it waited for x');
+  let answered = false;
+  const pending = c.node(y).get(key2, { r: 1 }).then((o) => {
+    answered = true;
+    return o;
+  });
+  await new Promise((r) => setTimeout(r, 50));
+  t.notOk(answered, 'notfound_ok off, R=1: two notfounds do not answer while x may still have it');
+  c.net.release(y, x);
+  t.same(values(await pending), ['found'], 'x had it');
   t.same(values(await c.node(y).get(Buffer.from('nowhere'), { r: 2 })), [], 'notfound_ok off: all notfound is notfound, not an error');
 });
 
@@ -115,4 +124,26 @@ t.test('sloppy quorum: a fallback stands in for a down primary, with a hint', as
   t.same(values(await c.node(p0).get(key)), ['strict'], 'W=2/R=2 of the primaries still works');
   await c.idle();
   t.same(values(await c.keyspace(spare).readObject(key)), ['hinted'], 'without sloppy quorum the fallback is not written');
+});
+
+t.test('read repairs in flight are bounded; past the cap they are skipped and counted', async (t) => {
+  const c = await startCluster(t, { nodes: 3, n: 3, maxReadRepairsInFlight: 1 });
+  const [a, b, d] = c.ids as [string, string, string];
+  const key = Buffer.from('bounded');
+  // Only a has the write; b and d are both stale.
+  c.net.partition([[a], [b, d]], 'refuse', false);
+  await c.node(a).put(key, set('v'), { w: 1 });
+  c.net.heal();
+  // Both stale replicas are found at once: the first repair takes the only slot.
+  await c.node(a).get(key, { r: 3 });
+  t.equal(c.node(a).stats.readRepairsSent, 1, 'one repair sent');
+  t.equal(c.node(a).stats.readRepairsSkipped, 1, 'the other skipped at the cap');
+  await c.idle();
+  t.equal(c.node(a).stats.readRepairsDone, 1);
+  const stale = await Promise.all([b, d].map(async (id) => values(await c.keyspace(id).readObject(key)).length));
+  t.same(stale.sort(), [0, 1], 'one of the two replicas repaired');
+  // The next read repairs what was skipped.
+  await c.node(a).get(key, { r: 3 });
+  await c.idle();
+  for (const id of [a, b, d]) t.same(values(await c.keyspace(id).readObject(key)), ['v'], 'converged');
 });

@@ -1,0 +1,41 @@
+/**
+ * Reading the coordinator's settings from the running config (ConfigView), on every request, and
+ * a connection's CLIENT QUORUM override. Kept apart from coordinator.ts so the server wires the
+ * Coordinator as `settings: () => settingsFromConfig(config)`.
+ *
+ * Config keys (ARCHITECTURE.md section 4): `read-quorum`, `write-quorum` (a positive integer or
+ * one|quorum|all|local_one|local_quorum|each_quorum), `sloppy-quorum` (yes|no), and
+ * `request-timeout-ms` (the per-request deadline; not in the schema yet: the server adds it
+ * next to the others). notfound_ok is Riak 2's default, true, and not configurable.
+ */
+
+import type { CallOptions, CoordinatorSettings } from './coordinator.js';
+import { parseQuorumSpec } from './quorum.js';
+import type { ConfigView } from '../server/types.js';
+
+export const READ_QUORUM_KEY = 'read-quorum';
+export const WRITE_QUORUM_KEY = 'write-quorum';
+export const SLOPPY_QUORUM_KEY = 'sloppy-quorum';
+export const REQUEST_TIMEOUT_KEY = 'request-timeout-ms';
+
+/** Suggested default for `request-timeout-ms`: well above a loaded loopback round trip. */
+export const DEFAULT_REQUEST_TIMEOUT_MS = 5000;
+
+/** Throws QuorumError if a quorum value is malformed (the schema should have refused it). */
+export function settingsFromConfig(config: ConfigView): CoordinatorSettings {
+  return {
+    readQuorum: parseQuorumSpec(config.getString(READ_QUORUM_KEY)),
+    writeQuorum: parseQuorumSpec(config.getString(WRITE_QUORUM_KEY)),
+    sloppyQuorum: config.getBool(SLOPPY_QUORUM_KEY),
+    notfoundOk: true,
+    requestTimeoutMs: config.getNumber(REQUEST_TIMEOUT_KEY),
+  };
+}
+
+/** A connection's CLIENT QUORUM override (ClientState.readQuorum/writeQuorum) as call options. */
+export function callOptionsFor(client: { readonly readQuorum?: string; readonly writeQuorum?: string }): CallOptions {
+  return {
+    ...(client.readQuorum === undefined ? {} : { r: parseQuorumSpec(client.readQuorum) }),
+    ...(client.writeQuorum === undefined ? {} : { w: parseQuorumSpec(client.writeQuorum) }),
+  };
+}
