@@ -11,10 +11,16 @@
  * Rules (pure, `decideIdentity`):
  * - no identity file: a new node id and a new epoch (the data dir was wiped or is new);
  * - identity file present but the engine's data is absent: same node id, NEW epoch;
- * - both present: the stored id and epoch.
+ * - the previous run did not shut down cleanly (the file still says `running`): same node id,
+ *   NEW epoch. With appendfsync everysec/no a crash may lose local writes whose dots already
+ *   reached other replicas (or clients, in contexts); re-minting those counters is KV679 again.
+ *   This is Riak's answer too (a new vnode id after an unclean shutdown). Each crash adds one
+ *   actor to the clocks of keys written afterwards; vclock-max-entries pruning bounds that.
+ * - otherwise: the stored id and epoch.
  *
- * Durability: written as temp file + fsync + rename + fsync(dir), so a crash leaves either the
- * old file or the new one, never a torn one.
+ * The file is rewritten with `running: true` at every open (before any dot is minted) and with
+ * `running: false` by `markStopped` after a clean close. Durability: temp file + fsync + rename
+ * + fsync(dir), so a crash leaves either the old file or the new one, never a torn one.
  */
 import { randomBytes } from 'node:crypto';
 import * as path from 'node:path';
@@ -60,13 +66,18 @@ export function newEpoch(random: (bytes: number) => Buffer = randomBytes): strin
   return random(EPOCH_BYTES).toString('hex');
 }
 
+/** The file's content: the identity and whether a process was running with it. */
+export interface StoredIdentity extends Identity {
+  readonly running: boolean;
+}
+
 export type IdentityDecision =
   | { readonly action: 'keep'; readonly identity: Identity }
-  | { readonly action: 'write'; readonly identity: Identity; readonly reason: string };
+  | { readonly action: 'new-epoch' | 'new-node'; readonly identity: Identity; readonly reason: string };
 
 /** Pure: what identity the node runs with, given what is on disk. */
 export function decideIdentity(
-  stored: Identity | undefined,
+  stored: StoredIdentity | undefined,
   dataPresent: boolean,
   nowMs: number,
   random: (bytes: number) => Buffer = randomBytes,
@@ -75,25 +86,28 @@ export function decideIdentity(
     const nodeId = newNodeId(random);
     const epoch = newEpoch(random);
     return {
-      action: 'write',
+      action: 'new-node',
       identity: { nodeId, epoch, actor: actorOf(nodeId, epoch), createdAtMs: nowMs },
       reason: dataPresent ? 'identity file missing (data present): new node id and epoch' : 'new data directory',
     };
   }
-  if (!dataPresent) {
+  if (!dataPresent || stored.running) {
     let epoch = newEpoch(random);
     while (epoch === stored.epoch) epoch = newEpoch(random);
     return {
-      action: 'write',
+      action: 'new-epoch',
       identity: { nodeId: stored.nodeId, epoch, actor: actorOf(stored.nodeId, epoch), createdAtMs: nowMs },
-      reason: 'local data missing: new actor epoch so dots never reuse counters',
+      reason: !dataPresent
+        ? 'local data missing: new actor epoch so dots never reuse counters'
+        : 'the previous run did not shut down cleanly: new actor epoch so dots of lost writes are never reused',
     };
   }
-  return { action: 'keep', identity: stored };
+  const { running: _running, ...identity } = stored;
+  return { action: 'keep', identity };
 }
 
 /** Parses the file's bytes; throws IdentityError on anything malformed. */
-export function parseIdentity(bytes: Buffer): Identity {
+export function parseIdentity(bytes: Buffer): StoredIdentity {
   let parsed: unknown;
   try {
     parsed = JSON.parse(bytes.toString('utf8'));
@@ -102,19 +116,20 @@ export function parseIdentity(bytes: Buffer): Identity {
   }
   if (typeof parsed !== 'object' || parsed === null) throw new IdentityError(`${IDENTITY_FILE_NAME} is not an object`);
   const rec = parsed as Record<string, unknown>;
-  const { version, nodeId, epoch, createdAtMs } = rec;
+  const { version, nodeId, epoch, createdAtMs, running } = rec;
   if (version !== IDENTITY_FORMAT_VERSION) throw new IdentityError(`${IDENTITY_FILE_NAME}: unsupported version ${String(version)}`);
   if (typeof nodeId !== 'string' || !NODE_ID_RE.test(nodeId)) throw new IdentityError(`${IDENTITY_FILE_NAME}: bad nodeId`);
   if (typeof epoch !== 'string' || !EPOCH_RE.test(epoch)) throw new IdentityError(`${IDENTITY_FILE_NAME}: bad epoch`);
   if (typeof createdAtMs !== 'number' || !Number.isFinite(createdAtMs)) {
     throw new IdentityError(`${IDENTITY_FILE_NAME}: bad createdAtMs`);
   }
-  return { nodeId, epoch, actor: actorOf(nodeId, epoch), createdAtMs };
+  if (running !== undefined && typeof running !== 'boolean') throw new IdentityError(`${IDENTITY_FILE_NAME}: bad running flag`);
+  return { nodeId, epoch, actor: actorOf(nodeId, epoch), createdAtMs, running: running === true };
 }
 
-export function serializeIdentity(id: Identity): Buffer {
+export function serializeIdentity(id: Identity, running: boolean): Buffer {
   return Buffer.from(
-    JSON.stringify({ version: IDENTITY_FORMAT_VERSION, nodeId: id.nodeId, epoch: id.epoch, createdAtMs: id.createdAtMs }) + '\n',
+    JSON.stringify({ version: IDENTITY_FORMAT_VERSION, nodeId: id.nodeId, epoch: id.epoch, createdAtMs: id.createdAtMs, running }) + '\n',
   );
 }
 
@@ -128,11 +143,14 @@ export interface LoadIdentityOptions {
   log?: (level: 'info' | 'warn', msg: string) => void;
 }
 
-/** Reads the identity from `dir`, creating or re-epoching it durably when `decideIdentity` says so. */
+/**
+ * Reads the identity from `dir`, creating or re-epoching it as `decideIdentity` says, and records
+ * durably that a process now runs with it (call `markStopped` after a clean close).
+ */
 export async function loadIdentity(options: LoadIdentityOptions): Promise<Identity> {
   const fs = options.fs ?? nodeFileSystem;
   const file = path.join(options.dir, IDENTITY_FILE_NAME);
-  let stored: Identity | undefined;
+  let stored: StoredIdentity | undefined;
   if (await fs.exists(file)) {
     const bytes = await fs.readFile(file);
     if (bytes.length > IDENTITY_FILE_MAX_BYTES) {
@@ -146,20 +164,25 @@ export async function loadIdentity(options: LoadIdentityOptions): Promise<Identi
     }
   }
   const decision = decideIdentity(stored, options.dataPresent, options.nowMs, options.random);
-  if (decision.action === 'write') {
-    await writeIdentity(fs, options.dir, decision.identity);
-    options.log?.('info', `identity: ${decision.reason}; node id ${decision.identity.nodeId} epoch ${decision.identity.epoch}`);
+  await writeIdentity(fs, options.dir, decision.identity, true);
+  if (decision.action !== 'keep') {
+    options.log?.(decision.action === 'new-node' ? 'info' : 'warn', `identity: ${decision.reason}; node id ${decision.identity.nodeId} epoch ${decision.identity.epoch}`);
   }
   return decision.identity;
 }
 
-async function writeIdentity(fs: FileSystem, dir: string, id: Identity): Promise<void> {
+/** Records a clean shutdown: the next open keeps the epoch. Call after the data is closed. */
+export async function markStopped(dir: string, identity: Identity, fs: FileSystem = nodeFileSystem): Promise<void> {
+  await writeIdentity(fs, dir, identity, false);
+}
+
+async function writeIdentity(fs: FileSystem, dir: string, id: Identity, running: boolean): Promise<void> {
   await fs.mkdir(dir);
   const file = path.join(dir, IDENTITY_FILE_NAME);
   const tmp = `${file}.tmp`;
   const fh = await fs.open(tmp, 'write');
   try {
-    await fh.append(serializeIdentity(id));
+    await fh.append(serializeIdentity(id, running));
     await fh.sync();
   } finally {
     await fh.close();

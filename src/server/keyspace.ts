@@ -53,7 +53,7 @@ import { openEngine } from '../storage/engine.js';
 import { nodeFileSystem, type FileSystem } from '../storage/fs.js';
 import { KEY_BYTES_HARD_MAX, VALUE_BYTES_HARD_MAX } from '../storage/limits.js';
 import { StorageError, type EngineStats, type Entry, type FsyncPolicy, type KVEngine, type Snapshot } from '../storage/types.js';
-import { loadIdentity, type Identity } from './identity.js';
+import { loadIdentity, markStopped, type Identity } from './identity.js';
 import { DATA_KEY_PREFIX_BYTES, dataBounds, dataKey, slotOf, slotRangeBounds, SLOT_COUNT, userKeyOf } from './key_layout.js';
 import { KeyLock, type Release } from './key_lock.js';
 import { DEAD, LiveKeyCounter, type Liveness } from './live_count.js';
@@ -142,6 +142,8 @@ export class Keyspace {
   /** Set while FLUSHALL runs: new writes wait for it. */
   #barrier: Promise<void> | undefined;
   #closed = false;
+  readonly #dir: string;
+  readonly #fs: FileSystem;
   #scanCount: { atMs: number; keys: number; expires: number } | undefined;
   /** Settles when the initial count of the stored data is done. */
   #countReady: Promise<void> = Promise.resolve();
@@ -149,8 +151,10 @@ export class Keyspace {
   #countPosition: Buffer | undefined;
   #writtenAhead: Set<string> | undefined;
 
-  private constructor(identity: Identity, engine: KVEngine, options: KeyspaceOpenOptions) {
+  private constructor(identity: Identity, engine: KVEngine, options: KeyspaceOpenOptions, fs: FileSystem) {
     this.identity = identity;
+    this.#dir = options.dir;
+    this.#fs = fs;
     this.#engine = engine;
     this.#config = options.config;
     this.#now = options.now;
@@ -163,14 +167,9 @@ export class Keyspace {
     const engineDir = path.join(options.dir, ENGINE_DIR_NAME);
     await fs.mkdir(options.dir);
     const dataPresent = options.engine !== undefined || (await fs.exists(engineDir));
-    const identity = await loadIdentity({
-      dir: options.dir,
-      dataPresent,
-      nowMs: options.now(),
-      fs,
-      log: (level, msg) => options.log(level, msg),
-    });
     const config = options.config;
+    // The engine first: its directory lock keeps a second process off this data (and off the
+    // identity file, which records that a process runs with it).
     const engine =
       options.engine ??
       (await openEngine({
@@ -187,7 +186,14 @@ export class Keyspace {
         now: options.now,
         log: options.log,
       }));
-    const ks = new Keyspace(identity, engine, options);
+    let identity: Identity;
+    try {
+      identity = await loadIdentity({ dir: options.dir, dataPresent, nowMs: options.now(), fs, log: (level, msg) => options.log(level, msg) });
+    } catch (err) {
+      await engine.close();
+      throw err;
+    }
+    const ks = new Keyspace(identity, engine, options, fs);
     ks.#startCounting();
     return ks;
   }
@@ -216,6 +222,8 @@ export class Keyspace {
     await this.#countReady;
     await this.#waitDrained();
     await this.#engine.close();
+    // Only after everything is durable: the next open may keep this actor epoch.
+    await markStopped(this.#dir, this.identity, this.#fs);
   }
 
   engineStats(): EngineStats {

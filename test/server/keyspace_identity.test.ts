@@ -4,7 +4,7 @@ import * as fsp from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import t from 'tap';
-import { decideIdentity, IDENTITY_FILE_NAME, IdentityError, loadIdentity, parseIdentity, serializeIdentity } from '../../src/server/identity.js';
+import { decideIdentity, IDENTITY_FILE_NAME, IdentityError, loadIdentity, markStopped, parseIdentity, serializeIdentity } from '../../src/server/identity.js';
 import { openFixture } from './keyspace_fixture.js';
 
 async function tempDir(t: { teardown(fn: () => unknown): void }): Promise<string> {
@@ -14,10 +14,15 @@ async function tempDir(t: { teardown(fn: () => unknown): void }): Promise<string
 }
 
 t.test('decideIdentity table', async (t) => {
-  const stored = { nodeId: 'a'.repeat(40), epoch: '00000001', actor: `${'a'.repeat(40)}.00000001`, createdAtMs: 5 };
-  t.same(decideIdentity(stored, true, 10), { action: 'keep', identity: stored });
+  const identity = { nodeId: 'a'.repeat(40), epoch: '00000001', actor: `${'a'.repeat(40)}.00000001`, createdAtMs: 5 };
+  const stored = { ...identity, running: false };
+  t.same(decideIdentity(stored, true, 10), { action: 'keep', identity }, 'clean stop, data present: keep');
+  const crashed = decideIdentity({ ...identity, running: true }, true, 10);
+  t.equal(crashed.action, 'new-epoch', 'unclean stop: new epoch');
+  t.equal(crashed.identity.nodeId, identity.nodeId);
+  t.not(crashed.identity.epoch, identity.epoch);
   const reEpoch = decideIdentity(stored, false, 10);
-  t.equal(reEpoch.action, 'write');
+  t.equal(reEpoch.action, 'new-epoch');
   t.equal(reEpoch.identity.nodeId, stored.nodeId, 'data lost: same id');
   t.not(reEpoch.identity.epoch, stored.epoch, 'data lost: new epoch');
   t.equal(reEpoch.identity.actor, `${stored.nodeId}.${reEpoch.identity.epoch}`);
@@ -26,16 +31,17 @@ t.test('decideIdentity table', async (t) => {
   const sticky = (n: number) => (calls++ === 0 ? Buffer.from('00000001', 'hex') : Buffer.alloc(n, 7));
   t.equal(decideIdentity(stored, false, 10, sticky).identity.epoch, '07070707');
   const fresh = decideIdentity(undefined, false, 10);
-  t.equal(fresh.action, 'write');
+  t.equal(fresh.action, 'new-node');
   t.match(fresh.identity.nodeId, /^[0-9a-f]{40}$/);
   t.match(fresh.identity.epoch, /^[0-9a-f]{8}$/);
   t.ok(Buffer.byteLength(fresh.identity.actor) <= 64, 'actor fits the object model cap');
 });
 
 t.test('parse rejects damaged files', async (t) => {
-  const good = serializeIdentity({ nodeId: 'b'.repeat(40), epoch: 'deadbeef', actor: '', createdAtMs: 1 });
+  const good = serializeIdentity({ nodeId: 'b'.repeat(40), epoch: 'deadbeef', actor: '', createdAtMs: 1 }, true);
   t.equal(parseIdentity(good).actor, `${'b'.repeat(40)}.deadbeef`);
-  for (const bad of ['', '{', '[]', '{"version":2}', good.toString().replace('deadbeef', 'xyz'), good.toString().replace('"b', '"Z')]) {
+  t.equal(parseIdentity(good).running, true);
+  for (const bad of ['', '{', '[]', '{"version":2}', good.toString().replace('deadbeef', 'xyz'), good.toString().replace('"b', '"Z'), good.toString().replace('true', '"yes"')]) {
     t.throws(() => parseIdentity(Buffer.from(bad)), IdentityError, JSON.stringify(bad).slice(0, 40));
   }
 });
@@ -66,6 +72,24 @@ t.test('persisted across restarts; new epoch after the data dir is wiped', async
   await fsp.mkdir(dir);
   await first.reopen();
   t.not(first.ks.nodeId, id1.nodeId);
+});
+
+t.test('a node that did not shut down cleanly takes a new epoch', async (t) => {
+  const dir = await tempDir(t);
+  const fx = await openFixture(t, { dir });
+  await fx.run('SET', 'k', 'v');
+  const before = fx.ks.identity;
+  await fx.ks.close();
+  // What a crash leaves behind: the file still says a process is running.
+  const file = path.join(dir, IDENTITY_FILE_NAME);
+  const rec = JSON.parse(await fsp.readFile(file, 'utf8')) as Record<string, unknown>;
+  t.equal(rec.running, false, 'a clean close recorded');
+  await fsp.writeFile(file, JSON.stringify({ ...rec, running: true }));
+  await fx.reopen();
+  t.equal(fx.ks.nodeId, before.nodeId);
+  t.not(fx.ks.identity.epoch, before.epoch);
+  t.equal(await fx.run('GET', 'k'), 'v', 'the data is still there');
+  t.match(fx.logs.join('\n'), /did not shut down cleanly/);
 });
 
 t.test('a fresh epoch keeps dots from colliding with what other replicas hold (KV679)', async (t) => {
@@ -117,11 +141,18 @@ t.test('loadIdentity writes durably through the FileSystem (temp, fsync, rename,
       await nodeFileSystem.syncDir(d);
     },
   };
+  const durableWrite = [`open ${IDENTITY_FILE_NAME}.tmp write`, 'append', 'sync', `rename ${IDENTITY_FILE_NAME}.tmp ${IDENTITY_FILE_NAME}`, 'syncDir'];
   const id = await loadIdentity({ dir, dataPresent: false, nowMs: 1, fs });
-  t.same(calls, [`open ${IDENTITY_FILE_NAME}.tmp write`, 'append', 'sync', `rename ${IDENTITY_FILE_NAME}.tmp ${IDENTITY_FILE_NAME}`, 'syncDir']);
+  t.same(calls, durableWrite);
   calls.length = 0;
-  t.same(await loadIdentity({ dir, dataPresent: true, nowMs: 2, fs }), id);
-  t.same(calls, [], 'an existing identity is read, not rewritten');
+  await markStopped(dir, id, fs);
+  t.same(calls, durableWrite, 'the clean stop is written durably too');
+  calls.length = 0;
+  t.same(await loadIdentity({ dir, dataPresent: true, nowMs: 2, fs }), id, 'after a clean stop: same identity');
+  t.same(calls, durableWrite, 'and the file says running again');
+  const afterCrash = await loadIdentity({ dir, dataPresent: true, nowMs: 3, fs });
+  t.equal(afterCrash.nodeId, id.nodeId);
+  t.not(afterCrash.epoch, id.epoch, 'no clean stop recorded: new epoch');
   await fsp.writeFile(path.join(dir, IDENTITY_FILE_NAME), 'garbage');
   await t.rejects(loadIdentity({ dir, dataPresent: true, nowMs: 3, fs }), IdentityError, 'a damaged file stops the open');
 });
