@@ -8,12 +8,19 @@
  *
  * Contenders run in alternating rounds (bench/lib/alternate.ts); the table reports the median
  * commands/s of each and the ratio ringkv / redis-parser. Writes resp.md and resp.svg.
+ *
+ * Second part, the encoder: replies of one pipelined batch through a ReplyBuffer (Reply objects
+ * pushed, one take() per batch) against the way bench/bare_node_server.ts answers (a Buffer per
+ * header, the value Buffer, CRLF, then one Buffer.concat per batch), same bytes out.
+ * Writes resp-encoder.svg; both tables go into resp.md.
  */
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import assert from 'node:assert/strict';
 import RedisParser from 'redis-parser';
 import { RequestParser, DEFAULT_PARSER_LIMITS } from '../src/resp/parser.js';
+import { ReplyBuffer } from '../src/resp/encoder.js';
+import * as R from '../src/resp/reply.js';
 import {
   runAlternating,
   median,
@@ -138,6 +145,181 @@ function measure(w: Workload, run: (w: Workload) => number, minMs: number): Roun
   return { wall: (commands / elapsedMs) * 1000, cpu: (commands / cpuMs) * 1000 };
 }
 
+// ---- encoder ------------------------------------------------------------------------------
+
+const REPLY_BATCH = 1000;
+const CRLF_BUF = Buffer.from('\r\n');
+const OK_BUF = Buffer.from('+OK\r\n');
+
+interface EncodeWorkload {
+  name: string;
+  /** Encodes `batches` batches; returns bytes produced. */
+  ringkv(batches: number): number;
+  bare(batches: number): number;
+  repliesPerBatch: number;
+}
+
+const byteCount = (x: Buffer | Buffer[]): number => (Array.isArray(x) ? x.reduce((n, b) => n + b.length, 0) : x.length);
+
+function encodeWorkloads(): EncodeWorkload[] {
+  const rb = new ReplyBuffer(2);
+  const values = Array.from({ length: REPLY_BATCH }, (_, i) => Buffer.alloc(VALUE_BYTES_SMALL, 97 + (i % 26)));
+  const bigValues = Array.from({ length: 16 }, (_, i) => Buffer.alloc(VALUE_BYTES_LARGE, 97 + i));
+  return [
+    {
+      name: `GET reply, ${VALUE_BYTES_SMALL} B value`,
+      repliesPerBatch: REPLY_BATCH,
+      ringkv(batches) {
+        let bytes = 0;
+        for (let b = 0; b < batches; b++) {
+          for (const v of values) rb.push(R.bulk(v));
+          bytes += byteCount(rb.take());
+        }
+        return bytes;
+      },
+      bare(batches) {
+        let bytes = 0;
+        for (let b = 0; b < batches; b++) {
+          const out: Buffer[] = [];
+          for (const v of values) out.push(Buffer.from(`$${v.length}\r\n`), v, CRLF_BUF);
+          bytes += Buffer.concat(out).length;
+        }
+        return bytes;
+      },
+    },
+    {
+      name: 'SET reply (+OK)',
+      repliesPerBatch: REPLY_BATCH,
+      ringkv(batches) {
+        let bytes = 0;
+        for (let b = 0; b < batches; b++) {
+          for (let i = 0; i < REPLY_BATCH; i++) rb.push(R.OK);
+          bytes += byteCount(rb.take());
+        }
+        return bytes;
+      },
+      bare(batches) {
+        let bytes = 0;
+        for (let b = 0; b < batches; b++) {
+          const out: Buffer[] = [];
+          for (let i = 0; i < REPLY_BATCH; i++) out.push(OK_BUF);
+          bytes += Buffer.concat(out).length;
+        }
+        return bytes;
+      },
+    },
+    {
+      name: 'INCR reply (integer)',
+      repliesPerBatch: REPLY_BATCH,
+      ringkv(batches) {
+        let bytes = 0;
+        for (let b = 0; b < batches; b++) {
+          for (let i = 0; i < REPLY_BATCH; i++) rb.push(R.integer(b * REPLY_BATCH + i));
+          bytes += byteCount(rb.take());
+        }
+        return bytes;
+      },
+      bare(batches) {
+        let bytes = 0;
+        for (let b = 0; b < batches; b++) {
+          const out: Buffer[] = [];
+          for (let i = 0; i < REPLY_BATCH; i++) out.push(Buffer.from(`:${b * REPLY_BATCH + i}\r\n`));
+          bytes += Buffer.concat(out).length;
+        }
+        return bytes;
+      },
+    },
+    {
+      name: `GET reply, ${VALUE_BYTES_LARGE / 1024} KiB value`,
+      repliesPerBatch: bigValues.length,
+      ringkv(batches) {
+        let bytes = 0;
+        for (let b = 0; b < batches; b++) {
+          for (const v of bigValues) rb.push(R.bulk(v));
+          bytes += byteCount(rb.take());
+        }
+        return bytes;
+      },
+      bare(batches) {
+        let bytes = 0;
+        for (let b = 0; b < batches; b++) {
+          const out: Buffer[] = [];
+          for (const v of bigValues) out.push(Buffer.from(`$${v.length}\r\n`), v, CRLF_BUF);
+          bytes += Buffer.concat(out).length;
+        }
+        return bytes;
+      },
+    },
+  ];
+}
+
+/** One round of an encoder contender: at least `minMs` of batches; replies per CPU second and wall second. */
+function measureEncode(w: EncodeWorkload, which: 'ringkv' | 'bare', minMs: number): RoundResult {
+  let replies = 0;
+  const cpuStart = process.cpuUsage();
+  const start = process.hrtime.bigint();
+  let elapsedMs = 0;
+  do {
+    if (which === 'ringkv') w.ringkv(10);
+    else w.bare(10);
+    replies += 10 * w.repliesPerBatch;
+    elapsedMs = Number(process.hrtime.bigint() - start) / 1e6;
+  } while (elapsedMs < minMs);
+  const cpu = process.cpuUsage(cpuStart);
+  return { wall: (replies / elapsedMs) * 1000, cpu: (replies / ((cpu.user + cpu.system) / 1000)) * 1000 };
+}
+
+async function encoderSection(rounds: number, minMs: number): Promise<{ table: string; svg: string }> {
+  const workloads = encodeWorkloads();
+  for (const w of workloads) assert.equal(w.ringkv(1), w.bare(1), `${w.name}: same bytes`);
+  const rows: Array<Array<string | number>> = [];
+  const ours: number[] = [];
+  const bare: number[] = [];
+  for (const w of workloads) {
+    const cpu = new Map<string, number[]>([
+      ['ringkv ReplyBuffer', []],
+      ['bare-node concat', []],
+    ]);
+    const contender = (name: string, which: 'ringkv' | 'bare'): Contender => ({
+      name,
+      run: async () => {
+        const r = measureEncode(w, which, minMs);
+        cpu.get(name)!.push(r.cpu);
+        return r.wall;
+      },
+    });
+    const samples = await runAlternating([contender('ringkv ReplyBuffer', 'ringkv'), contender('bare-node concat', 'bare')], {
+      rounds,
+      warmupRounds: 2,
+    });
+    const med = medians(samples);
+    const cpuA = median(cpu.get('ringkv ReplyBuffer')!.slice(2));
+    const cpuB = median(cpu.get('bare-node concat')!.slice(2));
+    ours.push(cpuA);
+    bare.push(cpuB);
+    rows.push([
+      w.name,
+      formatNumber(cpuA),
+      formatNumber(cpuB),
+      formatRatio(ratio(cpuA, cpuB)),
+      formatRatio(ratio(med.get('ringkv ReplyBuffer')!, med.get('bare-node concat')!)),
+    ]);
+  }
+  const table = markdownTable(['reply', 'ringkv replies/CPU-s', 'bare-node replies/CPU-s', 'ratio (CPU)', 'ratio (wall)'], rows);
+  const svg = barChartSvg({
+    title: 'Reply encoding (median replies per CPU second, higher is better)',
+    subtitle: `ringkv ReplyBuffer vs bare-node Buffer.concat, batches of ${REPLY_BATCH}, ${rounds} alternating rounds`,
+    categories: workloads.map((w) => w.name),
+    series: [
+      { name: 'ringkv ReplyBuffer', values: ours },
+      { name: 'bare-node concat', values: bare },
+    ],
+    yLabel: 'replies/s',
+    logScale: true,
+  });
+  return { table, svg };
+}
+
 async function main(): Promise<void> {
   const opts = parseArgs(process.argv.slice(2));
   const env = describeEnvironment();
@@ -194,6 +376,7 @@ async function main(): Promise<void> {
     ]);
   }
 
+  const encoder = await encoderSection(opts.rounds, minMs);
   const md = [
     '# RESP request parsing: ringkv RequestParser vs npm redis-parser',
     '',
@@ -223,12 +406,22 @@ async function main(): Promise<void> {
       rows,
     ),
     '',
+    '## Reply encoding: ReplyBuffer vs the bare Node server\'s concat',
+    '',
+    `Replies of one pipelined batch (${REPLY_BATCH} replies; 16 for the 16 KiB values) encoded and taken as what one ` +
+      'socket write would send. ringkv: Reply objects pushed into a ReplyBuffer (small replies copied into the shared ' +
+      'slab, 16 KiB values passed through uncopied). bare-node: a header Buffer per reply, the value, CRLF, one ' +
+      'Buffer.concat per batch, as bench/bare_node_server.ts does. Same bytes out (checked). Same rounds and medians as above.',
+    '',
+    encoder.table,
+    '',
     'Command:',
     '',
     codeBlock(commandLine(import.meta.url), 'sh'),
   ];
   await fs.mkdir(opts.out, { recursive: true });
   await fs.writeFile(path.join(opts.out, 'resp.md'), md.join('\n'));
+  await fs.writeFile(path.join(opts.out, 'resp-encoder.svg'), encoder.svg);
   await fs.writeFile(
     path.join(opts.out, 'resp.svg'),
     barChartSvg({

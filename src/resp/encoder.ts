@@ -33,6 +33,8 @@ export const REPLY_SLAB_BYTES = 64 * 1024;
 export const COPY_THRESHOLD_BYTES = 16 * 1024;
 /** A single write larger than this gets its own buffer instead of a piece of the shared slab. */
 const OWN_BUFFER_MIN_BYTES = 16 * 1024;
+/** Strings up to this many chars are tried as ASCII by a copy loop before the native path. */
+const SHORT_TEXT_MAX_CHARS = 64;
 /** Longest header: one type byte, '-' and 20 digits of a 64-bit integer, CRLF. */
 const MAX_HEADER_BYTES = 24;
 
@@ -219,6 +221,19 @@ export class ReplyBuffer {
 
   /** `<type><text>\r\n` with CR/LF in the text replaced by spaces. */
   private writeLine(type: number, text: string): void {
+    // Fast path: short ASCII text without CR/LF (OK, PONG, QUEUED, most errors) copied by a
+    // loop; a native write plus byteLength costs more than the copy for a few bytes.
+    if (text.length <= SHORT_TEXT_MAX_CHARS) {
+      this.ensure(text.length + 3);
+      const p = writeShortAscii(this.slab, this.pos + 1, text, true);
+      if (p >= 0) {
+        this.slab[this.pos] = type;
+        this.slab[p] = CR;
+        this.slab[p + 1] = LF;
+        this.pos = p + 2;
+        return;
+      }
+    }
     if (text.indexOf('\r') !== -1 || text.indexOf('\n') !== -1) text = text.replace(CRLF_PATTERN, ' ');
     const bytes = Buffer.byteLength(text, 'utf8');
     this.ensure(bytes + 3);
@@ -229,6 +244,21 @@ export class ReplyBuffer {
   }
 
   private writeStringBulk(value: string): void {
+    if (value.length <= SHORT_TEXT_MAX_CHARS) {
+      // Header for the ASCII case first; if the text is not ASCII the bytes written past pos
+      // are simply overwritten by the general path below.
+      this.ensure(MAX_HEADER_BYTES + value.length + 2);
+      const headerStart = this.pos;
+      this.writeHeader(0x24 /* $ */, value.length);
+      const p = writeShortAscii(this.slab, this.pos, value, false);
+      if (p >= 0) {
+        this.slab[p] = CR;
+        this.slab[p + 1] = LF;
+        this.pos = p + 2;
+        return;
+      }
+      this.pos = headerStart;
+    }
     const bytes = Buffer.byteLength(value, 'utf8');
     this.writeHeader(0x24 /* $ */, bytes);
     this.ensure(bytes + 2);
@@ -269,6 +299,20 @@ export class ReplyBuffer {
     this.slab[this.pos++] = CR;
     this.slab[this.pos++] = LF;
   }
+}
+
+/**
+ * Copies `text` as bytes at `p` if every char is ASCII (and, with `line`, not CR or LF);
+ * returns the position after it, or -1 (the caller then takes the general path; the bytes
+ * written are in free space it owns). The caller has ensured room for text.length bytes.
+ */
+function writeShortAscii(buf: Buffer, p: number, text: string, line: boolean): number {
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c >= 0x80 || (line && (c === CR || c === LF))) return -1;
+    buf[p++] = c;
+  }
+  return p;
 }
 
 /** Writes the decimal digits of a safe integer at `p`; returns the position after them. */

@@ -204,6 +204,29 @@ t.test('ReplyBuffer switches protocol between pushes', async (t) => {
   t.equal((rb.take() as Buffer).toString(), '$-1\r\n_\r\n');
 });
 
+t.test('strings of any unicode encode as UTF-8, short and long, lines sanitized', async (t) => {
+  const text = fc.oneof(fc.string({ unit: 'binary', maxLength: 80 }), fc.string({ unit: 'grapheme-ascii', maxLength: 80 }));
+  fc.assert(
+    fc.property(text, fc.constantFrom<2 | 3>(2, 3), (s, protocol) => {
+      const utf8 = Buffer.from(s, 'utf8');
+      const line = Buffer.from(s.replace(/[\r\n]/g, ' '), 'utf8');
+      const bulkWant = Buffer.concat([Buffer.from(`$${utf8.length}\r\n`), utf8, Buffer.from('\r\n')]);
+      const simpleWant = Buffer.concat([Buffer.from('+'), line, Buffer.from('\r\n')]);
+      const errorWant = Buffer.concat([Buffer.from('-'), line, Buffer.from('\r\n')]);
+      const verbatimWant =
+        protocol === 3 ? Buffer.concat([Buffer.from(`=${utf8.length + 4}\r\ntxt:`), utf8, Buffer.from('\r\n')]) : bulkWant;
+      return (
+        encodeReply(R.bulk(s), protocol).equals(bulkWant) &&
+        encodeReply(R.simple(s), protocol).equals(simpleWant) &&
+        encodeReply(R.error(s), protocol).equals(errorWant) &&
+        encodeReply(R.verbatim(s), protocol).equals(verbatimWant)
+      );
+    }),
+    { numRuns: 5_000 },
+  );
+  t.pass('5000 strings');
+});
+
 /** Random reply trees in the RESP2 subset that redis-parser understands. */
 const replyArb: fc.Arbitrary<Reply> = fc.letrec((tie) => ({
   reply: fc.oneof<fc.Arbitrary<Reply>[]>(
