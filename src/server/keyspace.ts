@@ -27,8 +27,9 @@
  * counted in its snapshot state, so its write is a normal before/after delta; a key ahead of it
  * is counted by its first write's result alone and skipped when the scan reaches it (counting
  * the stale snapshot state would also track a stale TTL). So the count is exact when the scan
- * ends. If more keys carry a TTL than the counter tracks, counts fall back to a full scan,
- * reused until the next write or for DBSIZE_SCAN_CACHE_MS at most.
+ * ends. If more keys carry a TTL than the counter tracks (live_count.ts, a memory bound), counts
+ * come from a full scan instead, reused for DBSIZE_SCAN_CACHE_MS and adjusted by the writes made
+ * meanwhile: then they may miss TTL expiries of the last few seconds (documented, approximate).
  *
  * FLUSHALL takes the keyspace exclusively: it waits for in-flight writes and holds new ones back.
  */
@@ -64,7 +65,7 @@ import type { ConfigView } from './types.js';
 /** Subdirectory of `dir` holding the storage engine's files. */
 export const ENGINE_DIR_NAME = 'engine';
 /** How long a scan-based count (used only when the counter is inexact) is reused. */
-export const DBSIZE_SCAN_CACHE_MS = 1000;
+export const DBSIZE_SCAN_CACHE_MS = 5000;
 /** Keys deleted per engine batch by FLUSHALL. */
 export const FLUSH_BATCH_KEYS = 1000;
 /** RANDOMKEY picks uniformly among up to this many live keys found from a random slot. */
@@ -601,7 +602,11 @@ export class Keyspace {
 
   /** Records a write in the counter, coordinating with the initial count (see the header). */
   #counted(ek: Buffer, before: Liveness, after: Liveness, now: number): void {
-    this.#scanCount = undefined;
+    const cached = this.#scanCount;
+    if (cached !== undefined) {
+      cached.keys += Number(after.live) - Number(before.live);
+      cached.expires += Number(after.live && after.expiresAtMs > 0) - Number(before.live && before.expiresAtMs > 0);
+    }
     const name = ek.toString('latin1');
     const ahead = this.#writtenAhead;
     if (ahead !== undefined && (this.#countPosition === undefined || Buffer.compare(ek, this.#countPosition) > 0)) {

@@ -24,8 +24,9 @@ export interface Liveness {
 
 export const DEAD: Liveness = Object.freeze({ live: false, expiresAtMs: 0 });
 
-/** Default cap on tracked expiring keys (about 100 bytes each plus the key). */
-export const MAX_TRACKED_EXPIRING_KEYS_DEFAULT = 1_000_000;
+/** Default cap on tracked expiring keys (a map entry and a heap entry, about 150 bytes each
+ * with a short key: about 40 MB at the cap). */
+export const MAX_TRACKED_EXPIRING_KEYS_DEFAULT = 250_000;
 /** Heap compaction: rebuild when stale entries exceed live ones by this factor plus slack. */
 const HEAP_STALE_FACTOR = 2;
 const HEAP_STALE_SLACK = 1024;
