@@ -157,6 +157,21 @@ async function preload(cliBin: string, port: number): Promise<void> {
   if (!out.includes(`errors: 0, replies: ${KEYSPACE}`)) throw new Error(`preload on port ${port} failed: ${out}`);
 }
 
+/** Stacks complete SVG documents vertically into one (nested <svg> elements, each at its y). */
+function stackSvgs(svgs: readonly string[]): string {
+  let y = 0;
+  let width = 0;
+  const parts: string[] = [];
+  for (const svg of svgs) {
+    const w = Number(/width="(\d+)"/.exec(svg)?.[1] ?? 0);
+    const h = Number(/height="(\d+)"/.exec(svg)?.[1] ?? 0);
+    parts.push(svg.replace(/^<svg /, `<svg x="0" y="${y}" `));
+    y += h;
+    width = Math.max(width, w);
+  }
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${y}" viewBox="0 0 ${width} ${y}">\n${parts.join('\n')}\n</svg>\n`;
+}
+
 interface WorkloadProfile {
   label: string;
   self: HotSpot[];
@@ -386,13 +401,26 @@ async function main(): Promise<void> {
   await fs.writeFile(path.join(opts.out, 'server.md'), md.join('\n'));
   await fs.writeFile(
     path.join(opts.out, 'server.svg'),
-    barChartSvg({
-      title: 'redis-benchmark ops/s: ringkv vs redis-server vs bare Node (medians)',
-      subtitle: `-c ${CLIENTS} -d ${DATA_BYTES} -r ${KEYSPACE}; ringkv and redis persist with appendfsync everysec; higher is better`,
-      categories: workloads.map((w) => w.label),
-      series: names.map((n) => ({ name: n, values: workloads.map((w) => med(w.label, n)) })),
-      yLabel: 'ops/s',
-    }),
+    stackSvgs([
+      barChartSvg({
+        title: 'redis-benchmark ops/s: ringkv vs redis-server vs bare Node (medians)',
+        subtitle: `-c ${CLIENTS} -d ${DATA_BYTES} -r ${KEYSPACE}; ringkv and redis persist with appendfsync everysec; higher is better`,
+        categories: workloads.map((w) => w.label),
+        series: names.map((n) => ({ name: n, values: workloads.map((w) => med(w.label, n)) })),
+        yLabel: 'ops/s',
+      }),
+      barChartSvg({
+        title: 'Throughput relative to redis-server (ratio of medians; 1.0 = Redis)',
+        subtitle: `targets for ringkv: >= ${TARGET_RATIO_P1}x at -P 1, >= ${TARGET_RATIO_P16}x at -P 16`,
+        categories: workloads.map((w) => w.label),
+        series: [
+          { name: 'ringkv / redis', values: workloads.map((w) => ratio(med(w.label, 'ringkv'), med(w.label, 'redis'))) },
+          { name: 'bare-node / redis', values: workloads.map((w) => ratio(med(w.label, 'bare-node'), med(w.label, 'redis'))) },
+          { name: 'target', values: workloads.map((w) => (w.pipeline === 1 ? TARGET_RATIO_P1 : TARGET_RATIO_P16)) },
+        ],
+        yLabel: 'x redis',
+      }),
+    ]),
   );
   log(`wrote ${path.join(opts.out, 'server.md')} and server.svg`);
   process.stdout.write(table + '\n' + latency);
