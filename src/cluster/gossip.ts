@@ -239,7 +239,7 @@ export class Gossiper {
     this.table.tick(now);
     const suspects = this.table.findSuspects(now);
     if (suspects.length > 0) {
-      this.#emit(suspects.map((p) => ({ kind: 'suspect' as const, id: p.id, member: this.table.get(p.id)! })));
+      this.#emit(suspects.map((p) => ({ kind: 'suspect' as const, id: p.id, member: { ...this.table.get(p.id)! } })));
     }
     for (const m of this.table.members()) {
       if (this.#probing.size >= MAX_CONCURRENT_PROBES) break;

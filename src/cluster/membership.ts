@@ -118,6 +118,8 @@ export interface MembershipOptions {
   readonly maxMembers?: number;
 }
 
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+
 const STATE_RANK: Readonly<Record<MemberState, number>> = { joining: 0, up: 1, leaving: 2, left: 3 };
 
 /** -1, 0, 1 as (incarnation, heartbeat) of a is below, equal to, above b's. */
@@ -174,7 +176,12 @@ function maxClaim(a: number | null, b: number | null): number | null {
 export class MembershipTable {
   readonly selfId: string;
   readonly #opts: Required<MembershipOptions>;
-  readonly #members = new Map<string, Member>();
+  /**
+   * Rows are replaced on every change of liveness or info, but a plain version advance (the
+   * heartbeat path, by far the most frequent) updates the row in place to spare the GC: a Member
+   * from get()/members() is a view, valid until the table next changes. Change events carry copies.
+   */
+  readonly #members = new Map<string, Mutable<Member>>();
   /** Records refused because the table was full (a metric). */
   droppedRecords = 0;
 
@@ -243,13 +250,15 @@ export class MembershipTable {
 
   /** One gossip round began: our heartbeat advances. */
   tick(nowMs: number): void {
-    const me = this.self();
+    const me = this.#members.get(this.selfId)!;
     if (me.heartbeat >= MAX_COUNTER) {
       // 2^48 rounds is millennia at any sane interval; roll into a new incarnation all the same.
-      this.#setSelf({ ...me, incarnation: me.incarnation + 1, heartbeat: 0, lastAdvanceMs: nowMs });
+      me.incarnation += 1;
+      me.heartbeat = 0;
     } else {
-      this.#setSelf({ ...me, heartbeat: me.heartbeat + 1, lastAdvanceMs: nowMs });
+      me.heartbeat += 1;
     }
+    me.lastAdvanceMs = nowMs;
   }
 
   /** Changes our own info (state, weight, addresses): a new incarnation makes it win everywhere. */
@@ -258,7 +267,7 @@ export class MembershipTable {
     const next: Member = { ...me, ...change, id: me.id, incarnation: me.incarnation + 1, heartbeat: me.heartbeat, suspectedAt: null, lastAdvanceMs: nowMs };
     assertValidRecord(next);
     this.#setSelf(next);
-    return { kind: 'updated', id: me.id, member: next };
+    return { kind: 'updated', id: me.id, member: { ...next } };
   }
 
   #setSelf(m: Member): void {
@@ -283,13 +292,22 @@ export class MembershipTable {
         }
         const m: Member = { ...r, suspectedAt: liveClaim(r.suspectedAt, r.incarnation), liveness: 'alive', lastAdvanceMs: nowMs, livenessSinceMs: nowMs };
         this.#members.set(r.id, m);
-        changes.push({ kind: 'joined', id: r.id, member: m });
+        changes.push({ kind: 'joined', id: r.id, member: { ...m } });
         continue;
       }
       const cmp = compareVersion(r, l);
       if (cmp > 0) {
         const claim = liveClaim(maxClaim(l.suspectedAt, r.suspectedAt), r.incarnation);
         const revived = l.liveness !== 'alive';
+        const infoChanged = !sameInfo(l, r);
+        if (!revived && !infoChanged) {
+          // The heartbeat path: in place.
+          l.incarnation = r.incarnation;
+          l.heartbeat = r.heartbeat;
+          l.suspectedAt = claim;
+          l.lastAdvanceMs = nowMs;
+          continue;
+        }
         const m: Member = {
           ...r,
           suspectedAt: claim,
@@ -298,8 +316,8 @@ export class MembershipTable {
           livenessSinceMs: revived ? nowMs : l.livenessSinceMs,
         };
         this.#members.set(r.id, m);
-        if (!sameInfo(l, r)) changes.push({ kind: 'updated', id: r.id, member: m });
-        if (revived) changes.push({ kind: 'alive', id: r.id, member: m });
+        if (infoChanged) changes.push({ kind: 'updated', id: r.id, member: { ...m } });
+        if (revived) changes.push({ kind: 'alive', id: r.id, member: { ...m } });
       } else {
         // Equal or older version: only the state precedence (equal versions) and the claim merge.
         const state = cmp === 0 && STATE_RANK[r.state] > STATE_RANK[l.state] ? r.state : l.state;
@@ -307,7 +325,7 @@ export class MembershipTable {
         if (state !== l.state || claim !== l.suspectedAt) {
           const m: Member = { ...l, state, suspectedAt: claim };
           this.#members.set(r.id, m);
-          if (state !== l.state) changes.push({ kind: 'updated', id: r.id, member: m });
+          if (state !== l.state) changes.push({ kind: 'updated', id: r.id, member: { ...m } });
         }
       }
     }
@@ -324,7 +342,7 @@ export class MembershipTable {
     assert(needed <= MAX_COUNTER, 'incarnation overflow');
     const next: Member = { ...me, incarnation: needed, suspectedAt: null, lastAdvanceMs: nowMs };
     this.#setSelf(next);
-    return { kind: 'refuted', id: me.id, member: next };
+    return { kind: 'refuted', id: me.id, member: { ...next } };
   }
 
   /**
@@ -378,7 +396,7 @@ export class MembershipTable {
     const revived = m.liveness !== 'alive';
     const next: Member = { ...m, liveness: 'alive', lastAdvanceMs: nowMs, livenessSinceMs: revived ? nowMs : m.livenessSinceMs };
     this.#members.set(id, next);
-    return revived ? { kind: 'alive', id, member: next } : null;
+    return revived ? { kind: 'alive', id, member: { ...next } } : null;
   }
 
   /**
@@ -391,7 +409,7 @@ export class MembershipTable {
     if (!m || m.liveness !== 'suspect' || compareVersion(m, armed) !== 0) return null;
     const next: Member = { ...m, liveness: 'down', livenessSinceMs: nowMs };
     this.#members.set(m.id, next);
-    return { kind: 'down', id: m.id, member: next };
+    return { kind: 'down', id: m.id, member: { ...next } };
   }
 
   /**
