@@ -20,7 +20,7 @@ import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import * as os from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { spawn } from 'node:child_process';
+import { spawn, execFileSync } from 'node:child_process';
 import {
   runAlternating,
   medians,
@@ -172,6 +172,17 @@ function stackSvgs(svgs: readonly string[]): string {
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${y}" viewBox="0 0 ${width} ${y}">\n${parts.join('\n')}\n</svg>\n`;
 }
 
+/** The commit measured, and whether src/ had uncommitted changes (then the figures are of those). */
+function sourceRevision(): string {
+  try {
+    const rev = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim();
+    const dirty = execFileSync('git', ['status', '--porcelain', '--', 'src'], { encoding: 'utf8' }).trim();
+    return dirty ? `${rev} plus uncommitted changes in src/` : rev;
+  } catch {
+    return 'unknown (not a git checkout)';
+  }
+}
+
 interface WorkloadProfile {
   label: string;
   self: HotSpot[];
@@ -240,6 +251,7 @@ async function main(): Promise<void> {
     throw new Error('redis-benchmark, redis-cli and redis-server are required (apt-get install redis-server redis-tools)');
   }
   const env = describeEnvironment();
+  const revision = sourceRevision();
   const workloads: Workload[] = [
     { label: 'SET -P 1', test: 'set', pipeline: 1, requests: opts.nP1 },
     { label: 'GET -P 1', test: 'get', pipeline: 1, requests: opts.nP1 },
@@ -339,7 +351,7 @@ async function main(): Promise<void> {
   const md: string[] = [
     '# One ringkv node vs redis-server vs a bare Node RESP server (redis-benchmark)',
     '',
-    `Measured ${env}.`,
+    `Measured ${env}, ringkv at commit ${revision}.`,
     '',
     'Produced by (from the repository root, after `npx tsc -p . --outDir .build/NAME`):',
     '',
