@@ -21,11 +21,15 @@
  * longer than maxInlineBytes is always refused, so the result never depends on chunking: the
  * same byte stream split anywhere yields the same commands and the same error at the same point.
  *
- * Memory: no allocation is sized by a length read off the wire. A bulk whose data has not all
- * arrived is kept as the chunks received (zero-copy) and joined once complete; a declared
- * length above the limit is refused before any data is read. Arguments are zero-copy slices of
- * the fed chunks when a bulk lies inside one chunk, so a caller must not modify a chunk after
- * feeding it, and arguments keep their chunk alive while referenced.
+ * Memory: no allocation is sized by a length read off the wire. A declared length above the
+ * limit is refused before any data is read. A bulk whose data has not all arrived is kept as
+ * the chunks received (big chunks zero-copy, small ones copied into 16 KiB tail buffers so a
+ * byte-at-a-time sender cannot make a Buffer object per byte) and joined once complete. A
+ * header or inline line cut by a chunk boundary is joined into a buffer that grows
+ * geometrically (linear time even for 1-byte chunks). Arguments are zero-copy slices of the fed
+ * chunks when a bulk lies inside one chunk, so a caller must not modify a chunk after feeding
+ * it, and arguments keep their chunk alive while referenced; bytes of a handed-out argument are
+ * never written again.
  */
 import assert from 'node:assert/strict';
 import { ProtocolError, PROTOCOL_ERROR } from './protocol-error.js';
