@@ -9,15 +9,15 @@
  *  - Whole-key overwrites and deletes (SET, MSET, GETDEL, DEL, SETEX, ...) supersede every
  *    sibling, like a SETCTX with the latest context: the siblings collapse into the new value.
  *  - Commands that compute from one current value (INCR family, APPEND, STRLEN, GETRANGE,
- *    SETRANGE) and commands that
- *    rewrite the value to change its TTL (GETEX with an option, EXPIRE family, PERSIST) refuse a
- *    key with several live values: `-SIBLINGS key has N concurrent values; read them with GETCTX
- *    and resolve with SETCTX`. Guessing would silently drop someone's write (an INCR on
- *    siblings "5" and "7" has no right answer), and the client can resolve with one round trip.
- *    The key is left unchanged.
+ *    SETRANGE) and commands that rewrite the value to change its TTL (GETEX with an option,
+ *    EXPIRE family, PERSIST) refuse a key with several live values: `-SIBLINGS key has N
+ *    concurrent values; read them with GETCTX and resolve with SETCTX`. Guessing would silently
+ *    drop someone's write (an INCR on siblings "5" and "7" has no right answer), and the client
+ *    can resolve with one round trip. The key is left unchanged. (An EXPIRE to a time already
+ *    past is a delete and works on siblings.)
  *
- * TTL: INCR/DECR/APPEND/SETRANGE keep the key's TTL (Redis changes the value in place); SET without
- * KEEPTTL clears it. Sizes: keys over max-key-bytes and values over max-value-bytes get
+ * TTL: INCR/DECR/APPEND/SETRANGE keep the key's TTL (Redis changes the value in place); SET
+ * without KEEPTTL clears it. Sizes: keys over max-key-bytes and values over max-value-bytes get
  * `-TOOLARGE ...` (keyspace.ts).
  */
 import { bulk, bulks, error, integer, NIL, OK, type Reply } from '../../resp/reply.js';
