@@ -16,6 +16,7 @@
  * stay, and anti-entropy or a later write spreads or supersedes them.
  */
 
+import assert from 'node:assert';
 import type { Context } from './dvv.js';
 import { NoQuorumError } from './fsm_errors.js';
 import { planTargets, replicationOf, type BackgroundWork, type FsmStats, type FsmTimers } from './fsm_env.js';
@@ -56,6 +57,7 @@ export async function runPut(env: PutEnv, req: PutRequest): Promise<VersionedObj
   const start = env.timers.now();
   const deadline = start + req.timeoutMs;
   const plan = planTargets(env.ring, req.slot, env.isUp, req.sloppy);
+  assert(plan.targets.some((x) => x.id === env.self && x.primary), 'put_fsm runs only on an up primary (route first)');
   // A bad W (e.g. more than N) is the client's error: thrown before anything is written.
   const need = resolveQuorum(req.w, replicationOf(env.ring, env.self));
   const tally = new QuorumTally(plan.targets, need, { op: 'write', sloppy: req.sloppy });
