@@ -17,7 +17,8 @@
  * - error / simple: `-message\r\n` / `+value\r\n`; CR and LF in the text are replaced with
  *   spaces (as addReplyErrorFormat does) so a reply can never break the framing.
  * - integer: `:<n>\r\n` for numbers (safe integers) and bigints.
- * - double: RESP3 `,<%.17g>\r\n` (`,inf`, `,-inf`, `,nan`); RESP2 the same text as a bulk string.
+ * - double: RESP3 `,<%.17g>\r\n` (`,inf`, `,-inf`, `,nan` or `,-nan` as glibc prints NaN); RESP2
+ *   the same text as a bulk string (checked against redis-server in test/resp/redis-compare).
  * - null / nullArray: RESP3 `_\r\n`; RESP2 `$-1\r\n` / `*-1\r\n`.
  * - bool: RESP3 `#t` / `#f`; RESP2 `:1` / `:0`.
  * - map: RESP3 `%<n>` then key, value, ...; RESP2 `*<2n>` flat. set: RESP3 `~<n>`; RESP2 `*<n>`.
