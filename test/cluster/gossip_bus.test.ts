@@ -9,8 +9,8 @@ import { MembershipTable, type MemberChange } from '../../src/cluster/membership
 
 const HOST = '127.0.0.1';
 const INTERVAL = 50;
-const TIMEOUT = 1000;
-const PROBE = 200;
+const TIMEOUT = 1500;
+const PROBE = 400;
 
 interface Node {
   id: string;
@@ -75,7 +75,7 @@ t.test('three bus nodes converge from one seed list, a fourth joins by MEET, a s
   t.ok(await waitFor(() => four.every((n) => n.gossiper.table.size === 4 && sees(n, all, 'alive')), 5000), 'the fourth node spread to everyone');
 
   // Stable for a few timeouts: nobody suspected down.
-  await new Promise((r) => setTimeout(r, 1500));
+  await new Promise((r) => setTimeout(r, 1.5 * TIMEOUT));
   t.equal(four.flatMap((n) => n.changes).filter((c) => c.kind === 'down').length, 0, 'no node marked down while all run');
 
   // Stop gamma (its bus closes: connections refused); the others mark it down.
