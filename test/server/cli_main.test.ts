@@ -121,6 +121,23 @@ t.test('a node starts, answers, and exits 0 on SIGTERM', async (t) => {
   t.match(await readFile(logfile, 'utf8'), /received SIGTERM[\s\S]*ready to exit/);
 });
 
+t.test('SHUTDOWN stops the process with exit 0', async (t) => {
+  const dir = await tempDir(t);
+  const p = run(t, ['--port', '0', '--bind', '127.0.0.1', '--dir', path.join(dir, 'data')]);
+  await waitFor(() => p.child.exitCode !== null || /Ready to accept connections tcp port=\d+/.test(p.stdout()), 'ready line');
+  const port = Number(/Ready to accept connections tcp port=(\d+)/.exec(p.stdout())?.[1]);
+  t.equal(await ask(port, 'SET k v\r\n'), '+OK\r\n');
+  const s = net.connect({ host: '127.0.0.1', port }, () => s.write('SHUTDOWN NOSAVE\r\n'));
+  s.on('error', () => undefined);
+  let reply = '';
+  s.on('data', (d: Buffer) => (reply += d.toString()));
+  const closed = new Promise<void>((resolve) => s.once('close', () => resolve()));
+  t.equal(await p.exit, 0, 'exit code 0');
+  await closed;
+  t.equal(reply, '', 'no reply, the connection is closed');
+  t.match(p.stdout(), /User requested shutdown[\s\S]*ready to exit/);
+});
+
 t.test('startup errors: one line on stderr, exit 1', async (t) => {
   const dir = await tempDir(t);
   const bad = path.join(dir, 'bad.conf');
