@@ -26,7 +26,7 @@ t.test('convergence of 3, 10 and 100 nodes from one seed list', async (t) => {
   const report: string[] = [];
   for (const n of [3, 10, 100]) {
     const rounds: number[] = [];
-    for (const seed of n === 100 ? [1, 2] : [1, 2, 3]) {
+    for (const seed of n === 100 ? [1] : [1, 2, 3]) {
       const { sim, rounds: r } = await converge(n, seed);
       rounds.push(r);
       t.ok(sim.converged(), `${n} nodes, seed ${seed}: every node knows all ${n} and sees them alive`);
