@@ -9,6 +9,9 @@
  */
 
 import { MAX_CLOCK_ENTRIES, MAX_SIBLINGS_LIMIT } from '../coordinator/limits.js';
+import { parseQuorumSpec } from '../coordinator/quorum.js';
+import { MAX_REPLICATION, MAX_VNODES } from '../coordinator/ring.js';
+import { parseSeeds } from '../cluster/seeds.js';
 
 export type ConfigType =
   | { readonly kind: 'int'; readonly min: number; readonly max: number }
@@ -50,6 +53,24 @@ function validateBind(value: ConfigValue): string | undefined {
     if (!/^[0-9A-Za-z.:%*-]+$/.test(addr)) return `invalid address '${a}'`;
   }
   return undefined;
+}
+
+function validateQuorum(value: ConfigValue): string | undefined {
+  try {
+    parseQuorumSpec(String(value));
+    return undefined;
+  } catch (err) {
+    return (err as Error).message;
+  }
+}
+
+function validateSeeds(value: ConfigValue): string | undefined {
+  try {
+    parseSeeds(String(value));
+    return undefined;
+  } catch (err) {
+    return (err as Error).message;
+  }
 }
 
 export const CONFIG_SCHEMA: readonly ConfigKey[] = [
@@ -99,6 +120,35 @@ export const CONFIG_SCHEMA: readonly ConfigKey[] = [
     doc: 'Cache of table blocks, in bytes.' },
   { name: 'bloom-bits-per-key', type: int(0, 64), default: '10', runtime: false,
     doc: 'Bloom filter bits per key in table files (10: about 1% false positives); 0: no filter.' },
+  // ---- cluster (ARCHITECTURE.md sections 2-5; a node with empty `seeds` is a lone node)
+  { name: 'seeds', type: str, default: '', runtime: false, validate: validateSeeds,
+    doc: 'Nodes to join, "host:port[@busport],..." (client ports; bus port = port + 10000 unless given; may include this node). Empty: a lone node, no cluster bus.' },
+  { name: 'cluster-port', type: int(0, 65535), default: '0', runtime: false,
+    doc: 'Cluster bus port (node-to-node); 0: port + 10000.' },
+  { name: 'cluster-secret', type: str, default: '', runtime: false,
+    doc: 'Shared secret every node must prove on the cluster bus handshake; empty: none (ids are still exchanged).' },
+  { name: 'replication-factor', type: int(1, MAX_REPLICATION), default: '3', runtime: true,
+    doc: 'N: replicas per key (distinct nodes, distinct racks first).' },
+  { name: 'read-quorum', type: str, default: 'quorum', runtime: true, validate: validateQuorum,
+    doc: 'R: replicas that must answer a read: a number or one|quorum|all|local_one|local_quorum|each_quorum.' },
+  { name: 'write-quorum', type: str, default: 'quorum', runtime: true, validate: validateQuorum,
+    doc: 'W: replicas that must acknowledge a write: a number or one|quorum|all|local_one|local_quorum|each_quorum.' },
+  { name: 'sloppy-quorum', type: bool, default: 'yes', runtime: true,
+    doc: 'yes: healthy nodes past the preference list stand in for down replicas and count toward R/W; no: only the N primary replicas count.' },
+  { name: 'request-timeout-ms', type: int(1, 86_400_000), default: '5000', runtime: true,
+    doc: 'Deadline of one replicated read or write, in milliseconds (then NOQUORUM).' },
+  { name: 'vnodes', type: int(1, MAX_VNODES), default: '256', runtime: false,
+    doc: 'Ring tokens per node at weight 1 (every node of a cluster must use the same value).' },
+  { name: 'weight', type: int(0, 1000), default: '1', runtime: false,
+    doc: 'Relative capacity of this node: it owns vnodes x weight tokens.' },
+  { name: 'dc', type: str, default: 'dc1', runtime: false,
+    doc: 'Datacenter of this node (placement model).' },
+  { name: 'rack', type: str, default: '', runtime: false,
+    doc: 'Rack of this node; replicas go to distinct racks first.' },
+  { name: 'gossip-interval-ms', type: int(10, 60_000), default: '1000', runtime: false,
+    doc: 'How often this node gossips its membership table to a random peer, in milliseconds.' },
+  { name: 'node-timeout-ms', type: int(100, 3_600_000), default: '5000', runtime: false,
+    doc: 'Heartbeat silence after which a member is suspected (then confirmed down by an indirect probe), in milliseconds.' },
   // ---- observability
   { name: 'slowlog-log-slower-than', type: int(-1, INT32_MAX), default: '10000', runtime: true,
     doc: 'Log commands slower than this many microseconds to the SLOWLOG; 0: every command; -1: none.' },
