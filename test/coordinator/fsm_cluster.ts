@@ -202,7 +202,12 @@ export const DEFAULT_TEST_SETTINGS: CoordinatorSettings = {
 
 export async function startCluster(
   t: Test,
-  opts: { nodes: number; n: number; settings?: Partial<CoordinatorSettings>; config?: Record<string, string | number>; maxReadRepairsInFlight?: number },
+  opts: { nodes: number; n: number; settings?: Partial<CoordinatorSettings>; config?: Record<string, string | number>;
+    maxReadRepairsInFlight?: number;
+    /** Multi-DC: node i's datacenter, and replicas per datacenter (then `n` is ignored). */
+    dcOf?: (i: number) => string;
+    dcReplication?: ReadonlyMap<string, number>;
+  },
 ): Promise<TestCluster> {
   const root = await fsp.mkdtemp(path.join(os.tmpdir(), 'ringkv-fsm-'));
   const net = new MemNet();
@@ -222,7 +227,7 @@ export async function startCluster(
     ks.set(k.nodeId, k);
     ids.push(k.nodeId);
   }
-  const members: RingMember[] = ids.map((id) => ({ id, weight: 1, dc: 'dc1', rack: '', state: 'up' }));
+  const members: RingMember[] = ids.map((id, i) => ({ id, weight: 1, dc: opts.dcOf?.(i) ?? 'dc1', rack: '', state: 'up' }));
   const cluster: TestCluster = {
     net,
     ids,
@@ -259,7 +264,7 @@ export async function startCluster(
   };
   const provider = new RingProvider(
     () => members,
-    () => ({ vnodes: 16, n: cluster.n }),
+    () => (opts.dcReplication === undefined ? { vnodes: 16, n: cluster.n } : { vnodes: 16, dcReplication: opts.dcReplication }),
   );
   for (const id of ids) {
     const c = new Coordinator({

@@ -231,3 +231,50 @@ t.test('acks after the reply are counted, never acted on', async (t) => {
   await c.idle();
   t.equal(c.node(a).stats.lateWriteErrors, 1);
 });
+
+t.test('per-datacenter quorums: local_quorum and each_quorum', async (t) => {
+  // 6 nodes, 3 per dc, 2 replicas in each dc.
+  const c = await startCluster(t, {
+    nodes: 6,
+    n: 4,
+    dcOf: (i) => (i < 3 ? 'east' : 'west'),
+    dcReplication: new Map([
+      ['east', 2],
+      ['west', 2],
+    ]),
+    settings: { writeQuorum: 'each_quorum', readQuorum: 'local_quorum' },
+  });
+  const ring = c.ring();
+  const key = Buffer.from('dc-key');
+  const pref = ring.preflist(keySlot(key));
+  const east = pref.filter((id) => ring.member(id)!.dc === 'east');
+  const west = pref.filter((id) => ring.member(id)!.dc === 'west');
+  t.equal(east.length, 2);
+  t.equal(west.length, 2);
+  const coord = east[0]!;
+
+  await c.node(coord).put(key, set('both-dcs'));
+  await c.idle();
+  for (const id of pref) t.same(values(await c.keyspace(id).readObject(key)), ['both-dcs'], 'every replica in both dcs');
+
+  // West is cut off (not detected): each_quorum (2 per dc, 4 in all) cannot be met. The tally
+  // (quorum.ts) reports the total requirement when it is the one that fails first.
+  const eastNodes = c.ids.filter((id) => ring.member(id)!.dc === 'east');
+  const westNodes = c.ids.filter((id) => ring.member(id)!.dc === 'west');
+  c.net.partition([eastNodes, westNodes], 'refuse', false);
+  await t.rejects(c.node(coord).put(key, set('east-only')), {
+    message: /^NOQUORUM write: [12] of 4 replicas acknowledged \(the write may be partially applied\)$/,
+  });
+  const local = await c.node(coord).put(key, set('east-only'), { w: 'local_quorum' });
+  t.same(values(local), ['east-only'], 'local_quorum: the local dc suffices');
+  t.same(values(await c.node(coord).get(key)), ['east-only'], 'local_quorum read in east');
+  await t.rejects(c.node(coord).get(key, { r: 'each_quorum' }), { message: /^NOQUORUM read: [0-2] of 4 replicas answered$/ });
+
+  // The other east replica refuses instead: west could make up the total, but local_quorum
+  // needs 2 in east, and the error names the datacenter.
+  c.net.heal();
+  c.net.faults.set(`${coord}>${east[1]}`, 'refuse');
+  await t.rejects(c.node(coord).put(key, set('x'), { w: 'local_quorum' }), {
+    message: 'NOQUORUM write: 1 of 2 replicas acknowledged in datacenter east (the write may be partially applied)',
+  });
+});
