@@ -3,6 +3,9 @@
 //
 //   node .build/<name>/test/cluster/gossip_soak.js [--schedules 20] [--nodes 10] [--first-seed 1]
 //
+// `--pause-max F` (default 0.9) sets the longest "short" pause to F x node-timeout; F = 2 makes
+// I1 false on purpose and shows the checker catches it (violations expected).
+//
 // Each schedule, from its seed: converge, then 6 random faults in sequence, each followed by a
 // settle phase: kill (+ later restart), pause below the timeout, pause past it, isolate one node
 // (+ heal), cut one link. Invariants checked:
@@ -21,6 +24,8 @@ function arg(name: string, dflt: number): number {
   const i = process.argv.indexOf(name);
   return i >= 0 ? Number(process.argv[i + 1]) : dflt;
 }
+
+const PAUSE_MAX = arg('--pause-max', 0.9);
 
 async function schedule(seed: number, n: number): Promise<string[]> {
   const bad: string[] = [];
@@ -43,7 +48,7 @@ async function schedule(seed: number, n: number): Promise<string[]> {
       if (!ok) bad.push(`seed ${seed} step ${step}: killed ${node.id} not down everywhere in time (I2)`);
       sim.restart(node);
     } else if (kind === 1) {
-      const ms = Math.floor((0.3 + 0.6 * rnd()) * TIMEOUT);
+      const ms = Math.floor((0.3 + (PAUSE_MAX - 0.3) * rnd()) * TIMEOUT);
       sim.pause(node, ms);
       await sim.runUntil(t0 + ms + 2 * TIMEOUT);
       if (downsOf(node.id, from) > 0) bad.push(`seed ${seed} step ${step}: ${node.id} paused ${ms} ms (< timeout) was marked down (I1)`);
