@@ -91,7 +91,7 @@ export async function runGet(env: GetEnv, req: GetRequest): Promise<VersionedObj
         env.stats.readNoQuorum++;
         reject(new NoQuorumError('read', tally.insufficient()));
       }
-      repair(env, req, plan.hintFor, answers, deadline);
+      repair(env, req, plan.hintFor, answers);
     };
     const onAnswer = (id: string, obj: VersionedObject | undefined): void => {
       if (finished) return; // past the deadline: neither counted nor repaired
@@ -136,7 +136,6 @@ function repair(
   req: GetRequest,
   hintFor: ReadonlyMap<string, string>,
   answers: ReadonlyMap<string, VersionedObject | null>,
-  deadline: number,
 ): void {
   if (answers.size < 2) return;
   const { merged, stale } = reconcile(answers, env.writeOptions);
@@ -148,8 +147,8 @@ function repair(
     env.repairs.inflight++;
     env.stats.readRepairsSent++;
     const h = hintFor.get(id);
-    // The repair gets its own budget: the request's deadline may be (nearly) spent by now.
-    const timeoutMs = Math.max(req.timeoutMs, deadline - env.timers.now());
+    // A repair gets a fresh budget: the request's deadline may be (nearly) spent by now.
+    const timeoutMs = req.timeoutMs;
     const sent =
       id === env.self
         ? env.local.merge(req.key, merged).then(() => undefined)
