@@ -22,10 +22,12 @@ import {
 } from '../../src/resp/parser.js';
 import { splitInlineArgs } from '../../src/resp/inline-args.js';
 
-const RUNS_VALID = 30_000;
-const RUNS_MUTATED = 40_000;
-const RUNS_RAW = 40_000;
-const RUNS_BIG = 1_000;
+/** RESP_FUZZ_SCALE=10 for a longer soak run by hand; npm test uses 1 (111,000 cases). */
+const SCALE = Math.max(1, Number(process.env.RESP_FUZZ_SCALE ?? 1) || 1);
+const RUNS_VALID = 30_000 * SCALE;
+const RUNS_MUTATED = 40_000 * SCALE;
+const RUNS_RAW = 40_000 * SCALE;
+const RUNS_BIG = 1_000 * SCALE;
 
 interface Outcome {
   commands: Buffer[][];
