@@ -223,6 +223,7 @@ export class ClusterBus {
    */
   async send(peer: PeerAddress, type: number, payload: Buffer, timeoutMs: number = this.#limits.connectTimeoutMs): Promise<void> {
     const conn = await this.#connection(peer, timeoutMs);
+    // send() throws ERR_FRAME_TOO_LARGE for an oversize payload; the async function turns it into a rejection.
     if (!conn.send(type, payload)) throw new ClusterError('ERR_BUS_OVERLOADED', `${addrKey(peer.host, peer.port)}: cannot send now`);
   }
 

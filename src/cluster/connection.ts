@@ -16,6 +16,8 @@
  * - Backpressure: past maxInflightIncoming peer requests being handled the socket stops being
  *   read (the frames already in the current read still run, so the bound is that plus one read); our requests are refused with ERR_BUS_OVERLOADED past maxPendingRequests or
  *   when more than maxOutboundBufferBytes wait in the socket's write buffer.
+ * - A payload that would make a frame over maxFrameBytes is refused with ERR_FRAME_TOO_LARGE
+ *   before anything is written (a response that big is answered as an ERROR of that code).
  * - Handler errors are answered as ERROR frames with the error's `code` (or 'ERR') and message;
  *   they never close the connection.
  */
@@ -29,6 +31,7 @@ import {
   FrameDecoder,
   FrameType,
   MAX_REQUEST_ID,
+  MIN_FRAME_LENGTH,
   ONE_WAY_REQUEST_ID,
   type Frame,
 } from './frame.js';
@@ -269,6 +272,7 @@ export class BusConnection {
       this.#opts.stats.overloadRejections++;
       return Promise.reject(new ClusterError('ERR_BUS_OVERLOADED', `${this.peer.id}: ${overload}`));
     }
+    if (!this.#fits(payload)) return Promise.reject(this.#tooLarge(payload));
     const id = this.#allocateId();
     return new Promise<Buffer>((resolve, reject) => {
       const timer = setTimeout(() => {
@@ -290,8 +294,18 @@ export class BusConnection {
       this.#opts.stats.overloadRejections++;
       return false;
     }
+    if (!this.#fits(payload)) throw this.#tooLarge(payload);
     this.#write(type, ONE_WAY_REQUEST_ID, payload);
     return true;
+  }
+
+  /** A frame we send must fit the limit we apply to frames we receive (peers share the config). */
+  #fits(payload: Buffer): boolean {
+    return MIN_FRAME_LENGTH + payload.length <= this.#opts.maxFrameBytes;
+  }
+
+  #tooLarge(payload: Buffer): ClusterError {
+    return new ClusterError('ERR_FRAME_TOO_LARGE', `a ${payload.length}-byte payload does not fit in a frame of at most ${this.#opts.maxFrameBytes} bytes`);
   }
 
   /** Closes the connection; pending requests reject with `reason`. Idempotent. */
@@ -408,7 +422,8 @@ export class BusConnection {
       this.#writeError(requestId, code, message);
     } else {
       assert(Buffer.isBuffer(payload), 'bus handler must return a Buffer');
-      this.#write(FrameType.RESPONSE, requestId, payload);
+      if (this.#fits(payload)) this.#write(FrameType.RESPONSE, requestId, payload);
+      else this.#writeError(requestId, 'ERR_FRAME_TOO_LARGE', this.#tooLarge(payload).message);
     }
   }
 

@@ -174,10 +174,21 @@ t.test('an oversize frame is refused before allocation and the connection droppe
   t.ok(allocations.every((n) => n < 1024));
   // A frame at the limit is fine and the node still serves.
   const a = await startBus(t, { nodeId: 'node-a' });
-  const atLimit = Buffer.alloc(LIMIT - 5, 1);
+  // (Its response, 'echo:' + payload, is then exactly a LIMIT-byte frame.)
+  const atLimit = Buffer.alloc(LIMIT - 10, 1);
   const r = await a.request(addr(b), ECHO, atLimit, 5000);
-  t.equal(r.length, LIMIT - 5 + 5);
-  // The response of LIMIT bytes... from node-a's side (default 64 MiB limit) is fine too.
+  t.equal(r.length, LIMIT - 5);
+  // Sending past the limit is refused before anything is written, as a typed error, both ways.
+  const small = await startBus(t, { nodeId: 'node-c', limits: { maxFrameBytes: 1024 } }, (bus) => {
+    bus.handle(ECHO, (p) => Buffer.concat([p, p]));
+  });
+  await rejectsCode(t, small.request(addr(b), ECHO, Buffer.alloc(1020), 2000), 'ERR_FRAME_TOO_LARGE', 'request payload over our limit');
+  await rejectsCode(t, small.send(addr(b), ECHO, Buffer.alloc(1020)), 'ERR_FRAME_TOO_LARGE', 'one-way payload over our limit');
+  t.equal((await small.request(addr(b), ECHO, Buffer.alloc(1014), 2000)).length, 1019, 'a request, and its response, at our limit go through');
+  const aToSmall = await startBus(t, { nodeId: 'node-d', limits: { maxFrameBytes: 1024 } });
+  const e = await rejectsCode(t, aToSmall.request(addr(small), ECHO, Buffer.alloc(600), 2000), 'ERR_REMOTE', 'a response over the limit');
+  t.equal((e as RemoteError).remoteCode, 'ERR_FRAME_TOO_LARGE', 'is answered as an error, the connection kept');
+  t.equal((await aToSmall.request(addr(small), ECHO, Buffer.alloc(10), 2000)).length, 20);
 });
 
 t.test('reconnects with backoff after the peer restarts; peer up/down events', async (t) => {

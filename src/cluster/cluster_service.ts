@@ -1,0 +1,169 @@
+/**
+ * One node's cluster, assembled (issue 4): the membership stack (ClusterMembership: bus + gossip
+ * + table, cluster_node.ts), the ring for the current membership (RingProvider, rebuilt when the
+ * membership or `replication-factor` changes), the Coordinator over the bus (BusReplicaTransport),
+ * and the bus handlers that serve other nodes' replica calls from the local Keyspace.
+ *
+ *   startClusterService(config, keyspace, log, clientPort)
+ *     membership = ClusterMembership.start(id = keyspace node id, bus on cluster-port, seeds, ...)
+ *     coordinator = new Coordinator(self, ring: RingProvider(membership members, {vnodes, n}),
+ *                                   isUp: liveness != down, transport: bus, settings: config)
+ *     attachReplicaHandlers(bus, coordinator)
+ *   close(): membership.close() (gossip stops, table persisted, bus closed)
+ *
+ * Settings are read from the config on every request (settingsFromConfig), so CONFIG SET
+ * read-quorum / write-quorum / sloppy-quorum / request-timeout-ms / replication-factor apply to
+ * the next request. The node runs a cluster only when `seeds` is set (a lone node stays exactly
+ * as before: no bus, local commands).
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { Coordinator } from '../coordinator/coordinator.js';
+import { settingsFromConfig } from '../coordinator/coordinator_settings.js';
+import type { Ring, RingMember } from '../coordinator/ring.js';
+import { RingProvider } from '../coordinator/ring_provider.js';
+import type { Keyspace } from '../server/keyspace.js';
+import type { ClusterMemberView, ClusterView } from '../server/cluster_view.js';
+import type { LogFn } from '../server/logger.js';
+import type { ConfigView } from '../server/types.js';
+import { ClusterMembership } from './cluster_node.js';
+import { BusReplicaTransport, attachReplicaHandlers } from './replica_transport.js';
+import { defaultBusPort, parseSeeds } from './seeds.js';
+
+/** The membership table persisted in the data dir (soft state: gossip rebuilds it). */
+export const MEMBERSHIP_FILE_NAME = 'cluster-membership.bin';
+/** Largest persisted table read back (4096 members x ~200 bytes fits easily). */
+export const MAX_MEMBERSHIP_FILE_BYTES = 4 * 1024 * 1024;
+/** How long CLUSTER MEET keeps trying an address, ms. */
+export const MEET_TIMEOUT_MS = 5_000;
+
+/** Whether this node's config asks for a cluster (a non-empty `seeds`). */
+export function clusterConfigured(config: ConfigView): boolean {
+  return config.getString('seeds').trim().length > 0;
+}
+
+/** The address peers reach this node at: the first `bind` address that names one host. */
+export function announceHost(config: ConfigView): string {
+  for (const a of config.getString('bind').split(/\s+/)) {
+    const addr = a.startsWith('-') ? a.slice(1) : a;
+    if (addr.length === 0 || addr === '*' || addr === '0.0.0.0' || addr === '::' || addr.includes(':')) continue;
+    return addr;
+  }
+  return '127.0.0.1';
+}
+
+function readPersisted(file: string, log: LogFn): Buffer | null {
+  try {
+    const st = fs.statSync(file);
+    if (st.size > MAX_MEMBERSHIP_FILE_BYTES) {
+      log('warn', `cluster: ${file} is ${st.size} bytes, over ${MAX_MEMBERSHIP_FILE_BYTES}; ignoring it`);
+      return null;
+    }
+    return fs.readFileSync(file);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') log('warn', `cluster: cannot read ${file}: ${(err as Error).message}`);
+    return null;
+  }
+}
+
+/** Temp file + rename: a crash leaves the old table or the new one. */
+function persistAtomically(file: string, bytes: Buffer): void {
+  const tmp = `${file}.tmp`;
+  fs.writeFileSync(tmp, bytes);
+  fs.renameSync(tmp, file);
+}
+
+export class ClusterService implements ClusterView {
+  readonly selfId: string;
+  readonly coordinator: Coordinator;
+  readonly membership: ClusterMembership;
+  readonly #rings: RingProvider;
+
+  private constructor(membership: ClusterMembership, keyspace: Keyspace, config: ConfigView, log: LogFn) {
+    this.selfId = keyspace.nodeId;
+    this.membership = membership;
+    const table = membership.table;
+    this.#rings = new RingProvider(
+      () => table.members().map((m): RingMember => ({ id: m.id, weight: m.weight, dc: m.dc, rack: m.rack, state: m.state })),
+      () => ({ vnodes: config.getNumber('vnodes'), n: config.getNumber('replication-factor') }),
+    );
+    this.coordinator = new Coordinator({
+      self: this.selfId,
+      ring: () => this.#rings.current(),
+      isUp: (id) => this.isUp(id),
+      keyspace,
+      transport: new BusReplicaTransport(membership.bus, (id) => {
+        const m = table.get(id);
+        return m === undefined ? undefined : { host: m.host, busPort: m.busPort };
+      }),
+      settings: () => settingsFromConfig(config),
+      log,
+    });
+    attachReplicaHandlers(membership.bus, () => this.coordinator);
+  }
+
+  static async start(opts: { config: ConfigView; keyspace: Keyspace; log: LogFn; dir: string; clientPort: number }): Promise<ClusterService> {
+    const { config, keyspace, log } = opts;
+    const file = path.join(opts.dir, MEMBERSHIP_FILE_NAME);
+    const configuredBus = config.getNumber('cluster-port');
+    const busPort = configuredBus !== 0 ? configuredBus : defaultBusPort(opts.clientPort);
+    const secret = config.getString('cluster-secret');
+    const membership = await ClusterMembership.start({
+      nodeId: keyspace.nodeId,
+      host: announceHost(config),
+      port: opts.clientPort,
+      busPort,
+      ...(secret.length > 0 ? { secret } : {}),
+      dc: config.getString('dc'),
+      rack: config.getString('rack'),
+      weight: config.getNumber('weight'),
+      state: 'up',
+      seeds: parseSeeds(config.getString('seeds')),
+      gossipIntervalMs: config.getNumber('gossip-interval-ms'),
+      nodeTimeoutMs: config.getNumber('node-timeout-ms'),
+      persisted: readPersisted(file, log),
+      persist: (bytes) => persistAtomically(file, bytes),
+      log,
+    });
+    log('info', `cluster: node ${keyspace.nodeId} bus listening on ${announceHost(config)}:${membership.bus.port}${secret.length > 0 ? ' (cluster-secret set)' : ''}`);
+    return new ClusterService(membership, keyspace, config, log);
+  }
+
+  ring(): Ring {
+    return this.#rings.current();
+  }
+
+  isUp(id: string): boolean {
+    if (id === this.selfId) return true;
+    const m = this.membership.table.get(id);
+    return m !== undefined && m.liveness !== 'down';
+  }
+
+  members(): ClusterMemberView[] {
+    return this.membership.table.members().map((m) => ({
+      id: m.id,
+      host: m.host,
+      port: m.port,
+      busPort: m.busPort,
+      dc: m.dc,
+      rack: m.rack,
+      weight: m.weight,
+      state: m.state,
+      liveness: m.liveness,
+    }));
+  }
+
+  meet(host: string, busPort: number): Promise<string> {
+    return this.membership.meet(host, busPort, MEET_TIMEOUT_MS);
+  }
+
+  /** Advertises the client port actually listened on (config `port 0`). */
+  setClientPort(port: number): void {
+    if (this.membership.table.self().port !== port) this.membership.gossiper.updateSelf({ port });
+  }
+
+  async close(): Promise<void> {
+    await this.coordinator.whenIdle().catch(() => undefined);
+    await this.membership.close();
+  }
+}

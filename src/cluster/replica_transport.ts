@@ -1,0 +1,136 @@
+/**
+ * The coordinator's ReplicaTransport (src/coordinator/replica_transport.ts) over the real cluster
+ * bus, and the bus handlers that serve those calls from this node's Coordinator.
+ *
+ *   BusReplicaTransport.replicaPut/replicaGet/forwardWrite(node id, ...)
+ *     ─▶ address of `node` from the membership (host, bus port) ─▶ bus.request(type, payload)
+ *   attachReplicaHandlers(bus, coordinator): REPLICA_PUT ─▶ coordinator.onReplicaPut
+ *                                            REPLICA_GET ─▶ coordinator.onReplicaGet
+ *                                            FORWARD_WRITE ─▶ coordinator.onForwardWrite
+ *
+ * Error mapping (the transport contract):
+ *  - no address for the node, or the bus says the request never left (peer unreachable, link in
+ *    backoff, handshake refused, the address is another node or this one, our bus closed):
+ *    ReplicaUnreachableError, safe to send elsewhere;
+ *  - the peer's handler answered a typed error the client must see (NOQUORUM, CLUSTERDOWN,
+ *    ERR_BAD_QUORUM, TOOLARGE, ...): the same class with the same message;
+ *  - anything else (timeout, connection lost after sending): ReplicaCallError.
+ */
+import { NoQuorumError, UnavailableError } from '../coordinator/fsm_errors.js';
+import type { Coordinator } from '../coordinator/coordinator.js';
+import { ContextError, decodeObject, encodeObject, type VersionedObject } from '../coordinator/object.js';
+import { QuorumError } from '../coordinator/quorum.js';
+import {
+  ReplicaCallError,
+  ReplicaUnreachableError,
+  type ReplicaPutOptions,
+  type ReplicaTransport,
+  type WriteRequestWire,
+  type WriteResult,
+} from '../coordinator/replica_transport.js';
+import { KeyspaceError, type KeyspaceErrorCode } from '../server/keyspace.js';
+import type { ClusterBus, PeerAddress } from './bus.js';
+import { ClusterError, RemoteError } from './errors.js';
+import {
+  decodeForwardWrite,
+  decodeReplicaGet,
+  decodeReplicaPut,
+  encodeForwardWrite,
+  encodeReplicaGet,
+  encodeReplicaPut,
+  ReplicaMessageType,
+} from './replica_codec.js';
+
+/** Where a node id listens on the bus, from the membership table; undefined: unknown node. */
+export type AddressBook = (nodeId: string) => { readonly host: string; readonly busPort: number } | undefined;
+
+/** Bus error codes that mean the request certainly did not reach the peer. */
+const NOT_SENT: ReadonlySet<string> = new Set(['ERR_PEER_UNREACHABLE', 'ERR_SELF_CONNECTION', 'ERR_PEER_ID_MISMATCH', 'ERR_HANDSHAKE', 'ERR_BUS_OVERLOADED']);
+
+const KEYSPACE_CODES: ReadonlySet<string> = new Set<KeyspaceErrorCode>(['TOOLARGE', 'CORRUPT', 'CLOSED']);
+
+const NOQUORUM_TEXT = /^NOQUORUM (read|write): (\d+) of (\d+) replicas (?:acknowledged|answered)(?: in datacenter (\S+))?/;
+
+/** The typed error a remote coordinator answered, rebuilt with the same class and message. */
+export function remoteToTyped(node: string, err: RemoteError): Error {
+  const { remoteCode: code, message } = err;
+  if (code === 'NOQUORUM') {
+    const m = NOQUORUM_TEXT.exec(message);
+    const e = m
+      ? new NoQuorumError(m[1] as 'read' | 'write', { got: Number(m[2]), need: Number(m[3]), ...(m[4] === undefined ? {} : { dc: m[4] }) })
+      : new NoQuorumError('write', { got: 0, need: 0 });
+    e.message = message;
+    return e;
+  }
+  if (code === 'CLUSTERDOWN') {
+    const e = new UnavailableError('');
+    e.message = message;
+    return e;
+  }
+  if (code === 'ERR_BAD_QUORUM') return new QuorumError(message);
+  if (code === 'ERR_BAD_CONTEXT') return new ContextError(message);
+  if (KEYSPACE_CODES.has(code)) return new KeyspaceError(code as KeyspaceErrorCode, message);
+  return new ReplicaCallError(node, `${node} failed: ${code} ${message}`, { cause: err });
+}
+
+export class BusReplicaTransport implements ReplicaTransport {
+  constructor(
+    private readonly bus: ClusterBus,
+    private readonly addressOf: AddressBook,
+  ) {}
+
+  async replicaPut(node: string, key: Buffer, object: VersionedObject, opts: ReplicaPutOptions): Promise<void> {
+    await this.#call(node, ReplicaMessageType.REPLICA_PUT, encodeReplicaPut(key, encodeObject(object), opts.hintFor), opts.timeoutMs);
+  }
+
+  async replicaGet(node: string, key: Buffer, opts: { readonly timeoutMs: number }): Promise<VersionedObject> {
+    const bytes = await this.#call(node, ReplicaMessageType.REPLICA_GET, encodeReplicaGet(key), opts.timeoutMs);
+    return this.#decode(node, bytes);
+  }
+
+  async forwardWrite(node: string, req: WriteRequestWire, opts: { readonly timeoutMs: number }): Promise<WriteResult> {
+    const bytes = await this.#call(node, ReplicaMessageType.FORWARD_WRITE, encodeForwardWrite(req), opts.timeoutMs);
+    return this.#decode(node, bytes);
+  }
+
+  #decode(node: string, bytes: Buffer): VersionedObject {
+    try {
+      return decodeObject(bytes);
+    } catch (err) {
+      throw new ReplicaCallError(node, `${node} answered an object that does not decode: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  async #call(node: string, type: number, payload: Buffer, timeoutMs: number): Promise<Buffer> {
+    const addr = this.addressOf(node);
+    if (addr === undefined) throw new ReplicaUnreachableError(node, `node ${node} is not in the membership table`);
+    const peer: PeerAddress = { host: addr.host, port: addr.busPort, id: node };
+    try {
+      return await this.bus.request(peer, type, payload, Math.max(1, Math.round(timeoutMs)));
+    } catch (err) {
+      if (err instanceof RemoteError) throw remoteToTyped(node, err);
+      if (err instanceof ClusterError && NOT_SENT.has(err.code)) throw new ReplicaUnreachableError(node, `${node}: ${err.message}`);
+      throw new ReplicaCallError(node, `${node}: ${(err as Error).message}`, { cause: err });
+    }
+  }
+}
+
+const EMPTY = Buffer.alloc(0);
+
+/** Serves the coordinator's calls arriving on `bus` from this node's Coordinator. */
+export function attachReplicaHandlers(bus: ClusterBus, coordinator: () => Coordinator): void {
+  bus.handle(ReplicaMessageType.REPLICA_PUT, async (payload) => {
+    const m = decodeReplicaPut(payload);
+    const object = decodeObject(m.objectBytes);
+    await coordinator().onReplicaPut(m.key, object, m.hintFor === undefined ? {} : { hintFor: m.hintFor });
+    return EMPTY;
+  });
+  bus.handle(ReplicaMessageType.REPLICA_GET, async (payload) => {
+    const key = decodeReplicaGet(payload);
+    return encodeObject(await coordinator().onReplicaGet(key));
+  });
+  bus.handle(ReplicaMessageType.FORWARD_WRITE, async (payload) => {
+    const req = decodeForwardWrite(payload);
+    return encodeObject(await coordinator().onForwardWrite(req));
+  });
+}
