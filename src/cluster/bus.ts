@@ -16,8 +16,9 @@
  * - request()/send() on an idle link dials; on a connecting link they wait for it (within their own
  *   timeout); on a link in backoff they fail at once with ERR_PEER_UNREACHABLE, so quorum logic
  *   can move on to a fallback instead of waiting. A link retries by itself with exponential
- *   backoff and jitter (backoff.ts) until dropPeer() or close(); a dead address costs one connect
- *   attempt per reconnectMaxMs.
+ *   backoff and jitter (backoff.ts) until dropPeer() or close(), or until nobody has used it for
+ *   linkIdleMs (then it is forgotten; the next request dials afresh); a dead address costs one
+ *   connect attempt per reconnectMaxMs meanwhile.
  * - An address that turns out to be this node (handshake id = own id) fails with
  *   ERR_SELF_CONNECTION and is not retried, so a seed list may include the node itself.
  * - `peer.id`, when given, must match the id the address proved in the handshake, or the request
@@ -39,6 +40,7 @@ import { isValidNodeId } from './handshake.js';
 import {
   DEFAULT_CONNECT_TIMEOUT_MS,
   DEFAULT_HANDSHAKE_TIMEOUT_MS,
+  DEFAULT_LINK_IDLE_MS,
   DEFAULT_MAX_FRAME_BYTES,
   DEFAULT_MAX_INFLIGHT_INCOMING,
   DEFAULT_MAX_OUTBOUND_BUFFER_BYTES,
@@ -73,6 +75,8 @@ export interface BusLimits {
   connectTimeoutMs: number;
   reconnectBaseMs: number;
   reconnectMaxMs: number;
+  /** A disconnected link unused this long is dropped instead of retried. */
+  linkIdleMs: number;
   maxPendingRequests: number;
   maxInflightIncoming: number;
   maxOutboundBufferBytes: number;
@@ -84,6 +88,7 @@ export const DEFAULT_BUS_LIMITS: Readonly<BusLimits> = {
   connectTimeoutMs: DEFAULT_CONNECT_TIMEOUT_MS,
   reconnectBaseMs: DEFAULT_RECONNECT_BASE_MS,
   reconnectMaxMs: DEFAULT_RECONNECT_MAX_MS,
+  linkIdleMs: DEFAULT_LINK_IDLE_MS,
   maxPendingRequests: DEFAULT_MAX_PENDING_REQUESTS,
   maxInflightIncoming: DEFAULT_MAX_INFLIGHT_INCOMING,
   maxOutboundBufferBytes: DEFAULT_MAX_OUTBOUND_BUFFER_BYTES,
@@ -124,6 +129,8 @@ class PeerLink {
   failures = 0;
   lastError: Error | null = null;
   retryAtMs = 0;
+  /** When a request or send last asked for this link. */
+  lastUsedMs = performance.now();
   timer: NodeJS.Timeout | null = null;
   /** Node id last seen at this address (for peer events). */
   peerId = '';
@@ -227,6 +234,11 @@ export class ClusterBus {
     if (!conn.send(type, payload)) throw new ClusterError('ERR_BUS_OVERLOADED', `${addrKey(peer.host, peer.port)}: cannot send now`);
   }
 
+  /** Outbound links currently known (ready, connecting or waiting to retry). */
+  get linkCount(): number {
+    return this.#links.size;
+  }
+
   /** Whether the outbound link to this address is ready. */
   isConnected(peer: PeerAddress): boolean {
     return this.#links.get(addrKey(peer.host, peer.port))?.state === 'ready';
@@ -307,6 +319,7 @@ export class ClusterBus {
       link = new PeerLink(peer.host, peer.port);
       this.#links.set(key, link);
     }
+    link.lastUsedMs = performance.now();
     const check = (conn: BusConnection): BusConnection => {
       if (peer.id !== undefined && conn.peer.id !== peer.id) {
         throw new ClusterError('ERR_PEER_ID_MISMATCH', `${key} is node ${conn.peer.id}, not ${peer.id}`);
@@ -401,6 +414,13 @@ export class ClusterBus {
   }
 
   #scheduleRetry(link: PeerLink): void {
+    if (performance.now() - link.lastUsedMs > this.#limits.linkIdleMs) {
+      // Nobody asked for this address for a while: forget it rather than retry forever.
+      link.state = 'closed';
+      const key = addrKey(link.host, link.port);
+      if (this.#links.get(key) === link) this.#links.delete(key);
+      return;
+    }
     const delay = backoffDelayMs(link.failures, this.#limits.reconnectBaseMs, this.#limits.reconnectMaxMs, this.#random);
     link.state = 'backoff';
     link.retryAtMs = performance.now() + delay;

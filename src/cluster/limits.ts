@@ -24,6 +24,12 @@ export const DEFAULT_RECONNECT_BASE_MS = 50;
 /** Reconnect backoff ceiling: a dead peer costs one connect attempt per this interval at most. */
 export const DEFAULT_RECONNECT_MAX_MS = 5_000;
 
+/**
+ * A link that is not connected and has carried no request for this long stops reconnecting and
+ * is forgotten (addresses of departed nodes do not cost connect attempts forever).
+ */
+export const DEFAULT_LINK_IDLE_MS = 60_000;
+
 /** Requests of ours awaiting a response on one connection; more is refused with BusOverloadedError. */
 export const DEFAULT_MAX_PENDING_REQUESTS = 65_536;
 /** Requests of a peer being handled at once on one connection; past it we stop reading its socket. */

@@ -339,7 +339,11 @@ export class MembershipTable {
     if (r.suspectedAt !== null && r.suspectedAt >= me.incarnation) needed = Math.max(needed, r.suspectedAt + 1);
     if (compareVersion(r, me) > 0) needed = Math.max(needed, r.incarnation + 1);
     if (needed === me.incarnation) return null;
-    assert(needed <= MAX_COUNTER, 'incarnation overflow');
+    if (needed > MAX_COUNTER) {
+      // Only a broken peer can claim an incarnation at the counter's end: refuse the record.
+      this.droppedRecords++;
+      return null;
+    }
     const next: Member = { ...me, incarnation: needed, suspectedAt: null, lastAdvanceMs: nowMs };
     this.#setSelf(next);
     return { kind: 'refuted', id: me.id, member: { ...next } };

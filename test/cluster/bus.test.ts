@@ -339,6 +339,19 @@ t.test('garbage from raw sockets does not crash the node', async (t) => {
   t.equal((await a.request(addr(b), ECHO, Buffer.from('still'), 2000)).toString(), 'echo:still');
 });
 
+t.test('a dead address unused for linkIdleMs is forgotten, not retried forever', async (t) => {
+  const a = await startBus(t, { nodeId: 'node-a', limits: { reconnectBaseMs: 10, reconnectMaxMs: 20, linkIdleMs: 150 } });
+  const gone = await startBus(t, { nodeId: 'node-gone' });
+  const port = gone.port;
+  await a.request(addr(gone), ECHO, Buffer.alloc(0), 2000);
+  await gone.close();
+  t.equal(a.linkCount, 1);
+  const deadline = Date.now() + 5000;
+  while (a.linkCount > 0 && Date.now() < deadline) await sleep(20);
+  t.equal(a.linkCount, 0, 'the link stopped retrying and was dropped');
+  await rejectsCode(t, a.request({ host: HOST, port }, ECHO, Buffer.alloc(0), 500), 'ERR_PEER_UNREACHABLE', 'a new request dials afresh');
+});
+
 t.test('self connection and id mismatch', async (t) => {
   const a = await startBus(t, { nodeId: 'node-a' });
   const b = await startBus(t, { nodeId: 'node-b' });

@@ -4,7 +4,7 @@ import fc from 'fast-check';
 import t from 'tap';
 import { ByteReader, ByteWriter } from '../../src/cluster/wire.js';
 import { decodePingReq, decodeRecord, decodeSync, encodePingReq, encodeRecord, encodeSync } from '../../src/cluster/gossip_codec.js';
-import { MAX_MEMBERS } from '../../src/cluster/limits.js';
+import { MAX_COUNTER, MAX_MEMBERS } from '../../src/cluster/limits.js';
 import {
   compareVersion,
   deserializeMembership,
@@ -157,6 +157,11 @@ t.test('refutation: a claim about us, or a newer record of us, bumps our incarna
   obs.merge([tb.records()[0]!], TIMEOUT * 2 + 1);
   t.equal(obs.get('me')!.liveness, 'alive');
   t.equal(obs.get('me')!.suspectedAt, null, 'claim cleared by the higher incarnation');
+  // A broken peer claiming the counter's end is refused, not obeyed (and does not crash us).
+  const before = tb.self().incarnation;
+  t.same(tb.merge([rec('me', 0, 0, { suspectedAt: MAX_COUNTER })], 5), []);
+  t.equal(tb.self().incarnation, before);
+  t.equal(tb.droppedRecords, 1);
   const up = tb.updateSelf({ state: 'leaving' }, 6);
   t.equal(up.member.incarnation, 7);
   t.equal(tb.self().state, 'leaving');

@@ -1,0 +1,167 @@
+// Three real ringkv processes on 127.0.0.1 joined by `seeds` (issue 4): membership converges by
+// gossip; data commands go through the coordinator (N=3, W=2, R=2); CONFIG SET of the quorums
+// applies to the next request; a kill -9'd node leaves W=2 writes working and makes W=3 fail with
+// the exact NOQUORUM text; ioredis Cluster routes by CLUSTER SLOTS; a process with the wrong
+// cluster-secret never joins. Every process is stopped by pid and its temp dir removed at teardown.
+import t from 'tap';
+import { Cluster, type Redis } from 'ioredis';
+import { cmd, connectIoredis } from '../helpers/ioredis_client.js';
+import { startNode, startNodes, type RingkvNode } from '../helpers/node_process.js';
+import { freePorts, LOOPBACK_HOST } from '../helpers/ports.js';
+
+const SECRET = 'wiring-test-secret';
+const CONVERGE_TIMEOUT_MS = 15_000;
+
+function baseConfig(busPort: number, seeds: string, secret = SECRET): Record<string, string | number> {
+  return {
+    bind: LOOPBACK_HOST,
+    'cluster-port': busPort,
+    'cluster-secret': secret,
+    seeds,
+    'replication-factor': 3,
+    'read-quorum': 2,
+    'write-quorum': 2,
+    vnodes: 64,
+    'gossip-interval-ms': 100,
+    'node-timeout-ms': 1000,
+    'request-timeout-ms': 2000,
+  };
+}
+
+async function waitUntil(what: string, pred: () => Promise<boolean>, timeoutMs = CONVERGE_TIMEOUT_MS): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await pred()) return;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** CLUSTER NODES lines as [id, flags] pairs. */
+async function nodesOf(c: Redis): Promise<Array<{ id: string; addr: string; flags: string }>> {
+  const text = String(await cmd(c, 'CLUSTER', 'NODES'));
+  return text
+    .split('\n')
+    .filter((l) => l.length > 0)
+    .map((l) => {
+      const [id, addr, flags] = l.split(' ');
+      return { id: id!, addr: addr!, flags: flags! };
+    });
+}
+
+async function errorOf(p: Promise<unknown>): Promise<string> {
+  try {
+    await p;
+  } catch (err) {
+    return (err as Error).message;
+  }
+  return '(no error)';
+}
+
+t.test('a 3-node cluster: gossip, quorum reads and writes, failures, ioredis Cluster, secret', async (t) => {
+  const busPorts = await freePorts(3);
+  let nodes: RingkvNode[] = [];
+  nodes = await startNodes(t, 3, (i, ports) => {
+    const seeds = ports.map((p, j) => `${LOOPBACK_HOST}:${p}@${busPorts[j]!}`).join(',');
+    return { config: baseConfig(busPorts[i]!, seeds) };
+  });
+  const clients = await Promise.all(nodes.map((n) => connectIoredis(t, n.port)));
+  const ids = await Promise.all(clients.map(async (c) => String(await cmd(c, 'CLUSTER', 'MYID'))));
+  t.equal(new Set(ids).size, 3, 'three distinct node ids');
+
+  // 1. Membership converges: every node lists all three, none failed.
+  await waitUntil('membership convergence', async () => {
+    const views = await Promise.all(clients.map(nodesOf));
+    return views.every((v) => v.length === 3 && v.every((n) => !n.flags.includes('fail')));
+  });
+  for (const [i, c] of clients.entries()) {
+    const view = await nodesOf(c);
+    t.same(view.map((n) => n.id).sort(), [...ids].sort(), `node ${i} knows every node`);
+    t.equal(view.find((n) => n.id === ids[i])?.flags, 'myself,master', `node ${i} marks itself`);
+    t.ok(view.some((n) => n.addr === `${LOOPBACK_HOST}:${nodes[(i + 1) % 3]!.port}@${busPorts[(i + 1) % 3]!}`), `node ${i} has the next node's client and bus ports`);
+    const info = String(await cmd(c, 'CLUSTER', 'INFO'));
+    t.match(info, /cluster_state:ok/);
+    t.match(info, /cluster_known_nodes:3\r\n/);
+    t.match(info, /cluster_size:3\r\n/);
+    t.match(info, /cluster_replication_factor:3\r\n/);
+  }
+
+  // 2. Writes at W=2 are readable at R=2 from every node; the writes reach all three replicas.
+  for (let k = 0; k < 20; k++) t.equal(await clients[k % 3]!.set(`key:${k}`, `value-${k}`), 'OK');
+  for (const [i, c] of clients.entries()) {
+    const got = await Promise.all(Array.from({ length: 20 }, (_, k) => c.get(`key:${k}`)));
+    t.same(got, Array.from({ length: 20 }, (_, k) => `value-${k}`), `node ${i} reads every key at R=2`);
+  }
+  t.same(await clients[1]!.mget('key:1', 'nokey', 'key:2'), ['value-1', null, 'value-2'], 'MGET through the coordinator');
+  t.equal(await clients[2]!.del('key:19', 'nokey'), 1, 'DEL counts the key that existed');
+  t.equal(await clients[0]!.get('key:19'), null, 'deleted everywhere');
+  t.equal(await clients[0]!.exists('key:18', 'key:19'), 1);
+  const pre = (await cmd(clients[0]!, 'CLUSTER', 'PREFLIST', 'key:1')) as [number, Array<[string, string, string, string, string]>];
+  t.equal(pre[0], Number(await cmd(clients[0]!, 'CLUSTER', 'KEYSLOT', 'key:1')), 'PREFLIST names the key slot');
+  t.same(pre[1].map((e) => e[0]).sort(), [...ids].sort(), 'N=3 of 3 nodes: every node is a primary replica');
+  t.ok(pre[1].every((e) => e[1] === 'primary' && e[4] === 'up'));
+
+  // Causal commands: a context read on one node resolves the value written through another.
+  const [ctx0, vals0] = (await cmd(clients[1]!, 'GETCTX', 'key:3')) as [string, string[]];
+  t.same(vals0, ['value-3']);
+  t.equal(await cmd(clients[2]!, 'SETCTX', 'key:3', ctx0, 'resolved'), 'OK');
+  t.equal(await clients[0]!.get('key:3'), 'resolved');
+  const [ctx1] = (await cmd(clients[0]!, 'GETCTX', 'key:3')) as [string, string[]];
+  t.equal(await cmd(clients[1]!, 'DELCTX', 'key:3', ctx1), 1);
+  t.equal(await clients[2]!.get('key:3'), null);
+
+  // 3. ioredis Cluster routes by CLUSTER SLOTS (every range lists its replicas, a master first).
+  const slots = (await cmd(clients[0]!, 'CLUSTER', 'SLOTS')) as Array<[number, number, ...Array<[string, number, string]>]>;
+  t.equal(slots.reduce((a, r) => a + (r[1] - r[0] + 1), 0), 16384, 'CLUSTER SLOTS covers every slot once');
+  t.ok(slots.every((r) => r.length === 5), 'each range lists its 3 replicas');
+  const cluster = new Cluster([{ host: LOOPBACK_HOST, port: nodes[0]!.port }], { enableOfflineQueue: true, clusterRetryStrategy: () => null });
+  cluster.on('error', () => undefined);
+  t.teardown(() => cluster.disconnect());
+  for (let k = 0; k < 30; k++) t.equal(await cluster.set(`c:${k}`, `cv${k}`), 'OK');
+  const viaCluster = await Promise.all(Array.from({ length: 30 }, (_, k) => cluster.get(`c:${k}`)));
+  t.same(viaCluster, Array.from({ length: 30 }, (_, k) => `cv${k}`), 'ioredis Cluster reads back its writes');
+  t.equal(await clients[2]!.get('c:7'), 'cv7', 'a plain client on another node sees them');
+  cluster.disconnect();
+
+  // 4. CONFIG SET read-quorum applies to the next request; CLIENT QUORUM overrides per connection.
+  t.equal(await cmd(clients[1]!, 'CONFIG', 'SET', 'read-quorum', 'all'), 'OK');
+  t.same(await cmd(clients[1]!, 'CONFIG', 'GET', 'read-quorum'), ['read-quorum', 'all']);
+  t.equal(await clients[1]!.get('key:5'), 'value-5', 'R=all with every node up');
+
+  // 5. kill -9 one node (by its pid).
+  await nodes[2]!.kill9();
+  t.equal(await clients[0]!.set('after-kill', 'x'), 'OK', 'W=2 write succeeds with one node dead');
+  t.equal(await clients[1]!.set('after-kill-2', 'y'), 'OK');
+  await waitUntil('the dead node marked failed', async () => (await nodesOf(clients[0]!)).some((n) => n.id === ids[2] && n.flags.includes('fail')));
+  await waitUntil('the dead node marked failed on node 1', async () => (await nodesOf(clients[1]!)).some((n) => n.id === ids[2] && n.flags.includes('fail')));
+  t.equal(
+    await errorOf(clients[1]!.get('key:5')),
+    'NOQUORUM read: 0 of 3 replicas answered',
+    'R=all (set with CONFIG SET) cannot be met with a node down',
+  );
+  t.equal(await cmd(clients[1]!, 'CONFIG', 'SET', 'read-quorum', '2'), 'OK');
+  t.equal(await clients[1]!.get('key:5'), 'value-5', 'CONFIG SET read-quorum 2 applies at once');
+  t.equal(await clients[1]!.get('after-kill'), 'x', 'the write made with a node dead is readable elsewhere');
+  t.equal(await cmd(clients[0]!, 'CONFIG', 'SET', 'write-quorum', '3'), 'OK');
+  t.equal(
+    await errorOf(clients[0]!.set('w3', 'v')),
+    'NOQUORUM write: 0 of 3 replicas acknowledged (the write may be partially applied)',
+    'W=3 with one of three replicas down',
+  );
+  t.equal(await cmd(clients[0]!, 'CLIENT', 'QUORUM', '2', '2'), 'OK');
+  t.equal(await clients[0]!.set('w3', 'v'), 'OK', 'CLIENT QUORUM 2 2 overrides write-quorum 3 on this connection');
+  t.equal(await cmd(clients[0]!, 'CONFIG', 'SET', 'write-quorum', '2'), 'OK');
+  t.match(String(await cmd(clients[0]!, 'CLUSTER', 'INFO')), /cluster_members_down:1\r\n/);
+
+  // 6. A node with the wrong cluster-secret cannot join.
+  const [intruderBus] = await freePorts(1);
+  const intruder = await startNode(t, {
+    config: baseConfig(intruderBus!, `${LOOPBACK_HOST}:${nodes[0]!.port}@${busPorts[0]!}`, 'not-the-secret'),
+  });
+  const ic = await connectIoredis(t, intruder.port);
+  const intruderId = String(await cmd(ic, 'CLUSTER', 'MYID'));
+  await new Promise((r) => setTimeout(r, 1500));
+  t.same((await nodesOf(ic)).map((n) => n.id), [intruderId], 'the intruder knows only itself');
+  t.notOk((await nodesOf(clients[0]!)).some((n) => n.id === intruderId), 'the cluster never lists the intruder');
+  t.match(nodes[0]!.log, /cluster bus: refused/, 'the seed logged the refused handshake');
+});
