@@ -72,6 +72,12 @@ export function parseCli(argv: readonly string[]): CliCommand {
     const dir = takeString(opts, 'dir') ?? DEFAULT_CLUSTER_DIR;
     const conf = takeString(opts, 'conf');
     if (opts.some(([k]) => k === 'port')) throw new CliUsageError('ringkv cluster sets each node\'s --port itself; use --base-port');
+    // Node i's cluster bus port: --cluster-port + i when given, else its port + 10000.
+    const busBase = opts.find(([k]) => k === 'cluster-port')?.[1];
+    const firstBus = busBase === undefined ? basePort + 10000 : Number(busBase);
+    if (!Number.isInteger(firstBus) || firstBus < 1 || firstBus + nodes - 1 > 65535) {
+      throw new CliUsageError(`cluster bus ports ${firstBus}..${firstBus + nodes - 1} do not fit below 65536; give the first one with --cluster-port`);
+    }
     return { kind: 'cluster', nodes, basePort, dir, conf, overrides: opts };
   }
   let rest = argv;

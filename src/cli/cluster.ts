@@ -4,7 +4,9 @@
  * to every node and the command exits once all have stopped. If a node fails to start, the
  * others are stopped and the command exits 1.
  *
- * The nodes are not connected to each other yet: joining them (`seeds`) comes with the cluster.
+ * The nodes form one cluster: each gets `--cluster-port` (the given --cluster-port + i, else its
+ * port + 10000) and `--seeds` naming every node of the plan (unless --seeds is given), so they
+ * find each other by gossip.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
@@ -29,10 +31,19 @@ export function nodeArgs(plan: ClusterPlan, i: number): { port: number; dir: str
   const dir = path.join(plan.dir, String(port));
   const args: string[] = [];
   if (plan.conf !== undefined) args.push('--conf', plan.conf);
-  for (const [k, v] of plan.overrides) args.push(`--${k}`, ...v.split(' '));
-  args.push('--port', String(port), '--dir', dir);
+  const busBase = plan.overrides.find(([k]) => k === 'cluster-port')?.[1];
+  const busOf = (j: number): number => (busBase === undefined ? plan.basePort + j + CLUSTER_BUS_OFFSET : Number(busBase) + j);
+  for (const [k, v] of plan.overrides) if (k !== 'cluster-port') args.push(`--${k}`, ...v.split(' '));
+  args.push('--port', String(port), '--dir', dir, '--cluster-port', String(busOf(i)));
+  if (!plan.overrides.some(([k]) => k === 'seeds')) {
+    const seeds = Array.from({ length: plan.nodes }, (_, j) => `127.0.0.1:${plan.basePort + j}@${busOf(j)}`);
+    args.push('--seeds', seeds.join(','));
+  }
   return { port, dir, args };
 }
+
+/** Redis's default distance between a client port and its cluster bus port. */
+export const CLUSTER_BUS_OFFSET = 10_000;
 
 function waitListening(port: number, child: ChildProcess): Promise<boolean> {
   const deadline = Date.now() + NODE_START_TIMEOUT_MS;
@@ -94,8 +105,8 @@ export async function runCluster(plan: ClusterPlan, mainScript: string, out: (li
       for (const c of children) out(`  127.0.0.1:${c.port}  pid ${c.child.pid ?? '?'}  dir ${c.dir}`);
       const first = children[0]?.port ?? plan.basePort;
       out(`Connect with: redis-cli -p ${first}    or in Node: new Redis(${first}) (ioredis)`);
-      out('Note: the nodes are not connected to each other yet; each is an independent single-node store. ' +
-        'Joining them into one cluster (the `seeds` key) comes with the cluster issue.');
+      out(`The nodes form one cluster (replication-factor, read-quorum, write-quorum from the config); ` +
+        `cluster-aware clients: redis-cli -c -p ${first}, or new Redis.Cluster([{ port: ${first} }]) (ioredis).`);
       out('Press Ctrl-C to stop all nodes.');
     } else if (!stopping) {
       out('a node did not start; stopping the others');

@@ -34,6 +34,8 @@ import { defaultBusPort, parseSeeds } from './seeds.js';
 export const MEMBERSHIP_FILE_NAME = 'cluster-membership.bin';
 /** Largest persisted table read back (4096 members x ~200 bytes fits easily). */
 export const MAX_MEMBERSHIP_FILE_BYTES = 4 * 1024 * 1024;
+/** Longest wait at shutdown for replica fan-outs and read repairs still in flight, ms. */
+export const CLOSE_DRAIN_MS = 2_000;
 /** How long CLUSTER MEET keeps trying an address, ms. */
 export const MEET_TIMEOUT_MS = 5_000;
 
@@ -162,8 +164,14 @@ export class ClusterService implements ClusterView {
     if (this.membership.table.self().port !== port) this.membership.gossiper.updateSelf({ port });
   }
 
+  /** Lets fan-outs in flight finish (at most CLOSE_DRAIN_MS), then stops gossip and the bus. */
   async close(): Promise<void> {
-    await this.coordinator.whenIdle().catch(() => undefined);
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      this.coordinator.whenIdle().catch(() => undefined),
+      new Promise<void>((resolve) => (timer = setTimeout(resolve, CLOSE_DRAIN_MS))),
+    ]);
+    clearTimeout(timer);
     await this.membership.close();
   }
 }

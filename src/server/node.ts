@@ -10,6 +10,7 @@ import { Keyspace } from './keyspace.js';
 import type { LogFn, Logger } from './logger.js';
 import { RingkvServer } from './server.js';
 import { RINGKV_VERSION } from './version.js';
+import { ClusterService, clusterConfigured } from '../cluster/cluster_service.js';
 
 export class NodeStartError extends Error {
   constructor(message: string, options?: { cause?: unknown }) {
@@ -31,6 +32,8 @@ export interface RunningNode {
   readonly port: number;
   readonly server: RingkvServer;
   readonly keyspace: Keyspace;
+  /** The node's cluster when `seeds` is set; undefined for a lone node. */
+  readonly cluster?: ClusterService;
   /** Stops the node cleanly; idempotent; resolves once everything is closed. */
   shutdown(reason: string): Promise<void>;
   /** Resolves once the node has stopped, whoever asked. */
@@ -60,6 +63,16 @@ export async function startNode(options: NodeOptions): Promise<RunningNode> {
     const e = err as Error;
     throw new NodeStartError(`cannot open data dir ${path.resolve(dir)}: ${e.message}`, { cause: err });
   }
+  // Cluster mode (seeds set): bus + gossip + coordinator, started before clients are served.
+  let cluster: ClusterService | undefined;
+  if (clusterConfigured(config)) {
+    try {
+      cluster = await ClusterService.start({ config, keyspace, log, dir, clientPort: config.getNumber('port') });
+    } catch (err) {
+      await keyspace.close().catch(() => undefined);
+      throw new NodeStartError(`cannot start the cluster bus: ${(err as Error).message}`, { cause: err });
+    }
+  }
   let stopping: Promise<void> | undefined;
   let resolveClosed!: () => void;
   const closed = new Promise<void>((resolve) => (resolveClosed = resolve));
@@ -67,6 +80,7 @@ export async function startNode(options: NodeOptions): Promise<RunningNode> {
     stopping ??= (async () => {
       log('info', `shutting down (${reason})`);
       await server.close();
+      await cluster?.close().catch((err: Error) => log('error', `closing the cluster failed: ${err.message}`));
       try {
         await keyspace.close();
       } catch (err) {
@@ -78,15 +92,17 @@ export async function startNode(options: NodeOptions): Promise<RunningNode> {
     })();
     return stopping;
   };
-  const server = new RingkvServer({ config, keyspace, log, logger: options.logger, now, onShutdownRequest: (reason) => void shutdown(reason) });
+  const server = new RingkvServer({ config, keyspace, log, logger: options.logger, now, onShutdownRequest: (reason) => void shutdown(reason), ...(cluster === undefined ? {} : { cluster }) });
   let port: number;
   try {
     port = await server.listen();
   } catch (err) {
+    await cluster?.close().catch(() => undefined);
     await keyspace.close().catch(() => undefined);
     throw err;
   }
+  cluster?.setClientPort(port);
   log('info', `ringkv ${RINGKV_VERSION} node ${keyspace.nodeId} pid=${process.pid} dir=${path.resolve(dir)} appendfsync=${config.getString('appendfsync')}`);
   log('info', `Ready to accept connections tcp port=${port}`);
-  return { port, server, keyspace, shutdown, closed };
+  return { port, server, keyspace, ...(cluster === undefined ? {} : { cluster }), shutdown, closed };
 }

@@ -67,6 +67,8 @@ export interface ServerOptions {
   readonly extraCommands?: readonly CommandSpec[];
   /** Called once when SHUTDOWN (or a signal) asks the node to stop. */
   readonly onShutdownRequest?: (reason: string) => void;
+  /** The node's cluster, when it runs in one (src/cluster/cluster_service.ts). */
+  readonly cluster?: import('./cluster_view.js').ClusterView;
 }
 
 export class RingkvServer implements ConnectionHost, NodeServices {
@@ -96,7 +98,7 @@ export class RingkvServer implements ConnectionHost, NodeServices {
     const now = options.now ?? Date.now;
     this.startedAtMs = now();
     this.#onShutdownRequest = options.onShutdownRequest;
-    this.context = { config: options.config, keyspace: options.keyspace, now };
+    this.context = { config: options.config, keyspace: options.keyspace, now, ...(options.cluster === undefined ? {} : { cluster: options.cluster }) };
     const specs: CommandSpec[] = [
       ...connectionCommands(this),
       ...serverCommands(this),

@@ -69,6 +69,8 @@ export interface ServerContext {
   readonly config: ConfigView;
   /** The node's data, on the storage engine (src/server/keyspace.ts). */
   readonly keyspace: import('./keyspace.js').Keyspace;
+  /** Set when the node runs in a cluster (`seeds`): data commands go through its Coordinator. */
+  readonly cluster?: import('./cluster_view.js').ClusterView;
   /** Milliseconds since the epoch; injected so tests can move time. */
   now(): number;
 }

@@ -95,8 +95,14 @@ t.test('argument parsing', async (t) => {
   t.throws(() => parseCli(['cluster', '--nodes', '0']), { message: /--nodes must be a number from 1/ });
   t.throws(() => parseCli(['cluster', '--nodes', '2', '--port', '5']), { message: /use --base-port/ });
   t.same(nodeArgs({ nodes: 2, basePort: 7001, dir: 'd', conf: undefined, overrides: [['bind', '127.0.0.1 ::1']] }, 1), {
-    port: 7002, dir: path.join('d', '7002'), args: ['--bind', '127.0.0.1', '::1', '--port', '7002', '--dir', path.join('d', '7002')],
+    port: 7002,
+    dir: path.join('d', '7002'),
+    args: ['--bind', '127.0.0.1', '::1', '--port', '7002', '--dir', path.join('d', '7002'), '--cluster-port', '17002', '--seeds', '127.0.0.1:7001@17001,127.0.0.1:7002@17002'],
   });
+  t.same(nodeArgs({ nodes: 2, basePort: 7001, dir: 'd', conf: undefined, overrides: [['cluster-port', '9000']] }, 0).args.slice(-4), [
+    '--cluster-port', '9000', '--seeds', '127.0.0.1:7001@9000,127.0.0.1:7002@9001',
+  ], 'an explicit --cluster-port is the first node\'s; the others follow');
+  t.throws(() => parseCli(['cluster', '--nodes', '2', '--base-port', '60000']), { message: /cluster bus ports 70000\.\.70001 do not fit below 65536; give the first one with --cluster-port/ });
 });
 
 t.test('a node starts, answers, and exits 0 on SIGTERM', async (t) => {
@@ -167,13 +173,21 @@ t.test('startup errors: one line on stderr, exit 1', async (t) => {
 t.test('ringkv cluster starts K nodes and stops them all on SIGTERM', async (t) => {
   const dir = await tempDir(t);
   const base = await freePortPair();
-  const p = run(t, ['cluster', '--nodes', '2', '--base-port', String(base), '--dir', dir, '--bind', '127.0.0.1']);
+  const bus = await freePortPair();
+  const p = run(t, ['cluster', '--nodes', '2', '--base-port', String(base), '--cluster-port', String(bus), '--dir', dir, '--bind', '127.0.0.1']);
   await waitFor(() => p.stdout().includes('Press Ctrl-C') || p.child.exitCode !== null, 'cluster ready', 30000);
   t.match(p.stdout(), new RegExp(`127\\.0\\.0\\.1:${base} `));
   t.match(p.stdout(), new RegExp(`127\\.0\\.0\\.1:${base + 1} `));
-  t.match(p.stdout(), /not connected to each other yet/);
+  t.match(p.stdout(), /The nodes form one cluster/);
   t.equal(await ask(base, 'PING\r\n'), '+PONG\r\n');
   t.equal(await ask(base + 1, 'PING\r\n'), '+PONG\r\n');
+  // Gossip joins them: each node's CLUSTER NODES lists both.
+  let nodes = '';
+  for (const deadline = Date.now() + 15000; Date.now() < deadline && !nodes.includes(`:${base + 1}@${bus + 1}`); ) {
+    nodes = await ask(base, 'CLUSTER NODES\r\n');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  t.match(nodes, `127.0.0.1:${base + 1}@${bus + 1}`, 'gossip joined the two nodes');
   p.child.kill('SIGTERM');
   t.equal(await p.exit, 0);
   t.match(p.stdout(), /all nodes stopped/);

@@ -21,6 +21,7 @@ import type { CommandContext, CommandSpec } from '../types.js';
 import { resolveStringExpire } from './expire_args.js';
 import { optionName, SYNTAX_ERROR } from './redis_numbers.js';
 import { guarded } from './strings.js';
+import { replicatedDelctx, replicatedGetctx, replicatedSetctx } from './replicated.js';
 
 const arg = (args: readonly Buffer[], i: number): Buffer => args[i] as Buffer;
 
@@ -34,7 +35,8 @@ export function parseContextArg(token: Buffer): { ok: true; context: Context } |
   }
 }
 
-async function getctx(ks: Keyspace, args: Buffer[]): Promise<Reply> {
+async function getctx(ks: Keyspace, args: Buffer[], ctx: CommandContext): Promise<Reply> {
+  if (ctx.server.cluster !== undefined) return replicatedGetctx(ctx, arg(args, 1));
   const view = await ks.view(arg(args, 1));
   return array([bulk(encodeContext(contextOf(view.object))), bulks(view.values)]);
 }
@@ -56,13 +58,15 @@ async function setctx(ks: Keyspace, args: Buffer[], ctx: CommandContext): Promis
   const value = arg(args, 3);
   ks.checkValue(value);
   const context = parsed.context;
+  if (ctx.server.cluster !== undefined) return replicatedSetctx(ctx, arg(args, 1), context, value, expiresAtMs);
   return ks.mutate(arg(args, 1), (): Mutation<Reply> => ({ result: OK, write: { value, expiresAtMs, context } }));
 }
 
-async function delctx(ks: Keyspace, args: Buffer[]): Promise<Reply> {
+async function delctx(ks: Keyspace, args: Buffer[], ctx: CommandContext): Promise<Reply> {
   const parsed = parseContextArg(arg(args, 2));
   if (!parsed.ok) return parsed.reply;
   const context = parsed.context;
+  if (ctx.server.cluster !== undefined) return replicatedDelctx(ctx, arg(args, 1), context);
   return ks.mutate(arg(args, 1), (view): Mutation<Reply> => {
     const removed = view.live.filter((s) => covers(context, s.dot)).length;
     return { result: integer(removed), write: { value: null, expiresAtMs: 0, context } };

@@ -14,6 +14,8 @@ import type { Keyspace } from '../keyspace.js';
 import type { CommandContext, CommandSpec } from '../types.js';
 import { NOT_INTEGER_ERROR, parseLongLong } from './redis_numbers.js';
 import { guarded } from './strings.js';
+import { clusterInfoTextOf, clusterNodesText, clusterShardsReply, clusterSlotsReply, preflistReply, type TopologySnapshot } from './cluster_topology.js';
+import type { ClusterView } from '../cluster_view.js';
 
 /** Redis's default distance between the client port and the cluster bus port. */
 export const CLUSTER_BUS_PORT_OFFSET = 10000;
@@ -83,21 +85,33 @@ async function getkeysinslot(ks: Keyspace, args: Buffer[]): Promise<Reply> {
   return bulks(await ks.keysInSlot(Number(slot), max));
 }
 
-async function info(): Promise<Reply> {
-  return verbatim(clusterInfoText());
+function snapshot(c: ClusterView): TopologySnapshot {
+  return { selfId: c.selfId, ring: c.ring(), members: c.members(), isUp: (id) => c.isUp(id) };
+}
+
+async function info(_ks: Keyspace, _args: Buffer[], ctx: CommandContext): Promise<Reply> {
+  const c = ctx.server.cluster;
+  if (c === undefined) return verbatim(clusterInfoText());
+  const cfg = ctx.server.config;
+  return verbatim(
+    clusterInfoTextOf(snapshot(c), { n: cfg.getNumber('replication-factor'), r: cfg.getString('read-quorum'), w: cfg.getString('write-quorum') }),
+  );
 }
 
 async function nodes(ks: Keyspace, _args: Buffer[], ctx: CommandContext): Promise<Reply> {
+  if (ctx.server.cluster !== undefined) return verbatim(clusterNodesText(snapshot(ctx.server.cluster)));
   const { ip, port } = splitAddress(ctx.client.laddr);
   return verbatim(clusterNodesLine(ks.nodeId, ip, port));
 }
 
 async function slots(ks: Keyspace, _args: Buffer[], ctx: CommandContext): Promise<Reply> {
+  if (ctx.server.cluster !== undefined) return clusterSlotsReply(snapshot(ctx.server.cluster));
   const { ip, port } = splitAddress(ctx.client.laddr);
   return array([array([integer(0), integer(SLOT_COUNT - 1), array([bulk(ip), integer(port), bulk(ks.nodeId), array([])])])]);
 }
 
 async function shards(ks: Keyspace, _args: Buffer[], ctx: CommandContext): Promise<Reply> {
+  if (ctx.server.cluster !== undefined) return clusterShardsReply(snapshot(ctx.server.cluster));
   const { ip, port } = splitAddress(ctx.client.laddr);
   const node = map([
     [bulk('id'), bulk(ks.nodeId)],
@@ -116,6 +130,36 @@ async function shards(ks: Keyspace, _args: Buffer[], ctx: CommandContext): Promi
   ]);
 }
 
+/** CLUSTER MEET ip port [cluster-bus-port]: asks the node at that bus address to join us. */
+async function meet(_ks: Keyspace, args: Buffer[], ctx: CommandContext): Promise<Reply> {
+  const c = ctx.server.cluster;
+  if (c === undefined) return error('ERR This instance has cluster support disabled (start it with seeds to join a cluster)');
+  if (args.length > 5) return error("ERR wrong number of arguments for 'cluster|meet' command");
+  const host = arg(args, 2).toString('utf8');
+  const port = parseLongLong(arg(args, 3));
+  const busArg = args.length === 5 ? parseLongLong(arg(args, 4)) : undefined;
+  if (port === undefined || port < 1n || port > 65535n) return error(`ERR Invalid node address specified: ${host}:${arg(args, 3).toString('utf8')}`);
+  const busPort = busArg === undefined ? Number(port) + CLUSTER_BUS_PORT_OFFSET : Number(busArg);
+  if ((args.length === 5 && busArg === undefined) || busPort < 1 || busPort > 65535) return error('ERR Invalid cluster bus port');
+  try {
+    await c.meet(host, busPort);
+    return simple('OK');
+  } catch (err) {
+    return error(`ERR cannot meet ${host}:${busPort}: ${(err as Error).message}`);
+  }
+}
+
+/** CLUSTER PREFLIST key: where the key lives (slot, primaries, fallbacks, their liveness). */
+async function preflist(ks: Keyspace, args: Buffer[], ctx: CommandContext): Promise<Reply> {
+  const key = arg(args, 2);
+  ks.checkKey(key);
+  const slot = keySlot(key);
+  const c = ctx.server.cluster;
+  if (c !== undefined) return preflistReply(snapshot(c), slot);
+  const { ip, port } = splitAddress(ctx.client.laddr);
+  return array([integer(slot), array([array([bulk(ks.nodeId), bulk('primary'), bulk(''), bulk(`${ip}:${port}`), bulk('up')])])]);
+}
+
 const HELP_LINES = [
   'CLUSTER <subcommand> [<arg> [value] [opt] ...]. Subcommands are:',
   'COUNTKEYSINSLOT <slot>',
@@ -126,8 +170,12 @@ const HELP_LINES = [
   '    Return information about the cluster.',
   'KEYSLOT <key>',
   '    Return the hash slot for <key>.',
+  'MEET <ip> <port> [<bus-port>]',
+  '    Connect nodes into a working cluster (bus port default: port + 10000).',
   'MYID',
   '    Return the node id.',
+  'PREFLIST <key>',
+  '    Return the slot of <key>, its replicas (primary or fallback), their addresses and liveness.',
   'NODES',
   '    Return cluster configuration seen by node. Output format:',
   '    <id> <ip:port@bus-port> <flags> <master> <pings> <pongs> <epoch> <link> <slot> ...',
@@ -174,6 +222,8 @@ export const clusterCommands: readonly CommandSpec[] = [
       sub('nodes', 2, ['stale'], 'Returns the cluster configuration for a node.', nodes),
       sub('slots', 2, ['stale'], 'Returns the mapping of cluster slots to nodes.', slots),
       sub('shards', 2, ['stale'], 'Returns the mapping of cluster slots to shards.', shards),
+      sub('meet', -4, ['admin', 'stale'], 'Forces a node to handshake with another node.', meet),
+      sub('preflist', 3, ['stale'], 'Returns where a key lives: its slot, primary replicas and fallbacks.', preflist),
       sub('help', 2, ['stale'], 'Returns helpful text about the different subcommands.', help),
     ],
   },

@@ -22,6 +22,7 @@ import type { CommandContext, CommandSpec } from '../types.js';
 import { expireAllowed, parseExpireFlags, resolveExpireWhen, clampTime } from './expire_args.js';
 import { INVALID_CURSOR_ERROR, NOT_INTEGER_ERROR, optionName, parseLongLong, SYNTAX_ERROR } from './redis_numbers.js';
 import { guarded, siblingsError } from './strings.js';
+import { replicatedDel, replicatedExists } from './replicated.js';
 
 /** SCAN's default COUNT, as in Redis. */
 export const SCAN_COUNT_DEFAULT = 10;
@@ -30,8 +31,9 @@ export const SCAN_COUNT_MAX = 100_000;
 
 const arg = (args: readonly Buffer[], i: number): Buffer => args[i] as Buffer;
 
-async function del(ks: Keyspace, args: Buffer[]): Promise<Reply> {
+async function del(ks: Keyspace, args: Buffer[], ctx: CommandContext): Promise<Reply> {
   const keys = args.slice(1);
+  if (ctx.server.cluster !== undefined) return replicatedDel(ctx, keys);
   return ks.mutateMany(keys, (views) => {
     const writes = new Map<number, WriteRequest>();
     const seen = new Set<string>();
@@ -45,7 +47,8 @@ async function del(ks: Keyspace, args: Buffer[]): Promise<Reply> {
   });
 }
 
-async function exists(ks: Keyspace, args: Buffer[]): Promise<Reply> {
+async function exists(ks: Keyspace, args: Buffer[], ctx: CommandContext): Promise<Reply> {
+  if (ctx.server.cluster !== undefined) return replicatedExists(ctx, args.slice(1));
   // Like Redis, a key named twice counts twice.
   const views = await Promise.all(args.slice(1).map((k) => ks.view(k)));
   return integer(views.filter((v) => v.values.length > 0).length);

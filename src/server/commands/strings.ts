@@ -32,6 +32,7 @@ import {
   OVERFLOW_ERROR,
   parseLongLong,
 } from './redis_numbers.js';
+import { replicatedGet, replicatedMget, replicatedMset, replicatedSet } from './replicated.js';
 
 /** nil, one bulk string, or an array of sibling values. */
 export function valuesReply(values: readonly Buffer[]): Reply {
@@ -62,7 +63,8 @@ const arg = (args: readonly Buffer[], i: number): Buffer => args[i] as Buffer;
 
 // ---- GET / SET family ---------------------------------------------------------------------
 
-async function get(ks: Keyspace, args: Buffer[]): Promise<Reply> {
+async function get(ks: Keyspace, args: Buffer[], ctx?: CommandContext): Promise<Reply> {
+  if (ctx?.server.cluster !== undefined) return replicatedGet(ctx, arg(args, 1));
   return valuesReply((await ks.view(arg(args, 1))).values);
 }
 
@@ -79,6 +81,7 @@ async function set(ks: Keyspace, args: Buffer[], ctx: CommandContext): Promise<R
   }
   const value = arg(args, 2);
   ks.checkValue(value);
+  if (ctx.server.cluster !== undefined) return replicatedSet(ctx, arg(args, 1), value, o, expiresAtMs);
   return ks.mutate(arg(args, 1), (view): Mutation<Reply> => {
     const found = view.values.length > 0;
     const old = o.get ? valuesReply(view.values) : undefined;
@@ -146,14 +149,15 @@ async function getset(ks: Keyspace, args: Buffer[]): Promise<Reply> {
   return ks.mutate(arg(args, 1), (view): Mutation<Reply> => ({ result: valuesReply(view.values), write: { value, expiresAtMs: 0 } }));
 }
 
-async function mget(ks: Keyspace, args: Buffer[]): Promise<Reply> {
+async function mget(ks: Keyspace, args: Buffer[], ctx: CommandContext): Promise<Reply> {
+  if (ctx.server.cluster !== undefined) return replicatedMget(ctx, args.slice(1));
   const views = await Promise.all(args.slice(1).map((k) => ks.view(k)));
   return { kind: 'array', items: views.map((v) => valuesReply(v.values)) };
 }
 
 /** MSET / MSETNX: atomic on this node (one lock set, one engine batch). */
 function msetLike(nx: boolean) {
-  return async (ks: Keyspace, args: Buffer[]): Promise<Reply> => {
+  return async (ks: Keyspace, args: Buffer[], ctx: CommandContext): Promise<Reply> => {
     if (args.length % 2 === 0) return error(`ERR wrong number of arguments for '${nx ? 'msetnx' : 'mset'}' command`);
     const keys: Buffer[] = [];
     const values: Buffer[] = [];
@@ -163,6 +167,7 @@ function msetLike(nx: boolean) {
       ks.checkValue(v);
       values.push(v);
     }
+    if (!nx && ctx.server.cluster !== undefined) return replicatedMset(ctx, keys.map((k, i) => [k, values[i]!] as const));
     return ks.mutateMany(keys, (views) => {
       const writes = new Map<number, WriteRequest>();
       if (nx && views.some((v) => v.values.length > 0)) return { result: integer(0), writes };

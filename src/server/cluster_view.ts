@@ -1,0 +1,38 @@
+/**
+ * What the server's commands see of the cluster when the node runs in one (started with
+ * `seeds`): the Coordinator for replicated reads and writes, the ring and the membership for
+ * CLUSTER SLOTS/SHARDS/NODES/INFO/PREFLIST, and MEET. Absent (ServerContext.cluster undefined):
+ * a lone node, whose commands work on the local keyspace exactly as before.
+ * Implemented by src/cluster/cluster_service.ts; declared here so src/server does not depend on
+ * the bus and gossip modules.
+ */
+import type { Coordinator } from '../coordinator/coordinator.js';
+import type { Ring } from '../coordinator/ring.js';
+
+export interface ClusterMemberView {
+  readonly id: string;
+  readonly host: string;
+  /** Client (RESP) port. */
+  readonly port: number;
+  readonly busPort: number;
+  readonly dc: string;
+  readonly rack: string;
+  readonly weight: number;
+  /** joining | up | leaving | left */
+  readonly state: string;
+  /** As this node's failure detector sees it. */
+  readonly liveness: 'alive' | 'suspect' | 'down';
+}
+
+export interface ClusterView {
+  /** This node's id (its ring member id, = the keyspace's node id). */
+  readonly selfId: string;
+  readonly coordinator: Coordinator;
+  /** The ring for the current membership and replication-factor (memoized). */
+  ring(): Ring;
+  /** Every known member, this node included, sorted by id. */
+  members(): ClusterMemberView[];
+  isUp(id: string): boolean;
+  /** CLUSTER MEET: resolves with the id of the node found at that bus address. */
+  meet(host: string, busPort: number): Promise<string>;
+}
