@@ -57,7 +57,8 @@ function runTestFile(file: string, env: Record<string, string>): Promise<boolean
     child.stdout.setEncoding('utf8');
     child.stdout.on('data', (s: string) => {
       out += s;
-      for (const line of s.split('\n')) if (/^\s*(not )?ok \d+ - /.test(line)) say(`  ${line.trim().slice(0, 300)}`);
+      // Subtest summaries (they carry the counts) and every failure.
+      for (const line of s.split('\n')) if (/^\s*not ok \d+ - /.test(line) || /^\s{0,4}ok \d+ - .*(# time=|points|crashes|runs)/.test(line)) say(`  ${line.trim().slice(0, 300)}`);
     });
     child.on('error', reject);
     child.on('close', (code) => {
