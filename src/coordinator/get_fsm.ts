@@ -12,6 +12,13 @@
  *   reconcile everything seen, and send the merged object to each replica whose answer lacked
  *   something (read repair), at most MAX_READ_REPAIRS_IN_FLIGHT at once per node (beyond that
  *   a repair is skipped and counted: anti-entropy catches it later).
+ *
+ * Read repair also goes to a replica whose answer agrees with the merge on clock and siblings
+ * but not on clockTimesMs (the pruning metadata, which read_repair.needsRepair ignores): a
+ * write with a client context stamps its coordinator's time on the entries the context
+ * advanced, so replicas can agree on everything else and still differ there. Repairing it
+ * leaves the replicas byte-identical, which is what Merkle anti-entropy compares
+ * (fsm_nothing_lost.property.test.ts checks identical bytes after convergence).
  */
 
 import assert from 'node:assert';
@@ -139,7 +146,11 @@ function repair(
 ): void {
   if (answers.size < 2) return;
   const { merged, stale } = reconcile(answers, env.writeOptions);
-  for (const id of stale) {
+  const targets = [...stale];
+  for (const [id, obj] of answers) {
+    if (obj !== null && !stale.includes(id) && !sameClockTimes(obj, merged)) targets.push(id);
+  }
+  for (const id of targets) {
     if (env.repairs.inflight >= env.repairs.max) {
       env.stats.readRepairsSkipped++;
       continue;
@@ -168,4 +179,13 @@ function repair(
       }),
     );
   }
+}
+
+/** True when both objects carry the same clockTimesMs (a missing map or entry counts as 0). */
+export function sameClockTimes(a: VersionedObject, b: VersionedObject): boolean {
+  const ta = a.clockTimesMs;
+  const tb = b.clockTimesMs;
+  for (const actor of b.clock.keys()) if ((ta?.get(actor) ?? 0) !== (tb?.get(actor) ?? 0)) return false;
+  for (const actor of a.clock.keys()) if ((ta?.get(actor) ?? 0) !== (tb?.get(actor) ?? 0)) return false;
+  return true;
 }
