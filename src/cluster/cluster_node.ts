@@ -14,7 +14,7 @@
  *     dc, rack, weight, state: 'up' (or 'joining' until streaming is done),
  *     persisted: <bytes read from the data dir or null>, persist: (b) => write them atomically,
  *     onChange: (cs) => rebuild the ring on joined/updated, fallbacks on down/alive/suspect });
- * register the coordinator's own bus handlers on m.bus (types from message_types.ts) and
+ * register the coordinator's own bus handlers in `beforeListen` (types from message_types.ts) and
  * close() on SHUTDOWN. Persisted bytes that fail their checksum are logged and ignored:
  * membership is soft state that gossip rebuilds from the seeds.
  */
@@ -51,6 +51,11 @@ export interface ClusterMembershipOptions {
   readonly persistEveryMs?: number;
   readonly log?: LogFn;
   readonly onChange?: (changes: readonly MemberChange[]) => void;
+  /**
+   * Registers other subsystems' bus handlers (coordinator, handoff, ...) before the bus listens,
+   * so no peer request meets ERR_UNKNOWN_TYPE in the moment after startup.
+   */
+  readonly beforeListen?: (bus: ClusterBus) => void;
 }
 
 export class ClusterMembership {
@@ -82,6 +87,7 @@ export class ClusterMembership {
       }
     }
     const bus = new ClusterBus({ nodeId: opts.nodeId, host: opts.host, port: opts.busPort, secret: opts.secret, limits: opts.busLimits, log });
+    opts.beforeListen?.(bus);
     await bus.listen();
     const table = MembershipTable.create(
       {

@@ -44,6 +44,7 @@ t.test('seeds, restart from the persisted table, damaged table ignored', async (
       persistEveryMs: 100,
       log: (level, msg) => logs.push(`${ids[i]} ${level} ${msg}`),
       busLimits: { reconnectBaseMs: 20, reconnectMaxMs: 200 },
+      beforeListen: (bus) => bus.handle(0x40, (p) => Buffer.concat([Buffer.from(`${ids[i]}:`), p])),
     };
     const m = await ClusterMembership.start(opts);
     open.push(m);
@@ -52,6 +53,8 @@ t.test('seeds, restart from the persisted table, damaged table ignored', async (
   const nodes = [await start(0), await start(1), await start(2)];
   t.ok(await waitFor(() => allAlive(nodes, ids), 5000), 'three nodes started with one seed list converge');
   t.equal(nodes[0]!.table.get('node-b')!.port, 7001, 'client ports travel with the records');
+  const reply = await nodes[0]!.bus.request({ host: HOST, port: ports[1]!, id: 'node-b' }, 0x40, Buffer.from('x'), 2000);
+  t.equal(reply.toString(), 'node-b:x', 'handlers registered in beforeListen serve other nodes');
 
   // Restart node-c from its persisted table on the same cluster port.
   const c = nodes[2]!;
