@@ -232,7 +232,7 @@ async function main(): Promise<void> {
     '',
     env,
     '',
-    `Code: ${codeVersion(['src/cluster'])}`,
+    `Code: ${codeVersion(['src/cluster/bus.ts', 'src/cluster/connection.ts', 'src/cluster/frame.ts', 'src/cluster/gossip_codec.ts'])}`,
     '',
     'Request/response echo on one connection over 127.0.0.1, client and server in one process (they share the event ' +
       'loop, so absolute numbers are about half of what two processes would do). "bare framing" is the same frame ' +
