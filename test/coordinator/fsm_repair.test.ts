@@ -147,3 +147,16 @@ t.test('read repairs in flight are bounded; past the cap they are skipped and co
   await c.idle();
   for (const id of [a, b, d]) t.same(values(await c.keyspace(id).readObject(key)), ['v'], 'converged');
 });
+
+t.test('sameClockTimes: read repair also evens out the pruning timestamps', async (t) => {
+  const { sameClockTimes } = await import('../../src/coordinator/get_fsm.js');
+  const clock = new Map([
+    ['a', 2],
+    ['b', 1],
+  ]);
+  const base = { clock, siblings: [] };
+  t.ok(sameClockTimes({ ...base, clockTimesMs: new Map([['a', 5], ['b', 7]]) }, { ...base, clockTimesMs: new Map([['a', 5], ['b', 7]]) }));
+  t.notOk(sameClockTimes({ ...base, clockTimesMs: new Map([['a', 5], ['b', 6]]) }, { ...base, clockTimesMs: new Map([['a', 5], ['b', 7]]) }), 'one entry differs');
+  t.ok(sameClockTimes(base, { ...base, clockTimesMs: new Map([['a', 0]]) }), 'missing counts as 0');
+  t.notOk(sameClockTimes(base, { ...base, clockTimesMs: new Map([['b', 3]]) }));
+});
