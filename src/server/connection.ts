@@ -47,6 +47,12 @@ export const OUTPUT_FLUSH_BYTES = 64 * 1024;
 export const OUTPUT_HIGH_WATER_BYTES = 1024 * 1024;
 /** Stop reading while a command is in flight and this much input waits in the parser. */
 export const QUERY_HIGH_WATER_BYTES = 1024 * 1024;
+/**
+ * After the server ends a connection (QUIT, protocol error, rejection) it keeps reading and
+ * discarding for this long so the peer sees the last reply instead of a reset, then closes the
+ * socket even if the peer never closes its side.
+ */
+export const LINGER_AFTER_END_MS = 2000;
 /** Commands of one client running at once (pipelined key commands on distinct keys). */
 export const PIPELINE_INFLIGHT_MAX = 128;
 
@@ -163,7 +169,7 @@ export class Connection implements ClientHandle {
   /** Writes `text` raw (the DENIED / max clients notices before any command) and closes. */
   rejectAndClose(message: string): void {
     this.#stopped = true;
-    this.socket.end(`-${message}\r\n`);
+    this.#endSocket(Buffer.from(`-${message}\r\n`));
   }
 
   /**
@@ -178,7 +184,7 @@ export class Connection implements ClientHandle {
     if (!this.#closed) {
       await new Promise<void>((resolve) => {
         this.socket.once('close', () => resolve());
-        this.socket.end();
+        this.#endSocket();
       });
     }
   }
@@ -285,7 +291,7 @@ export class Connection implements ClientHandle {
     if (this.state.closeAfterReply && !this.#closed) {
       this.#stopped = true;
       this.#flush();
-      this.socket.end();
+      this.#endSocket();
     } else if (this.#readEnded && exhausted && !this.#stopped) {
       this.#finishAfterEnd();
     }
@@ -370,14 +376,23 @@ export class Connection implements ClientHandle {
     this.#stopped = true;
     this.#flush();
     // The exact reply bytes: the text may carry a raw byte of the offending input.
-    if (!this.#closed) this.socket.end(err.reply);
+    if (!this.#closed) this.#endSocket(err.reply);
   }
 
   /** The peer half-closed: replies already owed have been written; close our side. */
   #finishAfterEnd(): void {
     this.#stopped = true;
     this.#flush();
-    if (!this.#closed) this.socket.end();
+    if (!this.#closed) this.#endSocket();
+  }
+
+  /** Ends our side after `data`, then closes the socket at the latest LINGER_AFTER_END_MS later. */
+  #endSocket(data?: Buffer): void {
+    if (data !== undefined) this.socket.end(data);
+    else this.socket.end();
+    const timer = setTimeout(() => this.socket.destroy(), LINGER_AFTER_END_MS);
+    timer.unref();
+    this.socket.once('close', () => clearTimeout(timer));
   }
 
   #destroy(): void {

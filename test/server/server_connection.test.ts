@@ -1,6 +1,7 @@
 import t from 'tap';
 import { bulk, simple, type Reply } from '../../src/resp/reply.js';
-import { OUTPUT_HIGH_WATER_BYTES, OUTPUT_FLUSH_BYTES } from '../../src/server/connection.js';
+import net from 'node:net';
+import { LINGER_AFTER_END_MS, OUTPUT_HIGH_WATER_BYTES, OUTPUT_FLUSH_BYTES } from '../../src/server/connection.js';
 import { isLoopback } from '../../src/server/server.js';
 import type { CommandSpec } from '../../src/server/types.js';
 import { command, RawClient, startServer } from './server_harness.js';
@@ -210,6 +211,26 @@ t.test('QUIT, half-close, SHUTDOWN', async (t) => {
   t.equal(await s.untilClosed(), '', 'SHUTDOWN closes without a reply');
   await new Promise((r) => setImmediate(r));
   t.same(h.shutdownRequests, ['SHUTDOWN command']);
+});
+
+t.test('after QUIT the server closes the socket even if the peer keeps its side open', async (t) => {
+  const h = await startServer(t);
+  const s = net.connect({ host: '127.0.0.1', port: h.port, allowHalfOpen: true });
+  t.teardown(() => s.destroy());
+  let got = '';
+  let ended = false;
+  s.on('data', (d: Buffer) => (got += d.toString()));
+  s.on('end', () => (ended = true)); // the server's FIN; this side stays open
+  s.on('error', () => undefined);
+  await new Promise<void>((r) => s.once('connect', () => r()));
+  s.write(command('quit'));
+  const start = Date.now();
+  while (!ended && Date.now() - start < 5000) await new Promise((r) => setTimeout(r, 20));
+  t.equal(got, '+OK\r\n');
+  t.ok(ended, 'the reply, then FIN');
+  // This side never closes; the server lets go of the socket anyway.
+  while (h.server.connectionCount > 0 && Date.now() - start < LINGER_AFTER_END_MS + 3000) await new Promise((r) => setTimeout(r, 50));
+  t.equal(h.server.connectionCount, 0, 'closed on the server within the linger time');
 });
 
 t.test('query buffer limit closes a client sending an oversized command', async (t) => {
