@@ -34,7 +34,7 @@ export const REAL_TIMERS: FsmTimers = {
 export class FsmStats {
   gets = 0;
   puts = 0;
-  /** Writes this node forwarded to another coordinator. */
+  /** Forward attempts of writes to another coordinator (retries included). */
   forwards = 0;
   /** Forward attempts that could not reach the node and went on to the next primary. */
   forwardRetries = 0;
