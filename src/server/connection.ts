@@ -230,7 +230,7 @@ export class Connection implements ClientHandle {
     this.#running = true;
     let exhausted = false;
     for (;;) {
-      if (this.#stopped || this.#outputBlocked || this.#closed) break;
+      if (this.#stopped || this.#outputBlocked || this.#closed || this.state.closeAfterReply) break;
       if (this.#inflight.length >= PIPELINE_INFLIGHT_MAX) break;
       if (this.#protocolFailure !== undefined) {
         if (this.#inflight.length === 0) this.#protocolError(this.#protocolFailure);
