@@ -96,6 +96,18 @@ t.test('a 3-node cluster: gossip, quorum reads and writes, failures, ioredis Clu
   t.equal(await clients[2]!.del('key:19', 'nokey'), 1, 'DEL counts the key that existed');
   t.equal(await clients[0]!.get('key:19'), null, 'deleted everywhere');
   t.equal(await clients[0]!.exists('key:18', 'key:19'), 1);
+  // Read-modify-write commands read at R and write at W through the coordinator as well.
+  t.equal(await clients[0]!.incr('counter'), 1);
+  t.equal(await clients[1]!.incrby('counter', 10), 11, 'INCRBY on another node sees the first INCR');
+  t.equal(await clients[2]!.get('counter'), '11');
+  t.equal(await clients[2]!.append('counter', 'x'), 3);
+  t.equal(await clients[0]!.get('counter'), '11x');
+  t.equal(await clients[0]!.setnx('counter', 'no'), 0, 'SETNX sees the replicated key');
+  t.equal(await clients[1]!.expire('counter', 100), 1);
+  const ttl = await clients[2]!.ttl('counter');
+  t.ok(ttl > 90 && ttl <= 100, `the TTL is replicated (${ttl})`);
+  t.equal(await clients[2]!.getdel('counter'), '11x');
+  t.equal(await clients[0]!.exists('counter'), 0, 'GETDEL deleted it everywhere');
   const pre = (await cmd(clients[0]!, 'CLUSTER', 'PREFLIST', 'key:1')) as [number, Array<[string, string, string, string, string]>];
   t.equal(pre[0], Number(await cmd(clients[0]!, 'CLUSTER', 'KEYSLOT', 'key:1')), 'PREFLIST names the key slot');
   t.same(pre[1].map((e) => e[0]).sort(), [...ids].sort(), 'N=3 of 3 nodes: every node is a primary replica');

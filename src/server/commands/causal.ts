@@ -21,7 +21,7 @@ import type { CommandContext, CommandSpec } from '../types.js';
 import { resolveStringExpire } from './expire_args.js';
 import { optionName, SYNTAX_ERROR } from './redis_numbers.js';
 import { guarded } from './strings.js';
-import { replicatedDelctx, replicatedGetctx, replicatedSetctx } from './replicated.js';
+import { routed, type KeyOps } from './replicated.js';
 
 const arg = (args: readonly Buffer[], i: number): Buffer => args[i] as Buffer;
 
@@ -35,14 +35,13 @@ export function parseContextArg(token: Buffer): { ok: true; context: Context } |
   }
 }
 
-async function getctx(ks: Keyspace, args: Buffer[], ctx: CommandContext): Promise<Reply> {
-  if (ctx.server.cluster !== undefined) return replicatedGetctx(ctx, arg(args, 1));
+async function getctx(ks: KeyOps, args: Buffer[]): Promise<Reply> {
   const view = await ks.view(arg(args, 1));
   return array([bulk(encodeContext(contextOf(view.object))), bulks(view.values)]);
 }
 
 /** SETCTX key context value [EX seconds|PX milliseconds] */
-async function setctx(ks: Keyspace, args: Buffer[], ctx: CommandContext): Promise<Reply> {
+async function setctx(ks: KeyOps, args: Buffer[], ctx: CommandContext): Promise<Reply> {
   let expiresAtMs = 0;
   let seen = false;
   for (let i = 4; i < args.length; i += 2) {
@@ -58,15 +57,13 @@ async function setctx(ks: Keyspace, args: Buffer[], ctx: CommandContext): Promis
   const value = arg(args, 3);
   ks.checkValue(value);
   const context = parsed.context;
-  if (ctx.server.cluster !== undefined) return replicatedSetctx(ctx, arg(args, 1), context, value, expiresAtMs);
   return ks.mutate(arg(args, 1), (): Mutation<Reply> => ({ result: OK, write: { value, expiresAtMs, context } }));
 }
 
-async function delctx(ks: Keyspace, args: Buffer[], ctx: CommandContext): Promise<Reply> {
+async function delctx(ks: KeyOps, args: Buffer[]): Promise<Reply> {
   const parsed = parseContextArg(arg(args, 2));
   if (!parsed.ok) return parsed.reply;
   const context = parsed.context;
-  if (ctx.server.cluster !== undefined) return replicatedDelctx(ctx, arg(args, 1), context);
   return ks.mutate(arg(args, 1), (view): Mutation<Reply> => {
     const removed = view.live.filter((s) => covers(context, s.dot)).length;
     return { result: integer(removed), write: { value: null, expiresAtMs: 0, context } };
@@ -78,9 +75,9 @@ function spec(
   arity: number,
   flags: CommandSpec['flags'],
   summary: string,
-  handler: (ks: Keyspace, args: Buffer[], ctx: CommandContext) => Promise<Reply>,
+  handler: (ks: KeyOps, args: Buffer[], ctx: CommandContext) => Promise<Reply>,
 ): CommandSpec {
-  return { name, arity, flags, firstKey: 1, lastKey: 1, keyStep: 1, summary, group: 'causal', since: '0.1.0', handler: guarded(handler) };
+  return { name, arity, flags, firstKey: 1, lastKey: 1, keyStep: 1, summary, group: 'causal', since: '0.1.0', handler: routed(handler) };
 }
 
 export const causalCommands: readonly CommandSpec[] = [

@@ -22,7 +22,7 @@ import type { CommandContext, CommandSpec } from '../types.js';
 import { expireAllowed, parseExpireFlags, resolveExpireWhen, clampTime } from './expire_args.js';
 import { INVALID_CURSOR_ERROR, NOT_INTEGER_ERROR, optionName, parseLongLong, SYNTAX_ERROR } from './redis_numbers.js';
 import { guarded, siblingsError } from './strings.js';
-import { replicatedDel, replicatedExists } from './replicated.js';
+import { routed, type KeyOps } from './replicated.js';
 
 /** SCAN's default COUNT, as in Redis. */
 export const SCAN_COUNT_DEFAULT = 10;
@@ -31,9 +31,8 @@ export const SCAN_COUNT_MAX = 100_000;
 
 const arg = (args: readonly Buffer[], i: number): Buffer => args[i] as Buffer;
 
-async function del(ks: Keyspace, args: Buffer[], ctx: CommandContext): Promise<Reply> {
+async function del(ks: KeyOps, args: Buffer[]): Promise<Reply> {
   const keys = args.slice(1);
-  if (ctx.server.cluster !== undefined) return replicatedDel(ctx, keys);
   return ks.mutateMany(keys, (views) => {
     const writes = new Map<number, WriteRequest>();
     const seen = new Set<string>();
@@ -47,8 +46,7 @@ async function del(ks: Keyspace, args: Buffer[], ctx: CommandContext): Promise<R
   });
 }
 
-async function exists(ks: Keyspace, args: Buffer[], ctx: CommandContext): Promise<Reply> {
-  if (ctx.server.cluster !== undefined) return replicatedExists(ctx, args.slice(1));
+async function exists(ks: KeyOps, args: Buffer[]): Promise<Reply> {
   // Like Redis, a key named twice counts twice.
   const views = await Promise.all(args.slice(1).map((k) => ks.view(k)));
   return integer(views.filter((v) => v.values.length > 0).length);
@@ -56,7 +54,7 @@ async function exists(ks: Keyspace, args: Buffer[], ctx: CommandContext): Promis
 
 /** EXPIRE / PEXPIRE / EXPIREAT / PEXPIREAT key time [NX|XX|GT|LT] */
 function expireLike(command: string, seconds: boolean, relative: boolean) {
-  return async (ks: Keyspace, args: Buffer[], ctx: CommandContext): Promise<Reply> => {
+  return async (ks: KeyOps, args: Buffer[], ctx: CommandContext): Promise<Reply> => {
     const flags = parseExpireFlags(args);
     if (!flags.ok) return error(flags.error);
     const when = resolveExpireWhen(arg(args, 2), seconds, relative, ctx.server.now(), command);
@@ -74,7 +72,7 @@ function expireLike(command: string, seconds: boolean, relative: boolean) {
 
 /** TTL / PTTL / EXPIRETIME / PEXPIRETIME: -2 no key, -1 no expiry. */
 function ttlLike(ms: boolean, absolute: boolean) {
-  return async (ks: Keyspace, args: Buffer[], ctx: CommandContext): Promise<Reply> => {
+  return async (ks: KeyOps, args: Buffer[], ctx: CommandContext): Promise<Reply> => {
     const now = ctx.server.now();
     const view = await ks.view(arg(args, 1), now);
     if (view.values.length === 0) return integer(-2);
@@ -86,7 +84,7 @@ function ttlLike(ms: boolean, absolute: boolean) {
   };
 }
 
-async function persist(ks: Keyspace, args: Buffer[]): Promise<Reply> {
+async function persist(ks: KeyOps, args: Buffer[]): Promise<Reply> {
   return ks.mutate(arg(args, 1), (view): Mutation<Reply> => {
     if (view.values.length === 0 || view.expiresAtMs === 0) return { result: integer(0) };
     if (view.values.length > 1) return { result: siblingsError(view.values.length) };
@@ -94,7 +92,7 @@ async function persist(ks: Keyspace, args: Buffer[]): Promise<Reply> {
   });
 }
 
-async function type(ks: Keyspace, args: Buffer[]): Promise<Reply> {
+async function type(ks: KeyOps, args: Buffer[]): Promise<Reply> {
   const view = await ks.view(arg(args, 1));
   return simple(view.values.length > 0 ? 'string' : 'none');
 }
@@ -165,7 +163,7 @@ function spec(
   keys: [number, number, number],
   summary: string,
   since: string,
-  handler: (ks: Keyspace, args: Buffer[], ctx: CommandContext) => Promise<Reply>,
+  handler: (ks: KeyOps, args: Buffer[], ctx: CommandContext) => Promise<Reply>,
 ): CommandSpec {
   return {
     name,
@@ -177,8 +175,21 @@ function spec(
     summary,
     group: 'generic',
     since,
-    handler: guarded(handler),
+    handler: routed(handler),
   };
+}
+
+/** Commands over this node's whole local keyspace (SCAN KEYS RANDOMKEY DBSIZE FLUSHALL). */
+function localSpec(
+  name: string,
+  arity: number,
+  flags: Flags,
+  keys: [number, number, number],
+  summary: string,
+  since: string,
+  handler: (ks: Keyspace, args: Buffer[], ctx: CommandContext) => Promise<Reply>,
+): CommandSpec {
+  return { name, arity, flags, firstKey: keys[0], lastKey: keys[1], keyStep: keys[2], summary, group: 'generic', since, handler: guarded(handler) };
 }
 
 const ONE_KEY: [number, number, number] = [1, 1, 1];
@@ -199,10 +210,10 @@ export const keyCommands: readonly CommandSpec[] = [
   spec('persist', 2, ['write', 'fast'], ONE_KEY, 'Removes the expiration time of a key.', '2.2.0', persist),
   spec('touch', -2, ['readonly', 'fast'], [1, -1, 1], 'Returns the number of existing keys out of those specified after updating the time they were last accessed.', '3.2.1', exists),
   spec('type', 2, ['readonly', 'fast'], ONE_KEY, 'Determines the type of value stored at a key.', '1.0.0', type),
-  spec('scan', -2, ['readonly'], NO_KEYS, 'Iterates over the key names in the database.', '2.8.0', scan),
-  spec('keys', 2, ['readonly'], NO_KEYS, 'Returns all key names that match a pattern.', '1.0.0', keys),
-  spec('randomkey', 1, ['readonly'], NO_KEYS, 'Returns a random key name from the database.', '1.0.0', randomkey),
-  spec('dbsize', 1, ['readonly', 'fast'], NO_KEYS, 'Returns the number of keys in the database.', '1.0.0', dbsize),
-  spec('flushall', -1, ['write'], NO_KEYS, 'Removes all keys from all databases.', '1.0.0', flushall),
-  spec('flushdb', -1, ['write'], NO_KEYS, 'Remove all keys from the current database.', '1.0.0', flushall),
+  localSpec('scan', -2, ['readonly'], NO_KEYS, 'Iterates over the key names in the database.', '2.8.0', scan),
+  localSpec('keys', 2, ['readonly'], NO_KEYS, 'Returns all key names that match a pattern.', '1.0.0', keys),
+  localSpec('randomkey', 1, ['readonly'], NO_KEYS, 'Returns a random key name from the database.', '1.0.0', randomkey),
+  localSpec('dbsize', 1, ['readonly', 'fast'], NO_KEYS, 'Returns the number of keys in the database.', '1.0.0', dbsize),
+  localSpec('flushall', -1, ['write'], NO_KEYS, 'Removes all keys from all databases.', '1.0.0', flushall),
+  localSpec('flushdb', -1, ['write'], NO_KEYS, 'Remove all keys from the current database.', '1.0.0', flushall),
 ];

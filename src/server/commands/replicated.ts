@@ -1,143 +1,114 @@
 /**
- * The data commands of a node in a cluster (ServerContext.cluster set): each key goes through
- * the Coordinator (ARCHITECTURE.md section 3): reads wait for R replicas and merge, writes are
- * forwarded to a replica of the key's slot which mints the dot and waits for W.
- * CLIENT QUORUM (ClientState.readQuorum/writeQuorum) overrides R/W per connection.
+ * The data commands' view of the keys: `KeyOps`, the part of the Keyspace that per-key
+ * commands use (view, mutate, mutateMany, writeObject, checkKey, checkValue). On a lone node
+ * it is the local Keyspace itself, unchanged. On a node in a cluster (ServerContext.cluster
+ * set) it is ReplicatedKeyOps, which runs every key through the Coordinator (ARCHITECTURE.md
+ * section 3), with the connection's CLIENT QUORUM overrides:
+ *   view(key)            -> read at R from the replicas, merged (DVV sync)
+ *   writeObject(key, w)  -> one coordinated write at W (the coordinating replica supersedes
+ *                           what it has seen, or exactly w.context for SETCTX/DELCTX)
+ *   mutate(key, fn)      -> read at R, fn decides, write at W superseding exactly what was read
+ *   mutateMany(keys, fn) -> the same per key, all keys in parallel
+ * So every command written against KeyOps (GET SET* GETDEL GETEX GETSET MGET MSET MSETNX
+ * STRLEN APPEND GETRANGE SETRANGE INCR* DECR* DEL UNLINK EXISTS TOUCH EXPIRE* TTL* PERSIST TYPE
+ * GETCTX SETCTX DELCTX) is replicated by construction.
  *
- * Commands here: GET SET(NX XX GET KEEPTTL EX PX EXAT PXAT) DEL UNLINK EXISTS MGET MSET
- * GETCTX SETCTX DELCTX. Conditional forms (SET NX/XX/GET/KEEPTTL, DEL's count, DELCTX's count)
- * read at R, then write at W: in a cluster they are NOT atomic against a concurrent writer
- * through another node (a concurrent write becomes a sibling, never a lost update).
- * Multi-key commands run one replicated request per key (atomic per key only).
+ * What differs from one node: a read-modify-write (mutate) in a cluster is not atomic against
+ * a concurrent writer through another node; that writer's version is not in the context the
+ * write supersedes, so it survives as a sibling (never a lost update), and the next INCR or
+ * APPEND on the key answers SIBLINGS until a client resolves it with SETCTX. Multi-key commands
+ * are atomic per key only (MSETNX checks all keys, then writes them one by one).
  *
  * Errors: NOQUORUM / CLUSTERDOWN / TOOLARGE replies carry the error's own line; a bad quorum
  * (e.g. CLIENT QUORUM 5 with N = 3) is `ERR <why>`.
  */
-import { array, bulk, bulks, error, integer, NIL, OK, type Reply } from '../../resp/reply.js';
+import { error, type Reply } from '../../resp/reply.js';
 import type { CallOptions } from '../../coordinator/coordinator.js';
 import { callOptionsFor } from '../../coordinator/coordinator_settings.js';
 import { NoQuorumError, UnavailableError } from '../../coordinator/fsm_errors.js';
-import { ContextError, contextOf, covers, encodeContext, liveSiblings, liveValues, objectExpiresAtMs, type Context } from '../../coordinator/object.js';
+import { ContextError, contextOf, type VersionedObject } from '../../coordinator/object.js';
 import { QuorumError } from '../../coordinator/quorum.js';
 import type { ClusterView } from '../cluster_view.js';
-import { KeyspaceError } from '../keyspace.js';
+import { KeyspaceError, viewOf, type Keyspace, type KeyView, type Mutation, type WriteRequest } from '../keyspace.js';
 import type { CommandContext } from '../types.js';
-import { valuesReply } from './strings.js';
 
-/** The reply for an operating error of a replicated request; rethrows anything else. */
-export function replicatedError(err: unknown): Reply {
-  if (err instanceof NoQuorumError || err instanceof UnavailableError || err instanceof KeyspaceError) return error(err.message);
+export type KeyOps = Pick<Keyspace, 'view' | 'mutate' | 'mutateMany' | 'writeObject' | 'checkKey' | 'checkValue'>;
+
+export class ReplicatedKeyOps implements KeyOps {
+  constructor(
+    private readonly cluster: ClusterView,
+    private readonly local: Keyspace,
+    private readonly opts: CallOptions,
+    private readonly now: () => number,
+  ) {}
+
+  checkKey(key: Buffer): void {
+    this.local.checkKey(key);
+  }
+
+  checkValue(value: Buffer | number): void {
+    this.local.checkValue(value);
+  }
+
+  async view(key: Buffer, nowMs: number = this.now()): Promise<KeyView> {
+    this.local.checkKey(key);
+    return viewOf(await this.cluster.coordinator.get(key, this.opts), nowMs);
+  }
+
+  writeObject(key: Buffer, w: WriteRequest): Promise<VersionedObject> {
+    return this.cluster.coordinator.put(key, { value: w.value, expiresAtMs: w.expiresAtMs, ...(w.context === undefined ? {} : { context: w.context }) }, this.opts);
+  }
+
+  async mutate<T>(key: Buffer, fn: (view: KeyView, nowMs: number) => Mutation<T>): Promise<T> {
+    const now = this.now();
+    const before = await this.view(key, now);
+    const m = fn(before, now);
+    if (m.write !== undefined) await this.#writeOver(key, m.write, before);
+    return m.result;
+  }
+
+  async mutateMany<T>(
+    keys: readonly Buffer[],
+    fn: (views: readonly KeyView[], nowMs: number) => { result: T; writes: ReadonlyMap<number, WriteRequest> },
+  ): Promise<T> {
+    for (const k of keys) this.local.checkKey(k);
+    const now = this.now();
+    const views = await Promise.all(keys.map((k) => this.view(k, now)));
+    const { result, writes } = fn(views, now);
+    await Promise.all([...writes].map(([i, w]) => this.#writeOver(keys[i]!, w, views[i]!)));
+    return result;
+  }
+
+  /** Writes `w` superseding exactly what `before` read (or w.context when the command gave one). */
+  #writeOver(key: Buffer, w: WriteRequest, before: KeyView): Promise<VersionedObject> {
+    return this.cluster.coordinator.put(key, { value: w.value, expiresAtMs: w.expiresAtMs, context: w.context ?? contextOf(before.object) }, this.opts);
+  }
+}
+
+/** The reply for an operating error of a data command; rethrows anything else. */
+export function dataError(err: unknown): Reply {
+  if (err instanceof KeyspaceError || err instanceof NoQuorumError || err instanceof UnavailableError) return error(err.message);
   if (err instanceof QuorumError) return error(`ERR ${err.message}`);
   if (err instanceof ContextError) return error(`ERR invalid context: ${err.message}`);
   throw err;
 }
 
-async function run(ctx: CommandContext, body: (c: ClusterView, opts: CallOptions) => Promise<Reply>): Promise<Reply> {
+/** The KeyOps a command runs on: replicated in a cluster, the local keyspace otherwise. */
+export function keyOpsFor(ctx: CommandContext): KeyOps {
   const c = ctx.server.cluster;
-  if (c === undefined) throw new Error('replicated command on a node without a cluster');
-  try {
-    return await body(c, callOptionsFor(ctx.client));
-  } catch (err) {
-    return replicatedError(err);
-  }
+  if (c === undefined) return ctx.server.keyspace;
+  return new ReplicatedKeyOps(c, ctx.server.keyspace, callOptionsFor(ctx.client), () => ctx.server.now());
 }
 
-async function readValues(c: ClusterView, key: Buffer, opts: CallOptions, now: number): Promise<Buffer[]> {
-  return liveValues(await c.coordinator.get(key, opts), now);
-}
-
-export function replicatedGet(ctx: CommandContext, key: Buffer): Promise<Reply> {
-  return run(ctx, async (c, o) => valuesReply(await readValues(c, key, o, ctx.server.now())));
-}
-
-export interface SetFlags {
-  readonly nx: boolean;
-  readonly xx: boolean;
-  readonly get: boolean;
-  readonly keepTtl: boolean;
-}
-
-export function replicatedSet(ctx: CommandContext, key: Buffer, value: Buffer, f: SetFlags, expiresAtMs: number): Promise<Reply> {
-  return run(ctx, async (c, o) => {
-    if (!f.nx && !f.xx && !f.get && !f.keepTtl) {
-      await c.coordinator.put(key, { value, expiresAtMs }, o);
-      return OK;
+/** Wraps a data command: picks its KeyOps and answers operating errors as error replies. */
+export function routed(
+  handler: (ks: KeyOps, args: Buffer[], ctx: CommandContext) => Promise<Reply>,
+): (ctx: CommandContext, args: Buffer[]) => Promise<Reply> {
+  return async (ctx, args) => {
+    try {
+      return await handler(keyOpsFor(ctx), args, ctx);
+    } catch (err) {
+      return dataError(err);
     }
-    const now = ctx.server.now();
-    const obj = await c.coordinator.get(key, o);
-    const values = liveValues(obj, now);
-    const found = values.length > 0;
-    const old = f.get ? valuesReply(values) : undefined;
-    if ((f.nx && found) || (f.xx && !found)) return old ?? NIL;
-    const keep = f.keepTtl && found ? objectExpiresAtMs({ ...obj, siblings: liveSiblings(obj, now) }) : expiresAtMs;
-    // Supersede exactly what was read: a write that raced in between stays as a sibling.
-    await c.coordinator.put(key, { value, expiresAtMs: keep, context: contextOf(obj) }, o);
-    return old ?? OK;
-  });
-}
-
-/** DEL / UNLINK: the keys that had a live value are deleted; their count is the reply. */
-export function replicatedDel(ctx: CommandContext, keys: readonly Buffer[]): Promise<Reply> {
-  return run(ctx, async (c, o) => {
-    const unique = [...new Map(keys.map((k) => [k.toString('latin1'), k])).values()];
-    const now = ctx.server.now();
-    const done = await Promise.all(
-      unique.map(async (k) => {
-        const obj = await c.coordinator.get(k, o);
-        if (liveValues(obj, now).length === 0) return 0;
-        await c.coordinator.put(k, { value: null, expiresAtMs: 0, context: contextOf(obj) }, o);
-        return 1;
-      }),
-    );
-    return integer(done.reduce<number>((a, b) => a + b, 0));
-  });
-}
-
-export function replicatedExists(ctx: CommandContext, keys: readonly Buffer[]): Promise<Reply> {
-  return run(ctx, async (c, o) => {
-    const now = ctx.server.now();
-    const found = await Promise.all(keys.map(async (k) => (await readValues(c, k, o, now)).length > 0));
-    return integer(found.filter((x) => x).length);
-  });
-}
-
-export function replicatedMget(ctx: CommandContext, keys: readonly Buffer[]): Promise<Reply> {
-  return run(ctx, async (c, o) => {
-    const now = ctx.server.now();
-    const values = await Promise.all(keys.map((k) => readValues(c, k, o, now)));
-    return array(values.map((v) => valuesReply(v)));
-  });
-}
-
-/** MSET: one replicated write per key (the last occurrence of a repeated key wins). */
-export function replicatedMset(ctx: CommandContext, pairs: ReadonlyArray<readonly [Buffer, Buffer]>): Promise<Reply> {
-  return run(ctx, async (c, o) => {
-    const last = new Map(pairs.map(([k, v]) => [k.toString('latin1'), [k, v] as const]));
-    await Promise.all([...last.values()].map(([k, v]) => c.coordinator.put(k, { value: v, expiresAtMs: 0 }, o)));
-    return OK;
-  });
-}
-
-export function replicatedGetctx(ctx: CommandContext, key: Buffer): Promise<Reply> {
-  return run(ctx, async (c, o) => {
-    const obj = await c.coordinator.get(key, o);
-    return array([bulk(encodeContext(contextOf(obj))), bulks(liveValues(obj, ctx.server.now()))]);
-  });
-}
-
-export function replicatedSetctx(ctx: CommandContext, key: Buffer, context: Context, value: Buffer, expiresAtMs: number): Promise<Reply> {
-  return run(ctx, async (c, o) => {
-    await c.coordinator.put(key, { value, expiresAtMs, context }, o);
-    return OK;
-  });
-}
-
-/** DELCTX: the count is of the live values the context covers in the replicated read. */
-export function replicatedDelctx(ctx: CommandContext, key: Buffer, context: Context): Promise<Reply> {
-  return run(ctx, async (c, o) => {
-    const obj = await c.coordinator.get(key, o);
-    const removed = liveSiblings(obj, ctx.server.now()).filter((s) => covers(context, s.dot)).length;
-    await c.coordinator.put(key, { value: null, expiresAtMs: 0, context }, o);
-    return integer(removed);
-  });
+  };
 }

@@ -32,7 +32,7 @@ import {
   OVERFLOW_ERROR,
   parseLongLong,
 } from './redis_numbers.js';
-import { replicatedGet, replicatedMget, replicatedMset, replicatedSet } from './replicated.js';
+import { routed, type KeyOps } from './replicated.js';
 
 /** nil, one bulk string, or an array of sibling values. */
 export function valuesReply(values: readonly Buffer[]): Reply {
@@ -45,7 +45,7 @@ export function siblingsError(count: number): Reply {
   return error(`SIBLINGS key has ${count} concurrent values; read them with GETCTX and resolve with SETCTX`);
 }
 
-/** Runs a handler, answering the keyspace's operating errors (TOOLARGE, ...) as error replies. */
+/** Runs a handler on the LOCAL keyspace (whole-node commands), answering its operating errors (TOOLARGE, ...) as error replies. Per-key data commands use routed() (replicated.ts). */
 export function guarded(
   handler: (ks: Keyspace, args: Buffer[], ctx: CommandContext) => Promise<Reply>,
 ): (ctx: CommandContext, args: Buffer[]) => Promise<Reply> {
@@ -63,13 +63,12 @@ const arg = (args: readonly Buffer[], i: number): Buffer => args[i] as Buffer;
 
 // ---- GET / SET family ---------------------------------------------------------------------
 
-async function get(ks: Keyspace, args: Buffer[], ctx?: CommandContext): Promise<Reply> {
-  if (ctx?.server.cluster !== undefined) return replicatedGet(ctx, arg(args, 1));
+async function get(ks: KeyOps, args: Buffer[]): Promise<Reply> {
   return valuesReply((await ks.view(arg(args, 1))).values);
 }
 
 /** SET key value [NX|XX] [GET] [EX s|PX ms|EXAT ts|PXAT ts|KEEPTTL] */
-async function set(ks: Keyspace, args: Buffer[], ctx: CommandContext): Promise<Reply> {
+async function set(ks: KeyOps, args: Buffer[], ctx: CommandContext): Promise<Reply> {
   const parsed = parseStringOptions(args, 3, 'set');
   if (!parsed.ok) return error(parsed.error);
   const o = parsed.value;
@@ -81,7 +80,12 @@ async function set(ks: Keyspace, args: Buffer[], ctx: CommandContext): Promise<R
   }
   const value = arg(args, 2);
   ks.checkValue(value);
-  if (ctx.server.cluster !== undefined) return replicatedSet(ctx, arg(args, 1), value, o, expiresAtMs);
+  // Plain SET: one unconditional write (in a cluster: no read first, the coordinator supersedes
+  // what its replica has seen).
+  if (!o.nx && !o.xx && !o.get && !o.keepTtl) {
+    await ks.writeObject(arg(args, 1), { value, expiresAtMs });
+    return OK;
+  }
   return ks.mutate(arg(args, 1), (view): Mutation<Reply> => {
     const found = view.values.length > 0;
     const old = o.get ? valuesReply(view.values) : undefined;
@@ -91,7 +95,7 @@ async function set(ks: Keyspace, args: Buffer[], ctx: CommandContext): Promise<R
   });
 }
 
-async function setnx(ks: Keyspace, args: Buffer[]): Promise<Reply> {
+async function setnx(ks: KeyOps, args: Buffer[]): Promise<Reply> {
   const value = arg(args, 2);
   ks.checkValue(value);
   return ks.mutate(arg(args, 1), (view): Mutation<Reply> =>
@@ -100,7 +104,7 @@ async function setnx(ks: Keyspace, args: Buffer[]): Promise<Reply> {
 }
 
 function setexLike(unit: 'EX' | 'PX', command: string) {
-  return async (ks: Keyspace, args: Buffer[], ctx: CommandContext): Promise<Reply> => {
+  return async (ks: KeyOps, args: Buffer[], ctx: CommandContext): Promise<Reply> => {
     const r = resolveStringExpire(arg(args, 2), unit, ctx.server.now(), command);
     if (!r.ok) return error(r.error);
     const value = arg(args, 3);
@@ -110,14 +114,14 @@ function setexLike(unit: 'EX' | 'PX', command: string) {
   };
 }
 
-async function getdel(ks: Keyspace, args: Buffer[]): Promise<Reply> {
+async function getdel(ks: KeyOps, args: Buffer[]): Promise<Reply> {
   return ks.mutate(arg(args, 1), (view): Mutation<Reply> =>
     view.values.length === 0 ? { result: NIL } : { result: valuesReply(view.values), write: { value: null, expiresAtMs: 0 } },
   );
 }
 
 /** GETEX key [EX s|PX ms|EXAT ts|PXAT ts|PERSIST] */
-async function getex(ks: Keyspace, args: Buffer[]): Promise<Reply> {
+async function getex(ks: KeyOps, args: Buffer[]): Promise<Reply> {
   const parsed = parseStringOptions(args, 2, 'getex');
   if (!parsed.ok) return error(parsed.error);
   const o = parsed.value;
@@ -143,21 +147,20 @@ async function getex(ks: Keyspace, args: Buffer[]): Promise<Reply> {
 }
 
 /** GETSET key value: SET key value GET (clears the TTL). */
-async function getset(ks: Keyspace, args: Buffer[]): Promise<Reply> {
+async function getset(ks: KeyOps, args: Buffer[]): Promise<Reply> {
   const value = arg(args, 2);
   ks.checkValue(value);
   return ks.mutate(arg(args, 1), (view): Mutation<Reply> => ({ result: valuesReply(view.values), write: { value, expiresAtMs: 0 } }));
 }
 
-async function mget(ks: Keyspace, args: Buffer[], ctx: CommandContext): Promise<Reply> {
-  if (ctx.server.cluster !== undefined) return replicatedMget(ctx, args.slice(1));
+async function mget(ks: KeyOps, args: Buffer[]): Promise<Reply> {
   const views = await Promise.all(args.slice(1).map((k) => ks.view(k)));
   return { kind: 'array', items: views.map((v) => valuesReply(v.values)) };
 }
 
 /** MSET / MSETNX: atomic on this node (one lock set, one engine batch). */
 function msetLike(nx: boolean) {
-  return async (ks: Keyspace, args: Buffer[], ctx: CommandContext): Promise<Reply> => {
+  return async (ks: KeyOps, args: Buffer[]): Promise<Reply> => {
     if (args.length % 2 === 0) return error(`ERR wrong number of arguments for '${nx ? 'msetnx' : 'mset'}' command`);
     const keys: Buffer[] = [];
     const values: Buffer[] = [];
@@ -167,7 +170,6 @@ function msetLike(nx: boolean) {
       ks.checkValue(v);
       values.push(v);
     }
-    if (!nx && ctx.server.cluster !== undefined) return replicatedMset(ctx, keys.map((k, i) => [k, values[i]!] as const));
     return ks.mutateMany(keys, (views) => {
       const writes = new Map<number, WriteRequest>();
       if (nx && views.some((v) => v.values.length > 0)) return { result: integer(0), writes };
@@ -182,13 +184,13 @@ function msetLike(nx: boolean) {
 
 // ---- commands on one current value ------------------------------------------------------
 
-async function strlen(ks: Keyspace, args: Buffer[]): Promise<Reply> {
+async function strlen(ks: KeyOps, args: Buffer[]): Promise<Reply> {
   const { values } = await ks.view(arg(args, 1));
   if (values.length > 1) return siblingsError(values.length);
   return integer(values[0]?.length ?? 0);
 }
 
-async function append(ks: Keyspace, args: Buffer[]): Promise<Reply> {
+async function append(ks: KeyOps, args: Buffer[]): Promise<Reply> {
   const suffix = arg(args, 2);
   return ks.mutate(arg(args, 1), (view): Mutation<Reply> => {
     if (view.values.length > 1) return { result: siblingsError(view.values.length) };
@@ -200,7 +202,7 @@ async function append(ks: Keyspace, args: Buffer[]): Promise<Reply> {
 }
 
 /** GETRANGE key start end (Redis getrangeCommand: negative indexes count from the end). */
-async function getrange(ks: Keyspace, args: Buffer[]): Promise<Reply> {
+async function getrange(ks: KeyOps, args: Buffer[]): Promise<Reply> {
   const startArg = parseLongLong(arg(args, 2));
   const endArg = parseLongLong(arg(args, 3));
   if (startArg === undefined || endArg === undefined) return error(NOT_INTEGER_ERROR);
@@ -221,7 +223,7 @@ async function getrange(ks: Keyspace, args: Buffer[]): Promise<Reply> {
 }
 
 /** SETRANGE key offset value: overwrite from `offset`, zero-padding; keeps the TTL. */
-async function setrange(ks: Keyspace, args: Buffer[]): Promise<Reply> {
+async function setrange(ks: KeyOps, args: Buffer[]): Promise<Reply> {
   const offsetArg = parseLongLong(arg(args, 2));
   if (offsetArg === undefined) return error(NOT_INTEGER_ERROR);
   if (offsetArg < 0n) return error('ERR offset is out of range');
@@ -259,7 +261,7 @@ export function incrementBy(view: KeyView, by: bigint): Mutation<Reply> {
 }
 
 function incrLike(sign: 1n | -1n, withArg: boolean) {
-  return async (ks: Keyspace, args: Buffer[]): Promise<Reply> => {
+  return async (ks: KeyOps, args: Buffer[]): Promise<Reply> => {
     let by = 1n;
     if (withArg) {
       const parsed = parseLongLong(arg(args, 2));
@@ -284,7 +286,7 @@ function spec(
   keys: [number, number, number],
   summary: string,
   since: string,
-  handler: (ks: Keyspace, args: Buffer[], ctx: CommandContext) => Promise<Reply>,
+  handler: (ks: KeyOps, args: Buffer[], ctx: CommandContext) => Promise<Reply>,
 ): CommandSpec {
   return {
     name,
@@ -296,7 +298,7 @@ function spec(
     summary,
     group: 'string',
     since,
-    handler: guarded(handler),
+    handler: routed(handler),
   };
 }
 

@@ -1,0 +1,140 @@
+// The coordinator's ReplicaTransport over the real cluster bus: wire formats (round trips, every
+// length checked), remote typed errors rebuilt with the same class and text, and two in-process
+// ClusterServices (real bus sockets, real keyspaces) forwarding writes and reading replicas.
+import * as fsp from 'node:fs/promises';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import t from 'tap';
+import { ClusterBus } from '../../src/cluster/bus.js';
+import { ClusterService } from '../../src/cluster/cluster_service.js';
+import { ClusterError, RemoteError } from '../../src/cluster/errors.js';
+import { decodeForwardWrite, decodeReplicaGet, decodeReplicaPut, encodeForwardWrite, encodeReplicaGet, encodeReplicaPut } from '../../src/cluster/replica_codec.js';
+import { BusReplicaTransport, remoteToTyped } from '../../src/cluster/replica_transport.js';
+import { NoQuorumError, UnavailableError } from '../../src/coordinator/fsm_errors.js';
+import { decodeContext, encodeContext, liveValues } from '../../src/coordinator/object.js';
+import { QuorumError } from '../../src/coordinator/quorum.js';
+import { ReplicaUnreachableError } from '../../src/coordinator/replica_transport.js';
+import { keySlot } from '../../src/coordinator/slot.js';
+import { Keyspace, KeyspaceError } from '../../src/server/keyspace.js';
+import { TestConfig } from '../server/keyspace_fixture.js';
+import { freePorts } from '../helpers/ports.js';
+
+t.test('forward-write, replica put and get payloads round-trip; bad lengths are refused', async (t) => {
+  const ctx = decodeContext(encodeContext(new Map([['a'.repeat(40) + '.00000001', 3]])));
+  const req = { key: Buffer.from('k\u0000ey'), value: Buffer.from('v'), expiresAtMs: 1234, context: ctx, w: 'quorum' as const, timeoutMs: 500, hops: 1 };
+  const back = decodeForwardWrite(encodeForwardWrite(req));
+  t.same(back.key, req.key);
+  t.same(back.value, req.value);
+  t.equal(back.expiresAtMs, 1234);
+  t.same([...back.context!], [...ctx]);
+  t.equal(back.w, 'quorum');
+  t.equal(back.timeoutMs, 500);
+  t.equal(back.hops, 1);
+  const del = decodeForwardWrite(encodeForwardWrite({ key: Buffer.from('x'), value: null, expiresAtMs: 0, w: 2, timeoutMs: 1, hops: 0 }));
+  t.equal(del.value, null);
+  t.equal(del.w, 2);
+  t.equal(del.context, undefined);
+
+  const put = decodeReplicaPut(encodeReplicaPut(Buffer.from('key'), Buffer.from([1, 2, 3]), 'node-b'));
+  t.same([put.key.toString(), [...put.objectBytes], put.hintFor], ['key', [1, 2, 3], 'node-b']);
+  t.equal(decodeReplicaPut(encodeReplicaPut(Buffer.from('key'), Buffer.alloc(0), undefined)).hintFor, undefined);
+  t.same(decodeReplicaGet(encodeReplicaGet(Buffer.from('abc'))), Buffer.from('abc'));
+
+  const huge = Buffer.from([0xff, 0xff, 0xff, 0xff, 1]);
+  t.throws(() => decodeReplicaGet(huge), ClusterError, 'a key length past the cap or the payload is refused');
+  t.throws(() => decodeReplicaGet(Buffer.concat([encodeReplicaGet(Buffer.from('a')), Buffer.from([0])])), ClusterError, 'trailing bytes');
+  const good = encodeForwardWrite(req);
+  for (let cut = 0; cut < good.length; cut++) t.throws(() => decodeForwardWrite(good.subarray(0, cut)), `truncated at ${cut}`);
+  const badName = Buffer.from(good);
+  const nameAt = good.indexOf(Buffer.from('quorum'));
+  badName.write('qworum', nameAt, 'latin1');
+  t.throws(() => decodeForwardWrite(badName), ClusterError, 'unknown quorum name');
+});
+
+t.test('remote typed errors come back with their class and exact text', async (t) => {
+  const nq = remoteToTyped('b', new RemoteError('NOQUORUM', 'NOQUORUM write: 1 of 3 replicas acknowledged (the write may be partially applied)'));
+  t.type(nq, NoQuorumError);
+  t.equal(nq.message, 'NOQUORUM write: 1 of 3 replicas acknowledged (the write may be partially applied)');
+  t.same([(nq as NoQuorumError).got, (nq as NoQuorumError).need, (nq as NoQuorumError).op], [1, 3, 'write']);
+  const down = remoteToTyped('b', new RemoteError('CLUSTERDOWN', 'CLUSTERDOWN no primary replica of slot 7 is up'));
+  t.type(down, UnavailableError);
+  t.equal(down.message, 'CLUSTERDOWN no primary replica of slot 7 is up');
+  t.type(remoteToTyped('b', new RemoteError('ERR_BAD_QUORUM', 'quorum 5 exceeds 3 replicas')), QuorumError);
+  const big = remoteToTyped('b', new RemoteError('TOOLARGE', 'TOOLARGE value of 9 bytes'));
+  t.type(big, KeyspaceError);
+  t.equal(big.message, 'TOOLARGE value of 9 bytes');
+});
+
+async function openKeyspace(t: Tap, config: TestConfig): Promise<{ ks: Keyspace; dir: string }> {
+  const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'ringkv-replica-transport-'));
+  const ks = await Keyspace.open({ dir, config, now: Date.now, log: () => undefined });
+  t.teardown(async () => {
+    await ks.close();
+    await fsp.rm(dir, { recursive: true, force: true });
+  });
+  return { ks, dir };
+}
+
+type Tap = { teardown(fn: () => unknown): void };
+
+t.test('two nodes over the real bus: forwarded writes, replica reads, unreachable nodes', async (t) => {
+  const [pa, pb, ba, bb] = await freePorts(4);
+  const seeds = `127.0.0.1:${pa!}@${ba!},127.0.0.1:${pb!}@${bb!}`;
+  const cfg = (bus: number): TestConfig =>
+    new TestConfig({
+      bind: '127.0.0.1',
+      seeds,
+      'cluster-port': bus,
+      'cluster-secret': 's',
+      'replication-factor': 1,
+      'read-quorum': '1',
+      'write-quorum': '1',
+      'sloppy-quorum': 'no',
+      'request-timeout-ms': 2000,
+      vnodes: 16,
+      weight: 1,
+      dc: 'dc1',
+      rack: '',
+      'gossip-interval-ms': 50,
+      'node-timeout-ms': 2000,
+    });
+  const ca = cfg(ba!);
+  const cb = cfg(bb!);
+  const a = await openKeyspace(t, ca);
+  const b = await openKeyspace(t, cb);
+  const A = await ClusterService.start({ config: ca, keyspace: a.ks, log: () => undefined, dir: a.dir, clientPort: pa! });
+  t.teardown(() => A.close());
+  const B = await ClusterService.start({ config: cb, keyspace: b.ks, log: () => undefined, dir: b.dir, clientPort: pb! });
+  t.teardown(() => B.close());
+  const deadline = Date.now() + 10_000;
+  while ((A.members().length < 2 || B.members().length < 2) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  t.equal(A.members().length, 2, 'A knows B');
+  t.equal(A.ring().fingerprint, B.ring().fingerprint, 'both compute the same ring');
+
+  // N=1: a key whose only replica is B, written through A, is forwarded and stored on B only.
+  let key = Buffer.alloc(0);
+  for (let i = 0; ; i++) {
+    key = Buffer.from(`k${i}`);
+    if (A.ring().preflist(keySlot(key))[0] === B.selfId) break;
+  }
+  await A.coordinator.put(key, { value: Buffer.from('via-a'), expiresAtMs: 0 });
+  t.equal(A.coordinator.stats.forwards, 1, 'A forwarded the write');
+  t.same(liveValues(await b.ks.readObject(key), Date.now()).map(String), ['via-a'], 'B stored it');
+  t.same(liveValues(await a.ks.readObject(key), Date.now()), [], 'A did not');
+  t.same(liveValues(await A.coordinator.get(key), Date.now()).map(String), ['via-a'], 'A reads it from B over the bus');
+
+  // The transport's own failures.
+  const loneBus = new ClusterBus({ nodeId: 'probe', host: '127.0.0.1', port: 0 });
+  t.teardown(() => loneBus.close());
+  const lone = new BusReplicaTransport(loneBus, () => undefined);
+  await t.rejects(lone.replicaGet('nobody', key, { timeoutMs: 100 }), ReplicaUnreachableError, 'unknown node: unreachable');
+  const [closedPort] = await freePorts(1);
+  const bus = new ClusterBus({ nodeId: 'probe2', host: '127.0.0.1', port: 0 });
+  t.teardown(() => bus.close());
+  const toClosed = new BusReplicaTransport(bus, () => ({ host: '127.0.0.1', busPort: closedPort! }));
+  await t.rejects(toClosed.replicaGet('ghost', key, { timeoutMs: 1000 }), ReplicaUnreachableError, 'refused connection: unreachable (safe to retry)');
+  const wrongSecret = new ClusterBus({ nodeId: 'intruder', host: '127.0.0.1', port: 0, secret: 'wrong' });
+  t.teardown(() => wrongSecret.close());
+  const intruder = new BusReplicaTransport(wrongSecret, () => ({ host: '127.0.0.1', busPort: bb! }));
+  await t.rejects(intruder.replicaGet(B.selfId, key, { timeoutMs: 2000 }), ReplicaUnreachableError, 'a wrong secret cannot read a replica');
+});
