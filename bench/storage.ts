@@ -2,7 +2,7 @@
  * ringkv's storage engine against LevelDB (npm classic-level, what a Node user would pick
  * instead), side by side in one run (issue 2, "How it is measured").
  *
- *   node .build/NAME/bench/storage.js [--full] [--scale 0.2] [--rounds 5] [--out bench/results]
+ *   node .build/NAME/bench/storage.js [--full] [--scale 0.2] [--rounds 5] [--out bench/results] [--name storage]
  *   node .build/NAME/bench/storage.js --memory-only [--memory-counts 10000,50000,200000] [--out bench/results]
  *
  * Data sets: N x 100-byte values and M x 4 KiB values, N = 1,000,000 and M = 200,000 with
@@ -75,10 +75,12 @@ interface Args {
   scale: number;
   rounds: number;
   out: string;
+  /** Base name of the result files: <name>.md, <name>.svg, <name>-bound.svg. */
+  name: string;
 }
 
 function parseArgs(argv: string[]): Args {
-  const args: Args = { memoryOnly: false, memoryCounts: [10_000, 50_000, 200_000], full: false, scale: 0.2, rounds: 5, out: 'bench/results' };
+  const args: Args = { memoryOnly: false, memoryCounts: [10_000, 50_000, 200_000], full: false, scale: 0.2, rounds: 5, out: 'bench/results', name: 'storage' };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const next = () => {
@@ -90,6 +92,7 @@ function parseArgs(argv: string[]): Args {
     else if (a === '--scale') args.scale = Number(next());
     else if (a === '--rounds') args.rounds = Number(next());
     else if (a === '--out') args.out = next();
+    else if (a === '--name') args.name = next();
     else if (a === '--memory-only') args.memoryOnly = true;
     else if (a === '--memory-counts') args.memoryCounts = next().split(',').map(Number);
     else throw new Error(`unknown argument ${a}`);
@@ -419,11 +422,14 @@ async function writeResults(
     const scans = bounds.map((b) => `${ENGINE_LABEL[b.engine]} ${b.set.valueBytes} B: scan ${formatNumber(b.result.fullScanEntriesPerSec)} entries/s, ${formatNumber(b.result.getsPerSec)} gets/s`);
     md.push(`\nThroughput in these runs (one round, not alternated): ${scans.join('; ')}.\n`);
   }
-  md.push('\nPlots: [storage.svg](storage.svg) (throughput, log scale)' + (bounds.length ? ', [storage-bound.svg](storage-bound.svg) (RSS after GC by step); memory against data size: [storage-memory.md](storage-memory.md).\n' : '.\n'));
+  md.push(
+    `\nPlots: [${args.name}.svg](${args.name}.svg) (throughput, log scale)` +
+      (bounds.length ? `, [${args.name}-bound.svg](${args.name}-bound.svg) (RSS after GC by step); memory against data size: [storage-memory.md](storage-memory.md).\n` : '.\n'),
+  );
   await fsp.mkdir(args.out, { recursive: true });
-  await fsp.writeFile(path.join(args.out, 'storage.md'), md.join('\n'));
+  await fsp.writeFile(path.join(args.out, `${args.name}.md`), md.join('\n'));
   await fsp.writeFile(
-    path.join(args.out, 'storage.svg'),
+    path.join(args.out, `${args.name}.svg`),
     barChartSvg({
       title: 'ringkv storage engine vs LevelDB (classic-level)',
       subtitle: `medians of ${args.rounds} alternating rounds${scale < 1 ? `, data sets scaled to ${scale}` : ''}; higher is better`,
@@ -440,7 +446,7 @@ async function writeResults(
   );
   if (bounds.length) {
     await fsp.writeFile(
-      path.join(args.out, 'storage-bound.svg'),
+      path.join(args.out, `${args.name}-bound.svg`),
       lineChartSvg({
         title: 'RSS after GC while reading data sets >= 10x the block cache',
         subtitle: 'steps: 0 start, 1 open, 2 full scan, 3 random reads, 4 closed',
@@ -454,7 +460,7 @@ async function writeResults(
       }),
     );
   }
-  log(`wrote ${path.join(args.out, 'storage.md')}`);
+  log(`wrote ${path.join(args.out, `${args.name}.md`)}`);
 }
 
 main().catch((err: unknown) => {
