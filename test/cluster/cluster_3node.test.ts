@@ -176,4 +176,17 @@ t.test('a 3-node cluster: gossip, quorum reads and writes, failures, ioredis Clu
   t.same((await nodesOf(ic)).map((n) => n.id), [intruderId], 'the intruder knows only itself');
   t.notOk((await nodesOf(clients[0]!)).some((n) => n.id === intruderId), 'the cluster never lists the intruder');
   t.match(nodes[0]!.log, /cluster bus: refused/, 'the seed logged the refused handshake');
+
+  // 7. CLUSTER MEET adds a node started on its own (its seed list names only itself).
+  const [lonePort, loneBus] = await freePorts(2);
+  const lone = await startNode(t, { port: lonePort!, config: baseConfig(loneBus!, `${LOOPBACK_HOST}:${lonePort!}@${loneBus!}`) });
+  const lc = await connectIoredis(t, lone.port);
+  const loneId = String(await cmd(lc, 'CLUSTER', 'MYID'));
+  t.same((await nodesOf(lc)).map((n) => n.id), [loneId], 'alone before MEET');
+  t.equal(await cmd(clients[0]!, 'CLUSTER', 'MEET', LOOPBACK_HOST, lonePort!, loneBus!), 'OK');
+  await waitUntil('the met node learns the whole cluster', async () => (await nodesOf(lc)).length === 4);
+  await waitUntil('node 1 learns the met node', async () => (await nodesOf(clients[1]!)).some((n) => n.id === loneId));
+  t.same((await nodesOf(lc)).map((n) => n.id).sort(), [ids[0]!, ids[1]!, ids[2]!, loneId].sort(), 'four members everywhere (the killed one included, marked failed)');
+  t.equal(await lc.set('via-new-node', 'n'), 'OK', 'the new member coordinates writes');
+  t.equal(await clients[1]!.get('via-new-node'), 'n');
 });
