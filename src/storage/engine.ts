@@ -877,17 +877,68 @@ export class Engine implements KVEngine {
     if (this.closed) throw new StorageError('ECLOSED', 'engine is closed');
   }
 
-  async get(key: Buffer, snapshot?: Snapshot): Promise<Buffer | undefined> {
-    const e = await this.getEntry(key, snapshot);
-    return e?.value;
+  get(key: Buffer, snapshot?: Snapshot): Promise<Buffer | undefined> {
+    return this.getEntry(key, snapshot).then((e) => e?.value);
   }
 
-  async getEntry(key: Buffer, snapshot?: Snapshot): Promise<Entry | undefined> {
-    this.checkOpen();
-    const seq = snapshot ? Number(snapshot.seq) : this.visibleSeq;
-    const found = await this.lookup(key, seq);
+  /**
+   * Point read. When the memtables, bloom filters and block cache (or a synchronous block
+   * read, see syncReads) can answer, the lookup runs without a single await; otherwise it
+   * continues asynchronously.
+   */
+  getEntry(key: Buffer, snapshot?: Snapshot): Promise<Entry | undefined> {
+    try {
+      this.checkOpen();
+      const seq = snapshot ? Number(snapshot.seq) : this.visibleSeq;
+      const found = this.lookupSync(key, seq);
+      if (found !== NEEDS_IO) return Promise.resolve(this.toEntry(key, found));
+      return this.lookup(key, seq).then((e) => this.toEntry(key, e));
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  private toEntry(key: Buffer, found: InternalEntry | undefined): Entry | undefined {
     if (!found || isDeadAt(found, this.now())) return undefined;
     return { key: Buffer.from(key), value: Buffer.from(found.value), expiresAtMs: found.time };
+  }
+
+  /** lookup() without awaiting, or NEEDS_IO when some table would need an async read. */
+  private lookupSync(key: Buffer, seq: number): InternalEntry | undefined | typeof NEEDS_IO {
+    const m = this.mem.get(key, seq);
+    if (m) return m;
+    for (let i = this.imms.length - 1; i >= 0; i--) {
+      const e = this.imms[i]!.get(key, seq);
+      if (e) return e;
+    }
+    // No await below: the version cannot change under us, no pin needed.
+    const version = this.current;
+    for (const t of version.levels[0]!) {
+      if (compareBytes(key, t.meta.smallestKey) < 0 || compareBytes(key, t.meta.largestKey) > 0) continue;
+      if (t.meta.smallestSeq > seq) continue;
+      const e = t.reader.getCached(key, seq, this.readStats);
+      if (e) return e;
+    }
+    for (let l = 1; l < version.levels.length; l++) {
+      const t = this.levelCandidate(version.levels[l]!, key);
+      if (!t) continue;
+      const e = t.reader.getCached(key, seq, this.readStats);
+      if (e) return e;
+    }
+    return undefined;
+  }
+
+  /** The table of a sorted, non-overlapping level whose range may hold key. */
+  private levelCandidate(tables: TableHandle[], key: Buffer): TableHandle | undefined {
+    let lo = 0;
+    let hi = tables.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (compareBytes(tables[mid]!.meta.largestKey, key) < 0) lo = mid + 1;
+      else hi = mid;
+    }
+    const t = tables[lo];
+    return t && compareBytes(key, t.meta.smallestKey) >= 0 ? t : undefined;
   }
 
   private async lookup(key: Buffer, seq: number): Promise<InternalEntry | undefined> {
