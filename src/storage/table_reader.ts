@@ -85,12 +85,25 @@ export class TableReader {
     return may;
   }
 
+  /** Reads length bytes at position synchronously (only when syncReads). */
+  private readSync(position: number, length: number): Buffer {
+    const raw = Buffer.allocUnsafe(length);
+    let done = 0;
+    while (done < length) {
+      const n = this.handle.readSync!(raw, done, length - done, position + done);
+      if (n <= 0) throw new StorageError('ECORRUPT', `${this.file}: unexpected end of file at offset ${position + done}`);
+      done += n;
+    }
+    return raw;
+  }
+
   /** Reads (or finds in the cache) block number b. */
   async block(b: number, fillCache = true): Promise<Block> {
     const off = this.index.offsets[b]!;
     const cached = this.cache.get(this.fileNumber, off);
     if (cached) return cached;
-    const raw = await readExactly(this.handle, off, this.index.sizes[b]!, this.file);
+    const size = this.index.sizes[b]!;
+    const raw = this.syncReads ? this.readSync(off, size) : await readExactly(this.handle, off, size, this.file);
     const block = this.decode(raw, off);
     if (fillCache) this.cache.set(this.fileNumber, off, block);
     return block;
@@ -117,15 +130,7 @@ export class TableReader {
     let block = this.cache.get(this.fileNumber, off);
     if (!block) {
       if (!this.syncReads) return NEEDS_IO;
-      const size = this.index.sizes[b]!;
-      const raw = Buffer.allocUnsafe(size);
-      let done = 0;
-      while (done < size) {
-        const n = this.handle.readSync!(raw, done, size - done, off + done);
-        if (n <= 0) throw new StorageError('ECORRUPT', `${this.file}: unexpected end of file at offset ${off + done}`);
-        done += n;
-      }
-      block = this.decode(raw, off);
+      block = this.decode(this.readSync(off, this.index.sizes[b]!), off);
       this.cache.set(this.fileNumber, off, block);
     }
     return this.findInBlock(block, key, seq);
@@ -177,7 +182,7 @@ export class TableReader {
   async readSpan(from: number, to: number): Promise<Block[]> {
     const start = this.index.offsets[from]!;
     const end = this.index.offsets[to]! + this.index.sizes[to]!;
-    const raw = await readExactly(this.handle, start, end - start, this.file);
+    const raw = this.syncReads ? this.readSync(start, end - start) : await readExactly(this.handle, start, end - start, this.file);
     const out: Block[] = [];
     for (let b = from; b <= to; b++) {
       const off = this.index.offsets[b]!;
