@@ -37,6 +37,16 @@ export class KeyLock {
     });
   }
 
+  /**
+   * The uncontended fast path: the release function when `key` has no holder (taken now, with
+   * no promise and no microtask turn), undefined when someone holds it (then use acquire).
+   */
+  tryAcquire(key: string): Release | undefined {
+    if (this.held.has(key)) return undefined;
+    this.held.set(key, { waiters: [] });
+    return this.releaser(key);
+  }
+
   /** Acquires all keys (duplicates allowed) in sorted order; the release frees them all. */
   async acquireMany(keys: readonly string[]): Promise<Release> {
     const unique = [...new Set(keys)].sort();

@@ -266,13 +266,13 @@ export class Keyspace {
   // ---- reads -------------------------------------------------------------------------------
 
   /** The stored object (EMPTY_OBJECT when absent), dead siblings included. */
-  async readObject(key: Buffer): Promise<VersionedObject> {
-    return this.#decode(key, await this.#engine.get(dataKey(key)));
+  readObject(key: Buffer): Promise<VersionedObject> {
+    return this.#engine.getEntry(dataKey(key)).then((e) => this.#decode(key, e?.value));
   }
 
-  /** The key's live state at now (or `nowMs`). */
-  async view(key: Buffer, nowMs: number = this.#now()): Promise<KeyView> {
-    return viewOf(await this.readObject(key), nowMs);
+  /** The key's live state at now (or `nowMs`). One promise: this is every GET. */
+  view(key: Buffer, nowMs: number = this.#now()): Promise<KeyView> {
+    return this.#engine.getEntry(dataKey(key)).then((e) => viewOf(this.#decode(key, e?.value), nowMs));
   }
 
   // ---- writes ------------------------------------------------------------------------------
@@ -294,15 +294,20 @@ export class Keyspace {
     fn: (view: KeyView, nowMs: number) => Mutation<T>,
   ): Promise<{ result: T; stored: VersionedObject | undefined }> {
     this.checkKey(key);
-    const release = await this.#enter([key]);
+    // Hot path (every SET): an uncontended key is locked without a promise turn.
+    const release = this.#tryEnter(key) ?? (await this.#enter([key]));
     try {
       const now = this.#now();
       const ek = dataKey(key);
-      const before = viewOf(this.#decode(key, await this.#engine.get(ek)), now);
+      const before = viewOf(this.#decode(key, (await this.#engine.getEntry(ek))?.value), now);
       const m = fn(before, now);
       if (m.write === undefined) return { result: m.result, stored: undefined };
       const next = this.#applyWrite(before.object, m.write, now);
-      await this.#store(() => this.#engine.put(ek, encodeObject(next), { expiresAtMs: engineExpiresAtMs(next, now, this.#graceMs()) }));
+      try {
+        await this.#engine.put(ek, encodeObject(next), { expiresAtMs: engineExpiresAtMs(next, now, this.#graceMs()) });
+      } catch (err) {
+        throw storeError(err);
+      }
       this.#counted(ek, livenessOf(before), livenessOf(viewOf(next, now)), now);
       return { result: m.result, stored: next };
     } finally {
@@ -535,10 +540,7 @@ export class Keyspace {
     try {
       await write();
     } catch (err) {
-      if (err instanceof StorageError && err.code === 'ETOOLARGE') {
-        throw new KeyspaceError('TOOLARGE', `TOOLARGE the stored object (all sibling values) is over the storage limit: ${err.message}`, { cause: err });
-      }
-      throw err;
+      throw storeError(err);
     }
   }
 
@@ -559,6 +561,21 @@ export class Keyspace {
       this.#log('error', `keyspace: corrupt object at slot ${slotOf(e.key)}: ${String(err)}`);
       return false;
     }
+  }
+
+  /**
+   * #enter for one key without awaiting: the release when no FLUSHALL runs and the key's lock
+   * is free, undefined otherwise (then #enter decides: wait, or throw CLOSED).
+   */
+  #tryEnter(key: Buffer): Release | undefined {
+    if (this.#barrier !== undefined || this.#closed) return undefined;
+    const release = this.#locks.tryAcquire(key.toString('latin1'));
+    if (release === undefined) return undefined;
+    this.#inflight++;
+    return () => {
+      release();
+      this.#leave();
+    };
   }
 
   /** Waits out FLUSHALL, then takes the key locks and counts the write as in flight. */
@@ -662,6 +679,14 @@ export class Keyspace {
       `keyspace: node ${this.nodeId} actor epoch ${this.identity.epoch}: counted ${n} stored objects, ${this.#counter.keys(now)} live keys, in ${now - started} ms`,
     );
   }
+}
+
+/** The engine's size refusal as a TOOLARGE reply; any other error unchanged. */
+function storeError(err: unknown): unknown {
+  if (err instanceof StorageError && err.code === 'ETOOLARGE') {
+    return new KeyspaceError('TOOLARGE', `TOOLARGE the stored object (all sibling values) is over the storage limit: ${err.message}`, { cause: err });
+  }
+  return err;
 }
 
 /** The key's live state at `nowMs` (pure). */
