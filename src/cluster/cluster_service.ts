@@ -20,6 +20,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Coordinator } from '../coordinator/coordinator.js';
 import { settingsFromConfig } from '../coordinator/coordinator_settings.js';
+import type { VersionedObject } from '../coordinator/object.js';
 import type { Ring, RingMember } from '../coordinator/ring.js';
 import { RingProvider } from '../coordinator/ring_provider.js';
 import type { Keyspace } from '../server/keyspace.js';
@@ -80,11 +81,18 @@ export class ClusterService implements ClusterView {
   readonly coordinator: Coordinator;
   readonly membership: ClusterMembership;
   readonly #rings: RingProvider;
+  readonly #transport: BusReplicaTransport;
+  readonly #keyspace: Keyspace;
 
   private constructor(membership: ClusterMembership, keyspace: Keyspace, config: ConfigView, log: LogFn) {
     this.selfId = keyspace.nodeId;
     this.membership = membership;
+    this.#keyspace = keyspace;
     const table = membership.table;
+    this.#transport = new BusReplicaTransport(membership.bus, (id) => {
+      const m = table.get(id);
+      return m === undefined ? undefined : { host: m.host, busPort: m.busPort };
+    });
     this.#rings = new RingProvider(
       () => table.members().map((m): RingMember => ({ id: m.id, weight: m.weight, dc: m.dc, rack: m.rack, state: m.state })),
       () => ({ vnodes: config.getNumber('vnodes'), n: config.getNumber('replication-factor') }),
@@ -94,10 +102,7 @@ export class ClusterService implements ClusterView {
       ring: () => this.#rings.current(),
       isUp: (id) => this.isUp(id),
       keyspace,
-      transport: new BusReplicaTransport(membership.bus, (id) => {
-        const m = table.get(id);
-        return m === undefined ? undefined : { host: m.host, busPort: m.busPort };
-      }),
+      transport: this.#transport,
       settings: () => settingsFromConfig(config),
       log,
     });
@@ -153,6 +158,11 @@ export class ClusterService implements ClusterView {
       state: m.state,
       liveness: m.liveness,
     }));
+  }
+
+  readReplica(id: string, key: Buffer, timeoutMs: number): Promise<VersionedObject> {
+    if (id === this.selfId) return this.#keyspace.readObject(key);
+    return this.#transport.replicaGet(id, key, { timeoutMs });
   }
 
   meet(host: string, busPort: number): Promise<string> {

@@ -7,6 +7,7 @@
  * the bus and gossip modules.
  */
 import type { Coordinator } from '../coordinator/coordinator.js';
+import type { VersionedObject } from '../coordinator/object.js';
 import type { Ring } from '../coordinator/ring.js';
 
 export interface ClusterMemberView {
@@ -35,4 +36,6 @@ export interface ClusterView {
   isUp(id: string): boolean;
   /** CLUSTER MEET: resolves with the id of the node found at that bus address. */
   meet(host: string, busPort: number): Promise<string>;
+  /** One replica's own copy of `key` (this node's from its keyspace, others' over the bus). */
+  readReplica(id: string, key: Buffer, timeoutMs: number): Promise<VersionedObject>;
 }

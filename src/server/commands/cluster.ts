@@ -14,7 +14,11 @@ import type { Keyspace } from '../keyspace.js';
 import type { CommandContext, CommandSpec } from '../types.js';
 import { NOT_INTEGER_ERROR, parseLongLong } from './redis_numbers.js';
 import { guarded } from './strings.js';
-import { clusterInfoTextOf, clusterNodesText, clusterShardsReply, clusterSlotsReply, preflistReply, type TopologySnapshot } from './cluster_topology.js';
+import { clusterInfoTextOf, clusterNodesText, clusterShardsReply, clusterSlotsReply, preflistEntries, preflistReply, type ReplicaVersion, type TopologySnapshot } from './cluster_topology.js';
+import { contextOf, encodeContext, liveValues } from '../../coordinator/object.js';
+
+/** How long CLUSTER PREFLIST waits for each replica's copy of the key, ms. */
+export const PREFLIST_READ_TIMEOUT_MS = 1_000;
 import type { ClusterView } from '../cluster_view.js';
 
 /** Redis's default distance between the client port and the cluster bus port. */
@@ -155,7 +159,22 @@ async function preflist(ks: Keyspace, args: Buffer[], ctx: CommandContext): Prom
   ks.checkKey(key);
   const slot = keySlot(key);
   const c = ctx.server.cluster;
-  if (c !== undefined) return preflistReply(snapshot(c), slot);
+  if (c !== undefined) {
+    const snap = snapshot(c);
+    const now = ctx.server.now();
+    const versions = new Map<string, ReplicaVersion>();
+    await Promise.all(
+      preflistEntries(snap, slot).map(async (e) => {
+        try {
+          const obj = await c.readReplica(e.id, key, PREFLIST_READ_TIMEOUT_MS);
+          versions.set(e.id, { context: encodeContext(contextOf(obj)), values: liveValues(obj, now).length });
+        } catch (err) {
+          versions.set(e.id, { error: (err as Error).message });
+        }
+      }),
+    );
+    return preflistReply(snap, slot, versions);
+  }
   const { ip, port } = splitAddress(ctx.client.laddr);
   return array([integer(slot), array([array([bulk(ks.nodeId), bulk('primary'), bulk(''), bulk(`${ip}:${port}`), bulk('up')])])]);
 }

@@ -171,27 +171,40 @@ export function clusterInfoTextOf(t: TopologySnapshot, q: QuorumSettingsView): s
   return lines.join('\r\n') + '\r\n';
 }
 
+/** What one replica holds for the key: its context token and live value count, or why not known. */
+export type ReplicaVersion = { readonly context: string; readonly values: number } | { readonly error: string };
+
 /**
- * CLUSTER PREFLIST key -> [slot, [[id, role, for-id, "ip:port", up|suspect|down], ...]]: every
- * primary replica of the slot in preference order, then the fallbacks that stand in for the
- * down ones (sloppy quorum).
+ * CLUSTER PREFLIST key -> [slot, [[id, role, for-id, "ip:port", up|suspect|down, context, values], ...]]:
+ * every primary replica of the slot in preference order, then the fallbacks that stand in for
+ * the down ones (sloppy quorum); with `versions`, each replica's own copy of the key (its
+ * context token and live value count; "unreachable: ..." and -1 when it did not answer).
  */
-export function preflistReply(t: TopologySnapshot, slot: number): Reply {
+export function preflistEntries(t: TopologySnapshot, slot: number): Array<{ id: string; role: string; forId: string | undefined }> {
+  return [
+    ...t.ring.preflist(slot).map((id) => ({ id, role: 'primary', forId: undefined as string | undefined })),
+    ...t.ring
+      .annotatedPreflist(slot, t.isUp)
+      .filter((e) => e.role === 'fallback')
+      .map((e) => ({ id: e.id, role: e.role as string, forId: e.forId })),
+  ];
+}
+
+export function preflistReply(t: TopologySnapshot, slot: number, versions?: ReadonlyMap<string, ReplicaVersion>): Reply {
   const byId = memberMap(t);
   return array([
     integer(slot),
     array(
-      [
-        ...t.ring.preflist(slot).map((id) => ({ id, role: 'primary', forId: undefined as string | undefined })),
-        ...t.ring.annotatedPreflist(slot, t.isUp).filter((e) => e.role === 'fallback'),
-      ].map((e) => {
+      preflistEntries(t, slot).map((e) => {
         const m = byId.get(e.id);
+        const v = versions?.get(e.id);
         return array([
           bulk(e.id),
           bulk(e.role),
           bulk(e.forId ?? ''),
           bulk(m === undefined ? '?' : `${m.host}:${m.port}`),
           bulk(e.id === t.selfId ? 'up' : m === undefined ? 'unknown' : m.liveness === 'alive' ? 'up' : m.liveness),
+          ...(versions === undefined ? [] : v === undefined || 'error' in v ? [bulk(`unreachable: ${v?.error ?? 'not asked'}`), integer(-1)] : [bulk(v.context), integer(v.values)]),
         ]);
       }),
     ),
