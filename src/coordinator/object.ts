@@ -232,6 +232,10 @@ function finish(
   opts: WriteOptions,
   protect: string | undefined,
 ): VersionedObject {
+  // Within the cap (nearly always) pruning is a no-op: skip building its keep set.
+  if (clock.size <= opts.vclockMaxEntries) {
+    return { clock, siblings: Object.freeze(siblings), clockTimesMs: sortByActor(times) };
+  }
   const keep = new Set<string>();
   for (const s of siblings) keep.add(s.dot.actor);
   if (protect !== undefined) keep.add(protect);

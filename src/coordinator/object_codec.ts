@@ -125,16 +125,19 @@ export function decodeObject(buf: Buffer): VersionedObject {
 
   const nSiblings = r.varint('sibling count', MAX_SIBLINGS_LIMIT);
   const siblings: Sibling[] = [];
-  const dots = new Set<string>();
+  // Duplicate dots need two siblings: one sibling (every plain write) allocates no set.
+  const dots = nSiblings > 1 ? new Set<string>() : undefined;
   for (let i = 0; i < nSiblings; i++) {
     const ai = r.varint('sibling actor index', nClock === 0 ? 0 : nClock - 1);
     const actor = actors[ai];
     if (actor === undefined) throw new CorruptObjectError('object: sibling actor index with an empty clock');
     const counter = r.varint('sibling counter', clock.get(actor) as number);
     if (counter === 0) throw new CorruptObjectError('object: sibling counter 0');
-    const key = `${counter}@${actor}`;
-    if (dots.has(key)) throw new CorruptObjectError(`object: duplicate dot ${key}`);
-    dots.add(key);
+    if (dots !== undefined) {
+      const key = `${counter}@${actor}`;
+      if (dots.has(key)) throw new CorruptObjectError(`object: duplicate dot ${key}`);
+      dots.add(key);
+    }
     const writtenAtMs = r.varint('writtenAtMs', MAX_TIME_MS);
     const expiresAtMs = r.varint('expiresAtMs', MAX_TIME_MS);
     const kind = r.u8('sibling kind');
