@@ -122,6 +122,21 @@ t.test('a 3-node cluster: gossip, quorum reads and writes, failures, ioredis Clu
   t.equal(await cmd(clients[1]!, 'DELCTX', 'key:3', ctx1), 1);
   t.equal(await clients[2]!.get('key:3'), null);
 
+  // Two clients doing interleaved read-modify-write cycles through one node: each write misses
+  // the other's, so there are siblings, but never more than the two writers (DVV, no explosion).
+  const w1 = await connectIoredis(t, nodes[0]!.port);
+  const w2 = await connectIoredis(t, nodes[0]!.port);
+  for (let i = 0; i < 100; i++) {
+    const [ctxA] = (await cmd(w1, 'GETCTX', 'rmw')) as [string, string[]];
+    const [ctxB] = (await cmd(w2, 'GETCTX', 'rmw')) as [string, string[]];
+    await cmd(w1, 'SETCTX', 'rmw', ctxA, `a${i}`);
+    await cmd(w2, 'SETCTX', 'rmw', ctxB, `b${i}`);
+  }
+  t.same(((await clients[1]!.call('GET', 'rmw')) as string[]).slice().sort(), ['a99', 'b99'], 'exactly 2 siblings after 100 interleaved cycles');
+  const [rmwCtx] = (await cmd(clients[2]!, 'GETCTX', 'rmw')) as [string, string[]];
+  t.equal(await cmd(clients[2]!, 'SETCTX', 'rmw', rmwCtx, 'merged'), 'OK');
+  t.equal(await clients[0]!.get('rmw'), 'merged', 'resolved with the context: one value everywhere');
+
   // 3. ioredis Cluster routes by CLUSTER SLOTS (every range lists its replicas, a master first).
   const slots = (await cmd(clients[0]!, 'CLUSTER', 'SLOTS')) as Array<[number, number, ...Array<[string, number, string]>]>;
   t.equal(slots.reduce((a, r) => a + (r[1] - r[0] + 1), 0), 16384, 'CLUSTER SLOTS covers every slot once');
