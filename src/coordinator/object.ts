@@ -267,7 +267,10 @@ export function isLive(s: Sibling, nowMs: number): boolean {
 
 /** Live siblings in canonical order (writtenAtMs, then dot). */
 export function liveSiblings(obj: VersionedObject, nowMs: number): Sibling[] {
-  return obj.siblings.filter((s) => isLive(s, nowMs));
+  // A loop, not filter + closure: this runs on every read and write.
+  const out: Sibling[] = [];
+  for (const s of obj.siblings) if (isLive(s, nowMs)) out.push(s);
+  return out;
 }
 
 /** Values of the live siblings, in canonical order. */
@@ -331,10 +334,15 @@ function checkOptions(opts: WriteOptions): void {
 
 const LONE_SURROGATE = /\p{Cs}/u;
 
+/** The last actor assertActor accepted: a node writes with one actor, checked once (strings are immutable). */
+let lastValidActor: string | undefined;
+
 function assertActor(actor: string): void {
+  if (actor === lastValidActor) return;
   const n = Buffer.byteLength(actor, 'utf8');
   assert(n >= 1 && n <= MAX_ACTOR_BYTES, BAD_ACTOR);
   assert(!LONE_SURROGATE.test(actor), 'actor must be well-formed Unicode (it is stored as UTF-8)');
+  lastValidActor = actor;
 }
 
 function assertTime(ms: number, what: string): void {

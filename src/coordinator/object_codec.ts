@@ -42,22 +42,34 @@ export const OBJECT_FORMAT_VERSION = 1;
 const KIND_TOMBSTONE = 0;
 const KIND_VALUE = 1;
 
+/** Up to this many clock actors a sibling's actor index is found by linear search, not a Map. */
+const LINEAR_ACTOR_INDEX_MAX = 8;
+
 export function encodeObject(obj: VersionedObject): Buffer {
-  // Two passes: size everything, then write into one buffer (this runs on every write).
+  // Two passes: size everything, then write into one buffer (this runs on every write, so no
+  // per-call closures, and no index Map for the usual clock of a few actors).
   const actors = [...obj.clock.keys()];
   if (!isSorted(actors)) actors.sort(compareActors);
-  const index = new Map<string, number>();
+  const nActors = actors.length;
+  let index: Map<string, number> | undefined;
+  if (nActors > LINEAR_ACTOR_INDEX_MAX) {
+    index = new Map<string, number>();
+    for (let i = 0; i < nActors; i++) index.set(actors[i] as string, i);
+  }
+  const indexOf = (actor: string): number => (index !== undefined ? (index.get(actor) ?? -1) : actors.indexOf(actor));
   const actorBytes: number[] = [];
-  let size = 2 + varintLength(actors.length) + varintLength(obj.siblings.length);
-  actors.forEach((actor, i) => {
-    index.set(actor, i);
+  let size = 2 + varintLength(nActors) + varintLength(obj.siblings.length);
+  for (let i = 0; i < nActors; i++) {
+    const actor = actors[i] as string;
     const len = Buffer.byteLength(actor, 'utf8');
     actorBytes.push(len);
     size += varintLength(len) + len + varintLength(obj.clock.get(actor) as number) + varintLength(obj.clockTimesMs?.get(actor) ?? 0);
-  });
+  }
+  const siblingActor: number[] = [];
   for (const s of obj.siblings) {
-    const i = index.get(s.dot.actor);
-    if (i === undefined) throw new RangeError(`sibling actor ${s.dot.actor} is not in the clock`);
+    const i = indexOf(s.dot.actor);
+    if (i < 0) throw new RangeError(`sibling actor ${s.dot.actor} is not in the clock`);
+    siblingActor.push(i);
     size += varintLength(i) + varintLength(s.dot.counter) + varintLength(s.writtenAtMs) + varintLength(s.expiresAtMs) + 1;
     if (s.value !== null) size += varintLength(s.value.length) + s.value.length;
   }
@@ -65,17 +77,19 @@ export function encodeObject(obj: VersionedObject): Buffer {
   let pos = 0;
   out[pos++] = OBJECT_MAGIC;
   out[pos++] = OBJECT_FORMAT_VERSION;
-  pos = writeVarint(out, pos, actors.length);
-  actors.forEach((actor, i) => {
+  pos = writeVarint(out, pos, nActors);
+  for (let i = 0; i < nActors; i++) {
+    const actor = actors[i] as string;
     const len = actorBytes[i] as number;
     pos = writeVarint(out, pos, len);
     pos += out.write(actor, pos, len, 'utf8');
     pos = writeVarint(out, pos, obj.clock.get(actor) as number);
     pos = writeVarint(out, pos, obj.clockTimesMs?.get(actor) ?? 0);
-  });
+  }
   pos = writeVarint(out, pos, obj.siblings.length);
-  for (const s of obj.siblings) {
-    pos = writeVarint(out, pos, index.get(s.dot.actor) as number);
+  for (let j = 0; j < obj.siblings.length; j++) {
+    const s = obj.siblings[j] as Sibling;
+    pos = writeVarint(out, pos, siblingActor[j] as number);
     pos = writeVarint(out, pos, s.dot.counter);
     pos = writeVarint(out, pos, s.writtenAtMs);
     pos = writeVarint(out, pos, s.expiresAtMs);
