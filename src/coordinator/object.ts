@@ -163,20 +163,23 @@ export function applyWrite(
     expiresAtMs: s.expiresAtMs,
   };
 
-  let siblings: Sibling[];
-  if (opts.conflictPolicy === 'lww') {
-    siblings = [minted];
-  } else {
-    const kept = obj.siblings.filter((x) => !covers(ctx, x.dot));
-    kept.sort(compareSiblings);
-    // The minted sibling always stays; the oldest of the others go first past the cap.
-    const room = opts.maxSiblings - 1;
-    siblings = kept.slice(Math.max(0, kept.length - room));
-    siblings.push(minted);
-    siblings.sort(compareSiblings);
+  let siblings: Sibling[] = [minted];
+  if (opts.conflictPolicy !== 'lww') {
+    const kept: Sibling[] = [];
+    for (const x of obj.siblings) if (!covers(ctx, x.dot)) kept.push(x);
+    // Empty on every plain write (ctx is the object's own clock): then no sorting.
+    if (kept.length > 0) {
+      kept.sort(compareSiblings);
+      // The minted sibling always stays; the oldest of the others go first past the cap.
+      const room = opts.maxSiblings - 1;
+      siblings = kept.slice(Math.max(0, kept.length - room));
+      siblings.push(minted);
+      siblings.sort(compareSiblings);
+    }
   }
 
-  const merged = mergeContexts(obj.clock, ctx);
+  // mergeContexts(c, c) is a copy of c: skip its lookups on a plain write.
+  const merged = ctx === obj.clock ? new Map(obj.clock) : mergeContexts(obj.clock, ctx);
   const isNew = !merged.has(actor);
   merged.set(actor, counter);
   const clock = isNew ? sortByActor(merged) : merged;
