@@ -9,6 +9,7 @@
  *     coordinator = new Coordinator(self, ring: RingProvider(membership members, {vnodes, n}),
  *                                   isUp: liveness != down, transport: bus, settings: config)
  *     attachReplicaHandlers(bus, coordinator)
+ *     attachClusterKeysHandlers(bus, keyspace)   (SCAN_RANGE / FLUSH_ALL: cluster-wide SCAN KEYS DBSIZE FLUSHALL)
  *   close(): membership.close() (gossip stops, table persisted, bus closed)
  *
  * Settings are read from the config on every request (settingsFromConfig), so CONFIG SET
@@ -29,6 +30,8 @@ import type { LogFn } from '../server/logger.js';
 import type { ConfigView } from '../server/types.js';
 import { ClusterMembership } from './cluster_node.js';
 import { BusReplicaTransport, attachReplicaHandlers } from './replica_transport.js';
+import { attachClusterKeysHandlers, ClusterKeysTransport } from './cluster_keys_transport.js';
+import type { ClusterKeyspaceAccess, RangeScanRequest, RangeScanResult } from '../server/commands/cluster_keyspace.js';
 import { defaultBusPort, parseSeeds } from './seeds.js';
 
 /** The membership table persisted in the data dir (soft state: gossip rebuilds it). */
@@ -76,13 +79,14 @@ function persistAtomically(file: string, bytes: Buffer): void {
   fs.renameSync(tmp, file);
 }
 
-export class ClusterService implements ClusterView {
+export class ClusterService implements ClusterView, ClusterKeyspaceAccess {
   readonly selfId: string;
   readonly coordinator: Coordinator;
   readonly membership: ClusterMembership;
   readonly #rings: RingProvider;
   readonly #transport: BusReplicaTransport;
   readonly #keyspace: Keyspace;
+  readonly #keys: ClusterKeysTransport;
 
   private constructor(membership: ClusterMembership, keyspace: Keyspace, config: ConfigView, log: LogFn) {
     this.selfId = keyspace.nodeId;
@@ -107,6 +111,17 @@ export class ClusterService implements ClusterView {
       log,
     });
     attachReplicaHandlers(membership.bus, () => this.coordinator);
+    this.#keys = new ClusterKeysTransport(
+      membership.bus,
+      (id) => {
+        const m = table.get(id);
+        return m === undefined ? undefined : { host: m.host, busPort: m.busPort };
+      },
+      this.selfId,
+      keyspace,
+      Date.now,
+    );
+    attachClusterKeysHandlers(membership.bus, keyspace, Date.now);
   }
 
   static async start(opts: { config: ConfigView; keyspace: Keyspace; log: LogFn; dir: string; clientPort: number }): Promise<ClusterService> {
@@ -163,6 +178,14 @@ export class ClusterService implements ClusterView {
   readReplica(id: string, key: Buffer, timeoutMs: number): Promise<VersionedObject> {
     if (id === this.selfId) return this.#keyspace.readObject(key);
     return this.#transport.replicaGet(id, key, { timeoutMs });
+  }
+
+  scanRange(node: string, req: RangeScanRequest, timeoutMs: number): Promise<RangeScanResult> {
+    return this.#keys.scanRange(node, req, timeoutMs);
+  }
+
+  flushNode(node: string, timeoutMs: number): Promise<void> {
+    return this.#keys.flushNode(node, timeoutMs);
   }
 
   meet(host: string, busPort: number): Promise<string> {

@@ -2,7 +2,8 @@
  * The registry of cluster bus message types (the frame's type byte, 0x10-0xff; 0x00-0x0f are the
  * bus's own, see frame.ts). One place so two subsystems never pick the same number. Ranges:
  *   0x10-0x1f membership and failure detection (gossip.ts)
- *   0x20-0x3f coordinator: replica reads and writes, forwarding       (to be assigned)
+ *   0x20-0x3f coordinator: replica reads and writes, forwarding (0x20-0x22, replica_codec.ts),
+ *             whole-keyspace SCAN_RANGE / FLUSH_ALL (0x23-0x24, scan_range_codec.ts)
  *   0x40-0x4f hinted handoff                                          (to be assigned)
  *   0x50-0x5f anti-entropy (Merkle exchange) and streaming            (to be assigned)
  */
@@ -10,6 +11,9 @@ export const MessageType = {
   GOSSIP_SYNC: 0x10,
   GOSSIP_PING: 0x11,
   GOSSIP_PING_REQ: 0x12,
+  // 0x20-0x22: REPLICA_PUT, REPLICA_GET, FORWARD_WRITE (replica_codec.ts ReplicaMessageType)
+  SCAN_RANGE: 0x23,
+  FLUSH_ALL: 0x24,
 } as const;
 
 export type GossipMessageType = (typeof MessageType)['GOSSIP_SYNC' | 'GOSSIP_PING' | 'GOSSIP_PING_REQ'];

@@ -13,6 +13,8 @@
  *    whole iteration is returned at least once, and a reply may exceed COUNT by the keys that
  *    share a 6-byte prefix within one slot.
  *  - FLUSHALL drops the data from the local engine at once (no tombstones): a local reset.
+ *  - In a cluster SCAN KEYS RANDOMKEY DBSIZE FLUSHALL cover the whole cluster (cluster_scan.ts):
+ *    each slot is read from one replica, DBSIZE is approximate, FLUSHALL is not atomic.
  */
 import { bulk, bulkOrNil, bulks, error, integer, OK, simple, type Reply } from '../../resp/reply.js';
 import { globMatch, matchesEverything } from '../glob.js';
@@ -22,7 +24,9 @@ import type { CommandContext, CommandSpec } from '../types.js';
 import { expireAllowed, parseExpireFlags, resolveExpireWhen, clampTime } from './expire_args.js';
 import { INVALID_CURSOR_ERROR, NOT_INTEGER_ERROR, optionName, parseLongLong, SYNTAX_ERROR } from './redis_numbers.js';
 import { guarded, siblingsError } from './strings.js';
-import { routed, type KeyOps } from './replicated.js';
+import { dataError, routed, type KeyOps } from './replicated.js';
+import { clusterKeyspaceOf } from './cluster_keyspace.js';
+import { clusterDbsize, clusterFlushAll, clusterKeys, clusterRandomKey, clusterScan } from './cluster_scan.js';
 
 /** SCAN's default COUNT, as in Redis. */
 export const SCAN_COUNT_DEFAULT = 10;
@@ -98,7 +102,7 @@ async function type(ks: KeyOps, args: Buffer[]): Promise<Reply> {
 }
 
 /** SCAN cursor [MATCH pattern] [COUNT count] [TYPE type] */
-async function scan(ks: Keyspace, args: Buffer[]): Promise<Reply> {
+async function scan(ks: Keyspace, args: Buffer[], ctx: CommandContext): Promise<Reply> {
   const cursor = parseCursor(arg(args, 1));
   if (cursor === undefined) return error(INVALID_CURSOR_ERROR);
   let count = SCAN_COUNT_DEFAULT;
@@ -124,34 +128,56 @@ async function scan(ks: Keyspace, args: Buffer[]): Promise<Reply> {
   }
   // Every key here is a string: another TYPE filters out everything (the cursor still moves).
   const typeOk = typeName === undefined || typeName === 'string';
+  const cluster = clusterKeyspaceOf(ctx.server.cluster);
+  if (cluster !== undefined) {
+    const r = await clusterScan(cluster, cursor, count, { pattern, matchNone: !typeOk }, requestTimeoutMs(ctx));
+    return { kind: 'array', items: [bulk(r.cursor.toString()), bulks(r.keys)] };
+  }
   const filter = !typeOk ? () => false : pattern === undefined ? undefined : (k: Buffer) => globMatch(pattern, k);
   const r = await ks.scan(cursor, count, filter);
   return { kind: 'array', items: [bulk(r.cursor.toString()), bulks(r.keys)] };
 }
 
-async function keys(ks: Keyspace, args: Buffer[]): Promise<Reply> {
+async function keys(ks: Keyspace, args: Buffer[], ctx: CommandContext): Promise<Reply> {
   const pattern = arg(args, 1);
+  const cluster = clusterKeyspaceOf(ctx.server.cluster);
+  if (cluster !== undefined) return bulks(await clusterKeys(cluster, matchesEverything(pattern) ? undefined : pattern, requestTimeoutMs(ctx)));
   const found = await ks.keys(matchesEverything(pattern) ? undefined : (k) => globMatch(pattern, k));
   return bulks(found);
 }
 
-async function randomkey(ks: Keyspace): Promise<Reply> {
+async function randomkey(ks: Keyspace, _args: Buffer[], ctx: CommandContext): Promise<Reply> {
+  const cluster = clusterKeyspaceOf(ctx.server.cluster);
+  if (cluster !== undefined) return bulkOrNil(await clusterRandomKey(cluster, requestTimeoutMs(ctx)));
   return bulkOrNil(await ks.randomKey());
 }
 
-async function dbsize(ks: Keyspace): Promise<Reply> {
+async function dbsize(ks: Keyspace, _args: Buffer[], ctx: CommandContext): Promise<Reply> {
+  const cluster = clusterKeyspaceOf(ctx.server.cluster);
+  if (cluster !== undefined) return integer(await clusterDbsize(cluster, requestTimeoutMs(ctx)));
   return integer(await ks.dbsize());
 }
 
 /** FLUSHALL [ASYNC|SYNC] (both flush before replying). */
-async function flushall(ks: Keyspace, args: Buffer[]): Promise<Reply> {
+async function flushall(ks: Keyspace, args: Buffer[], ctx: CommandContext): Promise<Reply> {
   if (args.length > 2) return error(SYNTAX_ERROR);
   if (args.length === 2) {
     const mode = optionName(arg(args, 1));
     if (mode !== 'sync' && mode !== 'async') return error(SYNTAX_ERROR);
   }
+  const cluster = clusterKeyspaceOf(ctx.server.cluster);
+  if (cluster !== undefined) {
+    // Every node seen up, one call each: not atomic (see cluster_scan.ts).
+    const failed = await clusterFlushAll(cluster, requestTimeoutMs(ctx));
+    return failed.length === 0 ? OK : error(`ERR FLUSHALL did not reach node(s) ${failed.join(' ')}; the others were flushed`);
+  }
   await ks.flushAll();
   return OK;
+}
+
+/** The budget of each replica call of a cluster-wide command (config request-timeout-ms). */
+function requestTimeoutMs(ctx: CommandContext): number {
+  return ctx.server.config.getNumber('request-timeout-ms');
 }
 
 type Flags = CommandSpec['flags'];
@@ -189,7 +215,16 @@ function localSpec(
   since: string,
   handler: (ks: Keyspace, args: Buffer[], ctx: CommandContext) => Promise<Reply>,
 ): CommandSpec {
-  return { name, arity, flags, firstKey: keys[0], lastKey: keys[1], keyStep: keys[2], summary, group: 'generic', since, handler: guarded(handler) };
+  // Cluster-wide variants may fail with CLUSTERDOWN (no replica of a slot answered): dataError.
+  const inner = guarded(handler);
+  const wrapped = async (ctx: CommandContext, args: Buffer[]): Promise<Reply> => {
+    try {
+      return await inner(ctx, args);
+    } catch (err) {
+      return dataError(err);
+    }
+  };
+  return { name, arity, flags, firstKey: keys[0], lastKey: keys[1], keyStep: keys[2], summary, group: 'generic', since, handler: wrapped };
 }
 
 const ONE_KEY: [number, number, number] = [1, 1, 1];
