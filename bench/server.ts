@@ -3,7 +3,7 @@
  * side by side in one run (issue 3, "How it is measured").
  *
  *   node .build/NAME/bench/server.js [--rounds 5] [--warmup 1] [--n-p1 30000] [--n-p16 200000] [--run-seconds 3]
- *                                    [--quick] [--profile] [--out bench/results]
+ *                                    [--quick] [--profile] [--out bench/results] [--rev COMMIT]
  *
  * Contenders, each started once and kept for the whole run:
  *   ringkv     node src/cli/main.js --appendfsync everysec (persists every write: WAL + memtable)
@@ -251,7 +251,9 @@ async function main(): Promise<void> {
     throw new Error('redis-benchmark, redis-cli and redis-server are required (apt-get install redis-server redis-tools)');
   }
   const env = describeEnvironment();
-  const revision = sourceRevision();
+  // --rev names the commit when the build is of a clean export of it (git archive), not of this tree.
+  const revArg = process.argv.indexOf('--rev');
+  const revision = revArg >= 0 ? `${process.argv[revArg + 1]} (clean export)` : sourceRevision();
   const workloads: Workload[] = [
     { label: 'SET -P 1', test: 'set', pipeline: 1, requests: opts.nP1 },
     { label: 'GET -P 1', test: 'get', pipeline: 1, requests: opts.nP1 },
