@@ -295,7 +295,7 @@ export class Connection implements ClientHandle {
     } else if (this.#readEnded && exhausted && !this.#stopped) {
       this.#finishAfterEnd();
     }
-    for (const w of this.#idleWaiters.splice(0)) w();
+    if (this.#idleWaiters.length > 0) for (const w of this.#idleWaiters.splice(0)) w();
     return exhausted;
   }
 

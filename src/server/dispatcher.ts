@@ -69,6 +69,9 @@ export class Dispatcher {
   readonly #stats: ServerStats;
   readonly #slowlog: Slowlog;
   readonly #log: LogFn;
+  /** The request overlapPlan resolved last and its resolution (see resolve). */
+  #resolvedArgs: readonly Buffer[] | undefined;
+  #resolved: Resolution | undefined;
 
   constructor(options: DispatcherOptions) {
     this.table = options.table;
@@ -77,8 +80,17 @@ export class Dispatcher {
     this.#log = options.log;
   }
 
-  /** Pure lookup + arity check. */
+  /**
+   * Pure lookup + arity check. The connection asks overlapPlan and then dispatch about the same
+   * request array back to back (every pipelined command): the second resolve reuses the first
+   * (cached by array identity, cleared by dispatch so no request is kept alive by the cache).
+   */
   resolve(args: readonly Buffer[]): Resolution {
+    if (args === this.#resolvedArgs && this.#resolved !== undefined) return this.#resolved;
+    return this.#resolve(args);
+  }
+
+  #resolve(args: readonly Buffer[]): Resolution {
     const first = args[0];
     if (first === undefined) return { error: unknownCommandError(args) };
     const spec = this.table.lookup(first.toString('latin1'));
@@ -107,6 +119,8 @@ export class Dispatcher {
    */
   overlapPlan(args: readonly Buffer[]): OverlapPlan | undefined {
     const r = this.resolve(args);
+    this.#resolvedArgs = args;
+    this.#resolved = r;
     if ('error' in r) return undefined;
     const spec = r.spec;
     if (spec.firstKey <= 0 || spec.subcommands !== undefined || spec.flags.includes('admin')) return undefined;
@@ -122,6 +136,8 @@ export class Dispatcher {
   dispatch(ctx: CommandContext, args: Buffer[]): Reply | Promise<Reply> {
     const client = ctx.client;
     const r = this.resolve(args);
+    this.#resolvedArgs = undefined;
+    this.#resolved = undefined;
     if ('error' in r) {
       if (r.countAs !== undefined) this.#stats.command(r.countAs.name).rejectedCalls++;
       this.#stats.countError(r.error);
