@@ -79,6 +79,8 @@ async function main(): Promise<void> {
   if (want('kill9')) {
     const root = await fsp.mkdtemp(path.join(os.tmpdir(), 'ringkv-soak-kill9-'));
     let child: ChildProcess | null = null;
+    // A failing run keeps its directory (the evidence); a passing one removes it.
+    let keep = false;
     try {
       const seed = Date.now() % 1_000_000;
       say(`kill9: ${args.kill9Cycles} cycles, seed ${seed}`);
@@ -100,11 +102,15 @@ async function main(): Promise<void> {
       });
       say(`kill9: ${report.cycles} cycles, ${report.ackedPuts} acked puts, ${report.ackedDeletes} acked deletes, ${report.tornBytes} torn bytes, problems: ${report.problems.length}`);
       for (const p of report.problems.slice(0, 20)) say(`  ${p}`);
-      if (report.problems.length) process.exitCode = 1;
+      if (report.problems.length) {
+        process.exitCode = 1;
+        keep = true;
+        say(`kill9: directory kept for inspection: ${path.join(root, 'db')}`);
+      }
     } finally {
       const c = child as ChildProcess | null;
       if (c && c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-      await fsp.rm(root, { recursive: true, force: true });
+      if (!keep) await fsp.rm(root, { recursive: true, force: true });
     }
   }
   if (want('powerloss')) {

@@ -1,8 +1,10 @@
 /**
  * Child process for kill9.test.ts and the storage soak: opens an engine on a real directory with
  * appendfsync 'always' and writes until it is killed, keeping WINDOW writes in flight so group
- * commit is exercised. It reports on stdout (a pipe, written synchronously on Linux, so a line
- * printed before the kill is never lost):
+ * commit is exercised. It reports on stdout with a synchronous write(2) to fd 1 (report()), never
+ * process.stdout: on POSIX, process.stdout on a pipe is an asynchronous socket whose queued lines
+ * die with a SIGKILL, and a lost "del-issued" line would make a legitimate delete look like a
+ * lost write. A line is in the pipe before the operation it announces starts:
  *   ready                      engine open
  *   del-issued <i>             about to delete key i (outcome unknown until acked)
  *   ack put <i>                put of key i acknowledged (durable)
@@ -12,7 +14,23 @@
  *
  * usage: node kill9_child.js <dir> <firstIndex> [window] [memtableBytes]
  */
+import { writeSync } from 'node:fs';
 import { openEngine } from '../../src/storage/engine.js';
+
+const STDOUT_FD = 1;
+
+/** Writes a whole line to fd 1 before returning (retries a non-blocking pipe that is full). */
+function report(line: string): void {
+  const buf = Buffer.from(`${line}\n`);
+  let off = 0;
+  while (off < buf.length) {
+    try {
+      off += writeSync(STDOUT_FD, buf, off, buf.length - off);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') throw err;
+    }
+  }
+}
 
 export function kill9Key(i: number): Buffer {
   return Buffer.from(`key-${String(i).padStart(10, '0')}`);
@@ -41,7 +59,7 @@ async function main(): Promise<void> {
   });
   process.stdin.on('end', () => process.exit(0));
   process.stdin.resume();
-  process.stdout.write('ready\n');
+  report('ready');
   let next = Number(firstArg);
   const ackedPuts: number[] = [];
   const writer = async (): Promise<void> => {
@@ -49,12 +67,12 @@ async function main(): Promise<void> {
       const i = next++;
       if (i % DELETE_EVERY === 0 && ackedPuts.length > 0) {
         const victim = ackedPuts.splice(Math.floor(Math.random() * ackedPuts.length), 1)[0]!;
-        process.stdout.write(`del-issued ${victim}\n`);
+        report(`del-issued ${victim}`);
         await engine.delete(kill9Key(victim));
-        process.stdout.write(`ack del ${victim}\n`);
+        report(`ack del ${victim}`);
       } else {
         await engine.put(kill9Key(i), kill9Value(i));
-        process.stdout.write(`ack put ${i}\n`);
+        report(`ack put ${i}`);
         ackedPuts.push(i);
       }
     }
