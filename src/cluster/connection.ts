@@ -20,23 +20,35 @@
  *   before anything is written (a response that big is answered as an ERROR of that code).
  * - Handler errors are answered as ERROR frames with the error's `code` (or 'ERR') and message;
  *   they never close the connection.
+ * - Outbound coalescing (why: one socket write per frame cost ~30% of a coordinator's CPU): frames
+ *   are queued in order and flushed once per event-loop turn (setImmediate), as ONE socket write
+ *   of a contiguous batch; a payload over MAX_COPIED_PAYLOAD_BYTES goes as its own chunk (no copy)
+ *   in the same corked flush. Frame order on the wire is the order of request()/send()/answers.
+ *   While the socket's write() has returned false, nothing more is handed to it until 'drain'
+ *   (frames keep queueing; the overload check counts queued + unsent bytes together).
  */
 import assert from 'node:assert';
 import * as net from 'node:net';
 import { ClusterError, RemoteError } from './errors.js';
 import {
   encodeFrame,
-  encodeFrameHeader,
   FIRST_APP_FRAME_TYPE,
+  FRAME_HEADER_BYTES,
   FrameDecoder,
   FrameType,
   MAX_REQUEST_ID,
   MIN_FRAME_LENGTH,
   ONE_WAY_REQUEST_ID,
+  writeFrameHeader,
   type Frame,
 } from './frame.js';
 import { ClientHandshake, ServerHandshake } from './handshake.js';
 import { MAX_ERROR_TEXT_BYTES, MAX_HANDSHAKE_FRAME_BYTES } from './limits.js';
+
+/** Payloads up to this size are copied into the outbound batch; bigger ones are written as-is. */
+export const MAX_COPIED_PAYLOAD_BYTES = 16 * 1024;
+/** Size of a fresh outbound batch buffer; frames are appended until it is full (then a new one). */
+export const OUTBOUND_BATCH_BYTES = 64 * 1024;
 
 export type LogFn = (level: 'debug' | 'info' | 'warn' | 'error', msg: string) => void;
 
@@ -113,6 +125,20 @@ export class BusConnection {
   #readPausedForInflight = false;
   #closed = false;
   #closeListeners: Array<(reason: Error) => void> = [];
+  /**
+   * Outbound queue. Bytes [#batchStart, #batchUsed) of #batch are frames not yet sealed into
+   * #out; #out holds sealed chunks in wire order. Sealed bytes of #batch are never written again
+   * (later frames append after them), so a sealed view stays valid after it is handed to the socket.
+   */
+  #batch: Buffer = Buffer.alloc(0);
+  #batchStart = 0;
+  #batchUsed = 0;
+  #out: Buffer[] = [];
+  /** Bytes queued here and not yet handed to the socket (sealed + unsealed). */
+  #queuedBytes = 0;
+  #flushImmediate: NodeJS.Immediate | null = null;
+  /** socket.write() returned false; the next flush waits for 'drain'. */
+  #awaitingDrain = false;
 
   private constructor(socket: net.Socket, decoder: FrameDecoder, peer: PeerIdentity, direction: 'inbound' | 'outbound', opts: ConnectionOptions) {
     this.#socket = socket;
@@ -311,7 +337,16 @@ export class BusConnection {
   /** Closes the connection; pending requests reject with `reason`. Idempotent. */
   close(reason: Error = new ClusterError('ERR_BUS_CLOSED', 'connection closed')): void {
     if (this.#closed) return;
+    // Frames queued before close() are handed to the socket first, as the per-frame writes of
+    // old did (a send() followed by close() in the same tick still leaves); destroy() may then
+    // discard what the socket could not pass to the kernel, as before.
+    if (this.#flushImmediate) clearImmediate(this.#flushImmediate);
+    this.#awaitingDrain = false;
+    if (!this.#socket.destroyed) this.#flush();
     this.#closed = true;
+    this.#out = [];
+    this.#batch = Buffer.alloc(0);
+    this.#batchStart = this.#batchUsed = this.#queuedBytes = 0;
     this.#decoder.stop();
     this.#socket.destroy();
     for (const [, p] of this.#pending) {
@@ -326,7 +361,8 @@ export class BusConnection {
 
   #overloaded(): string | null {
     if (this.#pending.size >= this.#opts.maxPendingRequests) return `${this.#pending.size} requests pending`;
-    if (this.#socket.writableLength > this.#opts.maxOutboundBufferBytes) return `${this.#socket.writableLength} bytes unsent`;
+    const unsent = this.#socket.writableLength + this.#queuedBytes;
+    if (unsent > this.#opts.maxOutboundBufferBytes) return `${unsent} bytes unsent`;
     return null;
   }
 
@@ -339,14 +375,70 @@ export class BusConnection {
     }
   }
 
+  /** Queues one frame (caller checked #fits); it goes out with the next flush, in order. */
   #write(type: number, requestId: number, payload: Buffer): void {
+    if (this.#closed) return;
     this.#opts.stats.framesOut++;
-    // Header and payload go out as two writes under cork: no copy of the payload.
-    this.#socket.cork();
-    this.#socket.write(encodeFrameHeader(type, requestId, payload.length));
-    if (payload.length > 0) this.#socket.write(payload);
-    this.#socket.uncork();
+    const copied = payload.length <= MAX_COPIED_PAYLOAD_BYTES ? payload.length : 0;
+    this.#reserve(FRAME_HEADER_BYTES + copied);
+    writeFrameHeader(this.#batch, this.#batchUsed, type, requestId, payload.length);
+    this.#batchUsed += FRAME_HEADER_BYTES;
+    if (copied > 0) {
+      payload.copy(this.#batch, this.#batchUsed);
+      this.#batchUsed += copied;
+    } else if (payload.length > 0) {
+      // Big payload: sent as its own chunk, right after its header.
+      this.#seal();
+      this.#out.push(payload);
+    }
+    this.#queuedBytes += FRAME_HEADER_BYTES + payload.length;
+    if (this.#flushImmediate === null && !this.#awaitingDrain) this.#flushImmediate = setImmediate(this.#flush);
   }
+
+  /** Makes room for `bytes` contiguous bytes at #batchUsed (bytes <= OUTBOUND_BATCH_BYTES). */
+  #reserve(bytes: number): void {
+    if (this.#batch.length - this.#batchUsed >= bytes) return;
+    this.#seal();
+    this.#batch = Buffer.allocUnsafe(OUTBOUND_BATCH_BYTES);
+    this.#batchStart = this.#batchUsed = 0;
+  }
+
+  /** Moves the unsealed bytes of #batch to #out. */
+  #seal(): void {
+    if (this.#batchUsed > this.#batchStart) {
+      this.#out.push(this.#batch.subarray(this.#batchStart, this.#batchUsed));
+      this.#batchStart = this.#batchUsed;
+    }
+  }
+
+  /** Hands every queued frame to the socket: one write for the usual all-small-frames case. */
+  readonly #flush = (): void => {
+    if (this.#flushImmediate) clearImmediate(this.#flushImmediate);
+    this.#flushImmediate = null;
+    if (this.#closed || this.#awaitingDrain) return;
+    this.#seal();
+    const out = this.#out;
+    if (out.length === 0) return;
+    this.#out = [];
+    this.#queuedBytes = 0;
+    let ok = true;
+    if (out.length === 1) ok = this.#socket.write(out[0]!);
+    else {
+      // Corked: the chunks leave in one writev.
+      this.#socket.cork();
+      for (const chunk of out) ok = this.#socket.write(chunk);
+      this.#socket.uncork();
+    }
+    if (!ok) {
+      this.#awaitingDrain = true;
+      this.#socket.once('drain', this.#onDrain);
+    }
+  };
+
+  readonly #onDrain = (): void => {
+    this.#awaitingDrain = false;
+    this.#flush();
+  };
 
   #deliverEarly(f: Frame): void {
     if (!this.#closed) this.#onFrame(f);

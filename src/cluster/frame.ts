@@ -53,18 +53,24 @@ export interface Frame {
 
 /** The 9 header bytes of a frame whose payload is `payloadBytes` long. */
 export function encodeFrameHeader(type: number, requestId: number, payloadBytes: number): Buffer {
+  const h = Buffer.allocUnsafe(FRAME_HEADER_BYTES);
+  writeFrameHeader(h, 0, type, requestId, payloadBytes);
+  return h;
+}
+
+/** Writes the 9 header bytes of a frame into `buf` at `offset` (the bus's outbound batches). */
+export function writeFrameHeader(buf: Buffer, offset: number, type: number, requestId: number, payloadBytes: number): void {
   assert(Number.isInteger(type) && type >= 0 && type <= MAX_FRAME_TYPE, `bad frame type ${type}`);
   assert(Number.isInteger(requestId) && requestId >= 0 && requestId <= MAX_REQUEST_ID, 'bad request id');
   const length = MIN_FRAME_LENGTH + payloadBytes;
   assert(length <= MAX_FRAME_BYTES_LIMIT, `frame of ${length} bytes exceeds the bus ceiling`);
-  const h = Buffer.allocUnsafe(FRAME_HEADER_BYTES);
-  h.writeUInt32BE(length, 0);
-  h[4] = type;
-  h.writeUInt32BE(requestId, 5);
-  return h;
+  assert(offset >= 0 && offset + FRAME_HEADER_BYTES <= buf.length, 'frame header does not fit');
+  buf.writeUInt32BE(length, offset);
+  buf[offset + 4] = type;
+  buf.writeUInt32BE(requestId, offset + 5);
 }
 
-/** A whole frame in one buffer (handshake messages and tests; the bus writes header and payload separately). */
+/** A whole frame in one buffer (handshake messages and tests; the bus appends frames to its outbound batch). */
 export function encodeFrame(type: number, requestId: number, payload: Buffer): Buffer {
   return Buffer.concat([encodeFrameHeader(type, requestId, payload.length), payload]);
 }
