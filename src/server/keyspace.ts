@@ -41,6 +41,7 @@ import {
   decodeObject,
   EMPTY_OBJECT,
   encodeObject,
+  isLive,
   liveSiblings,
   mergeObjects,
   objectExpiresAtMs,
@@ -308,7 +309,7 @@ export class Keyspace {
       } catch (err) {
         throw storeError(err);
       }
-      this.#counted(ek, livenessOf(before), livenessOf(viewOf(next, now)), now);
+      this.#counted(ek, livenessOf(before), objectLiveness(next, now), now);
       return { result: m.result, stored: next };
     } finally {
       release();
@@ -351,7 +352,7 @@ export class Keyspace {
           seen.add(name);
           const next = this.#applyWrite(before.object, w, now);
           ops.push({ type: 'put', key: ek, value: encodeObject(next), expiresAtMs: engineExpiresAtMs(next, now, this.#graceMs()) });
-          changes.push([ek, livenessOf(before), livenessOf(viewOf(next, now))]);
+          changes.push([ek, livenessOf(before), objectLiveness(next, now)]);
         }
         await this.#store(() => this.#engine.write(ops));
         for (const [ek, b, a] of changes) this.#counted(ek, b, a, now);
@@ -376,7 +377,7 @@ export class Keyspace {
       const next = mergeObjects(before, incoming, this.writeOptions());
       if (next.siblings.length === 0 && next.clock.size === 0) return next;
       await this.#store(() => this.#engine.put(ek, encodeObject(next), { expiresAtMs: engineExpiresAtMs(next, now, this.#graceMs()) }));
-      this.#counted(ek, livenessOf(viewOf(before, now)), livenessOf(viewOf(next, now)), now);
+      this.#counted(ek, objectLiveness(before, now), objectLiveness(next, now), now);
       return next;
     } finally {
       release();
@@ -422,7 +423,7 @@ export class Keyspace {
     let keys = 0;
     let expires = 0;
     for await (const e of this.#engine.range(dataBounds())) {
-      const l = livenessOf(viewOf(this.#decode(userKeyOf(e.key), e.value), now));
+      const l = objectLiveness(this.#decode(userKeyOf(e.key), e.value), now);
       if (l.live) {
         keys++;
         if (l.expiresAtMs > 0) expires++;
@@ -670,7 +671,7 @@ export class Keyspace {
         continue;
       }
       const now = this.#now();
-      this.#counter.onLoad(name, livenessOf(viewOf(obj, now)));
+      this.#counter.onLoad(name, objectLiveness(obj, now));
       n++;
     }
     const now = this.#now();
@@ -706,6 +707,21 @@ export function viewOf(object: VersionedObject, nowMs: number): KeyView {
 
 function livenessOf(v: KeyView): Liveness {
   return v.live.length === 0 ? DEAD : { live: true, expiresAtMs: v.expiresAtMs };
+}
+
+/** livenessOf(viewOf(obj, nowMs)) without building the view's arrays (every write counts its result). */
+function objectLiveness(obj: VersionedObject, nowMs: number): Liveness {
+  let live = false;
+  let forever = false;
+  let expiresAtMs = 0;
+  for (const s of obj.siblings) {
+    if (!isLive(s, nowMs)) continue;
+    live = true;
+    if (s.expiresAtMs === 0) forever = true;
+    else expiresAtMs = Math.max(expiresAtMs, s.expiresAtMs);
+  }
+  if (!live) return DEAD;
+  return { live: true, expiresAtMs: forever ? 0 : expiresAtMs };
 }
 
 /** When the engine may drop the stored object (pure; see the header for why grace is added). */
