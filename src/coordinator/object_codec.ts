@@ -110,8 +110,11 @@ function isSorted(actors: readonly string[]): boolean {
   return true;
 }
 
+/** The reader's error for a malformed object (one function, not a closure per decode). */
+const corruptObject = (message: string): Error => new CorruptObjectError(`object: ${message}`);
+
 export function decodeObject(buf: Buffer): VersionedObject {
-  const r = new ByteReader(buf, (m) => new CorruptObjectError(`object: ${m}`));
+  const r = new ByteReader(buf, corruptObject);
   const magic = r.u8('magic');
   if (magic !== OBJECT_MAGIC) throw new CorruptObjectError(`object: bad magic 0x${magic.toString(16)}`);
   const version = r.u8('version');
