@@ -79,7 +79,10 @@ export async function runCluster(plan: ClusterPlan, mainScript: string, out: (li
 
   for (let i = 0; i < plan.nodes; i++) {
     const { port, dir, args } = nodeArgs(plan, i);
-    const child = spawn(process.execPath, [mainScript, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    // Each node gets its own process group (detached): a Ctrl-C in the terminal signals the whole
+    // foreground group, and a node that saw it both from the terminal and forwarded by us would
+    // take the second copy as "exit now" and skip its clean shutdown. We forward signals ourselves.
+    const child = spawn(process.execPath, [mainScript, ...args], { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     for (const stream of [child.stdout, child.stderr]) {
       if (stream === null) continue;
       readline.createInterface({ input: stream }).on('line', (line) => out(`[${port}] ${line}`));
@@ -96,8 +99,11 @@ export async function runCluster(plan: ClusterPlan, mainScript: string, out: (li
     out(`received ${sig}, stopping ${children.length} nodes`);
     stopAll(sig);
   };
+  // Detached nodes outlive an exiting parent unless told: stop them if we exit any other way.
+  const onExit = (): void => stopAll('SIGTERM');
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  process.on('exit', onExit);
   try {
     const ready = await Promise.all(children.map((c) => waitListening(c.port, c.child)));
     if (ready.every((r) => r) && !stopping) {
@@ -119,5 +125,6 @@ export async function runCluster(plan: ClusterPlan, mainScript: string, out: (li
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
+    process.off('exit', onExit);
   }
 }
