@@ -24,7 +24,7 @@ import type { CommandContext, CommandSpec } from '../types.js';
 import { expireAllowed, parseExpireFlags, resolveExpireWhen, clampTime } from './expire_args.js';
 import { INVALID_CURSOR_ERROR, NOT_INTEGER_ERROR, optionName, parseLongLong, SYNTAX_ERROR } from './redis_numbers.js';
 import { guarded, siblingsError } from './strings.js';
-import { dataError, routed, type KeyOps } from './replicated.js';
+import { dataError, routedSpec, type KeyOps, type KeyPositions } from './replicated.js';
 import { clusterKeyspaceOf } from './cluster_keyspace.js';
 import { clusterDbsize, clusterFlushAll, clusterKeys, clusterRandomKey, clusterScan } from './cluster_scan.js';
 
@@ -182,28 +182,15 @@ function requestTimeoutMs(ctx: CommandContext): number {
 
 type Flags = CommandSpec['flags'];
 
-function spec(
+const spec = (
   name: string,
   arity: number,
   flags: Flags,
-  keys: [number, number, number],
+  keys: KeyPositions,
   summary: string,
   since: string,
   handler: (ks: KeyOps, args: Buffer[], ctx: CommandContext) => Promise<Reply>,
-): CommandSpec {
-  return {
-    name,
-    arity,
-    flags,
-    firstKey: keys[0],
-    lastKey: keys[1],
-    keyStep: keys[2],
-    summary,
-    group: 'generic',
-    since,
-    handler: routed(handler),
-  };
-}
+): CommandSpec => routedSpec('generic', name, arity, flags, keys, summary, since, handler);
 
 /** Commands over this node's whole local keyspace (SCAN KEYS RANDOMKEY DBSIZE FLUSHALL). */
 function localSpec(

@@ -30,7 +30,7 @@ import { ContextError, contextOf, type VersionedObject } from '../../coordinator
 import { QuorumError } from '../../coordinator/quorum.js';
 import type { ClusterView } from '../cluster_view.js';
 import { KeyspaceError, viewOf, type Keyspace, type KeyView, type Mutation, type WriteRequest } from '../keyspace.js';
-import type { CommandContext } from '../types.js';
+import type { CommandContext, CommandSpec } from '../types.js';
 
 export type KeyOps = Pick<Keyspace, 'view' | 'mutate' | 'mutateMany' | 'writeObject' | 'checkKey' | 'checkValue'>;
 
@@ -110,5 +110,33 @@ export function routed(
     } catch (err) {
       return dataError(err);
     }
+  };
+}
+
+/** Key positions as COMMAND INFO gives them: [first, last, step]. */
+export type KeyPositions = readonly [number, number, number];
+
+/** A data command's table entry, its handler wrapped by `routed`. */
+export function routedSpec(
+  group: string,
+  name: string,
+  arity: number,
+  flags: CommandSpec['flags'],
+  keys: KeyPositions,
+  summary: string,
+  since: string,
+  handler: (ks: KeyOps, args: Buffer[], ctx: CommandContext) => Promise<Reply>,
+): CommandSpec {
+  return {
+    name,
+    arity,
+    flags,
+    firstKey: keys[0],
+    lastKey: keys[1],
+    keyStep: keys[2],
+    summary,
+    group,
+    since,
+    handler: routed(handler),
   };
 }

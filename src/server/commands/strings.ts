@@ -32,7 +32,7 @@ import {
   OVERFLOW_ERROR,
   parseLongLong,
 } from './redis_numbers.js';
-import { routed, type KeyOps } from './replicated.js';
+import { routedSpec, type KeyOps, type KeyPositions } from './replicated.js';
 
 /** nil, one bulk string, or an array of sibling values. */
 export function valuesReply(values: readonly Buffer[]): Reply {
@@ -279,28 +279,15 @@ function incrLike(sign: 1n | -1n, withArg: boolean) {
 
 type Flags = CommandSpec['flags'];
 
-function spec(
+const spec = (
   name: string,
   arity: number,
   flags: Flags,
-  keys: [number, number, number],
+  keys: KeyPositions,
   summary: string,
   since: string,
   handler: (ks: KeyOps, args: Buffer[], ctx: CommandContext) => Promise<Reply>,
-): CommandSpec {
-  return {
-    name,
-    arity,
-    flags,
-    firstKey: keys[0],
-    lastKey: keys[1],
-    keyStep: keys[2],
-    summary,
-    group: 'string',
-    since,
-    handler: routed(handler),
-  };
-}
+): CommandSpec => routedSpec('string', name, arity, flags, keys, summary, since, handler);
 
 const ONE_KEY: [number, number, number] = [1, 1, 1];
 
