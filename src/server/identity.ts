@@ -16,6 +16,8 @@
  *   reached other replicas (or clients, in contexts); re-minting those counters is KV679 again.
  *   This is Riak's answer too (a new vnode id after an unclean shutdown). Each crash adds one
  *   actor to the clocks of keys written afterwards; vclock-max-entries pruning bounds that.
+ * - the storage engine's repair dropped data at this open (a damaged table or log record):
+ *   same node id, NEW epoch, for the same reason (the local object may have gone backwards).
  * - otherwise: the stored id and epoch.
  *
  * The file is rewritten with `running: true` at every open (before any dot is minted) and with
@@ -81,6 +83,8 @@ export function decideIdentity(
   dataPresent: boolean,
   nowMs: number,
   random: (bytes: number) => Buffer = randomBytes,
+  /** Set when local data was lost at this open although the data dir is there (repair): why. */
+  dataLoss?: string,
 ): IdentityDecision {
   if (stored === undefined) {
     const nodeId = newNodeId(random);
@@ -91,7 +95,7 @@ export function decideIdentity(
       reason: dataPresent ? 'identity file missing (data present): new node id and epoch' : 'new data directory',
     };
   }
-  if (!dataPresent || stored.running) {
+  if (!dataPresent || stored.running || dataLoss !== undefined) {
     let epoch = newEpoch(random);
     while (epoch === stored.epoch) epoch = newEpoch(random);
     return {
@@ -99,7 +103,9 @@ export function decideIdentity(
       identity: { nodeId: stored.nodeId, epoch, actor: actorOf(stored.nodeId, epoch), createdAtMs: nowMs },
       reason: !dataPresent
         ? 'local data missing: new actor epoch so dots never reuse counters'
-        : 'the previous run did not shut down cleanly: new actor epoch so dots of lost writes are never reused',
+        : dataLoss !== undefined
+          ? `${dataLoss}: new actor epoch so dots of lost writes are never reused`
+          : 'the previous run did not shut down cleanly: new actor epoch so dots of lost writes are never reused',
     };
   }
   const { running: _running, ...identity } = stored;
@@ -137,6 +143,8 @@ export interface LoadIdentityOptions {
   dir: string;
   /** Whether the node's stored data exists (e.g. the engine directory is there). */
   dataPresent: boolean;
+  /** Why local data was lost at this open although present (e.g. storage repair dropped tables). */
+  dataLoss?: string;
   nowMs: number;
   fs?: FileSystem;
   random?: (bytes: number) => Buffer;
@@ -163,7 +171,7 @@ export async function loadIdentity(options: LoadIdentityOptions): Promise<Identi
       throw err;
     }
   }
-  const decision = decideIdentity(stored, options.dataPresent, options.nowMs, options.random);
+  const decision = decideIdentity(stored, options.dataPresent, options.nowMs, options.random, options.dataLoss);
   await writeIdentity(fs, options.dir, decision.identity, true);
   if (decision.action !== 'keep') {
     options.log?.(decision.action === 'new-node' ? 'info' : 'warn', `identity: ${decision.reason}; node id ${decision.identity.nodeId} epoch ${decision.identity.epoch}`);

@@ -188,9 +188,16 @@ export class Keyspace {
         now: options.now,
         log: options.log,
       }));
+    // Storage repair may have dropped tables or log records: the local objects may have gone
+    // backwards, so minting dots from them would reuse counters (KV679) exactly as after a crash.
+    const st = engine.stats();
+    const dataLoss =
+      st.repairDroppedTables > 0 || st.repairSkippedLogBytes > 0
+        ? `storage repair dropped ${st.repairDroppedTables} tables and ${st.repairSkippedLogBytes} log bytes`
+        : undefined;
     let identity: Identity;
     try {
-      identity = await loadIdentity({ dir: options.dir, dataPresent, nowMs: options.now(), fs, log: (level, msg) => options.log(level, msg) });
+      identity = await loadIdentity({ dir: options.dir, dataPresent, dataLoss, nowMs: options.now(), fs, log: (level, msg) => options.log(level, msg) });
     } catch (err) {
       await engine.close();
       throw err;

@@ -16,6 +16,11 @@
  * the failed state: every later write rejects with EFAILED (never retry-and-pretend). Reads go on.
  * Recovery: manifest -> open tables -> replay logs (torn tail dropped and reported; damage in
  * the middle -> ECORRUPT unless repair) -> flush the replayed data -> delete orphans.
+ * Repair has LevelDB-like semantics: a damaged table is dropped and a damaged log record is
+ * skipped, so reads of their keys may fall through to OLDER versions in lower tables (or a
+ * deleted key may come back). The engine does not hide this; it reports what it dropped in
+ * stats() (repairDroppedTables, repairSkippedLogBytes) so the server takes a new actor epoch
+ * (identity.ts) and lets replicas repair the keys.
  */
 import assert from 'node:assert';
 import * as path from 'node:path';
@@ -236,6 +241,8 @@ export class Engine implements KVEngine {
     flushes: 0,
     compactions: 0,
     recoveredTornBytes: 0,
+    repairDroppedTables: 0,
+    repairSkippedLogBytes: 0,
   };
 
   /** Use openEngine(). */
@@ -306,6 +313,12 @@ export class Engine implements KVEngine {
       if (dataFiles.length > 0 && !this.o.repair) {
         throw new StorageError('ECORRUPT', `${this.dir}: MANIFEST is missing but data files exist (${dataFiles.slice(0, 3).join(', ')}...); open with repair to start over from the logs`);
       }
+      // With repair, every table on disk becomes an orphan below and is deleted: count it as dropped.
+      const tables = dataFiles.filter((n) => n.endsWith('.sst'));
+      if (tables.length > 0) {
+        this.counters.repairDroppedTables += tables.length;
+        this.logFn('error', `repair: MANIFEST is missing: dropping ${tables.length} tables, starting over from the logs`);
+      }
       manifest = { nextFileNumber: 1, lastSeq: 0, logNumber: 0, tables: [] };
     }
     this.nextFileNumber = Math.max(manifest.nextFileNumber, maxNumber + 1);
@@ -333,6 +346,7 @@ export class Engine implements KVEngine {
           throw missing ? new StorageError('ECORRUPT', msg, { cause: e }) : e;
         }
         this.logFn('error', `repair: dropping table: ${msg}`);
+        this.counters.repairDroppedTables++;
         droppedTables = true;
       }
     }
@@ -351,6 +365,7 @@ export class Engine implements KVEngine {
       const parsed = parseLog(buf, name, this.o.repair);
       for (const s of parsed.skipped) {
         this.logFn('error', `repair: ${name}: dropped ${s.bytes} damaged bytes at offset ${s.offset}`);
+        this.counters.repairSkippedLogBytes += s.bytes;
       }
       if (parsed.tornBytes > 0) {
         this.counters.recoveredTornBytes += parsed.tornBytes;
@@ -362,6 +377,12 @@ export class Engine implements KVEngine {
     }
     this.lastSeq = Math.max(manifest.lastSeq, mem.maxSeq);
     this.visibleSeq = this.lastSeq;
+    if (this.counters.repairDroppedTables > 0 || this.counters.repairSkippedLogBytes > 0) {
+      this.logFn(
+        'warn',
+        `repair: lost data at open: ${this.counters.repairDroppedTables} tables dropped, ${this.counters.repairSkippedLogBytes} log bytes skipped; keys there may read older versions`,
+      );
+    }
 
     // Orphans: tables not in the manifest, obsolete logs, a half-written manifest.
     const live = new Set(manifest.tables.map((t) => t.fileNumber));
@@ -1133,6 +1154,8 @@ export class Engine implements KVEngine {
       pendingCompactionBytes: pending,
       failed: this.failedReason,
       recoveredTornBytes: this.counters.recoveredTornBytes,
+      repairDroppedTables: this.counters.repairDroppedTables,
+      repairSkippedLogBytes: this.counters.repairSkippedLogBytes,
     };
   }
 

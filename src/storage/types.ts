@@ -72,6 +72,13 @@ export interface EngineStats {
   failed: string | null;
   /** Bytes dropped from a torn commit-log tail at the last open. */
   recoveredTornBytes: number;
+  /**
+   * Tables the last open with `repair` dropped (damaged, missing, or left out when the MANIFEST
+   * was missing). Their keys may now read older versions from lower tables, or come back deleted.
+   */
+  repairDroppedTables: number;
+  /** Bytes of damaged commit-log records the last open with `repair` skipped (not a torn tail). */
+  repairSkippedLogBytes: number;
 }
 
 export interface KVEngine {

@@ -5,7 +5,10 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import t from 'tap';
 import { decideIdentity, IDENTITY_FILE_NAME, IdentityError, loadIdentity, markStopped, parseIdentity, serializeIdentity } from '../../src/server/identity.js';
-import { openFixture } from './keyspace_fixture.js';
+import { ENGINE_DIR_NAME, Keyspace } from '../../src/server/keyspace.js';
+import { openEngine } from '../../src/storage/engine.js';
+import { FOOTER_BYTES } from '../../src/storage/table_format.js';
+import { openFixture, TestConfig } from './keyspace_fixture.js';
 
 async function tempDir(t: { teardown(fn: () => unknown): void }): Promise<string> {
   const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'ringkv-identity-'));
@@ -30,6 +33,11 @@ t.test('decideIdentity table', async (t) => {
   let calls = 0;
   const sticky = (n: number) => (calls++ === 0 ? Buffer.from('00000001', 'hex') : Buffer.alloc(n, 7));
   t.equal(decideIdentity(stored, false, 10, sticky).identity.epoch, '07070707');
+  const repaired = decideIdentity(stored, true, 10, undefined, 'storage repair dropped 1 tables');
+  t.equal(repaired.action, 'new-epoch', 'repair dropped data: new epoch');
+  t.equal(repaired.identity.nodeId, stored.nodeId);
+  t.not(repaired.identity.epoch, stored.epoch);
+  t.match(repaired.action === 'keep' ? '' : repaired.reason, /^storage repair dropped 1 tables: new actor epoch/);
   const fresh = decideIdentity(undefined, false, 10);
   t.equal(fresh.action, 'new-node');
   t.match(fresh.identity.nodeId, /^[0-9a-f]{40}$/);
@@ -155,4 +163,44 @@ t.test('loadIdentity writes durably through the FileSystem (temp, fsync, rename,
   t.not(afterCrash.epoch, id.epoch, 'no clean stop recorded: new epoch');
   await fsp.writeFile(path.join(dir, IDENTITY_FILE_NAME), 'garbage');
   await t.rejects(loadIdentity({ dir, dataPresent: true, nowMs: 3, fs }), IdentityError, 'a damaged file stops the open');
+});
+
+t.test('a storage repair that dropped a table gives a new epoch; a repair that dropped nothing does not', async (t) => {
+  const dir = await tempDir(t);
+  const engineDir = path.join(dir, ENGINE_DIR_NAME);
+  const fx = await openFixture(t, { dir });
+  await fx.run('SET', 'k', 'v1');
+  await fx.reopen(); // the engine flushes the replayed log into a table at open
+  await fx.run('SET', 'k', 'v2');
+  await fx.ks.close();
+  await (await openEngine({ dir: engineDir, autoCompact: false })).close(); // v2 into a newer table
+  const tables = (await fsp.readdir(engineDir)).filter((n) => n.endsWith('.sst')).sort();
+  t.equal(tables.length, 2, 'v1 and v2 in separate tables');
+  const clean = fx.ks.identity;
+
+  const openWithRepair = async (logs: string[]): Promise<Keyspace> => {
+    const engine = await openEngine({ dir: engineDir, repair: true, autoCompact: false, log: (l, m) => logs.push(`${l} ${m}`) });
+    return Keyspace.open({ dir, config: new TestConfig(), now: () => Date.now(), log: (l, m) => logs.push(`${l} ${m}`), engine });
+  };
+
+  // Control: repair that finds nothing damaged keeps the epoch.
+  const quietLogs: string[] = [];
+  let ks = await openWithRepair(quietLogs);
+  t.same(ks.identity, clean, 'nothing dropped: same identity');
+  await ks.close();
+
+  const newest = path.join(engineDir, tables[tables.length - 1]!);
+  const buf = await fsp.readFile(newest);
+  buf[buf.length - FOOTER_BYTES + 2]! ^= 0x01;
+  await fsp.writeFile(newest, buf);
+  const logs: string[] = [];
+  ks = await openWithRepair(logs);
+  t.teardown(() => ks.close());
+  t.equal(ks.identity.nodeId, clean.nodeId, 'same node id');
+  t.not(ks.identity.epoch, clean.epoch, 'new actor epoch after repair dropped a table');
+  t.match(logs.join('\n'), /warn identity: storage repair dropped 1 tables and 0 log bytes: new actor epoch/);
+  const old = await ks.readObject(Buffer.from('k'));
+  t.same(old.siblings.map((s) => s.value?.toString()), ['v1'], 'the stale local object (storage-level repair semantics)');
+  t.not(old.siblings[0]!.dot.actor, ks.actor, 'its dot is from the old actor; new dots use the new one');
+  await ks.close();
 });

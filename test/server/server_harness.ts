@@ -14,6 +14,7 @@ export const ENGINE_STATS_ZERO: EngineStats = {
   memtableBytes: 0, tablesPerLevel: [0], bytesPerLevel: [0], userBytesWritten: 0, logBytesWritten: 0, tableBytesWritten: 0,
   blockCacheBytes: 0, blockCacheHits: 0, blockCacheMisses: 0, bloomChecks: 0, bloomNegatives: 0, flushes: 0, compactions: 0,
   pendingCompactionBytes: 0, failed: null, recoveredTornBytes: 0,
+  repairDroppedTables: 0, repairSkippedLogBytes: 0,
 };
 
 /** Only what the server's own commands call on the keyspace. */
