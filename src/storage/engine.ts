@@ -928,17 +928,12 @@ export class Engine implements KVEngine {
 
   /** lookup() without awaiting, or NEEDS_IO when some table would need an async read. */
   private lookupSync(key: Buffer, seq: number): InternalEntry | undefined | typeof NEEDS_IO {
-    const m = this.mem.get(key, seq);
+    const m = this.memLookup(key, seq);
     if (m) return m;
-    for (let i = this.imms.length - 1; i >= 0; i--) {
-      const e = this.imms[i]!.get(key, seq);
-      if (e) return e;
-    }
     // No await below: the version cannot change under us, no pin needed.
     const version = this.current;
     for (const t of version.levels[0]!) {
-      if (compareBytes(key, t.meta.smallestKey) < 0 || compareBytes(key, t.meta.largestKey) > 0) continue;
-      if (t.meta.smallestSeq > seq) continue;
+      if (!l0MayHold(t, key, seq)) continue;
       const e = t.reader.getCached(key, seq, this.readStats);
       if (e) return e;
     }
@@ -946,6 +941,17 @@ export class Engine implements KVEngine {
       const t = this.levelCandidate(version.levels[l]!, key);
       if (!t) continue;
       const e = t.reader.getCached(key, seq, this.readStats);
+      if (e) return e;
+    }
+    return undefined;
+  }
+
+  /** The newest memtable entry for key at seq: the active memtable, then immutables newest first. */
+  private memLookup(key: Buffer, seq: number): InternalEntry | undefined {
+    const m = this.mem.get(key, seq);
+    if (m) return m;
+    for (let i = this.imms.length - 1; i >= 0; i--) {
+      const e = this.imms[i]!.get(key, seq);
       if (e) return e;
     }
     return undefined;
@@ -965,35 +971,22 @@ export class Engine implements KVEngine {
   }
 
   private async lookup(key: Buffer, seq: number): Promise<InternalEntry | undefined> {
-    const m = this.mem.get(key, seq);
+    const m = this.memLookup(key, seq);
     if (m) return m;
-    for (let i = this.imms.length - 1; i >= 0; i--) {
-      const e = this.imms[i]!.get(key, seq);
-      if (e) return e;
-    }
     const version = this.current;
     version.ref();
     try {
       // Tables newest first: L0 (overlapping, newest first), then one candidate per level.
       // A table answers from bloom filter + block cache without awaiting when it can.
       for (const t of version.levels[0]!) {
-        if (compareBytes(key, t.meta.smallestKey) < 0 || compareBytes(key, t.meta.largestKey) > 0) continue;
-        if (t.meta.smallestSeq > seq) continue;
+        if (!l0MayHold(t, key, seq)) continue;
         let e = t.reader.getCached(key, seq, this.readStats);
         if (e === NEEDS_IO) e = await t.reader.get(key, seq, this.readStats);
         if (e) return e;
       }
       for (let l = 1; l < version.levels.length; l++) {
-        const tables = version.levels[l]!;
-        let lo = 0;
-        let hi = tables.length;
-        while (lo < hi) {
-          const mid = (lo + hi) >>> 1;
-          if (compareBytes(tables[mid]!.meta.largestKey, key) < 0) lo = mid + 1;
-          else hi = mid;
-        }
-        const t = tables[lo];
-        if (!t || compareBytes(key, t.meta.smallestKey) < 0) continue;
+        const t = this.levelCandidate(version.levels[l]!, key);
+        if (!t) continue;
         let e = t.reader.getCached(key, seq, this.readStats);
         if (e === NEEDS_IO) e = await t.reader.get(key, seq, this.readStats);
         if (e) return e;
@@ -1203,3 +1196,12 @@ export async function openEngine(options: EngineOptions): Promise<Engine> {
 }
 
 export { FormatError };
+
+/** Whether an L0 table (ranges overlap in L0) may hold a version of key visible at seq. */
+function l0MayHold(t: TableHandle, key: Buffer, seq: number): boolean {
+  return (
+    compareBytes(key, t.meta.smallestKey) >= 0 &&
+    compareBytes(key, t.meta.largestKey) <= 0 &&
+    t.meta.smallestSeq <= seq
+  );
+}
