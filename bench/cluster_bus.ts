@@ -34,6 +34,7 @@ import {
   relativeSpread,
   runAlternating,
   type Contender,
+  flagValue,
 } from './lib/index.js';
 
 const HOST = '127.0.0.1';
@@ -46,10 +47,7 @@ interface Options {
 }
 
 function parseArgs(argv: readonly string[]): Options {
-  const get = (name: string): string | undefined => {
-    const i = argv.indexOf(name);
-    return i >= 0 ? argv[i + 1] : undefined;
-  };
+  const get = (name: string): string | undefined => flagValue(argv, name);
   const quick = argv.includes('--quick');
   return {
     rounds: Number(get('--rounds') ?? (quick ? 3 : 7)),

@@ -35,6 +35,7 @@ import {
   describeEnvironment,
   commandLine,
   type Contender,
+  flagValue,
 } from './lib/index.js';
 
 /** Socket read size the server sees under load (Node's default highWaterMark is 64 KiB). */
@@ -50,10 +51,7 @@ interface Options {
 }
 
 function parseArgs(argv: readonly string[]): Options {
-  const get = (name: string): string | undefined => {
-    const i = argv.indexOf(name);
-    return i >= 0 ? argv[i + 1] : undefined;
-  };
+  const get = (name: string): string | undefined => flagValue(argv, name);
   const quick = argv.includes('--quick');
   return {
     rounds: Number(get('--rounds') ?? (quick ? 3 : 9)),

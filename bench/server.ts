@@ -36,6 +36,7 @@ import {
   describeEnvironment,
   commandLine,
   type Contender,
+  flagValue,
 } from './lib/index.js';
 import { runBenchmark, benchmarkArgs, type BenchmarkRow, type BenchmarkRun } from './redis_benchmark.js';
 import { topSelfTime, topInclusiveTime, readProfile, type HotSpot } from './cpuprofile_top.js';
@@ -73,10 +74,7 @@ interface Options {
 }
 
 function parseArgs(argv: readonly string[]): Options {
-  const get = (name: string): string | undefined => {
-    const i = argv.indexOf(name);
-    return i >= 0 ? argv[i + 1] : undefined;
-  };
+  const get = (name: string): string | undefined => flagValue(argv, name);
   const quick = argv.includes('--quick');
   return {
     rounds: Number(get('--rounds') ?? (quick ? 2 : 5)),

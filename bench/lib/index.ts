@@ -6,3 +6,4 @@ export * from './markdown.js';
 export * from './svg.js';
 export * from './env.js';
 export * from './child.js';
+export * from './args.js';
