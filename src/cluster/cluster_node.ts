@@ -35,6 +35,10 @@ export interface ClusterMembershipOptions {
   readonly port: number;
   /** Cluster bus port; 0 = any free port (tests). */
   readonly busPort: number;
+  /** Address advertised to peers instead of `host` (cluster-announce-ip: NAT, a proxy). */
+  readonly announceHost?: string;
+  /** Bus port advertised to peers instead of the listening one (cluster-announce-bus-port); 0/absent: the listening port. */
+  readonly announceBusPort?: number;
   readonly secret?: string;
   readonly dc?: string;
   readonly rack?: string;
@@ -92,9 +96,9 @@ export class ClusterMembership {
     const table = MembershipTable.create(
       {
         id: opts.nodeId,
-        host: opts.host,
+        host: opts.announceHost !== undefined && opts.announceHost.length > 0 ? opts.announceHost : opts.host,
         port: opts.port,
-        busPort: bus.port,
+        busPort: opts.announceBusPort !== undefined && opts.announceBusPort > 0 ? opts.announceBusPort : bus.port,
         dc: opts.dc ?? 'dc1',
         rack: opts.rack ?? '',
         weight: opts.weight ?? 1,

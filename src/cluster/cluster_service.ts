@@ -135,6 +135,8 @@ export class ClusterService implements ClusterView, ClusterKeyspaceAccess {
       host: announceHost(config),
       port: opts.clientPort,
       busPort,
+      announceHost: config.getString('cluster-announce-ip'),
+      announceBusPort: config.getNumber('cluster-announce-bus-port'),
       ...(secret.length > 0 ? { secret } : {}),
       dc: config.getString('dc'),
       rack: config.getString('rack'),
