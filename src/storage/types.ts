@@ -85,6 +85,14 @@ export interface KVEngine {
   get(key: Buffer, snapshot?: Snapshot): Promise<Buffer | undefined>;
   /** Like get, with the entry's expiry; undefined when absent or expired. */
   getEntry(key: Buffer, snapshot?: Snapshot): Promise<Entry | undefined>;
+  /**
+   * Optional point read of the latest version without a promise, when memtables, bloom filters
+   * and block cache (or a synchronous block read) can answer: the value, null when absent or
+   * expired, undefined when the answer needs I/O (then use getEntry). The value is a read-only
+   * VIEW into an immutable engine buffer (not copied; it may keep that buffer alive): copy what
+   * you keep. Engines without it are read through getEntry.
+   */
+  getSync?(key: Buffer): Buffer | null | undefined;
   put(key: Buffer, value: Buffer, options?: PutOptions): Promise<void>;
   delete(key: Buffer): Promise<void>;
   /** Applies every op or none, atomically with respect to crashes and readers. */
