@@ -49,7 +49,7 @@ import { LevelIterator, mergeLive, type InternalIterator } from './merge_iterato
 import { tableFileName, type Compression, type TableBuildOptions } from './table_format.js';
 import type { BuildResult } from './table_job.js';
 import { asCorrupt, NEEDS_IO, TableReader, type ReadStats } from './table_reader.js';
-import { compareBytes, copyBytes } from './bytes.js';
+import { compareBytes } from './bytes.js';
 import { FormatError } from './varint.js';
 import { runJob } from './worker_pool.js';
 
@@ -758,7 +758,7 @@ export class Engine implements KVEngine {
   }
 
   private dropTable(t: TableHandle): void {
-    this.cache.evictTable(t.meta.fileNumber, t.reader.index.count);
+    this.cache.evictTable(t.meta.fileNumber, t.reader.index.offsets);
     void t.reader.close().catch(() => undefined);
     if (t.obsolete) {
       void this.fs.unlink(path.join(this.dir, tableFileName(t.meta.fileNumber))).catch((err: Error) => this.logFn('warn', `cannot delete ${tableFileName(t.meta.fileNumber)}: ${err.message}`));
@@ -901,15 +901,7 @@ export class Engine implements KVEngine {
   }
 
   get(key: Buffer, snapshot?: Snapshot): Promise<Buffer | undefined> {
-    try {
-      this.checkOpen();
-      const seq = snapshot ? Number(snapshot.seq) : this.visibleSeq;
-      const found = this.lookupSync(key, seq);
-      if (found !== NEEDS_IO) return Promise.resolve(this.liveValue(found));
-      return this.lookup(key, seq).then((e) => this.liveValue(e));
-    } catch (err) {
-      return Promise.reject(err);
-    }
+    return this.getEntry(key, snapshot).then((e) => e?.value);
   }
 
   /**
@@ -938,19 +930,9 @@ export class Engine implements KVEngine {
     return found.value;
   }
 
-  /**
-   * The caller's key is returned as the entry's key (not copied: the caller owns it). The value
-   * is copied: it is a view into a memtable or a cached block, which a caller must not be able
-   * to change.
-   */
   private toEntry(key: Buffer, found: InternalEntry | undefined): Entry | undefined {
     if (!found || isDeadAt(found, this.now())) return undefined;
-    return { key, value: copyBytes(found.value), expiresAtMs: found.time };
-  }
-
-  private liveValue(found: InternalEntry | undefined): Buffer | undefined {
-    if (!found || isDeadAt(found, this.now())) return undefined;
-    return copyBytes(found.value);
+    return { key: Buffer.from(key), value: Buffer.from(found.value), expiresAtMs: found.time };
   }
 
   /** lookup() without awaiting, or NEEDS_IO when some table would need an async read. */
