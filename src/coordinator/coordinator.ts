@@ -74,8 +74,12 @@ export interface CoordinatorOptions {
   readonly timers?: FsmTimers;
   /** Cap on read repairs in flight on this node; default MAX_READ_REPAIRS_IN_FLIGHT. */
   readonly maxReadRepairsInFlight?: number;
-  /** Called after a hinted copy (this node as a fallback for `forNode`) is stored. */
-  readonly onHint?: (forNode: string, key: Buffer) => void;
+  /**
+   * Called after a hinted copy (this node as a fallback for `forNode`) is merged, before the
+   * put is acknowledged: a returned promise is awaited (handoff stores the hint durably) and a
+   * rejection fails the put.
+   */
+  readonly onHint?: (forNode: string, key: Buffer, object: VersionedObject) => void | Promise<void>;
 }
 
 /** A client write: a value or a delete, with expiry and optionally the context it supersedes. */
@@ -164,7 +168,7 @@ export class Coordinator {
     await this.#local.merge(key, object);
     if (opts.hintFor !== undefined) {
       this.stats.hintedPutsReceived++;
-      this.#o.onHint?.(opts.hintFor, key);
+      await this.#o.onHint?.(opts.hintFor, key, object);
     }
   }
 
