@@ -106,6 +106,7 @@ export function hintInfoLines(pending: { count: number; bytes: number }, s: Hand
     ['hints_pending', pending.count],
     ['hints_bytes', pending.bytes],
     ['hints_stored', s.stored],
+    ['hints_skipped', s.skipped],
     ['hints_delivered', s.delivered],
     ['hints_dropped', s.dropped],
     ['hints_received', s.received],
