@@ -12,6 +12,7 @@ import { MAX_CLOCK_ENTRIES, MAX_SIBLINGS_LIMIT } from '../coordinator/limits.js'
 import { parseQuorumSpec } from '../coordinator/quorum.js';
 import { MAX_REPLICATION, MAX_VNODES } from '../coordinator/ring.js';
 import { parseSeeds } from '../cluster/seeds.js';
+import { MAX_HINT_BATCH_KEYS } from '../cluster/handoff_codec.js';
 
 export type ConfigType =
   | { readonly kind: 'int'; readonly min: number; readonly max: number }
@@ -139,6 +140,14 @@ export const CONFIG_SCHEMA: readonly ConfigKey[] = [
     doc: 'W: replicas that must acknowledge a write: a number or one|quorum|all|local_one|local_quorum|each_quorum.' },
   { name: 'sloppy-quorum', type: bool, default: 'yes', runtime: true,
     doc: 'yes: healthy nodes past the preference list stand in for down replicas and count toward R/W; no: only the N primary replicas count.' },
+  { name: 'hinted-handoff', type: bool, default: 'yes', runtime: true,
+    doc: 'yes: a fallback keeps a durable hint of each write it takes for a down replica and hands it off when that replica is up again; no: no hints, the replica is repaired by anti-entropy.' },
+  { name: 'max-hint-window-ms', type: int(0, INT32_MAX), default: '10800000', runtime: true,
+    doc: 'Hints older than this (since their last write) are dropped and left to anti-entropy, in milliseconds; 0: never dropped.' },
+  { name: 'hint-handoff-batch-keys', type: int(1, MAX_HINT_BATCH_KEYS), default: '128', runtime: true,
+    doc: 'Hints sent to a recovered replica per handoff batch (one bus request).' },
+  { name: 'hint-handoff-keys-per-second', type: int(0, INT32_MAX), default: '5000', runtime: true,
+    doc: 'Rate limit of hinted handoff from this node, in hints per second over all targets; 0: unlimited.' },
   { name: 'request-timeout-ms', type: int(1, 86_400_000), default: '5000', runtime: true,
     doc: 'Deadline of one replicated read or write, in milliseconds (then NOQUORUM).' },
   { name: 'vnodes', type: int(1, MAX_VNODES), default: '256', runtime: false,
