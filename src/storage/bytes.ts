@@ -21,3 +21,10 @@ export function compareBytes(a: Uint8Array, b: Uint8Array): number {
 export function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
   return a.length === b.length && compareBytes(a, b) === 0;
 }
+
+/** A copy of b (allocUnsafe + copy: no zero-fill, small copies come from the shared pool). */
+export function copyBytes(b: Uint8Array): Buffer {
+  const out = Buffer.allocUnsafe(b.length);
+  out.set(b);
+  return out;
+}

@@ -46,10 +46,11 @@ import { logFileName, LogWriter, parseLog, recordLength, writeRecord, type LogOp
 import { LEVELS, MANIFEST_TMP_FILE, readManifest, writeManifest, type ManifestTable } from './manifest.js';
 import { Memtable } from './memtable.js';
 import { LevelIterator, mergeLive, type InternalIterator } from './merge_iterator.js';
-import { tableFileName, type Compression, type TableBuildOptions } from './table_format.js';
-import type { BuildResult } from './table_job.js';
+import { blockLastKey, blockSizeAt, tableFileName, type Compression, type TableBuildOptions, type TableIndex } from './table_format.js';
+import type { BuildInput, BuildResult } from './table_job.js';
+import { planSlices, type SliceInput } from './compaction_slices.js';
 import { asCorrupt, NEEDS_IO, TableReader, type ReadStats } from './table_reader.js';
-import { compareBytes } from './bytes.js';
+import { compareBytes, copyBytes } from './bytes.js';
 import { FormatError } from './varint.js';
 import { runJob } from './worker_pool.js';
 
@@ -106,6 +107,11 @@ export interface EngineOptions {
   syncReads?: boolean;
   /** Run compactions automatically in the background. Default true. */
   autoCompact?: boolean;
+  /**
+   * A compaction is cut into key-range slices of about this many input bytes, each built by
+   * one job holding only its slice in memory (compaction_slices.ts). Default 8 MiB.
+   */
+  compactionSliceBytes?: number;
 }
 
 const DEFAULTS = {
@@ -124,6 +130,7 @@ const DEFAULTS = {
   levelRatio: 10,
   targetFileBytes: 2 * 1024 * 1024,
   maxImmutables: 2,
+  compactionSliceBytes: 8 * 1024 * 1024,
 };
 
 /** Bytes of queued writes committed by one group (one append, one fsync). */
@@ -184,6 +191,10 @@ interface VersionEdit {
 function sortLevels(levels: TableHandle[][]): void {
   levels[0]!.sort((a, b) => b.meta.largestSeq - a.meta.largestSeq);
   for (let l = 1; l < levels.length; l++) levels[l]!.sort((a, b) => Buffer.compare(a.meta.smallestKey, b.meta.smallestKey));
+}
+
+function sliceInputOf(idx: TableIndex): SliceInput {
+  return { count: idx.count, lastKey: (b) => blockLastKey(idx, b), size: (b) => blockSizeAt(idx, b) };
 }
 
 function parseFileNumber(name: string, ext: string): number | undefined {
@@ -758,7 +769,7 @@ export class Engine implements KVEngine {
   }
 
   private dropTable(t: TableHandle): void {
-    this.cache.evictTable(t.meta.fileNumber, t.reader.index.offsets);
+    this.cache.evictTable(t.meta.fileNumber, t.reader.index.count);
     void t.reader.close().catch(() => undefined);
     if (t.obsolete) {
       void this.fs.unlink(path.join(this.dir, tableFileName(t.meta.fileNumber))).catch((err: Error) => this.logFn('warn', `cannot delete ${tableFileName(t.meta.fileNumber)}: ${err.message}`));
@@ -834,25 +845,44 @@ export class Engine implements KVEngine {
       await this.installMove(t, plan.outputLevel);
       return;
     }
-    const buffers: Buffer[] = [];
-    for (const t of inputs) buffers.push(await this.readWholeTable(t));
-    let result: BuildResult;
+    // In key-range slices, each job holding only its slice's blocks (compaction_slices.ts);
+    // the outputs of all slices are installed together, atomically.
+    const slices = planSlices(inputs.map((t) => sliceInputOf(t.reader.index)), this.o.compactionSliceBytes);
+    const handles: TableHandle[] = [];
     try {
-      result = await runJob(
-        {
-          inputs: buffers.map((b) => ({ kind: 'table' as const, bytes: b })),
-          gc: this.gcOptions(plan.bottom),
-          build: this.buildOptions(),
-          targetFileBytes: this.o.targetFileBytes,
-        },
-        'compact',
-        this.o.offload,
-      );
+      for (const slice of slices) {
+        const parts: BuildInput[] = [];
+        for (const t of inputs) {
+          const span = t.reader.sliceBlocks(slice);
+          if (!span) continue;
+          const { bytes, sizes } = await t.reader.readBlocksRaw(span.from, span.to);
+          parts.push({ kind: 'blocks', bytes, blockSizes: sizes });
+        }
+        if (parts.length === 0) continue;
+        let result: BuildResult;
+        try {
+          result = await runJob(
+            {
+              inputs: parts,
+              gc: this.gcOptions(plan.bottom),
+              build: this.buildOptions(),
+              targetFileBytes: this.o.targetFileBytes,
+              slice: { after: slice.after && new Uint8Array(slice.after), upTo: slice.upTo && new Uint8Array(slice.upTo) },
+            },
+            'compact',
+            this.o.offload,
+          );
+        } catch (err) {
+          throw asCorrupt(err, `compaction of tables ${inputs.map((t) => tableFileName(t.meta.fileNumber)).join(', ')}`);
+        }
+        handles.push(...(await this.writeTables(result, plan.outputLevel)));
+      }
+      await this.installVersion({ remove: inputs.map((t) => t.meta.fileNumber), add: handles.map((h) => h.meta), addHandles: handles });
     } catch (err) {
-      throw asCorrupt(err, `compaction of tables ${inputs.map((t) => tableFileName(t.meta.fileNumber)).join(', ')}`);
+      // Outputs not installed: close them; their files are orphans, removed at the next open.
+      if (!handles.some((h) => h.refs > 0)) for (const h of handles) await h.reader.close().catch(() => undefined);
+      throw err;
     }
-    const handles = await this.writeTables(result, plan.outputLevel);
-    await this.installVersion({ remove: inputs.map((t) => t.meta.fileNumber), add: handles.map((h) => h.meta), addHandles: handles });
     this.counters.compactions++;
   }
 
@@ -877,23 +907,6 @@ export class Engine implements KVEngine {
     return p;
   }
 
-  private async readWholeTable(t: TableHandle): Promise<Buffer> {
-    const size = t.reader.fileSize;
-    const buf = Buffer.allocUnsafeSlow(size);
-    const h = await this.fs.open(path.join(this.dir, tableFileName(t.meta.fileNumber)), 'read');
-    try {
-      let done = 0;
-      while (done < size) {
-        const n = await h.read(buf, done, size - done, done);
-        if (n <= 0) throw new StorageError('ECORRUPT', `${tableFileName(t.meta.fileNumber)}: unexpected end of file at ${done}`);
-        done += n;
-      }
-    } finally {
-      await h.close();
-    }
-    return buf;
-  }
-
   // ---------------------------------------------------------------- reads
 
   private checkOpen(): void {
@@ -901,7 +914,15 @@ export class Engine implements KVEngine {
   }
 
   get(key: Buffer, snapshot?: Snapshot): Promise<Buffer | undefined> {
-    return this.getEntry(key, snapshot).then((e) => e?.value);
+    try {
+      this.checkOpen();
+      const seq = snapshot ? Number(snapshot.seq) : this.visibleSeq;
+      const found = this.lookupSync(key, seq);
+      if (found !== NEEDS_IO) return Promise.resolve(this.liveValue(found));
+      return this.lookup(key, seq).then((e) => this.liveValue(e));
+    } catch (err) {
+      return Promise.reject(err);
+    }
   }
 
   /**
@@ -930,9 +951,19 @@ export class Engine implements KVEngine {
     return found.value;
   }
 
+  /**
+   * The caller's key is returned as the entry's key (not copied: the caller owns it). The value
+   * is copied: it is a view into a memtable or a cached block, which a caller must not be able
+   * to change.
+   */
   private toEntry(key: Buffer, found: InternalEntry | undefined): Entry | undefined {
     if (!found || isDeadAt(found, this.now())) return undefined;
-    return { key: Buffer.from(key), value: Buffer.from(found.value), expiresAtMs: found.time };
+    return { key, value: copyBytes(found.value), expiresAtMs: found.time };
+  }
+
+  private liveValue(found: InternalEntry | undefined): Buffer | undefined {
+    if (!found || isDeadAt(found, this.now())) return undefined;
+    return copyBytes(found.value);
   }
 
   /** lookup() without awaiting, or NEEDS_IO when some table would need an async read. */

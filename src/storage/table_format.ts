@@ -5,8 +5,13 @@
  *
  *   table       := dataBlock+ filter index footer             (a table has >= 1 entry)
  *   dataBlock   := body codec:u8 crc:u32                       crc = CRC32(body ++ codec)
- *   body        := entry*                                      (codec 0: none)
- *                | rawLen:varint deflateRaw(entry*)            (codec 1: deflate, zlib level 1)
+ *   body        := entries                                     (codec 0: none)
+ *                | rawLen:varint deflateRaw(entries)           (codec 1: deflate, zlib level 1)
+ *   entries     := entry+ entryStart[count] width:u8 count:u32
+ *                  (entryStart: where each entry starts, from the start of `entries`; the first
+ *                   is 0, then strictly ascending. u16 when width = 2, used when the entries
+ *                   take at most 65535 bytes; else u32 and width = 4. A point read binary-searches
+ *                   these starts in place: nothing is decoded or allocated per entry.)
  *   entry       := see internal_entry.ts
  *   filter      := bloom filter over the table's user keys (bloom.ts)
  *   index       := indexEntry+                                 one per data block, in order
@@ -44,14 +49,19 @@ import {
   TABLE_FILTER_BYTES_MAX,
   TABLE_INDEX_BYTES_MAX,
 } from './limits.js';
-import { ByteReader, FormatError, putVarint, varintLength } from './varint.js';
+import { ByteReader, FormatError, putVarint, VARINT_BYTES_MAX, varintLength } from './varint.js';
 
 export const TABLE_MAGIC = Buffer.from('RKVTABLE', 'latin1');
-export const TABLE_FORMAT_VERSION = 1;
+/** 2: data blocks end with their entry starts (version 1 had none). */
+export const TABLE_FORMAT_VERSION = 2;
 export const FOOTER_BYTES = 48;
 export const BLOCK_TRAILER_BYTES = 5;
 export const CODEC_NONE = 0;
 export const CODEC_DEFLATE = 1;
+/** Bytes after a block's entry starts: width:u8 count:u32. */
+const ENTRY_STARTS_TAIL_BYTES = 5;
+/** Entries of at most this many bytes get u16 starts. */
+const NARROW_ENTRIES_BYTES_MAX = 0xffff;
 
 export type Compression = 'none' | 'deflate';
 
@@ -82,6 +92,8 @@ export class TableBuilder {
   private offset = 0;
   private block: Buffer;
   private blockLen = 0;
+  /** Where each entry of the open block starts. */
+  private starts: number[] = [];
   private readonly bloom: BloomBuilder;
   private readonly index: { key: Buffer; seq: number; offset: number; size: number }[] = [];
   private last: InternalEntry | undefined;
@@ -116,6 +128,7 @@ export class TableBuilder {
       this.block.copy(bigger, 0, 0, this.blockLen);
       this.block = bigger;
     }
+    this.starts.push(this.blockLen);
     this.blockLen = encodeEntry(this.block, this.blockLen, e);
     // Keep copies of boundary keys: e.key may be a view into a buffer that is reused.
     this.last = e;
@@ -130,6 +143,7 @@ export class TableBuilder {
   private finishBlock(): void {
     if (this.blockLen === 0) return;
     const last = this.last!;
+    this.appendEntryStarts();
     const raw = this.block.subarray(0, this.blockLen);
     let body: Buffer = raw;
     let codec = CODEC_NONE;
@@ -151,6 +165,28 @@ export class TableBuilder {
     this.chunks.push(out);
     this.offset += out.length;
     this.blockLen = 0;
+    this.starts = [];
+  }
+
+  /** Appends entryStart[count] width count to the open block (see the grammar). */
+  private appendEntryStarts(): void {
+    const n = this.starts.length;
+    const width = this.blockLen <= NARROW_ENTRIES_BYTES_MAX ? 2 : 4;
+    const need = this.blockLen + n * width + ENTRY_STARTS_TAIL_BYTES;
+    if (need > this.block.length) {
+      const bigger = Buffer.allocUnsafe(need);
+      this.block.copy(bigger, 0, 0, this.blockLen);
+      this.block = bigger;
+    }
+    let p = this.blockLen;
+    for (const start of this.starts) {
+      if (width === 2) this.block.writeUInt16LE(start, p);
+      else this.block.writeUInt32LE(start, p);
+      p += width;
+    }
+    this.block[p++] = width;
+    this.block.writeUInt32LE(n, p);
+    this.blockLen = p + 4;
   }
 
   /** Lays out filter, index and footer; returns the whole file. */
@@ -244,39 +280,96 @@ export function parseFooter(buf: Buffer, fileSize: number): Footer {
   return f;
 }
 
-/** A table's sparse index: one entry per data block, held in memory while the table is open. */
+/**
+ * A table's sparse index: one entry per data block, held in memory while the table is open.
+ * Compact on purpose (it is the only per-table memory besides the bloom filter): the index
+ * block as read from disk, with each block's last key referenced in place (no Buffer object
+ * per block), and typed arrays for the numbers. About 24 bytes plus the key per data block.
+ */
 export interface TableIndex {
-  lastKeys: Buffer[];
-  lastSeqs: number[];
-  offsets: number[];
-  sizes: number[];
+  /** Number of data blocks. */
+  count: number;
+  /** The index block as read; block b's last key is keys[keyStarts[b], keyStarts[b] + keyLens[b]). */
+  keys: Buffer;
+  keyStarts: Uint32Array;
+  keyLens: Uint32Array;
+  /** Seq of each block's last internal key. */
+  seqs: Float64Array;
+  /** offsets[b]: where block b starts; offsets[count]: where the filter starts (end of the data). */
+  offsets: Float64Array;
+}
+
+/** Bytes a parsed index holds per data block besides its key bytes (the typed arrays). */
+export const INDEX_BYTES_PER_BLOCK = 4 + 4 + 8 + 8;
+
+/** Block b's size on disk, trailer included. */
+export function blockSizeAt(idx: TableIndex, b: number): number {
+  return idx.offsets[b + 1]! - idx.offsets[b]!;
+}
+
+/** Block b's last user key (a view into the index block). */
+export function blockLastKey(idx: TableIndex, b: number): Buffer {
+  const at = idx.keyStarts[b]!;
+  return idx.keys.subarray(at, at + idx.keyLens[b]!);
+}
+
+/** compareInternal(last key of block b, (key, seq)) in place. */
+function compareIndexKey(idx: TableIndex, b: number, key: Buffer, seq: number): number {
+  const c = compareRange(idx.keys, idx.keyStarts[b]!, idx.keyLens[b]!, key);
+  if (c !== 0) return c;
+  const s = idx.seqs[b]!;
+  return s > seq ? -1 : s < seq ? 1 : 0;
+}
+
+/** Bytewise compare of buf[at, at + len) with key (sign only matters). */
+function compareRange(buf: Buffer, at: number, len: number, key: Buffer): number {
+  const n = len < key.length ? len : key.length;
+  for (let j = 0; j < n; j++) {
+    const d = buf[at + j]! - key[j]!;
+    if (d !== 0) return d;
+  }
+  return len - key.length;
 }
 
 export function parseIndex(buf: Buffer, footer: Footer): TableIndex {
   if (crc32(buf) !== footer.indexCrc) throw new FormatError('table index checksum mismatch');
   const r = new ByteReader(buf);
-  const idx: TableIndex = { lastKeys: [], lastSeqs: [], offsets: [], sizes: [] };
+  const keyStarts: number[] = [];
+  const keyLens: number[] = [];
+  const seqs: number[] = [];
+  const offsets: number[] = [];
   let expectOffset = 0;
   while (r.remaining > 0) {
-    const key = r.bytes(r.varint());
+    const keyLen = r.varint();
+    const keyStart = r.pos;
+    const key = r.bytes(keyLen);
     const seq = r.varint();
     const offset = r.varint();
     const size = r.varint();
     if (offset !== expectOffset || size <= BLOCK_TRAILER_BYTES || size > BLOCK_BYTES_HARD_MAX || offset + size > footer.filterOffset) {
-      throw new FormatError(`table index entry ${idx.offsets.length} has bad block bounds`);
+      throw new FormatError(`table index entry ${offsets.length} has bad block bounds`);
     }
-    const n = idx.lastKeys.length;
-    if (n > 0 && compareInternal(idx.lastKeys[n - 1]!, idx.lastSeqs[n - 1]!, key, seq) >= 0) {
-      throw new FormatError('table index out of order');
+    const n = keyStarts.length;
+    if (n > 0) {
+      const c = compareRange(buf, keyStarts[n - 1]!, keyLens[n - 1]!, key);
+      if (c > 0 || (c === 0 && seqs[n - 1]! <= seq)) throw new FormatError('table index out of order');
     }
     expectOffset = offset + size;
-    idx.lastKeys.push(key);
-    idx.lastSeqs.push(seq);
-    idx.offsets.push(offset);
-    idx.sizes.push(size);
+    keyStarts.push(keyStart);
+    keyLens.push(keyLen);
+    seqs.push(seq);
+    offsets.push(offset);
   }
   if (expectOffset !== footer.filterOffset) throw new FormatError('table index does not cover the data blocks');
-  return idx;
+  offsets.push(expectOffset);
+  return {
+    count: keyStarts.length,
+    keys: buf,
+    keyStarts: Uint32Array.from(keyStarts),
+    keyLens: Uint32Array.from(keyLens),
+    seqs: Float64Array.from(seqs),
+    offsets: Float64Array.from(offsets),
+  };
 }
 
 export function checkFilter(buf: Buffer, footer: Footer): void {
@@ -287,31 +380,29 @@ export function checkFilter(buf: Buffer, footer: Footer): void {
 /** Index of the first block whose last internal key >= (key, seq); == block count if none. */
 export function findBlock(idx: TableIndex, key: Buffer, seq: number): number {
   let lo = 0;
-  let hi = idx.lastKeys.length;
+  let hi = idx.count;
   while (lo < hi) {
     const mid = (lo + hi) >>> 1;
-    if (compareInternal(idx.lastKeys[mid]!, idx.lastSeqs[mid]!, key, seq) < 0) lo = mid + 1;
+    if (compareIndexKey(idx, mid, key, seq) < 0) lo = mid + 1;
     else hi = mid;
   }
   return lo;
 }
 
 /**
- * A decoded data block: the raw entries, where each starts, and where each key lies and its
- * seq (so a seek inside the block compares bytes in place, without decoding or allocating).
+ * A checked data block: its `entries` bytes (see the grammar) and where the entry starts lie.
+ * Nothing is decoded up front; a seek binary-searches the starts and compares keys in place.
  */
 export interface Block {
   data: Buffer;
-  offsets: Uint32Array;
-  keyOffsets: Uint32Array;
-  keyLengths: Uint32Array;
-  seqs: Float64Array;
+  count: number;
+  /** Where entryStart[0] lies in data (also where the last entry ends). */
+  startsAt: number;
+  /** 2 or 4: bytes per entry start. */
+  width: number;
 }
 
-/** Bytes a decoded block's side arrays take per entry (for cache accounting). */
-export const BLOCK_INDEX_BYTES_PER_ENTRY = 4 + 4 + 4 + 8;
-
-/** Checks a block's trailer, decompresses it and indexes its entries (all bounds-checked). */
+/** Checks a block's trailer, decompresses it and checks its entry starts (all bounds-checked). */
 export function decodeBlock(raw: Buffer): Block {
   if (raw.length <= BLOCK_TRAILER_BYTES) throw new FormatError('block too short');
   const bodyLen = raw.length - BLOCK_TRAILER_BYTES;
@@ -333,54 +424,73 @@ export function decodeBlock(raw: Buffer): Block {
   } else {
     throw new FormatError(`unknown block codec ${codec}`);
   }
-  const offsets: number[] = [];
-  const keyOffsets: number[] = [];
-  const keyLengths: number[] = [];
-  const seqs: number[] = [];
-  const r = new ByteReader(data);
-  while (r.remaining > 0) {
-    offsets.push(r.pos);
-    const keyLen = r.varint();
-    const valueLen = r.varint();
-    const seq = r.varint();
-    const kind = r.u8();
-    if (kind !== KIND_DELETE && kind !== KIND_PUT) throw new FormatError(`bad entry kind ${kind}`);
-    r.varint();
-    keyOffsets.push(r.pos);
-    keyLengths.push(keyLen);
-    seqs.push(seq);
-    r.bytes(keyLen);
-    r.bytes(valueLen);
+  if (data.length <= ENTRY_STARTS_TAIL_BYTES) throw new FormatError('block has no entry starts');
+  const count = data.readUInt32LE(data.length - 4);
+  const width = data[data.length - ENTRY_STARTS_TAIL_BYTES]!;
+  if (width !== 2 && width !== 4) throw new FormatError(`bad entry start width ${width}`);
+  const startsAt = data.length - ENTRY_STARTS_TAIL_BYTES - count * width;
+  if (count === 0 || startsAt <= 0 || (width === 2) !== startsAt <= NARROW_ENTRIES_BYTES_MAX) {
+    throw new FormatError(`bad entry count ${count}`);
   }
-  if (offsets.length === 0) throw new FormatError('empty block');
-  return {
-    data,
-    offsets: Uint32Array.from(offsets),
-    keyOffsets: Uint32Array.from(keyOffsets),
-    keyLengths: Uint32Array.from(keyLengths),
-    seqs: Float64Array.from(seqs),
-  };
+  const block: Block = { data, count, startsAt, width };
+  let prev = -1;
+  for (let i = 0; i < count; i++) {
+    const at = entryStart(block, i);
+    if (at <= prev || at >= startsAt || (i === 0 && at !== 0)) throw new FormatError(`bad start of entry ${i}`);
+    prev = at;
+  }
+  return block;
 }
 
-/** compareInternal(entry i of block, (key, seq)) without decoding the entry. */
+function entryStart(block: Block, i: number): number {
+  const p = block.startsAt + i * block.width;
+  const d = block.data;
+  return block.width === 2 ? d[p]! | (d[p + 1]! << 8) : d.readUInt32LE(p);
+}
+
+function entryEnd(block: Block, i: number): number {
+  return i + 1 < block.count ? entryStart(block, i + 1) : block.startsAt;
+}
+
+/** Set by varintAt: the position after the varint it read (saves an object per read). */
+let varintEndPos = 0;
+
+/** The varint at buf[pos] (bounds-checked against end); sets varintEndPos. */
+function varintAt(buf: Buffer, pos: number, end: number): number {
+  let result = 0;
+  let mul = 1;
+  for (let i = 0; i < VARINT_BYTES_MAX; i++) {
+    if (pos >= end) throw new FormatError('varint past end');
+    const b = buf[pos++]!;
+    result += (b & 0x7f) * mul;
+    if (b < 0x80) {
+      varintEndPos = pos;
+      return result;
+    }
+    mul *= 128;
+  }
+  throw new FormatError('varint too long');
+}
+
+/** compareInternal(entry i of block, (key, seq)), reading the entry header in place. */
 function compareEntryAt(block: Block, i: number, key: Buffer, seq: number): number {
   const data = block.data;
-  const off = block.keyOffsets[i]!;
-  const len = block.keyLengths[i]!;
-  const n = len < key.length ? len : key.length;
-  for (let j = 0; j < n; j++) {
-    const d = data[off + j]! - key[j]!;
-    if (d !== 0) return d;
-  }
-  if (len !== key.length) return len - key.length;
-  const s = block.seqs[i]!;
+  const end = entryEnd(block, i);
+  const keyLen = varintAt(data, entryStart(block, i), end);
+  const valueLen = varintAt(data, varintEndPos, end);
+  const s = varintAt(data, varintEndPos, end);
+  varintAt(data, varintEndPos + 1, end); // kind, then time
+  const keyAt = varintEndPos;
+  if (keyLen + valueLen !== end - keyAt) throw new FormatError(`entry ${i} length does not match its bounds`);
+  const c = compareRange(data, keyAt, keyLen, key);
+  if (c !== 0) return c;
   return s > seq ? -1 : s < seq ? 1 : 0;
 }
 
 /** Index of the first entry in block with internal key >= (key, seq); == count if none. */
 export function seekInBlock(block: Block, key: Buffer, seq: number): number {
   let lo = 0;
-  let hi = block.offsets.length;
+  let hi = block.count;
   while (lo < hi) {
     const mid = (lo + hi) >>> 1;
     if (compareEntryAt(block, mid, key, seq) < 0) lo = mid + 1;
@@ -389,47 +499,75 @@ export function seekInBlock(block: Block, key: Buffer, seq: number): number {
   return lo;
 }
 
+/** Entry i of block; key and value are views into the block. */
 export function blockEntry(block: Block, i: number): InternalEntry {
-  return decodeEntry(new ByteReader(block.data, block.offsets[i]!, block.data.length));
+  const end = entryEnd(block, i);
+  const r = new ByteReader(block.data, entryStart(block, i), end);
+  const e = decodeEntry(r);
+  if (r.pos !== end) throw new FormatError(`entry ${i} length does not match its bounds`);
+  return e;
 }
 
 /**
- * Sequential iterator over a whole table held in memory (the compaction worker's input).
- * Verifies footer, index and every block checksum as it goes.
+ * Sequential iterator over consecutive data blocks held in memory (raw, with trailers), block b
+ * being sizes[b] bytes: a compaction slice's input. Checks every block as it goes.
  */
-export class TableBufferIterator {
-  private readonly idx: TableIndex;
-  private blockNo = 0;
+export class BlockSpanIterator {
+  private blockNo = -1;
+  private start = 0;
   private block: Block | undefined;
   private i = 0;
   current: InternalEntry | undefined;
 
-  constructor(private readonly file: Buffer) {
-    const footer = parseFooter(file.subarray(file.length - FOOTER_BYTES), file.length);
-    this.idx = parseIndex(file.subarray(footer.indexOffset, footer.indexOffset + footer.indexLen), footer);
-    this.loadBlock();
+  constructor(
+    private readonly bytes: Buffer,
+    private readonly sizes: ArrayLike<number>,
+  ) {
+    let total = 0;
+    for (let b = 0; b < sizes.length; b++) total += sizes[b]!;
+    if (total !== bytes.length) throw new FormatError(`block sizes add up to ${total}, not ${bytes.length}`);
+    this.loadNext();
   }
 
-  private loadBlock(): void {
-    while (this.blockNo < this.idx.offsets.length) {
-      const off = this.idx.offsets[this.blockNo]!;
-      this.block = decodeBlock(this.file.subarray(off, off + this.idx.sizes[this.blockNo]!));
-      this.i = 0;
-      this.current = blockEntry(this.block, 0);
+  private loadNext(): void {
+    if (this.blockNo >= 0) this.start += this.sizes[this.blockNo]!;
+    this.blockNo++;
+    if (this.blockNo >= this.sizes.length) {
+      this.block = undefined;
+      this.current = undefined;
       return;
     }
-    this.block = undefined;
-    this.current = undefined;
+    this.block = decodeBlock(this.bytes.subarray(this.start, this.start + this.sizes[this.blockNo]!));
+    this.i = 0;
+    this.current = blockEntry(this.block, 0);
   }
 
   next(): void {
     if (!this.block) return;
     this.i++;
-    if (this.i < this.block.offsets.length) {
+    if (this.i < this.block.count) {
       this.current = blockEntry(this.block, this.i);
       return;
     }
-    this.blockNo++;
-    this.loadBlock();
+    this.loadNext();
+  }
+}
+
+/** Sizes of a parsed index's blocks, in order. */
+export function blockSizes(idx: TableIndex): number[] {
+  const out: number[] = [];
+  for (let b = 0; b < idx.count; b++) out.push(blockSizeAt(idx, b));
+  return out;
+}
+
+/**
+ * Sequential iterator over a whole table held in memory. Verifies footer, index and every
+ * block checksum as it goes.
+ */
+export class TableBufferIterator extends BlockSpanIterator {
+  constructor(file: Buffer) {
+    const footer = parseFooter(file.subarray(file.length - FOOTER_BYTES), file.length);
+    const idx = parseIndex(file.subarray(footer.indexOffset, footer.indexOffset + footer.indexLen), footer);
+    super(file.subarray(0, footer.filterOffset), blockSizes(idx));
   }
 }

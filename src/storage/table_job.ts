@@ -3,19 +3,23 @@
  * in, buffers out), so it can run in a worker thread while the main thread keeps serving. All
  * file reads and writes stay on the main thread, through the engine's FileSystem.
  */
-import { equalBytes } from './bytes.js';
+import { compareBytes, equalBytes } from './bytes.js';
 import { collectVersions, MergingSource, RunIterator, type EntrySource, type GcOptions } from './compaction_merge.js';
 import type { InternalEntry } from './internal_entry.js';
 import { parseLog } from './log.js';
-import { TableBufferIterator, TableBuilder, type TableBuildOptions, type TableMeta } from './table_format.js';
+import { BlockSpanIterator, TableBufferIterator, TableBuilder, type TableBuildOptions, type TableMeta } from './table_format.js';
+import type { Slice } from './compaction_slices.js';
 
 export interface BuildInput {
   /**
    * 'run': entries back to back, sorted (a serialized memtable); 'log': commit-log records
-   * (a memtable's writes, in seq order; decoded and sorted here); 'table': a whole table file.
+   * (a memtable's writes, in seq order; decoded and sorted here); 'table': a whole table file;
+   * 'blocks': consecutive data blocks of one table (a compaction slice), block b being
+   * blockSizes[b] bytes.
    */
-  kind: 'run' | 'log' | 'table';
+  kind: 'run' | 'log' | 'table' | 'blocks';
   bytes: Uint8Array;
+  blockSizes?: number[];
 }
 
 export interface BuildJob {
@@ -24,6 +28,8 @@ export interface BuildJob {
   build: TableBuildOptions;
   /** Start a new output table past this many bytes (at a user-key boundary). */
   targetFileBytes: number;
+  /** Keep only user keys in this slice (compaction_slices.ts); inputs may hold more. */
+  slice?: { after: Uint8Array | undefined; upTo: Uint8Array | undefined };
 }
 
 export interface BuiltTable {
@@ -64,13 +70,40 @@ function sortedLogEntries(buf: Buffer): InternalEntry[] {
   return keyed.map((x) => x.e);
 }
 
+/** A sorted source restricted to the user keys of a slice. */
+class SliceSource implements EntrySource {
+  current: InternalEntry | undefined;
+  constructor(
+    private readonly inner: EntrySource,
+    private readonly slice: Slice,
+  ) {
+    while (inner.current && slice.after && compareBytes(inner.current.key, slice.after) <= 0) inner.next();
+    this.current = this.pastEnd(inner.current) ? undefined : inner.current;
+  }
+  private pastEnd(e: InternalEntry | undefined): boolean {
+    return e !== undefined && this.slice.upTo !== undefined && compareBytes(e.key, this.slice.upTo) > 0;
+  }
+  next(): void {
+    if (!this.current) return;
+    this.inner.next();
+    this.current = this.pastEnd(this.inner.current) ? undefined : this.inner.current;
+  }
+}
+
 /** Runs a job. Throws FormatError when an input table is corrupt. */
 export function runBuildJob(job: BuildJob): BuildResult {
+  const slice: Slice | undefined = job.slice && {
+    after: job.slice.after && asBuffer(job.slice.after),
+    upTo: job.slice.upTo && asBuffer(job.slice.upTo),
+  };
   const sources: EntrySource[] = job.inputs.map((input) => {
     const buf = asBuffer(input.bytes);
-    if (input.kind === 'run') return new RunIterator(buf);
-    if (input.kind === 'table') return new TableBufferIterator(buf);
-    return new ArraySource(sortedLogEntries(buf));
+    let source: EntrySource;
+    if (input.kind === 'run') source = new RunIterator(buf);
+    else if (input.kind === 'table') source = new TableBufferIterator(buf);
+    else if (input.kind === 'blocks') source = new BlockSpanIterator(buf, input.blockSizes ?? []);
+    else source = new ArraySource(sortedLogEntries(buf));
+    return slice ? new SliceSource(source, slice) : source;
   });
   const merged: EntrySource = sources.length === 1 ? sources[0]! : new MergingSource(sources);
   const tables: BuiltTable[] = [];

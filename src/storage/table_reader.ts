@@ -11,12 +11,15 @@ import { StorageError } from './types.js';
 import { bloomMayContain } from './bloom.js';
 import type { BlockCache } from './block_cache.js';
 import type { InternalEntry } from './internal_entry.js';
+import type { Slice } from './compaction_slices.js';
 import {
   blockEntry,
+  blockSizeAt,
   checkFilter,
   decodeBlock,
   findBlock,
   FOOTER_BYTES,
+  INDEX_BYTES_PER_BLOCK,
   parseFooter,
   parseIndex,
   seekInBlock,
@@ -73,9 +76,7 @@ export class TableReader {
 
   /** Bytes held in memory for this table (index + filter). */
   get memoryBytes(): number {
-    let n = this.filter.length;
-    for (const k of this.index.lastKeys) n += k.length + 32;
-    return n;
+    return this.filter.length + this.index.keys.length + this.index.count * INDEX_BYTES_PER_BLOCK;
   }
 
   mayContain(key: Buffer, stats: ReadStats): boolean {
@@ -99,13 +100,13 @@ export class TableReader {
 
   /** Reads (or finds in the cache) block number b. */
   async block(b: number, fillCache = true): Promise<Block> {
-    const off = this.index.offsets[b]!;
-    const cached = this.cache.get(this.fileNumber, off);
+    const cached = this.cache.get(this.fileNumber, b);
     if (cached) return cached;
-    const size = this.index.sizes[b]!;
+    const off = this.index.offsets[b]!;
+    const size = blockSizeAt(this.index, b);
     const raw = this.syncReads ? this.readSync(off, size) : await readExactly(this.handle, off, size, this.file);
     const block = this.decode(raw, off);
-    if (fillCache) this.cache.set(this.fileNumber, off, block);
+    if (fillCache) this.cache.set(this.fileNumber, b, block);
     return block;
   }
 
@@ -125,13 +126,13 @@ export class TableReader {
   getCached(key: Buffer, seq: number, stats: ReadStats): InternalEntry | undefined | typeof NEEDS_IO {
     if (!this.mayContain(key, stats)) return undefined;
     const b = findBlock(this.index, key, seq);
-    if (b >= this.index.offsets.length) return undefined;
-    const off = this.index.offsets[b]!;
-    let block = this.cache.get(this.fileNumber, off);
+    if (b >= this.index.count) return undefined;
+    let block = this.cache.get(this.fileNumber, b);
     if (!block) {
       if (!this.syncReads) return NEEDS_IO;
-      block = this.decode(this.readSync(off, this.index.sizes[b]!), off);
-      this.cache.set(this.fileNumber, off, block);
+      const off = this.index.offsets[b]!;
+      block = this.decode(this.readSync(off, blockSizeAt(this.index, b)), off);
+      this.cache.set(this.fileNumber, b, block);
     }
     return this.findInBlock(block, key, seq);
   }
@@ -140,14 +141,14 @@ export class TableReader {
   async get(key: Buffer, seq: number, stats: ReadStats): Promise<InternalEntry | undefined> {
     if (!this.mayContain(key, stats)) return undefined;
     const b = findBlock(this.index, key, seq);
-    if (b >= this.index.offsets.length) return undefined;
+    if (b >= this.index.count) return undefined;
     return this.findInBlock(await this.block(b), key, seq);
   }
 
   private findInBlock(block: Block, key: Buffer, seq: number): InternalEntry | undefined {
     try {
       const i = seekInBlock(block, key, seq);
-      if (i >= block.offsets.length) return undefined;
+      if (i >= block.count) return undefined;
       const e = blockEntry(block, i);
       return equalBytes(e.key, key) ? e : undefined;
     } catch (err) {
@@ -157,7 +158,7 @@ export class TableReader {
 
   /** Estimated bytes and entries of this table in [gte, lt), from the index. */
   estimateRange(gte: Buffer | undefined, lt: Buffer | undefined): { bytes: number; entries: number } {
-    const n = this.index.offsets.length;
+    const n = this.index.count;
     const from = gte ? findBlock(this.index, gte, Number.MAX_SAFE_INTEGER) : 0;
     const to = lt ? findBlock(this.index, lt, Number.MAX_SAFE_INTEGER) : n - 1;
     // Blocks from..to (inclusive, clamped) hold the range; count partial blocks as half.
@@ -178,15 +179,45 @@ export class TableReader {
     return this.handle.close();
   }
 
+  /**
+   * The blocks [from, to] that hold every user key of the slice (after, upTo], or undefined
+   * when none can (they may hold keys outside it too: the job filters).
+   */
+  sliceBlocks(slice: Slice): { from: number; to: number } | undefined {
+    const n = this.index.count;
+    const from = slice.after ? findBlock(this.index, slice.after, 0) : 0;
+    const to = slice.upTo ? Math.min(n - 1, findBlock(this.index, slice.upTo, 0)) : n - 1;
+    return from <= to ? { from, to } : undefined;
+  }
+
+  /**
+   * Reads blocks [from, to] raw (unchecked: the worker checks them) into a buffer of its own,
+   * which a job may transfer to the worker thread; asynchronous (compaction is background work).
+   */
+  async readBlocksRaw(from: number, to: number): Promise<{ bytes: Buffer; sizes: number[] }> {
+    const start = this.index.offsets[from]!;
+    const length = this.index.offsets[to + 1]! - start;
+    const bytes = Buffer.allocUnsafeSlow(length);
+    let done = 0;
+    while (done < length) {
+      const n = await this.handle.read(bytes, done, length - done, start + done);
+      if (n <= 0) throw new StorageError('ECORRUPT', `${this.file}: unexpected end of file at offset ${start + done}`);
+      done += n;
+    }
+    const sizes: number[] = [];
+    for (let b = from; b <= to; b++) sizes.push(blockSizeAt(this.index, b));
+    return { bytes, sizes };
+  }
+
   /** Reads blocks [from, to] with one read (scans), decoding each; uses cached ones as is. */
   async readSpan(from: number, to: number): Promise<Block[]> {
     const start = this.index.offsets[from]!;
-    const end = this.index.offsets[to]! + this.index.sizes[to]!;
+    const end = this.index.offsets[to + 1]!;
     const raw = this.syncReads ? this.readSync(start, end - start) : await readExactly(this.handle, start, end - start, this.file);
     const out: Block[] = [];
     for (let b = from; b <= to; b++) {
       const off = this.index.offsets[b]!;
-      out.push(this.cache.get(this.fileNumber, off) ?? this.decode(raw.subarray(off - start, off - start + this.index.sizes[b]!), off));
+      out.push(this.cache.get(this.fileNumber, b) ?? this.decode(raw.subarray(off - start, off - start + blockSizeAt(this.index, b)), off));
     }
     return out;
   }
@@ -225,7 +256,7 @@ export class TableIterator {
       } catch (err) {
         throw asCorrupt(err, this.table.file);
       }
-      if (this.i >= this.block.offsets.length) {
+      if (this.i >= this.block.count) {
         await this.advanceBlock();
         return;
       }
@@ -243,7 +274,7 @@ export class TableIterator {
 
   private async loadFrom(b: number): Promise<void> {
     const idx = this.table.index;
-    if (b >= idx.offsets.length) {
+    if (b >= idx.count) {
       this.block = undefined;
       this.current = undefined;
       return;
@@ -251,10 +282,10 @@ export class TableIterator {
     let to = b;
     if (this.readaheadBytes === 0) {
       this.blocks = [await this.table.block(b)];
-      this.readaheadBytes = idx.sizes[b]!;
+      this.readaheadBytes = blockSizeAt(idx, b);
     } else {
       this.readaheadBytes = Math.min(SCAN_READAHEAD_BYTES, this.readaheadBytes * 2);
-      while (to + 1 < idx.offsets.length && idx.offsets[to + 1]! + idx.sizes[to + 1]! - idx.offsets[b]! <= this.readaheadBytes) to++;
+      while (to + 1 < idx.count && idx.offsets[to + 2]! - idx.offsets[b]! <= this.readaheadBytes) to++;
       this.blocks = await this.table.readSpan(b, to);
     }
     this.spanStart = b;
@@ -279,7 +310,7 @@ export class TableIterator {
   next(): Promise<void> | void {
     if (!this.block) return;
     this.i++;
-    if (this.i < this.block.offsets.length) {
+    if (this.i < this.block.count) {
       this.current = this.entry();
       return;
     }

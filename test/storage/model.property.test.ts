@@ -103,6 +103,8 @@ async function runSequence(config: Config, steps: Step[]): Promise<void> {
     memtableBytes: MEMTABLE_BYTES,
     blockBytes: BLOCK_BYTES,
     blockCacheBytes: 4096,
+    // Small slices: most compactions run as several key-range jobs (compaction_slices.ts).
+    compactionSliceBytes: 1024,
     bloomBitsPerKey: config.bloomBitsPerKey,
     compression: config.compression,
     tombstoneGraceMs: config.tombstoneGraceMs,

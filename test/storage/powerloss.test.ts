@@ -41,6 +41,8 @@ const engineOptions = (fs: FaultFileSystem) => ({
   memtableBytes: 2048,
   blockBytes: 256,
   blockCacheBytes: 8192,
+  // Small slices: crash points fall between the slices of one compaction too.
+  compactionSliceBytes: 1024,
   tombstoneGraceMs: 0,
   now: () => NOW_MS,
 });
