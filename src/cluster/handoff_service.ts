@@ -19,9 +19,12 @@
  *   every HINT_SWEEP_INTERVAL_MS: expired hints of targets not draining are dropped, so the hints
  *     of a node that never comes back do not grow without bound.
  *
- * `hinted-handoff no` stores no new hints (the fallback still merges the copy, and its ack still
- * counts under sloppy quorum; anti-entropy repairs the primary later); hints already stored are
- * still handed off.
+ * A hinted copy is kept only as a hint, not in the fallback's keyspace (Coordinator.onHint), and
+ * the fallback's replica reads merge in its hints (Coordinator.hintedCopy), so it answers for
+ * them until they are handed off, and keeps nothing behind afterwards.
+ * `hinted-handoff no` stores no new hints: the fallback merges the copy into its keyspace (its
+ * ack still counts under sloppy quorum; anti-entropy repairs the primary later); hints already
+ * stored are still handed off.
  */
 import { decodeObject, type VersionedObject } from '../coordinator/object.js';
 import type { LogFn } from '../server/logger.js';
@@ -188,14 +191,18 @@ export class HandoffService {
     this.#timer.unref();
   }
 
-  /** The fallback side of a hinted replica put: stores the hint (unless hinted-handoff is off). */
-  async onHint(target: string, key: Buffer, object: VersionedObject): Promise<void> {
+  /**
+   * The fallback side of a hinted replica put: stores the hint and resolves true (the copy is
+   * kept only as a hint, Coordinator.onHint), or false when hinted-handoff is off.
+   */
+  async onHint(target: string, key: Buffer, object: VersionedObject): Promise<boolean> {
     if (!this.#o.settings().enabled) {
       this.stats.skipped++;
-      return;
+      return false;
     }
     await this.#o.store.add(target, key, object);
     this.stats.stored++;
+    return true;
   }
 
   infoLines(): [string, number][] {

@@ -189,6 +189,28 @@ export class HintStore {
     }
   }
 
+  /**
+   * Every hinted copy of `key` held here, merged; undefined synchronously when the store is
+   * empty (no engine read on the usual path), or resolving undefined when none is for `key`.
+   */
+  hintedCopy(key: Buffer): Promise<VersionedObject | undefined> | undefined {
+    if (this.#perTarget.size === 0) return undefined;
+    return (async () => {
+      let merged: VersionedObject | undefined;
+      for (const target of this.targets()) {
+        const v = await this.#engine.get(hintKey(target, key));
+        if (v === undefined) continue;
+        try {
+          const o = decodeObject(parseHintRecord(v).objectBytes);
+          merged = merged === undefined ? o : mergeObjects(merged, o, this.#o.writeOptions());
+        } catch (err) {
+          this.#o.log('error', `hints: unreadable hint record for ${target} not read: ${String(err)}`);
+        }
+      }
+      return merged;
+    })();
+  }
+
   /** Targets that have a pending hint for `key` here (CLUSTER PREFLIST). */
   async targetsFor(key: Buffer): Promise<string[]> {
     const out: string[] = [];

@@ -15,8 +15,9 @@
  *          A forwarded write arriving at a node that is not a primary in its own view (views
  *          differ during gossip) is forwarded again, at most MAX_FORWARD_HOPS times in all.
  * Reads:   get(key) on any node -> get_fsm here (reads need no dot, so no forwarding).
- * Incoming: onReplicaPut (merge; a hinted copy is merged into the keyspace too and reported to
- *          `onHint` so handoff can push it to its primary later), onReplicaGet, onForwardWrite.
+ * Incoming: onReplicaPut (merge; a hinted copy goes to `onHint`, which keeps it as a durable hint
+ *          for handoff to its primary, else it is merged like any copy), onReplicaGet (includes
+ *          the hinted copies, `hintedCopy`), onForwardWrite.
  */
 
 import assert from 'node:assert';
@@ -74,12 +75,22 @@ export interface CoordinatorOptions {
   readonly timers?: FsmTimers;
   /** Cap on read repairs in flight on this node; default MAX_READ_REPAIRS_IN_FLIGHT. */
   readonly maxReadRepairsInFlight?: number;
+  /** Target-only replicas of a slot while the ring changes (stream_manager.ts); writes reach them too. */
+  readonly pendingReplicas?: (slot: number) => readonly string[];
   /**
-   * Called after a hinted copy (this node as a fallback for `forNode`) is merged, before the
-   * put is acknowledged: a returned promise is awaited (handoff stores the hint durably) and a
-   * rejection fails the put.
+   * Hinted handoff (handoff_service.ts): called with a hinted copy (this node as a fallback for
+   * `forNode`) before the put is acknowledged; a rejection fails the put. Resolving true means
+   * the copy is kept durably as a hint ONLY: it is not merged into the keyspace, so a fallback
+   * never keeps a stray copy of a slot it does not replicate (one that could outlive the
+   * primaries' tombstone and come back through a later sloppy read). Anything else: the copy is
+   * merged into the keyspace as before (hinted-handoff no).
    */
-  readonly onHint?: (forNode: string, key: Buffer, object: VersionedObject) => void | Promise<void>;
+  readonly onHint?: (forNode: string, key: Buffer, object: VersionedObject) => boolean | void | Promise<boolean | void>;
+  /**
+   * This node's hinted copies of `key`, merged (undefined, synchronously: none held, the usual
+   * case): replica reads of this node include them, so a fallback answers for what it holds.
+   */
+  readonly hintedCopy?: (key: Buffer) => Promise<VersionedObject | undefined> | undefined;
 }
 
 /** A client write: a value or a delete, with expiry and optionally the context it supersedes. */
@@ -111,7 +122,7 @@ export class Coordinator {
   constructor(options: CoordinatorOptions) {
     this.self = options.self;
     this.#o = options;
-    this.#local = new LocalReplica(options.keyspace);
+    this.#local = new LocalReplica(options.keyspace, options.hintedCopy);
     this.#timers = options.timers ?? REAL_TIMERS;
     this.#log = options.log ?? (() => undefined);
     const max = options.maxReadRepairsInFlight ?? MAX_READ_REPAIRS_IN_FLIGHT;
@@ -165,11 +176,11 @@ export class Coordinator {
 
   /** Another replica sent its object for `key` (write fan-out, read repair, handoff). */
   async onReplicaPut(key: Buffer, object: VersionedObject, opts: { readonly hintFor?: string } = {}): Promise<void> {
-    await this.#local.merge(key, object);
     if (opts.hintFor !== undefined) {
       this.stats.hintedPutsReceived++;
-      await this.#o.onHint?.(opts.hintFor, key, object);
+      if ((await this.#o.onHint?.(opts.hintFor, key, object)) === true) return;
     }
+    await this.#local.merge(key, object);
   }
 
   /** Another node asks for this replica's object (EMPTY_OBJECT when absent). */
@@ -250,6 +261,7 @@ export class Coordinator {
       log: this.#log,
       writeOptions: this.#o.keyspace.writeOptions(),
       repairs: this.#repairs,
+      ...(this.#o.pendingReplicas === undefined ? {} : { pendingReplicas: this.#o.pendingReplicas }),
     };
   }
 }

@@ -12,11 +12,18 @@
  * mints dots shows up there.
  */
 
-import { applyWrite, contextOf, type VersionedObject } from './object.js';
+import { applyWrite, contextOf, mergeObjects, type VersionedObject } from './object.js';
 import type { Keyspace, WriteRequest } from '../server/keyspace.js';
 
 export class LocalReplica {
-  constructor(readonly keyspace: Keyspace) {}
+  /**
+   * `hintedCopy`: this node's hinted copies of a key (hinted handoff), merged into `read`;
+   * returns undefined synchronously when it holds none, so the usual read costs nothing more.
+   */
+  constructor(
+    readonly keyspace: Keyspace,
+    private readonly hintedCopy?: (key: Buffer) => Promise<VersionedObject | undefined> | undefined,
+  ) {}
 
   /** The actor this node mints dots with. */
   get actor(): string {
@@ -47,8 +54,10 @@ export class LocalReplica {
     return this.keyspace.mergeObject(key, incoming);
   }
 
-  /** The stored object, dead siblings included (EMPTY_OBJECT when absent). */
+  /** The stored object merged with any hinted copy, dead siblings included (EMPTY_OBJECT when absent). */
   read(key: Buffer): Promise<VersionedObject> {
-    return this.keyspace.readObject(key);
+    const hinted = this.hintedCopy?.(key);
+    if (hinted === undefined) return this.keyspace.readObject(key);
+    return Promise.all([this.keyspace.readObject(key), hinted]).then(([own, h]) => (h === undefined ? own : mergeObjects(own, h, this.keyspace.writeOptions())));
   }
 }
