@@ -4,7 +4,7 @@
  *   0x10-0x1f membership and failure detection (gossip.ts)
  *   0x20-0x3f coordinator: replica reads and writes, forwarding (0x20-0x22, replica_codec.ts),
  *             whole-keyspace SCAN_RANGE / FLUSH_ALL (0x23-0x24, scan_range_codec.ts)
- *   0x40-0x4f hinted handoff                                          (to be assigned)
+ *   0x40-0x4f hinted handoff: HINT_BATCH, HINT_QUERY (0x40-0x41, handoff_codec.ts)
  *   0x50-0x5f anti-entropy (Merkle exchange) and streaming            (to be assigned)
  */
 export const MessageType = {

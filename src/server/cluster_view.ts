@@ -38,4 +38,9 @@ export interface ClusterView {
   meet(host: string, busPort: number): Promise<string>;
   /** One replica's own copy of `key` (this node's from its keyspace, others' over the bus). */
   readReplica(id: string, key: Buffer, timeoutMs: number): Promise<VersionedObject>;
+  /**
+   * Hinted handoff (CLUSTER PREFLIST): every up node's pending hints for `key`, as
+   * [holder id, target id] pairs sorted; a node that does not answer within `timeoutMs` is left out.
+   */
+  pendingHints?(key: Buffer, timeoutMs: number): Promise<Array<[string, string]>>;
 }

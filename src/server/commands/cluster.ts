@@ -173,7 +173,10 @@ async function preflist(ks: Keyspace, args: Buffer[], ctx: CommandContext): Prom
         }
       }),
     );
-    return preflistReply(snap, slot, versions);
+    // ringkv addition: a third element, the pending hints for the key ([holder, target] pairs).
+    const hints = (await c.pendingHints?.(key, PREFLIST_READ_TIMEOUT_MS)) ?? [];
+    const reply = preflistReply(snap, slot, versions);
+    return reply.kind === 'array' ? array([...reply.items, array(hints.map(([holder, target]) => array([bulk(holder), bulk(target)])))]) : reply;
   }
   const { ip, port } = splitAddress(ctx.client.laddr);
   return array([integer(slot), array([array([bulk(ks.nodeId), bulk('primary'), bulk(''), bulk(`${ip}:${port}`), bulk('up')])])]);
