@@ -49,7 +49,7 @@ export interface ScenarioReport {
   readonly final: ReadonlyMap<string, FinalKey>;
 }
 
-export const PASSIVE_MS_DEFAULT = 3_000;
+export const PASSIVE_MS_DEFAULT = 2_000;
 export const REPAIR_MS_DEFAULT = 10_000;
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -119,6 +119,6 @@ export function reportLine(r: ScenarioReport): string {
   return (
     `${r.name}: acknowledged=${r.acknowledged} lost=${r.lost} indeterminate=${r.indeterminate} ` +
     `converged=${r.convergeMs < 0 ? 'never' : `${r.convergeMs}ms`}${r.passive ? ' (passive)' : ` (after read repair of ${r.readRepaired} keys)`} ` +
-    `| ${summarize(r.result)} | ${r.notes.join('; ')}`
+    `| ${summarize(r.result)} | ${r.notes.join('; ')} | ${r.durationMs} ms in all`
   );
 }

@@ -34,6 +34,8 @@ export const FAULT_CLUSTER_CONFIG: ConfigArgs = {
   'request-timeout-ms': 1500,
   appendfsync: 'everysec',
 };
+/** How long a node may take to print its ready line on this loaded machine, ms. */
+export const NODE_READY_TIMEOUT_MS = 60_000;
 /** Poll interval of waitUntil, ms. */
 export const POLL_INTERVAL_MS = 100;
 export const CONVERGE_TIMEOUT_MS = 30_000;
@@ -96,6 +98,7 @@ export class FaultCluster {
       clientPorts.map((port, i) =>
         createNode(owner, {
           port,
+          readyTimeoutMs: NODE_READY_TIMEOUT_MS,
           config: {
             ...FAULT_CLUSTER_CONFIG,
             ...opts.config,
