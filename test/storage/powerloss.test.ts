@@ -156,19 +156,6 @@ async function runWorkload(seed: number): Promise<{ points: CrashPoint[]; prefix
 }
 
 /**
- * The engine's LOCK file holds the owner's pid, unsynced. After a real power loss the file may
- * keep any prefix of that pid, which after the reboot can name an unrelated live process (pid 1
- * for the prefix "1"), and the engine then refuses to open with ELOCKED: a stale-lock problem,
- * reported separately (see the report of this test's author), not a durability one. The images
- * here model the lock as released by the reboot.
- */
-async function withoutStaleLock(image: FaultFileSystem): Promise<FaultFileSystem> {
-  const lock = `${DIR}/LOCK`;
-  if (await image.exists(lock)) await image.unlink(lock);
-  return image;
-}
-
-/**
  * Opens a crash image and checks it against the prefixes; with continueAfter, also writes after
  * recovery and crashes again. Returns a problem or null.
  */
@@ -176,7 +163,7 @@ async function checkCrashPoint(p: CrashPoint, prefixStates: readonly string[], c
   const where = `crash (${p.mode}) before ${p.mutation.kind} ${p.mutation.file} with ${p.issued} issued, ${p.ackedFrontier} acked`;
   let engine: KVEngine;
   try {
-    engine = await openEngine(engineOptions(await withoutStaleLock(p.image)));
+    engine = await openEngine(engineOptions(p.image));
   } catch (err) {
     return `${where}: open failed: ${String(err)}`;
   }
@@ -203,7 +190,7 @@ async function checkCrashPoint(p: CrashPoint, prefixStates: readonly string[], c
   } finally {
     await engine.close().catch(() => undefined);
   }
-  const again = await withoutStaleLock(p.image.crash('keep-random-prefix', seededRandom(p.issued)));
+  const again = p.image.crash('keep-random-prefix', seededRandom(p.issued));
   let engine2: KVEngine;
   try {
     engine2 = await openEngine(engineOptions(again));
@@ -261,7 +248,7 @@ t.test('power loss during recovery: a crash while the engine replays and flushes
     const run = await runWorkload(seed);
     // Points with unflushed log data make recovery do the most (replay, flush, manifest, cleanup).
     for (const p of run.points.filter((_, i) => i % 2 === 0)) {
-      const first = await withoutStaleLock(p.image.clone());
+      const first = p.image.clone();
       first.crashAfterOps(Math.floor(rand() * 30));
       let opened: KVEngine | undefined;
       try {
@@ -327,7 +314,7 @@ t.test('disk full in the middle of a log append: rejected, then EFAILED; the tor
   await t.rejects(engine.put(Buffer.from('big'), Buffer.alloc(100, 1)), 'the write that hit ENOSPC is rejected');
   await t.rejects(engine.put(Buffer.from('later'), Buffer.from('x')), { code: 'EFAILED' });
   await engine.close().catch(() => undefined);
-  const after = await openEngine(engineOptions(await withoutStaleLock(fs.crash('keep-random-prefix', () => 0.999))));
+  const after = await openEngine(engineOptions(fs.crash('keep-random-prefix', () => 0.999)));
   try {
     for (let i = 0; i < 10; i++) t.equal((await after.get(Buffer.from(`acked${i}`)))?.toString(), `v${i}`);
     t.equal(await after.get(Buffer.from('big')), undefined);

@@ -1,0 +1,64 @@
+import t, { type Test } from 'tap';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import * as fsp from 'node:fs/promises';
+import * as path from 'node:path';
+import { openEngine } from '../../src/storage/engine.js';
+import { LOCK_FILE, lockLine, parseLock, processStartTime } from '../../src/storage/dir_lock.js';
+import { StorageError } from '../../src/storage/types.js';
+import { tempDir } from './helpers.js';
+
+/** A child that lives until killed (stopped in teardown, even on failure). */
+async function liveChild(t: Test): Promise<ChildProcess> {
+  const child = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' });
+  t.teardown(() => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  });
+  await once(child, 'spawn');
+  return child;
+}
+
+async function deadPid(): Promise<number> {
+  const child = spawn(process.execPath, ['-e', ''], { stdio: 'ignore' });
+  await once(child, 'exit');
+  return child.pid!;
+}
+
+async function openWithLock(t: Test, text: string): Promise<unknown> {
+  const dir = await tempDir(t);
+  await fsp.writeFile(path.join(dir, LOCK_FILE), text);
+  try {
+    const e = await openEngine({ dir, appendfsync: 'no' });
+    const held = parseLock(await fsp.readFile(path.join(dir, LOCK_FILE), 'latin1'));
+    t.equal(held?.pid, process.pid, 'the LOCK now names this process');
+    await e.close();
+    return 'opened';
+  } catch (err) {
+    return err instanceof StorageError ? err.code : err;
+  }
+}
+
+t.test('a LOCK of a running process blocks open; a stale one does not', async (t) => {
+  const live = await liveChild(t);
+  const pid = live.pid!;
+  t.ok(processStartTime(pid) !== undefined, 'start time readable from /proc');
+  t.equal(await openWithLock(t, lockLine(pid)), 'ELOCKED', 'live owner, same start time and boot');
+  t.equal(await openWithLock(t, `${pid}\n`), 'ELOCKED', 'old format naming a live pid');
+  t.equal(await openWithLock(t, lockLine(await deadPid())), 'opened', 'owner is dead (kill -9)');
+  const reused = lockLine(pid).replace(/start=\d+/, 'start=1');
+  t.equal(await openWithLock(t, reused), 'opened', 'pid alive but started at another time: pid reused');
+  const otherBoot = lockLine(pid).replace(/boot=[0-9a-f-]+/, 'boot=00000000-0000-0000-0000-000000000000');
+  t.equal(await openWithLock(t, otherBoot), 'opened', 'written during an earlier boot');
+  t.equal(await openWithLock(t, '1'), 'opened', 'torn by a power loss: a prefix naming pid 1 (alive)');
+  t.equal(await openWithLock(t, lockLine(pid).slice(0, -1)), 'opened', 'torn: no final newline');
+  t.equal(await openWithLock(t, 'garbage\n'), 'opened', 'unparsable');
+});
+
+t.test('two engines on one directory: the second gets ELOCKED until the first closes', async (t) => {
+  const dir = await tempDir(t);
+  const a = await openEngine({ dir, appendfsync: 'no' });
+  await t.rejects(openEngine({ dir, appendfsync: 'no' }), { code: 'ELOCKED' });
+  await a.close();
+  const b = await openEngine({ dir, appendfsync: 'no' });
+  await b.close();
+});
