@@ -33,6 +33,8 @@ import { BusReplicaTransport, attachReplicaHandlers } from './replica_transport.
 import { attachClusterKeysHandlers, ClusterKeysTransport } from './cluster_keys_transport.js';
 import type { ClusterKeyspaceAccess, RangeScanRequest, RangeScanResult } from '../server/commands/cluster_keyspace.js';
 import { defaultBusPort, parseSeeds } from './seeds.js';
+import { joinState, startStreamManager, streamOf } from './stream_service.js';
+import type { StreamManager } from './stream_manager.js';
 
 /** The membership table persisted in the data dir (soft state: gossip rebuilds it). */
 export const MEMBERSHIP_FILE_NAME = 'cluster-membership.bin';
@@ -108,6 +110,7 @@ export class ClusterService implements ClusterView, ClusterKeyspaceAccess {
       keyspace,
       transport: this.#transport,
       settings: () => settingsFromConfig(config),
+      pendingReplicas: (slot) => streamOf(membership)?.pendingReplicas(slot) ?? [],
       log,
     });
     attachReplicaHandlers(membership.bus, () => this.coordinator);
@@ -124,12 +127,15 @@ export class ClusterService implements ClusterView, ClusterKeyspaceAccess {
     attachClusterKeysHandlers(membership.bus, keyspace, Date.now);
   }
 
-  static async start(opts: { config: ConfigView; keyspace: Keyspace; log: LogFn; dir: string; clientPort: number }): Promise<ClusterService> {
+  /** `onLeft`: the node left the ring after CLUSTER LEAVE (the node shuts down). */
+  static async start(opts: { config: ConfigView; keyspace: Keyspace; log: LogFn; dir: string; clientPort: number; onLeft?: () => void }): Promise<ClusterService> {
     const { config, keyspace, log } = opts;
     const file = path.join(opts.dir, MEMBERSHIP_FILE_NAME);
     const configuredBus = config.getNumber('cluster-port');
     const busPort = configuredBus !== 0 ? configuredBus : defaultBusPort(opts.clientPort);
     const secret = config.getString('cluster-secret');
+    // Elastic membership (issue 6): a fresh node with join-streaming, or an interrupted join, enters as joining.
+    const join = joinState(config, opts.dir, file, log);
     const membership = await ClusterMembership.start({
       nodeId: keyspace.nodeId,
       host: announceHost(config),
@@ -141,7 +147,7 @@ export class ClusterService implements ClusterView, ClusterKeyspaceAccess {
       dc: config.getString('dc'),
       rack: config.getString('rack'),
       weight: config.getNumber('weight'),
-      state: 'up',
+      state: join.state,
       seeds: parseSeeds(config.getString('seeds')),
       gossipIntervalMs: config.getNumber('gossip-interval-ms'),
       nodeTimeoutMs: config.getNumber('node-timeout-ms'),
@@ -149,8 +155,14 @@ export class ClusterService implements ClusterView, ClusterKeyspaceAccess {
       persist: (bytes) => persistAtomically(file, bytes),
       log,
     });
+    startStreamManager({ membership, keyspace, config, log, dir: opts.dir, progress: join.progress, ...(opts.onLeft === undefined ? {} : { onLeft: opts.onLeft }) });
     log('info', `cluster: node ${keyspace.nodeId} bus listening on ${announceHost(config)}:${membership.bus.port}${secret.length > 0 ? ' (cluster-secret set)' : ''}`);
     return new ClusterService(membership, keyspace, config, log);
+  }
+
+  /** Joins, leaves and forgets with streaming (stream_manager.ts). */
+  get stream(): StreamManager | undefined {
+    return streamOf(this.membership);
   }
 
   ring(): Ring {
@@ -207,6 +219,7 @@ export class ClusterService implements ClusterView, ClusterKeyspaceAccess {
       new Promise<void>((resolve) => (timer = setTimeout(resolve, CLOSE_DRAIN_MS))),
     ]);
     clearTimeout(timer);
+    await streamOf(this.membership)?.close();
     await this.membership.close();
   }
 }

@@ -50,6 +50,11 @@ export interface PutEnv {
   readonly stats: FsmStats;
   readonly background: BackgroundWork;
   readonly log: LogFn;
+  /**
+   * Ring transitions (ring_transition.ts): replicas of the slot in the target ring that are not
+   * in the current one. Absent or empty: no transition touches the slot.
+   */
+  readonly pendingReplicas?: (slot: number) => readonly string[];
 }
 
 /** Runs one coordinated write; resolves with the object stored here, or rejects (see header). */
@@ -59,8 +64,14 @@ export async function runPut(env: PutEnv, req: PutRequest): Promise<VersionedObj
   const plan = planTargets(env.ring, req.slot, env.isUp, req.sloppy);
   assert(plan.targets.some((x) => x.id === env.self && x.primary), 'put_fsm runs only on an up primary (route first)');
   // A bad W (e.g. more than N) is the client's error: thrown before anything is written.
-  const need = resolveQuorum(req.w, replicationOf(env.ring, env.self));
-  const tally = new QuorumTally(plan.targets, need, { op: 'write', sloppy: req.sloppy });
+  const resolved = resolveQuorum(req.w, replicationOf(env.ring, env.self));
+  // Pending replicas (a join or leave in progress) that are up get the write too, and each raises
+  // the quorum by one (Cassandra's blockFor): then W of the acks are on the current replicas AND
+  // W on the target ones, so a read at R finds the write on either side of the switch.
+  const pending = (env.pendingReplicas?.(req.slot) ?? []).filter((id) => env.isUp(id) && !plan.targets.some((x) => x.id === id));
+  const targets = pending.length === 0 ? plan.targets : [...plan.targets, ...pending.map((id) => ({ id, dc: env.ring.member(id)?.dc ?? '', primary: true }))];
+  const need = pending.length === 0 ? resolved : { total: resolved.total + pending.length, perDc: resolved.perDc };
+  const tally = new QuorumTally(targets, need, { op: 'write', sloppy: req.sloppy });
   for (const id of plan.down) tally.add(id, 'error');
   const early = tally.decide();
   if (early.kind === 'insufficient') {
@@ -97,7 +108,7 @@ export async function runPut(env: PutEnv, req: PutRequest): Promise<VersionedObj
     if (!done && remainingMs <= 0) settle(tally.insufficient());
     if (!done) cancelTimer = env.timers.after(remainingMs, () => settle(tally.insufficient()));
 
-    for (const t of plan.targets) {
+    for (const t of targets) {
       if (t.id === env.self || plan.down.includes(t.id)) continue;
       const hintFor = plan.hintFor.get(t.id);
       const sent = env.transport.replicaPut(t.id, req.key, stored, {

@@ -391,6 +391,25 @@ export class Keyspace {
     }
   }
 
+  /**
+   * Removes this node's stored copy of `key` (an engine delete, not a tombstone): a replica that
+   * no longer owns the key's slot after a ring change drops it (cluster/stream_manager.ts). Only
+   * for data another replica holds; the key's liveness is uncounted as for any write.
+   */
+  async dropStored(key: Buffer): Promise<void> {
+    const release = await this.#enter([key]);
+    try {
+      const now = this.#now();
+      const ek = dataKey(key);
+      const bytes = await this.#engine.get(ek);
+      if (bytes === undefined) return;
+      await this.#engine.delete(ek);
+      this.#counted(ek, objectLiveness(this.#decode(key, bytes), now), DEAD, now);
+    } finally {
+      release();
+    }
+  }
+
   /** Removes every key (FLUSHALL). Engine deletes, not tombstones: this is a local reset. */
   async flushAll(): Promise<void> {
     while (this.#barrier !== undefined) await this.#barrier;

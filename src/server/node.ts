@@ -67,7 +67,7 @@ export async function startNode(options: NodeOptions): Promise<RunningNode> {
   let cluster: ClusterService | undefined;
   if (clusterConfigured(config)) {
     try {
-      cluster = await ClusterService.start({ config, keyspace, log, dir, clientPort: config.getNumber('port') });
+      cluster = await ClusterService.start({ config, keyspace, log, dir, clientPort: config.getNumber('port'), onLeft: () => void shutdown('this node left the cluster (CLUSTER LEAVE)') });
     } catch (err) {
       await keyspace.close().catch(() => undefined);
       throw new NodeStartError(`cannot start the cluster bus: ${(err as Error).message}`, { cause: err });

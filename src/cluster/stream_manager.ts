@@ -1,0 +1,454 @@
+/**
+ * The async shell of elastic membership (issue 6): joins, leaves and forgets with data streaming,
+ * around the pure ring_transition.ts / stream_plan.ts. One per node.
+ *
+ *   every tick (serialized; a tick never overlaps the previous one):
+ *     current ring (up + leaving), target ring (up + joining) ─▶ RingTransition
+ *     ├─ pendingReplicas(slot) for the write path: target-only replicas (refreshed per tick)
+ *     ├─ current ring changed since the last tick:
+ *     │    a member REMOVED (forget)  ─▶ tasks for slots we enter (removalGains)
+ *     │    slots we were planned to lose and no longer hold ─▶ drop them after DROP grace
+ *     ├─ we gain slots in the transition ─▶ tasks (after the settle delay when joining, so every
+ *     │    coordinator has heard we are joining and sends us the writes meanwhile)
+ *     ├─ run tasks: STREAM_SCAN chunks from a live current replica, merged with version vectors
+ *     │    (Keyspace.mergeObject), paced by stream-max-bytes-per-sec, position persisted per
+ *     │    chunk (stream_progress.ts) so a restart of either side resumes where it stopped
+ *     ├─ joining and every gained slot streamed ─▶ state `up` (gossiped: the new owner confirmed)
+ *     ├─ every slot gained from a leaving member streamed ─▶ STREAM_CONFIRM to it
+ *     └─ leaving and every gainer confirmed ─▶ state `left`, then onLeft() (the node stops)
+ *
+ * Safety argument (why no acknowledged write is lost): a write acknowledged before a gainer
+ * starts scanning is in the scanned snapshot of some current replica or arrives as a pending
+ * write; writes after it reach the gainer as pending-replica writes, which count toward the
+ * raised quorum (put_fsm). Old replicas drop a slot only after the gainer is `up` plus a grace
+ * of several gossip rounds in which coordinators still on the old view keep writing to both.
+ */
+import assert from 'node:assert';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { decodeObject } from '../coordinator/object.js';
+import type { Ring } from '../coordinator/ring.js';
+import { RingTransition } from '../coordinator/ring_transition.js';
+import type { Keyspace } from '../server/keyspace.js';
+import type { LogFn } from '../server/logger.js';
+import type { ClusterBus } from './bus.js';
+import type { MemberInfo, MembershipTable } from './membership.js';
+import { realClock } from './gossip.js';
+import {
+  decodeStreamConfirm,
+  decodeStreamScan,
+  decodeStreamScanReply,
+  encodeStreamConfirm,
+  encodeStreamScan,
+  encodeStreamScanReply,
+  StreamMessageType,
+} from './stream_codec.js';
+import { confirmTargets, leaveGainers, planTasks, removalGains, slotsToDrop, transitionGains } from './stream_plan.js';
+import {
+  emptyProgress,
+  MAX_STREAM_STATE_FILE_BYTES,
+  parseProgress,
+  serializeProgress,
+  STREAM_STATE_FILE_NAME,
+  type StreamProgress,
+  type StreamTask,
+} from './stream_progress.js';
+import { readStreamChunk } from './stream_source.js';
+import { chunkBytesFor, throttleDelayMs } from './stream_throttle.js';
+
+/** Gossip rounds a joining node waits before streaming, and old owners wait before dropping. */
+export const SETTLE_GOSSIP_ROUNDS = 6;
+/** Floor of that settle delay, ms. */
+export const MIN_SETTLE_MS = 600;
+/** Pause between ticks, ms. */
+export const STREAM_TICK_MS = 100;
+/** Deadline of one STREAM_SCAN / STREAM_CONFIRM request, ms. */
+export const STREAM_REQUEST_TIMEOUT_MS = 15_000;
+/** Objects merged concurrently while applying a chunk. */
+export const MERGE_PARALLELISM = 32;
+/** Least time between two writes of the progress file, ms (it is also written at the end of each task). */
+export const PROGRESS_PERSIST_EVERY_MS = 250;
+/** Least time between two STREAM_CONFIRMs to one leaving node, ms. */
+export const CONFIRM_EVERY_MS = 1_000;
+
+export type StreamPhase = 'idle' | 'joining' | 'streaming' | 'leaving' | 'left';
+
+/** What CLUSTER INFO and INFO report (issue 6: slots and bytes moved and remaining). */
+export interface StreamInfo {
+  readonly phase: StreamPhase;
+  /** Slots still to stream into this node (tasks not done plus gains not yet planned). */
+  readonly slotsRemaining: number;
+  readonly slotsStreamed: number;
+  readonly bytesStreamed: number;
+  readonly keysStreamed: number;
+  /** bytes per streamed slot so far x slots remaining (0 before the first slot completes). */
+  readonly bytesRemainingEstimate: number;
+  readonly slotsDropped: number;
+  readonly keysDropped: number;
+  /** Slots whose preflist differs between the current and the target ring (cluster-wide). */
+  readonly ringSlotsMoving: number;
+}
+
+export interface StreamManagerOptions {
+  readonly selfId: string;
+  readonly table: MembershipTable;
+  readonly updateSelf: (change: Partial<Omit<MemberInfo, 'id'>>) => void;
+  readonly rings: { current(): Ring; target(): Ring };
+  readonly isUp: (id: string) => boolean;
+  readonly bus: ClusterBus;
+  readonly keyspace: Keyspace;
+  readonly maxBytesPerSec: () => number;
+  readonly gossipIntervalMs: number;
+  readonly dir: string;
+  readonly progress: StreamProgress;
+  readonly log: LogFn;
+  /** The node left the ring (CLUSTER LEAVE done): stop it. */
+  readonly onLeft: () => void;
+}
+
+export class StreamError extends Error {
+  readonly code = 'ERR_STREAM';
+}
+
+/** Reads the persisted progress; a missing or damaged file is a fresh start (logged). */
+export function loadStreamProgress(dir: string, log: LogFn): StreamProgress {
+  const file = path.join(dir, STREAM_STATE_FILE_NAME);
+  try {
+    const st = fs.statSync(file);
+    if (st.size > MAX_STREAM_STATE_FILE_BYTES) {
+      log('warn', `stream: ${file} is ${st.size} bytes, over ${MAX_STREAM_STATE_FILE_BYTES}; streaming starts over`);
+      return emptyProgress();
+    }
+    return parseProgress(fs.readFileSync(file));
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') log('warn', `stream: cannot use ${file} (${(err as Error).message}); streaming starts over`);
+    return emptyProgress();
+  }
+}
+
+/** Temp file + rename: a crash leaves the old progress or the new one. */
+export function saveStreamProgress(dir: string, p: StreamProgress): void {
+  const file = path.join(dir, STREAM_STATE_FILE_NAME);
+  fs.writeFileSync(`${file}.tmp`, serializeProgress(p));
+  fs.renameSync(`${file}.tmp`, file);
+}
+
+export class StreamManager {
+  readonly #o: StreamManagerOptions;
+  readonly #p: StreamProgress;
+  readonly #settleMs: number;
+  #timer: NodeJS.Timeout | null = null;
+  #running: Promise<void> | null = null;
+  #closed = false;
+  #transition: RingTransition | undefined;
+  #lastCurrent: Ring | undefined;
+  #joinStartedMs: number;
+  #leftAtMs: number | undefined;
+  /** Drops due: slot -> local time (ms) it may be dropped. */
+  readonly #drops = new Map<number, number>();
+  /** Leaving node: gainer id -> target fingerprint it confirmed. */
+  readonly #confirmed = new Map<string, string>();
+  readonly #lastConfirmSent = new Map<string, number>();
+  /** Source index to try next per task (rotates on failures). */
+  readonly #sourceTurn = new WeakMap<StreamTask, number>();
+  #lastPersistMs = 0;
+
+  constructor(o: StreamManagerOptions) {
+    this.#o = o;
+    this.#p = o.progress;
+    this.#settleMs = Math.max(MIN_SETTLE_MS, SETTLE_GOSSIP_ROUNDS * o.gossipIntervalMs);
+    this.#joinStartedMs = realClock.now();
+    o.bus.handle(StreamMessageType.STREAM_SCAN, async (payload) => encodeStreamScanReply(await readStreamChunk(o.keyspace, decodeStreamScan(payload))));
+    o.bus.handle(StreamMessageType.STREAM_CONFIRM, (payload, from) => {
+      this.#confirmed.set(from.id, decodeStreamConfirm(payload));
+      return Buffer.alloc(0);
+    });
+  }
+
+  start(): void {
+    assert(this.#timer === null);
+    const loop = (): void => {
+      if (this.#closed) return;
+      this.#running = this.#tick()
+        .catch((err: unknown) => this.#o.log('warn', `stream: ${(err as Error).message}`))
+        .finally(() => {
+          this.#running = null;
+          if (!this.#closed) this.#timer = setTimeout(loop, STREAM_TICK_MS);
+        });
+    };
+    this.#timer = setTimeout(loop, 0);
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    if (this.#timer) clearTimeout(this.#timer);
+    await this.#running;
+    this.#persist(true);
+  }
+
+  /** Target-only replicas a write to `slot` must also reach (as of the last tick). */
+  pendingReplicas(slot: number): readonly string[] {
+    return this.#transition?.pendingReplicas(slot) ?? [];
+  }
+
+  /** CLUSTER LEAVE: start decommissioning this node. Throws StreamError when it cannot. */
+  leave(): void {
+    const me = this.#o.table.self();
+    if (me.state !== 'up') throw new StreamError(`ERR this node is ${me.state}, only an up node can leave`);
+    const others = this.#o.table.members().filter((m) => m.id !== me.id && m.state === 'up' && this.#o.isUp(m.id));
+    if (others.length === 0) throw new StreamError('ERR no other up node to hand this node\'s slots to');
+    this.#confirmed.clear();
+    this.#o.updateSelf({ state: 'leaving' });
+    this.#o.log('info', `stream: leaving the ring (slots go to the remaining nodes)`);
+  }
+
+  /**
+   * CLUSTER FORGET: marks a dead member `left` for good; the survivors re-replicate its slots.
+   * The record carries a newer incarnation than the dead node ever published, so it wins
+   * everywhere gossip takes it.
+   */
+  forget(id: string): void {
+    const t = this.#o.table;
+    if (id === this.#o.selfId) throw new StreamError('ERR I tried hard but I can\'t forget myself...');
+    const m = t.get(id);
+    if (m === undefined) throw new StreamError(`ERR Unknown node ${id}`);
+    if (m.state === 'left') return;
+    if (m.liveness !== 'down') throw new StreamError(`ERR node ${id} is not down (it is ${m.liveness}); use CLUSTER LEAVE on it to remove a live node`);
+    t.merge(
+      [{ id: m.id, host: m.host, port: m.port, busPort: m.busPort, dc: m.dc, rack: m.rack, weight: m.weight, state: 'left', incarnation: m.incarnation + 1, heartbeat: 0, suspectedAt: null }],
+      realClock.now(),
+    );
+    this.#o.log('info', `stream: forgot node ${id}; its slots re-replicate from the survivors`);
+  }
+
+  info(): StreamInfo {
+    const p = this.#p;
+    const me = this.#o.table.self();
+    let remaining = 0;
+    for (const t of p.tasks) remaining += t.last - t.first + 1;
+    const tr = this.#transition;
+    if (tr !== undefined) {
+      const covered = this.#covered();
+      for (const m of tr.gainedBy(this.#o.selfId)) if (m.sources.length > 0 && !p.streamed.has(m.slot) && !covered.has(m.slot)) remaining++;
+    }
+    const phase: StreamPhase =
+      me.state === 'joining' ? 'joining' : me.state === 'leaving' ? 'leaving' : me.state === 'left' ? 'left' : remaining > 0 ? 'streaming' : 'idle';
+    return {
+      phase,
+      slotsRemaining: remaining,
+      slotsStreamed: p.slotsStreamed,
+      bytesStreamed: p.bytesStreamed,
+      keysStreamed: p.keysStreamed,
+      bytesRemainingEstimate: p.slotsStreamed === 0 ? 0 : Math.round((p.bytesStreamed / p.slotsStreamed) * remaining),
+      slotsDropped: p.slotsDropped,
+      keysDropped: p.keysDropped,
+      ringSlotsMoving: tr?.stats.slotsChanged ?? 0,
+    };
+  }
+
+  /** `key:value` lines for CLUSTER INFO and INFO. */
+  infoLines(): string[] {
+    const i = this.info();
+    return [
+      `stream_state:${i.phase}`,
+      `stream_slots_remaining:${i.slotsRemaining}`,
+      `stream_slots_streamed:${i.slotsStreamed}`,
+      `stream_bytes_streamed:${i.bytesStreamed}`,
+      `stream_bytes_remaining_estimate:${i.bytesRemainingEstimate}`,
+      `stream_keys_streamed:${i.keysStreamed}`,
+      `stream_slots_dropped:${i.slotsDropped}`,
+      `stream_keys_dropped:${i.keysDropped}`,
+      `stream_ring_slots_moving:${i.ringSlotsMoving}`,
+    ];
+  }
+
+  #covered(): Set<number> {
+    const s = new Set<number>();
+    for (const t of this.#p.tasks) for (let x = t.first; x <= t.last; x++) s.add(x);
+    return s;
+  }
+
+  async #tick(): Promise<void> {
+    const self = this.#o.selfId;
+    const now = realClock.now();
+    const cur = this.#o.rings.current();
+    const tgt = this.#o.rings.target();
+    const prevTr = this.#transition;
+    const tr = prevTr !== undefined && prevTr.current === cur && prevTr.target === tgt ? prevTr : new RingTransition(cur, tgt);
+    this.#transition = tr;
+
+    // The current ring moved: forget gains, completed joins' drops, streamed slots now owned.
+    const last = this.#lastCurrent;
+    this.#lastCurrent = cur;
+    if (last !== undefined && last !== cur) {
+      const covered = this.#covered();
+      const gains = removalGains(last, cur, self).filter((g) => {
+        if (this.#p.streamed.delete(g.slot)) return false;
+        return !covered.has(g.slot);
+      });
+      if (gains.length > 0) {
+        this.#p.tasks.push(...planTasks(gains, () => false));
+        this.#o.log('info', `stream: ${gains.length} slots to re-replicate after a member left the ring`);
+      }
+      for (const slot of [...this.#p.streamed]) if (cur.preflist(slot).includes(self)) this.#p.streamed.delete(slot);
+      if (prevTr !== undefined) for (const slot of slotsToDrop(prevTr, cur, tgt, self)) if (!this.#drops.has(slot)) this.#drops.set(slot, now + this.#settleMs * 2);
+      this.#persist(true);
+    }
+
+    const me = this.#o.table.self();
+    if (me.state === 'left') {
+      if (this.#leftAtMs !== undefined && now - this.#leftAtMs >= this.#settleMs) {
+        this.#closed = true;
+        this.#o.onLeft();
+      }
+      return;
+    }
+
+    // Gains of the transition in progress. A joining node first waits until it has heard of the
+    // cluster and then a settle delay, so that every coordinator knows it is joining (and sends
+    // it the writes made meanwhile) before it scans anything.
+    if (me.state === 'joining' && this.#o.table.size <= 1) this.#joinStartedMs = now;
+    const settled = me.state !== 'joining' || (this.#o.table.size > 1 && now - this.#joinStartedMs >= this.#settleMs);
+    if (settled) {
+      const covered = this.#covered();
+      // A gain without sources (no current owner: a brand-new cluster) has nothing to fetch.
+      const gains = transitionGains(tr, self).filter((g) => g.sources.length > 0 && !this.#p.streamed.has(g.slot) && !covered.has(g.slot));
+      const tasks = planTasks(gains, () => false);
+      if (tasks.length > 0) {
+        this.#p.tasks.push(...tasks);
+        this.#o.log('info', `stream: ${tasks.reduce((a, t) => a + t.last - t.first + 1, 0)} slots to stream in, in ${tasks.length} tasks`);
+        this.#persist(true);
+      }
+    }
+
+    await this.#runTasks();
+    await this.#runDrops(now);
+    if (this.#closed) return;
+
+    const done = this.#p.tasks.length === 0 && transitionGains(tr, self).every((g) => g.sources.length === 0 || this.#p.streamed.has(g.slot));
+    if (me.state === 'joining' && settled && done) {
+      this.#p.joining = false;
+      this.#persist(true);
+      this.#o.updateSelf({ state: 'up' });
+      this.#o.log('info', `stream: join complete (${this.#p.slotsStreamed} slots, ${this.#p.bytesStreamed} bytes streamed); now up`);
+    }
+    if (done) await this.#sendConfirms(tr, realClock.now());
+    if (me.state === 'leaving') {
+      const gainers = leaveGainers(tr, self);
+      if (gainers.every((g) => this.#confirmed.get(g) === tgt.fingerprint)) {
+        this.#o.updateSelf({ state: 'left' });
+        this.#leftAtMs = realClock.now();
+        this.#o.log('info', `stream: every new owner confirmed (${gainers.length} nodes); left the ring`);
+      }
+    }
+  }
+
+  async #sendConfirms(tr: RingTransition, now: number): Promise<void> {
+    const targets = confirmTargets(tr, this.#o.selfId, (id) => this.#o.table.get(id)?.state === 'leaving');
+    for (const id of targets) {
+      if (now - (this.#lastConfirmSent.get(id) ?? -Infinity) < CONFIRM_EVERY_MS) continue;
+      this.#lastConfirmSent.set(id, now);
+      try {
+        await this.#call(id, StreamMessageType.STREAM_CONFIRM, encodeStreamConfirm(tr.target.fingerprint));
+      } catch (err) {
+        this.#o.log('debug', `stream: confirm to ${id} failed: ${(err as Error).message}`);
+      }
+    }
+  }
+
+  async #runTasks(): Promise<void> {
+    while (!this.#closed && this.#p.tasks.length > 0) {
+      const task = this.#p.tasks[0] as StreamTask;
+      const finished = await this.#runTask(task);
+      if (!finished) return; // no source reachable now: retry next tick
+      this.#p.tasks.shift();
+      for (let s = task.first; s <= task.last; s++) this.#p.streamed.add(s);
+      this.#p.slotsStreamed += task.last - task.first + 1;
+      this.#persist(true);
+    }
+  }
+
+  /** Pulls one task to its end; false when no source answered (the position is kept). */
+  async #runTask(task: StreamTask): Promise<boolean> {
+    const candidates = task.sources.filter((id) => id !== this.#o.selfId && this.#o.isUp(id));
+    if (candidates.length === 0) {
+      // Every source is down or gone: if none of them is a current owner any more, nothing can be fetched.
+      if (task.sources.every((id) => this.#o.table.get(id)?.state === 'left')) return true;
+      return false;
+    }
+    let turn = this.#sourceTurn.get(task) ?? 0;
+    for (;;) {
+      if (this.#closed) return false;
+      const source = candidates[turn % candidates.length] as string;
+      const rate = this.#o.maxBytesPerSec();
+      const started = realClock.now();
+      let reply;
+      try {
+        reply = decodeStreamScanReply(
+          await this.#call(source, StreamMessageType.STREAM_SCAN, encodeStreamScan({ firstSlot: task.first, lastSlot: task.last, maxBytes: chunkBytesFor(rate), from: task.next })),
+        );
+      } catch (err) {
+        this.#o.log('info', `stream: slots ${task.first}-${task.last} from ${source} failed (${(err as Error).message}); will retry`);
+        this.#sourceTurn.set(task, turn + 1);
+        return false;
+      }
+      let bytes = 0;
+      for (let i = 0; i < reply.entries.length; i += MERGE_PARALLELISM) {
+        await Promise.all(
+          reply.entries.slice(i, i + MERGE_PARALLELISM).map(async (e) => {
+            bytes += e.key.length + e.object.length;
+            await this.#o.keyspace.mergeObject(e.key, decodeObject(e.object));
+          }),
+        );
+      }
+      task.bytes += bytes;
+      task.keys += reply.entries.length;
+      this.#p.bytesStreamed += bytes;
+      this.#p.keysStreamed += reply.entries.length;
+      if (reply.done) return true;
+      task.next = reply.next;
+      this.#persist(false);
+      const wait = throttleDelayMs(bytes, realClock.now() - started, rate);
+      if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+      turn = this.#sourceTurn.get(task) ?? turn;
+    }
+  }
+
+  async #runDrops(now: number): Promise<void> {
+    if (this.#drops.size === 0) return;
+    const self = this.#o.selfId;
+    const cur = this.#o.rings.current();
+    const tgt = this.#o.rings.target();
+    for (const [slot, due] of [...this.#drops]) {
+      if (this.#closed) return;
+      if (due > now) continue;
+      this.#drops.delete(slot);
+      if (cur.preflist(slot).includes(self) || tgt.preflist(slot).includes(self)) continue;
+      let keys = 0;
+      for await (const e of this.#o.keyspace.storedObjects(slot, slot)) {
+        await this.#o.keyspace.dropStored(e.key);
+        keys++;
+      }
+      this.#p.slotsDropped++;
+      this.#p.keysDropped += keys;
+    }
+    this.#persist(true);
+  }
+
+  #call(node: string, type: number, payload: Buffer): Promise<Buffer> {
+    const m = this.#o.table.get(node);
+    if (m === undefined) return Promise.reject(new StreamError(`node ${node} is not in the membership table`));
+    return this.#o.bus.request({ host: m.host, port: m.busPort, id: node }, type, payload, STREAM_REQUEST_TIMEOUT_MS);
+  }
+
+  #persist(force: boolean): void {
+    const now = realClock.now();
+    if (!force && now - this.#lastPersistMs < PROGRESS_PERSIST_EVERY_MS) return;
+    this.#lastPersistMs = now;
+    try {
+      saveStreamProgress(this.#o.dir, this.#p);
+    } catch (err) {
+      this.#o.log('warn', `stream: persisting progress failed: ${(err as Error).message}`);
+    }
+  }
+}

@@ -1,0 +1,95 @@
+/**
+ * What a node must stream, drop and confirm, decided from rings: PURE (stream_manager.ts is the
+ * shell that acts on it). See ring_transition.ts for the vocabulary.
+ *
+ *  - Transition gains: slots this node is in the target preflist of and not the current one
+ *    (it joins, or takes over from a leaving node): pulled from the current replicas.
+ *  - Removal gains: when a member leaves the current ring WITHOUT a streamed transition
+ *    (CLUSTER FORGET of a dead node), the survivors that enter a slot's preflist pull it from
+ *    the slot's previous replicas, restoring N copies.
+ *  - Drops: a slot this node was planned to lose in the previous transition and no longer
+ *    holds in either ring, once the gainers turned it over (they are owners now).
+ * Additions without streaming (a new cluster of empty nodes, `join-streaming no`) move nothing.
+ */
+import type { Ring } from '../coordinator/ring.js';
+import type { RingTransition } from '../coordinator/ring_transition.js';
+import { SLOT_COUNT } from '../coordinator/slot.js';
+import type { StreamTask } from './stream_progress.js';
+
+/** Longest run of slots in one task (a task is one resumable range scan). */
+export const MAX_TASK_SLOTS = 512;
+
+export interface SlotGain {
+  readonly slot: number;
+  readonly sources: readonly string[];
+}
+
+/** Transition gains of `self` not yet streamed. */
+export function transitionGains(tr: RingTransition, self: string): SlotGain[] {
+  return tr.gainedBy(self).map((m) => ({ slot: m.slot, sources: m.sources }));
+}
+
+/** Slots `self` enters in `cur` because members of `prev` are gone from it (not merely added). */
+export function removalGains(prev: Ring, cur: Ring, self: string): SlotGain[] {
+  const gone = prev.members.filter((m) => cur.member(m.id) === undefined).map((m) => m.id);
+  if (gone.length === 0) return [];
+  const out: SlotGain[] = [];
+  for (let s = 0; s < SLOT_COUNT; s++) {
+    const now = cur.preflist(s);
+    if (!now.includes(self)) continue;
+    const before = prev.preflist(s);
+    if (before.includes(self)) continue;
+    out.push({ slot: s, sources: [...before.filter((x) => x !== self), ...now.filter((x) => x !== self && !before.includes(x))] });
+  }
+  return out;
+}
+
+/** Slots to drop after the current ring moved from `prev` to `cur`, given the transition planned under `prev`. */
+export function slotsToDrop(planned: RingTransition, cur: Ring, target: Ring, self: string): number[] {
+  return planned.lostBy(self).filter((s) => !cur.preflist(s).includes(self) && !target.preflist(s).includes(self));
+}
+
+/**
+ * New tasks for the gains not covered yet: consecutive slots with the same sources grouped into
+ * runs of at most MAX_TASK_SLOTS, in slot order.
+ */
+export function planTasks(gains: readonly SlotGain[], covered: (slot: number) => boolean): StreamTask[] {
+  const out: StreamTask[] = [];
+  let cur: { first: number; last: number; sources: readonly string[]; key: string } | undefined;
+  const flush = (): void => {
+    if (cur !== undefined) out.push({ first: cur.first, last: cur.last, sources: cur.sources, next: Buffer.alloc(0), bytes: 0, keys: 0 });
+    cur = undefined;
+  };
+  for (const g of gains) {
+    if (covered(g.slot)) {
+      flush();
+      continue;
+    }
+    const key = g.sources.join('\u0000');
+    if (cur !== undefined && g.slot === cur.last + 1 && key === cur.key && g.slot - cur.first < MAX_TASK_SLOTS) {
+      cur.last = g.slot;
+      continue;
+    }
+    flush();
+    cur = { first: g.slot, last: g.slot, sources: g.sources, key };
+  }
+  flush();
+  return out;
+}
+
+/**
+ * Leaving members `self` must confirm to: those that lose a slot `self` gains in `tr` (call once
+ * every such slot is streamed).
+ */
+export function confirmTargets(tr: RingTransition, self: string, isLeaving: (id: string) => boolean): string[] {
+  const out = new Set<string>();
+  for (const m of tr.gainedBy(self)) for (const id of m.lost) if (isLeaving(id)) out.add(id);
+  return [...out].sort();
+}
+
+/** Members that must confirm to a leaving `self` before it may leave: the gainers of its slots. */
+export function leaveGainers(tr: RingTransition, self: string): string[] {
+  const out = new Set<string>();
+  for (const m of tr.moves) if (m.lost.includes(self)) for (const id of m.gained) out.add(id);
+  return [...out].sort();
+}

@@ -1,0 +1,97 @@
+// Elastic membership on real processes (issue 6), N=3 W=2 R=2, under a continuous write/read
+// workload: grow 3 -> 4 (a node with join-streaming streams its slots, then turns up), shrink
+// 4 -> 3 with CLUSTER LEAVE (the node streams its slots out and stops), then grow again and
+// CLUSTER FORGET a kill -9'd node (survivors re-replicate). After each change: every
+// acknowledged write reads back with its value, every acknowledged key is held by exactly N
+// members (CLUSTER HOLDERS), and the only client errors are NOQUORUM.
+import t from 'tap';
+import type { Redis } from 'ioredis';
+import { cmd, connectIoredis } from '../helpers/ioredis_client.js';
+import { startNode, startNodes, type RingkvNode } from '../helpers/node_process.js';
+import { freePorts, LOOPBACK_HOST } from '../helpers/ports.js';
+import { badReplicaCounts, clusterInfo, elasticConfig, missingKeys, nodeFlags, waitUntil, Workload, N } from './elastic_harness.js';
+
+const PRELOAD_KEYS = 1500;
+const VALUE_BYTES = 400;
+/** Slow enough that the join takes a while under the workload, fast enough for the time budget. */
+const STREAM_RATE = '1mb';
+
+t.test('grow 3 -> 4, leave back to 3, forget a dead node: nothing acknowledged is lost, N copies', async (t) => {
+  const busPorts = await freePorts(6);
+  const seedOf = (port: number, bus: number): string => `${LOOPBACK_HOST}:${port}@${bus}`;
+  const nodes: RingkvNode[] = await startNodes(t, 3, (i, ports) => ({
+    config: elasticConfig(busPorts[i]!, ports.map((p, j) => seedOf(p, busPorts[j]!)).join(','), { 'stream-max-bytes-per-sec': STREAM_RATE }),
+  }));
+  const seeds = nodes.map((n, i) => seedOf(n.port, busPorts[i]!)).join(',');
+  const clients: Redis[] = await Promise.all(nodes.map((n) => connectIoredis(t, n.port)));
+  const ids: string[] = await Promise.all(clients.map(async (c) => String(await cmd(c, 'CLUSTER', 'MYID'))));
+  await waitUntil('3 nodes converge', async () => (await Promise.all(clients.map(nodeFlags))).every((f) => f.size === 3));
+
+  const w = new Workload('ek', VALUE_BYTES);
+  await w.preload(clients, PRELOAD_KEYS);
+  t.same(w.failures, [], 'preload: every write acknowledged');
+  let live: Redis[] = [...clients];
+  w.start(() => live, 4);
+
+  // ---- 1. join: 3 -> 4 under the workload --------------------------------------------------
+  const d = await startNode(t, { config: elasticConfig(busPorts[3]!, seeds, { 'join-streaming': 'yes', 'stream-max-bytes-per-sec': STREAM_RATE }) });
+  const dc = await connectIoredis(t, d.port);
+  const dId = String(await cmd(dc, 'CLUSTER', 'MYID'));
+  await waitUntil('the new node is seen joining', async () => (await nodeFlags(clients[0]!)).get(dId)?.includes('joining') === true);
+  const during = await clusterInfo(dc);
+  t.equal(during.get('stream_state'), 'joining', 'CLUSTER INFO on the new node: stream_state joining');
+  await waitUntil('the join completes', async () => (await clusterInfo(dc)).get('stream_state') === 'idle' && !(await nodeFlags(clients[0]!)).get(dId)!.includes('joining'));
+  const joined = await clusterInfo(dc);
+  const streamedSlots = Number(joined.get('stream_slots_streamed'));
+  const idealSlots = (16384 * N) / 4;
+  t.ok(streamedSlots > idealSlots * 0.75 && streamedSlots < idealSlots * 1.25, `the new node streamed ${streamedSlots} slot copies (ideal ${idealSlots} = N x 16384 / 4)`);
+  t.ok(Number(joined.get('stream_bytes_streamed')) > 0, `and ${joined.get('stream_bytes_streamed')} bytes, ${joined.get('stream_keys_streamed')} objects`);
+  t.equal(joined.get('stream_slots_remaining'), '0', 'nothing remaining');
+  live = [...clients, dc];
+  await new Promise((r) => setTimeout(r, 2500)); // workload on the grown cluster; old owners drop moved slots
+  await w.stop();
+  t.same(w.failures, [], `join: no client errors but NOQUORUM (${w.writes} writes, ${w.reads} reads, ${w.noquorum} NOQUORUM)`);
+  t.same(w.lostReads, [], 'join: every read of an acknowledged key found it');
+  t.same(await missingKeys(dc, w.acked), [], `join: all ${w.acked.size} acknowledged keys read back with their value`);
+  await waitUntil('old owners dropped the moved slots', async () => (await badReplicaCounts(clients[1]!, [...w.acked.keys()])).length === 0, 15_000).catch(() => undefined);
+  t.same((await badReplicaCounts(clients[1]!, [...w.acked.keys()])).slice(0, 10), [], 'join: every acknowledged key on exactly N members');
+  const dropped = (await Promise.all(clients.map(clusterInfo))).reduce((a, i) => a + Number(i.get('stream_slots_dropped')), 0);
+  t.ok(Math.abs(dropped - streamedSlots) <= streamedSlots * 0.05 + 1, `old owners dropped ${dropped} slot copies, the new node took ${streamedSlots}`);
+
+  // ---- 2. leave: 4 -> 3 under the workload --------------------------------------------------
+  const leaver = 0; // an original node leaves; the new one stays
+  live = [clients[1]!, clients[2]!, dc];
+  const w2 = new Workload('lk', VALUE_BYTES);
+  w2.start(() => live, 3);
+  t.equal(String(await cmd(clients[leaver]!, 'CLUSTER', 'LEAVE')), 'OK', 'CLUSTER LEAVE accepted');
+  await waitUntil('the leaving node stops', async () => !nodes[leaver]!.running);
+  await waitUntil('the others see it left', async () => (await clusterInfo(clients[1]!)).get('stream_ring_slots_moving') === '0' && (await clusterInfo(dc)).get('stream_state') === 'idle');
+  await new Promise((r) => setTimeout(r, 1500));
+  await w2.stop();
+  t.same(w2.failures, [], `leave: no client errors but NOQUORUM (${w2.writes} writes, ${w2.noquorum} NOQUORUM)`);
+  t.same(w2.lostReads, [], 'leave: every read of an acknowledged key found it');
+  const all = new Map([...w.acked, ...w2.acked]);
+  t.same(await missingKeys(dc, all), [], `leave: all ${all.size} acknowledged keys read back`);
+  t.same((await badReplicaCounts(dc, [...all.keys()])).slice(0, 10), [], 'leave: every acknowledged key on exactly N of the 3 members');
+  const leftFlags = await nodeFlags(dc);
+  t.notOk([...leftFlags.values()].some((f) => f.includes('leaving')), 'no member still leaving');
+
+  // ---- 3. forget: a 4th node joins, one node is killed, FORGET it, survivors re-replicate ------
+  const e = await startNode(t, { config: elasticConfig(busPorts[4]!, seeds.split(',').slice(1).join(','), { 'join-streaming': 'yes', 'stream-max-bytes-per-sec': '0' }) });
+  const ec = await connectIoredis(t, e.port);
+  const eId = String(await cmd(ec, 'CLUSTER', 'MYID'));
+  await waitUntil('the second join completes', async () => (await clusterInfo(ec)).get('stream_state') === 'idle' && (await nodeFlags(dc)).get(eId)?.includes('joining') === false);
+  const victim = 2;
+  await nodes[victim]!.kill9();
+  await waitUntil('the dead node is marked failed', async () => (await nodeFlags(dc)).get(ids[victim]!)?.includes('fail') === true);
+  t.match(String(await cmd(dc, 'CLUSTER', 'FORGET', dId).catch((err: Error) => err.message)), /ERR/, 'FORGET of a live node is refused');
+  t.equal(String(await cmd(dc, 'CLUSTER', 'FORGET', ids[victim]!)), 'OK', 'CLUSTER FORGET of the dead node');
+  const survivors = [clients[1]!, dc, ec];
+  await waitUntil('every survivor sees the forgotten node gone', async () =>
+    (await Promise.all(survivors.map(nodeFlags))).every((f) => f.get(ids[victim]!) === undefined || f.get(ids[victim]!)!.includes('noaddr')),
+  ).catch(() => undefined);
+  await waitUntil('re-replication finishes', async () => (await badReplicaCounts(ec, [...all.keys()])).length === 0, 20_000).catch(() => undefined);
+  t.comment(`forget: ${JSON.stringify((await Promise.all(survivors.map(clusterInfo))).map((i) => [i.get('stream_slots_streamed'), i.get('stream_slots_remaining'), i.get('stream_keys_streamed')]))}`);
+  t.same(await missingKeys(ec, all), [], `forget: all ${all.size} acknowledged keys read back`);
+  t.same((await badReplicaCounts(ec, [...all.keys()])).slice(0, 10), [], 'forget: every acknowledged key on exactly N of the 3 survivors');
+});

@@ -1,0 +1,132 @@
+// Slot streaming's pure parts: the wire codec (round trips, every cap checked before
+// allocating), the persisted progress (round trip, damage detected), task planning, removal
+// gains and drops, and the throttle's pacing.
+import t from 'tap';
+import { buildRing, type MemberState, type RingMember } from '../../src/coordinator/ring.js';
+import { RingTransition } from '../../src/coordinator/ring_transition.js';
+import { SLOT_COUNT } from '../../src/coordinator/slot.js';
+import {
+  decodeStreamConfirm,
+  decodeStreamScan,
+  decodeStreamScanReply,
+  encodeStreamConfirm,
+  encodeStreamScan,
+  encodeStreamScanReply,
+  MAX_STREAM_CHUNK_BYTES,
+  MAX_STREAM_CHUNK_ENTRIES,
+} from '../../src/cluster/stream_codec.js';
+import { confirmTargets, leaveGainers, MAX_TASK_SLOTS, planTasks, removalGains, slotsToDrop } from '../../src/cluster/stream_plan.js';
+import { emptyProgress, parseProgress, serializeProgress } from '../../src/cluster/stream_progress.js';
+import { chunkBytesFor, DEFAULT_STREAM_CHUNK_BYTES, MIN_STREAM_CHUNK_BYTES, throttleDelayMs } from '../../src/cluster/stream_throttle.js';
+
+const decodeError = (f: () => unknown): string => {
+  try {
+    f();
+  } catch (err) {
+    return (err as { code?: string }).code ?? 'no code';
+  }
+  return 'no error';
+};
+
+t.test('STREAM_SCAN request and reply round trip', async (t) => {
+  const req = { firstSlot: 3, lastSlot: 900, maxBytes: 65536, from: Buffer.from([1, 0, 7, 0x61]) };
+  t.same(decodeStreamScan(encodeStreamScan(req)), req);
+  const rep = { done: false, next: Buffer.from('pos'), entries: [{ key: Buffer.from('k1'), object: Buffer.from([1, 2, 3]) }, { key: Buffer.alloc(0), object: Buffer.alloc(0) }] };
+  t.same(decodeStreamScanReply(encodeStreamScanReply(rep)), rep);
+  t.same(decodeStreamScanReply(encodeStreamScanReply({ done: true, next: Buffer.alloc(0), entries: [] })), { done: true, next: Buffer.alloc(0), entries: [] });
+  t.equal(decodeStreamConfirm(encodeStreamConfirm('abc123')), 'abc123');
+});
+
+t.test('STREAM_SCAN decoding refuses what it must not allocate or act on', async (t) => {
+  const enc = (firstSlot: number, lastSlot: number, maxBytes: number, fromLen: number): Buffer => {
+    const b = Buffer.alloc(12);
+    b.writeUInt16BE(firstSlot, 0);
+    b.writeUInt16BE(lastSlot, 2);
+    b.writeUInt32BE(maxBytes, 4);
+    b.writeUInt32BE(fromLen, 8);
+    return b;
+  };
+  t.equal(decodeError(() => decodeStreamScan(enc(5, 4, 10, 0))), 'ERR_GOSSIP_DECODE', 'first slot after last');
+  t.equal(decodeError(() => decodeStreamScan(enc(0, SLOT_COUNT, 10, 0))), 'ERR_GOSSIP_DECODE', 'slot past the end');
+  t.equal(decodeError(() => decodeStreamScan(enc(0, 1, MAX_STREAM_CHUNK_BYTES + 1, 0))), 'ERR_GOSSIP_DECODE', 'chunk over the cap');
+  t.equal(decodeError(() => decodeStreamScan(enc(0, 1, 0, 0))), 'ERR_GOSSIP_DECODE', 'empty chunk');
+  t.equal(decodeError(() => decodeStreamScan(enc(0, 1, 10, 0xffff_ffff))), 'ERR_GOSSIP_DECODE', 'position longer than the cap');
+  t.equal(decodeError(() => decodeStreamScan(enc(0, 1, 10, 5))), 'ERR_GOSSIP_DECODE', 'position longer than the payload');
+  t.equal(decodeError(() => decodeStreamScan(Buffer.concat([enc(0, 1, 10, 0), Buffer.from([9])]))), 'ERR_GOSSIP_DECODE', 'trailing bytes');
+  const reply = (count: number): Buffer => {
+    const b = Buffer.alloc(9);
+    b.writeUInt8(0, 0);
+    b.writeUInt32BE(0, 1);
+    b.writeUInt32BE(count, 5);
+    return b;
+  };
+  t.equal(decodeError(() => decodeStreamScanReply(reply(MAX_STREAM_CHUNK_ENTRIES + 1))), 'ERR_GOSSIP_DECODE', 'entry count over the cap');
+  t.equal(decodeError(() => decodeStreamScanReply(reply(1000))), 'ERR_GOSSIP_DECODE', 'entry count the payload cannot hold');
+  const bigKey = Buffer.concat([reply(1), Buffer.from([0xff, 0xff, 0xff, 0xff]), Buffer.alloc(4)]);
+  t.equal(decodeError(() => decodeStreamScanReply(bigKey)), 'ERR_GOSSIP_DECODE', 'key length over the cap');
+  const badDone = Buffer.from(reply(0));
+  badDone[0] = 2;
+  t.equal(decodeError(() => decodeStreamScanReply(badDone)), 'ERR_GOSSIP_DECODE', 'done flag not 0/1');
+  t.equal(decodeError(() => decodeStreamConfirm(Buffer.from([0]))), 'ERR_GOSSIP_DECODE', 'empty fingerprint');
+});
+
+t.test('progress persists and refuses damage', async (t) => {
+  const p = emptyProgress();
+  p.joining = true;
+  p.streamed = new Set([1, 2, 9000]);
+  p.tasks.push({ first: 10, last: 20, sources: ['a', 'b'], next: Buffer.from([1, 0, 10, 0x41, 0]), bytes: 123, keys: 4 });
+  p.bytesStreamed = 99;
+  const bytes = serializeProgress(p);
+  t.same(parseProgress(bytes), p, 'round trip');
+  const flipped = Buffer.from(bytes);
+  flipped[flipped.length - 3] = (flipped[flipped.length - 3] as number) ^ 1;
+  t.throws(() => parseProgress(flipped), { code: 'ERR_STREAM_STATE' }, 'a flipped byte fails the checksum');
+  t.throws(() => parseProgress(Buffer.from('nonsense')), { code: 'ERR_STREAM_STATE' }, 'not a progress file');
+  t.throws(() => parseProgress(bytes.subarray(0, bytes.length - 5)), { code: 'ERR_STREAM_STATE' }, 'truncated');
+});
+
+const member = (id: string, state: MemberState = 'up'): RingMember => ({ id, weight: 1, dc: 'dc1', rack: '', state });
+
+t.test('planTasks: consecutive slots with equal sources form runs; covered slots split them', async (t) => {
+  const gains = [1, 2, 3, 5, 6].map((slot) => ({ slot, sources: ['a', 'b'] }));
+  gains.push({ slot: 7, sources: ['c'] });
+  const tasks = planTasks(gains, (s) => s === 2);
+  t.same(tasks.map((x) => [x.first, x.last, x.sources]), [[1, 1, ['a', 'b']], [3, 3, ['a', 'b']], [5, 6, ['a', 'b']], [7, 7, ['c']]]);
+  const long = Array.from({ length: MAX_TASK_SLOTS + 3 }, (_, slot) => ({ slot, sources: ['a'] }));
+  t.same(planTasks(long, () => false).map((x) => [x.first, x.last]), [[0, MAX_TASK_SLOTS - 1], [MAX_TASK_SLOTS, MAX_TASK_SLOTS + 2]], 'runs are capped');
+});
+
+t.test('removal gains only when a member is gone; drops only of planned losses', async (t) => {
+  const opts = { vnodes: 32, n: 3 };
+  const four = ['a', 'b', 'c', 'd'];
+  const before = buildRing(four.map((id) => member(id)), opts);
+  const grown = buildRing([...four, 'e'].map((id) => member(id)), opts);
+  t.same(removalGains(before, grown, 'a'), [], 'an addition moves nothing by itself');
+  const after = buildRing(four.map((id) => member(id, id === 'd' ? 'left' : 'up')), opts);
+  const gains = removalGains(before, after, 'a');
+  t.ok(gains.length > 0, `a enters ${gains.length} slots after d is gone`);
+  t.ok(gains.every((g) => before.preflist(g.slot).includes('d') && !g.sources.includes('a') && g.sources.length >= 2), 'each from the slot\'s previous replicas');
+  // A join of e: the planned transition; after e is up, the losers drop exactly their lost slots.
+  const joining = new RingTransition(before, buildRing([...four.map((id) => member(id)), member('e', 'joining')], { ...opts, view: 'target' }));
+  const lost = joining.lostBy('b');
+  t.same(slotsToDrop(joining, grown, grown, 'b'), lost, 'b drops what it lost once e is an owner');
+  t.same(slotsToDrop(new RingTransition(before, before), grown, grown, 'b'), [], 'no planned transition: nothing dropped');
+  // Leave of d: the gainers confirm to d; d waits for exactly them.
+  const leaving = new RingTransition(
+    buildRing(four.map((id) => member(id, id === 'd' ? 'leaving' : 'up')), opts),
+    buildRing(four.map((id) => member(id, id === 'd' ? 'leaving' : 'up')), { ...opts, view: 'target' }),
+  );
+  const gainers = leaveGainers(leaving, 'd');
+  t.ok(gainers.length > 0 && !gainers.includes('d'), `d waits for ${gainers.join(',')}`);
+  for (const g of gainers) t.same(confirmTargets(leaving, g, (id) => id === 'd'), ['d'], `${g} confirms to d`);
+});
+
+t.test('throttle pacing', async (t) => {
+  t.equal(throttleDelayMs(1_000_000, 0, 0), 0, 'unlimited');
+  t.equal(throttleDelayMs(1_000_000, 0, 1_000_000), 1000, 'a second of bytes at the rate');
+  t.equal(throttleDelayMs(1_000_000, 400, 1_000_000), 600, 'minus the time the chunk took');
+  t.equal(throttleDelayMs(1_000, 400, 1_000_000), 0, 'never negative');
+  t.equal(chunkBytesFor(0), DEFAULT_STREAM_CHUNK_BYTES);
+  t.equal(chunkBytesFor(1000), MIN_STREAM_CHUNK_BYTES);
+  t.equal(chunkBytesFor(1024 * 1024), Math.floor((1024 * 1024) / 10));
+});
