@@ -6,6 +6,7 @@
  *             whole-keyspace SCAN_RANGE / FLUSH_ALL (0x23-0x24, scan_range_codec.ts)
  *   0x40-0x4f hinted handoff: HINT_BATCH, HINT_QUERY (0x40-0x41, handoff_codec.ts)
  *   0x50-0x5f anti-entropy (Merkle exchange) and streaming            (to be assigned)
+ *   0x58-0x5f slot streaming (issue 6): STREAM_SCAN, STREAM_CONFIRM (0x58-0x59, stream_codec.ts)
  */
 export const MessageType = {
   GOSSIP_SYNC: 0x10,

@@ -25,6 +25,16 @@ export interface ClusterMemberView {
   readonly liveness: 'alive' | 'suspect' | 'down';
 }
 
+/** Elastic membership controls (src/cluster/stream_manager.ts, issue 6). */
+export interface StreamControl {
+  /** CLUSTER LEAVE; throws an Error whose message is the reply line when it cannot start. */
+  leave(): void;
+  /** CLUSTER FORGET id; throws like leave(). */
+  forget(id: string): void;
+  /** `stream_*` key:value lines for CLUSTER INFO / INFO. */
+  infoLines(): string[];
+}
+
 export interface ClusterView {
   /** This node's id (its ring member id, = the keyspace's node id). */
   readonly selfId: string;
@@ -38,6 +48,8 @@ export interface ClusterView {
   meet(host: string, busPort: number): Promise<string>;
   /** One replica's own copy of `key` (this node's from its keyspace, others' over the bus). */
   readReplica(id: string, key: Buffer, timeoutMs: number): Promise<VersionedObject>;
+  /** Joins, leaves, forgets with streaming; absent in test doubles. */
+  readonly stream?: StreamControl | undefined;
   /**
    * Hinted handoff (CLUSTER PREFLIST): every up node's pending hints for `key`, as
    * [holder id, target id] pairs sorted; a node that does not answer within `timeoutMs` is left out.

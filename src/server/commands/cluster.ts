@@ -16,6 +16,7 @@ import { NOT_INTEGER_ERROR, parseLongLong } from './redis_numbers.js';
 import { guarded } from './strings.js';
 import { clusterInfoTextOf, clusterNodesText, clusterShardsReply, clusterSlotsReply, preflistEntries, preflistReply, type ReplicaVersion, type TopologySnapshot } from './cluster_topology.js';
 import { contextOf, encodeContext, liveValues } from '../../coordinator/object.js';
+import { ELASTIC_HELP_LINES, elasticInfoText, elasticSubcommands } from './cluster_elastic.js';
 
 /** How long CLUSTER PREFLIST waits for each replica's copy of the key, ms. */
 export const PREFLIST_READ_TIMEOUT_MS = 1_000;
@@ -98,7 +99,7 @@ async function info(_ks: Keyspace, _args: Buffer[], ctx: CommandContext): Promis
   if (c === undefined) return verbatim(clusterInfoText());
   const cfg = ctx.server.config;
   return verbatim(
-    clusterInfoTextOf(snapshot(c), { n: cfg.getNumber('replication-factor'), r: cfg.getString('read-quorum'), w: cfg.getString('write-quorum') }),
+    clusterInfoTextOf(snapshot(c), { n: cfg.getNumber('replication-factor'), r: cfg.getString('read-quorum'), w: cfg.getString('write-quorum') }) + elasticInfoText(c),
   );
 }
 
@@ -206,6 +207,7 @@ const HELP_LINES = [
   'SLOTS',
   '    Return information about slots range mappings. Each range is made of:',
   '    start, end, master and replicas IP addresses, ports and ids',
+  ...ELASTIC_HELP_LINES,
   'HELP',
   '    Print this help.',
 ];
@@ -246,6 +248,7 @@ export const clusterCommands: readonly CommandSpec[] = [
       sub('shards', 2, ['stale'], 'Returns the mapping of cluster slots to shards.', shards),
       sub('meet', -4, ['admin', 'stale'], 'Forces a node to handshake with another node.', meet),
       sub('preflist', 3, ['stale'], 'Returns where a key lives: its slot, primary replicas and fallbacks.', preflist),
+      ...elasticSubcommands(sub),
       sub('help', 2, ['stale'], 'Returns helpful text about the different subcommands.', help),
     ],
   },
