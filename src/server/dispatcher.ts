@@ -19,6 +19,9 @@ export const UNKNOWN_COMMAND_ARGS_MAX_CHARS = 128;
 
 export const NOAUTH_ERROR = 'NOAUTH Authentication required.';
 
+/** Command names remembered as sent (e.g. 'SET', 'set', 'Set') for a lookup without lower-casing. */
+export const RAW_NAME_CACHE_MAX = 4096;
+
 /** Error texts replace CR and LF with spaces, as Redis does, so the reply stays one line. */
 function oneLine(s: string): string {
   return s.replace(/[\r\n]/g, ' ');
@@ -72,6 +75,8 @@ export class Dispatcher {
   /** The request overlapPlan resolved last and its resolution (see resolve). */
   #resolvedArgs: readonly Buffer[] | undefined;
   #resolved: Resolution | undefined;
+  readonly #specResolutions = new Map<CommandSpec, Resolution>();
+  readonly #byRawName = new Map<string, CommandSpec>();
 
   constructor(options: DispatcherOptions) {
     this.table = options.table;
@@ -90,10 +95,32 @@ export class Dispatcher {
     return this.#resolve(args);
   }
 
+  /** The resolution of a command with no subcommands, one object per spec (no allocation per request). */
+  #resolutionOf(spec: CommandSpec): Resolution {
+    let r = this.#specResolutions.get(spec);
+    if (r === undefined) {
+      r = { spec };
+      this.#specResolutions.set(spec, r);
+    }
+    return r;
+  }
+
+  /** The spec a command name (as sent, any case) names: the table's lookup, remembered per spelling. */
+  #lookupName(first: Buffer): CommandSpec | undefined {
+    const name = first.toString('latin1');
+    const known = this.#byRawName.get(name);
+    if (known !== undefined) return known;
+    const spec = this.table.lookup(name);
+    // Only names that exist are remembered (a bounded set: the table's names in a few casings),
+    // so random unknown names cannot grow it.
+    if (spec !== undefined && this.#byRawName.size < RAW_NAME_CACHE_MAX) this.#byRawName.set(name, spec);
+    return spec;
+  }
+
   #resolve(args: readonly Buffer[]): Resolution {
     const first = args[0];
     if (first === undefined) return { error: unknownCommandError(args) };
-    const spec = this.table.lookup(first.toString('latin1'));
+    const spec = this.#lookupName(first);
     if (spec === undefined) return { error: unknownCommandError(args) };
     let target = spec;
     if (spec.subcommands !== undefined && spec.subcommands.length > 0) {
@@ -107,7 +134,7 @@ export class Dispatcher {
       }
     }
     if (!arityOk(target.arity, args.length)) return { error: wrongArityError(target.name), countAs: target };
-    return { spec: target };
+    return this.#resolutionOf(target);
   }
 
   /**

@@ -13,13 +13,14 @@ import assert from 'node:assert';
 
 export type Release = () => void;
 
-interface Slot {
-  /** Waiters in arrival order; the head of the queue is the current holder's successor. */
-  readonly waiters: (() => void)[];
-}
+/**
+ * A held key's waiters in arrival order (the head is the current holder's successor); null
+ * while nobody waits, so the uncontended case (every plain SET) allocates no queue.
+ */
+type Waiters = (() => void)[] | null;
 
 export class KeyLock {
-  private readonly held = new Map<string, Slot>();
+  private readonly held = new Map<string, Waiters>();
 
   /** Number of keys currently held (tests and stats). */
   get heldKeys(): number {
@@ -27,13 +28,15 @@ export class KeyLock {
   }
 
   acquire(key: string): Promise<Release> {
-    const slot = this.held.get(key);
-    if (slot === undefined) {
-      this.held.set(key, { waiters: [] });
+    if (!this.held.has(key)) {
+      this.held.set(key, null);
       return Promise.resolve(this.releaser(key));
     }
     return new Promise<Release>((resolve) => {
-      slot.waiters.push(() => resolve(this.releaser(key)));
+      const waiters = this.held.get(key);
+      const wake = (): void => resolve(this.releaser(key));
+      if (waiters === null || waiters === undefined) this.held.set(key, [wake]);
+      else waiters.push(wake);
     });
   }
 
@@ -43,7 +46,7 @@ export class KeyLock {
    */
   tryAcquire(key: string): Release | undefined {
     if (this.held.has(key)) return undefined;
-    this.held.set(key, { waiters: [] });
+    this.held.set(key, null);
     return this.releaser(key);
   }
 
@@ -62,9 +65,9 @@ export class KeyLock {
     return () => {
       assert(!released, `key lock released twice`);
       released = true;
-      const slot = this.held.get(key);
-      assert(slot !== undefined, 'released a key lock that is not held');
-      const next = slot.waiters.shift();
+      const waiters = this.held.get(key);
+      assert(waiters !== undefined, 'released a key lock that is not held');
+      const next = waiters === null ? undefined : waiters.shift();
       if (next === undefined) this.held.delete(key);
       else next();
     };

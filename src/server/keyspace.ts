@@ -283,7 +283,71 @@ export class Keyspace {
     return this.#engine.getEntry(dataKey(key)).then((e) => viewOf(this.#decode(key, e?.value), nowMs));
   }
 
+  /**
+   * view() without a promise, when the engine can answer from memory (memtables, bloom filters,
+   * block cache: KVEngine.getSync); undefined when the read needs I/O (then call view()). Reads
+   * the same committed state as view(). This is every GET of a hot key.
+   */
+  viewSync(key: Buffer, nowMs: number = this.#now()): KeyView | undefined {
+    const stored = this.#engine.getSync?.(dataKey(key));
+    if (stored === undefined) return undefined;
+    return viewOf(this.#decode(key, stored ?? undefined), nowMs);
+  }
+
   // ---- writes ------------------------------------------------------------------------------
+
+  /**
+   * writeObject for the plain SET: the same write (supersedes everything this node has seen,
+   * under the key's lock, counted and observed the same way) with no async frame on the hot
+   * path: when the key's lock is free and the engine answers the read from memory, the read,
+   * the merge and the engine write are issued synchronously and the only promise is the
+   * engine's (plus one continuation that releases the lock). Otherwise it is writeObject.
+   * Throws synchronously for a key or value over the limits (TOOLARGE).
+   */
+  writeValue(key: Buffer, w: WriteRequest): Promise<void> {
+    this.checkKey(key);
+    const ek = dataKey(key);
+    const release = this.#tryEnter(key);
+    if (release === undefined) return this.writeObject(key, w).then(ignore);
+    let old: Buffer | null | undefined;
+    let next: VersionedObject;
+    let bytes: Buffer;
+    let expiresAtMs: number;
+    let beforeLive: Liveness;
+    const now = this.#now();
+    try {
+      old = this.#engine.getSync?.(ek);
+      if (old === undefined) {
+        release();
+        return this.writeObject(key, w).then(ignore);
+      }
+      const before = this.#decode(key, old ?? undefined);
+      beforeLive = objectLiveness(before, now);
+      next = this.#applyWrite(before, w, now);
+      bytes = encodeObject(next);
+      expiresAtMs = engineExpiresAtMs(next, now, this.#graceMs());
+    } catch (err) {
+      release();
+      throw err;
+    }
+    let written: Promise<void>;
+    try {
+      written = this.#engine.put(ek, bytes, { expiresAtMs });
+    } catch (err) {
+      release();
+      throw storeError(err);
+    }
+    return written.then(
+      () => {
+        this.#counted(ek, beforeLive, objectLiveness(next, now), now);
+        release();
+      },
+      (err: unknown) => {
+        release();
+        throw storeError(err);
+      },
+    );
+  }
 
   /**
    * Read-modify-write of one key under its lock. `fn` sees the key's view at `now` and may ask
@@ -307,7 +371,10 @@ export class Keyspace {
     try {
       const now = this.#now();
       const ek = dataKey(key);
-      const before = viewOf(this.#decode(key, (await this.#engine.getEntry(ek))?.value), now);
+      // Memory first (no promise turn), the engine's async read only when that needs I/O.
+      const inMemory = this.#engine.getSync?.(ek);
+      const old = inMemory === undefined ? (await this.#engine.getEntry(ek))?.value : (inMemory ?? undefined);
+      const before = viewOf(this.#decode(key, old), now);
       const m = fn(before, now);
       if (m.write === undefined) return { result: m.result, stored: undefined };
       const next = this.#applyWrite(before.object, m.write, now);
@@ -707,6 +774,8 @@ export class Keyspace {
     );
   }
 }
+
+function ignore(): void {}
 
 /** The engine's size refusal as a TOOLARGE reply; any other error unchanged. */
 function storeError(err: unknown): unknown {

@@ -20,6 +20,7 @@
  * without KEEPTTL clears it. Sizes: keys over max-key-bytes and values over max-value-bytes get
  * `-TOOLARGE ...` (keyspace.ts).
  */
+import assert from 'node:assert';
 import { bulk, bulks, error, integer, NIL, OK, type Reply } from '../../resp/reply.js';
 import { KeyspaceError, type Keyspace, type KeyView, type Mutation, type WriteRequest } from '../keyspace.js';
 import type { CommandContext, CommandSpec } from '../types.js';
@@ -32,7 +33,7 @@ import {
   OVERFLOW_ERROR,
   parseLongLong,
 } from './redis_numbers.js';
-import { routedSpec, type KeyOps, type KeyPositions } from './replicated.js';
+import { dataError, routedSpec, type KeyOps, type KeyPositions } from './replicated.js';
 
 /** nil, one bulk string, or an array of sibling values. */
 export function valuesReply(values: readonly Buffer[]): Reply {
@@ -291,9 +292,50 @@ const spec = (
 
 const ONE_KEY: [number, number, number] = [1, 1, 1];
 
+/**
+ * GET and plain SET on a lone node skip the routed async wrapper: a GET whose key the engine
+ * holds in memory is answered with no promise at all (Keyspace.viewSync), and `SET key value`
+ * is one Keyspace.writeValue (the engine's promise and one continuation). Everything else
+ * (options, a cold key, a cluster) takes the general handler, with the same replies.
+ */
+function localFast(
+  general: CommandSpec,
+  fast: (ks: Keyspace, args: Buffer[], ctx: CommandContext) => Reply | Promise<Reply> | undefined,
+): CommandSpec {
+  const slow = general.handler;
+  assert(slow !== undefined, 'a data command has a handler');
+  return {
+    ...general,
+    handler: (ctx, args) => {
+      if (ctx.server.cluster !== undefined) return slow(ctx, args);
+      let out: Reply | Promise<Reply> | undefined;
+      try {
+        out = fast(ctx.server.keyspace, args, ctx);
+      } catch (err) {
+        return dataError(err);
+      }
+      return out ?? slow(ctx, args);
+    },
+  };
+}
+
+function getFast(ks: Keyspace, args: Buffer[]): Reply | undefined {
+  const view = ks.viewSync(arg(args, 1));
+  return view === undefined ? undefined : valuesReply(view.values);
+}
+
+function setFast(ks: Keyspace, args: Buffer[]): Promise<Reply> | undefined {
+  if (args.length !== 3) return undefined;
+  const value = arg(args, 2);
+  ks.checkValue(value);
+  return ks.writeValue(arg(args, 1), { value, expiresAtMs: 0 }).then(okReply, dataError);
+}
+
+const okReply = (): Reply => OK;
+
 export const stringCommands: readonly CommandSpec[] = [
-  spec('get', 2, ['readonly', 'fast'], ONE_KEY, 'Returns the string value of a key (an array when it has concurrent sibling values).', '1.0.0', get),
-  spec('set', -3, ['write'], ONE_KEY, 'Sets the string value of a key, ignoring its type. The key is created if it does not exist.', '1.0.0', set),
+  localFast(spec('get', 2, ['readonly', 'fast'], ONE_KEY, 'Returns the string value of a key (an array when it has concurrent sibling values).', '1.0.0', get), getFast),
+  localFast(spec('set', -3, ['write'], ONE_KEY, 'Sets the string value of a key, ignoring its type. The key is created if it does not exist.', '1.0.0', set), setFast),
   spec('setnx', 3, ['write', 'fast'], ONE_KEY, 'Set the string value of a key only when the key does not exist.', '1.0.0', setnx),
   spec('setex', 4, ['write'], ONE_KEY, 'Sets the string value and expiration time of a key. Creates the key if it does not exist.', '2.0.0', setexLike('EX', 'setex')),
   spec('psetex', 4, ['write'], ONE_KEY, 'Sets both string value and expiration time in milliseconds of a key. The key is created if it does not exist.', '2.6.0', setexLike('PX', 'psetex')),
