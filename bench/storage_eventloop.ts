@@ -7,7 +7,7 @@
  * default `compression: 'none'`.
  *
  *   npx tsc -p . --outDir .build/storage
- *   node .build/storage/bench/storage_eventloop.js [--mib 64] [--rounds 3] [--cache-mib 4]
+ *   node .build/storage/bench/storage_eventloop.js [--mib 64] [--rounds 3] [--cache-mib 4] [--out bench/results]
  *
  * Writes bench/results/storage-eventloop.md and bench/results/storage-eventloop.svg.
  */
@@ -21,6 +21,7 @@ import { monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
 import { openEngine } from '../src/storage/engine.js';
 import { TableBufferIterator, TableBuilder, type Compression } from '../src/storage/table_format.js';
 import { KIND_PUT } from '../src/storage/internal_entry.js';
+import { flagValue } from './lib/index.js';
 
 const KEY_BYTES = 16;
 const VALUE_BYTES = 100;
@@ -372,7 +373,7 @@ ${codecVerdict(codec)}
   const here = path.dirname(fileURLToPath(import.meta.url));
   // Compiled to .build/NAME/bench/: the repository root is three levels up from that folder.
   const root = path.resolve(here, '..', '..', '..');
-  const outDir = path.join(root, 'bench', 'results');
+  const outDir = flagValue(process.argv, '--out') ?? path.join(root, 'bench', 'results');
   await fsp.mkdir(outDir, { recursive: true });
   const base = rate > 0 ? `storage-eventloop-rate${rate}` : 'storage-eventloop';
   await fsp.writeFile(path.join(outDir, `${base}.md`), md);

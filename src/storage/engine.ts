@@ -52,7 +52,7 @@ import { planSlices, type SliceInput } from './compaction_slices.js';
 import { asCorrupt, NEEDS_IO, TableReader, type ReadStats } from './table_reader.js';
 import { compareBytes, copyBytes } from './bytes.js';
 import { FormatError } from './varint.js';
-import { runJob } from './worker_pool.js';
+import { releaseTableBytes, runJob } from './worker_pool.js';
 
 export type { FsyncPolicy } from './types.js';
 
@@ -734,6 +734,7 @@ export class Engine implements KVEngine {
         handles.push(new TableHandle({ ...t.meta, level, fileNumber: num }, reader));
       }
       if (handles.length > 0) await this.fs.syncDir(this.dir);
+      releaseTableBytes(result, this.o.offload);
     } catch (err) {
       for (const h of handles) await h.reader.close().catch(() => undefined);
       throw err;

@@ -47,6 +47,14 @@ class LaneWorker {
     for (const p of all) p.reject(err);
   }
 
+  /** Hands buffers to the worker to die there (see table_worker.ts); false when none is running. */
+  release(buffers: ArrayBuffer[]): boolean {
+    if (!this.worker) return false;
+    const req: WorkerRequest = { release: buffers };
+    this.worker.postMessage(req, buffers);
+    return true;
+  }
+
   run(job: BuildJob): Promise<BuildResult> {
     this.worker ??= this.start();
     const w = this.worker;
@@ -70,6 +78,17 @@ function fixResult(r: BuildResult): BuildResult {
     t.meta.largestKey = Buffer.from(t.meta.largestKey.buffer, t.meta.largestKey.byteOffset, t.meta.largestKey.byteLength);
   }
   return r;
+}
+
+/**
+ * After the engine wrote a job's tables: transfers their bytes back to a worker thread, where
+ * they are collected promptly (table_worker.ts) instead of waiting for a main-thread GC. The
+ * tables' byte views are detached (empty) afterwards. A no-op when the job ran inline.
+ */
+export function releaseTableBytes(result: BuildResult, offload: boolean): void {
+  if (!offload) return;
+  const buffers = result.tables.map((t) => t.bytes.buffer as ArrayBuffer).filter((b) => b.byteLength > 0);
+  if (buffers.length > 0 && !lanes.compact.release(buffers)) lanes.flush.release(buffers);
 }
 
 /**
