@@ -25,14 +25,19 @@ export interface Agreement {
   readonly detail: string;
 }
 
-/** Whether the primaries of `key` agree, as `admin`'s node sees the ring. */
+/**
+ * Whether the primaries of `key` agree, as `admin`'s node sees the ring, and no hint for the
+ * key is still pending anywhere (PREFLIST's third element, when the node reports hints).
+ */
 export async function replicaAgreement(admin: Redis, key: string): Promise<Agreement> {
-  const reply = (await cmd(admin, 'CLUSTER', 'PREFLIST', key)) as [number, unknown[][]];
+  const reply = (await cmd(admin, 'CLUSTER', 'PREFLIST', key)) as [number, unknown[][], unknown[][]?];
   const primaries = reply[1].filter((e) => String(e[1]) === 'primary');
   const versions = primaries.map((e) => `${String(e[5])}#${String(e[6])}`);
   const unreachable = primaries.filter((e) => Number(e[6]) < 0);
-  const equal = primaries.length > 0 && unreachable.length === 0 && new Set(versions).size === 1;
-  return { equal, detail: primaries.map((e) => `${String(e[0]).slice(0, 8)}=${String(e[5]).slice(0, 60)}#${String(e[6])}`).join(' ') };
+  const hints = reply[2] ?? [];
+  const equal = primaries.length > 0 && unreachable.length === 0 && new Set(versions).size === 1 && hints.length === 0;
+  const detail = primaries.map((e) => `${String(e[0]).slice(0, 8)}=${String(e[5]).slice(0, 60)}#${String(e[6])}`).join(' ');
+  return { equal, detail: hints.length === 0 ? detail : `${detail} hints pending: ${hints.map((h) => h.map(String).map((x) => x.slice(0, 8)).join('>')).join(' ')}` };
 }
 
 export interface ConvergeOptions {
