@@ -33,6 +33,8 @@ import { BusReplicaTransport, attachReplicaHandlers } from './replica_transport.
 import { attachClusterKeysHandlers, ClusterKeysTransport } from './cluster_keys_transport.js';
 import type { ClusterKeyspaceAccess, RangeScanRequest, RangeScanResult } from '../server/commands/cluster_keyspace.js';
 import { defaultBusPort, parseSeeds } from './seeds.js';
+import { AntiEntropy } from './anti_entropy.js';
+import { MerkleStore } from './merkle_store.js';
 import { joinState, startStreamManager, streamOf } from './stream_service.js';
 import type { StreamManager } from './stream_manager.js';
 
@@ -89,6 +91,8 @@ export class ClusterService implements ClusterView, ClusterKeyspaceAccess {
   readonly #transport: BusReplicaTransport;
   readonly #keyspace: Keyspace;
   readonly #keys: ClusterKeysTransport;
+  /** Merkle anti-entropy with the other replicas (anti_entropy.ts); CLUSTER REPAIR / DIGEST. */
+  readonly antiEntropy: AntiEntropy;
 
   private constructor(membership: ClusterMembership, keyspace: Keyspace, config: ConfigView, log: LogFn) {
     this.selfId = keyspace.nodeId;
@@ -125,6 +129,24 @@ export class ClusterService implements ClusterView, ClusterKeyspaceAccess {
       Date.now,
     );
     attachClusterKeysHandlers(membership.bus, keyspace, Date.now);
+    const merkle = new MerkleStore(keyspace.engine, Date.now);
+    keyspace.setWriteObserver(merkle);
+    this.antiEntropy = new AntiEntropy({
+      bus: membership.bus,
+      addressOf: (id) => {
+        const m = table.get(id);
+        return m === undefined ? undefined : { host: m.host, busPort: m.busPort };
+      },
+      selfId: this.selfId,
+      keyspace,
+      store: merkle,
+      ring: () => this.#rings.current(),
+      isUp: (id) => this.isUp(id),
+      config,
+      log,
+      now: Date.now,
+    });
+    this.antiEntropy.start();
   }
 
   /** `onLeft`: the node left the ring after CLUSTER LEAVE (the node shuts down). */
@@ -220,6 +242,7 @@ export class ClusterService implements ClusterView, ClusterKeyspaceAccess {
     ]);
     clearTimeout(timer);
     await streamOf(this.membership)?.close();
+    this.antiEntropy.close();
     await this.membership.close();
   }
 }

@@ -5,7 +5,7 @@
  *   0x20-0x3f coordinator: replica reads and writes, forwarding (0x20-0x22, replica_codec.ts),
  *             whole-keyspace SCAN_RANGE / FLUSH_ALL (0x23-0x24, scan_range_codec.ts)
  *   0x40-0x4f hinted handoff: HINT_BATCH, HINT_QUERY (0x40-0x41, handoff_codec.ts)
- *   0x50-0x5f anti-entropy (Merkle exchange) and streaming            (to be assigned)
+ *   0x50-0x57 anti-entropy: AE_HASHES, AE_KEYS, AE_PUSH (0x50-0x52, anti_entropy_codec.ts)
  *   0x58-0x5f slot streaming (issue 6): STREAM_SCAN, STREAM_CONFIRM (0x58-0x59, stream_codec.ts)
  */
 export const MessageType = {

@@ -112,6 +112,8 @@ export const CONFIG_SCHEMA: readonly ConfigKey[] = [
     doc: 'Version vector entries kept per key; the oldest are pruned beyond it (may create false siblings, never loses writes).' },
   { name: 'gc-grace-seconds', type: int(0, INT32_MAX), default: '864000', runtime: false,
     doc: 'How long tombstones are kept before compaction may drop them, in seconds.' },
+  { name: 'anti-entropy-interval-ms', type: int(0, 86_400_000), default: '60000', runtime: true,
+    doc: 'How often each node compares its Merkle trees with the other replicas of its slots and repairs differences, in milliseconds; 0: only on CLUSTER REPAIR.' },
   // ---- storage engine
   { name: 'appendfsync', type: enumOf('always', 'everysec', 'no'), default: 'everysec', runtime: false,
     doc: 'When the commit log is fsynced: after every write (always), about once a second (everysec), or never explicitly (no).' },

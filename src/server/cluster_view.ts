@@ -35,6 +35,14 @@ export interface StreamControl {
   infoLines(): string[];
 }
 
+/** Anti-entropy as the commands see it (src/cluster/anti_entropy.ts). */
+export interface AntiEntropyControl {
+  /** CLUSTER REPAIR: runs a round now; resolves when it is done with what it did. */
+  repair(): Promise<Readonly<Record<string, number>>>;
+  /** CLUSTER DIGEST: one hex string per slot of [first, last], "" for an empty slot. */
+  digest(first: number, last: number): Promise<string[]>;
+}
+
 export interface ClusterView {
   /** This node's id (its ring member id, = the keyspace's node id). */
   readonly selfId: string;
@@ -48,6 +56,8 @@ export interface ClusterView {
   meet(host: string, busPort: number): Promise<string>;
   /** One replica's own copy of `key` (this node's from its keyspace, others' over the bus). */
   readReplica(id: string, key: Buffer, timeoutMs: number): Promise<VersionedObject>;
+  /** Merkle anti-entropy; absent in test doubles. */
+  readonly antiEntropy?: AntiEntropyControl | undefined;
   /** Joins, leaves, forgets with streaming; absent in test doubles. */
   readonly stream?: StreamControl | undefined;
   /**

@@ -16,7 +16,7 @@
  * Engine expiry (what compaction reclaims), decided by `engineExpiresAtMs`:
  *  - some value sibling has no TTL: never;
  *  - values all have TTLs: latest expiry + gc grace;
- *  - tombstones only: write time + gc grace.
+ *  - tombstones only: the newest tombstone's writtenAtMs + gc grace (the same on every replica).
  * Keeping dead objects for the grace period is what stops anti-entropy or read repair from
  * resurrecting a value from a replica that missed the delete or the overwrite (Cassandra's
  * gc_grace rule); on a lone node it only costs disk for that long.
@@ -62,6 +62,7 @@ import { DEAD, LiveKeyCounter, type Liveness } from './live_count.js';
 import type { LogFn } from './logger.js';
 import { cursorAt, cursorLowerBound } from './scan_cursor.js';
 import type { ConfigView } from './types.js';
+import type { WriteObserver } from './write_observer.js';
 
 /** Subdirectory of `dir` holding the storage engine's files. */
 export const ENGINE_DIR_NAME = 'engine';
@@ -152,6 +153,8 @@ export class Keyspace {
   /** While the initial count runs: the last engine key it counted, and keys written ahead of it. */
   #countPosition: Buffer | undefined;
   #writtenAhead: Set<string> | undefined;
+  /** Told about every data write (write_observer.ts): anti-entropy's Merkle leaves. */
+  #observer: WriteObserver | undefined;
 
   private constructor(identity: Identity, engine: KVEngine, options: KeyspaceOpenOptions, fs: FileSystem) {
     this.identity = identity;
@@ -237,6 +240,11 @@ export class Keyspace {
 
   engineStats(): EngineStats {
     return this.#engine.stats();
+  }
+
+  /** Installs (or removes) the observer of data writes; see write_observer.ts for the contract. */
+  setWriteObserver(observer: WriteObserver | undefined): void {
+    this.#observer = observer;
   }
 
   // ---- limits and options ------------------------------------------------------------------
@@ -330,19 +338,25 @@ export class Keyspace {
       release();
       throw err;
     }
+    const replaced = old ?? undefined;
+    const obs = this.#observer;
+    obs?.willWrite(ek);
     let written: Promise<void>;
     try {
       written = this.#engine.put(ek, bytes, { expiresAtMs });
     } catch (err) {
+      obs?.didWrite(ek, replaced, bytes, expiresAtMs, false);
       release();
       throw storeError(err);
     }
     return written.then(
       () => {
+        obs?.didWrite(ek, replaced, bytes, expiresAtMs, true);
         this.#counted(ek, beforeLive, objectLiveness(next, now), now);
         release();
       },
       (err: unknown) => {
+        obs?.didWrite(ek, replaced, bytes, expiresAtMs, false);
         release();
         throw storeError(err);
       },
@@ -378,10 +392,18 @@ export class Keyspace {
       const m = fn(before, now);
       if (m.write === undefined) return { result: m.result, stored: undefined };
       const next = this.#applyWrite(before.object, m.write, now);
+      const bytes = encodeObject(next);
+      const expiresAtMs = engineExpiresAtMs(next, now, this.#graceMs());
+      const obs = this.#observer;
+      obs?.willWrite(ek);
+      let ok = false;
       try {
-        await this.#engine.put(ek, encodeObject(next), { expiresAtMs: engineExpiresAtMs(next, now, this.#graceMs()) });
+        await this.#engine.put(ek, bytes, { expiresAtMs });
+        ok = true;
       } catch (err) {
         throw storeError(err);
+      } finally {
+        obs?.didWrite(ek, old, bytes, expiresAtMs, ok);
       }
       this.#counted(ek, livenessOf(before), objectLiveness(next, now), now);
       return { result: m.result, stored: next };
@@ -411,11 +433,13 @@ export class Keyspace {
     try {
       const now = this.#now();
       const eks = keys.map((k) => dataKey(k));
-      const views = await Promise.all(keys.map(async (k, i) => viewOf(this.#decode(k, await this.#engine.get(eks[i]!)), now)));
+      const olds = await Promise.all(eks.map((ek) => this.#engine.get(ek)));
+      const views = keys.map((k, i) => viewOf(this.#decode(k, olds[i]), now));
       const { result, writes } = fn(views, now);
       if (writes.size > 0) {
         const ops: { type: 'put'; key: Buffer; value: Buffer; expiresAtMs: number }[] = [];
         const changes: [Buffer, Liveness, Liveness][] = [];
+        const replaced: (Buffer | undefined)[] = [];
         const seen = new Set<string>();
         for (const [i, w] of writes) {
           const ek = eks[i];
@@ -427,8 +451,17 @@ export class Keyspace {
           const next = this.#applyWrite(before.object, w, now);
           ops.push({ type: 'put', key: ek, value: encodeObject(next), expiresAtMs: engineExpiresAtMs(next, now, this.#graceMs()) });
           changes.push([ek, livenessOf(before), objectLiveness(next, now)]);
+          replaced.push(olds[i]);
         }
-        await this.#store(() => this.#engine.write(ops));
+        const obs = this.#observer;
+        for (const op of ops) obs?.willWrite(op.key);
+        let ok = false;
+        try {
+          await this.#store(() => this.#engine.write(ops));
+          ok = true;
+        } finally {
+          if (obs !== undefined) for (const [j, op] of ops.entries()) obs.didWrite(op.key, replaced[j], op.value, op.expiresAtMs, ok);
+        }
         for (const [ek, b, a] of changes) this.#counted(ek, b, a, now);
       }
       return result;
@@ -447,10 +480,21 @@ export class Keyspace {
     try {
       const now = this.#now();
       const ek = dataKey(key);
-      const before = this.#decode(key, await this.#engine.get(ek));
+      const old = await this.#engine.get(ek);
+      const before = this.#decode(key, old);
       const next = mergeObjects(before, incoming, this.writeOptions());
       if (next.siblings.length === 0 && next.clock.size === 0) return next;
-      await this.#store(() => this.#engine.put(ek, encodeObject(next), { expiresAtMs: engineExpiresAtMs(next, now, this.#graceMs()) }));
+      const bytes = encodeObject(next);
+      const expiresAtMs = engineExpiresAtMs(next, now, this.#graceMs());
+      const obs = this.#observer;
+      obs?.willWrite(ek);
+      let ok = false;
+      try {
+        await this.#store(() => this.#engine.put(ek, bytes, { expiresAtMs }));
+        ok = true;
+      } finally {
+        obs?.didWrite(ek, old, bytes, expiresAtMs, ok);
+      }
       this.#counted(ek, objectLiveness(before, now), objectLiveness(next, now), now);
       return next;
     } finally {
@@ -470,7 +514,15 @@ export class Keyspace {
       const ek = dataKey(key);
       const bytes = await this.#engine.get(ek);
       if (bytes === undefined) return;
-      await this.#engine.delete(ek);
+      const obs = this.#observer;
+      obs?.willWrite(ek);
+      let ok = false;
+      try {
+        await this.#engine.delete(ek);
+        ok = true;
+      } finally {
+        obs?.didWrite(ek, bytes, undefined, 0, ok);
+      }
       this.#counted(ek, objectLiveness(this.#decode(key, bytes), now), DEAD, now);
     } finally {
       release();
@@ -494,6 +546,7 @@ export class Keyspace {
       }
       this.#counter.reset();
       this.#scanCount = undefined;
+      this.#observer?.flushed();
     } finally {
       this.#barrier = undefined;
       open();
@@ -825,6 +878,13 @@ export function engineExpiresAtMs(obj: VersionedObject, nowMs: number, graceMs: 
   // +1: a value is live while now <= its expiry; the engine hides an entry once now reaches it.
   if (valueExpiry > 0) return Math.min(valueExpiry + graceMs + 1, MAX_TIME_MS);
   if (obj.siblings.some((s) => s.value !== null)) return 0;
-  return Math.min(nowMs + graceMs, MAX_TIME_MS);
+  // Tombstones only: the grace runs from the delete's own time (the newest tombstone's
+  // writtenAtMs, carried in the object), not from when this replica stored it, so every replica
+  // drops the object at the same moment. Counting from the local store time would let a replica
+  // that dropped it get it back by anti-entropy from one that had not yet, restarting its grace:
+  // the tombstone would bounce between replicas forever.
+  let deletedAtMs = 0;
+  for (const s of obj.siblings) deletedAtMs = Math.max(deletedAtMs, s.writtenAtMs);
+  return Math.min((obj.siblings.length > 0 ? deletedAtMs : nowMs) + graceMs, MAX_TIME_MS);
 }
 

@@ -183,6 +183,25 @@ async function preflist(ks: Keyspace, args: Buffer[], ctx: CommandContext): Prom
   return array([integer(slot), array([array([bulk(ks.nodeId), bulk('primary'), bulk(''), bulk(`${ip}:${port}`), bulk('up')])])]);
 }
 
+/** CLUSTER REPAIR: one anti-entropy round with every replica peer now; replies when done. */
+async function repair(_ks: Keyspace, _args: Buffer[], ctx: CommandContext): Promise<Reply> {
+  const ae = ctx.server.cluster?.antiEntropy;
+  if (ae === undefined) return error('ERR This instance has cluster support disabled (start it with seeds to join a cluster)');
+  const s = await ae.repair();
+  return bulk(Object.entries(s).map(([k, v]) => `${k}=${v}`).join(' '));
+}
+
+/** CLUSTER DIGEST <start-slot> <end-slot>: this node's Merkle digest of each slot in the range. */
+async function digest(_ks: Keyspace, args: Buffer[], ctx: CommandContext): Promise<Reply> {
+  const ae = ctx.server.cluster?.antiEntropy;
+  if (ae === undefined) return error('ERR This instance has cluster support disabled (start it with seeds to join a cluster)');
+  const first = parseLongLong(arg(args, 2));
+  const last = parseLongLong(arg(args, 3));
+  if (first === undefined || last === undefined) return error(NOT_INTEGER_ERROR);
+  if (first < 0n || last >= BigInt(SLOT_COUNT) || first > last) return error('ERR Invalid slot range');
+  return bulks((await ae.digest(Number(first), Number(last))).map((d) => Buffer.from(d)));
+}
+
 const HELP_LINES = [
   'CLUSTER <subcommand> [<arg> [value] [opt] ...]. Subcommands are:',
   'COUNTKEYSINSLOT <slot>',
@@ -197,6 +216,10 @@ const HELP_LINES = [
   '    Connect nodes into a working cluster (bus port default: port + 10000).',
   'MYID',
   '    Return the node id.',
+  'REPAIR',
+    '    Run an anti-entropy round with every replica peer now; reply with what it did.',
+  'DIGEST <start-slot> <end-slot>',
+  '    Return this node\'s Merkle digest of each slot in the range ("" for an empty slot).',
   'PREFLIST <key>',
   '    Return the slot of <key>, its replicas (primary or fallback), their addresses and liveness.',
   'NODES',
@@ -249,6 +272,8 @@ export const clusterCommands: readonly CommandSpec[] = [
       sub('meet', -4, ['admin', 'stale'], 'Forces a node to handshake with another node.', meet),
       sub('preflist', 3, ['stale'], 'Returns where a key lives: its slot, primary replicas and fallbacks.', preflist),
       ...elasticSubcommands(sub),
+      sub('repair', 2, ['admin', 'stale'], 'Runs an anti-entropy round with the other replicas now.', repair),
+      sub('digest', 4, ['stale'], 'Returns the Merkle digest of each slot in a range.', digest),
       sub('help', 2, ['stale'], 'Returns helpful text about the different subcommands.', help),
     ],
   },

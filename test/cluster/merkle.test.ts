@@ -1,0 +1,207 @@
+// The Merkle tree of anti-entropy (src/cluster/merkle.ts) against a model (a Map of key -> bytes
+// per replica), and the live store (merkle_store.ts) against a rebuild from scratch:
+//  - equal data gives equal hashes at every node, whatever the order of updates;
+//  - any single difference (a changed, added or removed object) is located at exactly its leaf;
+//  - the diff of two trees lists exactly the leaves where the two models differ, within the mask;
+//  - CLUSTER DIGEST strings are "" for empty slots and equal exactly when the slot's data is;
+//  - the store, updated through the keyspace's write hook while rebuilds, overwrites, merges,
+//    TTL expiry and FLUSHALL happen concurrently, ends equal to a fresh scan of the engine.
+import * as fsp from 'node:fs/promises';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import t from 'tap';
+import fc from 'fast-check';
+import { keySlot } from '../../src/coordinator/slot.js';
+import {
+  diffTrees,
+  keyBucket,
+  leafIndex,
+  LEAF_LEVEL,
+  levelWidth,
+  maskOf,
+  MerkleLeaves,
+  nodeHash,
+  rangesOf,
+  slotDigest,
+  SLOT_LEVEL,
+} from '../../src/cluster/merkle.js';
+import { MerkleStore } from '../../src/cluster/merkle_store.js';
+import { SLOT_COUNT } from '../../src/server/key_layout.js';
+import { Keyspace } from '../../src/server/keyspace.js';
+import { TestConfig } from '../server/keyspace_fixture.js';
+
+type Model = Map<string, Buffer>;
+
+function treeOf(m: Model, order?: readonly string[]): MerkleLeaves {
+  const leaves = new MerkleLeaves();
+  for (const k of order ?? [...m.keys()]) {
+    const key = Buffer.from(k, 'latin1');
+    leaves.add(keySlot(key), key, m.get(k) as Buffer);
+  }
+  return leaves;
+}
+
+const leafOfKey = (k: string): number => {
+  const key = Buffer.from(k, 'latin1');
+  return leafIndex(keySlot(key), keyBucket(key));
+};
+
+const ALL = maskOf([[0, SLOT_COUNT - 1]]);
+const keyArb = fc.string({ minLength: 1, maxLength: 12 });
+const valueArb = fc.uint8Array({ minLength: 0, maxLength: 24 }).map((a) => Buffer.from(a));
+const modelArb = fc.dictionary(keyArb, valueArb, { maxKeys: 60 }).map((d) => new Map(Object.entries(d)));
+
+t.test('tree shape: level 7 is one slot, level 10 one leaf', async (t) => {
+  t.equal(levelWidth(SLOT_LEVEL), SLOT_COUNT);
+  t.equal(levelWidth(LEAF_LEVEL), SLOT_COUNT * 64);
+  const m: Model = new Map([['a', Buffer.from('1')]]);
+  const tree = treeOf(m);
+  const slot = keySlot(Buffer.from('a'));
+  t.not(nodeHash(tree, ALL, SLOT_LEVEL, slot), 0n, 'the slot node holds the entry');
+  t.equal(nodeHash(tree, ALL, SLOT_LEVEL, slot), nodeHash(tree, ALL, 0, 0), 'the root is the XOR of the only slot');
+  t.equal(nodeHash(tree, ALL, LEAF_LEVEL, leafOfKey('a')), nodeHash(tree, ALL, 0, 0));
+  t.equal(nodeHash(tree, maskOf([[(slot + 1) % SLOT_COUNT, (slot + 1) % SLOT_COUNT]]), 0, 0), 0n, 'a mask without the slot hides it');
+  t.same(rangesOf(maskOf([[3, 9], [100, 100], [16000, 16383]])), [[3, 9], [100, 100], [16000, 16383]]);
+});
+
+t.test('equal data gives equal hashes at every level, in any insertion order', async (t) => {
+  fc.assert(
+    fc.property(modelArb, fc.integer(), (m, seed) => {
+      const keys = [...m.keys()];
+      const shuffled = [...keys].sort((a, b) => ((a.charCodeAt(0) * 31 + seed) % 7) - ((b.charCodeAt(0) * 31 + seed) % 7) || (a < b ? -1 : 1));
+      const a = treeOf(m);
+      const b = treeOf(m, shuffled);
+      if (nodeHash(a, ALL, 0, 0) !== nodeHash(b, ALL, 0, 0)) return false;
+      for (const k of keys) {
+        const key = Buffer.from(k, 'latin1');
+        const slot = keySlot(key);
+        if (slotDigest(a, slot) !== slotDigest(b, slot) || slotDigest(a, slot) === '') return false;
+      }
+      return diffTrees(a, b, ALL).length === 0;
+    }),
+    { numRuns: 60 },
+  );
+});
+
+t.test('a single difference is located at exactly its leaf', async (t) => {
+  fc.assert(
+    fc.property(modelArb, keyArb, fc.option(valueArb, { nil: undefined }), (m, k, v) => {
+      const other = new Map(m);
+      if (v === undefined) {
+        if (!other.has(k)) return true; // removing an absent key changes nothing
+        other.delete(k);
+      } else {
+        if (other.get(k)?.equals(v) === true) return true;
+        other.set(k, v);
+      }
+      const diff = diffTrees(treeOf(m), treeOf(other), ALL);
+      return diff.length === 1 && diff[0] === leafOfKey(k);
+    }),
+    { numRuns: 80 },
+  );
+});
+
+t.test('the diff of two trees lists exactly the differing leaves within the mask', async (t) => {
+  fc.assert(
+    fc.property(modelArb, modelArb, fc.integer({ min: 0, max: SLOT_COUNT - 1 }), fc.integer({ min: 0, max: SLOT_COUNT - 1 }), (a, b, x, y) => {
+      // Share some keys so that equal entries also occur.
+      for (const [k, v] of a) if (k.length % 2 === 0) b.set(k, v);
+      const mask = maskOf([[Math.min(x, y), Math.max(x, y)]]);
+      const expected = new Set<number>();
+      for (const k of new Set([...a.keys(), ...b.keys()])) {
+        const va = a.get(k);
+        const vb = b.get(k);
+        if (va !== undefined && vb !== undefined && va.equals(vb)) continue;
+        if (mask[keySlot(Buffer.from(k, 'latin1'))] === 1) expected.add(leafOfKey(k));
+      }
+      const got = diffTrees(treeOf(a), treeOf(b), mask);
+      return JSON.stringify(got) === JSON.stringify([...expected].sort((p, q) => p - q));
+    }),
+    { numRuns: 60 },
+  );
+});
+
+t.test('slot digests: empty slots are "", add then remove returns to the same digest', async (t) => {
+  const tree = new MerkleLeaves();
+  const key = Buffer.from('k1');
+  const slot = keySlot(key);
+  t.equal(slotDigest(tree, slot), '');
+  tree.add(slot, key, Buffer.from('v1'));
+  const one = slotDigest(tree, slot);
+  t.match(one, /^[0-9a-f]{24}$/);
+  tree.remove(slot, key, Buffer.from('v1'));
+  tree.add(slot, key, Buffer.from('v2'));
+  t.not(slotDigest(tree, slot), one, 'another version, another digest');
+  tree.remove(slot, key, Buffer.from('v2'));
+  tree.add(slot, key, Buffer.from('v1'));
+  t.equal(slotDigest(tree, slot), one, 'back to the first version, back to its digest');
+  tree.remove(slot, key, Buffer.from('v1'));
+  t.equal(slotDigest(tree, slot), '');
+});
+
+t.test('the live store follows the keyspace through concurrent writes, rebuilds, expiry and FLUSHALL', async (t) => {
+  const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'ringkv-merkle-'));
+  t.teardown(() => fsp.rm(dir, { recursive: true, force: true }));
+  let now = 1_700_000_000_000;
+  const clock = (): number => now;
+  const ks = await Keyspace.open({ dir, config: new TestConfig({ 'gc-grace-seconds': 5 }), now: clock, log: () => undefined });
+  t.teardown(() => ks.close());
+  const store = new MerkleStore(ks.engine, clock);
+  ks.setWriteObserver(store);
+
+  const freshDigests = async (): Promise<string[]> => {
+    const fresh = new MerkleStore(ks.engine, clock);
+    await fresh.ensureClean();
+    return Array.from({ length: SLOT_COUNT }, (_, s) => slotDigest(fresh.leaves, s));
+  };
+  const liveDigests = async (): Promise<string[]> => {
+    await store.ensureClean();
+    return Array.from({ length: SLOT_COUNT }, (_, s) => slotDigest(store.leaves, s));
+  };
+
+  // Some data before the first build, so the build and later writes overlap.
+  for (let i = 0; i < 300; i++) await ks.writeObject(Buffer.from(`pre:${i}`), { value: Buffer.from(`v${i}`), expiresAtMs: 0 });
+  const key = (i: number): Buffer => Buffer.from(`k:${i % 40}`);
+  await fc.assert(
+    fc.asyncProperty(
+      fc.array(
+        fc.oneof(
+          fc.record({ op: fc.constant('set' as const), k: fc.nat(), v: fc.nat(), ttl: fc.boolean() }),
+          fc.record({ op: fc.constant('del' as const), k: fc.nat() }),
+          fc.record({ op: fc.constant('merge' as const), k: fc.nat(), v: fc.nat() }),
+          fc.record({ op: fc.constant('clock' as const), ms: fc.integer({ min: 1, max: 4000 }) }),
+          fc.record({ op: fc.constant('rebuild' as const) }),
+        ),
+        { maxLength: 40 },
+      ),
+      fc.boolean(),
+      async (ops, flush) => {
+        const pending: Promise<unknown>[] = [];
+        for (const o of ops) {
+          if (o.op === 'set') pending.push(ks.writeObject(key(o.k), { value: Buffer.from(`v${o.v}`), expiresAtMs: o.ttl ? now + 1000 : 0 }));
+          else if (o.op === 'del') pending.push(ks.writeObject(key(o.k), { value: null, expiresAtMs: 0 }));
+          else if (o.op === 'merge') {
+            const obj = await ks.readObject(key(o.k + 1));
+            pending.push(ks.mergeObject(key(o.k), obj));
+          } else if (o.op === 'clock') now += o.ms;
+          else pending.push(store.ensureClean());
+        }
+        if (flush) pending.push(ks.flushAll());
+        await Promise.all(pending);
+        return JSON.stringify(await liveDigests()) === JSON.stringify(await freshDigests());
+      },
+    ),
+    { numRuns: 25 },
+  );
+  t.ok(store.stats.rebuilds > 0, 'rebuilds ran');
+  t.equal(store.dirtySlots(), 0, 'every slot clean after ensureClean');
+  // Tombstones expire with the grace counted from the delete itself, on any replica that stores them.
+  await ks.writeObject(Buffer.from('gone'), { value: Buffer.from('x'), expiresAtMs: 0 });
+  await ks.writeObject(Buffer.from('gone'), { value: null, expiresAtMs: 0 });
+  const slot = keySlot(Buffer.from('gone'));
+  t.not(slotDigest(store.leaves, slot), '', 'the tombstone is stored and hashed');
+  now += 5_001;
+  t.notOk(store.isClean(slot), 'the tombstone reached its grace: the slot is rebuilt before use');
+  await store.ensureClean();
+  t.equal(slotDigest(store.leaves, slot), '', 'after its grace the tombstone is gone from the engine and the tree');
+});
