@@ -33,6 +33,7 @@ import { BusReplicaTransport, attachReplicaHandlers } from './replica_transport.
 import { attachClusterKeysHandlers, ClusterKeysTransport } from './cluster_keys_transport.js';
 import type { ClusterKeyspaceAccess, RangeScanRequest, RangeScanResult } from '../server/commands/cluster_keyspace.js';
 import { defaultBusPort, parseSeeds } from './seeds.js';
+import { ClusterInfoProviders, coreClusterInfoFields, type ClusterInfoProvider, type InfoField } from './cluster_info.js';
 import { AntiEntropy } from './anti_entropy.js';
 import { MerkleStore } from './merkle_store.js';
 import { joinState, startStreamManager, streamOf } from './stream_service.js';
@@ -91,6 +92,8 @@ export class ClusterService implements ClusterView, ClusterKeyspaceAccess {
   readonly #transport: BusReplicaTransport;
   readonly #keyspace: Keyspace;
   readonly #keys: ClusterKeysTransport;
+  readonly #config: ConfigView;
+  readonly #infoProviders = new ClusterInfoProviders();
   /** Merkle anti-entropy with the other replicas (anti_entropy.ts); CLUSTER REPAIR / DIGEST. */
   readonly antiEntropy: AntiEntropy;
 
@@ -98,6 +101,7 @@ export class ClusterService implements ClusterView, ClusterKeyspaceAccess {
     this.selfId = keyspace.nodeId;
     this.membership = membership;
     this.#keyspace = keyspace;
+    this.#config = config;
     const table = membership.table;
     this.#transport = new BusReplicaTransport(membership.bus, (id) => {
       const m = table.get(id);
@@ -222,6 +226,32 @@ export class ClusterService implements ClusterView, ClusterKeyspaceAccess {
 
   flushNode(node: string, timeoutMs: number): Promise<void> {
     return this.#keys.flushNode(node, timeoutMs);
+  }
+
+  /**
+   * INFO `# Cluster` HOOK (cluster_info.ts): hints, anti-entropy and streaming register their
+   * fields here once at startup, e.g. `service.addInfoProvider(() => [['hints_pending', n]])`.
+   */
+  addInfoProvider(provider: ClusterInfoProvider): void {
+    this.#infoProviders.add(provider);
+  }
+
+  /** INFO cluster: the core fields, then every registered provider's. */
+  infoFields(): InfoField[] {
+    const c = this.#config;
+    const core = coreClusterInfoFields({
+      selfId: this.selfId,
+      members: this.members(),
+      ring: this.ring(),
+      ringVersion: this.#rings.version,
+      n: c.getNumber('replication-factor'),
+      r: c.getString('read-quorum'),
+      w: c.getString('write-quorum'),
+      sloppyQuorum: c.getBool('sloppy-quorum'),
+      coordinator: this.coordinator.stats,
+      bus: this.membership.bus.stats,
+    });
+    return this.#infoProviders.fields(core);
   }
 
   meet(host: string, busPort: number): Promise<string> {

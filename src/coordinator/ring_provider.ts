@@ -11,6 +11,7 @@ import { buildRing, type Ring, type RingMember, type RingOptions } from './ring.
 export class RingProvider {
   #ring: Ring | undefined;
   #key = '';
+  #version = 0;
 
   /**
    * `members` and `options` are read on every `current()` call: they may return new values at
@@ -28,8 +29,18 @@ export class RingProvider {
     if (this.#ring === undefined || key !== this.#key) {
       this.#ring = buildRing(members, opts);
       this.#key = key;
+      this.#version++;
     }
     return this.#ring;
+  }
+
+  /**
+   * Rings built so far (1 after the first current()): a local counter that grows whenever the
+   * membership or the replication settings change (INFO cluster_ring_version). Not comparable
+   * between nodes; the ring's fingerprint is.
+   */
+  get version(): number {
+    return this.#version;
   }
 }
 

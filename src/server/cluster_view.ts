@@ -65,4 +65,10 @@ export interface ClusterView {
    * [holder id, target id] pairs sorted; a node that does not answer within `timeoutMs` is left out.
    */
   pendingHints?(key: Buffer, timeoutMs: number): Promise<Array<[string, string]>>;
+  /**
+   * INFO `# Cluster` lines after `cluster_enabled:1` (src/cluster/cluster_info.ts; subsystems add
+   * theirs through ClusterService.addInfoProvider). Absent in test doubles: the section then
+   * shows `cluster_enabled:1` alone.
+   */
+  infoFields?(): ReadonlyArray<readonly [string, string | number]>;
 }

@@ -7,7 +7,7 @@ import type { EngineStats } from '../storage/types.js';
 import type { CommandStat } from './stats.js';
 
 /** Sections INFO prints with no argument or `default` (commandstats only on request, as Redis). */
-export const DEFAULT_SECTIONS: readonly string[] = ['server', 'clients', 'memory', 'persistence', 'stats', 'replication', 'cpu', 'errorstats', 'keyspace', 'storage'];
+export const DEFAULT_SECTIONS: readonly string[] = ['server', 'clients', 'memory', 'persistence', 'stats', 'replication', 'cpu', 'errorstats', 'cluster', 'keyspace', 'storage'];
 export const ALL_SECTIONS: readonly string[] = [...DEFAULT_SECTIONS, 'commandstats'];
 
 export interface InfoSnapshot {
@@ -40,6 +40,11 @@ export interface InfoSnapshot {
   readonly errors: ReadonlyMap<string, number>;
   readonly keyspace: { keys: number; expires: number };
   readonly engine: EngineStats;
+  /**
+   * `# Cluster` fields of a node in a cluster (src/cluster/cluster_info.ts, starting with
+   * cluster_enabled:1); undefined on a lone node, which prints `cluster_enabled:0` as Redis does.
+   */
+  readonly cluster?: ReadonlyArray<readonly [string, string | number]>;
 }
 
 /** The sections INFO's arguments select, in canonical order; unknown names select nothing. */
@@ -151,6 +156,8 @@ function sectionLines(name: string, s: InfoSnapshot): Lines | undefined {
         ['used_cpu_sys', (s.cpu.system / 1e6).toFixed(6)],
         ['used_cpu_user', (s.cpu.user / 1e6).toFixed(6)],
       ];
+    case 'cluster':
+      return s.cluster === undefined ? [['cluster_enabled', 0]] : s.cluster.map(([k, v]) => [k, v]);
     case 'errorstats':
       return [...s.errors.entries()].sort(([a], [b]) => (a < b ? -1 : 1)).map(([prefix, n]) => [`errorstat_${prefix}`, `count=${n}`]);
     case 'commandstats':
@@ -194,7 +201,7 @@ function sectionLines(name: string, s: InfoSnapshot): Lines | undefined {
 const TITLES: Readonly<Record<string, string>> = {
   server: 'Server', clients: 'Clients', memory: 'Memory', persistence: 'Persistence', stats: 'Stats',
   replication: 'Replication', cpu: 'CPU', errorstats: 'Errorstats', commandstats: 'Commandstats',
-  keyspace: 'Keyspace', storage: 'Storage',
+  keyspace: 'Keyspace', storage: 'Storage', cluster: 'Cluster',
 };
 
 /** The INFO text for `sections` (already selected and ordered). */

@@ -17,6 +17,9 @@ import { guarded } from './strings.js';
 import { clusterInfoTextOf, clusterNodesText, clusterShardsReply, clusterSlotsReply, preflistEntries, preflistReply, type ReplicaVersion, type TopologySnapshot } from './cluster_topology.js';
 import { contextOf, encodeContext, liveValues } from '../../coordinator/object.js';
 import { ELASTIC_HELP_LINES, elasticInfoText, elasticSubcommands } from './cluster_elastic.js';
+import { UnavailableError } from '../../coordinator/fsm_errors.js';
+import { clusterKeyspaceOf } from './cluster_keyspace.js';
+import { clusterSlotKeys, type SlotKeysResult } from './cluster_slot_keys.js';
 
 /** How long CLUSTER PREFLIST waits for each replica's copy of the key, ms. */
 export const PREFLIST_READ_TIMEOUT_MS = 1_000;
@@ -74,20 +77,39 @@ async function myid(ks: Keyspace): Promise<Reply> {
   return bulk(ks.nodeId);
 }
 
-async function countkeysinslot(ks: Keyspace, args: Buffer[]): Promise<Reply> {
+/** In a cluster: the slot's keys merged from its replicas (cluster_slot_keys.ts); else local. */
+async function countkeysinslot(ks: Keyspace, args: Buffer[], ctx: CommandContext): Promise<Reply> {
   const slot = parseLongLong(arg(args, 2));
   if (slot === undefined) return error(NOT_INTEGER_ERROR);
   if (slot < 0n || slot >= BigInt(SLOT_COUNT)) return error('ERR Invalid slot');
-  return integer(await ks.countKeysInSlot(Number(slot)));
+  const cluster = clusterKeyspaceOf(ctx.server.cluster);
+  if (cluster === undefined) return integer(await ks.countKeysInSlot(Number(slot)));
+  return slotKeysReply(() => clusterSlotKeys(cluster, Number(slot), { keep: 0, limit: Infinity, timeoutMs: requestTimeoutMs(ctx) }), (r) => integer(r.count));
 }
 
-async function getkeysinslot(ks: Keyspace, args: Buffer[]): Promise<Reply> {
+async function getkeysinslot(ks: Keyspace, args: Buffer[], ctx: CommandContext): Promise<Reply> {
   const slot = parseLongLong(arg(args, 2));
   const count = parseLongLong(arg(args, 3));
   if (slot === undefined || count === undefined) return error(NOT_INTEGER_ERROR);
   if (count < 0n || slot < 0n || slot >= BigInt(SLOT_COUNT)) return error('ERR Invalid slot or number of keys');
   const max = count > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : Number(count);
-  return bulks(await ks.keysInSlot(Number(slot), max));
+  const cluster = clusterKeyspaceOf(ctx.server.cluster);
+  if (cluster === undefined) return bulks(await ks.keysInSlot(Number(slot), max));
+  return slotKeysReply(() => clusterSlotKeys(cluster, Number(slot), { keep: max, limit: max, timeoutMs: requestTimeoutMs(ctx) }), (r) => bulks(r.keys));
+}
+
+async function slotKeysReply(run: () => Promise<SlotKeysResult>, reply: (r: SlotKeysResult) => Reply): Promise<Reply> {
+  try {
+    return reply(await run());
+  } catch (err) {
+    if (err instanceof UnavailableError) return error(err.message);
+    throw err;
+  }
+}
+
+/** The budget of each replica call (config request-timeout-ms), as the other cluster-wide commands. */
+function requestTimeoutMs(ctx: CommandContext): number {
+  return ctx.server.config.getNumber('request-timeout-ms');
 }
 
 function snapshot(c: ClusterView): TopologySnapshot {
@@ -207,7 +229,7 @@ const HELP_LINES = [
   'COUNTKEYSINSLOT <slot>',
   '    Return the number of keys in <slot>.',
   'GETKEYSINSLOT <slot> <count>',
-  '    Return key names stored by current node in a slot.',
+  '    Return key names stored in a slot (in a cluster: by its replicas, merged).',
   'INFO',
   '    Return information about the cluster.',
   'KEYSLOT <key>',

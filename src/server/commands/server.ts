@@ -30,6 +30,14 @@ function parseInteger(b: Buffer | undefined): number | undefined {
   return /^-?\d{1,15}$/.test(s) ? Number(s) : undefined;
 }
 
+/** INFO's `# Cluster` fields when the node runs in a cluster (cluster_enabled:1 first). */
+function clusterInfoOf(ctx: CommandContext): Pick<InfoSnapshot, 'cluster'> {
+  const c = ctx.server.cluster;
+  if (c === undefined) return {};
+  const fields = c.infoFields?.() ?? [];
+  return { cluster: fields.length > 0 && fields[0]?.[0] === 'cluster_enabled' ? fields : [['cluster_enabled', 1], ...fields] };
+}
+
 export function serverCommands(node: NodeServices): CommandSpec[] {
   const snapshot = async (ctx: CommandContext): Promise<InfoSnapshot> => {
     const ks = ctx.server.keyspace;
@@ -54,6 +62,7 @@ export function serverCommands(node: NodeServices): CommandSpec[] {
       errors: node.stats.errors,
       keyspace: await ks.keyspaceInfo(),
       engine: ks.engineStats(),
+      ...clusterInfoOf(ctx),
     };
   };
 
