@@ -44,6 +44,8 @@ import {
   runChildJson,
 } from './lib/index.js';
 
+import { fillArgs, PHASE_CHILD_TIMEOUT_MS, readArgs } from './storage_phases.js';
+
 const RUNNER = new URL('./storage_run.js', import.meta.url);
 const ENGINES = ['ringkv', 'leveldb'] as const;
 type EngineName = (typeof ENGINES)[number];
@@ -51,17 +53,11 @@ const ENGINE_LABEL: Record<EngineName, string> = { ringkv: 'ringkv', leveldb: 'L
 
 const FULL_SMALL_COUNT = 1_000_000;
 const FULL_LARGE_COUNT = 200_000;
-const SINGLE_PUTS_MAX = 20_000;
-const DURABLE_PUTS = 300;
-const HOT_READS = 20_000;
-const COLD_READS = 10_000;
-const SCANS = 1_000;
-const READ_CACHE_BYTES = 64 * 1024 * 1024;
 const BOUND_READS = 10_000;
 /** The bounded-memory run's cache is at most this fraction of the data set. */
 const BOUND_CACHE_FRACTION_MAX = 0.1;
 const BOUND_CACHE_BYTES_MAX = 8 * 1024 * 1024;
-const CHILD_TIMEOUT_MS = 30 * 60 * 1000;
+const CHILD_TIMEOUT_MS = PHASE_CHILD_TIMEOUT_MS;
 
 /** Issue 2's targets. */
 const TARGET_BATCHED_FILL = 1.0;
@@ -166,17 +162,9 @@ function log(msg: string): void {
 }
 
 async function runRound(set: DataSet, engine: EngineName, dir: string): Promise<{ fill: FillResult; read: ReadResult }> {
-  const single = Math.min(set.count, SINGLE_PUTS_MAX);
-  const fill = await runChildJson<FillResult>(RUNNER, ['fill', engine, dir, String(set.count), String(set.valueBytes), String(single), String(DURABLE_PUTS)], {
-    timeoutMs: CHILD_TIMEOUT_MS,
-  });
-  // The hot working set must fit the read cache: at most half of it in values.
-  const hot = Math.min(HOT_READS, set.count, Math.floor(READ_CACHE_BYTES / 2 / (set.valueBytes + 16)));
-  const read = await runChildJson<ReadResult>(
-    RUNNER,
-    ['read', engine, dir, String(set.count), String(set.valueBytes), String(hot), String(COLD_READS), String(SCANS), String(READ_CACHE_BYTES)],
-    { timeoutMs: CHILD_TIMEOUT_MS },
-  );
+  const fill = await runChildJson<FillResult>(RUNNER, fillArgs(engine, dir, set.count, set.valueBytes), { timeoutMs: CHILD_TIMEOUT_MS });
+  // The hot working set fits the read cache: at most half of it in values.
+  const read = await runChildJson<ReadResult>(RUNNER, readArgs(engine, dir, set.count, set.valueBytes), { timeoutMs: CHILD_TIMEOUT_MS });
   return { fill, read };
 }
 

@@ -1,0 +1,102 @@
+/**
+ * Before/after comparison of two builds of ringkv's storage engine (A = before, B = after), in
+ * alternating rounds (order swapped every round), each phase in a fresh child process running
+ * that build's own bench/storage_run.js (so each build reads the table format it wrote).
+ *
+ *   node .build/NAME/bench/storage_ab.js --a .build/BEFORE --b .build/AFTER [--scale 0.2] [--rounds 3] [--out bench/results/storage-before-after.md]
+ *
+ * Same phases and sizes as bench/storage.ts (fill: single puts, durable puts, batched fill,
+ * write amplification; read: hot, scans, cold), ringkv only. Reports medians and B / A.
+ */
+import * as fsp from 'node:fs/promises';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { fillArgs, PHASE_CHILD_TIMEOUT_MS, readArgs } from './storage_phases.js';
+import { codeBlock, commandLine, describeEnvironment, flagValue, formatBytes, formatNumber, markdownTable, median, ratio, runChildJson } from './lib/index.js';
+
+const SETS = [
+  { name: '100-byte values', fullCount: 1_000_000, valueBytes: 100 },
+  { name: '4 KiB values', fullCount: 200_000, valueBytes: 4096 },
+];
+
+const METRICS: Array<{ label: string; key: string; format: (v: number) => string }> = [
+  { label: 'fill, single awaited puts (ops/s)', key: 'singlePutsPerSec', format: formatNumber },
+  { label: 'fill, batches of 100 (ops/s)', key: 'batchedPutsPerSec', format: formatNumber },
+  { label: 'read random, hot cache (gets/s)', key: 'hotGetsPerSec', format: formatNumber },
+  { label: 'read random, cold cache (gets/s)', key: 'coldGetsPerSec', format: formatNumber },
+  { label: 'range scans (entries/s)', key: 'scanEntriesPerSec', format: formatNumber },
+  { label: 'write amplification (x)', key: 'writeAmplification', format: (v) => v.toFixed(2) },
+  { label: 'peak RSS, fill process', key: 'fillPeakRssBytes', format: formatBytes },
+  { label: 'peak RSS, read process', key: 'readPeakRssBytes', format: formatBytes },
+];
+
+function log(msg: string): void {
+  process.stderr.write(`[storage a/b ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
+}
+
+async function main(): Promise<void> {
+  const a = flagValue(process.argv, '--a');
+  const b = flagValue(process.argv, '--b');
+  if (!a || !b) throw new Error('usage: --a BUILD_DIR --b BUILD_DIR');
+  const scale = Number(flagValue(process.argv, '--scale') ?? 0.2);
+  const rounds = Number(flagValue(process.argv, '--rounds') ?? 3);
+  const out = flagValue(process.argv, '--out') ?? 'bench/results/storage-before-after.md';
+  const builds = { A: path.resolve(a), B: path.resolve(b) };
+  const samples = new Map<string, number[]>();
+  const add = (k: string, v: unknown): void => {
+    if (typeof v === 'number' && Number.isFinite(v)) samples.set(k, [...(samples.get(k) ?? []), v]);
+  };
+  const root = await fsp.mkdtemp(path.join(os.tmpdir(), 'ringkv-storage-ab-'));
+  const started = Date.now();
+  try {
+    for (let r = 0; r < rounds; r++) {
+      for (const set of SETS) {
+        const count = Math.round(set.fullCount * scale);
+        const order = r % 2 === 0 ? (['A', 'B'] as const) : (['B', 'A'] as const);
+        for (const which of order) {
+          const runner = path.join(builds[which], 'bench', 'storage_run.js');
+          const dir = path.join(root, `${which}-${set.valueBytes}-${r}`);
+          log(`round ${r + 1}/${rounds} ${set.name} x ${count}: ${which}`);
+          const fill = await runChildJson(runner, fillArgs('ringkv', dir, count, set.valueBytes), { timeoutMs: PHASE_CHILD_TIMEOUT_MS });
+          const read = await runChildJson(runner, readArgs('ringkv', dir, count, set.valueBytes), { timeoutMs: PHASE_CHILD_TIMEOUT_MS });
+          await fsp.rm(dir, { recursive: true, force: true });
+          const k = (m: string) => `${set.valueBytes}|${which}|${m}`;
+          for (const m of ['singlePutsPerSec', 'batchedPutsPerSec', 'writeAmplification']) add(k(m), fill[m]);
+          for (const m of ['hotGetsPerSec', 'coldGetsPerSec', 'scanEntriesPerSec']) add(k(m), read[m]);
+          add(k('fillPeakRssBytes'), fill.peakRssBytes);
+          add(k('readPeakRssBytes'), read.peakRssBytes);
+        }
+      }
+    }
+  } finally {
+    await fsp.rm(root, { recursive: true, force: true });
+  }
+  const md: string[] = ['# Storage engine: before / after\n', 'Produced by (from the repository root):\n', codeBlock(commandLine(import.meta.url), 'sh')];
+  md.push(`A (before): \`${a}\`; B (after): \`${b}\`. Machine: ${describeEnvironment()}. Run took ${((Date.now() - started) / 60_000).toFixed(1)} min.\n`);
+  md.push(
+    `${rounds} rounds, A and B alternating (order swapped every round), every phase in a fresh child process of that build ` +
+      `(bench/storage_run.js: the same phases as bench/storage.ts, ringkv only). Medians over rounds; B / A > 1 is better for ` +
+      'throughput, < 1 for amplification and RSS. The machine is shared: absolute numbers are noisy, the ratios count.\n',
+  );
+  for (const set of SETS) {
+    md.push(`\n## ${set.name} x ${formatNumber(Math.round(set.fullCount * scale))}\n`);
+    md.push(
+      markdownTable(
+        ['metric', 'A (before)', 'B (after)', 'B / A', 'samples A', 'samples B'],
+        METRICS.map((m) => {
+          const sa = samples.get(`${set.valueBytes}|A|${m.key}`) ?? [];
+          const sb = samples.get(`${set.valueBytes}|B|${m.key}`) ?? [];
+          return [m.label, m.format(median(sa)), m.format(median(sb)), `${ratio(median(sb), median(sa)).toFixed(2)}x`, sa.map(m.format).join(' '), sb.map(m.format).join(' ')];
+        }),
+      ),
+    );
+  }
+  await fsp.mkdir(path.dirname(out), { recursive: true });
+  await fsp.writeFile(out, md.join('\n'));
+  log(`wrote ${out}`);
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`storage_ab: ${err instanceof Error ? err.stack : String(err)}\n`);
+  process.exit(1);
+});
