@@ -34,6 +34,8 @@ import { attachClusterKeysHandlers, ClusterKeysTransport } from './cluster_keys_
 import type { ClusterKeyspaceAccess, RangeScanRequest, RangeScanResult } from '../server/commands/cluster_keyspace.js';
 import { defaultBusPort, parseSeeds } from './seeds.js';
 import { ClusterInfoProviders, coreClusterInfoFields, type ClusterInfoProvider, type InfoField } from './cluster_info.js';
+import { HintStore } from './hint_store.js';
+import { HandoffService, handoffSettingsFromConfig } from './handoff_service.js';
 import { AntiEntropy } from './anti_entropy.js';
 import { MerkleStore } from './merkle_store.js';
 import { joinState, startStreamManager, streamOf } from './stream_service.js';
@@ -96,8 +98,10 @@ export class ClusterService implements ClusterView, ClusterKeyspaceAccess {
   readonly #infoProviders = new ClusterInfoProviders();
   /** Merkle anti-entropy with the other replicas (anti_entropy.ts); CLUSTER REPAIR / DIGEST. */
   readonly antiEntropy: AntiEntropy;
+  /** Hinted handoff: this node's durable hints and their delivery (handoff_service.ts). */
+  readonly handoff: HandoffService;
 
-  private constructor(membership: ClusterMembership, keyspace: Keyspace, config: ConfigView, log: LogFn) {
+  private constructor(membership: ClusterMembership, keyspace: Keyspace, config: ConfigView, log: LogFn, hints: HintStore) {
     this.selfId = keyspace.nodeId;
     this.membership = membership;
     this.#keyspace = keyspace;
@@ -120,7 +124,25 @@ export class ClusterService implements ClusterView, ClusterKeyspaceAccess {
       settings: () => settingsFromConfig(config),
       pendingReplicas: (slot) => streamOf(membership)?.pendingReplicas(slot) ?? [],
       log,
+      onHint: (forNode, key, object) => this.handoff.onHint(forNode, key, object),
+      hintedCopy: (key) => hints.hintedCopy(key),
     });
+    this.handoff = new HandoffService({
+      selfId: this.selfId,
+      store: hints,
+      bus: membership.bus,
+      addressOf: (id) => {
+        const m = table.get(id);
+        return m === undefined ? undefined : { host: m.host, busPort: m.busPort };
+      },
+      isUp: (id) => this.isUp(id),
+      peers: () => table.members().filter((m) => m.id !== this.selfId && this.isUp(m.id)).map((m) => m.id),
+      merge: (key, object) => keyspace.mergeObject(key, object),
+      settings: () => handoffSettingsFromConfig(config),
+      now: Date.now,
+      log,
+    });
+    this.handoff.attach();
     attachReplicaHandlers(membership.bus, () => this.coordinator);
     this.#keys = new ClusterKeysTransport(
       membership.bus,
@@ -162,6 +184,8 @@ export class ClusterService implements ClusterView, ClusterKeyspaceAccess {
     const secret = config.getString('cluster-secret');
     // Elastic membership (issue 6): a fresh node with join-streaming, or an interrupted join, enters as joining.
     const join = joinState(config, opts.dir, file, log);
+    // Hints first: they are counted from storage before any peer can send one.
+    const hints = await HintStore.open(keyspace.engine, { now: Date.now, log, writeOptions: () => keyspace.writeOptions() });
     const membership = await ClusterMembership.start({
       nodeId: keyspace.nodeId,
       host: announceHost(config),
@@ -183,7 +207,10 @@ export class ClusterService implements ClusterView, ClusterKeyspaceAccess {
     });
     startStreamManager({ membership, keyspace, config, log, dir: opts.dir, progress: join.progress, ...(opts.onLeft === undefined ? {} : { onLeft: opts.onLeft }) });
     log('info', `cluster: node ${keyspace.nodeId} bus listening on ${announceHost(config)}:${membership.bus.port}${secret.length > 0 ? ' (cluster-secret set)' : ''}`);
-    return new ClusterService(membership, keyspace, config, log);
+    const service = new ClusterService(membership, keyspace, config, log, hints);
+    service.addInfoProvider(() => service.handoff.infoLines());
+    service.handoff.start();
+    return service;
   }
 
   /** Joins, leaves and forgets with streaming (stream_manager.ts). */
@@ -218,6 +245,10 @@ export class ClusterService implements ClusterView, ClusterKeyspaceAccess {
   readReplica(id: string, key: Buffer, timeoutMs: number): Promise<VersionedObject> {
     if (id === this.selfId) return this.#keyspace.readObject(key);
     return this.#transport.replicaGet(id, key, { timeoutMs });
+  }
+
+  pendingHints(key: Buffer, timeoutMs: number): Promise<Array<[string, string]>> {
+    return this.handoff.pendingHintsFor(key, timeoutMs);
   }
 
   scanRange(node: string, req: RangeScanRequest, timeoutMs: number): Promise<RangeScanResult> {
@@ -265,6 +296,7 @@ export class ClusterService implements ClusterView, ClusterKeyspaceAccess {
 
   /** Lets fan-outs in flight finish (at most CLOSE_DRAIN_MS), then stops gossip and the bus. */
   async close(): Promise<void> {
+    await this.handoff.close();
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([
       this.coordinator.whenIdle().catch(() => undefined),
