@@ -6,7 +6,9 @@
  * from each primary replica directly and reports its causal context and live value count; the
  * replicas agree when every primary answered and all report the same context and count (the
  * object is a function of the writes a replica has seen, which its context names).
- * TODO(antientropy): switch to `CLUSTER DIGEST` per slot once it lands (exact equality).
+ * Then, where the nodes have `CLUSTER DIGEST`, each key's slot digest is compared across its
+ * primaries (exact equality of everything in the slot); reported, and enforced with strictDigest
+ * (it needs anti-entropy: keys outside the workload, e.g. filler, are never read-repaired).
  *
  * converge():
  *   1. passive: poll agreement for every key for up to passiveMs: what gossip, hinted handoff and
@@ -43,6 +45,10 @@ export async function replicaAgreement(admin: Redis, key: string): Promise<Agree
 export interface ConvergeOptions {
   /** Control connections to nodes that are up. */
   readonly admins: readonly Redis[];
+  /** The control connection of the node with this id, if it is up (for CLUSTER DIGEST). */
+  readonly adminOf?: (id: string) => Redis | undefined;
+  /** Keys whose slot digests differ count as divergent (else the digests are only reported). */
+  readonly strictDigest?: boolean;
   readonly keys: readonly string[];
   readonly passiveMs: number;
   readonly repairMs: number;
@@ -56,6 +62,51 @@ export interface ConvergeResult {
   readonly passive: boolean;
   /** Keys that needed the read-repair pass. */
   readonly readRepaired: number;
+  /**
+   * CLUSTER DIGEST of each key's slot compared across its primaries, after agreement: 'equal',
+   * 'unavailable' (the nodes do not have CLUSTER DIGEST yet), or how many slots differ.
+   */
+  readonly digests: string;
+}
+
+/** Wait for slot digests to agree, at most this long, ms. */
+export const DIGEST_WAIT_MS = 5_000;
+
+/** Digest of `slot` on each primary; null when some node cannot answer DIGEST at all. */
+async function slotDigests(o: ConvergeOptions, key: string): Promise<{ equal: boolean; detail: string } | null> {
+  const admin = o.admins[0]!;
+  const slot = Number(await cmd(admin, 'CLUSTER', 'KEYSLOT', key));
+  const reply = (await cmd(admin, 'CLUSTER', 'PREFLIST', key)) as [number, unknown[][]];
+  const ids = reply[1].filter((e) => String(e[1]) === 'primary').map((e) => String(e[0]));
+  const digests: string[] = [];
+  for (const id of ids) {
+    const a = o.adminOf?.(id);
+    if (a === undefined) return { equal: false, detail: `${id.slice(0, 8)} not reachable` };
+    try {
+      digests.push(String(((await cmd(a, 'CLUSTER', 'DIGEST', slot, slot)) as unknown[])[0]));
+    } catch (e) {
+      if (/unknown subcommand|cluster support disabled/i.test((e as Error).message)) return null;
+      return { equal: false, detail: (e as Error).message };
+    }
+  }
+  return { equal: new Set(digests).size === 1, detail: `slot ${slot}: ${digests.map((d) => d.slice(0, 12)).join(' ')}` };
+}
+
+async function compareDigests(o: ConvergeOptions, keys: readonly string[], details: Map<string, string>): Promise<{ summary: string; differing: Set<string> }> {
+  if (o.adminOf === undefined) return { summary: 'not compared', differing: new Set() };
+  const differing = new Set(keys);
+  const deadline = Date.now() + DIGEST_WAIT_MS;
+  for (;;) {
+    for (const key of [...differing]) {
+      const d = await slotDigests(o, key).catch((e: Error) => ({ equal: false, detail: e.message }));
+      if (d === null) return { summary: 'unavailable', differing: new Set() };
+      if (d.equal) differing.delete(key);
+      else details.set(key, `digest differs: ${d.detail}`);
+    }
+    if (differing.size === 0) return { summary: 'equal', differing };
+    if (Date.now() >= deadline) return { summary: `${differing.size} keys' slots differ`, differing };
+    await new Promise((r) => setTimeout(r, POLL_INTERVAL_MS));
+  }
 }
 
 async function pollAgreement(admins: readonly Redis[], keys: Set<string>, budgetMs: number, details: Map<string, string>): Promise<void> {
@@ -99,6 +150,8 @@ export async function converge(o: ConvergeOptions): Promise<ConvergeResult> {
     await pollAgreement(o.admins, pending, o.repairMs, details);
     if (pending.size === 0) convergeMs = Date.now() - started;
   }
+  const digest = await compareDigests(o, o.keys.filter((k) => !pending.has(k)), details);
+  if (o.strictDigest === true) for (const k of digest.differing) pending.add(k);
   const final = new Map<string, FinalKey>();
   let turn = 0;
   for (const key of o.keys) {
@@ -112,5 +165,5 @@ export async function converge(o: ConvergeOptions): Promise<ConvergeResult> {
     const detail = details.get(key);
     final.set(key, { values, replicasEqual: !pending.has(key), ...(detail === undefined ? {} : { detail }) });
   }
-  return { final, convergeMs, passive, readRepaired };
+  return { final, convergeMs, passive, readRepaired, digests: digest.summary };
 }

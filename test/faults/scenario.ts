@@ -32,6 +32,8 @@ export interface ScenarioSpec {
   readonly passiveMs?: number;
   /** Budget after the read-repair pass, ms. */
   readonly repairMs?: number;
+  /** Differing CLUSTER DIGESTs fail the scenario (needs anti-entropy running). */
+  readonly strictDigest?: boolean;
 }
 
 export interface ScenarioReport {
@@ -93,11 +95,17 @@ export async function runScenario(c: FaultCluster, spec: ScenarioSpec): Promise<
   const admins = await Promise.all(c.liveIndexes().map((i) => c.admin(i)));
   const conv = await converge({
     admins,
+    adminOf: (id) => {
+      const i = c.ids.indexOf(id);
+      return i >= 0 && c.liveIndexes().includes(i) ? admins[c.liveIndexes().indexOf(i)] : undefined;
+    },
+    strictDigest: spec.strictDigest ?? false,
     keys: workload.keys(),
     passiveMs: spec.passiveMs ?? PASSIVE_MS_DEFAULT,
     repairMs: spec.repairMs ?? REPAIR_MS_DEFAULT,
   });
   const result = check(workload.writes, workload.reads, conv.final);
+  notes.push(`slot digests: ${conv.digests}`);
   if (workload.notSent > 0) notes.push(`${workload.notSent} commands not sent (no connection)`);
   return {
     name: spec.name,

@@ -240,7 +240,7 @@ export function lwwPartition(p: ScenarioParams): ScenarioSpec {
   const [a, b] = p.pick;
   return {
     name: 'lww-partition',
-    workload: { plainRatio: 0, deleteRatio: 0, causalKeys: 4 },
+    workload: { plainRatio: 0, deleteRatio: 0, causalKeys: 4, workers: 6 },
     fault: async (ctx) => {
       await ctx.sleep(ms(p, 300));
       ctx.cluster.partition([[a!, b!], others(ctx.cluster, [a!, b!])]);

@@ -13,7 +13,7 @@
  * Each worker keeps one connection per node and replaces it after any failure.
  */
 import { Redis } from 'ioredis';
-import { LOOPBACK_HOST } from '../helpers/ports.js';
+import { testClientOptions } from '../helpers/ioredis_client.js';
 import type { ReadRecord, WriteRecord } from './checker.js';
 
 export interface WorkloadOptions {
@@ -160,16 +160,7 @@ export class Workload {
     if (c === undefined || c.status !== 'ready') {
       c?.disconnect();
       this.#conns.delete(id);
-      c = new Redis({
-        host: LOOPBACK_HOST,
-        port,
-        lazyConnect: true,
-        retryStrategy: () => null,
-        maxRetriesPerRequest: 0,
-        enableOfflineQueue: false,
-        connectTimeout: CONNECT_TIMEOUT_MS,
-        commandTimeout: this.#o.opTimeoutMs,
-      });
+      c = new Redis(testClientOptions(port, { connectTimeout: CONNECT_TIMEOUT_MS, commandTimeout: this.#o.opTimeoutMs }));
       c.on('error', () => undefined);
       try {
         await c.connect();

@@ -8,12 +8,9 @@ import type { TeardownOwner } from './server_process.js';
 
 export const COMMAND_TIMEOUT_MS = 30_000;
 
-export async function connectIoredis(
-  owner: TeardownOwner,
-  port: number,
-  options: Partial<RedisOptions> = {},
-): Promise<Redis> {
-  const client = new Redis({
+/** Options of a test client: 127.0.0.1:port, lazy connect, no reconnection, no offline queue. */
+export function testClientOptions(port: number, options: Partial<RedisOptions> = {}): RedisOptions {
+  return {
     host: LOOPBACK_HOST,
     port,
     lazyConnect: true,
@@ -23,7 +20,15 @@ export async function connectIoredis(
     // A server that stops answering fails the test instead of hanging it.
     commandTimeout: COMMAND_TIMEOUT_MS,
     ...options,
-  });
+  };
+}
+
+export async function connectIoredis(
+  owner: TeardownOwner,
+  port: number,
+  options: Partial<RedisOptions> = {},
+): Promise<Redis> {
+  const client = new Redis(testClientOptions(port, options));
   // Errors surface through command promises; an 'error' event without a listener would crash.
   client.on('error', () => undefined);
   owner.teardown(() => {
