@@ -16,8 +16,12 @@ import { parentPort } from 'node:worker_threads';
 import { runBuildJob, type BuildJob } from './table_job.js';
 import { FormatError } from './varint.js';
 
-/** External (ArrayBuffer) bytes this thread may hold after a request before it collects. */
-const WORKER_DEAD_BYTES_MAX = 8 * 1024 * 1024;
+/**
+ * External (ArrayBuffer) bytes this thread may hold after a request before it collects. Measured
+ * (40k x 4 KiB batched fill, alternating runs): at 8 MiB the worker collected after nearly every
+ * job and the fill ran at 0.70x; at 32 MiB it runs as fast as without collecting (1.01x).
+ */
+const WORKER_DEAD_BYTES_MAX = 32 * 1024 * 1024;
 
 export type WorkerRequest = { id: number; job: BuildJob } | { release: ArrayBuffer[] };
 
