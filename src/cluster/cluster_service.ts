@@ -155,6 +155,7 @@ export class ClusterService implements ClusterView, ClusterKeyspaceAccess {
       Date.now,
     );
     attachClusterKeysHandlers(membership.bus, keyspace, Date.now);
+    this.addInfoProvider(() => streamOf(membership)?.infoFields() ?? []);
     const merkle = new MerkleStore(keyspace.engine, Date.now);
     keyspace.setWriteObserver(merkle);
     this.antiEntropy = new AntiEntropy({

@@ -64,6 +64,8 @@ export const MIN_SETTLE_MS = 600;
 export const STREAM_TICK_MS = 100;
 /** Deadline of one STREAM_SCAN / STREAM_CONFIRM request, ms. */
 export const STREAM_REQUEST_TIMEOUT_MS = 15_000;
+/** Tasks (slot runs) streamed concurrently. */
+export const STREAM_TASKS_IN_FLIGHT = 4;
 /** Objects merged concurrently while applying a chunk. */
 export const MERGE_PARALLELISM = 32;
 /** Least time between two writes of the progress file, ms (it is also written at the end of each task). */
@@ -246,20 +248,25 @@ export class StreamManager {
     };
   }
 
-  /** `key:value` lines for CLUSTER INFO and INFO. */
-  infoLines(): string[] {
+  /** `[name, value]` pairs for INFO's cluster section (cluster_info.ts provider) and CLUSTER INFO. */
+  infoFields(): Array<readonly [string, string | number]> {
     const i = this.info();
     return [
-      `stream_state:${i.phase}`,
-      `stream_slots_remaining:${i.slotsRemaining}`,
-      `stream_slots_streamed:${i.slotsStreamed}`,
-      `stream_bytes_streamed:${i.bytesStreamed}`,
-      `stream_bytes_remaining_estimate:${i.bytesRemainingEstimate}`,
-      `stream_keys_streamed:${i.keysStreamed}`,
-      `stream_slots_dropped:${i.slotsDropped}`,
-      `stream_keys_dropped:${i.keysDropped}`,
-      `stream_ring_slots_moving:${i.ringSlotsMoving}`,
+      ['stream_state', i.phase],
+      ['stream_slots_remaining', i.slotsRemaining],
+      ['stream_slots_streamed', i.slotsStreamed],
+      ['stream_bytes_streamed', i.bytesStreamed],
+      ['stream_bytes_remaining_estimate', i.bytesRemainingEstimate],
+      ['stream_keys_streamed', i.keysStreamed],
+      ['stream_slots_dropped', i.slotsDropped],
+      ['stream_keys_dropped', i.keysDropped],
+      ['stream_ring_slots_moving', i.ringSlotsMoving],
     ];
+  }
+
+  /** `key:value` lines for CLUSTER INFO. */
+  infoLines(): string[] {
+    return this.infoFields().map(([k, v]) => `${k}:${v}`);
   }
 
   #covered(): Set<number> {
@@ -357,19 +364,29 @@ export class StreamManager {
   }
 
   async #runTasks(): Promise<void> {
+    // Several tasks in flight: a join's moved slots come in hundreds of short runs, and one at a
+    // time would be bound by round trips, not bytes. The rate limit is shared between them.
     while (!this.#closed && this.#p.tasks.length > 0) {
-      const task = this.#p.tasks[0] as StreamTask;
-      const finished = await this.#runTask(task);
-      if (!finished) return; // no source reachable now: retry next tick
-      this.#p.tasks.shift();
-      for (let s = task.first; s <= task.last; s++) this.#p.streamed.add(s);
-      this.#p.slotsStreamed += task.last - task.first + 1;
-      this.#persist(true);
+      const batch = this.#p.tasks.slice(0, STREAM_TASKS_IN_FLIGHT);
+      const finished = await Promise.all(batch.map((task) => this.#runTask(task, batch.length)));
+      let progressed = false;
+      batch.forEach((task, i) => {
+        if (!finished[i]) return;
+        progressed = true;
+        this.#p.tasks.splice(this.#p.tasks.indexOf(task), 1);
+        for (let s = task.first; s <= task.last; s++) this.#p.streamed.add(s);
+        this.#p.slotsStreamed += task.last - task.first + 1;
+      });
+      // Paced like chunk positions: a crash loses at most PROGRESS_PERSIST_EVERY_MS of progress,
+      // which is streamed again (merging an object twice changes nothing).
+      this.#persist(false);
+      if (!progressed) break; // no source reachable now: retry next tick
     }
+    this.#persist(true);
   }
 
   /** Pulls one task to its end; false when no source answered (the position is kept). */
-  async #runTask(task: StreamTask): Promise<boolean> {
+  async #runTask(task: StreamTask, sharing: number): Promise<boolean> {
     const candidates = task.sources.filter((id) => id !== this.#o.selfId && this.#o.isUp(id));
     if (candidates.length === 0) {
       // Every source is down or gone: if none of them is a current owner any more, nothing can be fetched.
@@ -380,7 +397,7 @@ export class StreamManager {
     for (;;) {
       if (this.#closed) return false;
       const source = candidates[turn % candidates.length] as string;
-      const rate = this.#o.maxBytesPerSec();
+      const rate = this.#o.maxBytesPerSec() / sharing;
       const started = realClock.now();
       let reply;
       try {
@@ -405,11 +422,13 @@ export class StreamManager {
       task.keys += reply.entries.length;
       this.#p.bytesStreamed += bytes;
       this.#p.keysStreamed += reply.entries.length;
-      if (reply.done) return true;
-      task.next = reply.next;
-      this.#persist(false);
+      if (!reply.done) {
+        task.next = reply.next;
+        this.#persist(false);
+      }
       const wait = throttleDelayMs(bytes, realClock.now() - started, rate);
       if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+      if (reply.done) return true;
       turn = this.#sourceTurn.get(task) ?? turn;
     }
   }

@@ -47,6 +47,7 @@ t.test('grow 3 -> 4, leave back to 3, forget a dead node: nothing acknowledged i
   t.ok(streamedSlots > idealSlots * 0.75 && streamedSlots < idealSlots * 1.25, `the new node streamed ${streamedSlots} slot copies (ideal ${idealSlots} = N x 16384 / 4)`);
   t.ok(Number(joined.get('stream_bytes_streamed')) > 0, `and ${joined.get('stream_bytes_streamed')} bytes, ${joined.get('stream_keys_streamed')} objects`);
   t.equal(joined.get('stream_slots_remaining'), '0', 'nothing remaining');
+  t.match(String(await dc.info('cluster')), new RegExp(`stream_slots_streamed:${streamedSlots}\r\n`), 'INFO cluster shows the same progress');
   live = [...clients, dc];
   await new Promise((r) => setTimeout(r, 2500)); // workload on the grown cluster; old owners drop moved slots
   await w.stop();

@@ -87,11 +87,11 @@ t.test('progress persists and refuses damage', async (t) => {
 
 const member = (id: string, state: MemberState = 'up'): RingMember => ({ id, weight: 1, dc: 'dc1', rack: '', state });
 
-t.test('planTasks: consecutive slots with equal sources form runs; covered slots split them', async (t) => {
+t.test('planTasks: consecutive slots sharing a source form runs; covered slots split them', async (t) => {
   const gains = [1, 2, 3, 5, 6].map((slot) => ({ slot, sources: ['a', 'b'] }));
-  gains.push({ slot: 7, sources: ['c'] });
+  gains.push({ slot: 7, sources: ['c'] }, { slot: 8, sources: ['d', 'c', 'e'] }, { slot: 9, sources: ['e', 'c'] });
   const tasks = planTasks(gains, (s) => s === 2);
-  t.same(tasks.map((x) => [x.first, x.last, x.sources]), [[1, 1, ['a', 'b']], [3, 3, ['a', 'b']], [5, 6, ['a', 'b']], [7, 7, ['c']]]);
+  t.same(tasks.map((x) => [x.first, x.last, x.sources]), [[1, 1, ['a', 'b']], [3, 3, ['a', 'b']], [5, 6, ['a', 'b']], [7, 9, ['c']]]);
   const long = Array.from({ length: MAX_TASK_SLOTS + 3 }, (_, slot) => ({ slot, sources: ['a'] }));
   t.same(planTasks(long, () => false).map((x) => [x.first, x.last]), [[0, MAX_TASK_SLOTS - 1], [MAX_TASK_SLOTS, MAX_TASK_SLOTS + 2]], 'runs are capped');
 });
