@@ -174,6 +174,7 @@ export class ClusterService implements ClusterView, ClusterKeyspaceAccess {
       now: Date.now,
     });
     this.antiEntropy.start();
+    this.addInfoProvider(() => this.antiEntropy.infoFields());
   }
 
   /** `onLeft`: the node left the ring after CLUSTER LEAVE (the node shuts down). */

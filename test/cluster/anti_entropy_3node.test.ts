@@ -46,6 +46,12 @@ async function liveMembers(c: Redis): Promise<number> {
 
 const digest = async (c: Redis): Promise<string[]> => (await cmd(c, 'CLUSTER', 'DIGEST', 0, SLOT_LAST)) as string[];
 
+function infoField(info: string, name: string): number {
+  const m = new RegExp(`^${name}:(\\d+)`, 'm').exec(info);
+  if (m === null) throw new Error(`INFO has no ${name}`);
+  return Number(m[1]);
+}
+
 /** Slots whose digests differ between two nodes. */
 function differing(a: readonly string[], b: readonly string[]): number {
   let n = 0;
@@ -129,6 +135,13 @@ t.test('CLUSTER REPAIR and background rounds bring a replica that missed writes 
     t.same(entries.map((e) => e[6]), [0, 0, 0], `${k}: no replica holds a live value`);
   }
 
+  const info2 = String(await cmd(clients[2]!, 'INFO', 'cluster'));
+  t.equal(infoField(info2, 'antientropy_rounds'), 1, 'INFO counts the round');
+  t.ok(infoField(info2, 'antientropy_keys_repaired') >= 240, 'INFO counts the repaired keys');
+  t.equal(infoField(info2, 'antientropy_bytes_sent'), Number(fields.get('bytesSent')), 'INFO counts the bytes sent');
+  t.match(info2, /antientropy_last_round_ms:\d+/);
+  t.equal(infoField(info2, 'antientropy_dirty_slots'), 0, 'every slot of the tree is up to date');
+
   // 6. A second miss, repaired by the background rounds alone.
   for (const c of clients) t.equal(await cmd(c, 'CONFIG', 'SET', 'anti-entropy-interval-ms', 300), 'OK');
   await nodes[1]!.kill9();
@@ -145,6 +158,7 @@ t.test('CLUSTER REPAIR and background rounds bring a replica that missed writes 
     30_000,
   );
   t.pass('the background rounds alone (no REPAIR, no reads) made the digests equal');
+  t.ok(infoField(String(await cmd(clients[0]!, 'INFO', 'cluster')), 'antientropy_rounds') >= 1, 'INFO shows the background rounds');
   await cmd(clients[1]!, 'CLIENT', 'QUORUM', 1, 1);
   t.equal(await clients[1]!.get('k:420'), 'v3-420', 'the restarted node answers the missed write at R=1');
   t.equal(await clients[1]!.get('k:0'), null, 'and the missed delete');
