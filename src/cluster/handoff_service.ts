@@ -15,7 +15,7 @@
  *     acked = ackedHints(deliver, statuses) -> store.removeIfUnchanged(acked): a hint merged with
  *       a newer write after it was read stays and goes in a later batch
  *     until a page comes back short (one pass over the target's range); a failed request backs
- *     off the target for HANDOFF_RETRY_BACKOFF_MS (re-checked on the next tick).
+ *     off the target (exponential, HANDOFF_RETRY_BACKOFF_MS doubling up to HANDOFF_RETRY_BACKOFF_MAX_MS).
  *   every HINT_SWEEP_INTERVAL_MS: expired hints of targets not draining are dropped, so the hints
  *     of a node that never comes back do not grow without bound.
  *
@@ -42,6 +42,7 @@ import {
   HandoffMessageType,
   MAX_HINT_BATCH_KEYS,
 } from './handoff_codec.js';
+import { backoffDelayMs } from './backoff.js';
 import { ackedHints, HintStatus, planBatch, TokenBucket } from './handoff_plan.js';
 import type { HintStore, StoredHint } from './hint_store.js';
 
@@ -49,8 +50,14 @@ import type { HintStore, StoredHint } from './hint_store.js';
 export const HANDOFF_TICK_MS = 200;
 /** Time one HINT_BATCH may take, connection included. */
 export const HANDOFF_BATCH_TIMEOUT_MS = 10_000;
-/** After a failed batch, the target is left alone this long. */
-export const HANDOFF_RETRY_BACKOFF_MS = 1_000;
+/**
+ * After a failed batch the target is left alone for an exponential backoff with jitter
+ * (backoff.ts) from this base, doubling per consecutive failure up to the max; a batch that
+ * goes through resets it. A peer that keeps refusing costs one attempt (and one log line) per
+ * HANDOFF_RETRY_BACKOFF_MAX_MS at most.
+ */
+export const HANDOFF_RETRY_BACKOFF_MS = 500;
+export const HANDOFF_RETRY_BACKOFF_MAX_MS = 30_000;
 /** Largest HINT_BATCH payload built (a single larger hint still goes alone). */
 export const HINT_BATCH_BYTES_MAX = 4 * 1024 * 1024;
 /** How often hints of targets that are not draining are checked for expiry. */
@@ -148,6 +155,8 @@ export class HandoffService {
   readonly #o: HandoffOptions;
   readonly #draining = new Map<string, Promise<void>>();
   readonly #backoffUntil = new Map<string, number>();
+  /** Consecutive failed passes per target (the backoff exponent). */
+  readonly #failures = new Map<string, number>();
   #bucket: TokenBucket | undefined;
   #timer: NodeJS.Timeout | undefined;
   #lastSweepMs = 0;
@@ -263,8 +272,8 @@ export class HandoffService {
       const p = this.#drain(target)
         .catch((err: unknown) => {
           this.stats.batchErrors++;
-          this.#backoffUntil.set(target, this.#o.now() + HANDOFF_RETRY_BACKOFF_MS);
-          this.#o.log('warn', `handoff: to ${target} paused: ${String(err)}`);
+          const wait = this.#backOff(target);
+          this.#o.log('warn', `handoff: to ${target} paused for ${Math.round(wait)} ms: ${String(err)}`);
         })
         .finally(() => this.#draining.delete(target));
       this.#draining.set(target, p);
@@ -275,6 +284,15 @@ export class HandoffService {
         .catch((err: unknown) => this.#o.log('warn', `handoff: expiry sweep failed: ${String(err)}`))
         .finally(() => (this.#sweeping = undefined));
     }
+  }
+
+  /** Records a failed pass of `target`; returns how long it is left alone. */
+  #backOff(target: string): number {
+    const n = this.#failures.get(target) ?? 0;
+    this.#failures.set(target, n + 1);
+    const wait = backoffDelayMs(n, HANDOFF_RETRY_BACKOFF_MS, HANDOFF_RETRY_BACKOFF_MAX_MS, Math.random);
+    this.#backoffUntil.set(target, this.#o.now() + wait);
+    return wait;
   }
 
   #rateLimiter(s: HandoffSettings): TokenBucket {
@@ -327,12 +345,13 @@ export class HandoffService {
         await this.#o.store.removeIfUnchanged(acked);
         this.stats.delivered += acked.length;
         delivered += acked.length;
+        this.#failures.delete(target);
       }
       const processed = page.length - plan.rest.length;
       after = page[processed - 1]?.engineKey ?? after;
       if (page.length < s.batchKeys && plan.rest.length === 0) break;
     }
-    if (failed > 0) this.#backoffUntil.set(target, this.#o.now() + HANDOFF_RETRY_BACKOFF_MS);
+    if (failed > 0) this.#backOff(target);
     if (delivered > 0) this.#o.log('info', `handoff: delivered ${delivered} hints to ${target} in ${this.#o.now() - started} ms`);
   }
 
