@@ -10,7 +10,8 @@
  * Namespaces (one byte; new ones take an unused value, never reuse one):
  *   0x00  node metadata (reserved)
  *   0x01  data: versioned objects (encodeObject), the Redis keyspace
- *   0x02  hints for other nodes (reserved for hinted handoff)
+ *   0x02  hints for other nodes: [0x02][u8 target id length][target id][slot u16][user key]
+ *         (src/cluster/hint_record.ts: one range per target, then in (slot, key) order)
  */
 import assert from 'node:assert';
 import { keySlot } from '../coordinator/slot.js';
