@@ -79,8 +79,30 @@ export class BusReplicaTransport implements ReplicaTransport {
     private readonly addressOf: AddressBook,
   ) {}
 
+  /**
+   * The last REPLICA_PUT built. A write's fan-out (put_fsm) and a read repair send ONE object to
+   * every other replica in one synchronous loop, so encoding it once per (key, object, hint) and
+   * reusing the payload saves N-2 encodings per write. Objects are immutable once built
+   * (object.ts), so identity is equality here; one entry keeps at most one payload alive.
+   */
+  #lastPut: { key: Buffer; object: VersionedObject; objectBytes: Buffer; hintFor: string | undefined; payload: Buffer } | undefined;
+
   async replicaPut(node: string, key: Buffer, object: VersionedObject, opts: ReplicaPutOptions): Promise<void> {
-    await this.#call(node, ReplicaMessageType.REPLICA_PUT, encodeReplicaPut(key, encodeObject(object), opts.hintFor), opts.timeoutMs);
+    await this.#call(node, ReplicaMessageType.REPLICA_PUT, this.#putPayload(key, object, opts.hintFor), opts.timeoutMs);
+  }
+
+  #putPayload(key: Buffer, object: VersionedObject, hintFor: string | undefined): Buffer {
+    const last = this.#lastPut;
+    if (last !== undefined && last.object === object && last.key === key) {
+      if (last.hintFor === hintFor) return last.payload;
+      const payload = encodeReplicaPut(key, last.objectBytes, hintFor);
+      this.#lastPut = { ...last, hintFor, payload };
+      return payload;
+    }
+    const objectBytes = encodeObject(object);
+    const payload = encodeReplicaPut(key, objectBytes, hintFor);
+    this.#lastPut = { key, object, objectBytes, hintFor, payload };
+    return payload;
   }
 
   async replicaGet(node: string, key: Buffer, opts: { readonly timeoutMs: number }): Promise<VersionedObject> {

@@ -21,15 +21,30 @@ export const REQUEST_TIMEOUT_KEY = 'request-timeout-ms';
 /** Suggested default for `request-timeout-ms`: well above a loaded loopback round trip. */
 export const DEFAULT_REQUEST_TIMEOUT_MS = 5000;
 
-/** Throws QuorumError if a quorum value is malformed (the schema should have refused it). */
+/** The last settings built, by the raw config values they came from (read on every request). */
+let lastSettings: { r: string; w: string; sloppy: boolean; timeoutMs: number; settings: CoordinatorSettings } | undefined;
+
+/**
+ * Throws QuorumError if a quorum value is malformed (the schema should have refused it).
+ * The config is read on every call (so CONFIG SET applies to the next request); the parsed
+ * object is reused while those values stay the same (the request path runs this per request).
+ */
 export function settingsFromConfig(config: ConfigView): CoordinatorSettings {
-  return {
-    readQuorum: parseQuorumSpec(config.getString(READ_QUORUM_KEY)),
-    writeQuorum: parseQuorumSpec(config.getString(WRITE_QUORUM_KEY)),
-    sloppyQuorum: config.getBool(SLOPPY_QUORUM_KEY),
+  const r = config.getString(READ_QUORUM_KEY);
+  const w = config.getString(WRITE_QUORUM_KEY);
+  const sloppy = config.getBool(SLOPPY_QUORUM_KEY);
+  const timeoutMs = config.getNumber(REQUEST_TIMEOUT_KEY);
+  const last = lastSettings;
+  if (last !== undefined && last.r === r && last.w === w && last.sloppy === sloppy && last.timeoutMs === timeoutMs) return last.settings;
+  const settings: CoordinatorSettings = Object.freeze({
+    readQuorum: parseQuorumSpec(r),
+    writeQuorum: parseQuorumSpec(w),
+    sloppyQuorum: sloppy,
     notfoundOk: true,
-    requestTimeoutMs: config.getNumber(REQUEST_TIMEOUT_KEY),
-  };
+    requestTimeoutMs: timeoutMs,
+  });
+  lastSettings = { r, w, sloppy, timeoutMs, settings };
+  return settings;
 }
 
 /** A connection's CLIENT QUORUM override (ClientState.readQuorum/writeQuorum) as call options. */

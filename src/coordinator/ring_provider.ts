@@ -12,6 +12,8 @@ export class RingProvider {
   #ring: Ring | undefined;
   #key = '';
   #version = 0;
+  #lastMembers: readonly RingMember[] | undefined;
+  #lastOptions: RingOptions | undefined;
 
   /**
    * `members` and `options` are read on every `current()` call: they may return new values at
@@ -25,12 +27,20 @@ export class RingProvider {
   current(): Ring {
     const members = this.members();
     const opts = this.options();
+    // Fast path (every request calls this): the same members and options as last time,
+    // compared field by field without building the string key.
+    if (this.#ring !== undefined && this.#lastMembers !== undefined && this.#lastOptions !== undefined && sameMembers(members, this.#lastMembers) && sameOptions(opts, this.#lastOptions)) {
+      return this.#ring;
+    }
     const key = cacheKey(members, opts);
     if (this.#ring === undefined || key !== this.#key) {
       this.#ring = buildRing(members, opts);
       this.#key = key;
       this.#version++;
     }
+    // Copies: the caller may reuse or mutate the arrays and objects it handed us.
+    this.#lastMembers = members.map((m) => ({ id: m.id, weight: m.weight, dc: m.dc, rack: m.rack, state: m.state }));
+    this.#lastOptions = { ...opts, ...(opts.dcReplication === undefined ? {} : { dcReplication: new Map(opts.dcReplication) }) };
     return this.#ring;
   }
 
@@ -48,4 +58,25 @@ function cacheKey(members: readonly RingMember[], o: RingOptions): string {
   const m = [...members].map((x) => `${x.id}\u0000${x.weight}\u0000${x.dc}\u0000${x.rack}\u0000${x.state}`).sort();
   const dcs = o.dcReplication === undefined ? '' : [...o.dcReplication].map(([dc, k]) => `${dc}=${k}`).sort().join(',');
   return JSON.stringify([m, o.vnodes, o.n ?? null, dcs, o.view ?? 'current']);
+}
+
+/** Same members in the same order (a different order may still be the same ring: the key decides). */
+function sameMembers(a: readonly RingMember[], b: readonly RingMember[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i]!;
+    const y = b[i]!;
+    if (x.id !== y.id || x.weight !== y.weight || x.dc !== y.dc || x.rack !== y.rack || x.state !== y.state) return false;
+  }
+  return true;
+}
+
+function sameOptions(a: RingOptions, b: RingOptions): boolean {
+  if (a.vnodes !== b.vnodes || a.n !== b.n || (a.view ?? 'current') !== (b.view ?? 'current')) return false;
+  const x = a.dcReplication;
+  const y = b.dcReplication;
+  if (x === undefined || y === undefined) return x === y;
+  if (x.size !== y.size) return false;
+  for (const [dc, k] of x) if (y.get(dc) !== k) return false;
+  return true;
 }

@@ -45,9 +45,19 @@ export interface RequestTargets {
  * listed in `down`.
  */
 export function requestTargets(ring: Ring, slot: number, isUp: (id: string) => boolean, sloppy: boolean): RequestTargets {
+  // Fast path, the healthy case: every primary up. Then both modes ask exactly the primaries
+  // (no fallback stands in for anyone), which is fixed per ring and slot: built once, shared.
+  const pref = ring.preflist(slot);
+  let allUp = true;
+  for (const id of pref) {
+    if (!isUp(id)) {
+      allUp = false;
+      break;
+    }
+  }
+  if (allUp) return primaryTargets(ring, slot, pref);
   const dcOf = (id: string): string => ring.member(id)?.dc ?? '';
   if (!sloppy) {
-    const pref = ring.preflist(slot);
     return {
       targets: pref.map((id) => ({ id, dc: dcOf(id), primary: true })),
       down: pref.filter((id) => !isUp(id)),
@@ -57,4 +67,23 @@ export function requestTargets(ring: Ring, slot: number, isUp: (id: string) => b
     targets: ring.annotatedPreflist(slot, isUp).map((e) => ({ id: e.id, dc: dcOf(e.id), primary: e.role === 'primary' })),
     down: [],
   };
+}
+
+const NO_DOWN: readonly string[] = Object.freeze([]);
+/** Per ring (rings are immutable): slot -> the RequestTargets of its primaries, all up. */
+const primaryTargetsCache = new WeakMap<Ring, Array<RequestTargets | undefined>>();
+
+function primaryTargets(ring: Ring, slot: number, pref: readonly string[]): RequestTargets {
+  let bySlot = primaryTargetsCache.get(ring);
+  if (bySlot === undefined) {
+    bySlot = [];
+    primaryTargetsCache.set(ring, bySlot);
+  }
+  let t = bySlot[slot];
+  if (t === undefined) {
+    const targets = Object.freeze(pref.map((id) => Object.freeze({ id, dc: ring.member(id)?.dc ?? '', primary: true })));
+    t = Object.freeze({ targets, down: NO_DOWN });
+    bySlot[slot] = t;
+  }
+  return t;
 }

@@ -16,7 +16,7 @@ import { QuorumError } from '../../src/coordinator/quorum.js';
 import { ReplicaUnreachableError } from '../../src/coordinator/replica_transport.js';
 import { keySlot } from '../../src/coordinator/slot.js';
 import { Keyspace, KeyspaceError } from '../../src/server/keyspace.js';
-import { TestConfig } from '../server/keyspace_fixture.js';
+import { Config } from '../../src/config/config.js';
 import { freePorts } from '../helpers/ports.js';
 
 t.test('forward-write, replica put and get payloads round-trip; bad lengths are refused', async (t) => {
@@ -65,7 +65,7 @@ t.test('remote typed errors come back with their class and exact text', async (t
   t.equal(big.message, 'TOOLARGE value of 9 bytes');
 });
 
-async function openKeyspace(t: Tap, config: TestConfig): Promise<{ ks: Keyspace; dir: string }> {
+async function openKeyspace(t: Tap, config: Config): Promise<{ ks: Keyspace; dir: string }> {
   const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'ringkv-replica-transport-'));
   const ks = await Keyspace.open({ dir, config, now: Date.now, log: () => undefined });
   t.teardown(async () => {
@@ -80,8 +80,9 @@ type Tap = { teardown(fn: () => unknown): void };
 t.test('two nodes over the real bus: forwarded writes, replica reads, unreachable nodes', async (t) => {
   const [pa, pb, ba, bb] = await freePorts(4);
   const seeds = `127.0.0.1:${pa!}@${ba!},127.0.0.1:${pb!}@${bb!}`;
-  const cfg = (bus: number): TestConfig =>
-    new TestConfig({
+  // The real config (every schema key at its default), so keys added later need no edit here.
+  const cfg = (bus: number): Promise<Config> =>
+    Config.load(undefined, Object.entries({
       bind: '127.0.0.1',
       seeds,
       'cluster-port': bus,
@@ -97,9 +98,9 @@ t.test('two nodes over the real bus: forwarded writes, replica reads, unreachabl
       rack: '',
       'gossip-interval-ms': 50,
       'node-timeout-ms': 2000,
-    });
-  const ca = cfg(ba!);
-  const cb = cfg(bb!);
+    }).map(([k, v]): [string, string] => [k, String(v)]));
+  const ca = await cfg(ba!);
+  const cb = await cfg(bb!);
   const a = await openKeyspace(t, ca);
   const b = await openKeyspace(t, cb);
   const A = await ClusterService.start({ config: ca, keyspace: a.ks, log: () => undefined, dir: a.dir, clientPort: pa! });
