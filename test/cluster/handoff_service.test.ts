@@ -14,6 +14,7 @@ import { HandoffService, type HandoffSettings } from '../../src/cluster/handoff_
 import { HintStore } from '../../src/cluster/hint_store.js';
 import { applyWrite, contextOf, DEFAULT_WRITE_OPTIONS, EMPTY_OBJECT, liveValues, mergeObjects, type VersionedObject } from '../../src/coordinator/object.js';
 import { openEngine } from '../../src/storage/engine.js';
+import { waitUntil } from '../helpers/fault_cluster.js';
 
 const HOST = '127.0.0.1';
 const OPTS = { ...DEFAULT_WRITE_OPTIONS, localActor: 'x' };
@@ -22,15 +23,6 @@ function write(prev: VersionedObject, actor: string, value: string): VersionedOb
   return applyWrite(prev, contextOf(prev), actor, { value: Buffer.from(value), writtenAtMs: 1, expiresAtMs: 0 }, { ...OPTS, localActor: actor });
 }
 const valuesOf = (o: VersionedObject | undefined): string[] => (o === undefined ? [] : liveValues(o, 0).map((b) => b.toString()).sort());
-
-async function waitUntil(what: string, pred: () => boolean, timeoutMs = 15_000): Promise<number> {
-  const started = Date.now();
-  while (!pred()) {
-    if (Date.now() - started > timeoutMs) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  return Date.now() - started;
-}
 
 interface Node {
   readonly id: string;
