@@ -107,10 +107,19 @@ export interface ConnectionOptions {
   readonly allocate?: (bytes: number) => Buffer;
 }
 
+/**
+ * A request awaiting its response. There is no timer per request: one timer per connection is
+ * armed for the earliest deadline and, when it fires, rejects every expired request and re-arms
+ * for the next (a Timeout object per request and per-duration timer lists were a visible share
+ * of the coordinator's allocations: every replicated write sends N-1 requests).
+ */
 interface Pending {
   resolve(payload: Buffer): void;
   reject(err: Error): void;
-  timer: NodeJS.Timeout;
+  /** performance.now() after which the request times out. */
+  deadlineMs: number;
+  type: number;
+  timeoutMs: number;
 }
 
 export class BusConnection {
@@ -120,6 +129,9 @@ export class BusConnection {
   readonly #decoder: FrameDecoder;
   readonly #opts: ConnectionOptions;
   readonly #pending = new Map<number, Pending>();
+  /** The request-deadline timer and the time it fires at (Infinity: not armed). */
+  #deadlineTimer: NodeJS.Timeout | null = null;
+  #deadlineTimerAtMs = Number.POSITIVE_INFINITY;
   #nextId = 1;
   #inflightIncoming = 0;
   #readPausedForInflight = false;
@@ -300,17 +312,41 @@ export class BusConnection {
     }
     if (!this.#fits(payload)) return Promise.reject(this.#tooLarge(payload));
     const id = this.#allocateId();
+    const deadlineMs = performance.now() + timeoutMs;
     return new Promise<Buffer>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        if (this.#pending.delete(id)) {
-          this.#opts.stats.requestTimeouts++;
-          reject(new ClusterError('ERR_BUS_TIMEOUT', `${this.peer.id}: no response to type 0x${type.toString(16)} in ${timeoutMs} ms`));
-        }
-      }, timeoutMs);
-      this.#pending.set(id, { resolve, reject, timer });
+      this.#pending.set(id, { resolve, reject, deadlineMs, type, timeoutMs });
+      if (deadlineMs < this.#deadlineTimerAtMs) this.#armDeadlineTimer(deadlineMs);
       this.#write(type, id, payload);
     });
   }
+
+  #armDeadlineTimer(atMs: number): void {
+    if (this.#deadlineTimer !== null) clearTimeout(this.#deadlineTimer);
+    this.#deadlineTimerAtMs = atMs;
+    this.#deadlineTimer = setTimeout(this.#expireRequests, Math.max(0, atMs - performance.now()));
+  }
+
+  #disarmDeadlineTimer(): void {
+    if (this.#deadlineTimer !== null) clearTimeout(this.#deadlineTimer);
+    this.#deadlineTimer = null;
+    this.#deadlineTimerAtMs = Number.POSITIVE_INFINITY;
+  }
+
+  /** Rejects every request past its deadline, then re-arms for the earliest one left. */
+  readonly #expireRequests = (): void => {
+    this.#deadlineTimer = null;
+    this.#deadlineTimerAtMs = Number.POSITIVE_INFINITY;
+    const now = performance.now();
+    let next = Number.POSITIVE_INFINITY;
+    for (const [id, p] of this.#pending) {
+      if (p.deadlineMs <= now) {
+        this.#pending.delete(id);
+        this.#opts.stats.requestTimeouts++;
+        p.reject(new ClusterError('ERR_BUS_TIMEOUT', `${this.peer.id}: no response to type 0x${p.type.toString(16)} in ${p.timeoutMs} ms`));
+      } else if (p.deadlineMs < next) next = p.deadlineMs;
+    }
+    if (next !== Number.POSITIVE_INFINITY && !this.#closed) this.#armDeadlineTimer(next);
+  };
 
   /** Sends a one-way message (no response). Returns false if the connection is closed or overloaded. */
   send(type: number, payload: Buffer): boolean {
@@ -349,10 +385,8 @@ export class BusConnection {
     this.#batchStart = this.#batchUsed = this.#queuedBytes = 0;
     this.#decoder.stop();
     this.#socket.destroy();
-    for (const [, p] of this.#pending) {
-      clearTimeout(p.timer);
-      p.reject(reason);
-    }
+    this.#disarmDeadlineTimer();
+    for (const [, p] of this.#pending) p.reject(reason);
     this.#pending.clear();
     const listeners = this.#closeListeners;
     this.#closeListeners = [];
@@ -466,7 +500,8 @@ export class BusConnection {
         return;
       }
       this.#pending.delete(f.requestId);
-      clearTimeout(p.timer);
+      // Nothing left to time out: no timer may keep the process alive for a finished request.
+      if (this.#pending.size === 0) this.#disarmDeadlineTimer();
       if (f.type === FrameType.RESPONSE) p.resolve(f.payload);
       else p.reject(decodeErrorPayload(f.payload));
       return;

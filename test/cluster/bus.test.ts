@@ -145,6 +145,45 @@ t.test('per-request timeouts; a late response is dropped; the connection stays u
   t.equal((await a.request(addr(b), SLOW, ms(0), 2000)).readUInt16BE(0), 0, 'the connection is still usable');
 });
 
+t.test('one deadline timer per connection: each request times out at its own deadline, out of order', async (t) => {
+  const b = await startBus(t, { nodeId: 'node-b' }, (bus) => {
+    bus.handle(SLOW, async (p) => {
+      await sleep(p.readUInt16BE(0));
+      return p;
+    });
+  });
+  const a = await startBus(t, { nodeId: 'node-a' });
+  const ms = (n: number): Buffer => {
+    const x = Buffer.alloc(2);
+    x.writeUInt16BE(n);
+    return x;
+  };
+  await a.request(addr(b), SLOW, ms(0), 5000);
+  const started = Date.now();
+  const when = async (p: Promise<Buffer>): Promise<number | string> => {
+    try {
+      await p;
+      return 'answered';
+    } catch (e) {
+      return (e as ClusterError).code === 'ERR_BUS_TIMEOUT' ? Date.now() - started : String(e);
+    }
+  };
+  // Sent longest deadline first: the timer armed for 900 ms must be re-armed for 150 and 400.
+  const [late, early, middle, answered] = await Promise.all([
+    when(a.request(addr(b), SLOW, ms(2000), 900)),
+    when(a.request(addr(b), SLOW, ms(2000), 150)),
+    when(a.request(addr(b), SLOW, ms(2000), 400)),
+    when(a.request(addr(b), SLOW, ms(10), 3000)),
+  ]);
+  t.equal(answered, 'answered', 'a request answered in time is not timed out by the shared timer');
+  // Lower bounds and order only: on a loaded machine a timer may fire late, never early.
+  t.ok(typeof early === 'number' && early >= 140, `150 ms request timed out at ${String(early)} ms`);
+  t.ok(typeof middle === 'number' && middle >= 390, `400 ms request timed out at ${String(middle)} ms`);
+  t.ok(typeof late === 'number' && late >= 890 && late < 10_000, `900 ms request timed out at ${String(late)} ms`);
+  t.ok((early as number) <= (middle as number) && (middle as number) <= (late as number), 'in deadline order');
+  t.equal(a.stats.requestTimeouts, 3);
+});
+
 t.test('an oversize frame is refused before allocation and the connection dropped', async (t) => {
   const allocations: number[] = [];
   const LIMIT = 1 << 20;
