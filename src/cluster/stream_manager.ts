@@ -43,7 +43,8 @@ import {
   encodeStreamScanReply,
   StreamMessageType,
 } from './stream_codec.js';
-import { confirmTargets, leaveGainers, planTasks, removalGains, slotsToDrop, transitionGains } from './stream_plan.js';
+import { confirmTargets, leaveGainers, ownedSlots, planTasks, removalGains, transitionGains } from './stream_plan.js';
+import { slotRuns } from '../coordinator/ring_transition.js';
 import {
   emptyProgress,
   MAX_STREAM_STATE_FILE_BYTES,
@@ -146,8 +147,10 @@ export class StreamManager {
   #lastCurrent: Ring | undefined;
   #joinStartedMs: number;
   #leftAtMs: number | undefined;
-  /** Drops due: slot -> local time (ms) it may be dropped. */
-  readonly #drops = new Map<number, number>();
+  /** When the next sweep of slots this node no longer holds is due (local ms), if any. */
+  #sweepAt: number | undefined;
+  /** Slots this node was a current owner of at the last sweep (1), for stream_slots_dropped. */
+  #owned: Uint8Array | undefined;
   /** Leaving node: gainer id -> target fingerprint it confirmed. */
   readonly #confirmed = new Map<string, string>();
   readonly #lastConfirmSent = new Map<string, number>();
@@ -284,10 +287,13 @@ export class StreamManager {
     const tr = prevTr !== undefined && prevTr.current === cur && prevTr.target === tgt ? prevTr : new RingTransition(cur, tgt);
     this.#transition = tr;
 
-    // The current ring moved: forget gains, completed joins' drops, streamed slots now owned.
+    // The current ring moved: forget gains, streamed slots now owned.
     const last = this.#lastCurrent;
     this.#lastCurrent = cur;
+    this.#owned ??= ownedSlots(cur, cur, self);
+    let removal = false;
     if (last !== undefined && last !== cur) {
+      removal = last.members.some((m) => cur.member(m.id) === undefined);
       const covered = this.#covered();
       const gains = removalGains(last, cur, self).filter((g) => {
         if (this.#p.streamed.delete(g.slot)) return false;
@@ -298,9 +304,14 @@ export class StreamManager {
         this.#o.log('info', `stream: ${gains.length} slots to re-replicate after a member left the ring`);
       }
       for (const slot of [...this.#p.streamed]) if (cur.preflist(slot).includes(self)) this.#p.streamed.delete(slot);
-      if (prevTr !== undefined) for (const slot of slotsToDrop(prevTr, cur, tgt, self)) if (!this.#drops.has(slot)) this.#drops.set(slot, now + this.#settleMs * 2);
       this.#persist(true);
     }
+    // After a change that moved data (a join, leave or forget, not the forming of a new cluster
+    // of empty nodes), sweep what this node no longer holds in either ring once the change has
+    // settled: coordinators still on the old view keep writing to both sides until then.
+    const ringsChanged = (last !== undefined && last !== cur) || (prevTr !== undefined && prevTr.target !== tgt);
+    if (ringsChanged && (removal || !tr.idle || (prevTr !== undefined && !prevTr.idle))) this.#sweepAt = now + this.#settleMs * 2;
+    else if (ringsChanged && this.#sweepAt === undefined) this.#owned = ownedSlots(cur, cur, self); // a cluster forming: nothing given up
 
     const me = this.#o.table.self();
     if (me.state === 'left') {
@@ -329,7 +340,10 @@ export class StreamManager {
     }
 
     await this.#runTasks();
-    await this.#runDrops(now);
+    if (this.#sweepAt !== undefined && now >= this.#sweepAt) {
+      this.#sweepAt = undefined;
+      await this.#sweep();
+    }
     if (this.#closed) return;
 
     const done = this.#p.tasks.length === 0 && transitionGains(tr, self).every((g) => g.sources.length === 0 || this.#p.streamed.has(g.slot));
@@ -433,23 +447,26 @@ export class StreamManager {
     }
   }
 
-  async #runDrops(now: number): Promise<void> {
-    if (this.#drops.size === 0) return;
+  /** Drops the local copies of every slot this node holds in neither ring (see #tick). */
+  async #sweep(): Promise<void> {
     const self = this.#o.selfId;
     const cur = this.#o.rings.current();
-    const tgt = this.#o.rings.target();
-    for (const [slot, due] of [...this.#drops]) {
-      if (this.#closed) return;
-      if (due > now) continue;
-      this.#drops.delete(slot);
-      if (cur.preflist(slot).includes(self) || tgt.preflist(slot).includes(self)) continue;
-      let keys = 0;
-      for await (const e of this.#o.keyspace.storedObjects(slot, slot)) {
+    const owned = ownedSlots(cur, this.#o.rings.target(), self);
+    const before = this.#owned ?? owned;
+    const gone: number[] = [];
+    for (let s = 0; s < owned.length; s++) {
+      if (owned[s] === 1) continue;
+      gone.push(s);
+      if (before[s] === 1) this.#p.slotsDropped++; // an owner gave the slot up
+      this.#p.streamed.delete(s);
+    }
+    this.#owned = ownedSlots(cur, cur, self);
+    for (const run of slotRuns(gone)) {
+      for await (const e of this.#o.keyspace.storedObjects(run.first, run.last)) {
+        if (this.#closed) return;
         await this.#o.keyspace.dropStored(e.key);
-        keys++;
+        this.#p.keysDropped++;
       }
-      this.#p.slotsDropped++;
-      this.#p.keysDropped += keys;
     }
     this.#persist(true);
   }

@@ -7,8 +7,9 @@
  *  - Removal gains: when a member leaves the current ring WITHOUT a streamed transition
  *    (CLUSTER FORGET of a dead node), the survivors that enter a slot's preflist pull it from
  *    the slot's previous replicas, restoring N copies.
- *  - Drops: a slot this node was planned to lose in the previous transition and no longer
- *    holds in either ring, once the gainers turned it over (they are owners now).
+ *  - Drops: slots this node holds in neither the current nor the target ring (it lost them
+ *    to a node that is now up, or streamed or took writes for them in a target that changed
+ *    since, e.g. a second node joining at the same time).
  * Additions without streaming (a new cluster of empty nodes, `join-streaming no`) move nothing.
  */
 import type { Ring } from '../coordinator/ring.js';
@@ -44,9 +45,11 @@ export function removalGains(prev: Ring, cur: Ring, self: string): SlotGain[] {
   return out;
 }
 
-/** Slots to drop after the current ring moved from `prev` to `cur`, given the transition planned under `prev`. */
-export function slotsToDrop(planned: RingTransition, cur: Ring, target: Ring, self: string): number[] {
-  return planned.lostBy(self).filter((s) => !cur.preflist(s).includes(self) && !target.preflist(s).includes(self));
+/** 1 for every slot `self` is a replica of in the current or the target ring, else 0. */
+export function ownedSlots(cur: Ring, target: Ring, self: string): Uint8Array {
+  const out = new Uint8Array(SLOT_COUNT);
+  for (let s = 0; s < SLOT_COUNT; s++) if (cur.preflist(s).includes(self) || target.preflist(s).includes(self)) out[s] = 1;
+  return out;
 }
 
 /**
