@@ -11,15 +11,16 @@
  *      roots equal: done (one round trip)
  *   I ── AE_HASHES(mask, level d, parents)     ──▶ R   4 child hashes per parent
  *      I keeps the children whose hashes differ from its own; d = 0 .. 9, leaves at level 10
- *   I ── AE_KEYS(leaves, my (key, entryHash))  ──▶ R   R's objects that differ (I merges them)
- *                                                     + the keys R wants
- *   I ── AE_PUSH(wanted objects, merged)       ──▶ R   R merges them
+ *   I ── AE_KEYS(leaves, my (key, entryHash, clockSum)) ──▶ R
+ *        ◀── R's objects that differ and that I's version cannot dominate (I merges them)
+ *            + the keys R wants
+ *   I ── AE_PUSH(wanted objects, as merged)    ──▶ R   R merges them
+ *        ◀── R's merge results that differ from what was pushed (concurrent versions; I merges)
  *
- * Only hashes of differing subtrees, the keys of differing leaves with a 64-bit hash of their
- * version, and the objects that actually differ cross the wire. Pulling first means a replica
- * that missed writes receives each missing object once when it initiates; a healthy initiator
- * receives the stale copy first and pushes the newer one back (both directions measured in
- * bench/anti_entropy.ts).
+ * Only hashes of differing subtrees, the keys of differing leaves with a 64-bit hash and the
+ * clock sum of their version, and the objects that actually differ cross the wire: a missing or
+ * stale copy costs one object in either direction (bench/anti_entropy.ts measures both), and
+ * concurrent versions converge within the same round through the push reply.
  *
  * Pacing: requests are bounded (MAX_AE_PARENTS_PER_REQUEST, MAX_AE_LEAVES_PER_REQUEST,
  * MAX_AE_REPLY_OBJECT_BYTES), exchanges run one at a time, and a background round waits as long
@@ -27,7 +28,7 @@
  * the event loop. CLUSTER REPAIR runs unpaced (still in bounded steps, yielding between them).
  */
 import type { Ring } from '../coordinator/ring.js';
-import { decodeObject } from '../coordinator/object.js';
+import { decodeObject, encodeObject } from '../coordinator/object.js';
 import { dataKey, DATA_KEY_PREFIX_BYTES, slotRangeBounds } from '../server/key_layout.js';
 import type { Keyspace } from '../server/keyspace.js';
 import type { LogFn } from '../server/logger.js';
@@ -52,10 +53,11 @@ import {
   MAX_AE_LEAVES_PER_REQUEST,
   MAX_AE_PARENTS_PER_REQUEST,
   MAX_AE_REPLY_OBJECT_BYTES,
+  MAX_CLOCK_SUM,
   type KeyedObject,
   type LeafListing,
 } from './anti_entropy_codec.js';
-import { compareLeaf, replicaPeers, sharedSlots, type LocalEntry } from './anti_entropy_plan.js';
+import { clockSum, compareLeaf, replicaPeers, sharedSlots, type LocalEntry } from './anti_entropy_plan.js';
 import { childHashes, differingChildren, entryHash, keyBucket, LEAF_LEVEL, leafIndex, maskOf, nodeHash, rangesOf, slotDigest, slotOfLeaf, type SlotMask } from './merkle.js';
 import type { MerkleStore } from './merkle_store.js';
 
@@ -106,6 +108,15 @@ export interface AntiEntropyOptions {
   config: ConfigView;
   log: LogFn;
   now: () => number;
+}
+
+/** The clock sum of a stored encoding; an object that does not decode is offered as if newest. */
+function clockSumOf(bytes: Buffer): number {
+  try {
+    return clockSum(decodeObject(bytes));
+  } catch {
+    return MAX_CLOCK_SUM;
+  }
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
@@ -280,7 +291,7 @@ export class AntiEntropy {
   async #repairLeaves(peer: string, leaves: number[], paced: boolean): Promise<void> {
     for (let attempt = 0; attempt < AE_TRUNCATED_RETRIES_MAX; attempt++) {
       const mine = await this.#leafEntries(leaves);
-      const listing: LeafListing[] = leaves.map((leaf) => ({ leaf, entries: (mine.get(leaf) ?? []).map((e) => ({ key: e.key, hash: e.hash })) }));
+      const listing: LeafListing[] = leaves.map((leaf) => ({ leaf, entries: (mine.get(leaf) ?? []).map((e) => ({ key: e.key, hash: e.hash, clockSum: e.clockSum })) }));
       const res = decodeKeysResponse(await this.#call(peer, AntiEntropyMessageType.AE_KEYS, encodeKeysRequest(listing), paced));
       const theirs = new Map<string, Buffer>();
       for (const obj of res.objects) {
@@ -292,8 +303,10 @@ export class AntiEntropy {
         let bytes = 0;
         const flush = async (): Promise<void> => {
           if (push.length === 0) return;
-          await this.#call(peer, AntiEntropyMessageType.AE_PUSH, encodePush(push), paced).then(decodePushResponse);
+          const back = decodePushResponse(await this.#call(peer, AntiEntropyMessageType.AE_PUSH, encodePush(push), paced));
           this.stats.keysPushed += push.length;
+          // Concurrent versions: the peer's merge differs from what was pushed; take it back.
+          for (const obj of back.objects) if (await this.#merge(obj, peer)) this.stats.keysPulled++;
           push.length = 0;
           bytes = 0;
         };
@@ -315,15 +328,19 @@ export class AntiEntropy {
 
   /** Merges a peer's object; true when it changed what this node stores. */
   async #merge(obj: KeyedObject, peer: string): Promise<boolean> {
+    return (await this.#mergeStored(obj, peer)) !== undefined;
+  }
+
+  /** Merges a peer's object; the encoding stored when that changed this node's copy, else undefined. */
+  async #mergeStored(obj: KeyedObject, peer: string): Promise<Buffer | undefined> {
     try {
       const ks = this.#o.keyspace;
       const before = await ks.engine.get(dataKey(obj.key));
-      if (before !== undefined && before.equals(obj.bytes)) return false;
-      await ks.mergeObject(obj.key, decodeObject(obj.bytes));
-      return true;
+      if (before !== undefined && before.equals(obj.bytes)) return undefined;
+      return encodeObject(await ks.mergeObject(obj.key, decodeObject(obj.bytes)));
     } catch (err) {
       this.#o.log('warn', `anti-entropy: object from ${peer} not merged: ${(err as Error).message}`);
-      return false;
+      return undefined;
     }
   }
 
@@ -384,9 +401,16 @@ export class AntiEntropy {
 
   async #servePush(payload: Buffer): Promise<Buffer> {
     let merged = 0;
-    for (const obj of decodePush(payload)) if (await this.#merge(obj, 'a peer')) merged++;
+    const back: KeyedObject[] = [];
+    for (const obj of decodePush(payload)) {
+      const stored = await this.#mergeStored(obj, 'a peer');
+      if (stored === undefined) continue;
+      merged++;
+      if (!stored.equals(obj.bytes)) back.push({ key: obj.key, bytes: stored });
+    }
     this.stats.keysPulled += merged;
-    return encodePushResponse(merged);
+    this.stats.keysPushed += back.length;
+    return encodePushResponse({ merged, objects: back });
   }
 
   /** This node's stored entries of `leaves`, by leaf: one range scan per slot involved. */
@@ -401,7 +425,7 @@ export class AntiEntropy {
         if (!wanted.has(leaf)) continue;
         let list = out.get(leaf);
         if (list === undefined) out.set(leaf, (list = []));
-        list.push({ key, hash: entryHash(key, e.value), bytes: e.value });
+        list.push({ key, hash: entryHash(key, e.value), clockSum: clockSumOf(e.value), bytes: e.value });
       }
     }
     return out;

@@ -10,12 +10,15 @@
  *             response: u64 root | parentCount x FANOUT x u64 childHash
  *      (the slot ranges are the mask: the slots both replicas hold; parentCount 0 asks the root only)
  *   AE_KEYS   request : u32 leafCount | leafCount x (u32 leaf | u32 entryCount
- *                       | entryCount x (u32 keyLength | key | u64 entryHash))
+ *                       | entryCount x (u32 keyLength | key | u64 entryHash | u48 clockSum))
  *             response: u8 flags (1: truncated, more objects differ than fit)
  *                       | u32 objectCount | objectCount x (u32 keyLength | key | u32 objectLength | object)
  *                       | u32 wantCount | wantCount x (u32 keyLength | key)
  *   AE_PUSH   request : u32 objectCount | objectCount x (u32 keyLength | key | u32 objectLength | object)
- *             response: u32 merged
+ *             response: u32 merged | u32 objectCount | objectCount x (u32 keyLength | key | u32 objectLength | object)
+ *      (the response's objects: merge results that differ from what was pushed, for the initiator)
+ * clockSum: the sum of the object's causal-context counters (capped at MAX_CLOCK_SUM), a cheap
+ * hint of which of two versions may dominate (anti_entropy_plan.ts compareLeaf).
  */
 import { SLOT_COUNT } from '../server/key_layout.js';
 import { KEY_BYTES_HARD_MAX, VALUE_BYTES_HARD_MAX } from '../storage/limits.js';
@@ -57,7 +60,11 @@ export interface HashesResponse {
 export interface LeafEntry {
   readonly key: Buffer;
   readonly hash: bigint;
+  readonly clockSum: number;
 }
+
+/** Largest clock sum on the wire (u48). */
+export const MAX_CLOCK_SUM = 2 ** 48 - 1;
 
 export interface LeafListing {
   readonly leaf: number;
@@ -181,7 +188,7 @@ export function encodeKeysRequest(leaves: readonly LeafListing[]): Buffer {
   let size = 4;
   for (const l of leaves) {
     size += 8;
-    for (const e of l.entries) size += 12 + e.key.length;
+    for (const e of l.entries) size += 18 + e.key.length;
   }
   const w = new ByteWriter(size);
   w.u32(leaves.length);
@@ -190,6 +197,7 @@ export function encodeKeysRequest(leaves: readonly LeafListing[]): Buffer {
     for (const e of l.entries) {
       w.u32(e.key.length).bytes(e.key);
       writeHash(w, e.hash);
+      w.u48(Math.min(e.clockSum, MAX_CLOCK_SUM));
     }
   }
   return w.finish();
@@ -203,11 +211,11 @@ export function decodeKeysRequest(payload: Buffer): LeafListing[] {
   for (let i = 0; i < n; i++) {
     const leaf = r.u32('leaf');
     if (leaf >= LEAF_COUNT) fail(`leaf ${leaf} over ${LEAF_COUNT - 1}`);
-    const m = readCount(r, 'leaf entries', MAX_AE_KEYS_PER_MESSAGE, 12);
+    const m = readCount(r, 'leaf entries', MAX_AE_KEYS_PER_MESSAGE, 18);
     total += m;
     if (total > MAX_AE_KEYS_PER_MESSAGE) fail(`${total} leaf entries over ${MAX_AE_KEYS_PER_MESSAGE}`);
     const entries: LeafEntry[] = [];
-    for (let j = 0; j < m; j++) entries.push({ key: readKey(r), hash: readHash(r, 'entry hash') });
+    for (let j = 0; j < m; j++) entries.push({ key: readKey(r), hash: readHash(r, 'entry hash'), clockSum: r.u48('clock sum') });
     out.push({ leaf, entries });
   }
   r.end('AE_KEYS request');
@@ -250,13 +258,23 @@ export function decodePush(payload: Buffer): KeyedObject[] {
   return out;
 }
 
-export function encodePushResponse(merged: number): Buffer {
-  return new ByteWriter(4).u32(merged).finish();
+export interface PushResponse {
+  readonly merged: number;
+  /** Merge results that differ from the pushed objects: the initiator merges them back. */
+  readonly objects: readonly KeyedObject[];
 }
 
-export function decodePushResponse(payload: Buffer): number {
+export function encodePushResponse(res: PushResponse): Buffer {
+  const w = new ByteWriter(4 + objectsSize(res.objects));
+  w.u32(res.merged);
+  writeObjects(w, res.objects);
+  return w.finish();
+}
+
+export function decodePushResponse(payload: Buffer): PushResponse {
   const r = new ByteReader(payload);
-  const n = r.u32('merged');
+  const merged = r.u32('merged');
+  const objects = readObjects(r);
   r.end('AE_PUSH response');
-  return n;
+  return { merged, objects };
 }
