@@ -71,6 +71,9 @@ async function main(): Promise<void> {
   } finally {
     await fsp.rm(root, { recursive: true, force: true });
   }
+  // Raw samples first, so a report that fails to format loses nothing.
+  await fsp.mkdir(path.dirname(out), { recursive: true });
+  await fsp.writeFile(`${out}.json`, JSON.stringify(Object.fromEntries(samples), null, 1));
   const md: string[] = ['# Storage engine: before / after\n', 'Produced by (from the repository root):\n', codeBlock(commandLine(import.meta.url), 'sh')];
   md.push(`A (before): \`${a}\`; B (after): \`${b}\`. Machine: ${describeEnvironment()}. Run took ${((Date.now() - started) / 60_000).toFixed(1)} min.\n`);
   md.push(
@@ -86,7 +89,7 @@ async function main(): Promise<void> {
         METRICS.map((m) => {
           const sa = samples.get(`${set.valueBytes}|A|${m.key}`) ?? [];
           const sb = samples.get(`${set.valueBytes}|B|${m.key}`) ?? [];
-          return [m.label, m.format(median(sa)), m.format(median(sb)), `${ratio(median(sb), median(sa)).toFixed(2)}x`, sa.map(m.format).join(' '), sb.map(m.format).join(' ')];
+          return [m.label, m.format(median(sa)), m.format(median(sb)), `${ratio(median(sb), median(sa)).toFixed(2)}x`, sa.map((v) => m.format(v)).join(' '), sb.map((v) => m.format(v)).join(' ')];
         }),
       ),
     );
