@@ -52,12 +52,15 @@ export interface BenchmarkRun {
   keyspace: number;
   pipeline: number;
   timeoutMs?: number;
+  /** `--cluster`: route each key to the node CLUSTER NODES names for its slot. */
+  cluster?: boolean;
 }
 
 export function benchmarkArgs(r: BenchmarkRun): string[] {
   return [
     '-h', '127.0.0.1', '-p', String(r.port), '-t', r.test, '-n', String(r.requests), '-c', String(r.clients),
     '-d', String(r.dataBytes), '-r', String(r.keyspace), '-P', String(r.pipeline), '--csv',
+    ...(r.cluster === true ? ['--cluster'] : []),
   ];
 }
 
