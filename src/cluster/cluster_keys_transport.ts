@@ -4,8 +4,10 @@
  *
  *   ClusterKeysTransport.scanRange(node, req) ─▶ this node: scanLocalRange(keyspace)
  *                                              ─▶ others: bus.request(SCAN_RANGE) ─▶ their handler
- *   ClusterKeysTransport.flushNode(node)       ─▶ this node: keyspace.flushAll()
- *                                              ─▶ others: bus.request(FLUSH_ALL)
+ *   ClusterKeysTransport.flushNode(node)       ─▶ this node: keyspace.flushAll(), then afterLocalFlush
+ *                                              ─▶ others: bus.request(FLUSH_ALL) ─▶ the same there
+ * afterLocalFlush clears state derived from the flushed data that lives outside the keyspace
+ * (hinted handoff's hints); the flush is acknowledged only once it resolved.
  * Any failure of a remote call (unknown node, unreachable, timeout, remote error, a reply that
  * does not decode) rejects; the cluster scan then asks another replica.
  */
@@ -28,6 +30,7 @@ export class ClusterKeysTransport implements ClusterKeyspaceAccess {
     private readonly selfId: string,
     private readonly keyspace: Keyspace,
     private readonly now: () => number,
+    private readonly afterLocalFlush: () => Promise<unknown> = async () => undefined,
   ) {}
 
   async scanRange(node: string, req: RangeScanRequest, timeoutMs: number): Promise<RangeScanResult> {
@@ -36,7 +39,11 @@ export class ClusterKeysTransport implements ClusterKeyspaceAccess {
   }
 
   async flushNode(node: string, timeoutMs: number): Promise<void> {
-    if (node === this.selfId) return this.keyspace.flushAll();
+    if (node === this.selfId) {
+      await this.keyspace.flushAll();
+      await this.afterLocalFlush();
+      return;
+    }
     await this.#call(node, MessageType.FLUSH_ALL, EMPTY, timeoutMs);
   }
 
@@ -48,11 +55,17 @@ export class ClusterKeysTransport implements ClusterKeyspaceAccess {
 }
 
 /** Serves SCAN_RANGE and FLUSH_ALL arriving on `bus` from this node's keyspace. */
-export function attachClusterKeysHandlers(bus: ClusterBus, keyspace: Keyspace, now: () => number): void {
+export function attachClusterKeysHandlers(
+  bus: ClusterBus,
+  keyspace: Keyspace,
+  now: () => number,
+  afterLocalFlush: () => Promise<unknown> = async () => undefined,
+): void {
   bus.handle(MessageType.SCAN_RANGE, async (payload) => encodeScanRangeResult(await scanLocalRange(keyspace, decodeScanRange(payload), now())));
   bus.handle(MessageType.FLUSH_ALL, async (payload) => {
     if (payload.length !== 0) throw new ClusterError('ERR_GOSSIP_DECODE', `FLUSH_ALL carries ${payload.length} unexpected bytes`);
     await keyspace.flushAll();
+    await afterLocalFlush();
     return EMPTY;
   });
 }

@@ -141,6 +141,7 @@ export class ClusterService implements ClusterView, ClusterKeyspaceAccess {
       settings: () => handoffSettingsFromConfig(config),
       now: Date.now,
       log,
+      isGone: (id) => table.get(id)?.state === 'left',
     });
     this.handoff.attach();
     attachReplicaHandlers(membership.bus, () => this.coordinator);
@@ -153,8 +154,9 @@ export class ClusterService implements ClusterView, ClusterKeyspaceAccess {
       this.selfId,
       keyspace,
       Date.now,
+      () => this.handoff.flushed(),
     );
-    attachClusterKeysHandlers(membership.bus, keyspace, Date.now);
+    attachClusterKeysHandlers(membership.bus, keyspace, Date.now, () => this.handoff.flushed());
     this.addInfoProvider(() => streamOf(membership)?.infoFields() ?? []);
     const merkle = new MerkleStore(keyspace.engine, Date.now);
     keyspace.setWriteObserver(merkle);

@@ -18,6 +18,11 @@
  *     off the target (exponential, HANDOFF_RETRY_BACKOFF_MS doubling up to HANDOFF_RETRY_BACKOFF_MAX_MS).
  *   every HINT_SWEEP_INTERVAL_MS: expired hints of targets not draining are dropped, so the hints
  *     of a node that never comes back do not grow without bound.
+ *   per target removed for good (isGone: state `left` after CLUSTER FORGET or LEAVE), at the next
+ *     tick: all its hints are dropped and counted as dropped (its slots are re-replicated from
+ *     the survivors by streaming, not from hints).
+ *   FLUSHALL (flushed): every hint held here is deleted, so no flushed write comes back through
+ *     handoff; a drain whose page was read before it sends nothing more.
  *
  * A hinted copy is kept only as a hint, not in the fallback's keyspace (Coordinator.onHint), and
  * the fallback's replica reads merge in its hints (Coordinator.hintedCopy), so it answers for
@@ -148,6 +153,8 @@ export interface HandoffOptions {
   /** Wall clock (hint times are persisted across restarts). */
   readonly now: () => number;
   readonly log: LogFn;
+  /** Whether `id` was removed from the cluster for good (its hints are dropped); default never. */
+  readonly isGone?: (id: string) => boolean;
 }
 
 export class HandoffService {
@@ -162,6 +169,8 @@ export class HandoffService {
   #lastSweepMs = 0;
   #sweeping: Promise<void> | undefined;
   #closed = false;
+  /** Bumped by every FLUSHALL: a drain that read its page under an older value does not send it. */
+  #flushEpoch = 0;
 
   constructor(options: HandoffOptions) {
     this.#o = options;
@@ -241,6 +250,18 @@ export class HandoffService {
     return out.sort((a, b) => (a[0] + a[1] < b[0] + b[1] ? -1 : 1));
   }
 
+  /**
+   * FLUSHALL on this node (after its keyspace was flushed): deletes every hint held here, so a
+   * flushed write does not come back on its target through handoff. Not counted as dropped: the
+   * data they stood for was flushed. Resolves with how many were deleted.
+   */
+  async flushed(): Promise<number> {
+    this.#flushEpoch++;
+    const removed = await this.#o.store.clear(HINT_SWEEP_PAGE_KEYS);
+    if (removed > 0) this.#o.log('info', `handoff: FLUSHALL deleted ${removed} hints`);
+    return removed;
+  }
+
   /** Resolves when no drain runs (tests). */
   async idle(): Promise<void> {
     while (this.#draining.size > 0) await Promise.all(this.#draining.values());
@@ -267,7 +288,15 @@ export class HandoffService {
     if (this.#closed) return;
     const now = this.#o.now();
     for (const target of this.#o.store.targets()) {
-      if (this.#draining.has(target) || !this.#o.isUp(target)) continue;
+      if (this.#draining.has(target)) continue;
+      if (this.#o.isGone?.(target) === true) {
+        const p = this.#dropGone(target)
+          .catch((err: unknown) => this.#o.log('warn', `handoff: dropping the hints for removed node ${target} failed: ${String(err)}`))
+          .finally(() => this.#draining.delete(target));
+        this.#draining.set(target, p);
+        continue;
+      }
+      if (!this.#o.isUp(target)) continue;
       if ((this.#backoffUntil.get(target) ?? 0) > now) continue;
       const p = this.#drain(target)
         .catch((err: unknown) => {
@@ -310,6 +339,15 @@ export class HandoffService {
     if (removed.length > 0) this.#o.log('info', `handoff: dropped ${removed.length} hints for ${removed[0]!.target} older than ${MAX_HINT_WINDOW_KEY} (left to anti-entropy)`);
   }
 
+  /** Drops every hint for `target`, a node removed for good (see the header). */
+  async #dropGone(target: string): Promise<void> {
+    const removed = await this.#o.store.removeTarget(target, HINT_SWEEP_PAGE_KEYS);
+    this.stats.dropped += removed;
+    this.#backoffUntil.delete(target);
+    this.#failures.delete(target);
+    if (removed > 0) this.#o.log('info', `handoff: dropped ${removed} hints for ${target}, removed from the cluster (its slots re-replicate from the survivors)`);
+  }
+
   /** One pass over `target`'s hints (see the header). */
   async #drain(target: string): Promise<void> {
     const started = this.#o.now();
@@ -319,6 +357,7 @@ export class HandoffService {
     for (;;) {
       if (this.#closed || !this.#o.isUp(target)) return;
       const s = this.#o.settings();
+      const epoch = this.#flushEpoch;
       const page = await this.#o.store.read(target, s.batchKeys, after);
       if (page.length === 0) break;
       const plan = planBatch(page, this.#o.now(), s.windowMs, { maxKeys: s.batchKeys, maxBytes: HINT_BATCH_BYTES_MAX });
@@ -327,8 +366,8 @@ export class HandoffService {
         const bucket = this.#rateLimiter(s);
         const wait = bucket.waitMs(plan.deliver.length, this.#o.now());
         if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-        // Re-check after the wait: closed, or the target went down again.
-        if (this.#closed || !this.#o.isUp(target)) return;
+        // Re-check after the wait: closed, the target went down again, or FLUSHALL deleted the page.
+        if (this.#closed || !this.#o.isUp(target) || epoch !== this.#flushEpoch) return;
         bucket.take(plan.deliver.length, this.#o.now());
         const peer = this.#peer(target);
         if (peer === undefined) return;

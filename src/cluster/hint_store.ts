@@ -190,6 +190,30 @@ export class HintStore {
   }
 
   /**
+   * Deletes every hint for `target` in one pass in key order (removeIfUnchanged per page of
+   * `pageKeys`); resolves with how many were removed. A hint added or rewritten behind the pass
+   * stays (a write concurrent with the removal may land on either side of it).
+   */
+  async removeTarget(target: string, pageKeys: number): Promise<number> {
+    let removed = 0;
+    let after: Buffer | undefined;
+    for (;;) {
+      const page = await this.read(target, pageKeys, after);
+      if (page.length === 0) return removed;
+      removed += (await this.removeIfUnchanged(page)).length;
+      after = page[page.length - 1]!.engineKey;
+      if (page.length < pageKeys) return removed;
+    }
+  }
+
+  /** removeTarget for every target with hints (FLUSHALL); resolves with how many were removed. */
+  async clear(pageKeys: number): Promise<number> {
+    let removed = 0;
+    for (const target of this.targets()) removed += await this.removeTarget(target, pageKeys);
+    return removed;
+  }
+
+  /**
    * Every hinted copy of `key` held here, merged; undefined synchronously when the store is
    * empty (no engine read on the usual path), or resolving undefined when none is for `key`.
    */
