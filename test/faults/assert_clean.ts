@@ -10,4 +10,6 @@ export function assertClean(t: Test, r: ScenarioReport): void {
   t.same(r.result.divergent, [], `${r.name}: every key's replicas equal`);
   t.same(r.result.unreadable, [], `${r.name}: every key readable`);
   t.ok(r.convergeMs >= 0, `${r.name}: converged (${r.convergeMs} ms${r.passive ? ', passively' : ', after read repair'})`);
+  t.ok(r.passive, `${r.name}: converged by hinted handoff and anti-entropy alone, no client read repairing`);
+  t.ok(r.notes.includes('slot digests: equal'), `${r.name}: CLUSTER DIGEST of every key's slot equal on its replicas`);
 }

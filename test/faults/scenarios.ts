@@ -212,12 +212,13 @@ async function fillForCompaction(ctx: ScenarioContext, count: number): Promise<v
   const value = 'f'.repeat(FILLER_VALUE_BYTES);
   const live = ctx.cluster.liveIndexes();
   await Promise.all(
-    live.map(async (i, j) => {
-      const c = await ctx.cluster.admin(i);
-      const pipe = c.pipeline();
-      for (let k = j; k < count; k += live.length) pipe.set(`filler:${k}`, value);
-      await pipe.exec();
-    }),
+    live.map((i, j) =>
+      ctx.cluster.onAdmin(i, async (c) => {
+        const pipe = c.pipeline();
+        for (let k = j; k < count; k += live.length) pipe.set(`filler:${k}`, value);
+        await pipe.exec();
+      }),
+    ),
   );
   ctx.note(`${count} filler writes of ${FILLER_VALUE_BYTES} B after the partition`);
 }

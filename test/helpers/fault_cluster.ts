@@ -21,7 +21,7 @@ import { cmd, connectIoredis } from './ioredis_client.js';
 import { BusFaultProxy, type LinkFault } from './fault_proxy.js';
 import { createNode, type ConfigArgs, type RingkvNode } from './node_process.js';
 import { freePorts, LOOPBACK_HOST } from './ports.js';
-import type { TeardownOwner } from './server_process.js';
+import { ProcessStartError, type TeardownOwner } from './server_process.js';
 
 /** Default config for fault scenarios: fast gossip and detection, short request timeouts. */
 export const FAULT_CLUSTER_CONFIG: ConfigArgs = {
@@ -32,10 +32,18 @@ export const FAULT_CLUSTER_CONFIG: ConfigArgs = {
   'gossip-interval-ms': 100,
   'node-timeout-ms': 1000,
   'request-timeout-ms': 1500,
+  // Anti-entropy rounds every second, so replicas that missed writes converge within a scenario.
+  'anti-entropy-interval-ms': 1000,
   appendfsync: 'everysec',
 };
 /** How long a node may take to print its ready line on this loaded machine, ms. */
 export const NODE_READY_TIMEOUT_MS = 60_000;
+/** Starts of one node tried when its ports turn out taken. */
+export const START_ATTEMPTS_MAX = 4;
+const PORT_IN_USE = /EADDRINUSE|address already in use/i;
+export const ADMIN_CONNECT_ATTEMPTS = 5;
+export const ADMIN_RETRY_MS = 200;
+export const ADMIN_COMMAND_TIMEOUT_MS = 5_000;
 /** Poll interval of waitUntil, ms. */
 export const POLL_INTERVAL_MS = 100;
 export const CONVERGE_TIMEOUT_MS = 30_000;
@@ -80,8 +88,11 @@ export class FaultCluster {
   /** Control connections (CLUSTER NODES, MYID, ...) by node index; replaced after restarts. */
   readonly #admin = new Map<number, Redis>();
 
-  private constructor(owner: TeardownOwner, proxy: BusFaultProxy, nodes: RingkvNode[]) {
+  readonly #configs: Array<Record<string, string | number | boolean>>;
+
+  private constructor(owner: TeardownOwner, proxy: BusFaultProxy, nodes: RingkvNode[], configs: Array<Record<string, string | number | boolean>>) {
     this.#owner = owner;
+    this.#configs = configs;
     this.proxy = proxy;
     this.nodes = nodes;
     this.ids = nodes.map(() => '');
@@ -90,27 +101,23 @@ export class FaultCluster {
   static async start(owner: TeardownOwner, opts: FaultClusterOptions): Promise<FaultCluster> {
     const proxy = new BusFaultProxy();
     const busPorts = await freePorts(opts.nodes);
-    const clientPorts = await freePorts(opts.nodes);
     const proxyPorts: number[] = [];
     for (let i = 0; i < opts.nodes; i++) proxyPorts.push(await proxy.addTarget(FaultCluster.nameOf(i), busPorts[i]!));
-    const seeds = clientPorts.map((p, j) => `${LOOPBACK_HOST}:${p}@${proxyPorts[j]!}`).join(',');
-    const nodes = await Promise.all(
-      clientPorts.map((port, i) =>
-        createNode(owner, {
-          port,
-          readyTimeoutMs: NODE_READY_TIMEOUT_MS,
-          config: {
-            ...FAULT_CLUSTER_CONFIG,
-            ...opts.config,
-            bind: LOOPBACK_HOST,
-            'cluster-port': busPorts[i]!,
-            'cluster-announce-bus-port': proxyPorts[i]!,
-            seeds,
-          },
-        }),
-      ),
-    );
-    const c = new FaultCluster(owner, proxy, nodes);
+    // Seeds name each node by its proxy port only (gossip dials the @bus port; the client port
+    // part is not used to reach a seed), so client ports may change on a restart.
+    const seeds = proxyPorts.map((p) => `${LOOPBACK_HOST}:${p}@${p}`).join(',');
+    // Mutable per node: a restart that finds its bus port taken moves to another (startNode reads
+    // the config object at each start).
+    const configs: Array<Record<string, string | number | boolean>> = busPorts.map((busPort, i) => ({
+      ...FAULT_CLUSTER_CONFIG,
+      ...opts.config,
+      bind: LOOPBACK_HOST,
+      'cluster-port': busPort,
+      'cluster-announce-bus-port': proxyPorts[i]!,
+      seeds,
+    }));
+    const nodes = await Promise.all(configs.map((config) => createNode(owner, { readyTimeoutMs: NODE_READY_TIMEOUT_MS, config })));
+    const c = new FaultCluster(owner, proxy, nodes, configs);
     // Registered after the nodes' own teardowns were: continue paused nodes, drop admin clients,
     // close the proxy. Node teardowns SIGKILL a node that does not stop in time anyway.
     owner.teardown(async () => {
@@ -143,24 +150,62 @@ export class FaultCluster {
     return this.#paused.has(i);
   }
 
-  /** Starts node i (again) and tells the proxy its id. */
+  /**
+   * Starts node i (again) and tells the proxy its id. Other processes on this shared machine may
+   * take a free port meanwhile (even as the local port of an outgoing connection): when the
+   * start fails with the address in use, the node gets a fresh bus port (the proxy is repointed)
+   * and tries again; the client port is re-picked by node_process.ts itself.
+   */
   async start(i: number): Promise<void> {
-    await this.nodes[i]!.start();
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.nodes[i]!.start();
+        break;
+      } catch (e) {
+        if (!(e instanceof ProcessStartError && PORT_IN_USE.test(e.output)) || attempt >= START_ATTEMPTS_MAX) throw e;
+        const [busPort] = await freePorts(1);
+        this.#configs[i]!['cluster-port'] = busPort!;
+        this.proxy.setTarget(FaultCluster.nameOf(i), busPort!);
+      }
+    }
     this.#admin.get(i)?.disconnect();
     this.#admin.delete(i);
-    const id = String(await cmd(await this.admin(i), 'CLUSTER', 'MYID'));
+    const id = String(await this.onAdmin(i, (c) => cmd(c, 'CLUSTER', 'MYID')));
     this.ids[i] = id;
     this.proxy.nameNode(id, FaultCluster.nameOf(i));
   }
 
-  /** A control connection to node i (not for workload traffic). */
+  /**
+   * A control connection to node i (not for workload traffic). A node that just started or was
+   * just healed may drop a first connection on a loaded machine: ADMIN_CONNECT_ATTEMPTS tries.
+   */
   async admin(i: number): Promise<Redis> {
     const existing = this.#admin.get(i);
     if (existing !== undefined && existing.status === 'ready') return existing;
     existing?.disconnect();
-    const c = await connectIoredis(this.#owner, this.port(i), { commandTimeout: 5_000 });
-    this.#admin.set(i, c);
-    return c;
+    this.#admin.delete(i);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const c = await connectIoredis(this.#owner, this.port(i), { commandTimeout: ADMIN_COMMAND_TIMEOUT_MS });
+        this.#admin.set(i, c);
+        return c;
+      } catch (e) {
+        if (attempt >= ADMIN_CONNECT_ATTEMPTS) throw e;
+        await new Promise((r) => setTimeout(r, ADMIN_RETRY_MS));
+      }
+    }
+  }
+
+  /** Runs `fn` on node i's control connection, once more on a fresh one if the first failed without a reply. */
+  async onAdmin<T>(i: number, fn: (c: Redis) => Promise<T>): Promise<T> {
+    try {
+      return await fn(await this.admin(i));
+    } catch (e) {
+      if (e instanceof Error && e.name === 'ReplyError') throw e;
+      this.#admin.get(i)?.disconnect();
+      this.#admin.delete(i);
+      return fn(await this.admin(i));
+    }
   }
 
   async kill9(i: number): Promise<void> {
@@ -232,7 +277,7 @@ export class FaultCluster {
       'every node up in every live node\'s CLUSTER NODES',
       async () => {
         for (const i of this.liveIndexes()) {
-          const lines = await clusterNodes(await this.admin(i)).catch(() => null);
+          const lines = await this.onAdmin(i, clusterNodes).catch(() => null);
           if (lines === null) return false;
           for (const id of this.ids) {
             const l = lines.find((x) => x.id === id);
@@ -247,7 +292,7 @@ export class FaultCluster {
 
   /** Flags of node j as node i sees it ('' if i does not list j). */
   async flagsSeenBy(i: number, j: number): Promise<string> {
-    const lines = await clusterNodes(await this.admin(i));
+    const lines = await this.onAdmin(i, clusterNodes);
     return lines.find((l) => l.id === this.ids[j])?.flags ?? '';
   }
 }
