@@ -30,6 +30,7 @@ import { dataKey } from '../src/server/key_layout.js';
 import { Keyspace } from '../src/server/keyspace.js';
 import { createNode, type RingkvNode } from '../test/helpers/node_process.js';
 import { freePorts, LOOPBACK_HOST } from '../test/helpers/ports.js';
+import { waitUntil as waitFor } from '../test/helpers/fault_cluster.js';
 import { barChartSvg, codeBlock, codeVersion, commandLine, describeEnvironment, flagValue, formatBytes, markdownTable, median } from './lib/index.js';
 
 const argv = process.argv.slice(2);
@@ -112,14 +113,9 @@ async function rediverge(dir: string, stale: readonly number[], missing: readonl
   }
 }
 
-async function waitUntil(what: string, pred: () => Promise<boolean>, timeoutMs = CONVERGE_TIMEOUT_MS): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (await pred().catch(() => false)) return;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
+/** fault_cluster.ts's waitUntil, with a failing probe (a node still starting) counted as not yet. */
+const waitUntil = (what: string, pred: () => Promise<boolean>, timeoutMs = CONVERGE_TIMEOUT_MS): Promise<number> =>
+  waitFor(what, () => pred().catch(() => false), timeoutMs);
 
 const digest = async (c: Redis): Promise<string[]> => (await c.call('CLUSTER', 'DIGEST', 0, 16383)) as string[];
 const differing = (a: readonly string[], b: readonly string[]): number => a.reduce((n, d, s) => n + (d === b[s] ? 0 : 1), 0);

@@ -10,6 +10,7 @@ import type { Redis } from 'ioredis';
 import { cmd, connectIoredis } from '../helpers/ioredis_client.js';
 import { startNodes, type RingkvNode } from '../helpers/node_process.js';
 import { freePorts, LOOPBACK_HOST } from '../helpers/ports.js';
+import { waitUntil as waitFor } from '../helpers/fault_cluster.js';
 
 const CONVERGE_TIMEOUT_MS = 20_000;
 const SLOT_LAST = 16383;
@@ -30,14 +31,9 @@ function baseConfig(busPort: number, seeds: string): Record<string, string | num
   };
 }
 
-async function waitUntil(what: string, pred: () => Promise<boolean>, timeoutMs = CONVERGE_TIMEOUT_MS): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (await pred().catch(() => false)) return;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+/** fault_cluster.ts's waitUntil, with a failing probe (a node still starting) counted as not yet. */
+const waitUntil = (what: string, pred: () => Promise<boolean>, timeoutMs = CONVERGE_TIMEOUT_MS): Promise<number> =>
+  waitFor(what, () => pred().catch(() => false), timeoutMs);
 
 async function liveMembers(c: Redis): Promise<number> {
   const text = String(await cmd(c, 'CLUSTER', 'NODES'));

@@ -97,7 +97,7 @@ t.test('a single difference is located at exactly its leaf', async (t) => {
       const diff = diffTrees(treeOf(m), treeOf(other), ALL);
       return diff.length === 1 && diff[0] === leafOfKey(k);
     }),
-    { numRuns: 80 },
+    { numRuns: 50 },
   );
 });
 
@@ -191,7 +191,7 @@ t.test('the live store follows the keyspace through concurrent writes, rebuilds,
         return JSON.stringify(await liveDigests()) === JSON.stringify(await freshDigests());
       },
     ),
-    { numRuns: 25 },
+    { numRuns: 15 },
   );
   t.ok(store.stats.rebuilds > 0, 'rebuilds ran');
   t.equal(store.dirtySlots(), 0, 'every slot clean after ensureClean');
