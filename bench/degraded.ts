@@ -13,7 +13,9 @@
  *            fresh keys it misses (no fallback, so no hints: only anti-entropy can bring them),
  *            restart it, sloppy-quorum yes again; load while CLUSTER REPAIR runs on it (the
  *            command replies when its round is done).
- * Per phase: ops/s and p99 latency; per round the ratio to that round's healthy phase; medians
+ *   healthy  again, --window-ms on the whole cluster (the round's baseline is the mean of both
+ *            healthy windows, so a drift of the machine's load during the round cancels out).
+ * Per phase: ops/s and p99 latency; per round the ratio to that round's healthy baseline; medians
  * over --rounds rounds. Writes bench/results/degraded.md and bench/results/degraded.svg.
  *
  *   npx tsc -p . --outDir .build/degraded && node .build/degraded/bench/degraded.js --rounds 3
@@ -181,6 +183,14 @@ async function main(): Promise<void> {
         rc.disconnect();
       }
 
+      const again = await measure(nodes, sleep(WINDOW_MS));
+      const first = got.get('healthy')!;
+      got.set('healthy', {
+        opsPerSec: (first.opsPerSec + again.opsPerSec) / 2,
+        p99Ms: (first.p99Ms + again.p99Ms) / 2,
+        errors: first.errors + again.errors,
+        durationMs: first.durationMs + again.durationMs,
+      });
       for (const p of PHASES) samples.get(p)!.push(got.get(p)!);
       const h = got.get('healthy')!;
       process.stderr.write(
@@ -213,12 +223,12 @@ async function main(): Promise<void> {
     `# Client workload on a degraded cluster (${NODES} nodes, N=3 W=2 R=2, loopback)`,
     '',
     `${ROUNDS} rounds; each round runs the four phases in order on one cluster. ${CLIENTS} closed-loop clients, 50% SET / 50% GET of ${VALUE_BYTES} B values on ${KEYS} keys, over connections to the nodes that are up.`,
-    `- healthy: ${WINDOW_MS} ms on the whole cluster.`,
+    `- healthy: ${WINDOW_MS} ms on the whole cluster at the start of the round and again at its end; the baseline is the mean of the two.`,
     `- down: the last node killed with kill -9 and marked failed by every other node (node-timeout-ms ${CONFIG['node-timeout-ms']}), then ${WINDOW_MS} ms.`,
     '- drain: from its restart (ready line) until hints_pending is 0 on every node.',
     `- repair: it is killed again, misses ${MISSED_KEYS} writes made with sloppy-quorum no (so no hints), restarts; the phase lasts while CLUSTER REPAIR runs on it.`,
     '',
-    'Medians over rounds; the ratios are medians of each round\'s ratio to that round\'s healthy phase. "errors" counts failed commands (NOQUORUM, timeouts).',
+    'Medians over rounds; the ratios are medians of each round\'s ratio to that round\'s healthy baseline. "errors" counts failed commands (NOQUORUM, timeouts).',
     '',
     table,
     `Hints drained per round: ${drained.join(', ')}.`,
@@ -227,7 +237,7 @@ async function main(): Promise<void> {
     '',
     ...repairs.map((r) => `- ${r}`),
     '',
-    `Machine: ${describeEnvironment()} (shared with other engineers: compare the ratios).`,
+    `Machine: ${describeEnvironment()} (shared with other engineers: compare the ratios). The ${NODES} nodes and the client share its CPUs: with one node killed the others get more of them, which the down phase's ratio includes.`,
     '',
     `Code: ${codeVersion(['src'])}`,
     '',
