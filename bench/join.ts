@@ -12,7 +12,7 @@
  * Reports: time to join, MB/s streamed vs cp, objects/bytes moved vs the ideal N/(n+1) share,
  * client ops/s and p99 during the join as a ratio to before. Writes bench/results/join.md + .svg.
  *
- *   node <build>/bench/join.js [--mb 64] [--rounds 2] [--rate 0] [--window-ms 4000] [--clients 8]
+ *   node <build>/bench/join.js [--mb 64] [--rounds 2] [--rate 0] [--window-ms 4000] [--clients 8] [--name join]
  */
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -22,6 +22,7 @@ import { performance } from 'node:perf_hooks';
 import { Redis } from 'ioredis';
 import { startNode, startNodes, type RingkvNode } from '../test/helpers/node_process.js';
 import { freePorts, LOOPBACK_HOST } from '../test/helpers/ports.js';
+import { elasticConfig, N } from '../test/cluster/elastic_harness.js';
 import { barChartSvg, codeBlock, codeVersion, commandLine, describeEnvironment, flagValue, formatRatio, markdownTable, median, percentile } from './lib/index.js';
 
 const argv = process.argv.slice(2);
@@ -31,24 +32,21 @@ const RATE = flagValue(argv, '--rate') ?? '0';
 const WINDOW_MS = Number(flagValue(argv, '--window-ms') ?? 4000);
 const CLIENTS = Number(flagValue(argv, '--clients') ?? 8);
 const VALUE_BYTES = 4096;
-const N = 3;
 const OUT_DIR = path.resolve(flagValue(argv, '--out') ?? 'bench/results');
+/** Base name of the results files. */
+const NAME = flagValue(argv, '--name') ?? 'join';
 
+/** The tests' cluster config (N=3 R=2 W=2) with the bench's timing: default vnodes, slower gossip under load. */
 function config(busPort: number, seeds: string, extra: Record<string, string | number> = {}): Record<string, string | number> {
-  return {
-    bind: LOOPBACK_HOST,
-    'cluster-port': busPort,
-    seeds,
-    'replication-factor': N,
-    'read-quorum': 2,
-    'write-quorum': 2,
+  return elasticConfig(busPort, seeds, {
+    vnodes: 256,
     'gossip-interval-ms': 200,
     'node-timeout-ms': 3000,
     'request-timeout-ms': 10000,
     appendfsync: 'everysec',
     'stream-max-bytes-per-sec': RATE,
     ...extra,
-  };
+  });
 }
 
 const connect = async (port: number): Promise<Redis> => {
@@ -244,9 +242,9 @@ async function main(): Promise<void> {
       '',
     ].join('\n');
     fs.mkdirSync(OUT_DIR, { recursive: true });
-    fs.writeFileSync(path.join(OUT_DIR, 'join.md'), md);
+    fs.writeFileSync(path.join(OUT_DIR, `${NAME}.md`), md);
     fs.writeFileSync(
-      path.join(OUT_DIR, 'join.svg'),
+      path.join(OUT_DIR, `${NAME}.svg`),
       barChartSvg({
         title: `Join of a 4th node: client load before vs during (medians of ${ROUNDS} rounds, ${MB} MB)`,
         subtitle: `stream ${med('mbps').toFixed(1)} MB/s vs cp ${cp.toFixed(0)} MB/s; objects moved/ideal ${formatRatio(med('objects') / med('idealObjects'))}`,
