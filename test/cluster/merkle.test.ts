@@ -27,7 +27,9 @@ import {
 } from '../../src/cluster/merkle.js';
 import { MerkleStore } from '../../src/cluster/merkle_store.js';
 import { SLOT_COUNT } from '../../src/server/key_layout.js';
-import { Keyspace } from '../../src/server/keyspace.js';
+import { engineExpiresAtMs, Keyspace } from '../../src/server/keyspace.js';
+import { applyWrite, DEFAULT_WRITE_OPTIONS, EMPTY_OBJECT } from '../../src/coordinator/object.js';
+import { EMPTY_CONTEXT } from '../../src/coordinator/dvv.js';
 import { TestConfig } from '../server/keyspace_fixture.js';
 
 type Model = Map<string, Buffer>;
@@ -204,4 +206,12 @@ t.test('the live store follows the keyspace through concurrent writes, rebuilds,
   t.notOk(store.isClean(slot), 'the tombstone reached its grace: the slot is rebuilt before use');
   await store.ensureClean();
   t.equal(slotDigest(store.leaves, slot), '', 'after its grace the tombstone is gone from the engine and the tree');
+});
+
+t.test('a tombstone expires gc grace after the delete itself, whenever a replica stores it', async (t) => {
+  const value = applyWrite(EMPTY_OBJECT, EMPTY_CONTEXT, 'a.1', { value: Buffer.from('v'), writtenAtMs: 1000, expiresAtMs: 0 }, DEFAULT_WRITE_OPTIONS);
+  const deleted = applyWrite(value, value.clock, 'a.1', { value: null, writtenAtMs: 5000, expiresAtMs: 0 }, DEFAULT_WRITE_OPTIONS);
+  t.equal(engineExpiresAtMs(value, 9000, 100), 0, 'a live value without TTL never expires');
+  t.equal(engineExpiresAtMs(deleted, 6000, 100), 5100, 'stored soon after the delete: writtenAtMs + grace');
+  t.equal(engineExpiresAtMs(deleted, 60_000, 100), 5100, 'stored much later (repair): the same moment, already past');
 });
