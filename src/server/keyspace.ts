@@ -54,7 +54,7 @@ import { MAX_CLOCK_ENTRIES, MAX_SIBLINGS_LIMIT, MAX_TIME_MS } from '../coordinat
 import { openEngine } from '../storage/engine.js';
 import { nodeFileSystem, type FileSystem } from '../storage/fs.js';
 import { KEY_BYTES_HARD_MAX, VALUE_BYTES_HARD_MAX } from '../storage/limits.js';
-import { StorageError, type EngineStats, type Entry, type FsyncPolicy, type KVEngine, type Snapshot } from '../storage/types.js';
+import { StorageError, type BatchOp, type EngineStats, type Entry, type FsyncPolicy, type KVEngine, type Snapshot } from '../storage/types.js';
 import { loadIdentity, markStopped, type Identity } from './identity.js';
 import { DATA_KEY_PREFIX_BYTES, dataBounds, dataKey, slotOf, slotRangeBounds, SLOT_COUNT, userKeyOf } from './key_layout.js';
 import { KeyLock, type Release } from './key_lock.js';
@@ -72,6 +72,15 @@ export const DBSIZE_SCAN_CACHE_MS = 5000;
 export const FLUSH_BATCH_KEYS = 1000;
 /** RANDOMKEY picks uniformly among up to this many live keys found from a random slot. */
 export const RANDOMKEY_SAMPLE_KEYS = 16;
+
+/** Largest engine batch writeValue builds from the puts of one synchronous stretch (key + value bytes). */
+export const WRITE_BATCH_BYTES_MAX = 256 * 1024;
+
+interface PutBatch {
+  readonly ops: BatchOp[];
+  readonly done: ((err?: unknown) => void)[];
+  bytes: number;
+}
 
 export type KeyspaceErrorCode = 'TOOLARGE' | 'CORRUPT' | 'CLOSED';
 
@@ -153,6 +162,8 @@ export class Keyspace {
   /** While the initial count runs: the last engine key it counted, and keys written ahead of it. */
   #countPosition: Buffer | undefined;
   #writtenAhead: Set<string> | undefined;
+  /** writeValue puts waiting for the end of this synchronous stretch (see #batchPut). */
+  #putBatch: PutBatch | undefined;
   /** Told about every data write (write_observer.ts): anti-entropy's Merkle leaves. */
   #observer: WriteObserver | undefined;
 
@@ -341,26 +352,63 @@ export class Keyspace {
     const replaced = old ?? undefined;
     const obs = this.#observer;
     obs?.willWrite(ek);
-    let written: Promise<void>;
-    try {
-      written = this.#engine.put(ek, bytes, { expiresAtMs });
-    } catch (err) {
-      obs?.didWrite(ek, replaced, bytes, expiresAtMs, false);
-      release();
-      throw storeError(err);
+    return new Promise<void>((resolve, reject) => {
+      this.#batchPut(ek, bytes, expiresAtMs, (err) => {
+        obs?.didWrite(ek, replaced, bytes, expiresAtMs, err === undefined);
+        if (err === undefined) this.#counted(ek, beforeLive, objectLiveness(next, now), now);
+        release();
+        if (err === undefined) resolve();
+        else reject(storeError(err));
+      });
+    });
+  }
+
+  /**
+   * Queues one put of writeValue for the engine. Puts queued in one synchronous stretch (the
+   * SETs of a pipelined batch) go to the engine as ONE write when the stretch ends: one pending
+   * entry, one promise and one log record instead of one each per SET. A batch only joins puts
+   * on different keys (each holds its key's lock until `done`), so it changes no per-key order;
+   * the engine applies a batch atomically, and no put in it can be refused alone: keys are
+   * within max-key-bytes and a put over WRITE_BATCH_BYTES_MAX (far below the engine's value cap)
+   * goes to the engine by itself. `done(err)` runs once the write settled.
+   */
+  #batchPut(ek: Buffer, value: Buffer, expiresAtMs: number, done: (err?: unknown) => void): void {
+    const bytes = ek.length + value.length;
+    if (bytes > WRITE_BATCH_BYTES_MAX) {
+      this.#engine.put(ek, value, { expiresAtMs }).then(() => done(), done);
+      return;
     }
-    return written.then(
-      () => {
-        obs?.didWrite(ek, replaced, bytes, expiresAtMs, true);
-        this.#counted(ek, beforeLive, objectLiveness(next, now), now);
-        release();
-      },
-      (err: unknown) => {
-        obs?.didWrite(ek, replaced, bytes, expiresAtMs, false);
-        release();
-        throw storeError(err);
-      },
-    );
+    let batch = this.#putBatch;
+    if (batch !== undefined && batch.bytes + bytes > WRITE_BATCH_BYTES_MAX) {
+      this.#commitPutBatch();
+      batch = undefined;
+    }
+    if (batch === undefined) {
+      const fresh: PutBatch = { ops: [], done: [], bytes: 0 };
+      this.#putBatch = batch = fresh;
+      queueMicrotask(() => {
+        if (this.#putBatch === fresh) this.#commitPutBatch();
+      });
+    }
+    batch.ops.push({ type: 'put', key: ek, value, expiresAtMs });
+    batch.done.push(done);
+    batch.bytes += bytes;
+  }
+
+  #commitPutBatch(): void {
+    const batch = this.#putBatch;
+    if (batch === undefined) return;
+    this.#putBatch = undefined;
+    const settle = (err?: unknown): void => {
+      for (const d of batch.done) {
+        try {
+          d(err);
+        } catch (e) {
+          this.#log('error', `keyspace: write completion failed: ${String(e)}`);
+        }
+      }
+    };
+    this.#engine.write(batch.ops).then(() => settle(), settle);
   }
 
   /**

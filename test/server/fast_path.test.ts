@@ -8,7 +8,7 @@
 import t from 'tap';
 import * as path from 'node:path';
 import { openEngine } from '../../src/storage/engine.js';
-import { ENGINE_DIR_NAME, Keyspace } from '../../src/server/keyspace.js';
+import { ENGINE_DIR_NAME, Keyspace, WRITE_BATCH_BYTES_MAX } from '../../src/server/keyspace.js';
 import { stringCommands } from '../../src/server/commands/strings.js';
 import type { Reply } from '../../src/resp/reply.js';
 import type { KVEngine } from '../../src/storage/types.js';
@@ -77,19 +77,18 @@ t.test('a plain SET replies only after its engine write settled, and reports its
   const real = await openEngine({ dir: path.join(fx.dir, ENGINE_DIR_NAME) });
   let release: (() => void) | undefined;
   let fail = false;
-  // The real engine, with puts held until the test says so (what an fsync under 'always' does).
+  const gate = (p: Promise<void>): Promise<void> =>
+    new Promise<void>((resolve, reject) => {
+      release = () => (fail ? reject(new Error('disk on fire')) : p.then(resolve, reject));
+    });
+  // The real engine, with writes held until the test says so (what an fsync under 'always' does).
   const gated: KVEngine = {
     get: (k, s) => real.get(k, s),
     getEntry: (k, s) => real.getEntry(k, s),
     getSync: (k) => real.getSync(k),
-    put: (key, value, options) => {
-      const p = real.put(key, value, options);
-      return new Promise<void>((resolve, reject) => {
-        release = () => (fail ? reject(new Error('disk on fire')) : p.then(resolve, reject));
-      });
-    },
+    put: (key, value, options) => gate(real.put(key, value, options)),
     delete: (k) => real.delete(k),
-    write: (ops) => real.write(ops),
+    write: (ops) => gate(real.write(ops)),
     snapshot: () => real.snapshot(),
     range: (o) => real.range(o),
     approximateSize: (a, z) => real.approximateSize(a, z),
@@ -114,4 +113,52 @@ t.test('a plain SET replies only after its engine write settled, and reports its
   release!();
   await t.rejects(failing, /disk on fire/, 'an engine failure is not answered OK');
   t.equal(fx.ks.lockedKeys, 0, 'the key lock is released after a failed write');
+});
+
+t.test('plain SETs issued together reach the engine as one batch, split at WRITE_BATCH_BYTES_MAX', async (t) => {
+  const fx = await openFixture(t, { config: { 'max-value-bytes': 1024 * 1024 } });
+  await fx.ks.close();
+  const real = await openEngine({ dir: path.join(fx.dir, ENGINE_DIR_NAME) });
+  const batches: number[] = [];
+  let puts = 0;
+  const counting: KVEngine = {
+    get: (k, s) => real.get(k, s),
+    getEntry: (k, s) => real.getEntry(k, s),
+    getSync: (k) => real.getSync(k),
+    put: (key, value, options) => {
+      puts++;
+      return real.put(key, value, options);
+    },
+    delete: (k) => real.delete(k),
+    write: (ops) => {
+      batches.push(ops.length);
+      return real.write(ops);
+    },
+    snapshot: () => real.snapshot(),
+    range: (o) => real.range(o),
+    approximateSize: (a, z) => real.approximateSize(a, z),
+    approximateCount: (a, z) => real.approximateCount(a, z),
+    flush: () => real.flush(),
+    compactAll: () => real.compactAll(),
+    stats: () => real.stats(),
+    close: () => real.close(),
+  };
+  fx.ks = await Keyspace.open({ dir: fx.dir, config: fx.config, now: fx.clock.now, log: () => {}, engine: counting });
+  const ctx = { client: testClient(), server: { config: fx.config, keyspace: fx.ks, now: fx.clock.now } as ServerContext };
+  const small = await Promise.all(Array.from({ length: 16 }, (_, i) => SET(ctx, [b('SET'), b(`p${i}`), b(`v${i}`)])));
+  t.ok(small.every((r) => r.kind === 'simple'), '16 OKs');
+  t.same(batches, [16], '16 SETs of one pipeline: one engine write');
+  batches.length = 0;
+  // 6 values of 100 KiB: batches of at most WRITE_BATCH_BYTES_MAX; one value over it goes alone.
+  const big = Buffer.alloc(100 * 1024, 0x62);
+  const huge = Buffer.alloc(WRITE_BATCH_BYTES_MAX + 1, 0x68);
+  await Promise.all([
+    ...Array.from({ length: 6 }, (_, i) => SET(ctx, [b('SET'), b(`big${i}`), big])),
+    SET(ctx, [b('SET'), b('huge'), huge]),
+  ]);
+  t.same(batches, [2, 2, 2], 'split into batches under the byte cap');
+  t.equal(puts, 1, 'the value over the cap is its own engine put');
+  for (let i = 0; i < 16; i++) t.equal(await fx.run('GET', `p${i}`), `v${i}`);
+  t.equal(((await fx.runReply('GET', 'huge')) as { value: Buffer }).value.length, huge.length);
+  t.equal(await fx.ks.dbsize(), 16 + 6 + 1);
 });
