@@ -9,6 +9,9 @@
  *   down     kill -9 the last node, wait until every other node marks it failed (past
  *            node-timeout-ms), then --window-ms of load (its writes leave hints on fallbacks).
  *   drain    restart it; load from its ready line until hints_pending is 0 on every node.
+ *   restart  control for drain: kill -9 it again with no load (so no hints), restart it, and load
+ *            from its ready line for as long as the drain phase lasted: the cost of the node's
+ *            cold start and of the others still marking it failed, without handoff.
  *   repair   kill -9 it again, CONFIG SET sloppy-quorum no on the others and write --missed
  *            fresh keys it misses (no fallback, so no hints: only anti-entropy can bring them),
  *            restart it, sloppy-quorum yes again; load while CLUSTER REPAIR runs on it (the
@@ -56,7 +59,9 @@ const CONFIG = {
   'anti-entropy-interval-ms': 0,
 } as const;
 
-const PHASES = ['healthy', 'down', 'drain', 'repair'] as const;
+const PHASES = ['healthy', 'down', 'drain', 'restart', 'repair'] as const;
+/** Shortest restart-phase window (a drain can end within a few ms). */
+const MIN_RESTART_WINDOW_MS = 500;
 type Phase = (typeof PHASES)[number];
 
 interface PhaseSample {
@@ -169,6 +174,12 @@ async function main(): Promise<void> {
 
       await victim.kill9();
       await allSee(admins, victimId, true);
+      await victim.start();
+      got.set('restart', await measure(nodes, sleep(Math.max(MIN_RESTART_WINDOW_MS, got.get('drain')!.durationMs))));
+      await allSee(admins, victimId, false);
+
+      await victim.kill9();
+      await allSee(admins, victimId, true);
       for (const a of admins) await a.call('CONFIG', 'SET', 'sloppy-quorum', 'no');
       await writeKeys(admins[round % admins.length]!, Array.from({ length: MISSED_KEYS }, (_, i) => `dm:${round}:${i}`));
       await victim.start();
@@ -222,10 +233,11 @@ async function main(): Promise<void> {
   const md = [
     `# Client workload on a degraded cluster (${NODES} nodes, N=3 W=2 R=2, loopback)`,
     '',
-    `${ROUNDS} rounds; each round runs the four phases in order on one cluster. ${CLIENTS} closed-loop clients, 50% SET / 50% GET of ${VALUE_BYTES} B values on ${KEYS} keys, over connections to the nodes that are up.`,
+    `${ROUNDS} rounds; each round runs the phases below in this order on one cluster. ${CLIENTS} closed-loop clients, 50% SET / 50% GET of ${VALUE_BYTES} B values on ${KEYS} keys, over connections to the nodes that are up.`,
     `- healthy: ${WINDOW_MS} ms on the whole cluster at the start of the round and again at its end; the baseline is the mean of the two.`,
     `- down: the last node killed with kill -9 and marked failed by every other node (node-timeout-ms ${CONFIG['node-timeout-ms']}), then ${WINDOW_MS} ms.`,
     '- drain: from its restart (ready line) until hints_pending is 0 on every node.',
+    `- restart: the control for drain: killed again with no load (no hints), restarted, then load from its ready line for as long as that round's drain phase (at least ${MIN_RESTART_WINDOW_MS} ms).`,
     `- repair: it is killed again, misses ${MISSED_KEYS} writes made with sloppy-quorum no (so no hints), restarts; the phase lasts while CLUSTER REPAIR runs on it.`,
     '',
     'Medians over rounds; the ratios are medians of each round\'s ratio to that round\'s healthy baseline. "errors" counts failed commands (NOQUORUM, timeouts).',
