@@ -268,7 +268,7 @@ async function main(): Promise<void> {
       '- **AE bytes**: payload bytes of the round on the cluster bus (requests + responses of the initiator\'s exchanges with both peers; frame headers not included).',
       '- **diverged bytes**: key + encoded newest object of each diverged key, what an oracle knowing the differences would send. Target: AE bytes at most 3x this.',
       `- **full copy**: key + encoded object of every key, ${formatBytes(fullCopyBytes)}: copying the whole range to C.`,
-      '- **pull**: REPAIR on the diverged replica C; **push**: REPAIR on a healthy replica A (it first receives C\'s stale copies, then pushes the newer ones).',
+      '- **pull**: REPAIR on the diverged replica C (it receives the objects it lacks); **push**: REPAIR on a healthy replica A (it lists its versions, C asks for the ones it lacks or holds stale, A pushes them; C\'s stale copies are not sent because A\'s clock sums show they may be dominated).',
       '',
       markdownTable(['diverged', 'direction', 'keys', 'diverged bytes', 'AE bytes', 'AE / diverged', 'AE / full copy', 'time to converge ms', 'AE / diverged per round'], rows),
       '',
