@@ -3,7 +3,7 @@
  * alternating rounds (order swapped every round), each phase in a fresh child process running
  * that build's own bench/storage_run.js (so each build reads the table format it wrote).
  *
- *   node .build/NAME/bench/storage_ab.js --a .build/BEFORE --b .build/AFTER [--scale 0.2] [--rounds 3] [--out bench/results/storage-before-after.md]
+ *   node .build/NAME/bench/storage_ab.js --a .build/BEFORE --b .build/AFTER [--scale 0.2] [--rounds 3] [--values 100,4096] [--out bench/results/storage-before-after.md]
  *
  * Same phases and sizes as bench/storage.ts (fill: single puts, durable puts, batched fill,
  * write amplification; read: hot, scans, cold), ringkv only. Reports medians and B / A.
@@ -41,6 +41,8 @@ async function main(): Promise<void> {
   const scale = Number(flagValue(process.argv, '--scale') ?? 0.2);
   const rounds = Number(flagValue(process.argv, '--rounds') ?? 3);
   const out = flagValue(process.argv, '--out') ?? 'bench/results/storage-before-after.md';
+  const values = (flagValue(process.argv, '--values') ?? '100,4096').split(',').map(Number);
+  const sets = SETS.filter((x) => values.includes(x.valueBytes));
   const builds = { A: path.resolve(a), B: path.resolve(b) };
   const samples = new Map<string, number[]>();
   const add = (k: string, v: unknown): void => {
@@ -50,7 +52,7 @@ async function main(): Promise<void> {
   const started = Date.now();
   try {
     for (let r = 0; r < rounds; r++) {
-      for (const set of SETS) {
+      for (const set of sets) {
         const count = Math.round(set.fullCount * scale);
         const order = r % 2 === 0 ? (['A', 'B'] as const) : (['B', 'A'] as const);
         for (const which of order) {
@@ -81,7 +83,7 @@ async function main(): Promise<void> {
       `(bench/storage_run.js: the same phases as bench/storage.ts, ringkv only). Medians over rounds; B / A > 1 is better for ` +
       'throughput, < 1 for amplification and RSS. The machine is shared: absolute numbers are noisy, the ratios count.\n',
   );
-  for (const set of SETS) {
+  for (const set of sets) {
     md.push(`\n## ${set.name} x ${formatNumber(Math.round(set.fullCount * scale))}\n`);
     md.push(
       markdownTable(

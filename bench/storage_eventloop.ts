@@ -21,7 +21,7 @@ import { monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
 import { openEngine } from '../src/storage/engine.js';
 import { TableBufferIterator, TableBuilder, type Compression } from '../src/storage/table_format.js';
 import { KIND_PUT } from '../src/storage/internal_entry.js';
-import { flagValue } from './lib/index.js';
+import { commandLine, flagValue } from './lib/index.js';
 
 const KEY_BYTES = 16;
 const VALUE_BYTES = 100;
@@ -323,8 +323,8 @@ ${[...memRuns, ...results.filter((r) => r.variant === 'worker').slice(0, 1)].sor
 Produced by (from the repository root):
 
 \`\`\`sh
-npx tsc -p . --outDir .build/storage
-node .build/storage/bench/storage_eventloop.js --mib ${mib} --rounds ${rounds} --cache-mib ${cacheMiB}${rate > 0 ? ` --rate ${rate}` : ''}
+npx tsc -p . --outDir .build/NAME
+${commandLine(import.meta.url)}
 \`\`\`
 
 Machine: ${started.toISOString()}, Node ${process.version}, ${os.type()} ${os.release()}, ${os.cpus().length} x ${os.cpus()[0]?.model ?? '?'}, load average at start ${load}. The machine is shared with six other engineers' builds and tests: absolute figures are noisy; compare the columns (same run, alternating order).
