@@ -3,7 +3,8 @@
  * stretches every phase: 1 in npm test, larger in the soak script. Node indexes are chosen by
  * `pick` (fixed in tests, random in the soak). Times assume node-timeout-ms = NODE_TIMEOUT_MS.
  */
-import type { FaultCluster } from '../helpers/fault_cluster.js';
+import { clusterNodes, waitUntil, type FaultCluster } from '../helpers/fault_cluster.js';
+import { cmd } from '../helpers/ioredis_client.js';
 import type { ScenarioContext, ScenarioSpec } from './scenario.js';
 
 /** node-timeout-ms of the scenario cluster (FAULT_CLUSTER_CONFIG). */
@@ -187,6 +188,31 @@ export function wipedDataDir(p: ScenarioParams): ScenarioSpec {
   };
 }
 
+/**
+ * Node v's data dir is wiped entirely (identity too): it comes back under a new node id, and its
+ * old id, a dead member still owning ring positions, is removed with CLUSTER FORGET so the
+ * survivors re-replicate its slots (issue 6's path).
+ */
+export function wipedNewIdForgotten(p: ScenarioParams): ScenarioSpec {
+  const [v, via] = p.pick;
+  return {
+    name: 'data-dir-wiped-new-id',
+    fault: async (ctx) => {
+      await ctx.sleep(ms(p, 1_000));
+      const oldId = ctx.cluster.ids[v!]!;
+      await ctx.cluster.wipe(v!, { keepIdentity: false });
+      const started = Date.now();
+      await waitUntil('the old id marked fail', async () => {
+        const lines = await ctx.cluster.onAdmin(via!, clusterNodes).catch(() => []);
+        return lines.some((l) => l.id === oldId && l.flags.split(',').includes('fail'));
+      });
+      await ctx.cluster.onAdmin(via!, (c) => cmd(c, 'CLUSTER', 'FORGET', oldId));
+      ctx.note(`old id ${oldId.slice(0, 8)} failed after ${Date.now() - started} ms and was forgotten`);
+      await ctx.sleep(ms(p, 1_500));
+    },
+  };
+}
+
 /** Deletes on both sides of a partition, then enough writes to flush and compact every node. */
 export function deleteDuringPartition(p: ScenarioParams): ScenarioSpec {
   const [a, b] = p.pick;
@@ -261,6 +287,7 @@ export const ALL_SCENARIOS = [
   flappingLink,
   fallbackKilled,
   wipedDataDir,
+  wipedNewIdForgotten,
   deleteDuringPartition,
   wholeClusterRestart,
 ] as const;

@@ -3,7 +3,10 @@
  * link through the fault proxy) under the recording workload, each judged by the nothing-lost
  * checker. Not part of npm test.
  *
- *   node <build>/test/faults/soak.js [--schedules 20] [--seed 1] [--per-cluster 5]
+ * Build into a folder of its own first (nodes load the compiled src/ next to this script, so
+ * rebuilding that folder while the soak runs breaks node restarts):
+ *   npx tsc -p . --outDir .build/faults-soak
+ *   node .build/faults-soak/test/faults/soak.js [--schedules 20] [--seed 1] [--per-cluster 5]
  *        [--out bench/results/fault-soak.md] [--known-failing] [--lenient-digest]
  *
  * Schedules alternate between
@@ -13,8 +16,10 @@
  *   kill -9), held for a random time, sometimes overlapping the next, then undone;
  * - the named scenarios of scenarios.ts with random nodes and stretched phases (scale 1.5-2.5).
  * A fresh cluster is started every --per-cluster schedules. With --known-failing the scenarios
- * that cannot pass yet run too (reported, not counted): a data dir wiped with its identity
- * (the node returns under a new id; the old id stays down until CLUSTER FORGET).
+ * that cannot pass run too (reported, not counted): a data dir wiped with its identity and NO
+ * CLUSTER FORGET (the node returns under a new id; the old id stays a dead member owning ring
+ * positions, so its slots never have 3 agreeing replicas). The same wipe followed by CLUSTER
+ * FORGET of the old id is a counted scenario (wipedNewIdForgotten).
  * Differing CLUSTER DIGESTs of a key's slot across its primaries fail the schedule (with
  * --lenient-digest they are only reported). Schedules that needed the read-repair pass to
  * converge are counted apart ('converged passively' in the summary).
@@ -208,7 +213,15 @@ async function main(): Promise<number> {
     for (let i = 0; i < schedules + (knownFailing ? 1 : 0); i++) {
       if (cluster === null || i % perCluster === 0) {
         await closeCluster();
-        cluster = await FaultCluster.start(owner, { nodes: 5 });
+        try {
+          cluster = await FaultCluster.start(owner, { nodes: 5 });
+        } catch (e) {
+          reports.push({ r: null, error: `cluster start: ${(e as Error).message}`, counted: i < schedules, name: 'cluster start' });
+          process.stdout.write(`[${i + 1}] ERROR cluster start: ${(e as Error).message}\n`);
+          await closeCluster();
+          cluster = null;
+          continue;
+        }
       }
       const counted = i < schedules;
       let spec: ScenarioSpec;
