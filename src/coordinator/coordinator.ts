@@ -26,7 +26,7 @@ import { NoQuorumError, UnavailableError } from './fsm_errors.js';
 import { BackgroundWork, FsmStats, REAL_TIMERS, replicationOf, type FsmTimers } from './fsm_env.js';
 import { MAX_READ_REPAIRS_IN_FLIGHT, runGet } from './get_fsm.js';
 import { LocalReplica } from './local_replica.js';
-import type { VersionedObject } from './object.js';
+import type { VersionedObject, WriteOptions } from './object.js';
 import { runPut } from './put_fsm.js';
 import { resolveQuorum, type QuorumSpec } from './quorum.js';
 import { ReplicaUnreachableError, type ReplicaTransport, type WriteRequestWire, type WriteResult } from './replica_transport.js';
@@ -248,7 +248,20 @@ export class Coordinator {
     throw new UnavailableError(`no primary replica of slot ${slot} is reachable`);
   }
 
-  #env(ring: Ring = this.#o.ring()) {
+  /** The env of the last request; reused while the ring and the merge options stay the same. */
+  #lastEnv: ReturnType<Coordinator['buildEnv']> | undefined;
+
+  #env(ring: Ring = this.#o.ring()): ReturnType<Coordinator['buildEnv']> {
+    const wo = this.#o.keyspace.writeOptions();
+    const last = this.#lastEnv;
+    if (last !== undefined && last.ring === ring && sameWriteOptions(last.writeOptions, wo)) return last;
+    const env = this.buildEnv(ring, wo);
+    this.#lastEnv = env;
+    return env;
+  }
+
+  /** What put_fsm and get_fsm get, one object per ring and merge options. */
+  private buildEnv(ring: Ring, writeOptions: WriteOptions) {
     return {
       self: this.self,
       ring,
@@ -259,11 +272,15 @@ export class Coordinator {
       stats: this.stats,
       background: this.#background,
       log: this.#log,
-      writeOptions: this.#o.keyspace.writeOptions(),
+      writeOptions,
       repairs: this.#repairs,
       ...(this.#o.pendingReplicas === undefined ? {} : { pendingReplicas: this.#o.pendingReplicas }),
     };
   }
+}
+
+function sameWriteOptions(a: WriteOptions, b: WriteOptions): boolean {
+  return a.maxSiblings === b.maxSiblings && a.conflictPolicy === b.conflictPolicy && a.vclockMaxEntries === b.vclockMaxEntries && a.localActor === b.localActor;
 }
 
 /** Errors whose message is a reply line for the client, passed through a forward unchanged. */

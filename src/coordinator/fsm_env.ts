@@ -70,16 +70,19 @@ export class BackgroundWork {
   /** Tracks `p` until it settles. `p` must not reject (callers catch and count first). */
   track(p: Promise<void>): void {
     this.#inflight++;
-    void p.finally(() => {
-      this.#inflight--;
-      assert(this.#inflight >= 0, 'background work count went negative');
-      if (this.#inflight === 0) {
-        const ws = this.#waiters;
-        this.#waiters = [];
-        for (const w of ws) w();
-      }
-    });
+    // then(done, done), not finally(): one promise fewer per tracked piece of work (two per write).
+    void p.then(this.#done, this.#done);
   }
+
+  readonly #done = (): void => {
+    this.#inflight--;
+    assert(this.#inflight >= 0, 'background work count went negative');
+    if (this.#inflight === 0 && this.#waiters.length > 0) {
+      const ws = this.#waiters;
+      this.#waiters = [];
+      for (const w of ws) w();
+    }
+  };
 
   /** Resolves once no tracked work is in flight. */
   idle(): Promise<void> {
@@ -97,9 +100,24 @@ export interface TargetPlan {
   readonly hintFor: ReadonlyMap<string, string>;
 }
 
+const NO_HINTS: ReadonlyMap<string, string> = new Map();
+/** Plans of the shared all-primaries-up RequestTargets (route.ts caches those per ring and slot). */
+const primaryPlans = new WeakMap<object, TargetPlan>();
+
 /** route.requestTargets plus the fallbacks' hint destinations (from the annotated preflist). */
 export function planTargets(ring: Ring, slot: number, isUp: (id: string) => boolean, sloppy: boolean): TargetPlan {
-  const { targets, down } = requestTargets(ring, slot, isUp, sloppy);
+  const rt = requestTargets(ring, slot, isUp, sloppy);
+  const { targets, down } = rt;
+  if (down.length === 0 && targets.every((x) => x.primary)) {
+    // No fallback: nothing to hint. Reuse one plan per shared target list (the healthy case).
+    if (!Object.isFrozen(rt)) return { targets, down, hintFor: NO_HINTS };
+    let plan = primaryPlans.get(rt);
+    if (plan === undefined) {
+      plan = Object.freeze({ targets, down, hintFor: NO_HINTS });
+      primaryPlans.set(rt, plan);
+    }
+    return plan;
+  }
   const hintFor = new Map<string, string>();
   if (sloppy && targets.some((x) => !x.primary)) {
     for (const e of ring.annotatedPreflist(slot, isUp)) if (e.forId !== undefined) hintFor.set(e.id, e.forId);
