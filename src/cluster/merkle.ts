@@ -86,11 +86,31 @@ export function slotOfLeaf(leaf: number): number {
   return Math.floor(leaf / LEAVES_PER_SLOT);
 }
 
+/** Entries up to this size are hashed in one native call from a copy in a scratch buffer. */
+export const ENTRY_HASH_SCRATCH_BYTES = 64 * 1024;
 const entryHasher = new XXHash3(Buffer.alloc(8));
 const lengthScratch = Buffer.alloc(4);
+const entryScratch = Buffer.alloc(ENTRY_HASH_SCRATCH_BYTES);
 
-/** The 64-bit hash of one stored object: xxh3(u32 keyLength | key | encoded object). */
+/**
+ * The 64-bit hash of one stored object: xxh3 (seed 0) of u32 keyLength | key | encoded object.
+ * This runs on every write (twice: old and new object), so a small entry is copied into a
+ * scratch buffer and hashed in one native call; a large one is streamed (same value: xxh3's
+ * streaming and one-shot forms agree).
+ */
 export function entryHash(key: Buffer, bytes: Buffer): bigint {
+  const n = 4 + key.length + bytes.length;
+  if (n <= ENTRY_HASH_SCRATCH_BYTES) {
+    entryScratch.writeUInt32BE(key.length, 0);
+    key.copy(entryScratch, 4);
+    bytes.copy(entryScratch, 4 + key.length);
+    return XXHash3.hash(entryScratch.subarray(0, n)).readBigUInt64BE(0);
+  }
+  return entryHashStreamed(key, bytes);
+}
+
+/** entryHash by the streaming interface (large entries; tests check both forms agree). */
+export function entryHashStreamed(key: Buffer, bytes: Buffer): bigint {
   entryHasher.reset();
   lengthScratch.writeUInt32BE(key.length, 0);
   entryHasher.update(lengthScratch);
@@ -139,6 +159,17 @@ export class MerkleLeaves implements LeafHashes {
   add(slot: number, key: Buffer, bytes: Buffer): void {
     this.toggle(slot, keyBucket(key), entryHash(key, bytes));
     this.counts[slot] = (this.counts[slot] as number) + 1;
+  }
+
+  /** A write of `key`: removes its old entry (if any) and adds the new one (if any); one bucket hash. */
+  replace(slot: number, key: Buffer, before: Buffer | undefined, after: Buffer | undefined): void {
+    if (before === undefined && after === undefined) return;
+    const bucket = keyBucket(key);
+    let h = 0n;
+    if (before !== undefined) h ^= entryHash(key, before);
+    if (after !== undefined) h ^= entryHash(key, after);
+    this.toggle(slot, bucket, h);
+    this.counts[slot] = (this.counts[slot] as number) + (after !== undefined ? 1 : 0) - (before !== undefined ? 1 : 0);
   }
 
   remove(slot: number, key: Buffer, bytes: Buffer): void {

@@ -80,8 +80,7 @@ export class MerkleStore implements WriteObserver {
       return;
     }
     const key = engineKey.subarray(DATA_KEY_PREFIX_BYTES);
-    if (before !== undefined) this.leaves.remove(slot, key, before);
-    if (after !== undefined) this.leaves.add(slot, key, after);
+    this.leaves.replace(slot, key, before, after);
     if (afterExpiresAtMs > 0) {
       if (afterExpiresAtMs < (this.#nextExpiryMs[slot] as number)) this.#nextExpiryMs[slot] = afterExpiresAtMs;
       if (afterExpiresAtMs < (this.#scanExpiryMs[slot] as number)) this.#scanExpiryMs[slot] = afterExpiresAtMs;

@@ -14,6 +14,9 @@ import fc from 'fast-check';
 import { keySlot } from '../../src/coordinator/slot.js';
 import {
   diffTrees,
+  entryHash,
+  entryHashStreamed,
+  ENTRY_HASH_SCRATCH_BYTES,
   keyBucket,
   leafIndex,
   LEAF_LEVEL,
@@ -121,6 +124,23 @@ t.test('the diff of two trees lists exactly the differing leaves within the mask
     }),
     { numRuns: 60 },
   );
+});
+
+t.test('entry hashes: the one-shot and streamed forms agree, small and past the scratch buffer', async (t) => {
+  fc.assert(
+    fc.property(keyArb, valueArb, (k, v) => entryHash(Buffer.from(k), v) === entryHashStreamed(Buffer.from(k), v)),
+    { numRuns: 100 },
+  );
+  const big = Buffer.alloc(ENTRY_HASH_SCRATCH_BYTES + 10, 7);
+  t.equal(entryHash(Buffer.from('k'), big), entryHashStreamed(Buffer.from('k'), big));
+  t.not(entryHash(Buffer.from('k'), big), entryHash(Buffer.from('j'), big), 'the key is part of the hash');
+  const tree = new MerkleLeaves();
+  const key = Buffer.from('r');
+  tree.replace(3, key, undefined, Buffer.from('a'));
+  tree.replace(3, key, Buffer.from('a'), Buffer.from('b'));
+  const direct = new MerkleLeaves();
+  direct.add(3, key, Buffer.from('b'));
+  t.equal(slotDigest(tree, 3), slotDigest(direct, 3), 'replace = remove old + add new');
 });
 
 t.test('slot digests: empty slots are "", add then remove returns to the same digest', async (t) => {
