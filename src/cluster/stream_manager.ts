@@ -55,7 +55,7 @@ import {
   type StreamTask,
 } from './stream_progress.js';
 import { readStreamChunk } from './stream_source.js';
-import { chunkBytesFor, throttleDelayMs } from './stream_throttle.js';
+import { chunkBytesFor, nextPaceMs } from './stream_throttle.js';
 
 /** Gossip rounds a joining node waits before streaming, and old owners wait before dropping. */
 export const SETTLE_GOSSIP_ROUNDS = 6;
@@ -65,7 +65,10 @@ export const MIN_SETTLE_MS = 600;
 export const STREAM_TICK_MS = 100;
 /** Deadline of one STREAM_SCAN / STREAM_CONFIRM request, ms. */
 export const STREAM_REQUEST_TIMEOUT_MS = 15_000;
-/** Tasks (slot runs) streamed concurrently. */
+/** How long after a data-moving ring change strays are swept again, ms, and how often. */
+export const STRAY_SWEEP_WINDOW_MS = 60_000;
+export const STRAY_SWEEP_EVERY_MS = 3_000;
+/** Tasks (slot runs) streamed concurrently (workers sharing one pace). */
 export const STREAM_TASKS_IN_FLIGHT = 4;
 /** Objects merged concurrently while applying a chunk. */
 export const MERGE_PARALLELISM = 32;
@@ -151,12 +154,16 @@ export class StreamManager {
   #sweepAt: number | undefined;
   /** Slots this node was a current owner of at the last sweep (1), for stream_slots_dropped. */
   #owned: Uint8Array | undefined;
+  /** Local time (ms) of the last ring change that moved data. */
+  #lastMoveMs = 0;
   /** Leaving node: gainer id -> target fingerprint it confirmed. */
   readonly #confirmed = new Map<string, string>();
   readonly #lastConfirmSent = new Map<string, number>();
   /** Source index to try next per task (rotates on failures). */
   readonly #sourceTurn = new WeakMap<StreamTask, number>();
   #lastPersistMs = 0;
+  /** Shared pace of the stream workers: no chunk is asked for before this local time (ms). */
+  #paceAtMs = 0;
 
   constructor(o: StreamManagerOptions) {
     this.#o = o;
@@ -310,7 +317,10 @@ export class StreamManager {
     // of empty nodes), sweep what this node no longer holds in either ring once the change has
     // settled: coordinators still on the old view keep writing to both sides until then.
     const ringsChanged = (last !== undefined && last !== cur) || (prevTr !== undefined && prevTr.target !== tgt);
-    if (ringsChanged && (removal || !tr.idle || (prevTr !== undefined && !prevTr.idle))) this.#sweepAt = now + this.#settleMs * 2;
+    if (ringsChanged && (removal || !tr.idle || (prevTr !== undefined && !prevTr.idle))) {
+      this.#sweepAt = now + this.#settleMs * 2;
+      this.#lastMoveMs = now;
+    }
     else if (ringsChanged && this.#sweepAt === undefined) this.#owned = ownedSlots(cur, cur, self); // a cluster forming: nothing given up
 
     const me = this.#o.table.self();
@@ -341,7 +351,9 @@ export class StreamManager {
 
     await this.#runTasks();
     if (this.#sweepAt !== undefined && now >= this.#sweepAt) {
-      this.#sweepAt = undefined;
+      // Sweep again for a while: coordinators that were slow to see the change can still send
+      // a read repair or a pending write here, and anti-entropy peers on an old view a push.
+      this.#sweepAt = now - this.#lastMoveMs < STRAY_SWEEP_WINDOW_MS ? now + STRAY_SWEEP_EVERY_MS : undefined;
       await this.#sweep();
     }
     if (this.#closed) return;
@@ -378,29 +390,29 @@ export class StreamManager {
   }
 
   async #runTasks(): Promise<void> {
-    // Several tasks in flight: a join's moved slots come in hundreds of short runs, and one at a
-    // time would be bound by round trips, not bytes. The rate limit is shared between them.
-    while (!this.#closed && this.#p.tasks.length > 0) {
-      const batch = this.#p.tasks.slice(0, STREAM_TASKS_IN_FLIGHT);
-      const finished = await Promise.all(batch.map((task) => this.#runTask(task, batch.length)));
-      let progressed = false;
-      batch.forEach((task, i) => {
-        if (!finished[i]) return;
-        progressed = true;
-        this.#p.tasks.splice(this.#p.tasks.indexOf(task), 1);
+    // A pool of workers over the task queue: a join's moved slots come in hundreds of short
+    // runs, and one at a time would be bound by round trips, not bytes. They share one pace
+    // (#paceAtMs), so together they stay under stream-max-bytes-per-sec.
+    const queue = [...this.#p.tasks];
+    const worker = async (): Promise<void> => {
+      for (let task = queue.shift(); task !== undefined && !this.#closed; task = queue.shift()) {
+        if (!(await this.#runTask(task))) continue; // no source reachable now: retried next tick
+        const i = this.#p.tasks.indexOf(task);
+        assert(i >= 0, 'a task runs only while queued');
+        this.#p.tasks.splice(i, 1);
         for (let s = task.first; s <= task.last; s++) this.#p.streamed.add(s);
         this.#p.slotsStreamed += task.last - task.first + 1;
-      });
-      // Paced like chunk positions: a crash loses at most PROGRESS_PERSIST_EVERY_MS of progress,
-      // which is streamed again (merging an object twice changes nothing).
-      this.#persist(false);
-      if (!progressed) break; // no source reachable now: retry next tick
-    }
+        // Paced like chunk positions: a crash loses at most PROGRESS_PERSIST_EVERY_MS of
+        // progress, which is streamed again (merging an object twice changes nothing).
+        this.#persist(false);
+      }
+    };
+    await Promise.all(Array.from({ length: STREAM_TASKS_IN_FLIGHT }, worker));
     this.#persist(true);
   }
 
   /** Pulls one task to its end; false when no source answered (the position is kept). */
-  async #runTask(task: StreamTask, sharing: number): Promise<boolean> {
+  async #runTask(task: StreamTask): Promise<boolean> {
     const candidates = task.sources.filter((id) => id !== this.#o.selfId && this.#o.isUp(id));
     if (candidates.length === 0) {
       // Every source is down or gone: if none of them is a current owner any more, nothing can be fetched.
@@ -411,8 +423,7 @@ export class StreamManager {
     for (;;) {
       if (this.#closed) return false;
       const source = candidates[turn % candidates.length] as string;
-      const rate = this.#o.maxBytesPerSec() / sharing;
-      const started = realClock.now();
+      const rate = this.#o.maxBytesPerSec();
       let reply;
       try {
         reply = decodeStreamScanReply(
@@ -440,8 +451,9 @@ export class StreamManager {
         task.next = reply.next;
         this.#persist(false);
       }
-      const wait = throttleDelayMs(bytes, realClock.now() - started, rate);
-      if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+      const now = realClock.now();
+      this.#paceAtMs = nextPaceMs(this.#paceAtMs, now, bytes, rate);
+      if (this.#paceAtMs > now) await new Promise((resolve) => setTimeout(resolve, this.#paceAtMs - now));
       if (reply.done) return true;
       turn = this.#sourceTurn.get(task) ?? turn;
     }

@@ -1,7 +1,7 @@
 /**
- * Pacing of slot streaming (`stream-max-bytes-per-sec`): pure. After a chunk of `bytes` that
- * took `elapsedMs`, wait until the chunk's bytes at the configured rate would have taken, so
- * the long-run rate stays at or under the limit whatever the chunk size; 0 means unlimited.
+ * Pacing of slot streaming (`stream-max-bytes-per-sec`): pure. Every chunk's bytes push a
+ * shared "not before" time forward by bytes / rate, so the long-run rate of all workers stays
+ * at or under the limit whatever the chunk size; 0 means unlimited.
  * The chunk size asked of the source follows the rate (a tenth of a second's worth, within
  * bounds) so a low limit paces smoothly instead of in long bursts and long pauses.
  */
@@ -14,11 +14,16 @@ export const DEFAULT_STREAM_CHUNK_BYTES = 1024 * 1024;
 /** Chunks per second the pacing aims for at low rates. */
 const CHUNKS_PER_SECOND = 10;
 
-/** Milliseconds to wait after a chunk before asking for the next one. */
-export function throttleDelayMs(bytes: number, elapsedMs: number, maxBytesPerSec: number): number {
-  assert(bytes >= 0 && elapsedMs >= 0 && maxBytesPerSec >= 0);
-  if (maxBytesPerSec === 0) return 0;
-  return Math.max(0, (bytes * 1000) / maxBytesPerSec - elapsedMs);
+/**
+ * The shared pace of several stream workers (a token bucket kept as a debt): after a chunk of
+ * `bytes` arrives at `nowMs`, no worker asks for the next chunk before the returned time, so
+ * all of them together stay at or under `maxBytesPerSec`; an idle spell earns no burst beyond
+ * one chunk. 0 = unlimited (the pace stays at `nowMs`).
+ */
+export function nextPaceMs(paceAtMs: number, nowMs: number, bytes: number, maxBytesPerSec: number): number {
+  assert(bytes >= 0 && maxBytesPerSec >= 0);
+  if (maxBytesPerSec === 0) return nowMs;
+  return Math.max(paceAtMs, nowMs) + (bytes * 1000) / maxBytesPerSec;
 }
 
 /** Chunk size to ask the source for at this rate, bytes. */

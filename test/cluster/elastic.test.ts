@@ -56,7 +56,9 @@ t.test('grow 3 -> 5 (two joins at once), leave to 4, forget a dead node to 3: no
     const joined = await clusterInfo(c);
     const streamedSlots = Number(joined.get('stream_slots_streamed'));
     streamedTotal += streamedSlots;
-    t.ok(streamedSlots > idealSlots * 0.7 && streamedSlots < idealSlots * 1.3, `new node ${i + 1} streamed ${streamedSlots} slot copies (ideal ${idealSlots} = N x 16384 / 5), ${joined.get('stream_bytes_streamed')} bytes, ${joined.get('stream_keys_streamed')} objects`);
+    // At most a lone join's share (N x 16384 / 4): a joiner that plans before it hears of the
+    // other one streams slots the other then takes (and drops them again).
+    t.ok(streamedSlots > idealSlots * 0.7 && streamedSlots < ((16384 * N) / 4) * 1.2, `new node ${i + 1} streamed ${streamedSlots} slot copies (ideal ${idealSlots} = N x 16384 / 5; a lone join's ${(16384 * N) / 4}), ${joined.get('stream_bytes_streamed')} bytes, ${joined.get('stream_keys_streamed')} objects`);
     t.equal(joined.get('stream_slots_remaining'), '0', `new node ${i + 1}: nothing remaining`);
     t.match(String(await c.info('cluster')), new RegExp(`stream_slots_streamed:${streamedSlots}\r\n`), `new node ${i + 1}: INFO cluster shows the same progress`);
   }

@@ -17,7 +17,7 @@ import {
 } from '../../src/cluster/stream_codec.js';
 import { confirmTargets, leaveGainers, MAX_TASK_SLOTS, ownedSlots, planTasks, removalGains } from '../../src/cluster/stream_plan.js';
 import { emptyProgress, parseProgress, serializeProgress } from '../../src/cluster/stream_progress.js';
-import { chunkBytesFor, DEFAULT_STREAM_CHUNK_BYTES, MIN_STREAM_CHUNK_BYTES, throttleDelayMs } from '../../src/cluster/stream_throttle.js';
+import { chunkBytesFor, DEFAULT_STREAM_CHUNK_BYTES, MIN_STREAM_CHUNK_BYTES, nextPaceMs } from '../../src/cluster/stream_throttle.js';
 
 const decodeError = (f: () => unknown): string => {
   try {
@@ -126,10 +126,13 @@ t.test('removal gains only when a member is gone; drops only of planned losses',
 });
 
 t.test('throttle pacing', async (t) => {
-  t.equal(throttleDelayMs(1_000_000, 0, 0), 0, 'unlimited');
-  t.equal(throttleDelayMs(1_000_000, 0, 1_000_000), 1000, 'a second of bytes at the rate');
-  t.equal(throttleDelayMs(1_000_000, 400, 1_000_000), 600, 'minus the time the chunk took');
-  t.equal(throttleDelayMs(1_000, 400, 1_000_000), 0, 'never negative');
+  t.equal(nextPaceMs(0, 5000, 1_000_000, 0), 5000, 'unlimited: never ahead of now');
+  t.equal(nextPaceMs(0, 5000, 1_000_000, 1_000_000), 6000, 'a second of bytes at the rate');
+  t.equal(nextPaceMs(6000, 5000, 500_000, 1_000_000), 6500, 'workers queue behind each other');
+  let pace = 0;
+  for (let i = 0; i < 40; i++) pace = nextPaceMs(pace, 1000 + i, 100_000, 1_000_000);
+  t.equal(pace, 1000 + 4000, '4 MB from several workers at once take 4 s of pace, whatever their arrival');
+  t.equal(nextPaceMs(100, 9000, 1000, 1_000_000), 9001, 'an idle spell earns no burst');
   t.equal(chunkBytesFor(0), DEFAULT_STREAM_CHUNK_BYTES);
   t.equal(chunkBytesFor(1000), MIN_STREAM_CHUNK_BYTES);
   t.equal(chunkBytesFor(1024 * 1024), Math.floor((1024 * 1024) / 10));
