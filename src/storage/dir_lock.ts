@@ -7,7 +7,8 @@
  * /proc/sys/kernel/random/boot_id; both are "-" where /proc is not available. Opening fails
  * with ELOCKED only when the owner is provably still running: its pid is alive, other than us,
  * AND (where known) that pid's start time and the boot id match. So a LOCK left by a dead
- * process (kill -9), by an earlier boot (power loss: the pid may now belong to an unrelated
+ * process (kill -9; also while it is a zombie its parent has not reaped yet, state Z or X in
+ * /proc/<pid>/stat), by an earlier boot (power loss: the pid may now belong to an unrelated
  * process), or torn by a power loss (no complete line: the file was not fsynced) is stale and
  * taken over. A LOCK of the older format ("<pid>\n", no start time) counts by its pid alone.
  * A LOCK naming our own pid but held by no engine here (over the same FileSystem object) is a
@@ -42,18 +43,33 @@ function processAlive(pid: number): boolean {
   }
 }
 
-/** Start time of a running pid (field 22 of /proc/<pid>/stat), undefined if unknown. */
-export function processStartTime(pid: number): string | undefined {
+/**
+ * Fields of /proc/<pid>/stat from field 3 (state) on, undefined where procfs is not available.
+ * Synchronous: a tiny procfs read, once per open. The comm field (2) may contain spaces and
+ * parentheses, so fields are counted after the last ')'.
+ */
+function procStatFields(pid: number): string[] | undefined {
   try {
-    // Synchronous: a tiny procfs read, once per open. The comm field may contain spaces and
-    // parentheses, so fields are counted after the last ')'.
     const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    const v = fields[PROC_STAT_START_TIME_FIELD - 3];
-    return v && /^\d+$/.test(v) ? v : undefined;
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   } catch {
     return undefined;
   }
+}
+
+/** Start time of a pid (field 22 of /proc/<pid>/stat), undefined if unknown. */
+export function processStartTime(pid: number): string | undefined {
+  const v = procStatFields(pid)?.[PROC_STAT_START_TIME_FIELD - 3];
+  return v && /^\d+$/.test(v) ? v : undefined;
+}
+
+/**
+ * True when the pid is a zombie or dead task (state Z or X): killed but not yet reaped by its
+ * parent. kill(pid, 0) still succeeds for it, yet it holds no files and will never write again.
+ */
+export function processIsZombie(pid: number): boolean {
+  const state = procStatFields(pid)?.[0];
+  return state === 'Z' || state === 'X';
 }
 
 function bootId(): string | undefined {
@@ -88,7 +104,7 @@ export function parseLock(text: string): LockOwner | undefined {
 
 /** True when the owner is provably a running process (see the header). */
 export function ownerRunning(owner: LockOwner): boolean {
-  if (!processAlive(owner.pid)) return false;
+  if (!processAlive(owner.pid) || processIsZombie(owner.pid)) return false;
   if (owner.boot !== undefined) {
     const now = bootId();
     if (now !== undefined && now !== owner.boot) return false;

@@ -4,7 +4,7 @@ import { once } from 'node:events';
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import { openEngine } from '../../src/storage/engine.js';
-import { LOCK_FILE, lockLine, parseLock, processStartTime } from '../../src/storage/dir_lock.js';
+import { LOCK_FILE, lockLine, parseLock, processIsZombie, processStartTime } from '../../src/storage/dir_lock.js';
 import { StorageError } from '../../src/storage/types.js';
 import { tempDir } from './helpers.js';
 
@@ -61,4 +61,22 @@ t.test('two engines on one directory: the second gets ELOCKED until the first cl
   await a.close();
   const b = await openEngine({ dir, appendfsync: 'no' });
   await b.close();
+});
+
+t.test('a LOCK naming a zombie (killed, not yet reaped by its parent) does not block open', async (t) => {
+  // sh starts a short-lived child, prints its pid, then becomes `sleep`, which never reaps it:
+  // once the child exits it stays a zombie until the sh/sleep process is killed.
+  const parent = spawn('sh', ['-c', 'sleep 0 & echo $!; exec sleep 30'], { stdio: ['ignore', 'pipe', 'ignore'] });
+  t.teardown(() => {
+    if (parent.exitCode === null && parent.signalCode === null) parent.kill('SIGKILL');
+  });
+  const [line] = (await once(parent.stdout!, 'data')) as [Buffer];
+  const zombie = Number(line.toString('latin1').trim());
+  t.ok(Number.isSafeInteger(zombie) && zombie > 0, `child pid ${zombie}`);
+  const deadline = Date.now() + 5_000;
+  while (!processIsZombie(zombie) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  t.ok(processIsZombie(zombie), 'the child is a zombie (state Z)');
+  t.doesNotThrow(() => process.kill(zombie, 0), 'kill(pid, 0) still succeeds for it');
+  t.equal(await openWithLock(t, lockLine(zombie)), 'opened', 'its LOCK is stale');
+  t.notOk(processIsZombie(process.pid), 'this process is not a zombie');
 });
