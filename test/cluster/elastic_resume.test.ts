@@ -6,6 +6,7 @@ import type { Redis } from 'ioredis';
 import { cmd, connectIoredis } from '../helpers/ioredis_client.js';
 import { startNode, startNodes } from '../helpers/node_process.js';
 import { freePorts, LOOPBACK_HOST } from '../helpers/ports.js';
+import { MAX_TASK_SLOTS } from '../../src/cluster/stream_plan.js';
 import { badReplicaCounts, clusterInfo, elasticConfig, missingKeys, nodeFlags, waitUntil, Workload } from './elastic_harness.js';
 
 const PRELOAD_KEYS = 2400;
@@ -42,9 +43,10 @@ t.test('a join interrupted by kill -9 of the joining node resumes without starti
   t.equal(after.get('stream_state'), 'joining', 'restarted as joining');
   const total = slotsBefore + remainingBefore;
   const remainingAfter = Number(after.get('stream_slots_remaining'));
-  t.ok(remainingAfter <= remainingBefore + total * 0.05, `resumed, not restarted: ${remainingAfter} of ${total} slots left after the crash (${remainingBefore} before it, ${slotsBefore} done)`);
-  // Progress is persisted at most every 250 ms (stream_manager.ts), so the last moments before the crash may be counted again.
-  t.ok(Number(after.get('stream_slots_streamed')) >= slotsBefore * 0.8, `the streamed count survived the crash (${after.get('stream_slots_streamed')} after, ${slotsBefore} before)`);
+  // A crash loses at most the last 250 ms of persisted progress: a task or two (MAX_TASK_SLOTS each) may run again.
+  const lag = Math.min(slotsBefore / 2, 2 * MAX_TASK_SLOTS);
+  t.ok(remainingAfter <= remainingBefore + lag, `resumed, not restarted: ${remainingAfter} of ${total} slots left after the crash (${remainingBefore} before it, ${slotsBefore} done)`);
+  t.ok(Number(after.get('stream_slots_streamed')) >= slotsBefore - lag, `the streamed count survived the crash (${after.get('stream_slots_streamed')} after, ${slotsBefore} before)`);
   await waitUntil('the join completes', async () => (await clusterInfo(dc)).get('stream_state') === 'idle' && (await nodeFlags(clients[0]!)).get(dId)?.includes('joining') === false, 60_000);
   await w.stop();
   t.same(w.failures, [], `no client errors but NOQUORUM (${w.writes} writes, ${w.noquorum} NOQUORUM)`);
