@@ -394,6 +394,10 @@ export class StreamManager {
     // runs, and one at a time would be bound by round trips, not bytes. They share one pace
     // (#paceAtMs), so together they stay under stream-max-bytes-per-sec.
     const queue = [...this.#p.tasks];
+    // Idle (the usual case): nothing to run and nothing to persist. Rewriting the progress file
+    // on every tick cost a replica about a quarter of its CPU under client load (profile in
+    // bench/results/cluster-perf-notes.md).
+    if (queue.length === 0) return;
     const worker = async (): Promise<void> => {
       for (let task = queue.shift(); task !== undefined && !this.#closed; task = queue.shift()) {
         if (!(await this.#runTask(task))) continue; // no source reachable now: retried next tick
