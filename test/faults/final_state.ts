@@ -155,12 +155,17 @@ export async function converge(o: ConvergeOptions): Promise<ConvergeResult> {
   const final = new Map<string, FinalKey>();
   let turn = 0;
   for (const key of o.keys) {
-    const admin = o.admins[turn++ % o.admins.length]!;
+    // Through each node in turn, falling back to the next one when a node cannot answer (e.g. an
+    // admin connection to a node killed in the schedule still reconnecting): a key is unreadable
+    // only when no node can read it.
+    const first = turn++;
     let values: string[] | null = null;
-    try {
-      values = await readAll(admin, key);
-    } catch {
-      values = null;
+    for (let i = 0; i < o.admins.length && values === null; i++) {
+      try {
+        values = await readAll(o.admins[(first + i) % o.admins.length]!, key);
+      } catch {
+        values = null;
+      }
     }
     const detail = details.get(key);
     final.set(key, { values, replicasEqual: !pending.has(key), ...(detail === undefined ? {} : { detail }) });
