@@ -71,6 +71,26 @@ t.test('plain SET: same errors, counts and serialization per key as the general 
   t.equal(await fx.run('GET', 'same'), 'v49', 'durable across reopen');
 });
 
+/** The real engine behind every method, except the writes the test intercepts. */
+function delegating(real: Awaited<ReturnType<typeof openEngine>>, writes: Pick<KVEngine, 'put' | 'write'>): KVEngine {
+  return {
+    get: (k, s) => real.get(k, s),
+    getEntry: (k, s) => real.getEntry(k, s),
+    getSync: (k) => real.getSync(k),
+    put: writes.put,
+    delete: (k) => real.delete(k),
+    write: writes.write,
+    snapshot: () => real.snapshot(),
+    range: (o) => real.range(o),
+    approximateSize: (a, z) => real.approximateSize(a, z),
+    approximateCount: (a, z) => real.approximateCount(a, z),
+    flush: () => real.flush(),
+    compactAll: () => real.compactAll(),
+    stats: () => real.stats(),
+    close: () => real.close(),
+  };
+}
+
 t.test('a plain SET replies only after its engine write settled, and reports its failure', async (t) => {
   const fx = await openFixture(t);
   await fx.ks.close();
@@ -82,22 +102,10 @@ t.test('a plain SET replies only after its engine write settled, and reports its
       release = () => (fail ? reject(new Error('disk on fire')) : p.then(resolve, reject));
     });
   // The real engine, with writes held until the test says so (what an fsync under 'always' does).
-  const gated: KVEngine = {
-    get: (k, s) => real.get(k, s),
-    getEntry: (k, s) => real.getEntry(k, s),
-    getSync: (k) => real.getSync(k),
+  const gated = delegating(real, {
     put: (key, value, options) => gate(real.put(key, value, options)),
-    delete: (k) => real.delete(k),
     write: (ops) => gate(real.write(ops)),
-    snapshot: () => real.snapshot(),
-    range: (o) => real.range(o),
-    approximateSize: (a, z) => real.approximateSize(a, z),
-    approximateCount: (a, z) => real.approximateCount(a, z),
-    flush: () => real.flush(),
-    compactAll: () => real.compactAll(),
-    stats: () => real.stats(),
-    close: () => real.close(),
-  };
+  });
   fx.ks = await Keyspace.open({ dir: fx.dir, config: fx.config, now: fx.clock.now, log: () => {}, engine: gated });
   const ctx = { client: testClient(), server: { config: fx.config, keyspace: fx.ks, now: fx.clock.now } as ServerContext };
   let replied: Reply | undefined;
@@ -121,28 +129,16 @@ t.test('plain SETs issued together reach the engine as one batch, split at WRITE
   const real = await openEngine({ dir: path.join(fx.dir, ENGINE_DIR_NAME) });
   const batches: number[] = [];
   let puts = 0;
-  const counting: KVEngine = {
-    get: (k, s) => real.get(k, s),
-    getEntry: (k, s) => real.getEntry(k, s),
-    getSync: (k) => real.getSync(k),
+  const counting = delegating(real, {
     put: (key, value, options) => {
       puts++;
       return real.put(key, value, options);
     },
-    delete: (k) => real.delete(k),
     write: (ops) => {
       batches.push(ops.length);
       return real.write(ops);
     },
-    snapshot: () => real.snapshot(),
-    range: (o) => real.range(o),
-    approximateSize: (a, z) => real.approximateSize(a, z),
-    approximateCount: (a, z) => real.approximateCount(a, z),
-    flush: () => real.flush(),
-    compactAll: () => real.compactAll(),
-    stats: () => real.stats(),
-    close: () => real.close(),
-  };
+  });
   fx.ks = await Keyspace.open({ dir: fx.dir, config: fx.config, now: fx.clock.now, log: () => {}, engine: counting });
   const ctx = { client: testClient(), server: { config: fx.config, keyspace: fx.ks, now: fx.clock.now } as ServerContext };
   const small = await Promise.all(Array.from({ length: 16 }, (_, i) => SET(ctx, [b('SET'), b(`p${i}`), b(`v${i}`)])));
