@@ -116,19 +116,24 @@ t.test('many requests in flight on one connection, answered out of order', async
   t.ok(displaced > COUNT / 10, `responses came out of order (${displaced} of ${COUNT} displaced), matched by id`);
 });
 
-t.test('per-request timeouts; a late response is dropped; the connection stays usable', async (t) => {
-  const b = await startBus(t, { nodeId: 'node-b' }, (bus) => {
-    bus.handle(SLOW, async (p) => {
-      await sleep(p.readUInt16BE(0));
-      return p;
-    });
+/** SLOW handler: sleeps the milliseconds its payload names (ms(n)), then echoes the payload. */
+function sleepyEcho(bus: ClusterBus): void {
+  bus.handle(SLOW, async (p) => {
+    await sleep(p.readUInt16BE(0));
+    return p;
   });
+}
+
+/** A SLOW payload asking for an answer after n milliseconds. */
+function ms(n: number): Buffer {
+  const x = Buffer.alloc(2);
+  x.writeUInt16BE(n);
+  return x;
+}
+
+t.test('per-request timeouts; a late response is dropped; the connection stays usable', async (t) => {
+  const b = await startBus(t, { nodeId: 'node-b' }, sleepyEcho);
   const a = await startBus(t, { nodeId: 'node-a' });
-  const ms = (n: number): Buffer => {
-    const x = Buffer.alloc(2);
-    x.writeUInt16BE(n);
-    return x;
-  };
   // Connect first, so the 60 ms below are spent waiting for the response, not on the handshake.
   await a.request(addr(b), SLOW, ms(0), 5000);
   const started = Date.now();
@@ -146,18 +151,8 @@ t.test('per-request timeouts; a late response is dropped; the connection stays u
 });
 
 t.test('one deadline timer per connection: each request times out at its own deadline, out of order', async (t) => {
-  const b = await startBus(t, { nodeId: 'node-b' }, (bus) => {
-    bus.handle(SLOW, async (p) => {
-      await sleep(p.readUInt16BE(0));
-      return p;
-    });
-  });
+  const b = await startBus(t, { nodeId: 'node-b' }, sleepyEcho);
   const a = await startBus(t, { nodeId: 'node-a' });
-  const ms = (n: number): Buffer => {
-    const x = Buffer.alloc(2);
-    x.writeUInt16BE(n);
-    return x;
-  };
   await a.request(addr(b), SLOW, ms(0), 5000);
   const started = Date.now();
   const when = async (p: Promise<Buffer>): Promise<number | string> => {
