@@ -40,6 +40,7 @@ import { AntiEntropy } from './anti_entropy.js';
 import { MerkleStore } from './merkle_store.js';
 import { joinState, startStreamManager, streamOf } from './stream_service.js';
 import type { StreamManager } from './stream_manager.js';
+import { WeightWatcher } from './membership_weight.js';
 
 /** The membership table persisted in the data dir (soft state: gossip rebuilds it). */
 export const MEMBERSHIP_FILE_NAME = 'cluster-membership.bin';
@@ -100,6 +101,8 @@ export class ClusterService implements ClusterView, ClusterKeyspaceAccess {
   readonly antiEntropy: AntiEntropy;
   /** Hinted handoff: this node's durable hints and their delivery (handoff_service.ts). */
   readonly handoff: HandoffService;
+  /** CONFIG SET weight -> a streamed weight change (membership_weight.ts). */
+  readonly #weight: WeightWatcher;
 
   private constructor(membership: ClusterMembership, keyspace: Keyspace, config: ConfigView, log: LogFn, hints: HintStore) {
     this.selfId = keyspace.nodeId;
@@ -123,6 +126,9 @@ export class ClusterService implements ClusterView, ClusterKeyspaceAccess {
       transport: this.#transport,
       settings: () => settingsFromConfig(config),
       pendingReplicas: (slot) => streamOf(membership)?.pendingReplicas(slot) ?? [],
+      // A joining (or gaining) node that is down or failed a write gets it as a hint from this
+      // coordinator, handed off when it is back (issue 6: writes while a joiner is down).
+      pendingMissed: (id, key, object) => this.handoff.onHint(id, key, object),
       log,
       onHint: (forNode, key, object) => this.handoff.onHint(forNode, key, object),
       hintedCopy: (key) => hints.hintedCopy(key),
@@ -144,6 +150,15 @@ export class ClusterService implements ClusterView, ClusterKeyspaceAccess {
       isGone: (id) => table.get(id)?.state === 'left',
     });
     this.handoff.attach();
+    this.#weight = new WeightWatcher({
+      config,
+      table,
+      updateSelf: (change) => {
+        membership.gossiper.updateSelf(change);
+        membership.flushNow();
+      },
+      log,
+    });
     attachReplicaHandlers(membership.bus, () => this.coordinator);
     this.#keys = new ClusterKeysTransport(
       membership.bus,
@@ -300,6 +315,7 @@ export class ClusterService implements ClusterView, ClusterKeyspaceAccess {
 
   /** Lets fan-outs in flight finish (at most CLOSE_DRAIN_MS), then stops gossip and the bus. */
   async close(): Promise<void> {
+    this.#weight.close();
     await this.handoff.close();
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([

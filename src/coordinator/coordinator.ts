@@ -77,6 +77,8 @@ export interface CoordinatorOptions {
   readonly maxReadRepairsInFlight?: number;
   /** Target-only replicas of a slot while the ring changes (stream_manager.ts); writes reach them too. */
   readonly pendingReplicas?: (slot: number) => readonly string[];
+  /** A pending replica missed a write (put_fsm PutEnv.pendingMissed): keep it as a durable hint. */
+  readonly pendingMissed?: (id: string, key: Buffer, object: VersionedObject) => Promise<unknown>;
   /**
    * Hinted handoff (handoff_service.ts): called with a hinted copy (this node as a fallback for
    * `forNode`) before the put is acknowledged; a rejection fails the put. Resolving true means
@@ -275,6 +277,7 @@ export class Coordinator {
       writeOptions,
       repairs: this.#repairs,
       ...(this.#o.pendingReplicas === undefined ? {} : { pendingReplicas: this.#o.pendingReplicas }),
+      ...(this.#o.pendingMissed === undefined ? {} : { pendingMissed: this.#o.pendingMissed }),
     };
   }
 }

@@ -55,6 +55,12 @@ export interface PutEnv {
    * in the current one. Absent or empty: no transition touches the slot.
    */
   readonly pendingReplicas?: (slot: number) => readonly string[];
+  /**
+   * A pending replica did not get the write (it is down, or its put failed): the caller keeps the
+   * stored object for it durably (a hint, handed off when it is back), so a node that is down
+   * while it joins still receives every write made to the slots it already streamed.
+   */
+  readonly pendingMissed?: (id: string, key: Buffer, object: VersionedObject) => Promise<unknown>;
 }
 
 /** Runs one coordinated write; resolves with the object stored here, or rejects (see header). */
@@ -68,7 +74,8 @@ export async function runPut(env: PutEnv, req: PutRequest): Promise<VersionedObj
   // Pending replicas (a join or leave in progress) that are up get the write too, and each raises
   // the quorum by one (Cassandra's blockFor): then W of the acks are on the current replicas AND
   // W on the target ones, so a read at R finds the write on either side of the switch.
-  const pending = (env.pendingReplicas?.(req.slot) ?? []).filter((id) => env.isUp(id) && !plan.targets.some((x) => x.id === id));
+  const allPending = env.pendingReplicas?.(req.slot) ?? [];
+  const pending = allPending.filter((id) => env.isUp(id) && !plan.targets.some((x) => x.id === id));
   const targets = pending.length === 0 ? plan.targets : [...plan.targets, ...pending.map((id) => ({ id, dc: env.ring.member(id)?.dc ?? '', primary: true }))];
   const need = pending.length === 0 ? resolved : { total: resolved.total + pending.length, perDc: resolved.perDc };
   const tally = new QuorumTally(targets, need, { op: 'write', sloppy: req.sloppy });
@@ -85,6 +92,15 @@ export async function runPut(env: PutEnv, req: PutRequest): Promise<VersionedObj
     expiresAtMs: req.expiresAtMs,
     ...(req.context === undefined ? {} : { context: req.context }),
   });
+  const missed = (id: string): void => {
+    if (env.pendingMissed !== undefined) env.background.track(
+      env.pendingMissed(id, req.key, stored).then(
+        () => undefined,
+        (err: unknown) => env.log('warn', `put_fsm: no hint kept for pending replica ${id}: ${String(err)}`),
+      ),
+    );
+  };
+  if (allPending.length !== pending.length) for (const id of allPending) if (!env.isUp(id) && !plan.targets.some((x) => x.id === id)) missed(id);
 
   return new Promise<VersionedObject>((resolve, reject) => {
     let done = false;
@@ -124,6 +140,7 @@ export async function runPut(env: PutEnv, req: PutRequest): Promise<VersionedObj
           (err: unknown) => {
             if (done) env.stats.lateWriteErrors++;
             env.log('debug', `put_fsm: replica put to ${t.id} failed: ${String(err)}`);
+            if (pending.includes(t.id)) missed(t.id);
             settle(tally.add(t.id, 'error'));
           },
         ),
