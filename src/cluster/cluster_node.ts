@@ -138,6 +138,11 @@ export class ClusterMembership {
     return this.gossiper.meet(host, busPort, timeoutMs);
   }
 
+  /** Writes the table now if it changed (own state or weight changes must not wait for the timer). */
+  flushNow(): void {
+    this.#flush();
+  }
+
   #flush(): void {
     if (!this.#dirty || !this.#persist) return;
     this.#dirty = false;

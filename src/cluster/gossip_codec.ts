@@ -5,7 +5,8 @@
  *
  *   record    u8 len|id  u8 len|host  u16 port  u16 busPort  u8 len|dc  u8 len|rack  f64 weight
  *             u48 incarnation  u48 heartbeat  u8 state(0 joining,1 up,2 leaving,3 left)
- *             u8 flags(bit0: claim)  [u48 suspectedAt if bit0]
+ *             u8 flags(bit0: claim, bit1: target weight)  [u48 suspectedAt if bit0]
+ *             [f64 targetWeight if bit1: a weight change in progress, membership_weight.ts]
  *   SYNC      u8 version | u8 len|senderId | u16 count | record*count      (request and reply)
  *   PING      u8 version | u8 len|targetId                  -> reply: record (the target's own)
  *   PING_REQ  u8 version | u32 timeoutMs | u8 len|targetId | u8 len|host | u16 busPort
@@ -13,7 +14,7 @@
  */
 import { isValidNodeId } from './handshake.js';
 import { MAX_COUNTER, MAX_DC_BYTES, MAX_HOST_BYTES, MAX_MEMBERS, MAX_NODE_ID_BYTES, MAX_RACK_BYTES, MAX_WEIGHT } from './limits.js';
-import type { MemberRecord, MemberState } from './membership.js';
+import { targetWeightOf, weightPending, type MemberRecord, type MemberState } from './membership.js';
 import { ByteReader, ByteWriter, fail } from './wire.js';
 
 export const GOSSIP_CODEC_VERSION = 1;
@@ -22,6 +23,7 @@ export const MAX_PING_REQ_TIMEOUT_MS = 60_000;
 
 const STATES: readonly MemberState[] = ['joining', 'up', 'leaving', 'left'];
 const FLAG_CLAIM = 0x01;
+const FLAG_TARGET_WEIGHT = 0x02;
 
 export function encodeRecord(w: ByteWriter, r: MemberRecord): void {
   w.str8(r.id, MAX_NODE_ID_BYTES)
@@ -34,8 +36,9 @@ export function encodeRecord(w: ByteWriter, r: MemberRecord): void {
     .u48(r.incarnation)
     .u48(r.heartbeat)
     .u8(STATES.indexOf(r.state))
-    .u8(r.suspectedAt === null ? 0 : FLAG_CLAIM);
+    .u8((r.suspectedAt === null ? 0 : FLAG_CLAIM) | (weightPending(r) ? FLAG_TARGET_WEIGHT : 0));
   if (r.suspectedAt !== null) w.u48(r.suspectedAt);
+  if (weightPending(r)) w.f64(targetWeightOf(r));
 }
 
 function readId(r: ByteReader, what: string): string {
@@ -59,10 +62,15 @@ export function decodeRecord(r: ByteReader): MemberRecord {
   const state = STATES[stateIndex];
   if (state === undefined) fail(`unknown member state ${stateIndex}`);
   const flags = r.u8('flags');
-  if ((flags & ~FLAG_CLAIM) !== 0) fail(`unknown record flags 0x${flags.toString(16)}`);
+  if ((flags & ~(FLAG_CLAIM | FLAG_TARGET_WEIGHT)) !== 0) fail(`unknown record flags 0x${flags.toString(16)}`);
   const suspectedAt = flags & FLAG_CLAIM ? r.u48('suspectedAt') : null;
   if (incarnation > MAX_COUNTER || heartbeat > MAX_COUNTER) fail('counter out of range');
-  return { id, host, port, busPort, dc, rack, weight, state, incarnation, heartbeat, suspectedAt };
+  const base = { id, host, port, busPort, dc, rack, weight, state, incarnation, heartbeat, suspectedAt };
+  if ((flags & FLAG_TARGET_WEIGHT) === 0) return base;
+  const targetWeight = r.f64('target weight');
+  if (!(Number.isFinite(targetWeight) && targetWeight >= 0 && targetWeight <= MAX_WEIGHT)) fail(`target weight ${targetWeight} out of [0, ${MAX_WEIGHT}]`);
+  // An equal target is no change in progress: the canonical record omits it.
+  return targetWeight === weight ? base : { ...base, targetWeight };
 }
 
 function version(r: ByteReader, what: string): void {

@@ -4,6 +4,9 @@
  *
  * What a record says (gossiped, merged, persisted):
  *   id, host, port (client), busPort, dc, rack, weight, state joining|up|leaving|left  -- owner-set
+ *   targetWeight -- owner-set, optional: a weight change in progress (membership_weight.ts).
+ *                   The current ring uses `weight`, the target ring `targetWeight`; the owner
+ *                   makes it current once the slots that change hands are streamed.
  *   incarnation  -- bumped by the owner on restart, on any change of its own info, and to refute
  *   heartbeat    -- bumped by the owner every gossip round
  *   suspectedAt  -- a SWIM suspicion claim: "some node suspects this one at incarnation c" (or null)
@@ -68,6 +71,11 @@ export interface MemberInfo {
   readonly dc: string;
   readonly rack: string;
   readonly weight: number;
+  /**
+   * The weight being moved to (issue 6): absent, or equal to `weight`, when no change is in
+   * progress. Only the target ring uses it (ringMemberOf); see membership_weight.ts.
+   */
+  readonly targetWeight?: number;
   readonly state: MemberState;
 }
 
@@ -134,6 +142,7 @@ export function assertValidRecord(r: MemberRecord): void {
   assert(Number.isInteger(r.port) && r.port >= 0 && r.port <= 65535, 'bad port');
   assert(Number.isInteger(r.busPort) && r.busPort >= 0 && r.busPort <= 65535, 'bad bus port');
   assert(Number.isFinite(r.weight) && r.weight >= 0 && r.weight <= MAX_WEIGHT, 'bad weight');
+  assert(r.targetWeight === undefined || (Number.isFinite(r.targetWeight) && r.targetWeight >= 0 && r.targetWeight <= MAX_WEIGHT), 'bad target weight');
   assert(Number.isInteger(r.incarnation) && r.incarnation >= 0 && r.incarnation <= MAX_COUNTER, 'bad incarnation');
   assert(Number.isInteger(r.heartbeat) && r.heartbeat >= 0 && r.heartbeat <= MAX_COUNTER, 'bad heartbeat');
   assert(r.suspectedAt === null || (Number.isInteger(r.suspectedAt) && r.suspectedAt >= 0 && r.suspectedAt <= MAX_COUNTER));
@@ -142,8 +151,26 @@ export function assertValidRecord(r: MemberRecord): void {
 
 function sameInfo(a: MemberInfo, b: MemberInfo): boolean {
   return (
-    a.host === b.host && a.port === b.port && a.busPort === b.busPort && a.dc === b.dc && a.rack === b.rack && a.weight === b.weight && a.state === b.state
+    a.host === b.host && a.port === b.port && a.busPort === b.busPort && a.dc === b.dc && a.rack === b.rack && a.weight === b.weight && a.state === b.state &&
+    targetWeightOf(a) === targetWeightOf(b)
   );
+}
+
+/** The weight a member is moving to: its targetWeight, or its weight when no change is in progress. */
+export function targetWeightOf(m: Pick<MemberInfo, 'weight' | 'targetWeight'>): number {
+  return m.targetWeight ?? m.weight;
+}
+
+/** True while a member's weight change is in progress (not yet current). */
+export function weightPending(m: Pick<MemberInfo, 'weight' | 'targetWeight'>): boolean {
+  return targetWeightOf(m) !== m.weight;
+}
+
+/** `targetWeight` only while it differs from `weight`: one canonical form for equal records. */
+function withTargetWeight<T extends MemberInfo>(m: T): T {
+  if (m.targetWeight === undefined || m.targetWeight !== m.weight) return m;
+  const { targetWeight: _same, ...rest } = m;
+  return rest as T;
 }
 
 function toRecord(m: Member): MemberRecord {
@@ -155,6 +182,7 @@ function toRecord(m: Member): MemberRecord {
     dc: m.dc,
     rack: m.rack,
     weight: m.weight,
+    ...(weightPending(m) ? { targetWeight: targetWeightOf(m) } : {}),
     state: m.state,
     incarnation: m.incarnation,
     heartbeat: m.heartbeat,
@@ -200,16 +228,27 @@ export class MembershipTable {
   static create(self: MemberInfo, nowMs: number, opts: MembershipOptions, restored: readonly MemberRecord[] = []): MembershipTable {
     const t = new MembershipTable(self.id, opts);
     let incarnation = 0;
+    let restoredSelf: MemberRecord | undefined;
     for (const r of restored) {
       assertValidRecord(r);
       if (r.id === self.id) {
         incarnation = Math.max(incarnation, r.incarnation + 1, (r.suspectedAt ?? -1) + 1);
+        restoredSelf = r;
         continue;
       }
       if (t.#members.size >= t.#opts.maxMembers - 1) break;
       t.#members.set(r.id, { ...r, suspectedAt: liveClaim(r.suspectedAt, r.incarnation), liveness: 'alive', lastAdvanceMs: nowMs, livenessSinceMs: nowMs });
     }
-    const me: Member = { ...self, incarnation, heartbeat: 0, suspectedAt: null, liveness: 'alive', lastAdvanceMs: nowMs, livenessSinceMs: nowMs };
+    const me: Member = withTargetWeight({
+      ...self,
+      ...restartWeights(self, restoredSelf),
+      incarnation,
+      heartbeat: 0,
+      suspectedAt: null,
+      liveness: 'alive',
+      lastAdvanceMs: nowMs,
+      livenessSinceMs: nowMs,
+    });
     assertValidRecord(me);
     t.#members.set(self.id, me);
     return t;
@@ -264,7 +303,7 @@ export class MembershipTable {
   /** Changes our own info (state, weight, addresses): a new incarnation makes it win everywhere. */
   updateSelf(change: Partial<Omit<MemberInfo, 'id'>>, nowMs: number): MemberChange {
     const me = this.self();
-    const next: Member = { ...me, ...change, id: me.id, incarnation: me.incarnation + 1, heartbeat: me.heartbeat, suspectedAt: null, lastAdvanceMs: nowMs };
+    const next: Member = withTargetWeight({ ...me, ...change, id: me.id, incarnation: me.incarnation + 1, heartbeat: me.heartbeat, suspectedAt: null, lastAdvanceMs: nowMs });
     assertValidRecord(next);
     this.#setSelf(next);
     return { kind: 'updated', id: me.id, member: { ...next } };
@@ -432,6 +471,18 @@ export class MembershipTable {
   serialize(): Buffer {
     return serializeMembership(this.records());
   }
+}
+
+/**
+ * The weights a restarted node announces. `self.weight` is the configured (wanted) weight. A
+ * member of the current ring keeps the weight the ring last held for it (the restored record's)
+ * and moves to the configured one as a streamed change, so a restart with a new `weight` moves
+ * slots exactly like CONFIG SET weight. A joining or fresh node is in no current ring: it simply
+ * takes the configured weight.
+ */
+function restartWeights(self: MemberInfo, restored: MemberRecord | undefined): Pick<MemberInfo, 'weight' | 'targetWeight'> {
+  if (restored === undefined || self.state === 'joining' || restored.state === 'joining' || restored.state === 'left') return { weight: self.weight };
+  return { weight: restored.weight, targetWeight: self.weight };
 }
 
 function probeTarget(m: Member): ProbeTarget {

@@ -32,7 +32,8 @@ import { RingTransition } from '../coordinator/ring_transition.js';
 import type { Keyspace } from '../server/keyspace.js';
 import type { LogFn } from '../server/logger.js';
 import type { ClusterBus } from './bus.js';
-import type { MemberInfo, MembershipTable } from './membership.js';
+import { targetWeightOf, weightPending, type MemberInfo, type MembershipTable } from './membership.js';
+import { weightCommitReady } from './membership_weight.js';
 import { realClock } from './gossip.js';
 import {
   decodeStreamConfirm,
@@ -149,6 +150,9 @@ export class StreamManager {
   #transition: RingTransition | undefined;
   #lastCurrent: Ring | undefined;
   #joinStartedMs: number;
+  /** Fingerprint of the target ring at the last tick, and since when (local ms) it has held. */
+  #targetPrint = '';
+  #targetSinceMs = 0;
   #leftAtMs: number | undefined;
   /** When the next sweep of slots this node no longer holds is due (local ms), if any. */
   #sweepAt: number | undefined;
@@ -334,9 +338,15 @@ export class StreamManager {
 
     // Gains of the transition in progress. A joining node first waits until it has heard of the
     // cluster and then a settle delay, so that every coordinator knows it is joining (and sends
-    // it the writes made meanwhile) before it scans anything.
+    // it the writes made meanwhile) before it scans anything. Any node waits the settle delay
+    // after the target ring changed (a leave, a weight change) for the same reason.
     if (me.state === 'joining' && this.#o.table.size <= 1) this.#joinStartedMs = now;
-    const settled = me.state !== 'joining' || (this.#o.table.size > 1 && now - this.#joinStartedMs >= this.#settleMs);
+    if (tgt.fingerprint !== this.#targetPrint) {
+      this.#targetPrint = tgt.fingerprint;
+      this.#targetSinceMs = now;
+    }
+    const targetSettled = tr.idle || now - this.#targetSinceMs >= this.#settleMs;
+    const settled = targetSettled && (me.state !== 'joining' || (this.#o.table.size > 1 && now - this.#joinStartedMs >= this.#settleMs));
     if (settled) {
       const covered = this.#covered();
       // A gain without sources (no current owner: a brand-new cluster) has nothing to fetch.
@@ -366,6 +376,12 @@ export class StreamManager {
       this.#o.log('info', `stream: join complete (${this.#p.slotsStreamed} slots, ${this.#p.bytesStreamed} bytes streamed); now up`);
     }
     if (done) await this.#sendConfirms(tr, realClock.now());
+    // A weight change (membership_weight.ts) becomes current once its slots are streamed.
+    if (settled && weightCommitReady(me, tr, done, (id) => this.#confirmed.get(id) === tgt.fingerprint)) {
+      this.#o.updateSelf({ weight: targetWeightOf(me) });
+      this.#confirmed.clear();
+      this.#o.log('info', `stream: weight ${me.weight} -> ${targetWeightOf(me)} is current (its slots are streamed)`);
+    }
     if (me.state === 'leaving') {
       const gainers = leaveGainers(tr, self);
       if (gainers.every((g) => this.#confirmed.get(g) === tgt.fingerprint)) {
@@ -377,7 +393,10 @@ export class StreamManager {
   }
 
   async #sendConfirms(tr: RingTransition, now: number): Promise<void> {
-    const targets = confirmTargets(tr, this.#o.selfId, (id) => this.#o.table.get(id)?.state === 'leaving');
+    const targets = confirmTargets(tr, this.#o.selfId, (id) => {
+      const m = this.#o.table.get(id);
+      return m !== undefined && (m.state === 'leaving' || weightPending(m));
+    });
     for (const id of targets) {
       if (now - (this.#lastConfirmSent.get(id) ?? -Infinity) < CONFIRM_EVERY_MS) continue;
       this.#lastConfirmSent.set(id, now);

@@ -17,6 +17,7 @@ import type { LogFn } from '../server/logger.js';
 import type { ConfigView } from '../server/types.js';
 import type { ClusterMembership } from './cluster_node.js';
 import type { MemberState } from './membership.js';
+import { ringMemberOf } from './membership_weight.js';
 import { loadStreamProgress, saveStreamProgress, StreamManager } from './stream_manager.js';
 import type { StreamProgress } from './stream_progress.js';
 
@@ -51,14 +52,20 @@ export function startStreamManager(o: {
   onLeft?: () => void;
 }): StreamManager {
   const table = o.membership.table;
-  const members = (): RingMember[] => table.members().map((m): RingMember => ({ id: m.id, weight: m.weight, dc: m.dc, rack: m.rack, state: m.state }));
-  const current = new RingProvider(members, () => ({ vnodes: o.config.getNumber('vnodes'), n: o.config.getNumber('replication-factor') }));
-  const target = new RingProvider(members, () => ({ vnodes: o.config.getNumber('vnodes'), n: o.config.getNumber('replication-factor'), view: 'target' }));
+  // The target ring places a member at its target weight (a weight change in progress).
+  const members = (view: 'current' | 'target') => (): RingMember[] => table.members().map((m) => ringMemberOf(m, view));
+  const current = new RingProvider(members('current'), () => ({ vnodes: o.config.getNumber('vnodes'), n: o.config.getNumber('replication-factor') }));
+  const target = new RingProvider(members('target'), () => ({ vnodes: o.config.getNumber('vnodes'), n: o.config.getNumber('replication-factor'), view: 'target' }));
   const selfId = table.selfId;
   const m = new StreamManager({
     selfId,
     table,
-    updateSelf: (change) => o.membership.gossiper.updateSelf(change),
+    updateSelf: (change) => {
+      o.membership.gossiper.updateSelf(change);
+      // State and weight changes reach the membership file at once: a restart must not bring
+      // back a state or weight the rest of the cluster has already moved past.
+      o.membership.flushNow();
+    },
     rings: { current: () => current.current(), target: () => target.current() },
     isUp: (id) => {
       const x = table.get(id);
