@@ -16,11 +16,14 @@
  * the failed state: every later write rejects with EFAILED (never retry-and-pretend). Reads go on.
  * Recovery: manifest -> open tables -> replay logs (torn tail dropped and reported; damage in
  * the middle -> ECORRUPT unless repair) -> flush the replayed data -> delete orphans.
- * Repair has LevelDB-like semantics: a damaged table is dropped and a damaged log record is
- * skipped, so reads of their keys may fall through to OLDER versions in lower tables (or a
- * deleted key may come back). The engine does not hide this; it reports what it dropped in
- * stats() (repairDroppedTables, repairSkippedLogBytes) so the server takes a new actor epoch
- * (identity.ts) and lets replicas repair the keys.
+ * Repair: a damaged table is dropped and a damaged log record is skipped; what was dropped is
+ * reported in stats() (repairDroppedTables, repairSkippedLogBytes) so the server takes a new
+ * actor epoch (identity.ts). A dropped table's key range is recorded in the MANIFEST as a lost
+ * range (lost_ranges.ts): reads there that could see an OLDER version (or a deleted key, or
+ * nothing) in its place answer ECORRUPT instead, until the key is written again (e.g. by read
+ * repair from a replica) or an operator clears the range (clearLostRanges). A MANIFEST lost
+ * with repair loses every table: the whole key space becomes one lost range. A skipped log
+ * record cannot be placed in a key range (its bytes are damaged) and is only reported.
  */
 import assert from 'node:assert';
 import * as path from 'node:path';
@@ -52,6 +55,7 @@ import { planSlices, type SliceInput } from './compaction_slices.js';
 import { asCorrupt, NEEDS_IO, TableReader, type ReadStats } from './table_reader.js';
 import { compareBytes, copyBytes } from './bytes.js';
 import { FormatError } from './varint.js';
+import { describeLostRange, firstLostKeyInScan, lostRangeFor, overlapsLostRange, type LostRange } from './lost_ranges.js';
 import { releaseTableBytes, runJob } from './worker_pool.js';
 
 export type { FsyncPolicy } from './types.js';
@@ -225,6 +229,8 @@ export class Engine implements KVEngine {
   private visibleSeq = 0; // highest seq applied to the memtable (readers see up to here)
   private flushedSeq = 0; // highest seq stored in tables (manifest lastSeq)
   private manifestLogNumber = 0;
+  /** Ranges repair dropped (lost_ranges.ts); persisted in the MANIFEST. Usually empty. */
+  private lostRanges: LostRange[] = [];
 
   private pending: PendingWrite[] = [];
   private writerRunning = false;
@@ -314,6 +320,7 @@ export class Engine implements KVEngine {
   private async recover(): Promise<void> {
     const names = await this.fs.readdir(this.dir);
     let manifest = await readManifest(this.fs, this.dir);
+    const manifestLost = !manifest;
     let maxNumber = 0;
     for (const n of names) {
       const num = parseFileNumber(n, '.log') ?? parseFileNumber(n, '.sst');
@@ -333,6 +340,7 @@ export class Engine implements KVEngine {
       manifest = { nextFileNumber: 1, lastSeq: 0, logNumber: 0, tables: [] };
     }
     this.nextFileNumber = Math.max(manifest.nextFileNumber, maxNumber + 1);
+    this.lostRanges = [...(manifest.lostRanges ?? [])];
     this.flushedSeq = manifest.lastSeq;
     this.manifestLogNumber = manifest.logNumber;
 
@@ -359,6 +367,9 @@ export class Engine implements KVEngine {
         this.logFn('error', `repair: dropping table: ${msg}`);
         this.counters.repairDroppedTables++;
         droppedTables = true;
+        const lost: LostRange = { smallestKey: t.smallestKey, largestKey: t.largestKey, maxSeq: t.largestSeq };
+        this.lostRanges.push(lost);
+        this.logFn('error', `repair: key range ${describeLostRange(lost)} is lost: reads there answer ECORRUPT until rewritten`);
       }
     }
     sortLevels(levels);
@@ -388,6 +399,13 @@ export class Engine implements KVEngine {
     }
     this.lastSeq = Math.max(manifest.lastSeq, mem.maxSeq);
     this.visibleSeq = this.lastSeq;
+    if (manifestLost && this.counters.repairDroppedTables > 0) {
+      // Every table is gone and their sequence numbers with them: nothing that exists now is
+      // known to be newer than what they held.
+      const lost: LostRange = { smallestKey: EMPTY, largestKey: null, maxSeq: this.lastSeq };
+      this.lostRanges.push(lost);
+      this.logFn('error', `repair: key range ${describeLostRange(lost)} is lost: reads there answer ECORRUPT until rewritten`);
+    }
     if (this.counters.repairDroppedTables > 0 || this.counters.repairSkippedLogBytes > 0) {
       this.logFn(
         'warn',
@@ -756,6 +774,7 @@ export class Engine implements KVEngine {
         lastSeq,
         logNumber,
         tables: levels.flat().map((t) => t.meta),
+        lostRanges: this.lostRanges,
       });
       this.manifestLogNumber = logNumber;
       this.flushedSeq = lastSeq;
@@ -865,7 +884,7 @@ export class Engine implements KVEngine {
           result = await runJob(
             {
               inputs: parts,
-              gc: this.gcOptions(plan.bottom),
+              gc: this.gcOptions(plan.bottom && !this.touchesLostRange(inputs)),
               build: this.buildOptions(),
               targetFileBytes: this.o.targetFileBytes,
               slice: { after: slice.after && new Uint8Array(slice.after), upTo: slice.upTo && new Uint8Array(slice.upTo) },
@@ -887,6 +906,35 @@ export class Engine implements KVEngine {
     this.counters.compactions++;
   }
 
+  /** Whether the key span of these tables overlaps a lost range (its tombstones must stay). */
+  private touchesLostRange(tables: TableHandle[]): boolean {
+    if (this.lostRanges.length === 0 || tables.length === 0) return false;
+    let lo = tables[0]!.meta.smallestKey;
+    let hi = tables[0]!.meta.largestKey;
+    for (const t of tables) {
+      if (compareBytes(t.meta.smallestKey, lo) < 0) lo = t.meta.smallestKey;
+      if (compareBytes(t.meta.largestKey, hi) > 0) hi = t.meta.largestKey;
+    }
+    return overlapsLostRange(this.lostRanges, lo, hi);
+  }
+
+  /**
+   * Forgets every lost range (operator action, after the ranges were rebuilt from replicas or
+   * their loss is accepted): reads there are answered from what is left again. Returns how
+   * many ranges were cleared. The MANIFEST is rewritten before this resolves.
+   */
+  async clearLostRanges(): Promise<number> {
+    this.checkWritable();
+    const n = this.lostRanges.length;
+    if (n === 0) return 0;
+    await this.withCompactionLock(async () => {
+      this.lostRanges = [];
+      await this.installVersion({ remove: [], add: [], addHandles: [] });
+    });
+    this.logFn('warn', `repair: ${n} lost key ranges cleared; reads there may return older versions`);
+    return n;
+  }
+
   private installMove(t: TableHandle, level: number): Promise<void> {
     // t.meta already carries the new level; re-sorting and writing the manifest is enough.
     const run = async (): Promise<void> => {
@@ -898,6 +946,7 @@ export class Engine implements KVEngine {
         lastSeq: this.flushedSeq,
         logNumber: this.manifestLogNumber,
         tables: levels.flat().map((x) => x.meta),
+        lostRanges: this.lostRanges,
       });
       const old = this.current;
       this.current = new Version(levels, (x) => this.dropTable(x));
@@ -919,8 +968,8 @@ export class Engine implements KVEngine {
       this.checkOpen();
       const seq = snapshot ? Number(snapshot.seq) : this.visibleSeq;
       const found = this.lookupSync(key, seq);
-      if (found !== NEEDS_IO) return Promise.resolve(this.liveValue(found));
-      return this.lookup(key, seq).then((e) => this.liveValue(e));
+      if (found !== NEEDS_IO) return Promise.resolve(this.liveValue(this.trusted(key, found)));
+      return this.lookup(key, seq).then((e) => this.liveValue(this.trusted(key, e)));
     } catch (err) {
       return Promise.reject(err);
     }
@@ -936,8 +985,8 @@ export class Engine implements KVEngine {
       this.checkOpen();
       const seq = snapshot ? Number(snapshot.seq) : this.visibleSeq;
       const found = this.lookupSync(key, seq);
-      if (found !== NEEDS_IO) return Promise.resolve(this.toEntry(key, found));
-      return this.lookup(key, seq).then((e) => this.toEntry(key, e));
+      if (found !== NEEDS_IO) return Promise.resolve(this.toEntry(key, this.trusted(key, found)));
+      return this.lookup(key, seq).then((e) => this.toEntry(key, this.trusted(key, e)));
     } catch (err) {
       return Promise.reject(err);
     }
@@ -948,8 +997,18 @@ export class Engine implements KVEngine {
     this.checkOpen();
     const found = this.lookupSync(key, this.visibleSeq);
     if (found === NEEDS_IO) return undefined;
+    // A read the lost-range rule refuses: getEntry answers it (with ECORRUPT).
+    if (this.lostRanges.length > 0 && lostRangeFor(this.lostRanges, key, found?.seq)) return undefined;
     if (!found || isDeadAt(found, this.now())) return null;
     return found.value;
+  }
+
+  /** found, unless a lost range (lost_ranges.ts) makes it untrustworthy: then ECORRUPT. */
+  private trusted(key: Buffer, found: InternalEntry | undefined): InternalEntry | undefined {
+    if (this.lostRanges.length === 0) return found;
+    const lost = lostRangeFor(this.lostRanges, key, found?.seq);
+    if (lost) throw new StorageError('ECORRUPT', `${this.dir}: key ${key.toString('hex')} is in a range lost by repair ${describeLostRange(lost)}; write it again or clear the lost ranges`);
+    return found;
   }
 
   /**
@@ -1083,7 +1142,22 @@ export class Engine implements KVEngine {
         await it.init();
         children.push(it);
       }
-      yield* mergeLive(children, { snapshotSeq: seq, lt, limit: options.limit ?? Number.POSITIVE_INFINITY, now: this.now });
+      const limit = options.limit ?? Number.POSITIVE_INFINITY;
+      const entries = mergeLive(children, { snapshotSeq: seq, lt, limit, now: this.now });
+      const lostAt = this.lostRanges.length > 0 ? firstLostKeyInScan(this.lostRanges, gte, lt) : undefined;
+      if (!lostAt) {
+        yield* entries;
+        return;
+      }
+      // A scan cannot tell a lost key from a missing one: stop with ECORRUPT where it enters a
+      // lost range (an entry at or past its start, or the end of the scan before the limit).
+      let n = 0;
+      for await (const e of entries) {
+        if (compareBytes(e.key, lostAt) >= 0) break;
+        n++;
+        yield e;
+      }
+      if (n < limit) throw new StorageError('ECORRUPT', `${this.dir}: range scan reached key ${lostAt.toString('hex')}, in a range lost by repair; clear the lost ranges to scan what is left`);
     } finally {
       version.unref();
     }
@@ -1190,6 +1264,7 @@ export class Engine implements KVEngine {
       recoveredTornBytes: this.counters.recoveredTornBytes,
       repairDroppedTables: this.counters.repairDroppedTables,
       repairSkippedLogBytes: this.counters.repairSkippedLogBytes,
+      lostRanges: this.lostRanges.length,
     };
   }
 

@@ -11,8 +11,13 @@
  *   table    := level:u8 fileNumber:varint size:varint smallestLen:varint smallest
  *               largestLen:varint largest smallestSeq:varint largestSeq:varint
  *               entries:varint tombstones:varint
+ *   version 2 only (written when lost ranges exist; version 1 otherwise, so older builds
+ *   still open a manifest without them):
+ *   body    += lostCount:varint lost*
+ *   lost     := smallestLen:varint smallest bounded:u8 [largestLen:varint largest] maxSeq:varint
  * logNumber: commit logs with a lower number are fully flushed into tables (obsolete).
  * lastSeq: highest sequence number stored in the tables.
+ * lost: key ranges whose data `repair` dropped (lost_ranges.ts); bounded 0 = no upper bound.
  */
 import { crc32 } from 'node:zlib';
 import * as path from 'node:path';
@@ -21,11 +26,15 @@ import { StorageError } from './types.js';
 import { MANIFEST_BYTES_MAX, MANIFEST_TABLES_MAX } from './limits.js';
 import type { TableMeta } from './table_format.js';
 import { ByteReader, FormatError, putVarint, varintLength } from './varint.js';
+import type { LostRange } from './lost_ranges.js';
 
 export const MANIFEST_FILE = 'MANIFEST';
 export const MANIFEST_TMP_FILE = 'MANIFEST.tmp';
 const MAGIC = Buffer.from('RKVMANIF', 'latin1');
-const VERSION = 1;
+const VERSION_PLAIN = 1;
+const VERSION_WITH_LOST = 2;
+/** Lost ranges one manifest may hold (one per table repair dropped, plus one for a lost manifest). */
+export const MANIFEST_LOST_RANGES_MAX = 100_000;
 const HEADER_BYTES = 20;
 /** Levels 0..LEVELS-1. */
 export const LEVELS = 7;
@@ -40,6 +49,8 @@ export interface ManifestState {
   lastSeq: number;
   logNumber: number;
   tables: ManifestTable[];
+  /** Ranges repair dropped (lost_ranges.ts); absent or empty: none. */
+  lostRanges?: LostRange[];
 }
 
 export function encodeManifest(m: ManifestState): Buffer {
@@ -58,9 +69,17 @@ export function encodeManifest(m: ManifestState): Buffer {
       varintLength(t.entries) +
       varintLength(t.tombstones);
   }
+  const lost = m.lostRanges ?? [];
+  if (lost.length > 0) {
+    len += varintLength(lost.length);
+    for (const r of lost) {
+      len += varintLength(r.smallestKey.length) + r.smallestKey.length + 1 + varintLength(r.maxSeq);
+      if (r.largestKey !== null) len += varintLength(r.largestKey.length) + r.largestKey.length;
+    }
+  }
   const buf = Buffer.alloc(HEADER_BYTES + len);
   MAGIC.copy(buf, 0);
-  buf.writeUInt32LE(VERSION, 8);
+  buf.writeUInt32LE(lost.length > 0 ? VERSION_WITH_LOST : VERSION_PLAIN, 8);
   buf.writeUInt32LE(len, 12);
   let p = HEADER_BYTES;
   p = putVarint(buf, p, m.nextFileNumber);
@@ -80,6 +99,19 @@ export function encodeManifest(m: ManifestState): Buffer {
     p = putVarint(buf, p, t.entries);
     p = putVarint(buf, p, t.tombstones);
   }
+  if (lost.length > 0) {
+    p = putVarint(buf, p, lost.length);
+    for (const r of lost) {
+      p = putVarint(buf, p, r.smallestKey.length);
+      p += r.smallestKey.copy(buf, p);
+      buf[p++] = r.largestKey === null ? 0 : 1;
+      if (r.largestKey !== null) {
+        p = putVarint(buf, p, r.largestKey.length);
+        p += r.largestKey.copy(buf, p);
+      }
+      p = putVarint(buf, p, r.maxSeq);
+    }
+  }
   buf.writeUInt32LE(crc32(buf.subarray(HEADER_BYTES)), 16);
   return buf;
 }
@@ -88,7 +120,7 @@ export function encodeManifest(m: ManifestState): Buffer {
 export function decodeManifest(buf: Buffer): ManifestState {
   if (buf.length < HEADER_BYTES || !buf.subarray(0, 8).equals(MAGIC)) throw new FormatError('bad manifest magic');
   const version = buf.readUInt32LE(8);
-  if (version !== VERSION) throw new FormatError(`unsupported manifest version ${version}`);
+  if (version !== VERSION_PLAIN && version !== VERSION_WITH_LOST) throw new FormatError(`unsupported manifest version ${version}`);
   const len = buf.readUInt32LE(12);
   if (len > MANIFEST_BYTES_MAX || len !== buf.length - HEADER_BYTES) throw new FormatError(`manifest length ${len} does not match file`);
   if (crc32(buf.subarray(HEADER_BYTES)) !== buf.readUInt32LE(16)) throw new FormatError('manifest checksum mismatch');
@@ -113,8 +145,23 @@ export function decodeManifest(buf: Buffer): ManifestState {
     if (fileNumber >= nextFileNumber) throw new FormatError(`manifest table ${fileNumber} >= next file number`);
     tables.push({ level, fileNumber, size, smallestKey, largestKey, smallestSeq, largestSeq, entries, tombstones });
   }
+  if (version === VERSION_PLAIN) {
+    if (r.remaining !== 0) throw new FormatError('trailing bytes in manifest');
+    return { nextFileNumber, lastSeq, logNumber, tables };
+  }
+  const lostCount = r.varint();
+  if (lostCount === 0 || lostCount > MANIFEST_LOST_RANGES_MAX || lostCount > r.remaining / 3) throw new FormatError(`manifest lost-range count ${lostCount} out of bounds`);
+  const lostRanges: LostRange[] = [];
+  for (let i = 0; i < lostCount; i++) {
+    const smallestKey = Buffer.from(r.bytes(r.varint()));
+    const bounded = r.u8();
+    if (bounded > 1) throw new FormatError(`manifest lost-range bound flag ${bounded}`);
+    const largestKey = bounded ? Buffer.from(r.bytes(r.varint())) : null;
+    const maxSeq = r.varint();
+    lostRanges.push({ smallestKey, largestKey, maxSeq });
+  }
   if (r.remaining !== 0) throw new FormatError('trailing bytes in manifest');
-  return { nextFileNumber, lastSeq, logNumber, tables };
+  return { nextFileNumber, lastSeq, logNumber, tables, lostRanges };
 }
 
 /** Atomically replaces dir/MANIFEST (write tmp, fsync, rename, fsync dir). */

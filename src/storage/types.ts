@@ -74,11 +74,16 @@ export interface EngineStats {
   recoveredTornBytes: number;
   /**
    * Tables the last open with `repair` dropped (damaged, missing, or left out when the MANIFEST
-   * was missing). Their keys may now read older versions from lower tables, or come back deleted.
+   * was missing). Their key ranges are recorded as lost ranges (see lostRanges).
    */
   repairDroppedTables: number;
   /** Bytes of damaged commit-log records the last open with `repair` skipped (not a torn tail). */
   repairSkippedLogBytes: number;
+  /**
+   * Key ranges repair dropped and that are not cleared yet (persisted; see lost_ranges.ts):
+   * reads there that might be stale answer ECORRUPT. Optional: engines without repair omit it.
+   */
+  lostRanges?: number;
 }
 
 export interface KVEngine {

@@ -37,6 +37,33 @@ t.test('every single-bit flip and every truncation is rejected', async (t) => {
   for (let len = 0; len < buf.length; len++) t.throws(() => decodeManifest(buf.subarray(0, len)), FormatError);
 });
 
+t.test('lost ranges (version 2): round trip, every bit flip and truncation rejected; none written as version 1', async (t) => {
+  const withLost: ManifestState = {
+    ...state,
+    lostRanges: [
+      { smallestKey: Buffer.from('c'), largestKey: Buffer.from('f'), maxSeq: 90 },
+      { smallestKey: Buffer.alloc(0), largestKey: null, maxSeq: 2 ** 40 },
+    ],
+  };
+  const buf = encodeManifest(withLost);
+  t.equal(buf.readUInt32LE(8), 2, 'version 2');
+  t.same(decodeManifest(buf), withLost);
+  t.equal(encodeManifest({ ...state, lostRanges: [] }).readUInt32LE(8), 1, 'no lost ranges: version 1, as older builds wrote');
+  let accepted = 0;
+  for (let i = 0; i < buf.length * 8; i++) {
+    const bad = Buffer.from(buf);
+    bad[i >> 3]! ^= 1 << (i & 7);
+    try {
+      decodeManifest(bad);
+      accepted++;
+    } catch (err) {
+      if (!(err instanceof FormatError)) throw err;
+    }
+  }
+  t.equal(accepted, 0);
+  for (let len = 0; len < buf.length; len++) t.throws(() => decodeManifest(buf.subarray(0, len)), FormatError);
+});
+
 t.test('atomic replace: write tmp, fsync, rename, fsync dir, in that order', async (t) => {
   const dir = await tempDir(t);
   const ops: string[] = [];
