@@ -107,14 +107,35 @@ export class Config implements ConfigView {
     };
   }
 
-  /** CONFIG GET: [key, value] for every key matching any of the glob patterns (case-insensitive). */
-  match(patterns: readonly string[]): [string, string][] {
+  /**
+   * CONFIG GET, as Redis 7's configGetCommand (config.c): arguments are taken in order; one with
+   * no glob character (`*`, `?`, `[`) names a parameter exactly (case-insensitively) and is
+   * echoed AS SENT (`CONFIG GET MaxClients` -> "MaxClients"); a glob pattern matches names
+   * case-insensitively and reports them in lower case. A parameter already reported (by any
+   * spelling) is not reported again. `extra` are read-only (name, value) pairs answered like
+   * parameters (redis_compat_config.ts).
+   */
+  match(patterns: readonly string[], extra: readonly (readonly [string, string])[] = []): [string, string][] {
+    const params: [string, string][] = CONFIG_SCHEMA.map((key) => [key.name, formatValue(key, this.get(key.name))]);
+    for (const [name, value] of extra) params.push([name, value]);
+    const reported = new Set<string>();
     const out: [string, string][] = [];
-    // Config names are lower case; patterns match case-insensitively as in Redis.
-    const pats = patterns.map((p) => Buffer.from(p.toLowerCase()));
-    for (const key of CONFIG_SCHEMA) {
-      const name = Buffer.from(key.name);
-      if (pats.some((p) => globMatch(p, name))) out.push([key.name, formatValue(key, this.get(key.name))]);
+    for (const pattern of patterns) {
+      const lower = pattern.toLowerCase();
+      if (!/[*?[]/.test(pattern)) {
+        const found = params.find(([name]) => name === lower);
+        if (found !== undefined && !reported.has(found[0])) {
+          reported.add(found[0]);
+          out.push([pattern, found[1]]);
+        }
+        continue;
+      }
+      const pat = Buffer.from(lower);
+      for (const [name, value] of params) {
+        if (reported.has(name) || !globMatch(pat, Buffer.from(name))) continue;
+        reported.add(name);
+        out.push([name, value]);
+      }
     }
     return out;
   }

@@ -7,22 +7,9 @@
  *   appendonly  "yes"  every write is appended to the commit log before it is answered, always
  *                      (the AOF analogue; its fsync policy is the real `appendfsync` key)
  * They are read-only: CONFIG SET of them stays an unknown-option error, and they are not in the
- * config file (conf/ringkv.conf documents only what can be set).
+ * config file (conf/ringkv.conf documents only what can be set). Config.match answers them.
  */
-import { globMatch } from './glob.js';
-
 export const REDIS_COMPAT_CONFIG: readonly (readonly [string, string])[] = [
   ['save', ''],
   ['appendonly', 'yes'],
 ];
-
-/** The compatibility pairs whose name matches one of the (case-insensitive) glob patterns. */
-export function compatConfigPairs(patterns: readonly string[]): [string, string][] {
-  const pats = patterns.map((p) => Buffer.from(p.toLowerCase()));
-  const out: [string, string][] = [];
-  for (const [name, value] of REDIS_COMPAT_CONFIG) {
-    const subject = Buffer.from(name);
-    if (pats.some((p) => globMatch(p, subject))) out.push([name, value]);
-  }
-  return out;
-}

@@ -109,7 +109,12 @@ t.test('CONFIG SET: validated, all or nothing, run-time keys only, listeners tol
 t.test('CONFIG GET patterns', async (t) => {
   const c = Config.fromOverrides([]);
   t.same(c.match(['port']), [['port', '6379']]);
-  t.same(c.match(['PORT']), [['port', '6379']], 'case-insensitive');
+  // Redis 7 (config.c configGetCommand): an exact name is found case-insensitively and echoed
+  // as sent; a glob reports the parameter's own (lower-case) name; each parameter once.
+  t.same(c.match(['PORT']), [['PORT', '6379']], 'exact name: case-insensitive, echoed as sent');
+  t.same(c.match(['Port', 'port', 'P*RT']), [['Port', '6379']], 'reported once, by its first spelling');
+  t.same(c.match(['PO?T', 'Port']), [['port', '6379']], 'a glob reports the lower-case name');
+  t.same(c.match(['port', 'Appendonly'], [['appendonly', 'yes']]), [['port', '6379'], ['Appendonly', 'yes']], 'extra pairs answer like parameters');
   t.same(c.match(['slowlog-*']).map(([k]) => k), ['slowlog-log-slower-than', 'slowlog-max-len']);
   t.same(c.match(['max*-bytes']).map(([k]) => k), ['max-key-bytes', 'max-value-bytes']);
   t.same(c.match(['port', 'bind']).map(([k]) => k), ['port', 'bind']);

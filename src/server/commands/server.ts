@@ -3,7 +3,7 @@
  */
 import { array, bulk, bulks, error, integer, map, NIL, OK, simple, verbatim, type Reply } from '../../resp/reply.js';
 import { ConfigError } from '../../config/config.js';
-import { compatConfigPairs } from '../redis_compat_config.js';
+import { REDIS_COMPAT_CONFIG } from '../redis_compat_config.js';
 import { commandDocs, commandInfo } from '../command_docs.js';
 import { formatInfo, selectSections, type InfoSnapshot } from '../info.js';
 import { NO_REPLY, type NodeServices } from '../services.js';
@@ -69,7 +69,7 @@ export function serverCommands(node: NodeServices): CommandSpec[] {
   const configSubs: CommandSpec[] = [
     spec('config|get', -3, ['admin', 'stale'], 'Returns the effective values of configuration parameters.', (_ctx, args) => {
       const patterns = args.slice(2).map((a) => a.toString());
-      const pairs = [...node.config.match(patterns), ...compatConfigPairs(patterns)];
+      const pairs = node.config.match(patterns, REDIS_COMPAT_CONFIG);
       return map(pairs.map(([k, v]) => [bulk(k), bulk(v)] as [Reply, Reply]));
     }, { since: '2.0.0' }),
     spec('config|set', -4, ['admin'], 'Sets configuration parameters in-flight.', (_ctx, args) => {
