@@ -60,6 +60,12 @@ export interface ClusterMembershipOptions {
    * so no peer request meets ERR_UNKNOWN_TYPE in the moment after startup.
    */
   readonly beforeListen?: (bus: ClusterBus) => void;
+  /**
+   * Runs after the bus listens and the table is restored, before the first gossip round (no
+   * peer has heard from this node yet). Rejecting stops the start (the bus is closed): e.g. a
+   * node removed from the cluster refuses to rejoin with its old data (rejoin_guard.ts).
+   */
+  readonly beforeGossip?: (bus: ClusterBus, table: MembershipTable) => Promise<void>;
 }
 
 export class ClusterMembership {
@@ -108,6 +114,14 @@ export class ClusterMembership {
       { nodeTimeoutMs: opts.nodeTimeoutMs },
       restored,
     );
+    if (opts.beforeGossip !== undefined) {
+      try {
+        await opts.beforeGossip(bus, table);
+      } catch (e) {
+        await bus.close();
+        throw e;
+      }
+    }
     let self: ClusterMembership | null = null;
     const gossiper = new Gossiper({
       table,

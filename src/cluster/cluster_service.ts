@@ -39,6 +39,7 @@ import { HandoffService, handoffSettingsFromConfig } from './handoff_service.js'
 import { AntiEntropy } from './anti_entropy.js';
 import { MerkleStore } from './merkle_store.js';
 import { joinState, startStreamManager, streamOf } from './stream_service.js';
+import { checkNotRemoved } from './rejoin_guard.js';
 import type { StreamManager } from './stream_manager.js';
 import { WeightWatcher } from './membership_weight.js';
 
@@ -223,6 +224,8 @@ export class ClusterService implements ClusterView, ClusterKeyspaceAccess {
       persisted: readPersisted(file, log),
       persist: (bytes) => persistAtomically(file, bytes),
       log,
+      // A node removed from the cluster (FORGET while it was down) refuses to rejoin with its old data.
+      beforeGossip: (bus, table) => checkNotRemoved(bus, table, opts.dir, log),
     });
     startStreamManager({ membership, keyspace, config, log, dir: opts.dir, progress: join.progress, ...(opts.onLeft === undefined ? {} : { onLeft: opts.onLeft }) });
     log('info', `cluster: node ${keyspace.nodeId} bus listening on ${announceHost(config)}:${membership.bus.port}${secret.length > 0 ? ' (cluster-secret set)' : ''}`);

@@ -35,6 +35,10 @@ export interface StreamTask {
 export interface StreamProgress {
   /** A join is in progress: this node restarts as `joining`. */
   joining: boolean;
+  /** CLUSTER LEAVE is in progress: this node restarts as `leaving` and goes on handing its slots over. */
+  leaving: boolean;
+  /** This node left the ring (CLUSTER LEAVE done): it refuses to start with this data dir (rejoin_guard.ts). */
+  left: boolean;
   /** Slots fully streamed in for a ring this node is not yet an owner in. */
   streamed: Set<number>;
   tasks: StreamTask[];
@@ -51,12 +55,14 @@ export class StreamStateError extends Error {
 }
 
 export function emptyProgress(): StreamProgress {
-  return { joining: false, streamed: new Set(), tasks: [], bytesStreamed: 0, keysStreamed: 0, slotsStreamed: 0, slotsDropped: 0, keysDropped: 0 };
+  return { joining: false, leaving: false, left: false, streamed: new Set(), tasks: [], bytesStreamed: 0, keysStreamed: 0, slotsStreamed: 0, slotsDropped: 0, keysDropped: 0 };
 }
 
 export function serializeProgress(p: StreamProgress): Buffer {
   const body = JSON.stringify({
     joining: p.joining,
+    leaving: p.leaving,
+    left: p.left,
     streamed: [...p.streamed].sort((a, b) => a - b),
     tasks: p.tasks.map((t) => ({ first: t.first, last: t.last, sources: t.sources, next: t.next.toString('hex'), bytes: t.bytes, keys: t.keys })),
     bytesStreamed: p.bytesStreamed,
@@ -89,6 +95,8 @@ export function parseProgress(bytes: Buffer): StreamProgress {
   if (typeof o !== 'object' || o === null || typeof o.joining !== 'boolean' || !Array.isArray(o.streamed) || !Array.isArray(o.tasks)) {
     throw new StreamStateError('stream progress has a bad shape');
   }
+  // `leaving` and `left` came after the first format: absent means false.
+  for (const f of ['leaving', 'left'] as const) if (o[f] !== undefined && typeof o[f] !== 'boolean') throw new StreamStateError(`stream progress: bad ${f}`);
   for (const c of counts) if (!isCount(o[c])) throw new StreamStateError(`stream progress: bad ${c}`);
   if (!o.streamed.every(isSlot)) throw new StreamStateError('stream progress: bad streamed slot');
   const tasks: StreamTask[] = [];
@@ -104,6 +112,8 @@ export function parseProgress(bytes: Buffer): StreamProgress {
   }
   return {
     joining: o.joining,
+    leaving: o.leaving === true,
+    left: o.left === true,
     streamed: new Set(o.streamed as number[]),
     tasks,
     bytesStreamed: o.bytesStreamed as number,

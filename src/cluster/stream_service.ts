@@ -18,6 +18,7 @@ import type { ConfigView } from '../server/types.js';
 import type { ClusterMembership } from './cluster_node.js';
 import type { MemberState } from './membership.js';
 import { ringMemberOf } from './membership_weight.js';
+import { removedMessage, RemovedNodeError } from './rejoin_guard.js';
 import { loadStreamProgress, saveStreamProgress, StreamManager } from './stream_manager.js';
 import type { StreamProgress } from './stream_progress.js';
 
@@ -30,16 +31,20 @@ export function streamOf(membership: ClusterMembership): StreamManager | undefin
 
 /**
  * The state to enter the ring in. A fresh node (no membership table persisted in `dir`) with
- * `join-streaming yes` starts a join; a node whose join was interrupted resumes it.
+ * `join-streaming yes` starts a join; a node whose join was interrupted resumes it; a node
+ * restarted during CLUSTER LEAVE resumes the leave. A node that left the ring throws
+ * RemovedNodeError: its data dir must not come back as a member (rejoin_guard.ts).
  */
 export function joinState(config: ConfigView, dir: string, membershipFile: string, log: LogFn): { state: MemberState; progress: StreamProgress } {
   const progress = loadStreamProgress(dir, log);
+  if (progress.left) throw new RemovedNodeError(removedMessage('this node', dir, 'it left with CLUSTER LEAVE'));
   if (!progress.joining && config.getBool('join-streaming') && !fs.existsSync(membershipFile)) {
     progress.joining = true;
     saveStreamProgress(dir, progress);
   }
   if (progress.joining) log('info', `stream: entering the ring as joining (${progress.tasks.length} unfinished tasks, ${progress.streamed.size} slots streamed so far)`);
-  return { state: progress.joining ? 'joining' : 'up', progress };
+  if (progress.leaving && !progress.joining) log('info', 'stream: entering the ring as leaving (CLUSTER LEAVE was in progress when this node stopped)');
+  return { state: progress.joining ? 'joining' : progress.leaving ? 'leaving' : 'up', progress };
 }
 
 export function startStreamManager(o: {

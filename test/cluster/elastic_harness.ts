@@ -177,3 +177,10 @@ export async function badReplicaCounts(c: Redis, keys: readonly string[], n = N)
   }
   return out;
 }
+
+/** `hints_pending` of INFO cluster: hints this node keeps for other nodes. */
+export async function hintsPending(c: Redis): Promise<number> {
+  const m = /hints_pending:(\d+)/.exec(String(await c.info('cluster')));
+  if (m === null) throw new Error('INFO cluster has no hints_pending');
+  return Number(m[1]);
+}
