@@ -551,6 +551,69 @@ export class Keyspace {
   }
 
   /**
+   * mergeObject for many keys at once (slot streaming, cluster/stream_merge.ts): one lock set
+   * (sorted, so no deadlock with other multi-key writers), reads from memory where the engine
+   * can answer (getSync) and the engine's read otherwise, one atomic engine batch. Per key the
+   * stored result is exactly mergeObject's: a client write to a key of the batch waits for the
+   * key's lock, so it is applied before or after the merge and never lost. A key whose merged
+   * encoding equals what is stored is not rewritten (a chunk streamed again after a resume).
+   * Several objects for one key are merged together first. Returns the keys rewritten.
+   */
+  async mergeObjectsBatch(entries: readonly { readonly key: Buffer; readonly object: VersionedObject }[]): Promise<number> {
+    if (entries.length === 0) return 0;
+    for (const e of entries) this.checkKey(e.key);
+    // Distinct keys in arrival order, several objects for one key merged into one first.
+    const opts = this.writeOptions();
+    const byName = new Map<string, { key: Buffer; ek: Buffer; incoming: VersionedObject }>();
+    for (const e of entries) {
+      const name = e.key.toString('latin1');
+      const seen = byName.get(name);
+      if (seen === undefined) byName.set(name, { key: e.key, ek: dataKey(e.key), incoming: e.object });
+      else seen.incoming = mergeObjects(seen.incoming, e.object, opts);
+    }
+    const items = [...byName.values()];
+    const release = await this.#enter(items.map((x) => x.key));
+    try {
+      const now = this.#now();
+      const grace = this.#graceMs();
+      const olds: (Buffer | undefined)[] = new Array<Buffer | undefined>(items.length);
+      const misses: number[] = [];
+      for (const [i, x] of items.entries()) {
+        const inMemory = this.#engine.getSync?.(x.ek);
+        if (inMemory === undefined) misses.push(i);
+        else olds[i] = inMemory ?? undefined;
+      }
+      await Promise.all(misses.map(async (i) => (olds[i] = await this.#engine.get((items[i] as (typeof items)[number]).ek))));
+      const ops: { type: 'put'; key: Buffer; value: Buffer; expiresAtMs: number }[] = [];
+      const changes: { ek: Buffer; old: Buffer | undefined; before: Liveness; after: Liveness }[] = [];
+      for (const [i, x] of items.entries()) {
+        const old = olds[i];
+        const before = this.#decode(x.key, old);
+        const next = mergeObjects(before, x.incoming, opts);
+        if (next.siblings.length === 0 && next.clock.size === 0) continue;
+        const bytes = encodeObject(next);
+        if (old !== undefined && old.equals(bytes)) continue;
+        ops.push({ type: 'put', key: x.ek, value: bytes, expiresAtMs: engineExpiresAtMs(next, now, grace) });
+        changes.push({ ek: x.ek, old, before: objectLiveness(before, now), after: objectLiveness(next, now) });
+      }
+      if (ops.length === 0) return 0;
+      const obs = this.#observer;
+      for (const op of ops) obs?.willWrite(op.key);
+      let ok = false;
+      try {
+        await this.#store(() => this.#engine.write(ops));
+        ok = true;
+      } finally {
+        if (obs !== undefined) for (const [j, op] of ops.entries()) obs.didWrite(op.key, changes[j]?.old, op.value, op.expiresAtMs, ok);
+      }
+      for (const c of changes) this.#counted(c.ek, c.before, c.after, now);
+      return ops.length;
+    } finally {
+      release();
+    }
+  }
+
+  /**
    * Removes this node's stored copy of `key` (an engine delete, not a tombstone): a replica that
    * no longer owns the key's slot after a ring change drops it (cluster/stream_manager.ts). Only
    * for data another replica holds; the key's liveness is uncounted as for any write.
