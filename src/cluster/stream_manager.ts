@@ -57,6 +57,7 @@ import {
 } from './stream_progress.js';
 import { mergeStreamPage, pageBytes, pullPages } from './stream_merge.js';
 import { readStreamChunk } from './stream_source.js';
+import { decodeStreamViewReply, encodeStreamViewReply, gateOpen, JoinGateMessageType, membersToAsk, STREAM_VIEW_EVERY_MS, STREAM_VIEW_TIMEOUT_MS, type GateMember } from './join_gate.js';
 import { chunkBytesFor, nextPaceMs } from './stream_throttle.js';
 
 /** Gossip rounds a joining node waits before streaming, and old owners wait before dropping. */
@@ -74,6 +75,14 @@ export const STRAY_SWEEP_EVERY_MS = 3_000;
 export const STREAM_TASKS_IN_FLIGHT = 4;
 /** Least time between two writes of the progress file, ms (it is also written at the end of each task). */
 export const PROGRESS_PERSIST_EVERY_MS = 250;
+/**
+ * A member of a cluster that restarts sweeps the slots it holds in neither ring after this many
+ * gossip rounds (at least RESTART_SWEEP_MIN_MS): slots that moved away while it was down (a node
+ * joined, or it was a fallback) would otherwise stay as an extra copy. The delay lets gossip bring
+ * its restored table up to date first, so it never drops a slot on a stale view.
+ */
+export const RESTART_SWEEP_GOSSIP_ROUNDS = 20;
+export const RESTART_SWEEP_MIN_MS = 3_000;
 /** Least time between two STREAM_CONFIRMs to one leaving node, ms. */
 export const CONFIRM_EVERY_MS = 1_000;
 
@@ -167,17 +176,29 @@ export class StreamManager {
   #lastPersistMs = 0;
   /** Shared pace of the stream workers: no chunk is asked for before this local time (ms). */
   #paceAtMs = 0;
+  /** The transition the write path uses (pendingReplicas, STREAM_VIEW): rebuilt when the live rings change. */
+  #writeTransition: RingTransition | undefined;
+  /** Joining: members that answered STREAM_VIEW with 1, i.e. route this node's writes to it (join_gate.ts). */
+  readonly #viewConfirmed = new Set<string>();
+  #lastViewAskMs = -Infinity;
 
   constructor(o: StreamManagerOptions) {
     this.#o = o;
     this.#p = o.progress;
     this.#settleMs = Math.max(MIN_SETTLE_MS, SETTLE_GOSSIP_ROUNDS * o.gossipIntervalMs);
     this.#joinStartedMs = realClock.now();
+    if (o.table.size > 1 && o.table.self().state !== 'joining') {
+      // A restart of a cluster member (its table was restored): see RESTART_SWEEP_GOSSIP_ROUNDS.
+      this.#sweepAt = this.#joinStartedMs + Math.max(RESTART_SWEEP_MIN_MS, RESTART_SWEEP_GOSSIP_ROUNDS * o.gossipIntervalMs);
+      this.#lastMoveMs = this.#joinStartedMs;
+    }
     o.bus.handle(StreamMessageType.STREAM_SCAN, async (payload) => encodeStreamScanReply(await readStreamChunk(o.keyspace, decodeStreamScan(payload))));
     o.bus.handle(StreamMessageType.STREAM_CONFIRM, (payload, from) => {
       this.#confirmed.set(from.id, decodeStreamConfirm(payload));
       return Buffer.alloc(0);
     });
+    // A joiner asks whether this node's write path sends it the writes of the slots it gains.
+    o.bus.handle(JoinGateMessageType.STREAM_VIEW, (_payload, from) => encodeStreamViewReply(this.#liveTransition()?.target.member(from.id) !== undefined));
   }
 
   start(): void {
@@ -203,7 +224,28 @@ export class StreamManager {
 
   /** Target-only replicas a write to `slot` must also reach (as of the last tick). */
   pendingReplicas(slot: number): readonly string[] {
-    return this.#transition?.pendingReplicas(slot) ?? [];
+    // From the live rings, not the last tick's: a tick can take seconds while it streams, and a
+    // joiner that this node told (STREAM_VIEW) it routes its writes must get them from then on.
+    return (this.#liveTransition() ?? this.#transition)?.pendingReplicas(slot) ?? [];
+  }
+
+  /** The transition between the rings as they are now (undefined if a ring cannot be built). */
+  #liveTransition(): RingTransition | undefined {
+    let cur: Ring;
+    let tgt: Ring;
+    try {
+      cur = this.#o.rings.current();
+      tgt = this.#o.rings.target();
+    } catch {
+      return undefined;
+    }
+    return this.#transitionFor(cur, tgt);
+  }
+
+  /** One RingTransition per pair of rings, shared by the tick and the write path. */
+  #transitionFor(cur: Ring, tgt: Ring): RingTransition {
+    for (const tr of [this.#writeTransition, this.#transition]) if (tr !== undefined && tr.current === cur && tr.target === tgt) return (this.#writeTransition = tr);
+    return (this.#writeTransition = new RingTransition(cur, tgt));
   }
 
   /** CLUSTER LEAVE: start decommissioning this node. Throws StreamError when it cannot. */
@@ -213,6 +255,9 @@ export class StreamManager {
     const others = this.#o.table.members().filter((m) => m.id !== me.id && m.state === 'up' && this.#o.isUp(m.id));
     if (others.length === 0) throw new StreamError('ERR no other up node to hand this node\'s slots to');
     this.#confirmed.clear();
+    // Persisted first: a restart from here on comes back `leaving` and goes on with the leave.
+    this.#p.leaving = true;
+    this.#persist(true);
     this.#o.updateSelf({ state: 'leaving' });
     this.#o.log('info', `stream: leaving the ring (slots go to the remaining nodes)`);
   }
@@ -294,7 +339,7 @@ export class StreamManager {
     const cur = this.#o.rings.current();
     const tgt = this.#o.rings.target();
     const prevTr = this.#transition;
-    const tr = prevTr !== undefined && prevTr.current === cur && prevTr.target === tgt ? prevTr : new RingTransition(cur, tgt);
+    const tr = prevTr !== undefined && prevTr.current === cur && prevTr.target === tgt ? prevTr : this.#transitionFor(cur, tgt);
     this.#transition = tr;
 
     // The current ring moved: forget gains, streamed slots now owned.
@@ -335,17 +380,16 @@ export class StreamManager {
       return;
     }
 
-    // Gains of the transition in progress. A joining node first waits until it has heard of the
-    // cluster and then a settle delay, so that every coordinator knows it is joining (and sends
-    // it the writes made meanwhile) before it scans anything. Any node waits the settle delay
+    // Gains of the transition in progress. A joining node first waits until every live
+    // coordinator has told it that it routes the joiner's writes to it (join_gate.ts), so the
+    // writes made meanwhile reach it before it scans anything. Any node waits the settle delay
     // after the target ring changed (a leave, a weight change) for the same reason.
-    if (me.state === 'joining' && this.#o.table.size <= 1) this.#joinStartedMs = now;
     if (tgt.fingerprint !== this.#targetPrint) {
       this.#targetPrint = tgt.fingerprint;
       this.#targetSinceMs = now;
     }
     const targetSettled = tr.idle || now - this.#targetSinceMs >= this.#settleMs;
-    const settled = targetSettled && (me.state !== 'joining' || (this.#o.table.size > 1 && now - this.#joinStartedMs >= this.#settleMs));
+    const settled = targetSettled && (me.state !== 'joining' || (await this.#joinGateOpen(now)));
     if (settled) {
       const covered = this.#covered();
       // A gain without sources (no current owner: a brand-new cluster) has nothing to fetch.
@@ -384,11 +428,40 @@ export class StreamManager {
     if (me.state === 'leaving') {
       const gainers = leaveGainers(tr, self);
       if (gainers.every((g) => this.#confirmed.get(g) === tgt.fingerprint)) {
+        // Persisted first: this data dir never starts as a member again (rejoin_guard.ts).
+        this.#p.leaving = false;
+        this.#p.left = true;
+        this.#persist(true);
         this.#o.updateSelf({ state: 'left' });
         this.#leftAtMs = realClock.now();
         this.#o.log('info', `stream: every new owner confirmed (${gainers.length} nodes); left the ring`);
       }
     }
+  }
+
+  /** Joining: true once every live coordinator routes this node's writes to it (join_gate.ts). */
+  async #joinGateOpen(now: number): Promise<boolean> {
+    const self = this.#o.selfId;
+    const view = (): GateMember[] => this.#o.table.members().map((m) => ({ id: m.id, state: m.state, down: !this.#o.isUp(m.id) }));
+    if (gateOpen(view(), self, this.#viewConfirmed)) return true;
+    if (now - this.#lastViewAskMs < STREAM_VIEW_EVERY_MS) return false;
+    this.#lastViewAskMs = now;
+    await Promise.all(
+      membersToAsk(view(), self, this.#viewConfirmed).map(async (id) => {
+        const m = this.#o.table.get(id);
+        if (m === undefined) return;
+        try {
+          const reply = await this.#o.bus.request({ host: m.host, port: m.busPort, id }, JoinGateMessageType.STREAM_VIEW, Buffer.alloc(0), STREAM_VIEW_TIMEOUT_MS);
+          if (decodeStreamViewReply(reply)) this.#viewConfirmed.add(id);
+        } catch (err) {
+          this.#o.log('debug', `stream: STREAM_VIEW to ${id} failed: ${(err as Error).message}`);
+        }
+      }),
+    );
+    // Re-checked on the table as it is after the awaits (a member may have come or gone).
+    const open = gateOpen(view(), self, this.#viewConfirmed);
+    if (open) this.#o.log('info', `stream: every live coordinator routes writes to this node (${this.#viewConfirmed.size} confirmed); streaming starts`);
+    return open;
   }
 
   async #sendConfirms(tr: RingTransition, now: number): Promise<void> {
