@@ -7,6 +7,7 @@
 # the CPUs. GET runs on 100k keys preloaded with SET -P 16.
 #
 #   bash bench/server_ab.sh ROUNDS BUILD_A BUILD_B      (BUILD = a tsc outDir holding src/cli/main.js)
+#   WORKLOADS="set:16 get:1" bash bench/server_ab.sh ...  (a subset; default: all four)
 set -euo pipefail
 ROUNDS=${1:?rounds}; shift
 BUILDS=("$@")
@@ -30,8 +31,10 @@ one_run() { # build test pipeline requests
   echo "$rps $(python3 -c "print(round(($c1-$c0)/$(getconf CLK_TCK)*1e6/$n,2))")"
 }
 for round in $(seq "$ROUNDS"); do
-  for w in "set 1 $N_P1" "get 1 $N_P1" "set 16 $N_P16" "get 16 $N_P16"; do
-    set -- $w
+  for w in ${WORKLOADS:-set:1 get:1 set:16 get:16}; do
+    t=${w%:*}; p=${w#*:}
+    if [ "$p" = 1 ]; then n=$N_P1; else n=$N_P16; fi
+    set -- "$t" "$p" "$n"
     for b in "${BUILDS[@]}"; do echo "${1^^} -P $2 round $round $b $(one_run "$b" "$1" "$2" "$3")"; done
   done
 done

@@ -51,6 +51,7 @@ import {
   type WriteOptions,
 } from '../coordinator/object.js';
 import { MAX_CLOCK_ENTRIES, MAX_SIBLINGS_LIMIT, MAX_TIME_MS } from '../coordinator/limits.js';
+import { plainWriteBytes } from '../coordinator/object_plain_write.js';
 import { openEngine } from '../storage/engine.js';
 import { nodeFileSystem, type FileSystem } from '../storage/fs.js';
 import { KEY_BYTES_HARD_MAX, VALUE_BYTES_HARD_MAX } from '../storage/limits.js';
@@ -166,6 +167,7 @@ export class Keyspace {
   #putBatch: PutBatch | undefined;
   /** Told about every data write (write_observer.ts): anti-entropy's Merkle leaves. */
   #observer: WriteObserver | undefined;
+  #actorBytes: Buffer | undefined;
 
   private constructor(identity: Identity, engine: KVEngine, options: KeyspaceOpenOptions, fs: FileSystem) {
     this.identity = identity;
@@ -329,10 +331,10 @@ export class Keyspace {
     const release = this.#tryEnter(key);
     if (release === undefined) return this.writeObject(key, w).then(ignore);
     let old: Buffer | null | undefined;
-    let next: VersionedObject;
     let bytes: Buffer;
     let expiresAtMs: number;
     let beforeLive: Liveness;
+    let afterLive: Liveness;
     const now = this.#now();
     try {
       old = this.#engine.getSync?.(ek);
@@ -340,11 +342,25 @@ export class Keyspace {
         release();
         return this.writeObject(key, w).then(ignore);
       }
-      const before = this.#decode(key, old ?? undefined);
-      beforeLive = objectLiveness(before, now);
-      next = this.#applyWrite(before, w, now);
-      bytes = encodeObject(next);
-      expiresAtMs = engineExpiresAtMs(next, now, this.#graceMs());
+      if (w.value !== null) this.checkValue(w.value);
+      // The usual shape (this node's own object, one sibling) is rewritten on its bytes
+      // (object_plain_write.ts: the same bytes as decode + applyWrite + encode); any other
+      // shape, an explicit context, or a corrupt object takes the general path.
+      const fast =
+        w.context === undefined ? plainWriteBytes(old ?? undefined, this.#actorUtf8(), { value: w.value, writtenAtMs: now, expiresAtMs: w.expiresAtMs }) : undefined;
+      if (fast !== undefined) {
+        bytes = fast.bytes;
+        beforeLive = fast.beforeLive ? { live: true, expiresAtMs: fast.beforeExpiresAtMs } : DEAD;
+        afterLive = w.value !== null && (w.expiresAtMs === 0 || now <= w.expiresAtMs) ? { live: true, expiresAtMs: w.expiresAtMs } : DEAD;
+        expiresAtMs = plainEngineExpiresAtMs(w.value !== null, now, w.expiresAtMs, this.#graceMs());
+      } else {
+        const before = this.#decode(key, old ?? undefined);
+        beforeLive = objectLiveness(before, now);
+        const next = this.#applyWrite(before, w, now);
+        afterLive = objectLiveness(next, now);
+        bytes = encodeObject(next);
+        expiresAtMs = engineExpiresAtMs(next, now, this.#graceMs());
+      }
     } catch (err) {
       release();
       throw err;
@@ -355,12 +371,18 @@ export class Keyspace {
     return new Promise<void>((resolve, reject) => {
       this.#batchPut(ek, bytes, expiresAtMs, (err) => {
         obs?.didWrite(ek, replaced, bytes, expiresAtMs, err === undefined);
-        if (err === undefined) this.#counted(ek, beforeLive, objectLiveness(next, now), now);
+        if (err === undefined) this.#counted(ek, beforeLive, afterLive, now);
         release();
         if (err === undefined) resolve();
         else reject(storeError(err));
       });
     });
+  }
+
+  /** The actor's UTF-8 bytes, encoded once (the actor is fixed for the life of the keyspace). */
+  #actorUtf8(): Buffer {
+    if (this.#actorBytes === undefined) this.#actorBytes = Buffer.from(this.actor, 'utf8');
+    return this.#actorBytes;
   }
 
   /**
@@ -981,6 +1003,15 @@ function objectLiveness(obj: VersionedObject, nowMs: number): Liveness {
   }
   if (!live) return DEAD;
   return { live: true, expiresAtMs: forever ? 0 : expiresAtMs };
+}
+
+/**
+ * engineExpiresAtMs of an object holding one sibling written at `writtenAtMs` (a value when
+ * `isValue`, else a tombstone) with expiry `valueExpiresAtMs` (0: none): what a plain write leaves.
+ */
+export function plainEngineExpiresAtMs(isValue: boolean, writtenAtMs: number, valueExpiresAtMs: number, graceMs: number): number {
+  if (!isValue) return Math.min(writtenAtMs + graceMs, MAX_TIME_MS);
+  return valueExpiresAtMs > 0 ? Math.min(valueExpiresAtMs + graceMs + 1, MAX_TIME_MS) : 0;
 }
 
 /** When the engine may drop the stored object (pure; see the header for why grace is added). */

@@ -1,0 +1,173 @@
+/**
+ * The plain write (a SET/DEL that supersedes everything the local object has seen) done on the
+ * stored bytes, without decoding into a VersionedObject and encoding back.
+ *
+ * Contract: for every input it accepts, `plainWriteBytes(stored, actor, w)` returns exactly
+ *
+ *   encodeObject(applyWrite(obj, contextOf(obj), actor, w, opts))   with obj = decodeObject(stored)
+ *                                                                   (EMPTY_OBJECT when absent)
+ *
+ * for any valid `opts` (the plain write of such an object is the same under every conflict
+ * policy, sibling cap and clock cap, see below), plus the liveness of the object it replaces.
+ * It accepts only the shape one node's own plain writes leave, which is nearly every write:
+ * no stored object, or a clock of ONE entry (this actor) and at most one sibling. It returns
+ * undefined for everything else (other actors in the clock, siblings, a counter at its limit, or
+ * bytes decodeObject would reject as corrupt): the caller then takes the general path, which
+ * gives the same result or the same error. So the fast path changes no outcome; it skips the
+ * Maps, arrays and sibling objects of decode + applyWrite + encode (the GC share of every SET).
+ *
+ * Why the result does not depend on opts for this shape: the minted sibling is the only one
+ * (the context is the object's own clock, which covers every stored sibling), the clock keeps
+ * one entry (<= any vclock-max-entries), and one sibling is within any max-siblings and lww.
+ *
+ * object_plain_write.test.ts checks the contract against the general path with fast-check.
+ */
+import { varintLength, writeVarint } from './bytes.js';
+import { MAX_ACTOR_BYTES, MAX_COUNTER, MAX_SIBLING_VALUE_BYTES, MAX_TIME_MS } from './limits.js';
+import { OBJECT_FORMAT_VERSION, OBJECT_MAGIC } from './object_codec.js';
+
+const KIND_TOMBSTONE = 0;
+const KIND_VALUE = 1;
+/** A varint of a safe integer takes at most 8 bytes (bytes.ts). */
+const MAX_VARINT_BYTES = 8;
+
+/** The write: a value (null: tombstone), its time and its expiry (0: none). */
+export interface PlainWrite {
+  readonly value: Buffer | null;
+  readonly writtenAtMs: number;
+  readonly expiresAtMs: number;
+}
+
+/** What the fast path produced: the bytes to store and whether the replaced object was live. */
+export interface PlainWriteResult {
+  readonly bytes: Buffer;
+  /** The replaced object had a live value at `writtenAtMs` (a value sibling not expired). */
+  readonly beforeLive: boolean;
+  /** Its expiry when live (0: none). */
+  readonly beforeExpiresAtMs: number;
+}
+
+/**
+ * See the header. `actorUtf8` is the writing actor's UTF-8 bytes (1..MAX_ACTOR_BYTES; the
+ * caller encodes it once). undefined: take the general path.
+ */
+export function plainWriteBytes(stored: Buffer | undefined, actorUtf8: Buffer, w: PlainWrite): PlainWriteResult | undefined {
+  const actorLen = actorUtf8.length;
+  if (actorLen < 1 || actorLen > MAX_ACTOR_BYTES) return undefined;
+  if (!validTime(w.writtenAtMs) || !validTime(w.expiresAtMs)) return undefined;
+  if (w.value !== null && w.value.length > MAX_SIBLING_VALUE_BYTES) return undefined;
+  let oldCounter = 0;
+  let oldTime = 0;
+  let beforeLive = false;
+  let beforeExpiresAtMs = 0;
+  if (stored !== undefined) {
+    const p = parseOwnObject(stored, actorUtf8);
+    if (p === undefined) return undefined;
+    oldCounter = p.counter;
+    oldTime = p.timeMs;
+    if (p.liveValue && (p.expiresAtMs === 0 || w.writtenAtMs <= p.expiresAtMs)) {
+      beforeLive = true;
+      beforeExpiresAtMs = p.expiresAtMs;
+    }
+  }
+  if (oldCounter >= MAX_COUNTER) return undefined; // applyWrite asserts: let it
+  const counter = oldCounter + 1;
+  // The actor's entry advanced: its time is the newest write's (applyWrite: max(old, writtenAt)).
+  const timeMs = Math.max(oldTime, w.writtenAtMs);
+  const value = w.value;
+  const size =
+    2 + 1 + varintLength(actorLen) + actorLen + varintLength(counter) + varintLength(timeMs) + 1 +
+    1 + varintLength(counter) + varintLength(w.writtenAtMs) + varintLength(w.expiresAtMs) + 1 +
+    (value === null ? 0 : varintLength(value.length) + value.length);
+  const out = Buffer.allocUnsafe(size);
+  let pos = 0;
+  out[pos++] = OBJECT_MAGIC;
+  out[pos++] = OBJECT_FORMAT_VERSION;
+  out[pos++] = 1; // one clock entry
+  pos = writeVarint(out, pos, actorLen);
+  pos += actorUtf8.copy(out, pos);
+  pos = writeVarint(out, pos, counter);
+  pos = writeVarint(out, pos, timeMs);
+  out[pos++] = 1; // one sibling
+  out[pos++] = 0; // its actor: clock entry 0
+  pos = writeVarint(out, pos, counter);
+  pos = writeVarint(out, pos, w.writtenAtMs);
+  pos = writeVarint(out, pos, w.expiresAtMs);
+  if (value === null) {
+    out[pos++] = KIND_TOMBSTONE;
+  } else {
+    out[pos++] = KIND_VALUE;
+    pos = writeVarint(out, pos, value.length);
+    pos += value.copy(out, pos);
+  }
+  if (pos !== size) return undefined; // cannot happen (sized above); never store a short buffer
+  return { bytes: out, beforeLive, beforeExpiresAtMs };
+}
+
+function validTime(ms: number): boolean {
+  return Number.isSafeInteger(ms) && ms >= 0 && ms <= MAX_TIME_MS;
+}
+
+interface OwnObject {
+  counter: number;
+  timeMs: number;
+  /** The one sibling is a value (not a tombstone; false when there is no sibling). */
+  liveValue: boolean;
+  expiresAtMs: number;
+}
+
+/**
+ * Parses `buf` when it is an object of the accepted shape, with every check decodeObject makes
+ * on it (canonical varints within their limits, counters >= 1, the sibling's counter covered by
+ * the clock, a known kind, the value length within what remains, nothing after the end).
+ * undefined for any other shape or any violation.
+ */
+function parseOwnObject(buf: Buffer, actorUtf8: Buffer): OwnObject | undefined {
+  const n = buf.length;
+  if (n < 3 || buf[0] !== OBJECT_MAGIC || buf[1] !== OBJECT_FORMAT_VERSION || buf[2] !== 1) return undefined;
+  at = 3;
+  const actorLen = readVarint(buf, MAX_ACTOR_BYTES);
+  if (actorLen !== actorUtf8.length || at + actorLen > n) return undefined;
+  if (actorUtf8.compare(buf, at, at + actorLen) !== 0) return undefined;
+  at += actorLen;
+  const counter = readVarint(buf, MAX_COUNTER);
+  if (counter < 1) return undefined;
+  const timeMs = readVarint(buf, MAX_TIME_MS);
+  if (timeMs < 0) return undefined;
+  const nSiblings = readVarint(buf, 1);
+  if (nSiblings < 0) return undefined;
+  if (nSiblings === 0) return at === n ? { counter, timeMs, liveValue: false, expiresAtMs: 0 } : undefined;
+  if (readVarint(buf, 0) !== 0) return undefined; // sibling actor index: entry 0
+  const sc = readVarint(buf, counter);
+  if (sc < 1) return undefined;
+  if (readVarint(buf, MAX_TIME_MS) < 0) return undefined; // writtenAtMs
+  const expiresAtMs = readVarint(buf, MAX_TIME_MS);
+  if (expiresAtMs < 0 || at >= n) return undefined;
+  const kind = buf[at++];
+  if (kind === KIND_TOMBSTONE) return at === n ? { counter, timeMs, liveValue: false, expiresAtMs } : undefined;
+  if (kind !== KIND_VALUE) return undefined;
+  const valueLen = readVarint(buf, MAX_SIBLING_VALUE_BYTES);
+  if (valueLen < 0 || at + valueLen !== n) return undefined;
+  return { counter, timeMs, liveValue: true, expiresAtMs };
+}
+
+/** parseOwnObject's read position (module state: the parse is synchronous and allocates nothing). */
+let at = 0;
+
+/** A canonical varint <= max at `at` (advanced past it), or -1 (truncated, too long, non-canonical, over max). */
+function readVarint(buf: Buffer, max: number): number {
+  let value = 0;
+  let scale = 1;
+  for (let i = 0; i < MAX_VARINT_BYTES; i++) {
+    const b = buf[at];
+    if (b === undefined) return -1;
+    at++;
+    value += (b & 0x7f) * scale;
+    if ((b & 0x80) === 0) {
+      if (b === 0 && i > 0) return -1;
+      return value > max ? -1 : value;
+    }
+    scale *= 128;
+  }
+  return -1;
+}
