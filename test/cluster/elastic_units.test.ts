@@ -1,0 +1,63 @@
+// Pure parts of ring changes under trouble (issue 6): the join gate (who a joiner must hear from
+// before it scans), STREAM_VIEW's wire form, the rejoin guard's verdict and message, and the
+// `leaving` / `left` flags of the persisted stream progress (round trip, older files).
+import t from 'tap';
+import { createHash } from 'node:crypto';
+import { decodeStreamViewReply, encodeStreamViewReply, gateOpen, membersToAsk, type GateMember } from '../../src/cluster/join_gate.js';
+import { removedBy, removedMessage } from '../../src/cluster/rejoin_guard.js';
+import type { MemberRecord } from '../../src/cluster/membership.js';
+import { emptyProgress, parseProgress, serializeProgress } from '../../src/cluster/stream_progress.js';
+
+const m = (id: string, state: GateMember['state'], down = false): GateMember => ({ id, state, down });
+
+t.test('join gate: every live coordinator must confirm, nobody else', async (t) => {
+  const members = [m('j', 'joining'), m('a', 'up'), m('b', 'up'), m('c', 'up', true), m('l', 'leaving'), m('k', 'joining'), m('x', 'left')];
+  t.same(membersToAsk(members, 'j', new Set()), ['a', 'b', 'l'], 'up and leaving members that are not down; not self, other joiners, down or left ones');
+  t.same(membersToAsk(members, 'j', new Set(['a', 'l'])), ['b'], 'confirmed members are not asked again');
+  t.notOk(gateOpen(members, 'j', new Set(['a', 'l'])), 'closed while one live coordinator has not confirmed');
+  t.ok(gateOpen(members, 'j', new Set(['a', 'b', 'l'])), 'open once all of them confirmed (the down one is not waited for)');
+  t.notOk(gateOpen([m('j', 'joining')], 'j', new Set()), 'closed for a node that has heard of no cluster yet');
+  t.notOk(gateOpen([m('j', 'joining'), m('a', 'up', true)], 'j', new Set()), 'closed when every coordinator is down (nobody to stream from or to route writes)');
+  t.notOk(gateOpen([...members, m('d', 'up')], 'j', new Set(['a', 'b', 'l'])), 'a member that appears later must confirm too');
+});
+
+t.test('STREAM_VIEW reply: one byte, anything else refused', async (t) => {
+  t.equal(decodeStreamViewReply(encodeStreamViewReply(true)), true);
+  t.equal(decodeStreamViewReply(encodeStreamViewReply(false)), false);
+  t.throws(() => decodeStreamViewReply(Buffer.alloc(0)), 'empty');
+  t.throws(() => decodeStreamViewReply(Buffer.from([1, 0])), 'trailing byte');
+});
+
+t.test('rejoin guard: removed when any peer holds this node as left', async (t) => {
+  const rec = (id: string, state: MemberRecord['state']): MemberRecord => ({
+    id, host: '127.0.0.1', port: 1, busPort: 2, dc: 'dc1', rack: '', weight: 1, state, incarnation: 3, heartbeat: 9, suspectedAt: null,
+  });
+  t.equal(removedBy('me', []), undefined, 'no answers: not removed (a whole cluster restarting)');
+  t.equal(removedBy('me', [{ peer: 'a', records: [rec('me', 'up'), rec('a', 'up')] }, { peer: 'b', records: [] }]), undefined, 'held as up: not removed');
+  t.equal(removedBy('me', [{ peer: 'a', records: [rec('me', 'up')] }, { peer: 'b', records: [rec('me', 'left')] }]), 'b', 'one peer holding it as left is enough');
+  t.equal(removedBy('me', [{ peer: 'a', records: [rec('other', 'left')] }]), undefined, 'another node left: not this one');
+  const text = removedMessage('this node (me)', '/data/7001', 'node b holds it as left');
+  t.match(text, /removed from the cluster/);
+  t.match(text, /\/data\/7001/, 'names the data dir');
+  t.match(text, /wipe the data dir/, 'tells the operator what to do');
+});
+
+t.test('stream progress: leaving and left survive a round trip; a file without them reads as false', async (t) => {
+  const p = emptyProgress();
+  t.equal(p.leaving, false);
+  t.equal(p.left, false);
+  p.leaving = true;
+  const back = parseProgress(serializeProgress(p));
+  t.equal(back.leaving, true);
+  t.equal(back.left, false);
+  p.leaving = false;
+  p.left = true;
+  t.equal(parseProgress(serializeProgress(p)).left, true);
+  // A file written before the flags existed (same format, no leaving/left keys).
+  const body = JSON.stringify({ joining: true, streamed: [1, 2], tasks: [], bytesStreamed: 5, keysStreamed: 1, slotsStreamed: 2, slotsDropped: 0, keysDropped: 0 });
+  const old = Buffer.from(`RKST1 ${createHash('sha256').update(body).digest('hex')}\n${body}`);
+  const o = parseProgress(old);
+  t.same([o.joining, o.leaving, o.left], [true, false, false], 'older file: not leaving, not left');
+  const badBody = body.replace('"joining":true', '"joining":true,"left":"yes"');
+  t.throws(() => parseProgress(Buffer.from(`RKST1 ${createHash('sha256').update(badBody).digest('hex')}\n${badBody}`)), { code: 'ERR_STREAM_STATE' }, 'a non-boolean flag is refused');
+});
