@@ -16,12 +16,19 @@ const PRELOAD_KEYS = 1500;
 const VALUE_BYTES = 1000;
 /** Into each gainer: the leaver's ~1.1 MB spread over 3 gainers takes a few seconds, long enough to interrupt. */
 const STREAM_RATE = '150kb';
+/**
+ * A write the leaving node coordinated when it was killed can be acknowledged by W + 1 of the
+ * N + 1 replicas without the gainer (the pending-replica quorum), its put to the gainer lost with
+ * the process: then it is on W target replicas, not N. Anti-entropy restores N; short here so the
+ * end state is reached within the test (seen once in a run at load ~30: 10 such keys).
+ */
+const ANTI_ENTROPY_MS = 2000;
 
 t.test('a node killed while leaving resumes the leave after restart; restarted again it refuses to rejoin', async (t) => {
   const busPorts = await freePorts(4);
   const seedOf = (port: number, bus: number): string => `${LOOPBACK_HOST}:${port}@${bus}`;
   const nodes = await startNodes(t, 4, (i, ports) => ({
-    config: elasticConfig(busPorts[i]!, ports.map((p, j) => seedOf(p, busPorts[j]!)).join(','), { 'stream-max-bytes-per-sec': STREAM_RATE }),
+    config: elasticConfig(busPorts[i]!, ports.map((p, j) => seedOf(p, busPorts[j]!)).join(','), { 'stream-max-bytes-per-sec': STREAM_RATE, 'anti-entropy-interval-ms': ANTI_ENTROPY_MS }),
   }));
   const clients: Redis[] = await Promise.all(nodes.map((n) => connectIoredis(t, n.port)));
   const ids = await Promise.all(clients.map(async (c) => String(await cmd(c, 'CLUSTER', 'MYID'))));
@@ -59,7 +66,7 @@ t.test('a node killed while leaving resumes the leave after restart; restarted a
   t.same(w.failures, [], `no client errors but NOQUORUM (${w.writes} writes, ${w.noquorum} NOQUORUM)`);
   t.same(w.lostReads, [], 'every read of an acknowledged key found it');
   t.same(await missingKeys(stay[0]!, w.acked), [], `all ${w.acked.size} acknowledged keys read back`);
-  await waitUntil('every key on exactly N of the 3 remaining nodes', async () => (await badReplicaCounts(stay[1]!, [...w.acked.keys()])).length === 0, 20_000).catch(() => undefined);
+  await waitUntil('every key on exactly N of the 3 remaining nodes', async () => (await badReplicaCounts(stay[1]!, [...w.acked.keys()])).length === 0, 30_000).catch(() => undefined);
   t.same((await badReplicaCounts(stay[1]!, [...w.acked.keys()])).slice(0, 10), [], 'every acknowledged key on exactly N of the 3 remaining nodes');
   const flags = await nodeFlags(stay[0]!);
   t.equal(flags.get(ids[leaver]!), undefined, 'the leaver is gone from CLUSTER NODES');
