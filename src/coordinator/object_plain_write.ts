@@ -1,6 +1,7 @@
 /**
  * The plain write (a SET/DEL that supersedes everything the local object has seen) done on the
- * stored bytes, without decoding into a VersionedObject and encoding back.
+ * stored bytes, without decoding into a VersionedObject and encoding back; and the plain read
+ * (GET's one live value) of the same shape (plainValueView, below).
  *
  * Contract: for every input it accepts, `plainWriteBytes(stored, actor, w)` returns exactly
  *
@@ -20,7 +21,7 @@
  * (the context is the object's own clock, which covers every stored sibling), the clock keeps
  * one entry (<= any vclock-max-entries), and one sibling is within any max-siblings and lww.
  *
- * object_plain_write.test.ts checks the contract against the general path with fast-check.
+ * object_plain_write.test.ts checks both contracts against the general path with fast-check.
  */
 import { varintLength, writeVarint } from './bytes.js';
 import { MAX_ACTOR_BYTES, MAX_COUNTER, MAX_SIBLING_VALUE_BYTES, MAX_TIME_MS } from './limits.js';
@@ -114,6 +115,22 @@ interface OwnObject {
   /** The one sibling is a value (not a tombstone; false when there is no sibling). */
   liveValue: boolean;
   expiresAtMs: number;
+  /** Where the value's bytes start (they run to the end of the buffer); only when liveValue. */
+  valueStart: number;
+}
+
+/**
+ * The read side of the same shape: the live value of `stored` at `nowMs` as decodeObject +
+ * liveSiblings would give it, without building the object. A Buffer: the only live value, a
+ * VIEW into `stored` (not a copy: it shares stored's memory and lifetime); null: no live value
+ * (a tombstone, an expired value, no sibling); undefined: not this node's own one-sibling
+ * object, or bytes decodeObject rejects (take the general path, which decodes or reports them).
+ */
+export function plainValueView(stored: Buffer, actorUtf8: Buffer, nowMs: number): Buffer | null | undefined {
+  const p = parseOwnObject(stored, actorUtf8);
+  if (p === undefined) return undefined;
+  if (!p.liveValue || (p.expiresAtMs !== 0 && nowMs > p.expiresAtMs)) return null;
+  return stored.subarray(p.valueStart);
 }
 
 /**
@@ -136,7 +153,7 @@ function parseOwnObject(buf: Buffer, actorUtf8: Buffer): OwnObject | undefined {
   if (timeMs < 0) return undefined;
   const nSiblings = readVarint(buf, 1);
   if (nSiblings < 0) return undefined;
-  if (nSiblings === 0) return at === n ? { counter, timeMs, liveValue: false, expiresAtMs: 0 } : undefined;
+  if (nSiblings === 0) return at === n ? { counter, timeMs, liveValue: false, expiresAtMs: 0, valueStart: 0 } : undefined;
   if (readVarint(buf, 0) !== 0) return undefined; // sibling actor index: entry 0
   const sc = readVarint(buf, counter);
   if (sc < 1) return undefined;
@@ -144,11 +161,11 @@ function parseOwnObject(buf: Buffer, actorUtf8: Buffer): OwnObject | undefined {
   const expiresAtMs = readVarint(buf, MAX_TIME_MS);
   if (expiresAtMs < 0 || at >= n) return undefined;
   const kind = buf[at++];
-  if (kind === KIND_TOMBSTONE) return at === n ? { counter, timeMs, liveValue: false, expiresAtMs } : undefined;
+  if (kind === KIND_TOMBSTONE) return at === n ? { counter, timeMs, liveValue: false, expiresAtMs, valueStart: 0 } : undefined;
   if (kind !== KIND_VALUE) return undefined;
   const valueLen = readVarint(buf, MAX_SIBLING_VALUE_BYTES);
   if (valueLen < 0 || at + valueLen !== n) return undefined;
-  return { counter, timeMs, liveValue: true, expiresAtMs };
+  return { counter, timeMs, liveValue: true, expiresAtMs, valueStart: at };
 }
 
 /** parseOwnObject's read position (module state: the parse is synchronous and allocates nothing). */

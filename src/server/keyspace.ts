@@ -51,7 +51,8 @@ import {
   type WriteOptions,
 } from '../coordinator/object.js';
 import { MAX_CLOCK_ENTRIES, MAX_SIBLINGS_LIMIT, MAX_TIME_MS } from '../coordinator/limits.js';
-import { plainWriteBytes } from '../coordinator/object_plain_write.js';
+import { plainValueView, plainWriteBytes } from '../coordinator/object_plain_write.js';
+import { sameObject } from '../coordinator/object_same.js';
 import { openEngine } from '../storage/engine.js';
 import { nodeFileSystem, type FileSystem } from '../storage/fs.js';
 import { KEY_BYTES_HARD_MAX, VALUE_BYTES_HARD_MAX } from '../storage/limits.js';
@@ -313,6 +314,23 @@ export class Keyspace {
     const stored = this.#engine.getSync?.(dataKey(key));
     if (stored === undefined) return undefined;
     return viewOf(this.#decode(key, stored ?? undefined), nowMs);
+  }
+
+  /**
+   * viewSync(key).values (GET's answer) without building the view: this node's own one-sibling
+   * objects (object_plain_write.ts plainValueView) give their value without being decoded; any
+   * other object is decoded as viewSync does. The values are the caller's own copies (a reply
+   * may be written into; engine memory must not be). undefined when the read needs I/O (then
+   * call view()).
+   */
+  valuesSync(key: Buffer, nowMs: number = this.#now()): readonly Buffer[] | undefined {
+    const stored = this.#engine.getSync?.(dataKey(key));
+    if (stored === undefined) return undefined;
+    if (stored === null) return NO_VALUES;
+    const value = plainValueView(stored, this.#actorUtf8(), nowMs);
+    if (value === null) return NO_VALUES;
+    if (value !== undefined) return [Buffer.from(value)];
+    return viewOf(this.#decode(key, stored), nowMs).values;
   }
 
   // ---- writes ------------------------------------------------------------------------------
@@ -579,19 +597,25 @@ export class Keyspace {
    * stored result is exactly mergeObject's: a client write to a key of the batch waits for the
    * key's lock, so it is applied before or after the merge and never lost. A key whose merged
    * encoding equals what is stored is not rewritten (a chunk streamed again after a resume).
-   * Several objects for one key are merged together first. Returns the keys rewritten.
+   * Several objects for one key are merged together first. `encoded`, when given, is an
+   * encoding of `object` as received (it decoded to `object`): when the merge leaves the object
+   * as it came (the key was absent here, a joiner's usual case) those bytes are stored as they
+   * are instead of encoding the object again. Returns the keys rewritten.
    */
-  async mergeObjectsBatch(entries: readonly { readonly key: Buffer; readonly object: VersionedObject }[]): Promise<number> {
+  async mergeObjectsBatch(entries: readonly { readonly key: Buffer; readonly object: VersionedObject; readonly encoded?: Buffer }[]): Promise<number> {
     if (entries.length === 0) return 0;
     for (const e of entries) this.checkKey(e.key);
     // Distinct keys in arrival order, several objects for one key merged into one first.
     const opts = this.writeOptions();
-    const byName = new Map<string, { key: Buffer; ek: Buffer; incoming: VersionedObject }>();
+    const byName = new Map<string, { key: Buffer; ek: Buffer; incoming: VersionedObject; encoded: Buffer | undefined }>();
     for (const e of entries) {
       const name = e.key.toString('latin1');
       const seen = byName.get(name);
-      if (seen === undefined) byName.set(name, { key: e.key, ek: dataKey(e.key), incoming: e.object });
-      else seen.incoming = mergeObjects(seen.incoming, e.object, opts);
+      if (seen === undefined) byName.set(name, { key: e.key, ek: dataKey(e.key), incoming: e.object, encoded: e.encoded });
+      else {
+        seen.incoming = mergeObjects(seen.incoming, e.object, opts);
+        seen.encoded = undefined;
+      }
     }
     const items = [...byName.values()];
     const release = await this.#enter(items.map((x) => x.key));
@@ -613,7 +637,7 @@ export class Keyspace {
         const before = this.#decode(x.key, old);
         const next = mergeObjects(before, x.incoming, opts);
         if (next.siblings.length === 0 && next.clock.size === 0) continue;
-        const bytes = encodeObject(next);
+        const bytes = x.encoded !== undefined && sameObject(next, x.incoming) ? x.encoded : encodeObject(next);
         if (old !== undefined && old.equals(bytes)) continue;
         ops.push({ type: 'put', key: x.ek, value: bytes, expiresAtMs: engineExpiresAtMs(next, now, grace) });
         changes.push({ ek: x.ek, old, before: objectLiveness(before, now), after: objectLiveness(next, now) });
@@ -962,6 +986,8 @@ export class Keyspace {
 }
 
 function ignore(): void {}
+
+const NO_VALUES: readonly Buffer[] = Object.freeze([]);
 
 /** The engine's size refusal as a TOOLARGE reply; any other error unchanged. */
 function storeError(err: unknown): unknown {

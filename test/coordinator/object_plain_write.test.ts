@@ -10,11 +10,12 @@ import {
   EMPTY_OBJECT,
   encodeObject,
   isLive,
+  liveValues,
   mergeObjects,
   type VersionedObject,
   type WriteOptions,
 } from '../../src/coordinator/object.js';
-import { plainWriteBytes, type PlainWrite } from '../../src/coordinator/object_plain_write.js';
+import { plainValueView, plainWriteBytes, type PlainWrite } from '../../src/coordinator/object_plain_write.js';
 
 const ACTORS = ['n1.1', 'n2.1', 'é-node.7', 'z'] as const;
 const OPTS: WriteOptions[] = [
@@ -162,5 +163,47 @@ t.test('bytes decodeObject rejects are declined; damaged bytes it accepts still 
     { numRuns: 3000 },
   );
   t.ok(rejected > 1000, `corrupt inputs seen: ${rejected}`);
+  t.end();
+});
+
+t.test('plainValueView gives liveValues of the decoded object, or declines', (t) => {
+  let answered = 0;
+  let declined = 0;
+  fc.assert(
+    fc.property(
+      // Mostly one actor writing plainly: the shape this path answers.
+      fc.array(fc.tuple(stepArb, fc.boolean()).map(([s, own]) => (own ? { ...s, actor: 0, kind: 'plain' as const } : s)), { minLength: 1, maxLength: 4 }),
+      fc.constantFrom(0, 0, 0, 1),
+      timeArb,
+      fc.option(fc.record({ at: fc.nat(), byte: fc.nat(255) }), { nil: undefined, freq: 2 }),
+      (steps, a, nowMs, damage) => {
+        let stored = encodeObject(build(steps));
+        if (damage !== undefined) {
+          stored = Buffer.from(stored);
+          stored[damage.at % stored.length] = damage.byte;
+        }
+        let expected: Buffer[] | undefined;
+        try {
+          expected = liveValues(decodeObject(stored), nowMs);
+        } catch {
+          expected = undefined;
+        }
+        const got = plainValueView(stored, Buffer.from(ACTORS[a] as string, 'utf8'), nowMs);
+        if (got === undefined) {
+          declined++;
+          return;
+        }
+        answered++;
+        if (expected === undefined) throw new Error(`answered for corrupt bytes ${stored.toString('hex')}`);
+        if (got === null ? expected.length !== 0 : expected.length !== 1 || !got.equals(expected[0] as Buffer)) {
+          throw new Error(`value differs for ${stored.toString('hex')} at ${nowMs}`);
+        }
+        if (got !== null && got.buffer !== stored.buffer) throw new Error('not a view of the stored bytes');
+      },
+    ),
+    { numRuns: 3000 },
+  );
+  t.ok(answered > 200, `answered ${answered}`);
+  t.ok(declined > 100, `declined ${declined}`);
   t.end();
 });

@@ -320,8 +320,8 @@ function localFast(
 }
 
 function getFast(ks: Keyspace, args: Buffer[]): Reply | undefined {
-  const view = ks.viewSync(arg(args, 1));
-  return view === undefined ? undefined : valuesReply(view.values);
+  const values = ks.valuesSync(arg(args, 1));
+  return values === undefined ? undefined : valuesReply(values);
 }
 
 function setFast(ks: Keyspace, args: Buffer[]): Promise<Reply> | undefined {
