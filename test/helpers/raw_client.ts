@@ -23,22 +23,38 @@ export function connectRaw(port: number): Promise<net.Socket> {
   });
 }
 
+export interface CollectOptions {
+  /** Silence after minBytes that ends the wait (the connection is then reported kept), ms. */
+  quietMs?: number;
+  /** Total wait, ms; then the connection is reported kept. */
+  maxWaitMs?: number;
+  minBytes?: number;
+  /**
+   * The caller expects the server to close: no quiet period, only the close (or maxWaitMs, then
+   * reported kept) ends the wait. On a loaded machine a server's close can come well after its
+   * last reply byte (redis-server closes a client after a protocol error in a later event-loop
+   * turn), so a quiet period would report a closing connection as kept.
+   */
+  expectClose?: boolean;
+}
+
 /**
  * Collects bytes from a socket until it closes, or until `quietMs` pass with no new data after
- * at least `minBytes` arrived, or `maxWaitMs` pass in total.
+ * at least `minBytes` arrived (unless `expectClose`), or `maxWaitMs` pass in total.
  */
-export function collect(
-  socket: net.Socket,
-  options: { quietMs?: number; maxWaitMs?: number; minBytes?: number } = {},
-): Promise<Exchange> {
+export function collect(socket: net.Socket, options: CollectOptions = {}): Promise<Exchange> {
   const quietMs = options.quietMs ?? 300;
   const maxWaitMs = options.maxWaitMs ?? 5_000;
   const minBytes = options.minBytes ?? 1;
+  const expectClose = options.expectClose ?? false;
   return new Promise((resolve) => {
     const chunks: Buffer[] = [];
     let size = 0;
     let quietTimer: NodeJS.Timeout | undefined;
+    let finished = false;
     const finish = (closed: boolean): void => {
+      if (finished) return;
+      finished = true;
       clearTimeout(quietTimer);
       clearTimeout(maxTimer);
       socket.removeListener('data', onData);
@@ -46,9 +62,18 @@ export function collect(
       socket.removeListener('error', onError);
       resolve({ data: Buffer.concat(chunks), closed });
     };
+    // A timer that fired after this process was descheduled runs before the I/O that arrived
+    // meanwhile; setImmediate lets that I/O (more data, a FIN or RST) be seen first. More data
+    // re-arms the quiet period instead.
+    const quietOver = (): void => {
+      const seen = size;
+      setImmediate(() => {
+        if (size === seen) finish(false);
+      });
+    };
     const armQuiet = (): void => {
       clearTimeout(quietTimer);
-      if (size >= minBytes) quietTimer = setTimeout(() => finish(false), quietMs);
+      if (!expectClose && size >= minBytes) quietTimer = setTimeout(quietOver, quietMs);
     };
     const onData = (d: Buffer): void => {
       chunks.push(d);
@@ -59,7 +84,7 @@ export function collect(
     const onError = (): void => {
       /* ECONNRESET: 'close' follows */
     };
-    const maxTimer = setTimeout(() => finish(false), maxWaitMs);
+    const maxTimer = setTimeout(() => setImmediate(() => finish(false)), maxWaitMs);
     if (socket.destroyed || socket.readableEnded) {
       finish(true);
       return;
@@ -75,7 +100,7 @@ export function collect(
 export async function exchange(
   port: number,
   payload: Buffer | string | readonly (Buffer | string)[],
-  options: { quietMs?: number; maxWaitMs?: number; minBytes?: number } = {},
+  options: CollectOptions = {},
 ): Promise<Exchange> {
   const socket = await connectRaw(port);
   socket.on('error', () => undefined);

@@ -111,7 +111,7 @@ t.test('protocol inputs: our parser + encoder answer exactly like redis-server',
     INPUTS.map(async ([name, text]) => {
       const input = Buffer.from(text, 'latin1');
       const want = ours(input, REDIS_LIMITS);
-      const got = await exchange(redis.port, input, { minBytes: want.data.length, quietMs: QUIET_MS, maxWaitMs: 10_000 });
+      const got = await exchange(redis.port, input, { minBytes: want.data.length, quietMs: QUIET_MS, maxWaitMs: 10_000, expectClose: want.closed });
       return { name, want, got };
     }),
   );
@@ -133,7 +133,7 @@ t.test('unauthenticated limits match redis-server with requirepass', { skip }, a
   for (const [name, text] of cases) {
     const input = Buffer.from(text, 'latin1');
     const want = ours(input, limits);
-    const got = await exchange(redis.port, input, { minBytes: want.data.length, quietMs: QUIET_MS, maxWaitMs: 10_000 });
+    const got = await exchange(redis.port, input, { minBytes: want.data.length, quietMs: QUIET_MS, maxWaitMs: 10_000, expectClose: want.closed });
     t.equal(got.data.toString('latin1'), want.data.toString('latin1'), name);
     t.equal(got.closed, true, `${name}: closed`);
   }

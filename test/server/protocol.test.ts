@@ -282,7 +282,7 @@ const UNAUTH_CASES: ProtocolCase[] = [
 
 /** Sends a case on a fresh connection while another connection waits; checks both. */
 async function runCase(t: Test, port: number, c: ProtocolCase, other: net.Socket): Promise<Exchange> {
-  const got = await exchange(port, c.send, { quietMs: QUIET_MS, maxWaitMs: 8_000, minBytes: c.reply === '' ? 0 : 1 });
+  const got = await exchange(port, c.send, { quietMs: QUIET_MS, maxWaitMs: 8_000, minBytes: c.reply === '' ? 0 : 1, expectClose: c.closed });
   if (typeof c.reply === 'string') t.equal(got.data.toString('latin1'), c.reply, `${c.name}: exact reply`);
   else t.match(got.data.toString('latin1'), c.reply, `${c.name}: reply ${show(got.data)}`);
   t.equal(got.closed, c.closed, `${c.name}: connection ${c.closed ? 'closed' : 'kept open'}`);
@@ -296,7 +296,7 @@ async function runCase(t: Test, port: number, c: ProtocolCase, other: net.Socket
 /** The same case against the reference, started concurrently with ours to save wall time. */
 function referenceExchange(redis: RedisServerHandle | undefined, c: ProtocolCase): Promise<Exchange> | undefined {
   if (!redis || !c.sameAsRedis) return undefined;
-  return exchange(redis.port, c.send, { quietMs: QUIET_MS, maxWaitMs: 8_000, minBytes: c.reply === '' ? 0 : 1 });
+  return exchange(redis.port, c.send, { quietMs: QUIET_MS, maxWaitMs: 8_000, minBytes: c.reply === '' ? 0 : 1, expectClose: c.closed });
 }
 
 function compareWithRedis(t: Test, ref: Exchange, c: ProtocolCase, ours: Exchange): void {
