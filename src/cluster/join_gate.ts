@@ -1,25 +1,30 @@
 /**
- * When a joining node may start scanning (issue 6): only once every live coordinator routes the
- * joiner's writes to it. Replaces a settle delay (a guess at how long gossip takes).
+ * When a node that gains slots (a joiner, or the new owner in a leave or a weight change) may
+ * start scanning them (issue 6): only once every live coordinator's write path uses the same
+ * target ring as the gainer, so it sends the gainer (a pending replica) every write of those
+ * slots. Replaces a settle delay (a guess at how long gossip takes).
  *
- *   joiner J                                    each up/leaving member M that is not down
+ *   gainer G                                    each up/leaving member M that is not down
  *   STREAM_VIEW (empty) ───────────────────────▶ M's write path (StreamManager.pendingReplicas,
- *                                                computed from M's live rings) sends J the writes
- *                      ◀─────────────────────── u8 1: J is in M's target ring (pending replica or
- *                                                     owner), 0: M has not heard of J joining yet
- *   J scans only when every such M answered 1 (once M answered 1 it stays counted: M only drops J
- *   from its target ring if J leaves or is forgotten, and then J's join is over anyway).
+ *                                                computed from M's live rings)
+ *                      ◀─────────────────────── str8 fingerprint of M's live target ring
+ *   G scans only when every such M reported the fingerprint of G's own target ring. A changed
+ *   target (another join, a leave) needs new reports; members are re-asked every
+ *   STREAM_VIEW_EVERY_MS while one differs.
  *
- * Why this is sound: a write to a slot J gains is coordinated by a current replica of the slot
- * (up or leaving: joining members never coordinate). If that coordinator answered 1, every write
- * it coordinates from then on reaches J (or a durable hint for J, put_fsm pendingMissed), and
- * every write it coordinated before is already on the current replicas J scans afterwards.
- * Not covered: a member that is DOWN when J asks and comes back with a table that does not know J
- * yet; until gossip tells it (a round or two), writes it coordinates reach only the current
- * replicas, which keep the slot until J is up plus the drop grace, and anti-entropy repairs J.
+ * Why this is sound: a write to a slot G gains is coordinated by a current replica of the slot
+ * (up or leaving: joining members never coordinate). Once that coordinator's target ring is G's,
+ * every write it coordinates reaches G (or a durable hint for G, put_fsm pendingMissed), and
+ * every write it coordinated before is already on the current replicas G scans afterwards.
+ * Not covered: a member that is DOWN when G asks and comes back with a table that does not know
+ * the change yet; until gossip tells it (a round or two), writes it coordinates reach only the
+ * current replicas, which keep the slot until the change is done plus the drop grace, and
+ * anti-entropy repairs G.
  *
- * Wire: STREAM_VIEW request: empty (the asker is the bus peer's id); response: u8 0|1.
+ * Wire: STREAM_VIEW request: empty; response: u8 length | fingerprint (ASCII, at most
+ * MAX_FINGERPRINT_BYTES).
  */
+import { MAX_FINGERPRINT_BYTES } from './stream_codec.js';
 import { ByteReader, ByteWriter } from './wire.js';
 
 export const JoinGateMessageType = {
@@ -31,17 +36,15 @@ export const STREAM_VIEW_TIMEOUT_MS = 2_000;
 /** Least time between two rounds of STREAM_VIEW asks from a joiner, ms. */
 export const STREAM_VIEW_EVERY_MS = 200;
 
-export function encodeStreamViewReply(routesToAsker: boolean): Buffer {
-  const w = new ByteWriter(1);
-  w.u8(routesToAsker ? 1 : 0);
-  return w.finish();
+export function encodeStreamViewReply(targetFingerprint: string): Buffer {
+  return new ByteWriter(1 + MAX_FINGERPRINT_BYTES).str8(targetFingerprint, MAX_FINGERPRINT_BYTES).finish();
 }
 
-export function decodeStreamViewReply(payload: Buffer): boolean {
+export function decodeStreamViewReply(payload: Buffer): string {
   const r = new ByteReader(payload);
-  const v = r.u8('stream view');
+  const fp = r.str8(MAX_FINGERPRINT_BYTES, 'stream view fingerprint');
   r.end('stream view');
-  return v === 1;
+  return fp;
 }
 
 /** What the joiner knows of one member, for the gate. */
@@ -52,15 +55,18 @@ export interface GateMember {
 }
 
 /**
- * The members that must still answer 1 before `self` may scan: live coordinators (up or leaving,
- * not down, not self) not yet in `confirmed`. PURE. The gate is open when this is empty and the
- * joiner knows at least one other member (a node alone has heard of no cluster yet).
+ * The members that must still report `fingerprint` (the gainer's target ring) before `self` may
+ * scan: live coordinators (up or leaving, not down, not self) whose last report differs. PURE.
  */
-export function membersToAsk(members: readonly GateMember[], self: string, confirmed: ReadonlySet<string>): string[] {
-  return members.filter((m) => m.id !== self && !m.down && (m.state === 'up' || m.state === 'leaving') && !confirmed.has(m.id)).map((m) => m.id);
+export function membersToAsk(members: readonly GateMember[], self: string, reports: ReadonlyMap<string, string>, fingerprint: string): string[] {
+  return members.filter((m) => m.id !== self && !m.down && (m.state === 'up' || m.state === 'leaving') && reports.get(m.id) !== fingerprint).map((m) => m.id);
 }
 
-export function gateOpen(members: readonly GateMember[], self: string, confirmed: ReadonlySet<string>): boolean {
-  const others = members.filter((m) => m.id !== self && m.state !== 'left');
-  return others.length > 0 && membersToAsk(members, self, confirmed).length === 0 && members.some((m) => m.id !== self && confirmed.has(m.id));
+/**
+ * Open when no live coordinator is left to ask and at least one other member reported the same
+ * target (a node alone has heard of no cluster yet; one whose coordinators are all down has
+ * nobody to stream from).
+ */
+export function gateOpen(members: readonly GateMember[], self: string, reports: ReadonlyMap<string, string>, fingerprint: string): boolean {
+  return membersToAsk(members, self, reports, fingerprint).length === 0 && members.some((m) => m.id !== self && !m.down && reports.get(m.id) === fingerprint);
 }

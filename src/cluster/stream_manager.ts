@@ -178,8 +178,10 @@ export class StreamManager {
   #paceAtMs = 0;
   /** The transition the write path uses (pendingReplicas, STREAM_VIEW): rebuilt when the live rings change. */
   #writeTransition: RingTransition | undefined;
-  /** Joining: members that answered STREAM_VIEW with 1, i.e. route this node's writes to it (join_gate.ts). */
-  readonly #viewConfirmed = new Set<string>();
+  /** STREAM_VIEW reports: member id -> fingerprint of its live target ring (join_gate.ts). */
+  readonly #viewReports = new Map<string, string>();
+  /** Target fingerprint the gate last opened for (logged once per target). */
+  #gateOpenedFor = '';
   #lastViewAskMs = -Infinity;
 
   constructor(o: StreamManagerOptions) {
@@ -197,8 +199,8 @@ export class StreamManager {
       this.#confirmed.set(from.id, decodeStreamConfirm(payload));
       return Buffer.alloc(0);
     });
-    // A joiner asks whether this node's write path sends it the writes of the slots it gains.
-    o.bus.handle(JoinGateMessageType.STREAM_VIEW, (_payload, from) => encodeStreamViewReply(this.#liveTransition()?.target.member(from.id) !== undefined));
+    // A gainer asks which target ring this node's write path uses (join_gate.ts).
+    o.bus.handle(JoinGateMessageType.STREAM_VIEW, () => encodeStreamViewReply(this.#liveTransition()?.target.fingerprint ?? ''));
   }
 
   start(): void {
@@ -389,7 +391,10 @@ export class StreamManager {
       this.#targetSinceMs = now;
     }
     const targetSettled = tr.idle || now - this.#targetSinceMs >= this.#settleMs;
-    const settled = targetSettled && (me.state !== 'joining' || (await this.#joinGateOpen(now)));
+    // A node with slots to gain (a joiner always) also waits for every live coordinator to use
+    // the same target ring, so they all send it the writes of those slots (join_gate.ts).
+    const gaining = me.state === 'joining' || transitionGains(tr, self).some((g) => g.sources.length > 0 && !this.#p.streamed.has(g.slot));
+    const settled = targetSettled && (!gaining || (await this.#viewGateOpen(now, tgt.fingerprint)));
     if (settled) {
       const covered = this.#covered();
       // A gain without sources (no current owner: a brand-new cluster) has nothing to fetch.
@@ -439,28 +444,31 @@ export class StreamManager {
     }
   }
 
-  /** Joining: true once every live coordinator routes this node's writes to it (join_gate.ts). */
-  async #joinGateOpen(now: number): Promise<boolean> {
+  /** True once every live coordinator's write path uses the target ring `fingerprint` (join_gate.ts). */
+  async #viewGateOpen(now: number, fingerprint: string): Promise<boolean> {
     const self = this.#o.selfId;
     const view = (): GateMember[] => this.#o.table.members().map((m) => ({ id: m.id, state: m.state, down: !this.#o.isUp(m.id) }));
-    if (gateOpen(view(), self, this.#viewConfirmed)) return true;
+    if (gateOpen(view(), self, this.#viewReports, fingerprint)) return true;
     if (now - this.#lastViewAskMs < STREAM_VIEW_EVERY_MS) return false;
     this.#lastViewAskMs = now;
     await Promise.all(
-      membersToAsk(view(), self, this.#viewConfirmed).map(async (id) => {
+      membersToAsk(view(), self, this.#viewReports, fingerprint).map(async (id) => {
         const m = this.#o.table.get(id);
         if (m === undefined) return;
         try {
           const reply = await this.#o.bus.request({ host: m.host, port: m.busPort, id }, JoinGateMessageType.STREAM_VIEW, Buffer.alloc(0), STREAM_VIEW_TIMEOUT_MS);
-          if (decodeStreamViewReply(reply)) this.#viewConfirmed.add(id);
+          this.#viewReports.set(id, decodeStreamViewReply(reply));
         } catch (err) {
           this.#o.log('debug', `stream: STREAM_VIEW to ${id} failed: ${(err as Error).message}`);
         }
       }),
     );
     // Re-checked on the table as it is after the awaits (a member may have come or gone).
-    const open = gateOpen(view(), self, this.#viewConfirmed);
-    if (open) this.#o.log('info', `stream: every live coordinator routes writes to this node (${this.#viewConfirmed.size} confirmed); streaming starts`);
+    const open = gateOpen(view(), self, this.#viewReports, fingerprint);
+    if (open && this.#gateOpenedFor !== fingerprint) {
+      this.#gateOpenedFor = fingerprint;
+      this.#o.log('info', `stream: every live coordinator uses target ring ${fingerprint}; streaming its gains starts`);
+    }
     return open;
   }
 

@@ -10,22 +10,29 @@ import { emptyProgress, parseProgress, serializeProgress } from '../../src/clust
 
 const m = (id: string, state: GateMember['state'], down = false): GateMember => ({ id, state, down });
 
-t.test('join gate: every live coordinator must confirm, nobody else', async (t) => {
+t.test('join gate: every live coordinator must report the gainer\'s target ring, nobody else', async (t) => {
   const members = [m('j', 'joining'), m('a', 'up'), m('b', 'up'), m('c', 'up', true), m('l', 'leaving'), m('k', 'joining'), m('x', 'left')];
-  t.same(membersToAsk(members, 'j', new Set()), ['a', 'b', 'l'], 'up and leaving members that are not down; not self, other joiners, down or left ones');
-  t.same(membersToAsk(members, 'j', new Set(['a', 'l'])), ['b'], 'confirmed members are not asked again');
-  t.notOk(gateOpen(members, 'j', new Set(['a', 'l'])), 'closed while one live coordinator has not confirmed');
-  t.ok(gateOpen(members, 'j', new Set(['a', 'b', 'l'])), 'open once all of them confirmed (the down one is not waited for)');
-  t.notOk(gateOpen([m('j', 'joining')], 'j', new Set()), 'closed for a node that has heard of no cluster yet');
-  t.notOk(gateOpen([m('j', 'joining'), m('a', 'up', true)], 'j', new Set()), 'closed when every coordinator is down (nobody to stream from or to route writes)');
-  t.notOk(gateOpen([...members, m('d', 'up')], 'j', new Set(['a', 'b', 'l'])), 'a member that appears later must confirm too');
+  const fp = 'f1';
+  const reports = (r: Record<string, string>): Map<string, string> => new Map(Object.entries(r));
+  t.same(membersToAsk(members, 'j', reports({}), fp), ['a', 'b', 'l'], 'up and leaving members that are not down; not self, other joiners, down or left ones');
+  t.same(membersToAsk(members, 'j', reports({ a: fp, l: fp }), fp), ['b'], 'members that reported the same target are not asked again');
+  t.same(membersToAsk(members, 'j', reports({ a: fp, b: 'old', l: fp }), fp), ['b'], 'one that reported another target is asked again');
+  t.notOk(gateOpen(members, 'j', reports({ a: fp, l: fp }), fp), 'closed while one live coordinator has not reported');
+  t.notOk(gateOpen(members, 'j', reports({ a: fp, b: 'old', l: fp }), fp), 'closed while one live coordinator uses another target ring');
+  t.ok(gateOpen(members, 'j', reports({ a: fp, b: fp, l: fp }), fp), 'open once all of them use the same target (the down one is not waited for)');
+  t.notOk(gateOpen(members, 'j', reports({ a: fp, b: fp, l: fp }), 'f2'), 'closed again when the gainer\'s own target changed (another join, a leave)');
+  t.notOk(gateOpen([m('j', 'joining')], 'j', reports({}), fp), 'closed for a node that has heard of no cluster yet');
+  t.notOk(gateOpen([m('j', 'joining'), m('a', 'up', true)], 'j', reports({ a: fp }), fp), 'closed when every coordinator is down (nobody to stream from)');
+  t.notOk(gateOpen([...members, m('d', 'up')], 'j', reports({ a: fp, b: fp, l: fp }), fp), 'a member that appears later must report too');
 });
 
-t.test('STREAM_VIEW reply: one byte, anything else refused', async (t) => {
-  t.equal(decodeStreamViewReply(encodeStreamViewReply(true)), true);
-  t.equal(decodeStreamViewReply(encodeStreamViewReply(false)), false);
-  t.throws(() => decodeStreamViewReply(Buffer.alloc(0)), 'empty');
-  t.throws(() => decodeStreamViewReply(Buffer.from([1, 0])), 'trailing byte');
+t.test('STREAM_VIEW reply: a fingerprint with a length byte, anything else refused', async (t) => {
+  t.equal(decodeStreamViewReply(encodeStreamViewReply('0123456789abcdef')), '0123456789abcdef');
+  t.equal(decodeStreamViewReply(encodeStreamViewReply('')), '', 'empty: the node has no ring yet');
+  t.throws(() => decodeStreamViewReply(Buffer.alloc(0)), 'empty payload');
+  t.throws(() => decodeStreamViewReply(Buffer.from([3, 0x61])), 'shorter than its length');
+  t.throws(() => decodeStreamViewReply(Buffer.from([1, 0x61, 0])), 'trailing byte');
+  t.throws(() => decodeStreamViewReply(Buffer.concat([Buffer.from([200]), Buffer.alloc(200, 0x61)])), 'longer than MAX_FINGERPRINT_BYTES');
 });
 
 t.test('rejoin guard: removed when any peer holds this node as left', async (t) => {
