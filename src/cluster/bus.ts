@@ -23,6 +23,8 @@
  *   ERR_SELF_CONNECTION and is not retried, so a seed list may include the node itself.
  * - `peer.id`, when given, must match the id the address proved in the handshake, or the request
  *   fails with ERR_PEER_ID_MISMATCH (the address was reused by another node).
+ * - A link in backoff to a node that connects to us (handshake done: it is alive, e.g. restarted)
+ *   dials at once with its backoff reset (stats.backoffResets), rather than waiting out its timer.
  * - onPeerUp/onPeerDown report outbound link transitions (ready / lost); they are hints for the
  *   failure detector, not verdicts (gossip.ts decides liveness).
  *
@@ -303,6 +305,7 @@ export class ClusterBus {
         // which sees ERR_SELF_CONNECTION, closes it.
         this.#inbound.add(conn);
         conn.onClose(() => this.#inbound.delete(conn));
+        this.#peerAlive(conn.peer.id);
       },
       (err: Error) => {
         this.#handshaking.delete(socket);
@@ -411,6 +414,23 @@ export class ClusterBus {
         this.#flushWaiters(link, null, new ClusterError(err instanceof ClusterError ? err.code : 'ERR_PEER_UNREACHABLE', err.message));
       },
     );
+  }
+
+  /**
+   * Node `id` just proved it is alive (it completed a handshake on a connection it dialed to us:
+   * a restarted node gossips at once). An outbound link to it waiting in backoff dials now, with
+   * its failure count reset, instead of failing requests for up to reconnectMaxMs more (gossip
+   * would call the node alive while every replica request to it still got ERR_PEER_UNREACHABLE).
+   */
+  #peerAlive(id: string): void {
+    for (const link of this.#links.values()) {
+      if (link.state !== 'backoff' || link.peerId !== id) continue;
+      if (link.timer) clearTimeout(link.timer);
+      link.timer = null;
+      link.failures = 0;
+      this.stats.backoffResets++;
+      this.#dial(link);
+    }
   }
 
   #scheduleRetry(link: PeerLink): void {

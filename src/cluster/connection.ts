@@ -76,6 +76,8 @@ export interface BusStats {
   lateResponses: number;
   handlerErrors: number;
   overloadRejections: number;
+  /** Outbound links taken out of backoff because their node connected to us (bus.ts #peerAlive). */
+  backoffResets: number;
 }
 
 export function newBusStats(): BusStats {
@@ -89,6 +91,7 @@ export function newBusStats(): BusStats {
     lateResponses: 0,
     handlerErrors: 0,
     overloadRejections: 0,
+    backoffResets: 0,
   };
 }
 

@@ -3,6 +3,7 @@
  * bus's own, see frame.ts). One place so two subsystems never pick the same number. Ranges:
  *   0x10-0x1f membership and failure detection (gossip.ts)
  *   0x20-0x3f coordinator: replica reads and writes, forwarding (0x20-0x22, replica_codec.ts),
+ *             REPLICA_PUT_BATCH (0x25, replica_codec.ts),
  *             whole-keyspace SCAN_RANGE / FLUSH_ALL (0x23-0x24, scan_range_codec.ts)
  *   0x40-0x4f hinted handoff: HINT_BATCH, HINT_QUERY (0x40-0x41, handoff_codec.ts)
  *   0x50-0x57 anti-entropy: AE_HASHES, AE_KEYS, AE_PUSH (0x50-0x52, anti_entropy_codec.ts)
@@ -12,7 +13,7 @@ export const MessageType = {
   GOSSIP_SYNC: 0x10,
   GOSSIP_PING: 0x11,
   GOSSIP_PING_REQ: 0x12,
-  // 0x20-0x22: REPLICA_PUT, REPLICA_GET, FORWARD_WRITE (replica_codec.ts ReplicaMessageType)
+  // 0x20-0x22: REPLICA_PUT, REPLICA_GET, FORWARD_WRITE; 0x25 REPLICA_PUT_BATCH (replica_codec.ts ReplicaMessageType)
   SCAN_RANGE: 0x23,
   FLUSH_ALL: 0x24,
 } as const;

@@ -13,6 +13,12 @@
  *                           | u8 wKind (0 none, 1 number, 2 name) | [u32 w | str8 name]
  *                           | u32 timeoutMs | u8 hops
  *                 response: object bytes (the object as stored by the remote coordinator)
+ *   REPLICA_PUT_BATCH request : u32 count | count x (u32 keyLen | key | u8 hintLen | hintFor
+ *                                                    | u32 objectLen | object bytes)
+ *                 response: u32 count | count x (u32 errLen | error payload (connection.ts
+ *                           encodeErrorPayload), errLen 0 = merged), in request order
+ *                 (the replica puts one coordinator sent one peer in one event-loop turn, one
+ *                 frame and one answer instead of one each; replica_put_batcher.ts)
  * Object bytes are decoded by decodeObject, which checks its own counts and lengths.
  */
 import { decodeContext, encodeContext } from '../coordinator/object.js';
@@ -27,7 +33,13 @@ export const ReplicaMessageType = {
   REPLICA_PUT: 0x20,
   REPLICA_GET: 0x21,
   FORWARD_WRITE: 0x22,
+  REPLICA_PUT_BATCH: 0x25,
 } as const;
+
+/** Most entries one REPLICA_PUT_BATCH may carry on the wire (checked before allocating). */
+export const MAX_WIRE_BATCH_ENTRIES = 65_536;
+/** Longest per-entry error payload accepted in a batch answer, bytes. */
+export const MAX_WIRE_BATCH_ERROR_BYTES = 4096;
 
 /** Longest key accepted off the wire (config max-key-bytes is capped at this as well). */
 export const MAX_WIRE_KEY_BYTES = 64 * 1024 * 1024;
@@ -63,6 +75,73 @@ export function decodeReplicaPut(payload: Buffer): { key: Buffer; hintFor: strin
   const hint = r.str8(MAX_NODE_ID_BYTES, 'hint node id');
   const objectBytes = r.bytes(r.remaining, 'object');
   return { key, hintFor: hint.length === 0 ? undefined : hint, objectBytes };
+}
+
+/** One replica put of a batch: the key, the encoded object, and the primary it is a hint for. */
+export interface ReplicaPutEntry {
+  readonly key: Buffer;
+  readonly objectBytes: Buffer;
+  readonly hintFor: string | undefined;
+}
+
+export function encodeReplicaPutBatch(entries: readonly ReplicaPutEntry[]): Buffer {
+  let size = 4;
+  for (const e of entries) size += 10 + e.key.length + Buffer.byteLength(e.hintFor ?? '') + e.objectBytes.length;
+  const w = new ByteWriter(size);
+  w.u32(entries.length);
+  for (const e of entries) {
+    writeKey(w, e.key);
+    w.str8(e.hintFor ?? '', MAX_NODE_ID_BYTES);
+    w.u32(e.objectBytes.length).bytes(e.objectBytes);
+  }
+  return w.finish();
+}
+
+/** Object bytes are views into `payload` (decodeObject copies what it keeps); keys are copies. */
+export function decodeReplicaPutBatch(payload: Buffer): ReplicaPutEntry[] {
+  const r = new ByteReader(payload);
+  const count = r.u32('batch count');
+  if (count > MAX_WIRE_BATCH_ENTRIES) fail(`batch of ${count} entries over ${MAX_WIRE_BATCH_ENTRIES}`);
+  // Each entry takes at least 9 bytes: a count the payload cannot hold is refused before the loop.
+  if (count * 9 > r.remaining) fail(`batch of ${count} entries in ${r.remaining} bytes`);
+  const out: ReplicaPutEntry[] = [];
+  for (let i = 0; i < count; i++) {
+    const key = readKey(r);
+    const hint = r.str8(MAX_NODE_ID_BYTES, 'hint node id');
+    const n = r.u32('object length');
+    const objectBytes = r.bytes(n, 'object');
+    out.push({ key, objectBytes, hintFor: hint.length === 0 ? undefined : hint });
+  }
+  r.end('replica put batch');
+  return out;
+}
+
+/** `errors[i]`: undefined when entry i was merged, else its encoded error payload. */
+export function encodeReplicaPutBatchAnswer(errors: readonly (Buffer | undefined)[]): Buffer {
+  let size = 4 + 4 * errors.length;
+  for (const e of errors) size += e?.length ?? 0;
+  const w = new ByteWriter(size);
+  w.u32(errors.length);
+  for (const e of errors) {
+    if (e === undefined) w.u32(0);
+    else w.u32(e.length).bytes(e);
+  }
+  return w.finish();
+}
+
+/** The per-entry error payloads (undefined: merged); `expected` entries must be answered. */
+export function decodeReplicaPutBatchAnswer(payload: Buffer, expected: number): (Buffer | undefined)[] {
+  const r = new ByteReader(payload);
+  const count = r.u32('batch answer count');
+  if (count !== expected) fail(`batch answer for ${count} entries, ${expected} were sent`);
+  const out: (Buffer | undefined)[] = [];
+  for (let i = 0; i < count; i++) {
+    const n = r.u32('error length');
+    if (n > MAX_WIRE_BATCH_ERROR_BYTES) fail(`batch entry error of ${n} bytes over ${MAX_WIRE_BATCH_ERROR_BYTES}`);
+    out.push(n === 0 ? undefined : r.bytes(n, 'entry error'));
+  }
+  r.end('replica put batch answer');
+  return out;
 }
 
 export function encodeReplicaGet(key: Buffer): Buffer {

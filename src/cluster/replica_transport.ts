@@ -4,7 +4,9 @@
  *
  *   BusReplicaTransport.replicaPut/replicaGet/forwardWrite(node id, ...)
  *     ─▶ address of `node` from the membership (host, bus port) ─▶ bus.request(type, payload)
+ *   (replicaPut is coalesced per peer and event-loop turn: replica_put_batcher.ts)
  *   attachReplicaHandlers(bus, coordinator): REPLICA_PUT ─▶ coordinator.onReplicaPut
+ *                                            REPLICA_PUT_BATCH ─▶ coordinator.onReplicaPutBatch
  *                                            REPLICA_GET ─▶ coordinator.onReplicaGet
  *                                            FORWARD_WRITE ─▶ coordinator.onForwardWrite
  *
@@ -17,7 +19,7 @@
  *  - anything else (timeout, connection lost after sending): ReplicaCallError.
  */
 import { NoQuorumError, UnavailableError } from '../coordinator/fsm_errors.js';
-import type { Coordinator } from '../coordinator/coordinator.js';
+import type { Coordinator, ReplicaPutItem } from '../coordinator/coordinator.js';
 import { ContextError, decodeObject, encodeObject, type VersionedObject } from '../coordinator/object.js';
 import { QuorumError } from '../coordinator/quorum.js';
 import {
@@ -31,15 +33,21 @@ import {
 import { KeyspaceError, type KeyspaceErrorCode } from '../server/keyspace.js';
 import type { ClusterBus, PeerAddress } from './bus.js';
 import { ClusterError, RemoteError } from './errors.js';
+import { decodeErrorPayload, encodeErrorPayload } from './connection.js';
 import {
   decodeForwardWrite,
   decodeReplicaGet,
   decodeReplicaPut,
+  decodeReplicaPutBatch,
+  decodeReplicaPutBatchAnswer,
   encodeForwardWrite,
   encodeReplicaGet,
   encodeReplicaPut,
+  encodeReplicaPutBatch,
+  encodeReplicaPutBatchAnswer,
   ReplicaMessageType,
 } from './replica_codec.js';
+import { ReplicaPutBatcher } from './replica_put_batcher.js';
 
 /** Where a node id listens on the bus, from the membership table; undefined: unknown node. */
 export type AddressBook = (nodeId: string) => { readonly host: string; readonly busPort: number } | undefined;
@@ -80,29 +88,42 @@ export class BusReplicaTransport implements ReplicaTransport {
   ) {}
 
   /**
-   * The last REPLICA_PUT built. A write's fan-out (put_fsm) and a read repair send ONE object to
-   * every other replica in one synchronous loop, so encoding it once per (key, object, hint) and
-   * reusing the payload saves N-2 encodings per write. Objects are immutable once built
-   * (object.ts), so identity is equality here; one entry keeps at most one payload alive.
+   * The last object encoded for a replica put. A write's fan-out (put_fsm) and a read repair send
+   * ONE object to every other replica in one synchronous loop, so it is encoded once and the bytes
+   * reused for the other replicas. Objects are immutable once built (object.ts), so identity is
+   * equality here; one entry keeps at most one encoding alive.
    */
-  #lastPut: { key: Buffer; object: VersionedObject; objectBytes: Buffer; hintFor: string | undefined; payload: Buffer } | undefined;
+  #lastObject: { object: VersionedObject; bytes: Buffer } | undefined;
 
-  async replicaPut(node: string, key: Buffer, object: VersionedObject, opts: ReplicaPutOptions): Promise<void> {
-    await this.#call(node, ReplicaMessageType.REPLICA_PUT, this.#putPayload(key, object, opts.hintFor), opts.timeoutMs);
+  /** Replica puts of one event-loop turn go to each peer as one REPLICA_PUT_BATCH. */
+  readonly #batcher = new ReplicaPutBatcher({
+    single: async (node, e, timeoutMs) => {
+      await this.#call(node, ReplicaMessageType.REPLICA_PUT, encodeReplicaPut(e.key, e.objectBytes, e.hintFor), timeoutMs);
+    },
+    batch: async (node, entries, timeoutMs) => {
+      const answer = await this.#call(node, ReplicaMessageType.REPLICA_PUT_BATCH, encodeReplicaPutBatch(entries), timeoutMs);
+      let errors: (Buffer | undefined)[];
+      try {
+        errors = decodeReplicaPutBatchAnswer(answer, entries.length);
+      } catch (err) {
+        throw new ReplicaCallError(node, `${node} answered a replica put batch that does not decode: ${(err as Error).message}`, { cause: err });
+      }
+      return errors.map((e) => (e === undefined ? undefined : remoteToTyped(node, decodeErrorPayload(e))));
+    },
+  });
+
+  /** Batches sent and the puts they carried (a batch of one is a plain REPLICA_PUT, not counted). */
+  get batchStats(): { readonly batches: number; readonly puts: number } {
+    return { batches: this.#batcher.batchesSent, puts: this.#batcher.batchedPuts };
   }
 
-  #putPayload(key: Buffer, object: VersionedObject, hintFor: string | undefined): Buffer {
-    const last = this.#lastPut;
-    if (last !== undefined && last.object === object && last.key === key) {
-      if (last.hintFor === hintFor) return last.payload;
-      const payload = encodeReplicaPut(key, last.objectBytes, hintFor);
-      this.#lastPut = { ...last, hintFor, payload };
-      return payload;
+  replicaPut(node: string, key: Buffer, object: VersionedObject, opts: ReplicaPutOptions): Promise<void> {
+    let last = this.#lastObject;
+    if (last === undefined || last.object !== object) {
+      last = { object, bytes: encodeObject(object) };
+      this.#lastObject = last;
     }
-    const objectBytes = encodeObject(object);
-    const payload = encodeReplicaPut(key, objectBytes, hintFor);
-    this.#lastPut = { key, object, objectBytes, hintFor, payload };
-    return payload;
+    return this.#batcher.put(node, { key, objectBytes: last.bytes, hintFor: opts.hintFor }, opts.timeoutMs);
   }
 
   async replicaGet(node: string, key: Buffer, opts: { readonly timeoutMs: number }): Promise<VersionedObject> {
@@ -139,6 +160,12 @@ export class BusReplicaTransport implements ReplicaTransport {
 
 const EMPTY = Buffer.alloc(0);
 
+/** A handler error as the bus would answer it (code from `err.code`, else ERR). */
+function errorPayloadOf(err: unknown): Buffer {
+  const code = typeof (err as { code?: unknown }).code === 'string' ? (err as { code: string }).code : 'ERR';
+  return encodeErrorPayload(code, err instanceof Error ? err.message : String(err));
+}
+
 /** Serves the coordinator's calls arriving on `bus` from this node's Coordinator. */
 export function attachReplicaHandlers(bus: ClusterBus, coordinator: () => Coordinator): void {
   bus.handle(ReplicaMessageType.REPLICA_PUT, async (payload) => {
@@ -146,6 +173,23 @@ export function attachReplicaHandlers(bus: ClusterBus, coordinator: () => Coordi
     const object = decodeObject(m.objectBytes);
     await coordinator().onReplicaPut(m.key, object, m.hintFor === undefined ? {} : { hintFor: m.hintFor });
     return EMPTY;
+  });
+  bus.handle(ReplicaMessageType.REPLICA_PUT_BATCH, async (payload) => {
+    const entries = decodeReplicaPutBatch(payload);
+    const results: (Buffer | undefined)[] = new Array<Buffer | undefined>(entries.length);
+    const items: ReplicaPutItem[] = [];
+    const at: number[] = [];
+    for (const [i, e] of entries.entries()) {
+      try {
+        items.push({ key: e.key, object: decodeObject(e.objectBytes), ...(e.hintFor === undefined ? {} : { hintFor: e.hintFor }) });
+        at.push(i);
+      } catch (err) {
+        results[i] = errorPayloadOf(err);
+      }
+    }
+    const errors = await coordinator().onReplicaPutBatch(items);
+    for (const [j, err] of errors.entries()) if (err !== undefined) results[at[j]!] = errorPayloadOf(err);
+    return encodeReplicaPutBatchAnswer(results);
   });
   bus.handle(ReplicaMessageType.REPLICA_GET, async (payload) => {
     const key = decodeReplicaGet(payload);

@@ -24,7 +24,7 @@ import assert from 'node:assert';
 import type { Context } from './dvv.js';
 import { NoQuorumError, UnavailableError } from './fsm_errors.js';
 import { BackgroundWork, FsmStats, REAL_TIMERS, replicationOf, type FsmTimers } from './fsm_env.js';
-import { MAX_READ_REPAIRS_IN_FLIGHT, runGet } from './get_fsm.js';
+import { MAX_READ_REPAIRS_IN_FLIGHT, runGet, type ReadFanout } from './get_fsm.js';
 import { LocalReplica } from './local_replica.js';
 import type { VersionedObject, WriteOptions } from './object.js';
 import { runPut } from './put_fsm.js';
@@ -60,6 +60,8 @@ export interface CoordinatorSettings {
   readonly notfoundOk: boolean;
   /** Per-request deadline, ms, 1..MAX_REQUEST_TIMEOUT_MS. */
   readonly requestTimeoutMs: number;
+  /** `read-fanout`: which replicas a read asks first (get_fsm.ts ReadFanout); absent: 'all'. */
+  readonly readFanout?: ReadFanout;
 }
 
 export interface CoordinatorOptions {
@@ -94,6 +96,15 @@ export interface CoordinatorOptions {
    */
   readonly hintedCopy?: (key: Buffer) => Promise<VersionedObject | undefined> | undefined;
 }
+
+/** One replica put of a REPLICA_PUT_BATCH, decoded. */
+export interface ReplicaPutItem {
+  readonly key: Buffer;
+  readonly object: VersionedObject;
+  readonly hintFor?: string;
+}
+
+const ignore = (): void => undefined;
 
 /** A client write: a value or a delete, with expiry and optionally the context it supersedes. */
 export interface PutInput {
@@ -144,6 +155,7 @@ export class Coordinator {
       sloppy: s.sloppyQuorum,
       notfoundOk: s.notfoundOk,
       timeoutMs: timeoutOf(opts.timeoutMs ?? s.requestTimeoutMs),
+      fanout: s.readFanout ?? 'all',
     });
   }
 
@@ -183,6 +195,40 @@ export class Coordinator {
       if ((await this.#o.onHint?.(opts.hintFor, key, object)) === true) return;
     }
     await this.#local.merge(key, object);
+  }
+
+  /**
+   * Several replica puts from one peer (REPLICA_PUT_BATCH): the copies that are not hints are
+   * merged with ONE engine write (LocalReplica.mergeBatch, atomic on this node); hinted copies go
+   * through onReplicaPut one by one. Resolves with one result per item, in order: undefined
+   * (merged, durable) or the error that item failed with (a failed batch write fails each of its
+   * items; a key over the limits fails only itself).
+   */
+  async onReplicaPutBatch(items: readonly ReplicaPutItem[]): Promise<(unknown | undefined)[]> {
+    const results: (unknown | undefined)[] = new Array<unknown | undefined>(items.length);
+    const plain: number[] = [];
+    const hinted: Promise<void>[] = [];
+    for (const [i, it] of items.entries()) {
+      if (it.hintFor !== undefined) {
+        hinted.push(this.onReplicaPut(it.key, it.object, { hintFor: it.hintFor }).then(ignore, (err: unknown) => void (results[i] = err)));
+        continue;
+      }
+      try {
+        this.#o.keyspace.checkKey(it.key);
+        plain.push(i);
+      } catch (err) {
+        results[i] = err;
+      }
+    }
+    if (plain.length > 0) {
+      try {
+        await this.#local.mergeBatch(plain.map((i) => items[i]!));
+      } catch (err) {
+        for (const i of plain) results[i] = err;
+      }
+    }
+    await Promise.all(hinted);
+    return results;
   }
 
   /** Another node asks for this replica's object (EMPTY_OBJECT when absent). */

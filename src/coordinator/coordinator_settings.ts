@@ -6,7 +6,8 @@
  * Config keys (ARCHITECTURE.md section 4): `read-quorum`, `write-quorum` (a positive integer or
  * one|quorum|all|local_one|local_quorum|each_quorum), `sloppy-quorum` (yes|no), and
  * `request-timeout-ms` (the per-request deadline; not in the schema yet: the server adds it
- * next to the others). notfound_ok is Riak 2's default, true, and not configurable.
+ * next to the others). notfound_ok is Riak 2's default, true, and not configurable; neither is
+ * the read fan-out ('quorum': get_fsm.ts ReadFanout).
  */
 
 import type { CallOptions, CoordinatorSettings } from './coordinator.js';
@@ -42,6 +43,8 @@ export function settingsFromConfig(config: ConfigView): CoordinatorSettings {
     sloppyQuorum: sloppy,
     notfoundOk: true,
     requestTimeoutMs: timeoutMs,
+    // R replicas first, the rest when needed (get_fsm.ts ReadFanout); not a config key yet.
+    readFanout: 'quorum',
   });
   lastSettings = { r, w, sloppy, timeoutMs, settings };
   return settings;

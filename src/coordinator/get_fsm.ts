@@ -26,8 +26,8 @@ import { NoQuorumError } from './fsm_errors.js';
 import { isAbsent, planTargets, replicationOf, type BackgroundWork, type FsmStats, type FsmTimers } from './fsm_env.js';
 import type { LocalReplica } from './local_replica.js';
 import { EMPTY_OBJECT, type VersionedObject, type WriteOptions } from './object.js';
-import { QuorumTally, resolveQuorum, type QuorumSpec } from './quorum.js';
-import { reconcile } from './read_repair.js';
+import { QuorumTally, resolveQuorum, type QuorumSpec, type QuorumTarget } from './quorum.js';
+import { reconcile, type Reconciled } from './read_repair.js';
 import type { ReplicaTransport } from './replica_transport.js';
 import type { Ring } from './ring.js';
 import type { LogFn } from '../server/logger.js';
@@ -42,6 +42,8 @@ export interface GetRequest {
   readonly sloppy: boolean;
   readonly notfoundOk: boolean;
   readonly timeoutMs: number;
+  /** Which replicas are asked first (default 'all'). */
+  readonly fanout?: ReadFanout;
 }
 
 export interface GetEnv {
@@ -60,20 +62,50 @@ export interface GetEnv {
   readonly repairs: { inflight: number; readonly max: number };
 }
 
+/**
+ * Which replicas a read asks first. 'all': every target at once (Riak's get_fsm). 'quorum': R of
+ * them (this node's own replica first, answered from memory without a promise when it can be,
+ * then the others from a rotating start, so repeated reads of a key visit every replica), and
+ * the rest only when needed: a replacement for each one that fails; all of them when the first
+ * answers disagree (read repair then reaches every replica the key has), when the first wave
+ * answered without a decision (notfound_ok off), or when no decision came within
+ * READ_HEDGE_FRACTION of the request timeout (a replica that is slow but not known down).
+ * Replicas never asked are brought up to date by a later read or by anti-entropy.
+ */
+export type ReadFanout = 'all' | 'quorum';
+
+/** 'quorum' fan-out: share of the request timeout after which an undecided read asks every replica. */
+export const READ_HEDGE_FRACTION = 0.5;
+
+/** Start of the rotation over the other replicas for 'quorum' reads (module-wide, any order will do). */
+let rotation = 0;
+
 /** Runs one read; resolves with the merged object (EMPTY_OBJECT: not found), or rejects. */
 export async function runGet(env: GetEnv, req: GetRequest): Promise<VersionedObject> {
-  const deadline = env.timers.now() + req.timeoutMs;
+  const start = env.timers.now();
+  const deadline = start + req.timeoutMs;
   const plan = planTargets(env.ring, req.slot, env.isUp, req.sloppy);
   const need = resolveQuorum(req.r, replicationOf(env.ring, env.self));
   const tally = new QuorumTally(plan.targets, need, { op: 'read', sloppy: req.sloppy, notfoundOk: req.notfoundOk });
   /** id -> its object, or null for notfound; in arrival order (reconcile lists stale ones so). */
   const answers = new Map<string, VersionedObject | null>();
   for (const id of plan.down) tally.add(id, 'error');
+  const live = plan.down.length === 0 ? plan.targets : plan.targets.filter((x) => !plan.down.includes(x.id));
+  const quorumFirst = req.fanout === 'quorum' && need.perDc.size === 0 && need.total < live.length;
+  const order = quorumFirst ? quorumOrder(live, env.self) : live;
 
   return new Promise<VersionedObject>((resolve, reject) => {
     let replied = false;
     let finished = false;
     let cancelTimer: () => void = () => undefined;
+    let asked = 0;
+    let answered = 0;
+    /** True while a loop of ask() runs: a synchronous answer must not finish the read early. */
+    let sending = false;
+    /** How far the running ask loop goes (raised by answers that arrive synchronously within it). */
+    let pendingUpTo = 0;
+    /** The reply's reconcile and the number of answers it saw (reused by read repair when no more came). */
+    let replyMerge: { readonly size: number; readonly rec: Reconciled } | undefined;
 
     const reply = (): void => {
       if (replied) return;
@@ -81,7 +113,15 @@ export async function runGet(env: GetEnv, req: GetRequest): Promise<VersionedObj
       if (d.kind === 'pending') return;
       replied = true;
       if (d.kind === 'enough') {
-        resolve(d.found ? reconcile(answers, env.writeOptions).merged : EMPTY_OBJECT);
+        if (!d.found) {
+          resolve(EMPTY_OBJECT);
+        } else {
+          const rec = reconcile(answers, env.writeOptions);
+          replyMerge = { size: answers.size, rec };
+          resolve(rec.merged);
+          // The first answers disagree: the replicas not asked yet are likely stale as well.
+          if (rec.stale.length > 0) askUpTo(order.length);
+        }
       } else if (d.kind === 'notfound') {
         resolve(EMPTY_OBJECT);
       } else {
@@ -98,43 +138,98 @@ export async function runGet(env: GetEnv, req: GetRequest): Promise<VersionedObj
         env.stats.readNoQuorum++;
         reject(new NoQuorumError('read', tally.insufficient()));
       }
-      repair(env, req, plan.hintFor, answers);
+      repair(env, req, plan.hintFor, answers, replyMerge !== undefined && replyMerge.size === answers.size ? replyMerge.rec : undefined);
+    };
+    /** Every asked replica answered: done, or (no decision yet) ask the rest. */
+    const check = (): void => {
+      if (finished || sending || answered < asked) return;
+      if (!replied && asked < order.length) askUpTo(order.length);
+      else finish();
     };
     const onAnswer = (id: string, obj: VersionedObject | undefined): void => {
       if (finished) return; // past the deadline: neither counted nor repaired
+      answered++;
       if (replied) env.stats.lateReadAnswers++;
       if (obj === undefined) {
         tally.add(id, 'error');
+        // A replacement for a failed replica while the answer is still open.
+        if (!replied && asked < order.length) askUpTo(asked + 1);
       } else {
         const absent = isAbsent(obj);
         answers.set(id, absent ? null : obj);
         tally.add(id, absent ? 'notfound' : 'ok');
       }
       reply();
-      if (tally.allAnswered()) finish();
+      check();
     };
-
-    reply();
-    if (tally.allAnswered()) {
-      finish();
-      return;
-    }
-    cancelTimer = env.timers.after(deadline - env.timers.now(), finish);
-    for (const t of plan.targets) {
-      if (plan.down.includes(t.id)) continue;
-      const asked =
-        t.id === env.self ? env.local.read(req.key) : env.transport.replicaGet(t.id, req.key, { timeoutMs: Math.max(1, deadline - env.timers.now()) });
+    const ask = (id: string): void => {
+      asked++;
+      let got: VersionedObject | Promise<VersionedObject>;
+      if (id === env.self) {
+        try {
+          got = env.local.readNow(req.key);
+        } catch (err) {
+          got = Promise.reject(err);
+        }
+        if (!(got instanceof Promise)) {
+          onAnswer(id, got);
+          return;
+        }
+      } else {
+        got = env.transport.replicaGet(id, req.key, { timeoutMs: Math.max(1, deadline - env.timers.now()) });
+      }
       env.background.track(
-        asked.then(
-          (obj) => onAnswer(t.id, obj),
+        got.then(
+          (obj) => onAnswer(id, obj),
           (err: unknown) => {
-            env.log('debug', `get_fsm: replica get from ${t.id} failed: ${String(err)}`);
-            onAnswer(t.id, undefined);
+            env.log('debug', `get_fsm: replica get from ${id} failed: ${String(err)}`);
+            onAnswer(id, undefined);
           },
         ),
       );
+    };
+    const askUpTo = (n: number): void => {
+      if (sending) {
+        // Called from a synchronous answer inside the loop below: that loop goes on to n.
+        pendingUpTo = Math.max(pendingUpTo, n);
+        return;
+      }
+      sending = true;
+      pendingUpTo = n;
+      while (!finished && asked < Math.min(pendingUpTo, order.length)) ask(order[asked]!.id);
+      sending = false;
+      check();
+    };
+
+    reply();
+    if (order.length === 0) {
+      finish();
+      return;
+    }
+    if (quorumFirst) {
+      const hedgeMs = Math.min(deadline, start + req.timeoutMs * READ_HEDGE_FRACTION) - env.timers.now();
+      cancelTimer = env.timers.after(hedgeMs, () => {
+        if (finished) return;
+        cancelTimer = env.timers.after(deadline - env.timers.now(), finish);
+        if (!replied) askUpTo(order.length);
+      });
+      askUpTo(need.total);
+    } else {
+      cancelTimer = env.timers.after(deadline - env.timers.now(), finish);
+      askUpTo(order.length);
     }
   });
+}
+
+/** 'quorum' reads: this node first (a local read), then the other targets from a rotating start. */
+function quorumOrder(live: readonly QuorumTarget[], self: string): QuorumTarget[] {
+  const out: QuorumTarget[] = [];
+  const others: QuorumTarget[] = [];
+  for (const x of live) (x.id === self ? out : others).push(x);
+  const k = others.length === 0 ? 0 : rotation++ % others.length;
+  rotation %= 1 << 30;
+  for (let i = 0; i < others.length; i++) out.push(others[(k + i) % others.length]!);
+  return out;
 }
 
 /** Sends the merge of everything seen to the replicas whose answers lacked something. */
@@ -143,9 +238,11 @@ function repair(
   req: GetRequest,
   hintFor: ReadonlyMap<string, string>,
   answers: ReadonlyMap<string, VersionedObject | null>,
+  /** The reply's reconcile of these same answers, when no answer came after it (reconcile once). */
+  known: Reconciled | undefined,
 ): void {
   if (answers.size < 2) return;
-  const { merged, stale } = reconcile(answers, env.writeOptions);
+  const { merged, stale } = known ?? reconcile(answers, env.writeOptions);
   const targets = [...stale];
   for (const [id, obj] of answers) {
     if (obj !== null && !stale.includes(id) && !sameClockTimes(obj, merged)) targets.push(id);

@@ -54,10 +54,32 @@ export class LocalReplica {
     return this.keyspace.mergeObject(key, incoming);
   }
 
+  /**
+   * Replica sync of several keys with one engine write (Keyspace.mergeObjectsBatch): per key the
+   * stored result is exactly merge()'s. Rejects as a whole (one atomic engine batch).
+   */
+  async mergeBatch(entries: readonly { readonly key: Buffer; readonly object: VersionedObject }[]): Promise<void> {
+    await this.keyspace.mergeObjectsBatch(entries);
+  }
+
+  /**
+   * read(), answered without a promise when it can be (the engine answers from memory through
+   * Keyspace.viewSync, and no hinted copy is held, the usual case); else read()'s promise.
+   */
+  readNow(key: Buffer): VersionedObject | Promise<VersionedObject> {
+    const hinted = this.hintedCopy?.(key);
+    if (hinted === undefined) return this.keyspace.viewSync(key)?.object ?? this.keyspace.readObject(key);
+    return this.#withHinted(key, hinted);
+  }
+
   /** The stored object merged with any hinted copy, dead siblings included (EMPTY_OBJECT when absent). */
   read(key: Buffer): Promise<VersionedObject> {
     const hinted = this.hintedCopy?.(key);
     if (hinted === undefined) return this.keyspace.readObject(key);
+    return this.#withHinted(key, hinted);
+  }
+
+  #withHinted(key: Buffer, hinted: Promise<VersionedObject | undefined>): Promise<VersionedObject> {
     return Promise.all([this.keyspace.readObject(key), hinted]).then(([own, h]) => (h === undefined ? own : mergeObjects(own, h, this.keyspace.writeOptions())));
   }
 }

@@ -158,12 +158,15 @@ interface Counts {
   pending: number;
 }
 
+/** The decision before the constructor's first evaluation. */
+const PENDING_INITIAL: QuorumDecision = { kind: 'pending' };
+
 export class QuorumTally {
   private readonly results = new Map<string, ReplicaResult>();
   private readonly byId: ReadonlyMap<string, QuorumTarget>;
   private readonly notfoundOk: boolean;
   private readonly sloppy: boolean;
-  private decision: QuorumDecision = { kind: 'pending' };
+  private decision: QuorumDecision = PENDING_INITIAL;
 
   constructor(
     readonly targets: readonly QuorumTarget[],
@@ -228,6 +231,7 @@ export class QuorumTally {
   }
 
   private evaluate(): QuorumDecision {
+    if (this.need.perDc.size === 0) return this.evaluateTotal();
     const groups: Array<[string | undefined, number, Counts]> = [[undefined, this.need.total, this.count(() => true)]];
     for (const [dc, k] of this.need.perDc) groups.push([dc, k, this.count((t) => t.dc === dc)]);
     let met = true;
@@ -241,7 +245,7 @@ export class QuorumTally {
       if (c.ok + c.notfound < k) absentMet = false;
       if (c.ok + c.notfound + c.pending < k) absentPossible = false;
     }
-    if (met) return { kind: 'enough', found: [...this.results.values()].includes('ok') };
+    if (met) return { kind: 'enough', found: this.anyOk() };
     if (failed === undefined) return { kind: 'pending' };
     // Cannot be met. Reads that do not count notfound: once counting the notfounds would meet
     // every requirement, the replicas agree the key is absent; while that is still open, wait.
@@ -250,7 +254,47 @@ export class QuorumTally {
     const [dc, got, need] = failed;
     return dc === undefined ? { kind: 'insufficient', got, need } : { kind: 'insufficient', got, need, dc };
   }
+
+  /**
+   * evaluate() when only the total is required (no per-dc requirement: every request of a
+   * single-datacenter cluster): the same rules over one group, counted without allocating
+   * (this runs on every answer of every request).
+   */
+  private evaluateTotal(): QuorumDecision {
+    let ok = 0;
+    let notfound = 0;
+    let pending = 0;
+    for (const t of this.targets) {
+      const r = this.results.get(t.id);
+      if (r === undefined) {
+        if (t.primary || this.sloppy) pending++;
+      } else if (t.primary || this.sloppy) {
+        if (r === 'ok') ok++;
+        else if (r === 'notfound') notfound++;
+      }
+    }
+    const k = this.need.total;
+    const got = ok + (this.notfoundOk ? notfound : 0);
+    if (got >= k) return ok > 0 ? ENOUGH_FOUND : this.anyOk() ? ENOUGH_FOUND : ENOUGH_NOT_FOUND;
+    if (got + pending >= k) return PENDING;
+    if (this.opts.op === 'read' && !this.notfoundOk) {
+      if (ok + notfound >= k) return NOTFOUND;
+      if (ok + notfound + pending >= k) return PENDING;
+    }
+    return { kind: 'insufficient', got, need: k };
+  }
+
+  /** Some replica returned an object (fallbacks included, counted or not: they are merged). */
+  private anyOk(): boolean {
+    for (const r of this.results.values()) if (r === 'ok') return true;
+    return false;
+  }
 }
+
+const ENOUGH_FOUND: QuorumDecision = Object.freeze({ kind: 'enough', found: true });
+const ENOUGH_NOT_FOUND: QuorumDecision = Object.freeze({ kind: 'enough', found: false });
+const PENDING: QuorumDecision = Object.freeze({ kind: 'pending' });
+const NOTFOUND: QuorumDecision = Object.freeze({ kind: 'notfound' });
 
 /**
  * The text after `-NOQUORUM ` for a failed request (ARCHITECTURE.md section 3), e.g.

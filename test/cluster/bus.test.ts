@@ -271,6 +271,48 @@ t.test('reconnects with backoff after the peer restarts; peer up/down events', a
   t.same(events, ['up:node-b', 'down:node-b', 'up:node-b']);
 });
 
+t.test('a link in backoff dials at once when its node connects to us (restarted), not after its backoff', async (t) => {
+  // A backoff far longer than the test: only the reset can bring the link back in time.
+  const a = await startBus(t, { nodeId: 'node-a', limits: { reconnectBaseMs: 120_000, reconnectMaxMs: 120_000 } });
+  const b = await startBus(t, { nodeId: 'node-b' });
+  const port = b.port;
+  t.equal((await a.request(addr(b), ECHO, Buffer.from('1'), 5000)).toString(), 'echo:1');
+  await b.close();
+  // Wait until a's link is in backoff (the close may reach a a moment after b.close() returns).
+  const downBy = Date.now() + 10_000;
+  let downCode = '';
+  while (downCode !== 'ERR_PEER_UNREACHABLE' && Date.now() < downBy) {
+    downCode = await a.request({ host: HOST, port }, ECHO, Buffer.from('x'), 2000).then(
+      () => 'answered',
+      async (e: unknown) => {
+        await sleep(20);
+        return e instanceof ClusterError ? e.code : String(e);
+      },
+    );
+  }
+  t.equal(downCode, 'ERR_PEER_UNREACHABLE', 'down: the link waits in backoff and fails fast');
+  const b2 = new ClusterBus({ nodeId: 'node-b', host: HOST, port });
+  b2.handle(ECHO, (p) => Buffer.concat([Buffer.from('again:'), p]));
+  await b2.listen();
+  t.teardown(() => b2.close());
+  t.equal(a.stats.backoffResets, 0, 'no reset before the node shows up');
+  // The restarted node talks to us first (as its gossip does).
+  t.equal((await b2.request(addr(a), ECHO, Buffer.from('hi'), 5000)).toString(), 'echo:hi');
+  const deadline = Date.now() + 10_000;
+  let reply = '';
+  while (reply === '' && Date.now() < deadline) {
+    reply = await a.request({ host: HOST, port, id: 'node-b' }, ECHO, Buffer.from('2'), 2000).then(
+      (r) => r.toString(),
+      async () => {
+        await sleep(20);
+        return '';
+      },
+    );
+  }
+  t.equal(reply, 'again:2', 'the link is back long before its 120 s backoff');
+  t.equal(a.stats.backoffResets, 1, 'one backoff reset counted');
+});
+
 t.test('cluster-secret: refused both ways, accepted when equal', async (t) => {
   let handled = 0;
   const setup = (bus: ClusterBus): void => bus.handle(ECHO, (p) => (handled++, p));

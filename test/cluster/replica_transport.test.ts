@@ -8,7 +8,18 @@ import t from 'tap';
 import { ClusterBus } from '../../src/cluster/bus.js';
 import { ClusterService } from '../../src/cluster/cluster_service.js';
 import { ClusterError, RemoteError } from '../../src/cluster/errors.js';
-import { decodeForwardWrite, decodeReplicaGet, decodeReplicaPut, encodeForwardWrite, encodeReplicaGet, encodeReplicaPut } from '../../src/cluster/replica_codec.js';
+import {
+  decodeForwardWrite,
+  decodeReplicaGet,
+  decodeReplicaPut,
+  decodeReplicaPutBatch,
+  decodeReplicaPutBatchAnswer,
+  encodeForwardWrite,
+  encodeReplicaGet,
+  encodeReplicaPut,
+  encodeReplicaPutBatch,
+  encodeReplicaPutBatchAnswer,
+} from '../../src/cluster/replica_codec.js';
 import { BusReplicaTransport, remoteToTyped } from '../../src/cluster/replica_transport.js';
 import { NoQuorumError, UnavailableError } from '../../src/coordinator/fsm_errors.js';
 import { decodeContext, encodeContext, liveValues } from '../../src/coordinator/object.js';
@@ -39,6 +50,19 @@ t.test('forward-write, replica put and get payloads round-trip; bad lengths are 
   t.same([put.key.toString(), [...put.objectBytes], put.hintFor], ['key', [1, 2, 3], 'node-b']);
   t.equal(decodeReplicaPut(encodeReplicaPut(Buffer.from('key'), Buffer.alloc(0), undefined)).hintFor, undefined);
   t.same(decodeReplicaGet(encodeReplicaGet(Buffer.from('abc'))), Buffer.from('abc'));
+  const batch = [
+    { key: Buffer.from('k1'), objectBytes: Buffer.from([1, 2]), hintFor: undefined },
+    { key: Buffer.from('k2'), objectBytes: Buffer.alloc(0), hintFor: 'node-c' },
+  ];
+  const backBatch = decodeReplicaPutBatch(encodeReplicaPutBatch(batch));
+  t.same(backBatch.map((e) => [e.key.toString(), [...e.objectBytes], e.hintFor]), [['k1', [1, 2], undefined], ['k2', [], 'node-c']], 'a put batch round-trips');
+  const goodBatch = encodeReplicaPutBatch(batch);
+  for (let cut = 0; cut < goodBatch.length; cut++) t.throws(() => decodeReplicaPutBatch(goodBatch.subarray(0, cut)), ClusterError, `batch truncated at ${cut}`);
+  t.throws(() => decodeReplicaPutBatch(Buffer.from([0x7f, 0xff, 0xff, 0xff])), ClusterError, 'a batch count past the cap is refused');
+  t.throws(() => decodeReplicaPutBatch(Buffer.from([0, 0, 1, 0, 0, 0])), ClusterError, 'a count the payload cannot hold is refused');
+  const answer = encodeReplicaPutBatchAnswer([undefined, Buffer.from('err')]);
+  t.same(decodeReplicaPutBatchAnswer(answer, 2).map((e) => e?.toString()), [undefined, 'err'], 'a batch answer round-trips');
+  t.throws(() => decodeReplicaPutBatchAnswer(answer, 3), ClusterError, 'an answer for another number of entries is refused');
 
   const huge = Buffer.from([0xff, 0xff, 0xff, 0xff, 1]);
   t.throws(() => decodeReplicaGet(huge), ClusterError, 'a key length past the cap or the payload is refused');
@@ -123,6 +147,28 @@ t.test('two nodes over the real bus: forwarded writes, replica reads, unreachabl
   t.same(liveValues(await b.ks.readObject(key), Date.now()).map(String), ['via-a'], 'B stored it');
   t.same(liveValues(await a.ks.readObject(key), Date.now()), [], 'A did not');
   t.same(liveValues(await A.coordinator.get(key), Date.now()).map(String), ['via-a'], 'A reads it from B over the bus');
+
+  // Replica puts made in one turn go to a peer as ONE REPLICA_PUT_BATCH; B merges them with one
+  // engine write and answers per entry: a key over max-key-bytes fails alone.
+  const batchBus = new ClusterBus({ nodeId: 'probe3', host: '127.0.0.1', port: 0, secret: 's' });
+  t.teardown(() => batchBus.close());
+  const batching = new BusReplicaTransport(batchBus, () => ({ host: '127.0.0.1', busPort: bb! }));
+  const obj = await b.ks.readObject(key);
+  const batchKeys = Array.from({ length: 20 }, (_, i) => Buffer.from(`batched:${i}`));
+  const tooLong = Buffer.alloc(ca.getNumber('max-key-bytes') + 1, 'x');
+  const settled = await Promise.allSettled([
+    ...batchKeys.map((k) => batching.replicaPut(B.selfId, k, obj, { timeoutMs: 5000 })),
+    batching.replicaPut(B.selfId, tooLong, obj, { timeoutMs: 5000 }),
+  ]);
+  t.same(settled.slice(0, 20).map((x) => x.status), new Array(20).fill('fulfilled'), 'every put of the batch acknowledged');
+  t.equal(settled[20]!.status, 'rejected', 'the over-long key is refused');
+  t.equal(((settled[20] as PromiseRejectedResult).reason as { code?: string }).code, 'TOOLARGE', 'with its own typed error (TOOLARGE)');
+  t.same(batching.batchStats, { batches: 1, puts: 21 }, 'one batch carried all 21 puts');
+  for (const k of batchKeys) t.same(liveValues(await b.ks.readObject(k), Date.now()).map(String), ['via-a'], `B stored ${k.toString()}`);
+  // A lone put is a plain REPLICA_PUT (no batch counted).
+  await batching.replicaPut(B.selfId, Buffer.from('lone'), obj, { timeoutMs: 5000 });
+  t.same(batching.batchStats, { batches: 1, puts: 21 }, 'a put alone in its turn is not batched');
+  t.same(liveValues(await b.ks.readObject(Buffer.from('lone')), Date.now()).map(String), ['via-a'], 'B stored the lone put');
 
   // The transport's own failures.
   const loneBus = new ClusterBus({ nodeId: 'probe', host: '127.0.0.1', port: 0 });

@@ -6,10 +6,10 @@ import { TestConfig } from '../server/keyspace_fixture.js';
 
 t.test('settingsFromConfig reads the config each time', async (t) => {
   const config = new TestConfig({ 'read-quorum': 'quorum', 'write-quorum': '2', 'sloppy-quorum': 'yes', 'request-timeout-ms': 750 });
-  t.same(settingsFromConfig(config), { readQuorum: 'quorum', writeQuorum: 2, sloppyQuorum: true, notfoundOk: true, requestTimeoutMs: 750 });
+  t.same(settingsFromConfig(config), { readQuorum: 'quorum', writeQuorum: 2, sloppyQuorum: true, notfoundOk: true, requestTimeoutMs: 750, readFanout: 'quorum' });
   config.values['read-quorum'] = 'ALL';
   config.values['sloppy-quorum'] = 'no';
-  t.same(settingsFromConfig(config), { readQuorum: 'all', writeQuorum: 2, sloppyQuorum: false, notfoundOk: true, requestTimeoutMs: 750 }, 'a change shows at once');
+  t.same(settingsFromConfig(config), { readQuorum: 'all', writeQuorum: 2, sloppyQuorum: false, notfoundOk: true, requestTimeoutMs: 750, readFanout: 'quorum' }, 'a change shows at once');
   config.values['write-quorum'] = 'most';
   t.throws(() => settingsFromConfig(config), QuorumError);
 });

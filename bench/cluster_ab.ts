@@ -1,0 +1,153 @@
+/**
+ * A/B of two ringkv builds as a 3-node cluster (N=3 W=2 R=2, appendfsync everysec), for the
+ * cluster-core (issue 4) hot path: alternating rounds, medians, ratios; and the CPU each request
+ * costs the node processes (utime + stime of the three pids from /proc/PID/stat, summed), which
+ * is far less sensitive to the other load on a shared machine than ops/s.
+ *
+ *   node .build/NAME/bench/cluster_ab.js --a .build/BEFORE --b .build/AFTER [--rounds 4]
+ *        [--requests 20000] [--out bench/results/cluster-ab]
+ *
+ * Per round and build (order swapped every round): a fresh cluster of THAT build (its own
+ * bench/cluster_procs.js, so its own CLI), preloaded with one SET per key, then
+ * redis-benchmark -c 50 -d 100 -r KEYSPACE against node 0: SET -P 16, GET -P 16, SET -P 1,
+ * GET -P 1. Writes `<out>.md` and `<out>.svg` when --out is given, else prints the table.
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { barChartSvg, benchEnvironment, describeEnvironment, flagValue, formatNumber, formatRatio, markdownTable, median } from './lib/index.js';
+import { runBenchmark } from './redis_benchmark.js';
+import type { StartedCluster } from './cluster_procs.js';
+
+const CLIENTS = 50;
+const DATA_BYTES = 100;
+const KEYSPACE = 10_000;
+/** Linux USER_HZ: /proc/PID/stat counts CPU time in these ticks per second. */
+const CLOCK_TICKS_PER_S = 100;
+const CONFIG = { 'replication-factor': 3, 'read-quorum': 2, 'write-quorum': 2, appendfsync: 'everysec' } as const;
+const WORKLOADS = [
+  { test: 'set', pipeline: 16 },
+  { test: 'get', pipeline: 16 },
+  { test: 'set', pipeline: 1 },
+  { test: 'get', pipeline: 1 },
+] as const;
+
+/** Median of the finite values (failed runs are NaN and left out); NaN when none. */
+const finiteMedian = (xs: readonly number[]): number => {
+  const ok = xs.filter((x) => Number.isFinite(x));
+  return ok.length === 0 ? NaN : median(ok);
+};
+
+type StartCluster = (cli: string, n: number, config: Readonly<Record<string, string | number>>) => Promise<StartedCluster>;
+
+interface Sample {
+  rps: number;
+  p99Ms: number;
+  /** CPU of the three node processes per request, microseconds. */
+  cpuUsPerReq: number;
+}
+
+/** CPU ticks (utime + stime) of one process. */
+function cpuTicks(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // Fields after the command name (which may contain spaces) start after the last ')'.
+  const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return Number(rest[11]) + Number(rest[12]);
+}
+
+const label = (w: (typeof WORKLOADS)[number]): string => `${w.test.toUpperCase()} -P ${w.pipeline}`;
+
+async function runBuild(build: string, requests: number): Promise<Sample[]> {
+  const procs = (await import(pathToFileURL(path.resolve(build, 'bench/cluster_procs.js')).href)) as { startRingkvCluster: StartCluster };
+  const cluster = await procs.startRingkvCluster('redis-cli', 3, CONFIG);
+  try {
+    const port = cluster.ports[0]!;
+    const base = { bin: 'redis-benchmark', port, clients: CLIENTS, dataBytes: DATA_BYTES, keyspace: KEYSPACE };
+    await runBenchmark({ ...base, test: 'set', requests: KEYSPACE * 3, pipeline: 16 });
+    const out: Sample[] = [];
+    for (const w of WORKLOADS) {
+      const pids = cluster.pids();
+      const before = pids.reduce((a, p) => a + cpuTicks(p), 0);
+      const n = w.pipeline === 1 ? Math.round(requests / 2) : requests;
+      try {
+        const row = await runBenchmark({ ...base, test: w.test, requests: n, pipeline: w.pipeline });
+        const after = pids.reduce((a, p) => a + cpuTicks(p), 0);
+        out.push({ rps: row.rps, p99Ms: row.p99Ms, cpuUsPerReq: ((after - before) / CLOCK_TICKS_PER_S / n) * 1e6 });
+      } catch (err) {
+        // e.g. a NOQUORUM past the request timeout on an overloaded machine: the run is left out.
+        process.stderr.write(`${build} ${label(w)}: run failed, left out: ${(err as Error).message.slice(0, 200)}\n`);
+        out.push({ rps: NaN, p99Ms: NaN, cpuUsPerReq: NaN });
+      }
+    }
+    return out;
+  } finally {
+    await cluster.stop();
+  }
+}
+
+async function main(): Promise<void> {
+  const argv = process.argv.slice(2);
+  const a = flagValue(argv, '--a');
+  const b = flagValue(argv, '--b');
+  if (a === undefined || b === undefined) throw new Error('usage: cluster_ab.js --a BUILD_DIR --b BUILD_DIR [--rounds N] [--requests N] [--out PREFIX]');
+  const rounds = Number(flagValue(argv, '--rounds') ?? 4);
+  const requests = Number(flagValue(argv, '--requests') ?? 20_000);
+  const outPrefix = flagValue(argv, '--out');
+  const samples: Record<'A' | 'B', Sample[][]> = { A: [], B: [] };
+  const loads: string[] = [];
+  for (let r = 0; r < rounds; r++) {
+    const order: Array<'A' | 'B'> = r % 2 === 0 ? ['A', 'B'] : ['B', 'A'];
+    for (const x of order) {
+      loads.push(readFileSync('/proc/loadavg', 'utf8').split(' ')[0]!);
+      const s = await runBuild(x === 'A' ? a : b, requests);
+      samples[x].push(s);
+      process.stderr.write(`round ${r + 1} ${x}: ${s.map((v, i) => `${label(WORKLOADS[i]!)} ${Math.round(v.rps)}/s p99 ${v.p99Ms} ms ${Math.round(v.cpuUsPerReq)} us`).join('; ')}\n`);
+    }
+  }
+  const rows = WORKLOADS.map((w, i) => {
+    const col = (x: 'A' | 'B', f: (s: Sample) => number): number[] => samples[x].map((s) => f(s[i]!));
+    const perRound = (f: (s: Sample) => number): number[] => samples.A.map((s, r) => f(samples.B[r]![i]!) / f(s[i]!));
+    const med = (x: 'A' | 'B', f: (s: Sample) => number): number => finiteMedian(col(x, f));
+    return [
+      label(w),
+      Math.round(med('A', (s) => s.cpuUsPerReq)),
+      Math.round(med('B', (s) => s.cpuUsPerReq)),
+      formatRatio(finiteMedian(perRound((s) => s.cpuUsPerReq))),
+      Math.round(med('A', (s) => s.rps)),
+      Math.round(med('B', (s) => s.rps)),
+      formatRatio(finiteMedian(perRound((s) => s.rps))),
+      formatNumber(med('A', (s) => s.p99Ms)),
+      formatNumber(med('B', (s) => s.p99Ms)),
+      perRound((s) => s.rps).map((v) => v.toFixed(2)).join(', '),
+    ];
+  });
+  const table = markdownTable(
+    ['workload', 'CPU us/req A', 'CPU us/req B', 'B/A CPU', 'ops/s A', 'ops/s B', 'B/A ops', 'p99 ms A', 'p99 ms B', 'B/A ops per round'],
+    rows,
+  );
+  const text =
+    `# Cluster A/B: ${a} (A) vs ${b} (B)\n\n${describeEnvironment(benchEnvironment())}; load average (1 min) before each run: ${loads.join(', ')}\n\n` +
+    `Command: \`node ${process.argv.slice(1).map((x) => path.relative(process.cwd(), x) || x).join(' ')}\`\n\n` +
+    `3 nodes N=3 W=2 R=2 appendfsync everysec, fresh per round and build, builds alternated (order swapped each round), ` +
+    `redis-benchmark -c ${CLIENTS} -d ${DATA_BYTES} -r ${KEYSPACE} against node 0 (-n ${requests} at -P 16, ${Math.round(requests / 2)} at -P 1). ` +
+    `CPU us/req: utime+stime of the 3 node processes over the run / requests. Medians of ${rounds} rounds; B/A = median of per-round ratios.\n\n` +
+    table;
+  if (outPrefix === undefined) {
+    process.stdout.write(text);
+    return;
+  }
+  writeFileSync(`${outPrefix}.md`, text);
+  writeFileSync(
+    `${outPrefix}.svg`,
+    barChartSvg({
+      title: 'Cluster A/B: CPU of the 3 node processes per request (lower is better)',
+      subtitle: `A = ${a}, B = ${b}; medians of ${rounds} alternating rounds`,
+      categories: WORKLOADS.map(label),
+      series: (['A', 'B'] as const).map((x) => ({ name: x, values: WORKLOADS.map((_, i) => finiteMedian(samples[x].map((s) => s[i]!.cpuUsPerReq))) })),
+      yLabel: 'CPU us per request',
+    }),
+  );
+  process.stdout.write(text);
+}
+
+await main();

@@ -1,0 +1,118 @@
+/**
+ * Coalesces the replica puts a coordinator sends to one peer in one event-loop turn into one
+ * REPLICA_PUT_BATCH request (replica_codec.ts), answered once with a status per entry.
+ *
+ * Why: a pipelined client batch of 16 SETs fans out 2 x 16 replica puts; one request each costs a
+ * frame, a request id, a pending-map entry and an answer frame on both sides, and on the replica
+ * one lock, one engine write and one promise chain per key. Batched, the replica merges the whole
+ * batch with one engine write (Keyspace.mergeObjectsBatch via Coordinator.onReplicaPutBatch).
+ *
+ * When: entries queue per peer; the flush runs from process.nextTick scheduled by the first entry
+ * of a turn, i.e. after the current synchronous stretch AND the promise continuations it queued
+ * (Node drains the microtask queue before the next tick callback), which is where the put_fsm of
+ * every write of one engine commit group fans out. A queue reaching REPLICA_PUT_BATCH_MAX_ENTRIES
+ * or REPLICA_PUT_BATCH_MAX_BYTES is flushed at once. A batch of one goes as a plain REPLICA_PUT.
+ *
+ * Contract kept (coordinator/replica_transport.ts): every put settles at the latest about its own
+ * timeoutMs after it was made: a batch's request timeout is the shortest remaining budget in it.
+ * A batch that failed as a whole (unreachable, timeout, lost connection) rejects every entry with
+ * that error (mapped once by `send`); a per-entry error comes back as that entry's own rejection.
+ */
+import assert from 'node:assert';
+import type { ReplicaPutEntry } from './replica_codec.js';
+
+/** Most puts one batch carries (far below MAX_WIRE_BATCH_ENTRIES). */
+export const REPLICA_PUT_BATCH_MAX_ENTRIES = 512;
+/** Most payload bytes queued for one peer before the batch is sent without waiting for the turn to end. */
+export const REPLICA_PUT_BATCH_MAX_BYTES = 1024 * 1024;
+
+interface Queued {
+  readonly entry: ReplicaPutEntry;
+  /** performance.now() deadline of this put. */
+  readonly deadline: number;
+  resolve(): void;
+  reject(err: unknown): void;
+}
+
+interface PeerQueue {
+  items: Queued[];
+  bytes: number;
+}
+
+export interface BatchSender {
+  /** Sends one put as a plain REPLICA_PUT (a batch of one); rejects with the mapped error. */
+  single(node: string, entry: ReplicaPutEntry, timeoutMs: number): Promise<void>;
+  /**
+   * Sends a batch; resolves with one result per entry, in order: undefined (merged) or the
+   * entry's error. Rejects (mapped error) when the batch as a whole failed.
+   */
+  batch(node: string, entries: readonly ReplicaPutEntry[], timeoutMs: number): Promise<readonly (Error | undefined)[]>;
+}
+
+export class ReplicaPutBatcher {
+  readonly #queues = new Map<string, PeerQueue>();
+  #scheduled = false;
+  /** Batches sent and entries they carried (for tests and INFO). */
+  batchesSent = 0;
+  batchedPuts = 0;
+
+  constructor(
+    private readonly sender: BatchSender,
+    private readonly now: () => number = () => performance.now(),
+  ) {}
+
+  put(node: string, entry: ReplicaPutEntry, timeoutMs: number): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      let q = this.#queues.get(node);
+      if (q === undefined) {
+        q = { items: [], bytes: 0 };
+        this.#queues.set(node, q);
+      }
+      q.items.push({ entry, deadline: this.now() + timeoutMs, resolve, reject });
+      q.bytes += entry.key.length + entry.objectBytes.length;
+      if (q.items.length >= REPLICA_PUT_BATCH_MAX_ENTRIES || q.bytes >= REPLICA_PUT_BATCH_MAX_BYTES) {
+        this.#flushPeer(node, q);
+        return;
+      }
+      if (!this.#scheduled) {
+        this.#scheduled = true;
+        process.nextTick(this.#flushAll);
+      }
+    });
+  }
+
+  readonly #flushAll = (): void => {
+    this.#scheduled = false;
+    for (const [node, q] of this.#queues) this.#flushPeer(node, q);
+  };
+
+  #flushPeer(node: string, q: PeerQueue): void {
+    const items = q.items;
+    if (items.length === 0) return;
+    // Detach before sending: puts made while this batch is in flight start the next one.
+    this.#queues.delete(node);
+    let deadline = Infinity;
+    for (const it of items) if (it.deadline < deadline) deadline = it.deadline;
+    const timeoutMs = Math.max(1, Math.round(deadline - this.now()));
+    if (items.length === 1) {
+      const only = items[0]!;
+      this.sender.single(node, only.entry, timeoutMs).then(only.resolve, only.reject);
+      return;
+    }
+    this.batchesSent++;
+    this.batchedPuts += items.length;
+    this.sender.batch(node, items.map((it) => it.entry), timeoutMs).then(
+      (results) => {
+        assert(results.length === items.length, 'one batch result per entry');
+        for (let i = 0; i < items.length; i++) {
+          const err = results[i];
+          if (err === undefined) items[i]!.resolve();
+          else items[i]!.reject(err);
+        }
+      },
+      (err: unknown) => {
+        for (const it of items) it.reject(err);
+      },
+    );
+  }
+}
