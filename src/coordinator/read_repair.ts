@@ -21,14 +21,55 @@ export interface Reconciled {
 
 /** `answers`: replica id -> its object, or null for notfound. */
 export function reconcile(answers: ReadonlyMap<string, VersionedObject | null>, opts: WriteOptions): Reconciled {
+  // The usual read: every replica holds the same version. Then the merge is that version as it
+  // is (when merging could not prune or truncate it), and no merge is computed.
+  let first: VersionedObject | undefined;
+  let allSame = true;
+  for (const obj of answers.values()) {
+    if (obj === null) continue;
+    if (first === undefined) first = obj;
+    else if (!sameContent(first, obj)) {
+      allSame = false;
+      break;
+    }
+  }
   let merged = EMPTY_OBJECT;
-  for (const obj of answers.values()) if (obj !== null) merged = mergeObjects(merged, obj, opts);
+  if (first !== undefined && allSame && mergeKeepsAsIs(first, opts)) merged = first;
+  else for (const obj of answers.values()) if (obj !== null) merged = mergeObjects(merged, obj, opts);
   const empty = merged.clock.size === 0 && merged.siblings.length === 0;
   const stale: string[] = [];
   for (const [id, obj] of answers) {
     if (obj === null ? !empty : needsRepair(obj, merged)) stale.push(id);
   }
   return { merged, stale };
+}
+
+/** Merging `obj` with itself returns it unchanged: within max-siblings (1 under lww) and vclock-max-entries. */
+function mergeKeepsAsIs(obj: VersionedObject, opts: WriteOptions): boolean {
+  const maxSiblings = opts.conflictPolicy === 'lww' ? 1 : opts.maxSiblings;
+  return obj.siblings.length <= maxSiblings && obj.clock.size <= opts.vclockMaxEntries;
+}
+
+/**
+ * The same stored version: equal clocks, clock times and siblings (dot, times, value), siblings
+ * compared in order (objects keep them in canonical order; a different order only means the
+ * caller merges instead).
+ */
+export function sameContent(a: VersionedObject, b: VersionedObject): boolean {
+  if (a === b) return true;
+  if (a.clock.size !== b.clock.size || a.siblings.length !== b.siblings.length) return false;
+  for (const [actor, n] of a.clock) {
+    if (b.clock.get(actor) !== n) return false;
+    if ((a.clockTimesMs?.get(actor) ?? 0) !== (b.clockTimesMs?.get(actor) ?? 0)) return false;
+  }
+  if ((a.clockTimesMs?.size ?? 0) !== (b.clockTimesMs?.size ?? 0)) return false;
+  for (let i = 0; i < a.siblings.length; i++) {
+    const x = a.siblings[i]!;
+    const y = b.siblings[i]!;
+    if (x.dot.actor !== y.dot.actor || x.dot.counter !== y.dot.counter || x.writtenAtMs !== y.writtenAtMs || x.expiresAtMs !== y.expiresAtMs) return false;
+    if (x.value === null ? y.value !== null : y.value === null || !x.value.equals(y.value)) return false;
+  }
+  return true;
 }
 
 /** True when `replica` lacks something `merged` has. */
