@@ -42,6 +42,8 @@ import { joinState, startStreamManager, streamOf } from './stream_service.js';
 import { checkNotRemoved } from './rejoin_guard.js';
 import type { StreamManager } from './stream_manager.js';
 import { WeightWatcher } from './membership_weight.js';
+import { preflightAutoJoin } from './join_auto.js';
+import { saveStreamProgress } from './stream_manager.js';
 
 /** The membership table persisted in the data dir (soft state: gossip rebuilds it). */
 export const MEMBERSHIP_FILE_NAME = 'cluster-membership.bin';
@@ -204,6 +206,17 @@ export class ClusterService implements ClusterView, ClusterKeyspaceAccess {
     const secret = config.getString('cluster-secret');
     // Elastic membership (issue 6): a fresh node with join-streaming, or an interrupted join, enters as joining.
     const join = joinState(config, opts.dir, file, log);
+    if (join.auto) {
+      // `join-streaming auto` (join_auto.ts): stream only into a cluster that holds data; decided
+      // before this node's first gossip, so a new cluster's nodes enter `up` directly.
+      const seeds = parseSeeds(config.getString('seeds'));
+      const announced = { host: config.getString('cluster-announce-ip') || announceHost(config), busPort: config.getNumber('cluster-announce-bus-port') || busPort };
+      if ((await preflightAutoJoin({ nodeId: keyspace.nodeId, self: announced, bindHost: announceHost(config), ...(secret.length > 0 ? { secret } : {}), seeds, log })) === 'up') {
+        join.progress.joining = false;
+        saveStreamProgress(opts.dir, join.progress);
+        join.state = 'up';
+      }
+    }
     // Hints first: they are counted from storage before any peer can send one.
     const hints = await HintStore.open(keyspace.engine, { now: Date.now, log, writeOptions: () => keyspace.writeOptions() });
     const membership = await ClusterMembership.start({

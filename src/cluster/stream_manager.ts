@@ -41,7 +41,6 @@ import {
   decodeStreamScanReply,
   encodeStreamConfirm,
   encodeStreamScan,
-  encodeStreamScanReply,
   StreamMessageType,
 } from './stream_codec.js';
 import { confirmTargets, leaveGainers, ownedSlots, planTasks, removalGains, transitionGains } from './stream_plan.js';
@@ -83,6 +82,13 @@ export const PROGRESS_PERSIST_EVERY_MS = 250;
  */
 export const RESTART_SWEEP_GOSSIP_ROUNDS = 20;
 export const RESTART_SWEEP_MIN_MS = 3_000;
+/**
+ * How long the write path reuses the transition before it rebuilds the rings to compare, ms: a
+ * write does not pay two ring lookups. Safe because a STREAM_VIEW answer always rebuilds it (a
+ * gainer scans only after the answer, so every write after the answer uses a view at least as
+ * new), and writes before it are on the current replicas the gainer then scans.
+ */
+export const LIVE_TRANSITION_REUSE_MS = 20;
 /** Least time between two STREAM_CONFIRMs to one leaving node, ms. */
 export const CONFIRM_EVERY_MS = 1_000;
 
@@ -178,6 +184,8 @@ export class StreamManager {
   #paceAtMs = 0;
   /** The transition the write path uses (pendingReplicas, STREAM_VIEW): rebuilt when the live rings change. */
   #writeTransition: RingTransition | undefined;
+  /** Local time (ms) #writeTransition was last checked against the live rings. */
+  #writeCheckedMs = -Infinity;
   /** STREAM_VIEW reports: member id -> fingerprint of its live target ring (join_gate.ts). */
   readonly #viewReports = new Map<string, string>();
   /** Target fingerprint the gate last opened for (logged once per target). */
@@ -194,7 +202,7 @@ export class StreamManager {
       this.#sweepAt = this.#joinStartedMs + Math.max(RESTART_SWEEP_MIN_MS, RESTART_SWEEP_GOSSIP_ROUNDS * o.gossipIntervalMs);
       this.#lastMoveMs = this.#joinStartedMs;
     }
-    o.bus.handle(StreamMessageType.STREAM_SCAN, async (payload) => encodeStreamScanReply(await readStreamChunk(o.keyspace, decodeStreamScan(payload))));
+    o.bus.handle(StreamMessageType.STREAM_SCAN, (payload) => readStreamChunk(o.keyspace, decodeStreamScan(payload)));
     o.bus.handle(StreamMessageType.STREAM_CONFIRM, (payload, from) => {
       this.#confirmed.set(from.id, decodeStreamConfirm(payload));
       return Buffer.alloc(0);
@@ -228,7 +236,9 @@ export class StreamManager {
   pendingReplicas(slot: number): readonly string[] {
     // From the live rings, not the last tick's: a tick can take seconds while it streams, and a
     // joiner that this node told (STREAM_VIEW) it routes its writes must get them from then on.
-    return (this.#liveTransition() ?? this.#transition)?.pendingReplicas(slot) ?? [];
+    const now = realClock.now();
+    const reuse = this.#writeTransition !== undefined && now - this.#writeCheckedMs < LIVE_TRANSITION_REUSE_MS;
+    return ((reuse ? this.#writeTransition : this.#liveTransition()) ?? this.#transition)?.pendingReplicas(slot) ?? [];
   }
 
   /** The transition between the rings as they are now (undefined if a ring cannot be built). */
@@ -241,6 +251,7 @@ export class StreamManager {
     } catch {
       return undefined;
     }
+    this.#writeCheckedMs = realClock.now();
     return this.#transitionFor(cur, tgt);
   }
 

@@ -18,6 +18,7 @@ import type { ConfigView } from '../server/types.js';
 import type { ClusterMembership } from './cluster_node.js';
 import type { MemberState } from './membership.js';
 import { ringMemberOf } from './membership_weight.js';
+import { joinStreamingMode } from './join_auto.js';
 import { removedMessage, RemovedNodeError } from './rejoin_guard.js';
 import { loadStreamProgress, saveStreamProgress, StreamManager } from './stream_manager.js';
 import type { StreamProgress } from './stream_progress.js';
@@ -35,16 +36,20 @@ export function streamOf(membership: ClusterMembership): StreamManager | undefin
  * restarted during CLUSTER LEAVE resumes the leave. A node that left the ring throws
  * RemovedNodeError: its data dir must not come back as a member (rejoin_guard.ts).
  */
-export function joinState(config: ConfigView, dir: string, membershipFile: string, log: LogFn): { state: MemberState; progress: StreamProgress } {
+export function joinState(config: ConfigView, dir: string, membershipFile: string, log: LogFn): { state: MemberState; progress: StreamProgress; auto: boolean } {
   const progress = loadStreamProgress(dir, log);
+  // `join-streaming auto` (join_auto.ts): a fresh node is marked joining here; the caller's
+  // preflight then decides whether it streams (the cluster holds data) or enters up (a new cluster).
+  const mode = joinStreamingMode(config);
+  const auto = mode === 'auto' && !progress.joining && !fs.existsSync(membershipFile);
   if (progress.left) throw new RemovedNodeError(removedMessage('this node', dir, 'it left with CLUSTER LEAVE'));
-  if (!progress.joining && config.getBool('join-streaming') && !fs.existsSync(membershipFile)) {
+  if (!progress.joining && mode !== 'no' && !fs.existsSync(membershipFile)) {
     progress.joining = true;
     saveStreamProgress(dir, progress);
   }
   if (progress.joining) log('info', `stream: entering the ring as joining (${progress.tasks.length} unfinished tasks, ${progress.streamed.size} slots streamed so far)`);
   if (progress.leaving && !progress.joining) log('info', 'stream: entering the ring as leaving (CLUSTER LEAVE was in progress when this node stopped)');
-  return { state: progress.joining ? 'joining' : progress.leaving ? 'leaving' : 'up', progress };
+  return { state: progress.joining ? 'joining' : progress.leaving ? 'leaving' : 'up', progress, auto };
 }
 
 export function startStreamManager(o: {

@@ -164,8 +164,8 @@ export const CONFIG_SCHEMA: readonly ConfigKey[] = [
     doc: 'How often this node gossips its membership table to a random peer, in milliseconds.' },
   { name: 'node-timeout-ms', type: int(100, 3_600_000), default: '5000', runtime: false,
     doc: 'Heartbeat silence after which a member is suspected (then confirmed down by an indirect probe), in milliseconds.' },
-  { name: 'join-streaming', type: bool, default: 'no', runtime: false,
-    doc: 'yes: a fresh node started with seeds enters the ring as joining and streams the slots it takes over before serving them; no: it owns its slots at once (a new cluster of empty nodes).' },
+  { name: 'join-streaming', type: enumOf('auto', 'yes', 'no'), default: 'auto', runtime: false,
+    doc: 'yes: a fresh node started with seeds enters the ring as joining and streams the slots it takes over before serving them; no: it owns its slots at once; auto: it streams when the cluster it joins holds data, and owns its slots at once in a new cluster of empty nodes.' },
   { name: 'stream-max-bytes-per-sec', type: bytes(0), default: '32mb', runtime: true,
     doc: 'Throttle of slot streaming (join, leave, forget) into this node, in bytes per second; 0: unlimited.' },
   // ---- observability

@@ -12,7 +12,7 @@ import type { Redis } from 'ioredis';
 import { cmd, connectIoredis } from '../helpers/ioredis_client.js';
 import { startNode, startNodes } from '../helpers/node_process.js';
 import { freePorts, LOOPBACK_HOST } from '../helpers/ports.js';
-import { badReplicaCounts, clusterInfo, elasticConfig, missingKeys, nodeFlags, waitUntil, Workload } from './elastic_harness.js';
+import { badReplicaCounts, clusterInfo, elasticConfig, missingKeys, nodeFlags, refusedStart, waitUntil, Workload } from './elastic_harness.js';
 
 const PRELOAD_KEYS = 1200;
 const VALUE_BYTES = 500;
@@ -77,10 +77,7 @@ t.test('a join while a node is down completes; the node returns consistent; a fo
   await waitUntil('re-replication finishes', async () => (await badReplicaCounts(dc, keys)).length === 0, 30_000).catch(() => undefined);
   t.same((await badReplicaCounts(dc, keys)).slice(0, 10), [], 'forget: every acknowledged key on exactly N of the 3 survivors');
 
-  const refused = await nodes[down]!.start().then(
-    () => '',
-    (err: unknown) => String((err as { output?: string }).output ?? (err as Error).message),
-  );
+  const refused = await refusedStart(nodes[down]!);
   t.match(refused, /removed from the cluster/, 'the forgotten node refuses to start with its old data dir');
   t.match(refused, /wipe the data dir/, 'and tells the operator to wipe it to start as a new node');
   t.notOk(nodes[down]!.running, 'it is not running');

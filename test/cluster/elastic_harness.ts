@@ -5,6 +5,7 @@
  */
 import type { Redis } from 'ioredis';
 import { cmd } from '../helpers/ioredis_client.js';
+import type { RingkvNode } from '../helpers/node_process.js';
 import { LOOPBACK_HOST } from '../helpers/ports.js';
 
 export const N = 3;
@@ -196,4 +197,12 @@ export async function hintsPending(c: Redis): Promise<number> {
   const m = /hints_pending:(\d+)/.exec(String(await c.info('cluster')));
   if (m === null) throw new Error('INFO cluster has no hints_pending');
   return Number(m[1]);
+}
+
+/** Starts `node` expecting it to refuse (exit before ready): its output, or '' if it started. */
+export async function refusedStart(node: RingkvNode): Promise<string> {
+  return node.start().then(
+    () => '',
+    (err: unknown) => String((err as { output?: string }).output ?? (err as Error).message),
+  );
 }

@@ -10,7 +10,7 @@ import type { Redis } from 'ioredis';
 import { cmd, connectIoredis } from '../helpers/ioredis_client.js';
 import { startNodes } from '../helpers/node_process.js';
 import { freePorts, LOOPBACK_HOST } from '../helpers/ports.js';
-import { badReplicaCounts, clusterInfo, elasticConfig, missingKeys, nodeFlags, waitUntil, Workload } from './elastic_harness.js';
+import { badReplicaCounts, clusterInfo, elasticConfig, missingKeys, nodeFlags, refusedStart, waitUntil, Workload } from './elastic_harness.js';
 
 const PRELOAD_KEYS = 1500;
 const VALUE_BYTES = 1000;
@@ -72,10 +72,7 @@ t.test('a node killed while leaving resumes the leave after restart; restarted a
   t.equal(flags.get(ids[leaver]!), undefined, 'the leaver is gone from CLUSTER NODES');
 
   // Started again with its old data dir: it refuses, with the way out in the message.
-  const refused = await nodes[leaver]!.start().then(
-    () => '',
-    (err: unknown) => String((err as { output?: string }).output ?? (err as Error).message),
-  );
+  const refused = await refusedStart(nodes[leaver]!);
   t.match(refused, /removed from the cluster/, 'a node that left refuses to start with its old data dir');
   t.match(refused, /wipe the data dir/, 'and tells the operator to wipe it to start as a new node');
   t.notOk(nodes[leaver]!.running, 'it is not running');
