@@ -7,7 +7,7 @@
  *   (replicaPut is coalesced per peer and event-loop turn: replica_put_batcher.ts)
  *   attachReplicaHandlers(bus, coordinator): REPLICA_PUT ─▶ coordinator.onReplicaPut
  *                                            REPLICA_PUT_BATCH ─▶ coordinator.onReplicaPutBatch
- *                                            REPLICA_GET ─▶ coordinator.onReplicaGet
+ *                                            REPLICA_GET ─▶ coordinator.onReplicaGetEncoded
  *                                            FORWARD_WRITE ─▶ coordinator.onForwardWrite
  *
  * Error mapping (the transport contract):
@@ -191,10 +191,8 @@ export function attachReplicaHandlers(bus: ClusterBus, coordinator: () => Coordi
     for (const [j, err] of errors.entries()) if (err !== undefined) results[at[j]!] = errorPayloadOf(err);
     return encodeReplicaPutBatchAnswer(results);
   });
-  bus.handle(ReplicaMessageType.REPLICA_GET, async (payload) => {
-    const key = decodeReplicaGet(payload);
-    return encodeObject(await coordinator().onReplicaGet(key));
-  });
+  // Synchronous when the replica answers from memory: the bus answers at once, no promise.
+  bus.handle(ReplicaMessageType.REPLICA_GET, (payload) => coordinator().onReplicaGetEncoded(decodeReplicaGet(payload)));
   bus.handle(ReplicaMessageType.FORWARD_WRITE, async (payload) => {
     const req = decodeForwardWrite(payload);
     return encodeObject(await coordinator().onForwardWrite(req));

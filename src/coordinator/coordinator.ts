@@ -26,7 +26,7 @@ import { NoQuorumError, UnavailableError } from './fsm_errors.js';
 import { BackgroundWork, FsmStats, REAL_TIMERS, replicationOf, type FsmTimers } from './fsm_env.js';
 import { MAX_READ_REPAIRS_IN_FLIGHT, runGet, type ReadFanout } from './get_fsm.js';
 import { LocalReplica } from './local_replica.js';
-import type { VersionedObject, WriteOptions } from './object.js';
+import { encodeObject, type VersionedObject, type WriteOptions } from './object.js';
 import { runPut } from './put_fsm.js';
 import { resolveQuorum, type QuorumSpec } from './quorum.js';
 import { ReplicaUnreachableError, type ReplicaTransport, type WriteRequestWire, type WriteResult } from './replica_transport.js';
@@ -234,6 +234,15 @@ export class Coordinator {
   /** Another node asks for this replica's object (EMPTY_OBJECT when absent). */
   onReplicaGet(key: Buffer): Promise<VersionedObject> {
     return this.#local.read(key);
+  }
+
+  /**
+   * onReplicaGet's answer already encoded (encodeObject), without a promise when the store
+   * answers from memory: the stored bytes as they are (LocalReplica.readEncodedNow).
+   */
+  onReplicaGetEncoded(key: Buffer): Buffer | Promise<Buffer> {
+    const r = this.#local.readEncodedNow(key);
+    return Buffer.isBuffer(r) ? r : r.then(encodeObject);
   }
 
   /** Fan-outs, late read answers and read repairs of this node in flight right now. */

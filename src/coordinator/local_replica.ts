@@ -12,8 +12,12 @@
  * mints dots shows up there.
  */
 
-import { applyWrite, contextOf, mergeObjects, type VersionedObject } from './object.js';
+import { applyWrite, contextOf, EMPTY_OBJECT, encodeObject, mergeObjects, type VersionedObject } from './object.js';
 import type { Keyspace, WriteRequest } from '../server/keyspace.js';
+import { dataKey } from '../server/key_layout.js';
+
+/** encodeObject(EMPTY_OBJECT): a replica get of an absent key (the bus copies what it sends). */
+const EMPTY_OBJECT_BYTES = encodeObject(EMPTY_OBJECT);
 
 export class LocalReplica {
   /**
@@ -70,6 +74,22 @@ export class LocalReplica {
     const hinted = this.hintedCopy?.(key);
     if (hinted === undefined) return this.keyspace.viewSync(key)?.object ?? this.keyspace.readObject(key);
     return this.#withHinted(key, hinted);
+  }
+
+  /**
+   * What a peer's replica get is answered with: read()'s object encoded (encodeObject). From
+   * memory with no hinted copy held (the usual case) that is the stored bytes themselves, handed
+   * over without a decode and a re-encode (stored objects are encodeObject's canonical bytes; a
+   * corrupt one then fails to decode at the coordinator, which counts this replica's answer as an
+   * error, as it does a CORRUPT reply). Else a promise of read()'s object, for the caller to encode.
+   */
+  readEncodedNow(key: Buffer): Buffer | Promise<VersionedObject> {
+    const hinted = this.hintedCopy?.(key);
+    if (hinted !== undefined) return this.#withHinted(key, hinted);
+    this.keyspace.checkKey(key);
+    const stored = this.keyspace.engine.getSync?.(dataKey(key));
+    if (stored === undefined) return this.keyspace.readObject(key);
+    return stored ?? EMPTY_OBJECT_BYTES;
   }
 
   /** The stored object merged with any hinted copy, dead siblings included (EMPTY_OBJECT when absent). */

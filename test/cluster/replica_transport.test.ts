@@ -22,7 +22,7 @@ import {
 } from '../../src/cluster/replica_codec.js';
 import { BusReplicaTransport, remoteToTyped } from '../../src/cluster/replica_transport.js';
 import { NoQuorumError, UnavailableError } from '../../src/coordinator/fsm_errors.js';
-import { decodeContext, encodeContext, liveValues } from '../../src/coordinator/object.js';
+import { decodeContext, encodeContext, encodeObject, liveValues } from '../../src/coordinator/object.js';
 import { QuorumError } from '../../src/coordinator/quorum.js';
 import { ReplicaUnreachableError } from '../../src/coordinator/replica_transport.js';
 import { keySlot } from '../../src/coordinator/slot.js';
@@ -147,6 +147,18 @@ t.test('two nodes over the real bus: forwarded writes, replica reads, unreachabl
   t.same(liveValues(await b.ks.readObject(key), Date.now()).map(String), ['via-a'], 'B stored it');
   t.same(liveValues(await a.ks.readObject(key), Date.now()), [], 'A did not');
   t.same(liveValues(await A.coordinator.get(key), Date.now()).map(String), ['via-a'], 'A reads it from B over the bus');
+  // B answers a replica get with its stored bytes as they are (no decode and re-encode): the
+  // object A decodes is the one B stores, byte for byte; an absent key is the empty object.
+  const getBus = new ClusterBus({ nodeId: 'probe-get', host: '127.0.0.1', port: 0, secret: 's' });
+  t.teardown(() => getBus.close());
+  const asRead = await new BusReplicaTransport(getBus, () => ({ host: '127.0.0.1', busPort: bb! })).replicaGet(B.selfId, key, { timeoutMs: 5000 });
+  t.same(encodeObject(asRead), encodeObject(await b.ks.readObject(key)), 'a replica get carries the stored object exactly');
+  let absent = Buffer.alloc(0);
+  for (let i = 0; ; i++) {
+    absent = Buffer.from(`absent${i}`);
+    if (A.ring().preflist(keySlot(absent))[0] === B.selfId) break;
+  }
+  t.equal((await A.coordinator.get(absent)).siblings.length, 0, 'an absent key reads as the empty object over the bus');
 
   // Replica puts made in one turn go to a peer as ONE REPLICA_PUT_BATCH; B merges them with one
   // engine write and answers per entry: a key over max-key-bytes fails alone.
