@@ -3,9 +3,12 @@
  *
  *   ringkv [FILE | --conf FILE] [--<config-key> <value> ...]
  *   ringkv cluster --nodes K [--base-port P] [--dir DIR] [--conf FILE] [--<config-key> <value> ...]
+ *   ringkv cluster join|leave|wait --port P [--host H] [--timeout-sec S]      (cluster_wait.ts)
  *
  * As with redis-server, `--key a b` gives a key a multi-word value (bind).
  */
+import type { WaitAction } from './cluster_progress.js';
+
 export class CliUsageError extends Error {
   constructor(message: string) {
     super(message);
@@ -21,7 +24,12 @@ export type CliCommand =
   | { kind: 'help' }
   | { kind: 'version' }
   | { kind: 'node'; conf: string | undefined; overrides: [string, string][] }
-  | { kind: 'cluster'; nodes: number; basePort: number; dir: string; conf: string | undefined; overrides: [string, string][] };
+  | { kind: 'cluster'; nodes: number; basePort: number; dir: string; conf: string | undefined; overrides: [string, string][] }
+  | { kind: 'cluster-wait'; action: WaitAction; host: string; port: number; timeoutSec: number };
+
+/** Default of --timeout-sec for `ringkv cluster join|leave|wait`: 0 = wait as long as it takes. */
+export const DEFAULT_WAIT_TIMEOUT_SEC = 0;
+const WAIT_ACTIONS: readonly WaitAction[] = ['join', 'leave', 'wait'];
 
 /** `--key v1 v2 --other v` -> [['key', 'v1 v2'], ['other', 'v']]. */
 function parseOptions(argv: readonly string[]): [string, string][] {
@@ -63,6 +71,16 @@ function takeString(opts: [string, string][], key: string): string | undefined {
 export function parseCli(argv: readonly string[]): CliCommand {
   if (argv.includes('--help') || argv.includes('-h')) return { kind: 'help' };
   if (argv.includes('--version') || argv.includes('-v')) return { kind: 'version' };
+  if (argv[0] === 'cluster' && WAIT_ACTIONS.includes(argv[1] as WaitAction)) {
+    const action = argv[1] as WaitAction;
+    const opts = parseOptions(argv.slice(2));
+    const port = takeInt(opts, 'port', 0, 1, 65535);
+    if (port === 0) throw new CliUsageError(`ringkv cluster ${action} needs --port <client port of the node>`);
+    const host = takeString(opts, 'host') ?? '127.0.0.1';
+    const timeoutSec = takeInt(opts, 'timeout-sec', DEFAULT_WAIT_TIMEOUT_SEC, 0, 86_400 * 7);
+    if (opts.length > 0) throw new CliUsageError(`ringkv cluster ${action} takes --port, --host and --timeout-sec, not --${opts[0]![0]}`);
+    return { kind: 'cluster-wait', action, host, port, timeoutSec };
+  }
   if (argv[0] === 'cluster') {
     const opts = parseOptions(argv.slice(1));
     const nodes = takeInt(opts, 'nodes', 0, 1, CLUSTER_NODES_MAX);
@@ -100,5 +118,8 @@ export const USAGE = `Usage:
       Runs one node in the foreground, e.g. ringkv --port 7001 --dir ./data/7001 --appendfsync always
   ringkv cluster --nodes K [--base-port 7001] [--dir ./data] [--conf FILE] [--<config-key> <value> ...]
       Starts K nodes on ports base-port.. with data in DIR/<port>; Ctrl-C stops them all.
+  ringkv cluster join|leave|wait --port P [--host 127.0.0.1] [--timeout-sec S]
+      Shows a progress bar until the node at host:P has joined (started with --seeds), has left
+      (leave sends it CLUSTER LEAVE), or no slot is moving any more (wait: a weight change).
 Every config key is documented in conf/ringkv.conf.
 `;

@@ -13,6 +13,7 @@ import { ServerStartError } from '../server/server.js';
 import { RINGKV_VERSION } from '../server/version.js';
 import { CliUsageError, parseCli, USAGE } from './args.js';
 import { runCluster } from './cluster.js';
+import { runClusterWait } from './cluster_wait.js';
 
 function fail(message: string): never {
   process.stderr.write(`ringkv: ${message}\n`);
@@ -59,6 +60,11 @@ async function main(argv: readonly string[]): Promise<void> {
     case 'cluster': {
       const self = fileURLToPath(import.meta.url);
       const code = await runCluster(cmd, self, (line) => process.stdout.write(line + '\n'));
+      process.exit(code);
+      return;
+    }
+    case 'cluster-wait': {
+      const code = await runClusterWait(cmd, { tty: process.stdout.isTTY === true, write: (text) => process.stdout.write(text) });
       process.exit(code);
       return;
     }

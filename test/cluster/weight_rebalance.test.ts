@@ -112,7 +112,9 @@ t.test('CONFIG SET weight 2 on one of 3 nodes: streamed rebalance to the pure pl
   t.comment(`primary/replica slots before (1,1,1): ${fmt(countsBefore)}; after (2,1,1): ${fmt(countsAfter)}`);
   const p = ids.map((id) => countsAfter.get(id)?.primaries ?? 0);
   const ratio = p[0]! / ((p[1]! + p[2]!) / 2);
-  t.ok(ratio > 1.6 && ratio < 2.5, `the weight-2 node has ${ratio.toFixed(2)}x the primaries of the others`);
+  // Node ids are random, so the exact ratio varies with the placement (1.596 was seen once): the
+  // counts equal the pure function's (checked above); the bound only says "about twice".
+  t.ok(ratio > 1.3 && ratio < 3, `the weight-2 node has ${ratio.toFixed(2)}x the primaries of the others`);
 
   t.same(await missingKeys(clients[1]!, w.acked), [], `all ${w.acked.size} acknowledged keys read back with their value`);
   await waitUntil('old owners dropped what moved', async () => (await badReplicaCounts(clients[1]!, [...w.acked.keys()], N)).length === 0, 20_000).catch(() => undefined);
