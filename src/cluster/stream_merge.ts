@@ -43,7 +43,8 @@ export function pageBytes(entries: readonly StreamEntry[]): number {
 /** Decodes a page's objects (a corrupt one throws before anything is stored) and merges them in one batch. */
 export async function mergeStreamPage(ks: Keyspace, entries: readonly StreamEntry[]): Promise<void> {
   if (entries.length === 0) return;
-  const decoded: { key: Buffer; object: VersionedObject }[] = entries.map((e) => ({ key: e.key, object: decodeObject(e.object) }));
+  // The received bytes go along: for a key new here they are stored as they came (no re-encode).
+  const decoded: { key: Buffer; object: VersionedObject; encoded: Buffer }[] = entries.map((e) => ({ key: e.key, object: decodeObject(e.object), encoded: e.object }));
   await ks.mergeObjectsBatch(decoded);
 }
 

@@ -9,8 +9,14 @@ import assert from 'node:assert';
 
 /** Smallest chunk asked for, bytes (below it per-request overhead dominates). */
 export const MIN_STREAM_CHUNK_BYTES = 16 * 1024;
-/** Chunk asked for when the rate is unlimited or high, bytes. */
-export const DEFAULT_STREAM_CHUNK_BYTES = 1024 * 1024;
+/**
+ * Chunk (page) asked for when the rate is unlimited or high, bytes. The receiver merges a page
+ * in one engine batch holding the page's key locks (stream_merge.ts), so a page is also the
+ * longest stretch a client write to one of its keys can wait; 4 MiB of 4 KiB values is ~1000
+ * objects. Bigger pages mean fewer round trips per byte (a join is ~70 tasks, each pulled one
+ * page ahead).
+ */
+export const DEFAULT_STREAM_CHUNK_BYTES = 4 * 1024 * 1024;
 /** Chunks per second the pacing aims for at low rates. */
 const CHUNKS_PER_SECOND = 10;
 

@@ -16,9 +16,11 @@ import {
   mergeObjects,
   type VersionedObject,
 } from '../../src/coordinator/object.js';
+import { sameObject } from '../../src/coordinator/object_same.js';
 import { openEngine } from '../../src/storage/engine.js';
 import type { KVEngine } from '../../src/storage/types.js';
 import { ENGINE_DIR_NAME, Keyspace } from '../../src/server/keyspace.js';
+import { dataKey } from '../../src/server/key_layout.js';
 import { openFixture } from '../server/keyspace_fixture.js';
 
 const b = (s: string): Buffer => Buffer.from(s, 'latin1');
@@ -88,6 +90,29 @@ t.test('a page merged again changes nothing (a resumed chunk is not rewritten)',
   await fx.ks.mergeObjectsBatch([{ key: b('d'), object: one }, { key: b('d'), object: two }]);
   t.same(liveValues(await fx.ks.readObject(b('d'))), ['one', 'two']);
   t.same(liveValues(mergeObjects(one, two, opts())), ['one', 'two'], 'as mergeObjects of the two');
+});
+
+t.test('bytes as received are stored as they are only when the merge left the object unchanged', async (t) => {
+  const fx = await openFixture(t);
+  const incoming = history([{ actor: 'src.1', value: 'streamed', ms: 7 }]);
+  // The received buffer itself is what the engine stores (no encoding of the object again).
+  const received = Buffer.from(encodeObject(incoming));
+  await fx.ks.mergeObjectsBatch([{ key: b('new'), object: decodeObject(received), encoded: received }]);
+  const stored = await fx.ks.engine.get(dataKey(b('new')));
+  t.ok(stored !== undefined && stored.equals(received), 'absent key: the received encoding is what is stored');
+  // Present with another version: the merge changes the object, so it is encoded afresh.
+  await fx.ks.writeObject(b('old'), { value: b('local'), expiresAtMs: 0 });
+  const wrong = Buffer.from('not this');
+  await fx.ks.mergeObjectsBatch([{ key: b('old'), object: incoming, encoded: wrong }]);
+  t.same(liveValues(await fx.ks.readObject(b('old'))), ['local', 'streamed'], 'a changed object is re-encoded, not the sent bytes');
+
+  const other = history([{ actor: 'b.1', value: 'x', ms: 1 }]);
+  t.ok(sameObject(incoming, incoming));
+  t.ok(sameObject(incoming, mergeObjects(EMPTY_OBJECT, incoming, opts())), 'a merge into nothing leaves the object as it came');
+  t.notOk(sameObject(incoming, mergeObjects(other, incoming, opts())), 'a merge with a concurrent version does not');
+  t.notOk(sameObject(incoming, { ...incoming, clock: new Map([['src.1', 2]]) }), 'a different clock counter');
+  t.notOk(sameObject(incoming, { ...incoming, clockTimesMs: new Map([['src.1', 1]]) }), 'different clock times');
+  t.notOk(sameObject(incoming, decodeObject(encodeObject(incoming))), 'equal but rebuilt siblings count as different (safe: only costs an encode)');
 });
 
 /** The fixture's keyspace reopened on its engine with every batch write held until `open()`. */
