@@ -13,6 +13,7 @@
  *   STREAM_CONFIRM request : u8 fpLen | target ring fingerprint      response: empty
  *     "I hold every slot I gain in the ring with this fingerprint" (to a leaving node).
  */
+import assert from 'node:assert';
 import { SLOT_COUNT } from '../coordinator/slot.js';
 import { MAX_WIRE_KEY_BYTES } from './replica_codec.js';
 import { ByteReader, ByteWriter, fail } from './wire.js';
@@ -81,6 +82,56 @@ export function encodeStreamScanReply(rep: StreamScanReply): Buffer {
   w.u8(rep.done ? 1 : 0).u32(rep.next.length).bytes(rep.next).u32(rep.entries.length);
   for (const e of rep.entries) w.u32(e.key.length).bytes(e.key).u32(e.object.length).bytes(e.object);
   return w.finish();
+}
+
+/** Room reserved before the entries for the reply's header (done, next position, count). */
+const REPLY_HEADER_MAX_BYTES = 1 + 4 + MAX_STREAM_POSITION_BYTES + 4;
+
+/**
+ * Builds a STREAM_SCAN reply while the source scans, with no StreamEntry objects and one copy
+ * of each key and object (straight into the payload): entries first, behind room for the
+ * header, which finish() writes once `done` and `next` are known.
+ */
+export class StreamScanReplyWriter {
+  #buf: Buffer;
+  #pos = REPLY_HEADER_MAX_BYTES;
+  #count = 0;
+
+  /** `expectedBytes`: the entry bytes the scan will likely write (its maxBytes). */
+  constructor(expectedBytes: number) {
+    this.#buf = Buffer.allocUnsafe(REPLY_HEADER_MAX_BYTES + expectedBytes + 64 * 1024);
+  }
+
+  get count(): number {
+    return this.#count;
+  }
+
+  add(key: Buffer, object: Buffer): void {
+    assert(key.length <= MAX_WIRE_KEY_BYTES && object.length <= MAX_STREAM_OBJECT_BYTES && this.#count < MAX_STREAM_CHUNK_ENTRIES);
+    const need = 8 + key.length + object.length;
+    if (this.#pos + need > this.#buf.length) {
+      const next = Buffer.allocUnsafe(Math.max(this.#buf.length * 2, this.#pos + need));
+      this.#buf.copy(next, 0, 0, this.#pos);
+      this.#buf = next;
+    }
+    this.#pos = this.#buf.writeUInt32BE(key.length, this.#pos);
+    this.#pos += key.copy(this.#buf, this.#pos);
+    this.#pos = this.#buf.writeUInt32BE(object.length, this.#pos);
+    this.#pos += object.copy(this.#buf, this.#pos);
+    this.#count++;
+  }
+
+  /** The payload (decodeStreamScanReply reads it back as the entries added, in order). */
+  finish(done: boolean, next: Buffer): Buffer {
+    assert(next.length <= MAX_STREAM_POSITION_BYTES);
+    let at = REPLY_HEADER_MAX_BYTES - (1 + 4 + next.length + 4);
+    const start = at;
+    at = this.#buf.writeUInt8(done ? 1 : 0, at);
+    at = this.#buf.writeUInt32BE(next.length, at);
+    at += next.copy(this.#buf, at);
+    this.#buf.writeUInt32BE(this.#count, at);
+    return this.#buf.subarray(start, this.#pos);
+  }
 }
 
 export function decodeStreamScanReply(payload: Buffer): StreamScanReply {
