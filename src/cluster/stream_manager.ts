@@ -41,7 +41,6 @@ import {
   decodeStreamScanReply,
   encodeStreamConfirm,
   encodeStreamScan,
-  encodeStreamScanReply,
   StreamMessageType,
 } from './stream_codec.js';
 import { confirmTargets, leaveGainers, ownedSlots, planTasks, removalGains, transitionGains } from './stream_plan.js';
@@ -203,7 +202,7 @@ export class StreamManager {
       this.#sweepAt = this.#joinStartedMs + Math.max(RESTART_SWEEP_MIN_MS, RESTART_SWEEP_GOSSIP_ROUNDS * o.gossipIntervalMs);
       this.#lastMoveMs = this.#joinStartedMs;
     }
-    o.bus.handle(StreamMessageType.STREAM_SCAN, async (payload) => encodeStreamScanReply(await readStreamChunk(o.keyspace, decodeStreamScan(payload))));
+    o.bus.handle(StreamMessageType.STREAM_SCAN, (payload) => readStreamChunk(o.keyspace, decodeStreamScan(payload)));
     o.bus.handle(StreamMessageType.STREAM_CONFIRM, (payload, from) => {
       this.#confirmed.set(from.id, decodeStreamConfirm(payload));
       return Buffer.alloc(0);
