@@ -5,7 +5,12 @@
  * thread), V8 heap, external and ArrayBuffer bytes, thread count and the levels; at the end RSS
  * by mapping kind from /proc/self/smaps (file-backed, brk [heap], anonymous).
  *
- *   node --expose-gc .build/NAME/bench/storage_memprobe.js DIR COUNT CACHE_BYTES
+ *   node --expose-gc .build/NAME/bench/storage_memprobe.js DIR COUNT CACHE_BYTES [inline]
+ *
+ * `inline`: table building on the main thread (offload: false), to tell worker-thread memory
+ * from the rest. Run under MALLOC_ARENA_MAX=2 to see how much is glibc per-thread arenas.
+ * Anonymous mappings are split by size: glibc arenas of other threads live in 64 MiB
+ * reservations ("arena-sized"), the rest is V8 pages, the brk heap's neighbours and stacks.
  *
  * DIR is filled beforehand, e.g. `node .build/NAME/bench/storage_run.js fill ringkv DIR 100000 4096 1 1`
  * (keys "k" + 15 digits, 0 <= i < COUNT). Diagnostic output, not a results table.
@@ -16,6 +21,8 @@ import { openEngine, type Engine } from '../src/storage/engine.js';
 const SETTLE_MS_MAX = 60_000;
 const RANDOM_READS = 10_000;
 const MIB = 1024 * 1024;
+/** glibc's HEAP_MAX_SIZE on 64-bit: the reservation of one non-main malloc arena. */
+const ARENA_BYTES = 64 * MIB;
 
 const mib = (n: number): string => (n / MIB).toFixed(1);
 
@@ -36,7 +43,12 @@ function rssByMappingKind(): string {
     const head = /^[0-9a-f]+-[0-9a-f]+ \S+ \S+ \S+ \S+\s*(.*)$/.exec(line);
     if (head) {
       const name = head[1] ?? '';
-      kind = name.startsWith('/') ? 'file-backed' : name === '' ? 'anonymous' : name;
+      const lo = parseInt(line.slice(0, line.indexOf('-')), 16);
+      const hi = parseInt(line.slice(line.indexOf('-') + 1, line.indexOf(' ')), 16);
+      // glibc reserves each non-main arena as a 64 MiB aligned region (HEAP_MAX_SIZE); its used
+      // part and the PROT_NONE rest show up as two mappings that sum to 64 MiB.
+      const arenaPart = hi - lo <= ARENA_BYTES && lo % ARENA_BYTES === 0;
+      kind = name.startsWith('/') ? 'file-backed' : name === '' ? (arenaPart ? 'anonymous arena-sized' : 'anonymous other') : name;
       continue;
     }
     const rss = /^Rss:\s+(\d+) kB/.exec(line);
@@ -46,12 +58,12 @@ function rssByMappingKind(): string {
 }
 
 async function main(): Promise<void> {
-  const [dir, countArg, cacheArg] = process.argv.slice(2);
+  const [dir, countArg, cacheArg, mode] = process.argv.slice(2);
   if (!dir || !countArg || !cacheArg) throw new Error('usage: storage_memprobe.js DIR COUNT CACHE_BYTES');
   const count = Number(countArg);
   const key = (i: number): Buffer => Buffer.from(`k${String(i).padStart(15, '0')}`);
   step('start');
-  const e = await openEngine({ dir, appendfsync: 'no', blockCacheBytes: Number(cacheArg) });
+  const e = await openEngine({ dir, appendfsync: 'no', blockCacheBytes: Number(cacheArg), offload: mode !== 'inline' });
   step('open', e);
   const settleStart = Date.now();
   for (;;) {
@@ -67,7 +79,7 @@ async function main(): Promise<void> {
   step('random reads', e);
   await e.close();
   step('closed');
-  process.stdout.write(`RSS by mapping: ${rssByMappingKind()}\n`);
+  process.stdout.write(`RSS by mapping: ${rssByMappingKind()}; MALLOC_ARENA_MAX=${process.env.MALLOC_ARENA_MAX ?? 'unset'}, ${mode === 'inline' ? 'inline' : 'worker'}\n`);
 }
 
 main().catch((err: unknown) => {

@@ -157,10 +157,17 @@ function rssBytes(): number {
   return process.memoryUsage().rss;
 }
 
-async function timed<T>(fn: () => Promise<T>): Promise<{ ms: number; value: T }> {
+/**
+ * Wall time and CPU time of fn. CPU is the whole process (every thread: LevelDB's thread pool and
+ * compaction thread, ringkv's main thread and table worker), user + system: on a machine shared
+ * with other work, wall time measures the scheduler's share as much as the engine, CPU time does not.
+ */
+async function timed<T>(fn: () => Promise<T>): Promise<{ ms: number; cpuMs: number; value: T }> {
   const start = process.hrtime.bigint();
+  const cpu0 = process.cpuUsage();
   const value = await fn();
-  return { ms: Number(process.hrtime.bigint() - start) / 1e6, value };
+  const cpu = process.cpuUsage(cpu0);
+  return { ms: Number(process.hrtime.bigint() - start) / 1e6, cpuMs: (cpu.user + cpu.system) / 1000, value };
 }
 
 const perSec = (n: number, ms: number) => (n * 1000) / ms;
@@ -215,6 +222,7 @@ async function fill(engine: EngineName, dir: string, count: number, valueBytes: 
     singlePutsPerSec: perSec(singleCount, single.ms),
     durablePutsPerSec: perSec(durableCount, durable.ms),
     batchedPutsPerSec: perSec(count, batched.ms),
+    batchedPutsPerCpuSec: perSec(count, batched.cpuMs),
     userBytes,
     bytesWritten: wchar1 - wchar0,
     writeAmplification: (wchar1 - wchar0) / userBytes,
@@ -270,6 +278,8 @@ async function read(
     phase: 'read',
     hotGetsPerSec: perSec(hotReads, hot.ms),
     coldGetsPerSec: perSec(coldReads, cold.ms),
+    hotGetsPerCpuSec: perSec(hotReads, hot.cpuMs),
+    coldGetsPerCpuSec: perSec(coldReads, cold.cpuMs),
     scanEntriesPerSec: perSec(scan.value, scan.ms),
     scansPerSec: perSec(scans, scan.ms),
     rssAfterReadsBytes: rssBytes(),

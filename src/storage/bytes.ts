@@ -22,9 +22,40 @@ export function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
   return a.length === b.length && compareBytes(a, b) === 0;
 }
 
-/** A copy of b (allocUnsafe + copy: no zero-fill, small copies come from the shared pool). */
+/**
+ * Values up to this size are copied into a shared slab (below); larger ones get their own
+ * buffer. Node's own pool stops below 4 KiB (half its 8 KiB pool), so every 4 KiB value read
+ * was its own ArrayBuffer: measured 1.4 us per copy against 0.6 us carved from a slab.
+ */
+const SLAB_VALUE_BYTES_MAX = 8 * 1024;
+/**
+ * Slab size. A copy keeps its whole slab alive, so a caller that retains one value pins at most
+ * this many bytes (16x a 4 KiB value; Node's pool has the same trade-off at 8 KiB). Callers that
+ * keep many values for long should copy them into buffers of their own.
+ */
+const SLAB_BYTES = 64 * 1024;
+let slab = Buffer.allocUnsafeSlow(0);
+let slabUsed = 0;
+
+/**
+ * A copy of b (no zero-fill): small values come from Node's pool, values up to
+ * SLAB_VALUE_BYTES_MAX from a 64 KiB slab shared by later copies, larger ones from a buffer of
+ * their own. The caller may modify it; nothing else writes to it.
+ */
 export function copyBytes(b: Uint8Array): Buffer {
-  const out = Buffer.allocUnsafe(b.length);
+  const n = b.length;
+  if (n < Buffer.poolSize >>> 1 || n > SLAB_VALUE_BYTES_MAX) {
+    const out = Buffer.allocUnsafe(n);
+    out.set(b);
+    return out;
+  }
+  if (slabUsed + n > slab.length) {
+    slab = Buffer.allocUnsafeSlow(SLAB_BYTES);
+    slabUsed = 0;
+  }
+  const out = slab.subarray(slabUsed, slabUsed + n);
+  // 8-byte alignment for the next copy, as Node's pool does.
+  slabUsed = (slabUsed + n + 7) & ~7;
   out.set(b);
   return out;
 }

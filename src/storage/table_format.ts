@@ -86,11 +86,22 @@ export function tableFileName(fileNumber: number): string {
   return `${String(fileNumber).padStart(6, '0')}.sst`;
 }
 
+/**
+ * Blocks are encoded in place into slabs of this size (one ArrayBuffer per slab, not per block):
+ * an entry is copied once into its slab and once more into the finished table. Before, each
+ * block was copied again into a buffer of its own (one ArrayBuffer per 4 KiB block), which was
+ * most of the worker's allocation and copying in a 4 KiB-value fill.
+ */
+const BUILD_SLAB_BYTES = 1024 * 1024;
+
 /** Builds one table in memory. Pure: bytes in, bytes out (runs in the worker thread). */
 export class TableBuilder {
+  /** Finished blocks, in order, as views of full slabs. */
   private readonly chunks: Buffer[] = [];
   private offset = 0;
+  /** The current slab: finished blocks [0, blockStart), then the open block. */
   private block: Buffer;
+  private blockStart = 0;
   private blockLen = 0;
   /** Where each entry of the open block starts. */
   private starts: number[] = [];
@@ -104,7 +115,7 @@ export class TableBuilder {
   private largestSeq = 0;
 
   constructor(private readonly options: TableBuildOptions) {
-    this.block = Buffer.allocUnsafe(Math.max(1024, options.blockBytes * 2));
+    this.block = Buffer.allocUnsafeSlow(Math.max(BUILD_SLAB_BYTES, options.blockBytes * 2));
     this.bloom = new BloomBuilder(options.bloomBitsPerKey);
   }
 
@@ -123,13 +134,9 @@ export class TableBuilder {
     if (prev) assert(compareInternal(prev.key, prev.seq, e.key, e.seq) < 0, 'table entries out of order');
     if (!prev || !equalBytes(prev.key, e.key)) this.bloom.addKey(e.key);
     const len = encodedEntryLength(e);
-    if (this.blockLen + len > this.block.length) {
-      const bigger = Buffer.allocUnsafe(Math.max(this.block.length * 2, this.blockLen + len));
-      this.block.copy(bigger, 0, 0, this.blockLen);
-      this.block = bigger;
-    }
+    this.reserve(len);
     this.starts.push(this.blockLen);
-    this.blockLen = encodeEntry(this.block, this.blockLen, e);
+    this.blockLen = encodeEntry(this.block, this.blockStart + this.blockLen, e) - this.blockStart;
     // Keep copies of boundary keys: e.key may be a view into a buffer that is reused.
     this.last = e;
     if (!this.first) this.first = { ...e, key: Buffer.from(e.key), value: Buffer.alloc(0) };
@@ -140,30 +147,46 @@ export class TableBuilder {
     if (this.blockLen >= this.options.blockBytes) this.finishBlock();
   }
 
+  /**
+   * Makes room for n more bytes of the open block in the current slab; when the slab is full,
+   * its finished blocks become a chunk and the open block moves to a fresh slab.
+   */
+  private reserve(n: number): void {
+    if (this.blockStart + this.blockLen + n <= this.block.length) return;
+    const next = Buffer.allocUnsafeSlow(Math.max(BUILD_SLAB_BYTES, this.blockLen + n));
+    this.block.copy(next, 0, this.blockStart, this.blockStart + this.blockLen);
+    if (this.blockStart > 0) this.chunks.push(this.block.subarray(0, this.blockStart));
+    this.block = next;
+    this.blockStart = 0;
+  }
+
   private finishBlock(): void {
     if (this.blockLen === 0) return;
     const last = this.last!;
     this.appendEntryStarts();
-    const raw = this.block.subarray(0, this.blockLen);
-    let body: Buffer = raw;
+    this.reserve(BLOCK_TRAILER_BYTES);
+    const start = this.blockStart;
+    let bodyLen = this.blockLen;
     let codec = CODEC_NONE;
     if (this.options.compression === 'deflate') {
+      const raw = this.block.subarray(start, start + bodyLen);
       const compressed = deflateRawSync(raw, { level: 1 });
       const header = varintLength(raw.length);
       if (header + compressed.length <= raw.length - raw.length / 8) {
-        body = Buffer.allocUnsafe(header + compressed.length);
-        putVarint(body, 0, raw.length);
-        compressed.copy(body, header);
+        // Shorter than the raw block by construction: written over it in place.
+        const rawLength = raw.length;
+        putVarint(this.block, start, rawLength);
+        compressed.copy(this.block, start + header);
+        bodyLen = header + compressed.length;
         codec = CODEC_DEFLATE;
       }
     }
-    const out = Buffer.allocUnsafe(body.length + BLOCK_TRAILER_BYTES);
-    body.copy(out, 0);
-    out[body.length] = codec;
-    out.writeUInt32LE(crc32(out.subarray(0, body.length + 1)), body.length + 1);
-    this.index.push({ key: Buffer.from(last.key), seq: last.seq, offset: this.offset, size: out.length });
-    this.chunks.push(out);
-    this.offset += out.length;
+    this.block[start + bodyLen] = codec;
+    this.block.writeUInt32LE(crc32(this.block.subarray(start, start + bodyLen + 1)), start + bodyLen + 1);
+    const size = bodyLen + BLOCK_TRAILER_BYTES;
+    this.index.push({ key: Buffer.from(last.key), seq: last.seq, offset: this.offset, size });
+    this.offset += size;
+    this.blockStart = start + size;
     this.blockLen = 0;
     this.starts = [];
   }
@@ -172,13 +195,8 @@ export class TableBuilder {
   private appendEntryStarts(): void {
     const n = this.starts.length;
     const width = this.blockLen <= NARROW_ENTRIES_BYTES_MAX ? 2 : 4;
-    const need = this.blockLen + n * width + ENTRY_STARTS_TAIL_BYTES;
-    if (need > this.block.length) {
-      const bigger = Buffer.allocUnsafe(need);
-      this.block.copy(bigger, 0, 0, this.blockLen);
-      this.block = bigger;
-    }
-    let p = this.blockLen;
+    this.reserve(n * width + ENTRY_STARTS_TAIL_BYTES);
+    let p = this.blockStart + this.blockLen;
     for (const start of this.starts) {
       if (width === 2) this.block.writeUInt16LE(start, p);
       else this.block.writeUInt32LE(start, p);
@@ -186,13 +204,15 @@ export class TableBuilder {
     }
     this.block[p++] = width;
     this.block.writeUInt32LE(n, p);
-    this.blockLen = p + 4;
+    this.blockLen = p + 4 - this.blockStart;
   }
 
   /** Lays out filter, index and footer; returns the whole file. */
   finish(): { bytes: Buffer; meta: TableMeta } {
     assert(this.entries > 0, 'a table needs at least one entry');
     this.finishBlock();
+    if (this.blockStart > 0) this.chunks.push(this.block.subarray(0, this.blockStart));
+    this.blockStart = 0;
     const filter = this.bloom.finish();
     const filterOffset = this.offset;
     let indexLen = 0;
