@@ -11,6 +11,8 @@
  *
  *   fresh node (no membership file, no join in progress), auto:
  *     every seed is this node itself            -> up       (a one-node cluster)
+ *     a seed holds this node's id as up/leaving -> up       (a member restarted before it wrote
+ *                                                            its membership file)
  *     ask every other seed for its table with an EMPTY gossip SYNC (it learns nothing of us and
  *     answers with all its records), PREFLIGHT_TIMEOUT_MS per seed, all at once:
  *       no seed answered                        -> up       (the first node of a new cluster;
@@ -57,11 +59,18 @@ export interface PreflightView {
   readonly seedAnswered: boolean;
   /** Members that own slots (up or leaving), other than this node: holds data? (undefined: no answer). */
   readonly owners: ReadonlyArray<boolean | undefined>;
+  /**
+   * Some seed already holds THIS node's id as a slot owner (up or leaving): a member restarted
+   * before it ever wrote its membership file (e.g. kill -9 soon after its first start), not a
+   * new node. It re-enters as the member it was; streaming would make it `joining` and drop it
+   * from the current ring its peers' writes and hints use.
+   */
+  readonly knownOwner?: boolean;
 }
 
 /** The decision (pure; see the header). */
 export function decideAutoJoin(v: PreflightView): 'up' | 'joining' {
-  if (v.onlySelfSeeds || !v.seedAnswered || v.owners.length === 0) return 'up';
+  if (v.onlySelfSeeds || !v.seedAnswered || v.knownOwner === true || v.owners.length === 0) return 'up';
   return v.owners.every((d) => d === false) ? 'up' : 'joining';
 }
 
@@ -116,6 +125,7 @@ export async function preflightAutoJoin(o: PreflightOptions): Promise<'up' | 'jo
       ),
     );
     const owners = new Map<string, MemberRecord>();
+    const knownOwner = tables.some((records) => (records ?? []).some((r) => r.id === o.nodeId && (r.state === 'up' || r.state === 'leaving')));
     for (const records of tables) for (const r of records ?? []) if (r.id !== o.nodeId && (r.state === 'up' || r.state === 'leaving')) owners.set(r.id, r);
     const holds = await Promise.all(
       [...owners.values()].map((m) =>
@@ -128,11 +138,13 @@ export async function preflightAutoJoin(o: PreflightOptions): Promise<'up' | 'jo
         ),
       ),
     );
-    const view: PreflightView = { onlySelfSeeds: false, seedAnswered: tables.some((x) => x !== undefined), owners: holds };
+    const view: PreflightView = { onlySelfSeeds: false, seedAnswered: tables.some((x) => x !== undefined), owners: holds, knownOwner };
     const state = decideAutoJoin(view);
     const why = !view.seedAnswered
       ? 'no seed answered (the first node of a new cluster)'
-      : owners.size === 0
+      : knownOwner
+        ? 'the cluster already knows this node id as a member (a restart before its membership file was written)'
+        : owners.size === 0
         ? 'no member owns slots yet (a new cluster)'
         : state === 'up'
           ? `the ${owners.size} owning members hold no data`

@@ -19,6 +19,7 @@ t.test('decideAutoJoin', async (t) => {
   t.equal(decideAutoJoin(v({ owners: [false, false] })), 'up', 'the owners are empty');
   t.equal(decideAutoJoin(v({ owners: [false, true] })), 'joining', 'an owner holds data');
   t.equal(decideAutoJoin(v({ owners: [false, undefined] })), 'joining', 'an owner did not answer: it may hold data');
+  t.equal(decideAutoJoin(v({ owners: [true, true], knownOwner: true })), 'up', 'the seeds already hold this id as an owner: a restarted member, not a joiner');
   t.ok(onlySelfSeeds([{ host: '127.0.0.1', busPort: 17001 }], { host: '127.0.0.1', busPort: 17001 }));
   t.ok(onlySelfSeeds([{ host: 'localhost', busPort: 17001 }], { host: '127.0.0.1', busPort: 17001 }), 'loopback names');
   t.notOk(onlySelfSeeds([{ host: '127.0.0.1', busPort: 17001 }, { host: '127.0.0.1', busPort: 17002 }], { host: '127.0.0.1', busPort: 17001 }));
