@@ -19,8 +19,8 @@ import type { StreamEntry } from '../src/cluster/stream_codec.js';
 import { MerkleStore } from '../src/cluster/merkle_store.js';
 import { applyWrite, contextOf, decodeObject, EMPTY_OBJECT, encodeObject } from '../src/coordinator/object.js';
 import { Keyspace } from '../src/server/keyspace.js';
-import type { ConfigView } from '../src/server/types.js';
 import { barChartSvg, codeBlock, commandLine, describeEnvironment, formatRatio, markdownTable, median, runAlternating, timeMs } from './lib/index.js';
+import { TestConfig } from '../test/server/keyspace_fixture.js';
 
 const { values: opts } = parseArgs({
   options: {
@@ -35,23 +35,12 @@ const VALUE_BYTES = 4096;
 /** What the old receiver merged at once (stream_manager.ts MERGE_PARALLELISM before 525442e). */
 const OLD_PARALLELISM = 32;
 
-const CONFIG_VALUES: Record<string, string | number> = {
-  'max-key-bytes': 1024,
-  'max-value-bytes': 1024 * 1024,
+// The keyspace's config: the test fixture's defaults with a server's durability and sizes.
+const config = new TestConfig({
   appendfsync: 'everysec',
   'memtable-bytes': 64 * 1024 * 1024,
   'block-cache-bytes': 128 * 1024 * 1024,
-  'bloom-bits-per-key': 10,
-  'gc-grace-seconds': 864000,
-  'conflict-policy': 'siblings',
-  'max-siblings': 100,
-  'vclock-max-entries': 50,
-};
-const config: ConfigView = {
-  getString: (k) => String(CONFIG_VALUES[k]),
-  getNumber: (k) => Number(CONFIG_VALUES[k]),
-  getBool: () => false,
-};
+});
 
 // The streamed objects: one write each by a source actor, as a joiner receives them.
 const count = Math.floor((MB * 1024 * 1024) / VALUE_BYTES);

@@ -508,6 +508,22 @@ export class Keyspace {
   }
 
   /**
+   * One atomic engine write of `ops` with the write observer told around it (willWrite before,
+   * didWrite after with `replaced[j]`, the stored bytes op j replaces, and whether it landed).
+   */
+  async #writeObserved(ops: { type: 'put'; key: Buffer; value: Buffer; expiresAtMs: number }[], replaced: readonly (Buffer | undefined)[]): Promise<void> {
+    const obs = this.#observer;
+    for (const op of ops) obs?.willWrite(op.key);
+    let ok = false;
+    try {
+      await this.#store(() => this.#engine.write(ops));
+      ok = true;
+    } finally {
+      if (obs !== undefined) for (const [j, op] of ops.entries()) obs.didWrite(op.key, replaced[j], op.value, op.expiresAtMs, ok);
+    }
+  }
+
+  /**
    * Read-modify-write of several keys at once, atomically on this node: one lock set (sorted,
    * no deadlock) and one engine batch. `fn` gets the views in the order of `keys` (a repeated
    * key gets the same view) and returns at most one write per distinct key.
@@ -541,15 +557,7 @@ export class Keyspace {
           changes.push([ek, livenessOf(before), objectLiveness(next, now)]);
           replaced.push(olds[i]);
         }
-        const obs = this.#observer;
-        for (const op of ops) obs?.willWrite(op.key);
-        let ok = false;
-        try {
-          await this.#store(() => this.#engine.write(ops));
-          ok = true;
-        } finally {
-          if (obs !== undefined) for (const [j, op] of ops.entries()) obs.didWrite(op.key, replaced[j], op.value, op.expiresAtMs, ok);
-        }
+        await this.#writeObserved(ops, replaced);
         for (const [ek, b, a] of changes) this.#counted(ek, b, a, now);
       }
       return result;
@@ -643,15 +651,7 @@ export class Keyspace {
         changes.push({ ek: x.ek, old, before: objectLiveness(before, now), after: objectLiveness(next, now) });
       }
       if (ops.length === 0) return 0;
-      const obs = this.#observer;
-      for (const op of ops) obs?.willWrite(op.key);
-      let ok = false;
-      try {
-        await this.#store(() => this.#engine.write(ops));
-        ok = true;
-      } finally {
-        if (obs !== undefined) for (const [j, op] of ops.entries()) obs.didWrite(op.key, changes[j]?.old, op.value, op.expiresAtMs, ok);
-      }
+      await this.#writeObserved(ops, changes.map((c) => c.old));
       for (const c of changes) this.#counted(c.ek, c.before, c.after, now);
       return ops.length;
     } finally {
