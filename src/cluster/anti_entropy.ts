@@ -29,6 +29,7 @@
  */
 import type { Ring } from '../coordinator/ring.js';
 import { decodeObject, encodeObject } from '../coordinator/object.js';
+import { keySlot } from '../coordinator/slot.js';
 import { dataKey, DATA_KEY_PREFIX_BYTES, slotRangeBounds } from '../server/key_layout.js';
 import type { Keyspace } from '../server/keyspace.js';
 import type { LogFn } from '../server/logger.js';
@@ -78,6 +79,13 @@ export interface AntiEntropyStats {
   keysPulled: number;
   /** Objects sent to peers for them to merge. */
   keysPushed: number;
+  /**
+   * Objects a peer sent (or wanted to send) for slots this node holds in neither its current nor
+   * its target ring, refused: a peer on an older view (e.g. a node back from a crash that has not
+   * heard of a join yet) would otherwise put a copy on a node that gave the slot up, after that
+   * node's sweep (stream_manager.ts), leaving N+1 copies for good.
+   */
+  keysRefused: number;
   bytesSent: number;
   bytesReceived: number;
   lastRoundMs: number;
@@ -104,6 +112,8 @@ export interface AntiEntropyOptions {
   keyspace: Keyspace;
   store: MerkleStore;
   ring: () => Ring;
+  /** True when this node holds `slot` in its current or target ring (objects of other slots are refused). */
+  owns: (slot: number) => boolean;
   isUp: (id: string) => boolean;
   config: ConfigView;
   log: LogFn;
@@ -130,6 +140,7 @@ export class AntiEntropy {
     differingLeaves: 0,
     keysPulled: 0,
     keysPushed: 0,
+    keysRefused: 0,
     bytesSent: 0,
     bytesReceived: 0,
     lastRoundMs: 0,
@@ -182,6 +193,7 @@ export class AntiEntropy {
       ['antientropy_differing_leaves', s.differingLeaves],
       ['antientropy_keys_repaired', s.keysPulled],
       ['antientropy_keys_sent', s.keysPushed],
+      ['antientropy_keys_refused', s.keysRefused],
       ['antientropy_bytes_sent', s.bytesSent],
       ['antientropy_bytes_received', s.bytesReceived],
       ['antientropy_last_round_ms', s.lastRoundMs],
@@ -333,6 +345,10 @@ export class AntiEntropy {
 
   /** Merges a peer's object; the encoding stored when that changed this node's copy, else undefined. */
   async #mergeStored(obj: KeyedObject, peer: string): Promise<Buffer | undefined> {
+    if (!this.#o.owns(keySlot(obj.key))) {
+      this.stats.keysRefused++;
+      return undefined;
+    }
     try {
       const ks = this.#o.keyspace;
       const before = await ks.engine.get(dataKey(obj.key));
@@ -385,7 +401,9 @@ export class AntiEntropy {
     let truncated = false;
     for (const l of listing) {
       const { send, want } = compareLeaf(mine.get(l.leaf) ?? [], l.entries);
-      for (const k of want) wants.push(k);
+      // A leaf is one slot's: a slot this node gave up (or never held) wants nothing.
+      if (want.length > 0 && this.#o.owns(slotOfLeaf(l.leaf))) for (const k of want) wants.push(k);
+      else this.stats.keysRefused += want.length;
       for (const e of send) {
         if (objects.length > 0 && bytes + e.key.length + e.bytes.length > MAX_AE_REPLY_OBJECT_BYTES) {
           truncated = true;

@@ -188,6 +188,8 @@ export class ClusterService implements ClusterView, ClusterKeyspaceAccess {
       keyspace,
       store: merkle,
       ring: () => this.#rings.current(),
+      // The stream manager knows the target ring (a join or leave in progress); before it starts, the current ring.
+      owns: (slot) => this.stream?.holdsSlot(slot) ?? this.#rings.current().preflist(slot).includes(this.selfId),
       isUp: (id) => this.isUp(id),
       config,
       log,

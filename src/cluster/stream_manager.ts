@@ -335,6 +335,12 @@ export class StreamManager {
     ];
   }
 
+  /** True when this node holds `slot` in the current or the target ring (anti-entropy accepts objects only for these). */
+  holdsSlot(slot: number): boolean {
+    const self = this.#o.selfId;
+    return this.#o.rings.current().preflist(slot).includes(self) || this.#o.rings.target().preflist(slot).includes(self);
+  }
+
   /** `key:value` lines for CLUSTER INFO. */
   infoLines(): string[] {
     return this.infoFields().map(([k, v]) => `${k}:${v}`);
