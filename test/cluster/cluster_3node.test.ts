@@ -194,8 +194,8 @@ t.test('a 3-node cluster: gossip, quorum reads and writes, failures, ioredis Clu
   t.equal(await clients[0]!.set('after-kill', 'x'), 'OK', 'W=2 write succeeds with one node dead');
   t.equal(await clients[1]!.set('after-kill-2', 'y'), 'OK');
   t.equal(await clients[1]!.set(`${SLOT_TAG}:0`, 'missed'), 'OK', 'a write to the tagged slot the dead node misses');
-  await waitUntil('the dead node marked failed', async () => (await nodesOf(clients[0]!)).some((n) => n.id === ids[2] && n.flags.includes('fail')));
-  await waitUntil('the dead node marked failed on node 1', async () => (await nodesOf(clients[1]!)).some((n) => n.id === ids[2] && n.flags.includes('fail')));
+  await waitUntil('the dead node marked failed', async () => (await nodesOf(clients[0]!)).some((n) => n.id === ids[2] && n.flags.split(',').includes('fail')));
+  await waitUntil('the dead node marked failed on node 1', async () => (await nodesOf(clients[1]!)).some((n) => n.id === ids[2] && n.flags.split(',').includes('fail')));
   t.equal(
     await errorOf(clients[1]!.get('key:5')),
     'NOQUORUM read: 0 of 3 replicas answered',

@@ -131,7 +131,7 @@ t.test('a 5-node cluster: SCAN, KEYS, DBSIZE, RANDOMKEY, FLUSHALL cover the whol
   const survivors = [0, 1, 3, 4].map((i) => clients[i]!);
   const early = await fullScan((n) => survivors[n % survivors.length]!, 'COUNT', 40);
   t.same([...early.keys].sort(), [...remaining].sort(), 'SCAN right after the kill: every key exactly once');
-  await waitUntil('the dead node marked failed', async () => (await nodeFlags(clients[0]!)).some((n) => n.id === ids[2] && n.flags.includes('fail')));
+  await waitUntil('the dead node marked failed', async () => (await nodeFlags(clients[0]!)).some((n) => n.id === ids[2] && n.flags.split(',').includes('fail')));
   const late = await fullScan((n) => survivors[(n + 1) % survivors.length]!, 'COUNT', 25);
   t.same([...late.keys].sort(), [...remaining].sort(), 'SCAN with the node marked failed: every key exactly once');
   t.same((await survivors[3]!.keys('*')).sort(), [...remaining].sort(), 'KEYS with a node down');
@@ -139,7 +139,7 @@ t.test('a 5-node cluster: SCAN, KEYS, DBSIZE, RANDOMKEY, FLUSHALL cover the whol
 
   // FLUSHALL through one node empties every node that is up.
   await waitUntil('the dead node marked failed everywhere', async () =>
-    (await Promise.all(survivors.map(nodeFlags))).every((v) => v.some((n) => n.id === ids[2] && n.flags.includes('fail'))),
+    (await Promise.all(survivors.map(nodeFlags))).every((v) => v.some((n) => n.id === ids[2] && n.flags.split(',').includes('fail'))),
   );
   t.equal(await survivors[0]!.flushall(), 'OK');
   for (const [i, c] of survivors.entries()) {

@@ -48,5 +48,5 @@ export async function hintInfo(c: Redis): Promise<Record<string, number>> {
 
 /** Whether `c` marks node `id` failed (fail or fail?) in CLUSTER NODES. */
 export async function seesDown(c: Redis, id: string): Promise<boolean> {
-  return (await clusterNodes(c)).some((n) => n.id === id && n.flags.includes('fail'));
+  return (await clusterNodes(c)).some((n) => n.id === id && n.flags.split(',').includes('fail'));
 }

@@ -63,17 +63,22 @@ t.test('two engines on one directory: the second gets ELOCKED until the first cl
   await b.close();
 });
 
+/** How long the child that becomes a zombie lives, s. */
+const ZOMBIE_CHILD_LIFE_S = 1;
+
 t.test('a LOCK naming a zombie (killed, not yet reaped by its parent) does not block open', async (t) => {
   // sh starts a short-lived child, prints its pid, then becomes `sleep`, which never reaps it:
-  // once the child exits it stays a zombie until the sh/sleep process is killed.
-  const parent = spawn('sh', ['-c', 'sleep 0 & echo $!; exec sleep 30'], { stdio: ['ignore', 'pipe', 'ignore'] });
+  // once the child exits it stays a zombie until the sh/sleep process is killed. The child lives
+  // for a second so that it exits after the exec: one that exited while sh was still sh could be
+  // reaped by sh (seen in CI on a loaded machine with `sleep 0`: ESRCH instead of a zombie).
+  const parent = spawn('sh', ['-c', `sleep ${ZOMBIE_CHILD_LIFE_S} & echo $!; exec sleep 60`], { stdio: ['ignore', 'pipe', 'ignore'] });
   t.teardown(() => {
     if (parent.exitCode === null && parent.signalCode === null) parent.kill('SIGKILL');
   });
   const [line] = (await once(parent.stdout!, 'data')) as [Buffer];
   const zombie = Number(line.toString('latin1').trim());
   t.ok(Number.isSafeInteger(zombie) && zombie > 0, `child pid ${zombie}`);
-  const deadline = Date.now() + 5_000;
+  const deadline = Date.now() + 20_000;
   while (!processIsZombie(zombie) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
   t.ok(processIsZombie(zombie), 'the child is a zombie (state Z)');
   t.doesNotThrow(() => process.kill(zombie, 0), 'kill(pid, 0) still succeeds for it');
