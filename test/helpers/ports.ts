@@ -87,3 +87,29 @@ export async function freePorts(count: number): Promise<number[]> {
     await Promise.all(servers.map(close));
   }
 }
+
+/**
+ * The first of `count` consecutive free loopback ports (first, first+1, ...), for commands that
+ * number their nodes' ports from a base (`ringkv cluster --base-port B --cluster-port C` uses
+ * B, B+1, ... and C, C+1, ...). Picked below the ephemeral range like freePorts, for the same
+ * reason; every port of the run is bound at once before any is released.
+ */
+export async function freePortRun(count: number): Promise<number> {
+  const span = PICK_END - PICKED_PORT_MIN - count;
+  for (let i = 0; i < PICK_TRIES_MAX; i++) {
+    const first = span >= PICK_RANGE_PORTS_MIN ? PICKED_PORT_MIN + Math.floor(Math.random() * span) : 0;
+    const servers: net.Server[] = [];
+    try {
+      servers.push(await bindPort(first));
+      const base = (servers[0]!.address() as net.AddressInfo).port;
+      if (base + count - 1 > 65535) continue;
+      for (let k = 1; k < count; k++) servers.push(await bindPort(base + k));
+      return base;
+    } catch {
+      // one of the run is in use: try another start
+    } finally {
+      await Promise.all(servers.map(close));
+    }
+  }
+  throw new Error(`no run of ${count} consecutive free ports found in ${PICK_TRIES_MAX} tries`);
+}

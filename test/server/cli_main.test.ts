@@ -13,6 +13,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseCli } from '../../src/cli/args.js';
 import { nodeArgs } from '../../src/cli/cluster.js';
+import { freePortRun } from '../helpers/ports.js';
 
 const MAIN = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 
@@ -23,6 +24,9 @@ interface Proc {
   exit: Promise<number | null>;
 }
 
+/** How long a process stopped in teardown gets after SIGTERM before SIGKILL. */
+const TEARDOWN_GRACE_MS = 15_000;
+
 function run(t: { teardown(fn: () => unknown): void }, args: string[]): Proc {
   const child = spawn(process.execPath, [MAIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
@@ -30,8 +34,15 @@ function run(t: { teardown(fn: () => unknown): void }, args: string[]): Proc {
   child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr?.on('data', (d: Buffer) => (err += d.toString()));
   const exit = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  t.teardown(() => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  // SIGTERM first: `ringkv cluster` starts its nodes detached and stops them only on a signal it
+  // can handle, so a SIGKILL alone would leave them running (and writing into the temp dir that
+  // the next teardown removes). SIGKILL only if it has not exited after the grace period.
+  t.teardown(async () => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), TEARDOWN_GRACE_MS);
+    await exit;
+    clearTimeout(timer);
   });
   return { child, stdout: () => out, stderr: () => err, exit };
 }
@@ -57,24 +68,6 @@ function ask(port: number, request: string): Promise<string> {
     });
     s.on('error', reject);
   });
-}
-
-/** A port free right now, and the one after it (for a 2-node cluster). */
-async function freePortPair(): Promise<number> {
-  for (let attempt = 0; attempt < 20; attempt++) {
-    const a = net.createServer();
-    await new Promise<void>((r) => a.listen(0, '127.0.0.1', () => r()));
-    const port = (a.address() as net.AddressInfo).port;
-    const b = net.createServer();
-    const ok = await new Promise<boolean>((r) => {
-      b.once('error', () => r(false));
-      b.listen(port + 1, '127.0.0.1', () => r(true));
-    });
-    await new Promise<void>((r) => a.close(() => r()));
-    if (ok) await new Promise<void>((r) => b.close(() => r()));
-    if (ok && port < 65535) return port;
-  }
-  throw new Error('no free port pair');
 }
 
 async function tempDir(t: { teardown(fn: () => unknown): void }): Promise<string> {
@@ -172,8 +165,9 @@ t.test('startup errors: one line on stderr, exit 1', async (t) => {
 
 t.test('ringkv cluster starts K nodes and stops them all on SIGTERM', async (t) => {
   const dir = await tempDir(t);
-  const base = await freePortPair();
-  const bus = await freePortPair();
+  // Four consecutive free ports: the nodes' client ports base, base+1 and bus ports base+2, base+3.
+  const base = await freePortRun(4);
+  const bus = base + 2;
   const p = run(t, ['cluster', '--nodes', '2', '--base-port', String(base), '--cluster-port', String(bus), '--dir', dir, '--bind', '127.0.0.1']);
   await waitFor(() => p.stdout().includes('Press Ctrl-C') || p.child.exitCode !== null, 'cluster ready', 30000);
   t.match(p.stdout(), new RegExp(`127\\.0\\.0\\.1:${base} `));
