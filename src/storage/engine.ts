@@ -739,15 +739,17 @@ export class Engine implements KVEngine {
         const file = path.join(this.dir, tableFileName(num));
         const h = await this.fs.open(file, 'write');
         try {
-          const bytes = Buffer.from(t.bytes.buffer, t.bytes.byteOffset, t.bytes.byteLength);
-          for (let off = 0; off < bytes.length; off += TABLE_WRITE_CHUNK_BYTES) {
-            await h.append(bytes.subarray(off, Math.min(bytes.length, off + TABLE_WRITE_CHUNK_BYTES)));
+          for (const part of t.parts) {
+            const bytes = Buffer.from(part.buffer, part.byteOffset, part.byteLength);
+            for (let off = 0; off < bytes.length; off += TABLE_WRITE_CHUNK_BYTES) {
+              await h.append(bytes.subarray(off, Math.min(bytes.length, off + TABLE_WRITE_CHUNK_BYTES)));
+            }
           }
           await h.sync();
         } finally {
           await h.close();
         }
-        this.counters.tableBytesWritten += t.bytes.byteLength;
+        this.counters.tableBytesWritten += t.size;
         const reader = await TableReader.open(this.fs, this.dir, num, this.cache, this.o.syncReads);
         handles.push(new TableHandle({ ...t.meta, level, fileNumber: num }, reader));
       }

@@ -50,6 +50,7 @@ import {
   TABLE_INDEX_BYTES_MAX,
 } from './limits.js';
 import { ByteReader, FormatError, putVarint, VARINT_BYTES_MAX, varintLength } from './varint.js';
+import { SLAB_BYTES, takeSlab } from './slab_pool.js';
 
 export const TABLE_MAGIC = Buffer.from('RKVTABLE', 'latin1');
 /** 2: data blocks end with their entry starts (version 1 had none). */
@@ -87,12 +88,20 @@ export function tableFileName(fileNumber: number): string {
 }
 
 /**
- * Blocks are encoded in place into slabs of this size (one ArrayBuffer per slab, not per block):
- * an entry is copied once into its slab and once more into the finished table. Before, each
- * block was copied again into a buffer of its own (one ArrayBuffer per 4 KiB block), which was
- * most of the worker's allocation and copying in a 4 KiB-value fill.
+ * Blocks are encoded in place into slabs (slab_pool.ts; one ArrayBuffer per slab, not per
+ * block), and a finished table is those slabs plus one buffer for filter, index and footer
+ * (finishParts): an entry is copied once, into its slab. Before, each block was copied into a
+ * buffer of its own, and later every table was copied once more into one buffer.
  */
-const BUILD_SLAB_BYTES = 1024 * 1024;
+const BUILD_SLAB_BYTES = SLAB_BYTES;
+
+/** A finished table as consecutive byte ranges (each a view of a buffer of its own, or of a slab). */
+export interface TableParts {
+  parts: Buffer[];
+  /** Total bytes: the file size. */
+  size: number;
+  meta: TableMeta;
+}
 
 /** Builds one table in memory. Pure: bytes in, bytes out (runs in the worker thread). */
 export class TableBuilder {
@@ -115,7 +124,7 @@ export class TableBuilder {
   private largestSeq = 0;
 
   constructor(private readonly options: TableBuildOptions) {
-    this.block = Buffer.allocUnsafeSlow(Math.max(BUILD_SLAB_BYTES, options.blockBytes * 2));
+    this.block = takeSlab(Math.max(BUILD_SLAB_BYTES, options.blockBytes * 2));
     this.bloom = new BloomBuilder(options.bloomBitsPerKey);
   }
 
@@ -153,7 +162,7 @@ export class TableBuilder {
    */
   private reserve(n: number): void {
     if (this.blockStart + this.blockLen + n <= this.block.length) return;
-    const next = Buffer.allocUnsafeSlow(Math.max(BUILD_SLAB_BYTES, this.blockLen + n));
+    const next = takeSlab(Math.max(BUILD_SLAB_BYTES, this.blockLen + n));
     this.block.copy(next, 0, this.blockStart, this.blockStart + this.blockLen);
     if (this.blockStart > 0) this.chunks.push(this.block.subarray(0, this.blockStart));
     this.block = next;
@@ -207,8 +216,22 @@ export class TableBuilder {
     this.blockLen = p + 4 - this.blockStart;
   }
 
-  /** Lays out filter, index and footer; returns the whole file. */
+  /** Lays out filter, index and footer; returns the whole file as one buffer (a copy of finishParts). */
   finish(): { bytes: Buffer; meta: TableMeta } {
+    const { parts, size, meta } = this.finishParts();
+    // One exclusive ArrayBuffer (allocUnsafeSlow: never the shared pool).
+    const bytes = Buffer.allocUnsafeSlow(size);
+    let q = 0;
+    for (const p of parts) q += p.copy(bytes, q);
+    return { bytes, meta };
+  }
+
+  /**
+   * Lays out filter, index and footer; returns the file as parts: the slabs holding the data
+   * blocks (views, in order) and one buffer of its own for filter + index + footer. Every part
+   * views an ArrayBuffer no other table uses, so the parts can be transferred between threads.
+   */
+  finishParts(): TableParts {
     assert(this.entries > 0, 'a table needs at least one entry');
     this.finishBlock();
     if (this.blockStart > 0) this.chunks.push(this.block.subarray(0, this.blockStart));
@@ -219,7 +242,11 @@ export class TableBuilder {
     for (const ie of this.index) {
       indexLen += varintLength(ie.key.length) + ie.key.length + varintLength(ie.seq) + varintLength(ie.offset) + varintLength(ie.size);
     }
-    const index = Buffer.allocUnsafe(indexLen);
+    const indexOffset = filterOffset + filter.length;
+    // filter ++ index ++ footer in one exclusive buffer.
+    const tail = Buffer.allocUnsafeSlow(filter.length + indexLen + FOOTER_BYTES);
+    filter.copy(tail, 0);
+    const index = tail.subarray(filter.length, filter.length + indexLen);
     let p = 0;
     for (const ie of this.index) {
       p = putVarint(index, p, ie.key.length);
@@ -228,8 +255,8 @@ export class TableBuilder {
       p = putVarint(index, p, ie.offset);
       p = putVarint(index, p, ie.size);
     }
-    const indexOffset = filterOffset + filter.length;
-    const footer = Buffer.alloc(FOOTER_BYTES);
+    const footer = tail.subarray(filter.length + indexLen);
+    footer.fill(0);
     footer.writeUIntLE(filterOffset, 0, 6);
     footer.writeUInt32LE(filter.length, 6);
     footer.writeUInt32LE(crc32(filter), 10);
@@ -240,18 +267,11 @@ export class TableBuilder {
     footer.writeUInt16LE(TABLE_FORMAT_VERSION, 34);
     footer.writeUInt32LE(crc32(footer.subarray(0, 36)), 36);
     TABLE_MAGIC.copy(footer, 40);
-    // One exclusive ArrayBuffer (allocUnsafeSlow: never the shared pool) so it can be
-    // transferred between threads.
     const size = indexOffset + index.length + FOOTER_BYTES;
-    const bytes = Buffer.allocUnsafeSlow(size);
-    let q = 0;
-    for (const c of this.chunks) q += c.copy(bytes, q);
-    q += filter.copy(bytes, q);
-    q += index.copy(bytes, q);
-    footer.copy(bytes, q);
     const first = this.first!;
     return {
-      bytes,
+      parts: [...this.chunks, tail],
+      size,
       meta: {
         smallestKey: first.key,
         largestKey: Buffer.from(this.last!.key),

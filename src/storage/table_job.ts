@@ -32,9 +32,21 @@ export interface BuildJob {
   slice?: { after: Uint8Array | undefined; upTo: Uint8Array | undefined };
 }
 
+/**
+ * A built table as consecutive parts (TableBuilder.finishParts): the file is their
+ * concatenation. Each part views an ArrayBuffer of its own table (transferable); the data-block
+ * parts are pooled slabs (slab_pool.ts) that go back to the worker once written.
+ */
 export interface BuiltTable {
-  bytes: Uint8Array;
+  parts: Uint8Array[];
+  /** File size: the parts' total length. */
+  size: number;
   meta: TableMeta;
+}
+
+/** The whole file of a built table as one buffer (a copy; tests and tools). */
+export function builtTableBytes(t: BuiltTable): Buffer {
+  return Buffer.concat(t.parts, t.size);
 }
 
 export interface BuildResult {
@@ -120,7 +132,7 @@ export function runBuildJob(job: BuildJob): BuildResult {
     group = [];
     // Cut output files only between user keys.
     if (builder && builder.estimatedBytes >= job.targetFileBytes) {
-      tables.push(builder.finish());
+      tables.push(builder.finishParts());
       builder = undefined;
     }
   };
@@ -133,6 +145,6 @@ export function runBuildJob(job: BuildJob): BuildResult {
     group.push(e);
   }
   if (group.length > 0) emitGroup();
-  if (builder && builder.entryCount > 0) tables.push(builder.finish());
+  if (builder && builder.entryCount > 0) tables.push(builder.finishParts());
   return { tables, entriesIn, entriesOut };
 }

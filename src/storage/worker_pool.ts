@@ -71,9 +71,13 @@ class LaneWorker {
 
 const lanes: Record<Lane, LaneWorker> = { flush: new LaneWorker(), compact: new LaneWorker() };
 
-function fixResult(r: BuildResult): BuildResult {
+/** The lane whose worker built a result: its slabs go back to that worker's pool. */
+const laneOf = new WeakMap<BuildResult, Lane>();
+
+function fixResult(r: BuildResult, lane: Lane): BuildResult {
+  laneOf.set(r, lane);
   for (const t of r.tables) {
-    t.bytes = Buffer.from(t.bytes.buffer, t.bytes.byteOffset, t.bytes.byteLength);
+    t.parts = t.parts.map((p) => Buffer.from(p.buffer, p.byteOffset, p.byteLength));
     t.meta.smallestKey = Buffer.from(t.meta.smallestKey.buffer, t.meta.smallestKey.byteOffset, t.meta.smallestKey.byteLength);
     t.meta.largestKey = Buffer.from(t.meta.largestKey.buffer, t.meta.largestKey.byteOffset, t.meta.largestKey.byteLength);
   }
@@ -81,14 +85,17 @@ function fixResult(r: BuildResult): BuildResult {
 }
 
 /**
- * After the engine wrote a job's tables: transfers their bytes back to a worker thread, where
- * they are collected promptly (table_worker.ts) instead of waiting for a main-thread GC. The
- * tables' byte views are detached (empty) afterwards. A no-op when the job ran inline.
+ * After the engine wrote a job's tables: transfers their bytes back to the worker thread that
+ * built them, which reuses the slabs (slab_pool.ts) and lets the rest be collected promptly
+ * (table_worker.ts) instead of waiting for a main-thread GC. The tables' parts are detached
+ * (empty) afterwards. A no-op when the job ran inline.
  */
 export function releaseTableBytes(result: BuildResult, offload: boolean): void {
   if (!offload) return;
-  const buffers = result.tables.map((t) => t.bytes.buffer as ArrayBuffer).filter((b) => b.byteLength > 0);
-  if (buffers.length > 0 && !lanes.compact.release(buffers)) lanes.flush.release(buffers);
+  const buffers = [...new Set(result.tables.flatMap((t) => t.parts.map((p) => p.buffer as ArrayBuffer)))].filter((b) => b.byteLength > 0);
+  if (buffers.length === 0) return;
+  const lane = laneOf.get(result) ?? 'compact';
+  if (!lanes[lane].release(buffers)) lanes[lane === 'compact' ? 'flush' : 'compact'].release(buffers);
 }
 
 /**
@@ -99,7 +106,7 @@ export function releaseTableBytes(result: BuildResult, offload: boolean): void {
 export async function runJob(job: BuildJob, lane: Lane, offload: boolean): Promise<BuildResult> {
   if (!offload) return runBuildJob(job);
   try {
-    return fixResult(await lanes[lane].run(job));
+    return fixResult(await lanes[lane].run(job), lane);
   } catch (err) {
     if (err instanceof FormatError || err instanceof StorageError) throw err;
     throw new Error(`table job failed: ${(err as Error).message}`, { cause: err });

@@ -2,7 +2,7 @@ import t from 'tap';
 import { inSlice, planSlices, type Slice } from '../../src/storage/compaction_slices.js';
 import { KIND_DELETE, KIND_PUT, type InternalEntry } from '../../src/storage/internal_entry.js';
 import { blockLastKey, blockSizeAt, findBlock, FOOTER_BYTES, parseFooter, parseIndex, TableBuilder, type TableIndex } from '../../src/storage/table_format.js';
-import { runBuildJob, type BuildInput, type BuildJob } from '../../src/storage/table_job.js';
+import { builtTableBytes, runBuildJob, type BuildInput, type BuildJob } from '../../src/storage/table_job.js';
 import { TableBufferIterator } from '../../src/storage/table_format.js';
 
 const key = (i: number): Buffer => Buffer.from(`key-${String(i).padStart(6, '0')}`);
@@ -69,14 +69,14 @@ t.test('slices: ordered boundaries, every key in exactly one slice, about sliceB
   const gc = { snapshots: [150_000], bottom: true, nowMs: 10, graceMs: 0 };
   const build = { blockBytes: 512, bloomBitsPerKey: 10, compression: 'none' as const };
   const whole: BuildJob = { inputs: files.map((f) => ({ kind: 'table' as const, bytes: f })), gc, build, targetFileBytes: 8192 };
-  const want = all(runBuildJob(whole).tables.map((x) => x.bytes));
+  const want = all(runBuildJob(whole).tables.map(builtTableBytes));
   const got: InternalEntry[] = [];
   let entriesIn = 0;
   for (const slice of slices) {
     const inputs = files.map((f, n) => sliceInput(f, idxs[n]!, slice)).filter((x): x is BuildInput => x !== undefined);
     const r = runBuildJob({ inputs, gc, build, targetFileBytes: 8192, slice });
     entriesIn += r.entriesIn;
-    got.push(...all(r.tables.map((x) => x.bytes)));
+    got.push(...all(r.tables.map(builtTableBytes)));
   }
   t.ok(want.length > 1000, `${want.length} entries out`);
   t.same(show(got), show(want), 'sliced output equals the unsliced output');
