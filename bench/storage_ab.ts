@@ -22,8 +22,11 @@ const SETS = [
 const METRICS: Array<{ label: string; key: string; format: (v: number) => string }> = [
   { label: 'fill, single awaited puts (ops/s)', key: 'singlePutsPerSec', format: formatNumber },
   { label: 'fill, batches of 100 (ops/s)', key: 'batchedPutsPerSec', format: formatNumber },
+  { label: 'fill, batches of 100 (ops per CPU-second)', key: 'batchedPutsPerCpuSec', format: formatNumber },
   { label: 'read random, hot cache (gets/s)', key: 'hotGetsPerSec', format: formatNumber },
+  { label: 'read random, hot cache (gets per CPU-second)', key: 'hotGetsPerCpuSec', format: formatNumber },
   { label: 'read random, cold cache (gets/s)', key: 'coldGetsPerSec', format: formatNumber },
+  { label: 'read random, cold cache (gets per CPU-second)', key: 'coldGetsPerCpuSec', format: formatNumber },
   { label: 'range scans (entries/s)', key: 'scanEntriesPerSec', format: formatNumber },
   { label: 'write amplification (x)', key: 'writeAmplification', format: (v) => v.toFixed(2) },
   { label: 'peak RSS, fill process', key: 'fillPeakRssBytes', format: formatBytes },
@@ -63,8 +66,8 @@ async function main(): Promise<void> {
           const read = await runChildJson(runner, readArgs('ringkv', dir, count, set.valueBytes), { timeoutMs: PHASE_CHILD_TIMEOUT_MS });
           await fsp.rm(dir, { recursive: true, force: true });
           const k = (m: string) => `${set.valueBytes}|${which}|${m}`;
-          for (const m of ['singlePutsPerSec', 'batchedPutsPerSec', 'writeAmplification']) add(k(m), fill[m]);
-          for (const m of ['hotGetsPerSec', 'coldGetsPerSec', 'scanEntriesPerSec']) add(k(m), read[m]);
+          for (const m of ['singlePutsPerSec', 'batchedPutsPerSec', 'batchedPutsPerCpuSec', 'writeAmplification']) add(k(m), fill[m]);
+          for (const m of ['hotGetsPerSec', 'hotGetsPerCpuSec', 'coldGetsPerSec', 'coldGetsPerCpuSec', 'scanEntriesPerSec']) add(k(m), read[m]);
           add(k('fillPeakRssBytes'), fill.peakRssBytes);
           add(k('readPeakRssBytes'), read.peakRssBytes);
         }

@@ -21,6 +21,11 @@ import { decodeEntry } from './internal_entry.js';
 
 export interface EntrySource {
   current: InternalEntry | undefined;
+  /**
+   * The checked data block (raw, trailer included) whose only entry is `current`, when the
+   * source reads table blocks; a table builder may copy it as is (TableBuilder.add).
+   */
+  currentBlock?: Buffer | undefined;
   next(): void;
 }
 
@@ -49,6 +54,7 @@ export class RunIterator implements EntrySource {
 /** Merges sources into internal order (key asc, seq desc). Sources are few: a linear scan. */
 export class MergingSource implements EntrySource {
   current: InternalEntry | undefined;
+  currentBlock: Buffer | undefined;
   private best: EntrySource | undefined;
   constructor(private readonly sources: EntrySource[]) {
     this.pick();
@@ -62,6 +68,7 @@ export class MergingSource implements EntrySource {
     }
     this.best = best;
     this.current = best?.current;
+    this.currentBlock = best?.currentBlock;
   }
   next(): void {
     if (!this.best) return;

@@ -122,6 +122,8 @@ export class TableBuilder {
   private tombstones = 0;
   private smallestSeq = Number.MAX_SAFE_INTEGER;
   private largestSeq = 0;
+  /** Blocks copied as they were (see add). */
+  copiedBlocks = 0;
 
   constructor(private readonly options: TableBuildOptions) {
     this.block = takeSlab(Math.max(BUILD_SLAB_BYTES, options.blockBytes * 2));
@@ -137,15 +139,38 @@ export class TableBuilder {
     return this.entries;
   }
 
-  /** Adds an entry; entries must come in strictly increasing internal order. */
-  add(e: InternalEntry): void {
+  /**
+   * Adds an entry; entries must come in strictly increasing internal order. `block`, when
+   * given, is a checked data block (raw, trailer included) holding e and nothing else (a
+   * compaction input, EntrySource.currentBlock): when e would fill a block of its own here
+   * anyway (an empty open block and e at least blockBytes long) and blocks are stored
+   * uncompressed, that block is copied as is, so the entry is neither encoded nor
+   * checksummed again. With 4 KiB values every block is such a block, and the checksum of
+   * the output was 11% of the compaction worker's time (storage-perf-notes.md, session 5).
+   */
+  add(e: InternalEntry, block?: Buffer): void {
     const prev = this.last;
     if (prev) assert(compareInternal(prev.key, prev.seq, e.key, e.seq) < 0, 'table entries out of order');
     if (!prev || !equalBytes(prev.key, e.key)) this.bloom.addKey(e.key);
     const len = encodedEntryLength(e);
+    if (block && this.blockLen === 0 && len >= this.options.blockBytes && this.options.compression === 'none') {
+      this.reserve(block.length);
+      block.copy(this.block, this.blockStart);
+      this.blockStart += block.length;
+      this.copiedBlocks++;
+      this.countEntry(e);
+      this.indexBlock(block.length);
+      return;
+    }
     this.reserve(len);
     this.starts.push(this.blockLen);
     this.blockLen = encodeEntry(this.block, this.blockStart + this.blockLen, e) - this.blockStart;
+    this.countEntry(e);
+    if (this.blockLen >= this.options.blockBytes) this.finishBlock();
+  }
+
+  /** Table-wide bookkeeping of an added entry. */
+  private countEntry(e: InternalEntry): void {
     // Keep copies of boundary keys: e.key may be a view into a buffer that is reused.
     this.last = e;
     if (!this.first) this.first = { ...e, key: Buffer.from(e.key), value: Buffer.alloc(0) };
@@ -153,7 +178,6 @@ export class TableBuilder {
     if (e.kind === KIND_DELETE) this.tombstones++;
     if (e.seq < this.smallestSeq) this.smallestSeq = e.seq;
     if (e.seq > this.largestSeq) this.largestSeq = e.seq;
-    if (this.blockLen >= this.options.blockBytes) this.finishBlock();
   }
 
   /**
@@ -171,7 +195,6 @@ export class TableBuilder {
 
   private finishBlock(): void {
     if (this.blockLen === 0) return;
-    const last = this.last!;
     this.appendEntryStarts();
     this.reserve(BLOCK_TRAILER_BYTES);
     const start = this.blockStart;
@@ -193,11 +216,17 @@ export class TableBuilder {
     this.block[start + bodyLen] = codec;
     this.block.writeUInt32LE(crc32(this.block.subarray(start, start + bodyLen + 1)), start + bodyLen + 1);
     const size = bodyLen + BLOCK_TRAILER_BYTES;
-    this.index.push({ key: Buffer.from(last.key), seq: last.seq, offset: this.offset, size });
-    this.offset += size;
     this.blockStart = start + size;
     this.blockLen = 0;
     this.starts = [];
+    this.indexBlock(size);
+  }
+
+  /** Adds the index entry of the block just finished (`size` bytes, its last entry this.last). */
+  private indexBlock(size: number): void {
+    const last = this.last!;
+    this.index.push({ key: Buffer.from(last.key), seq: last.seq, offset: this.offset, size });
+    this.offset += size;
   }
 
   /** Appends entryStart[count] width count to the open block (see the grammar). */
@@ -558,6 +587,8 @@ export class BlockSpanIterator {
   private block: Block | undefined;
   private i = 0;
   current: InternalEntry | undefined;
+  /** The raw current block when `current` is its only entry (see EntrySource.currentBlock). */
+  currentBlock: Buffer | undefined;
 
   constructor(
     private readonly bytes: Buffer,
@@ -575,11 +606,14 @@ export class BlockSpanIterator {
     if (this.blockNo >= this.sizes.length) {
       this.block = undefined;
       this.current = undefined;
+      this.currentBlock = undefined;
       return;
     }
-    this.block = decodeBlock(this.bytes.subarray(this.start, this.start + this.sizes[this.blockNo]!));
+    const raw = this.bytes.subarray(this.start, this.start + this.sizes[this.blockNo]!);
+    this.block = decodeBlock(raw);
     this.i = 0;
     this.current = blockEntry(this.block, 0);
+    this.currentBlock = this.block.count === 1 ? raw : undefined;
   }
 
   next(): void {

@@ -1,0 +1,114 @@
+import t from 'tap';
+import { randomBytes } from 'node:crypto';
+import { KIND_DELETE, KIND_PUT, type InternalEntry } from '../../src/storage/internal_entry.js';
+import { recordLength, writeRecord, type LogOp } from '../../src/storage/log.js';
+import { TableBufferIterator, TableBuilder, type TableBuildOptions } from '../../src/storage/table_format.js';
+import { builtTableBytes, runBuildJob, type BuildJob } from '../../src/storage/table_job.js';
+
+const BUILD: TableBuildOptions = { blockBytes: 4096, bloomBitsPerKey: 10, compression: 'none' };
+const NOW_MS = 1_000_000;
+const key = (i: number): Buffer => Buffer.from(`key-${String(i).padStart(6, '0')}`);
+
+function tableOf(entries: InternalEntry[]): Buffer {
+  const b = new TableBuilder(BUILD);
+  for (const e of entries) b.add(e);
+  return b.finish().bytes;
+}
+
+function entriesOf(file: Buffer): InternalEntry[] {
+  const out: InternalEntry[] = [];
+  for (const it = new TableBufferIterator(file); it.current; it.next()) out.push(it.current);
+  return out;
+}
+
+/** Every i in [0, n): values of 4 KiB (their own block each) and, every 3rd key, a small one. */
+function versions(n: number, seqBase: number, keep: (i: number) => boolean): InternalEntry[] {
+  const out: InternalEntry[] = [];
+  for (let i = 0; i < n; i++) {
+    if (!keep(i)) continue;
+    const seq = seqBase + i;
+    if (i % 17 === 0) out.push({ key: key(i), seq, kind: KIND_DELETE, time: 5, value: Buffer.alloc(0) });
+    else if (i % 13 === 0) out.push({ key: key(i), seq, kind: KIND_PUT, time: NOW_MS - 1, value: randomBytes(4096) }); // expired
+    else out.push({ key: key(i), seq, kind: KIND_PUT, time: 0, value: randomBytes(i % 3 === 0 ? 40 : 4096) });
+  }
+  return out;
+}
+
+t.test('compaction copies single-entry blocks as they are: same bytes as encoding the survivors', async (t) => {
+  const older = tableOf(versions(300, 0, (i) => i % 2 === 0 || i % 5 === 0));
+  const newer = tableOf(versions(300, 1000, (i) => i % 2 === 1 || i % 10 === 0));
+  const job: BuildJob = {
+    inputs: [
+      { kind: 'table', bytes: newer },
+      { kind: 'table', bytes: older },
+    ],
+    gc: { snapshots: [], bottom: false, nowMs: NOW_MS, graceMs: 10 },
+    build: BUILD,
+    targetFileBytes: Number.MAX_SAFE_INTEGER,
+  };
+  const result = runBuildJob(job);
+  t.equal(result.tables.length, 1);
+  const out = builtTableBytes(result.tables[0]!);
+  const survivors = entriesOf(out);
+  // The newest version of every key, expired values turned into tombstones stamped with their expiry.
+  const newest = new Map<string, InternalEntry>();
+  for (const e of [...entriesOf(older), ...entriesOf(newer)]) {
+    const k = e.key.toString();
+    if ((newest.get(k)?.seq ?? -1) < e.seq) newest.set(k, e);
+  }
+  t.equal(survivors.length, newest.size);
+  // Unchanged 4 KiB values alone in their input block and after a finished output block are
+  // copied; the rest is encoded (small entries, expired values now tombstones, big values
+  // sharing a block with a small one).
+  const big = survivors.filter((e) => e.kind === KIND_PUT && e.value.length >= 4096);
+  t.ok(result.blocksCopied >= 20 && result.blocksCopied <= big.length, `${result.blocksCopied} of ${big.length} copied`);
+  for (const e of survivors) {
+    const want = newest.get(e.key.toString())!;
+    t.equal(e.seq, want.seq);
+    const expired = want.kind === KIND_PUT && want.time > 0 && want.time <= NOW_MS;
+    t.equal(e.kind, expired ? KIND_DELETE : want.kind);
+    if (e.kind === KIND_PUT) t.ok(e.value.equals(want.value));
+  }
+  // Building the same survivors entry by entry gives the same file, byte for byte.
+  t.ok(out.equals(tableOf(survivors)), 'copied blocks are exactly what encoding them makes');
+});
+
+t.test('with only big values every block is copied', async (t) => {
+  const plain = (i: number): InternalEntry => ({ key: key(i), seq: i + 1, kind: KIND_PUT, time: 0, value: randomBytes(4096) });
+  const a = tableOf(Array.from({ length: 50 }, (_, n) => plain(2 * n)));
+  const b = tableOf(Array.from({ length: 50 }, (_, n) => plain(2 * n + 1)));
+  const result = runBuildJob({
+    inputs: [
+      { kind: 'table', bytes: a },
+      { kind: 'table', bytes: b },
+    ],
+    gc: { snapshots: [], bottom: true, nowMs: NOW_MS, graceMs: 10 },
+    build: BUILD,
+    targetFileBytes: 64 * 1024,
+  });
+  t.ok(result.tables.length > 1, 'output cut into several tables');
+  t.equal(result.entriesOut, 100);
+  t.equal(result.blocksCopied, 100);
+  const out = result.tables.flatMap((x) => entriesOf(builtTableBytes(x)));
+  t.same(
+    out.map((e) => e.seq),
+    Array.from({ length: 100 }, (_, i) => i + 1),
+  );
+  t.ok(Buffer.concat(result.tables.map(builtTableBytes)).length > 100 * 4096);
+});
+
+t.test('a flush decodes its own records without checksums and sorts them', async (t) => {
+  const ops: LogOp[] = [2, 1, 3, 1].map((i, n) => ({ kind: KIND_PUT, key: key(i), value: Buffer.from(`v${n}`), time: 0 }));
+  const buf = Buffer.alloc(recordLength(1, ops) + recordLength(5, ops.slice(0, 1)));
+  let pos = writeRecord(buf, 0, 1, ops);
+  pos = writeRecord(buf, pos, 5, ops.slice(0, 1));
+  buf.writeUInt32LE(0, 0); // a wrong checksum: own records are trusted
+  const result = runBuildJob({
+    inputs: [{ kind: 'log', bytes: buf.subarray(0, pos) }],
+    gc: { snapshots: [], bottom: false, nowMs: NOW_MS, graceMs: 10 },
+    build: BUILD,
+    targetFileBytes: Number.MAX_SAFE_INTEGER,
+  });
+  const got = entriesOf(builtTableBytes(result.tables[0]!)).map((e) => `${e.key.toString()}@${e.seq}=${e.value.toString()}`);
+  t.same(got, ['key-000001@4=v3', 'key-000002@5=v0', 'key-000003@3=v2']);
+});
