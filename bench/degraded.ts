@@ -15,7 +15,10 @@
  *   repair   kill -9 it again, CONFIG SET sloppy-quorum no on the others and write --missed
  *            fresh keys it misses (no fallback, so no hints: only anti-entropy can bring them),
  *            restart it, sloppy-quorum yes again; load while CLUSTER REPAIR runs on it (the
- *            command replies when its round is done).
+ *            command replies when its round is done: unpaced, as an operator asked for it).
+ *   background  the same setup as repair, but the restarted node runs a background round
+ *            (paced: at most about half of its time busy): CONFIG SET anti-entropy-interval-ms
+ *            on it, load until its INFO antientropy_rounds counts the round, then back to 0.
  *   healthy  again, --window-ms on the whole cluster (the round's baseline is the mean of both
  *            healthy windows, so a drift of the machine's load during the round cancels out).
  * Per phase: ops/s and p99 latency; per round the ratio to that round's healthy baseline; medians
@@ -32,6 +35,7 @@ import { waitUntil } from '../test/helpers/fault_cluster.js';
 import { hintInfo, seesDown } from '../test/helpers/handoff_cluster.js';
 import { barChartSvg, codeBlock, codeVersion, commandLine, describeEnvironment, flagValue, formatRatio, markdownTable, median, percentile } from './lib/index.js';
 import { closedLoop, type LoadResult } from './lib/closed_loop.js';
+import { AE_FIRST_ROUND_DELAY_MS } from '../src/cluster/anti_entropy.js';
 
 const argv = process.argv.slice(2);
 const NODES = Number(flagValue(argv, '--nodes') ?? 4);
@@ -55,11 +59,13 @@ const CONFIG = {
   'node-timeout-ms': 1000,
   'request-timeout-ms': 5000,
   appendfsync: 'everysec',
-  // Anti-entropy only on CLUSTER REPAIR, so the repair phase is the only one it runs in.
+  // Anti-entropy only on CLUSTER REPAIR and in the background phase (set there, on one node).
   'anti-entropy-interval-ms': 0,
 } as const;
 
-const PHASES = ['healthy', 'down', 'drain', 'restart', 'repair'] as const;
+const PHASES = ['healthy', 'down', 'drain', 'restart', 'repair', 'background'] as const;
+/** anti-entropy-interval-ms set on the restarted node for the background phase: one round, then back to 0. */
+const BACKGROUND_INTERVAL_MS = 600_000;
 /** Shortest restart-phase window (a drain can end within a few ms). */
 const MIN_RESTART_WINDOW_MS = 500;
 type Phase = (typeof PHASES)[number];
@@ -133,6 +139,28 @@ async function totalHintsPending(admins: readonly Redis[]): Promise<number> {
   return n;
 }
 
+/**
+ * Kills `victim`, writes --missed fresh keys with sloppy-quorum no on the others (no fallback, so
+ * no hints: only anti-entropy can bring them to it), restarts it and waits until all see it up.
+ */
+async function missWrites(victim: RingkvNode, victimId: string, admins: readonly Redis[], prefix: string, writer: Redis = admins[0]!): Promise<void> {
+  await victim.kill9();
+  await allSee(admins, victimId, true);
+  for (const a of admins) await a.call('CONFIG', 'SET', 'sloppy-quorum', 'no');
+  await writeKeys(writer, Array.from({ length: MISSED_KEYS }, (_, i) => `${prefix}:${i}`));
+  await victim.start();
+  await allSee(admins, victimId, false);
+  for (const a of admins) await a.call('CONFIG', 'SET', 'sloppy-quorum', 'yes');
+}
+
+async function infoField(c: Redis, name: string): Promise<number> {
+  const m = new RegExp(`^${name}:(\\d+)`, 'm').exec(String(await c.call('INFO', 'cluster')));
+  if (m === null) throw new Error(`INFO cluster has no ${name}`);
+  return Number(m[1]);
+}
+
+const antiEntropyRounds = (c: Redis): Promise<number> => infoField(c, 'antientropy_rounds');
+
 async function main(): Promise<void> {
   const busPorts = await freePorts(NODES);
   const nodes = await startNodes(null, NODES, (i, ports) => ({
@@ -149,6 +177,7 @@ async function main(): Promise<void> {
   const samples = new Map<Phase, PhaseSample[]>(PHASES.map((p) => [p, []]));
   const drained: number[] = [];
   const repairs: string[] = [];
+  const backgrounds: string[] = [];
   try {
     const vc = await connect(victim.port);
     const victimId = String(await vc.call('CLUSTER', 'MYID'));
@@ -178,13 +207,7 @@ async function main(): Promise<void> {
       got.set('restart', await measure(nodes, sleep(Math.max(MIN_RESTART_WINDOW_MS, got.get('drain')!.durationMs))));
       await allSee(admins, victimId, false);
 
-      await victim.kill9();
-      await allSee(admins, victimId, true);
-      for (const a of admins) await a.call('CONFIG', 'SET', 'sloppy-quorum', 'no');
-      await writeKeys(admins[round % admins.length]!, Array.from({ length: MISSED_KEYS }, (_, i) => `dm:${round}:${i}`));
-      await victim.start();
-      await allSee(admins, victimId, false);
-      for (const a of admins) await a.call('CONFIG', 'SET', 'sloppy-quorum', 'yes');
+      await missWrites(victim, victimId, admins, `dm:${round}`, admins[round % admins.length]!);
       const hintsBefore = await totalHintsPending(admins);
       const rc = await connect(victim.port);
       try {
@@ -192,6 +215,20 @@ async function main(): Promise<void> {
         got.set('repair', await measure(nodes, rc.call('CLUSTER', 'REPAIR').then((r) => repairs.push(`${String(r)} (${Date.now() - t0} ms, ${hintsBefore} hints pending at start)`))));
       } finally {
         rc.disconnect();
+      }
+
+      await missWrites(victim, victimId, admins, `db:${round}`);
+      const bc = await connect(victim.port);
+      try {
+        const roundsBefore = await antiEntropyRounds(bc);
+        await bc.call('CONFIG', 'SET', 'anti-entropy-interval-ms', String(BACKGROUND_INTERVAL_MS));
+        const t0 = Date.now();
+        const roundDone = waitUntil('a background anti-entropy round', async () => (await antiEntropyRounds(bc)) > roundsBefore, SLOW_WAIT_TIMEOUT_MS);
+        got.set('background', await measure(nodes, roundDone));
+        backgrounds.push(`${Date.now() - t0} ms from CONFIG SET to the round's end; keys repaired ${await infoField(bc, 'antientropy_keys_repaired')}, last round ${await infoField(bc, 'antientropy_last_round_ms')} ms`);
+        await bc.call('CONFIG', 'SET', 'anti-entropy-interval-ms', '0');
+      } finally {
+        bc.disconnect();
       }
 
       const again = await measure(nodes, sleep(WINDOW_MS));
@@ -238,7 +275,8 @@ async function main(): Promise<void> {
     `- down: the last node killed with kill -9 and marked failed by every other node (node-timeout-ms ${CONFIG['node-timeout-ms']}), then ${WINDOW_MS} ms.`,
     '- drain: from its restart (ready line) until hints_pending is 0 on every node.',
     `- restart: the control for drain: killed again with no load (no hints), restarted, then load from its ready line for as long as that round's drain phase (at least ${MIN_RESTART_WINDOW_MS} ms).`,
-    `- repair: it is killed again, misses ${MISSED_KEYS} writes made with sloppy-quorum no (so no hints), restarts; the phase lasts while CLUSTER REPAIR runs on it.`,
+    `- repair: it is killed again, misses ${MISSED_KEYS} writes made with sloppy-quorum no (so no hints), restarts; the phase lasts while CLUSTER REPAIR runs on it (unpaced: an operator asked for it).`,
+    `- background: the same setup (another ${MISSED_KEYS} missed writes); then anti-entropy-interval-ms is set on the restarted node and the phase lasts until its INFO antientropy_rounds counts a background round (paced: it sleeps as long as each request took, at most about half of the time busy; the phase includes up to ${AE_FIRST_ROUND_DELAY_MS} ms of waiting for the round to start).`,
     '',
     'Medians over rounds; the ratios are medians of each round\'s ratio to that round\'s healthy baseline. "errors" counts failed commands (NOQUORUM, timeouts).',
     '',
@@ -248,6 +286,10 @@ async function main(): Promise<void> {
     'CLUSTER REPAIR replies (per round):',
     '',
     ...repairs.map((r) => `- ${r}`),
+    '',
+    'Background rounds (per round):',
+    '',
+    ...backgrounds.map((r) => `- ${r}`),
     '',
     `Machine: ${describeEnvironment()} (shared with other engineers: compare the ratios). The ${NODES} nodes and the client share its CPUs: with one node killed the others get more of them, which the down phase's ratio includes.`,
     '',
