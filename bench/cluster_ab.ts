@@ -45,6 +45,12 @@ interface Sample {
   p99Ms: number;
   /** CPU of the three node processes per request, microseconds. */
   cpuUsPerReq: number;
+  /**
+   * CPU of node 0 (the coordinator of every request) per request, microseconds: with all
+   * requests sent to node 0 its main thread is the bound (cluster_profile.ts: busy 0.93-0.97 at
+   * -P 16 while the replicas idle), so this predicts ops/s on a quiet machine better than the sum.
+   */
+  node0UsPerReq: number;
 }
 
 /** CPU ticks (utime + stime) of one process. */
@@ -68,15 +74,17 @@ async function runBuild(build: string, requests: number): Promise<Sample[]> {
     for (const w of WORKLOADS) {
       const pids = cluster.pids();
       const before = pids.reduce((a, p) => a + cpuTicks(p), 0);
+      const node0Before = cpuTicks(pids[0]!);
       const n = w.pipeline === 1 ? Math.round(requests / 2) : requests;
       try {
         const row = await runBenchmark({ ...base, test: w.test, requests: n, pipeline: w.pipeline });
         const after = pids.reduce((a, p) => a + cpuTicks(p), 0);
-        out.push({ rps: row.rps, p99Ms: row.p99Ms, cpuUsPerReq: ((after - before) / CLOCK_TICKS_PER_S / n) * 1e6 });
+        const usPerReq = (ticks: number): number => (ticks / CLOCK_TICKS_PER_S / n) * 1e6;
+        out.push({ rps: row.rps, p99Ms: row.p99Ms, cpuUsPerReq: usPerReq(after - before), node0UsPerReq: usPerReq(cpuTicks(pids[0]!) - node0Before) });
       } catch (err) {
         // e.g. a NOQUORUM past the request timeout on an overloaded machine: the run is left out.
         process.stderr.write(`${build} ${label(w)}: run failed, left out: ${(err as Error).message.slice(0, 200)}\n`);
-        out.push({ rps: NaN, p99Ms: NaN, cpuUsPerReq: NaN });
+        out.push({ rps: NaN, p99Ms: NaN, cpuUsPerReq: NaN, node0UsPerReq: NaN });
       }
     }
     return out;
@@ -101,7 +109,7 @@ async function main(): Promise<void> {
       loads.push(readFileSync('/proc/loadavg', 'utf8').split(' ')[0]!);
       const s = await runBuild(x === 'A' ? a : b, requests);
       samples[x].push(s);
-      process.stderr.write(`round ${r + 1} ${x}: ${s.map((v, i) => `${label(WORKLOADS[i]!)} ${Math.round(v.rps)}/s p99 ${v.p99Ms} ms ${Math.round(v.cpuUsPerReq)} us`).join('; ')}\n`);
+      process.stderr.write(`round ${r + 1} ${x}: ${s.map((v, i) => `${label(WORKLOADS[i]!)} ${Math.round(v.rps)}/s p99 ${v.p99Ms} ms ${Math.round(v.cpuUsPerReq)} us (node 0 ${Math.round(v.node0UsPerReq)})`).join('; ')}\n`);
     }
   }
   const rows = WORKLOADS.map((w, i) => {
@@ -113,6 +121,9 @@ async function main(): Promise<void> {
       Math.round(med('A', (s) => s.cpuUsPerReq)),
       Math.round(med('B', (s) => s.cpuUsPerReq)),
       formatRatio(finiteMedian(perRound((s) => s.cpuUsPerReq))),
+      Math.round(med('A', (s) => s.node0UsPerReq)),
+      Math.round(med('B', (s) => s.node0UsPerReq)),
+      formatRatio(finiteMedian(perRound((s) => s.node0UsPerReq))),
       Math.round(med('A', (s) => s.rps)),
       Math.round(med('B', (s) => s.rps)),
       formatRatio(finiteMedian(perRound((s) => s.rps))),
@@ -122,7 +133,7 @@ async function main(): Promise<void> {
     ];
   });
   const table = markdownTable(
-    ['workload', 'CPU us/req A', 'CPU us/req B', 'B/A CPU', 'ops/s A', 'ops/s B', 'B/A ops', 'p99 ms A', 'p99 ms B', 'B/A ops per round'],
+    ['workload', 'CPU us/req A', 'CPU us/req B', 'B/A CPU', 'node 0 us/req A', 'node 0 us/req B', 'B/A node 0', 'ops/s A', 'ops/s B', 'B/A ops', 'p99 ms A', 'p99 ms B', 'B/A ops per round'],
     rows,
   );
   const text =
@@ -130,7 +141,7 @@ async function main(): Promise<void> {
     `Command: \`node ${process.argv.slice(1).map((x) => path.relative(process.cwd(), x) || x).join(' ')}\`\n\n` +
     `3 nodes N=3 W=2 R=2 appendfsync everysec, fresh per round and build, builds alternated (order swapped each round), ` +
     `redis-benchmark -c ${CLIENTS} -d ${DATA_BYTES} -r ${KEYSPACE} against node 0 (-n ${requests} at -P 16, ${Math.round(requests / 2)} at -P 1). ` +
-    `CPU us/req: utime+stime of the 3 node processes over the run / requests. Medians of ${rounds} rounds; B/A = median of per-round ratios.\n\n` +
+    `CPU us/req: utime+stime of the 3 node processes over the run / requests; node 0: the same for node 0 alone (the coordinator). Medians of ${rounds} rounds; B/A = median of per-round ratios.\n\n` +
     table;
   if (outPrefix === undefined) {
     process.stdout.write(text);
