@@ -1,7 +1,7 @@
 /**
  * One node's Merkle leaves (merkle.ts), kept equal to what its storage engine holds: built by
  * range scans of the data namespace and updated incrementally by the keyspace's write hook
- * (write_observer.ts), O(1) hash work per write (two xxhash calls, two XORs).
+ * (write_observer.ts), O(1) hash work per write (a key hash and one entry hash per object, XORs).
  *
  * A slot's leaves are trusted ("clean") only when all of these hold; otherwise ensureClean()
  * rebuilds it from a scan before anything reads its hashes:
@@ -23,7 +23,7 @@ import assert from 'node:assert';
 import { DATA_KEY_PREFIX_BYTES, slotRangeBounds, SLOT_COUNT } from '../server/key_layout.js';
 import type { WriteObserver } from '../server/write_observer.js';
 import type { KVEngine } from '../storage/types.js';
-import { entryHash, keyBucket, LEAVES_PER_SLOT, leafIndex, MerkleLeaves } from './merkle.js';
+import { keyBucket, LEAVES_PER_SLOT, leafIndex, MerkleLeaves, xorEntryHash } from './merkle.js';
 
 /** Most slots scanned from one snapshot (a snapshot pins memtables; keep each scan short). */
 export const REBUILD_CHUNK_SLOTS_MAX = 256;
@@ -160,6 +160,7 @@ export class MerkleStore implements WriteObserver {
     const startLeaves = this.leaves.leaves.slice(leafIndex(first, 0), leafIndex(last + 1, 0));
     const startCounts = this.leaves.counts.slice(first, last + 1);
     const scanned = new BigUint64Array(width * LEAVES_PER_SLOT);
+    const scannedWords = new Uint32Array(scanned.buffer);
     const counts = new Uint32Array(width);
     const expiries = new Float64Array(width).fill(Infinity);
     for (let s = first; s <= last; s++) {
@@ -173,7 +174,7 @@ export class MerkleStore implements WriteObserver {
         const i = e.key.readUInt16BE(1) - first;
         const key = e.key.subarray(DATA_KEY_PREFIX_BYTES);
         const l = i * LEAVES_PER_SLOT + keyBucket(key);
-        scanned[l] = (scanned[l] as bigint) ^ entryHash(key, e.value);
+        xorEntryHash(key, e.value, scannedWords, l);
         counts[i] = (counts[i] as number) + 1;
         if (e.expiresAtMs > 0 && e.expiresAtMs < (expiries[i] as number)) expiries[i] = e.expiresAtMs;
         entries++;

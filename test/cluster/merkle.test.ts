@@ -15,8 +15,6 @@ import { keySlot } from '../../src/coordinator/slot.js';
 import {
   diffTrees,
   entryHash,
-  entryHashStreamed,
-  ENTRY_HASH_SCRATCH_BYTES,
   keyBucket,
   leafIndex,
   LEAF_LEVEL,
@@ -27,6 +25,7 @@ import {
   rangesOf,
   slotDigest,
   SLOT_LEVEL,
+  xorEntryHash,
 } from '../../src/cluster/merkle.js';
 import { MerkleStore } from '../../src/cluster/merkle_store.js';
 import { SLOT_COUNT } from '../../src/server/key_layout.js';
@@ -52,6 +51,9 @@ const leafOfKey = (k: string): number => {
 };
 
 const ALL = maskOf([[0, SLOT_COUNT - 1]]);
+/** entryHash('key:1', 'value') and keyBucket('key:1') of the current function (merkle.ts hashEntry). */
+const PINNED_ENTRY_HASH_HEX = '714cf646e12b37fb';
+const PINNED_KEY_BUCKET = 9;
 const keyArb = fc.string({ minLength: 1, maxLength: 12 });
 const valueArb = fc.uint8Array({ minLength: 0, maxLength: 24 }).map((a) => Buffer.from(a));
 const modelArb = fc.dictionary(keyArb, valueArb, { maxKeys: 60 }).map((d) => new Map(Object.entries(d)));
@@ -126,14 +128,48 @@ t.test('the diff of two trees lists exactly the differing leaves within the mask
   );
 });
 
-t.test('entry hashes: the one-shot and streamed forms agree, small and past the scratch buffer', async (t) => {
+t.test('entry hashes: pinned values, segments kept apart, the word path equals the BigInt one', async (t) => {
+  // Every node of a cluster must hash alike: a change to the function shows here first.
+  t.equal(entryHash(Buffer.from('key:1'), Buffer.from('value')).toString(16), PINNED_ENTRY_HASH_HEX);
+  t.equal(keyBucket(Buffer.from('key:1')), PINNED_KEY_BUCKET);
+  const k = (x: string): Buffer => Buffer.from(x, 'latin1');
+  t.not(entryHash(k('ab'), k('c')), entryHash(k('a'), k('bc')), 'the key/value boundary is part of the hash');
+  t.not(entryHash(k('k'), k('')), entryHash(k('k'), k('\0')), 'a zero tail byte is not padding');
+  t.not(entryHash(k('k'), k('v')), entryHash(k('j'), k('v')), 'the key is part of the hash');
+  const big = Buffer.alloc(70_000, 7);
+  t.not(entryHash(k('k'), big), entryHash(k('k'), big.subarray(1)), 'long values');
   fc.assert(
-    fc.property(keyArb, valueArb, (k, v) => entryHash(Buffer.from(k), v) === entryHashStreamed(Buffer.from(k), v)),
-    { numRuns: 100 },
+    fc.property(keyArb, valueArb, fc.integer({ min: 0, max: 7 }), (key, v, cell) => {
+      const cells = new BigUint64Array(8);
+      xorEntryHash(Buffer.from(key), v, new Uint32Array(cells.buffer), cell);
+      return cells[cell] === entryHash(Buffer.from(key), v) && cells.every((c, i) => i === cell || c === 0n);
+    }),
+    { numRuns: 200 },
   );
-  const big = Buffer.alloc(ENTRY_HASH_SCRATCH_BYTES + 10, 7);
-  t.equal(entryHash(Buffer.from('k'), big), entryHashStreamed(Buffer.from('k'), big));
-  t.not(entryHash(Buffer.from('k'), big), entryHash(Buffer.from('j'), big), 'the key is part of the hash');
+});
+
+t.test('entry hashes and key buckets spread: no 64-bit collision in 100k entries, every bit and bucket near even', async (t) => {
+  const COUNT = 100_000;
+  const seen = new Set<bigint>();
+  const ones = new Array<number>(64).fill(0);
+  const buckets = new Array<number>(64).fill(0);
+  const value = Buffer.alloc(100, 1);
+  for (let i = 0; i < COUNT; i++) {
+    const key = Buffer.from(`key:${String(i).padStart(12, '0')}`);
+    value.writeUInt32LE(i % 7, 0);
+    const h = entryHash(key, value);
+    seen.add(h);
+    for (let b = 0; b < 64; b++) if ((h >> BigInt(b)) & 1n) ones[b]!++;
+    buckets[keyBucket(key)]!++;
+  }
+  t.equal(seen.size, COUNT, 'no collisions');
+  // Binomial(100k, 1/2): sd 158, so +-1% is over 6 sd.
+  t.ok(ones.every((n) => Math.abs(n - COUNT / 2) < COUNT / 100), `bits near half set: ${Math.min(...ones)}..${Math.max(...ones)}`);
+  // Binomial(100k, 1/64): mean 1562, sd 39; +-15% is 6 sd.
+  t.ok(buckets.every((n) => Math.abs(n - COUNT / 64) < (0.15 * COUNT) / 64), `buckets near even: ${Math.min(...buckets)}..${Math.max(...buckets)}`);
+});
+
+t.test('replace = remove old + add new', async (t) => {
   const tree = new MerkleLeaves();
   const key = Buffer.from('r');
   tree.replace(3, key, undefined, Buffer.from('a'));
