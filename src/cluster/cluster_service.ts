@@ -23,7 +23,7 @@ import { Coordinator } from '../coordinator/coordinator.js';
 import { settingsFromConfig } from '../coordinator/coordinator_settings.js';
 import type { VersionedObject } from '../coordinator/object.js';
 import type { Ring, RingMember } from '../coordinator/ring.js';
-import { RingProvider } from '../coordinator/ring_provider.js';
+import { freezeMembers, memoByVersion, RingProvider } from '../coordinator/ring_provider.js';
 import type { Keyspace } from '../server/keyspace.js';
 import type { ClusterMemberView, ClusterView } from '../server/cluster_view.js';
 import type { LogFn } from '../server/logger.js';
@@ -118,7 +118,11 @@ export class ClusterService implements ClusterView, ClusterKeyspaceAccess {
       return m === undefined ? undefined : { host: m.host, busPort: m.busPort };
     });
     this.#rings = new RingProvider(
-      () => table.members().map((m): RingMember => ({ id: m.id, weight: m.weight, dc: m.dc, rack: m.rack, state: m.state })),
+      // Rebuilt only when a row changed (not per request: a copy and a sort of the table each).
+      memoByVersion(
+        () => table.rowsVersion,
+        () => freezeMembers(table.members().map((m): RingMember => ({ id: m.id, weight: m.weight, dc: m.dc, rack: m.rack, state: m.state }))),
+      ),
       () => ({ vnodes: config.getNumber('vnodes'), n: config.getNumber('replication-factor') }),
     );
     this.coordinator = new Coordinator({

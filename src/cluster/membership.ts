@@ -210,6 +210,7 @@ export class MembershipTable {
    * from get()/members() is a view, valid until the table next changes. Change events carry copies.
    */
   readonly #members = new Map<string, Mutable<Member>>();
+  #rowsVersion = 0;
   /** Records refused because the table was full (a metric). */
   droppedRecords = 0;
 
@@ -237,7 +238,7 @@ export class MembershipTable {
         continue;
       }
       if (t.#members.size >= t.#opts.maxMembers - 1) break;
-      t.#members.set(r.id, { ...r, suspectedAt: liveClaim(r.suspectedAt, r.incarnation), liveness: 'alive', lastAdvanceMs: nowMs, livenessSinceMs: nowMs });
+      t.#setRow(r.id, { ...r, suspectedAt: liveClaim(r.suspectedAt, r.incarnation), liveness: 'alive', lastAdvanceMs: nowMs, livenessSinceMs: nowMs });
     }
     const me: Member = withTargetWeight({
       ...self,
@@ -250,12 +251,27 @@ export class MembershipTable {
       livenessSinceMs: nowMs,
     });
     assertValidRecord(me);
-    t.#members.set(self.id, me);
+    t.#setRow(self.id, me);
     return t;
   }
 
   get size(): number {
     return this.#members.size;
+  }
+
+  /**
+   * Grows whenever a row is added or replaced: every change of a member's info (addresses, dc,
+   * rack, weight, target weight, state) or liveness. A plain version advance (heartbeat,
+   * incarnation, claim: updated in place) leaves it alone. Readers that derive something from
+   * the rows' info (the ring's member list, on every request) recompute only when it moved.
+   */
+  get rowsVersion(): number {
+    return this.#rowsVersion;
+  }
+
+  #setRow(id: string, m: Mutable<Member>): void {
+    this.#members.set(id, m);
+    this.#rowsVersion++;
   }
 
   get nodeTimeoutMs(): number {
@@ -310,7 +326,7 @@ export class MembershipTable {
   }
 
   #setSelf(m: Member): void {
-    this.#members.set(this.selfId, m);
+    this.#setRow(this.selfId, m);
   }
 
   /** Merges records received by gossip (see the rule above); returns what changed, in input order. */
@@ -330,7 +346,7 @@ export class MembershipTable {
           continue;
         }
         const m: Member = { ...r, suspectedAt: liveClaim(r.suspectedAt, r.incarnation), liveness: 'alive', lastAdvanceMs: nowMs, livenessSinceMs: nowMs };
-        this.#members.set(r.id, m);
+        this.#setRow(r.id, m);
         changes.push({ kind: 'joined', id: r.id, member: { ...m } });
         continue;
       }
@@ -354,7 +370,7 @@ export class MembershipTable {
           lastAdvanceMs: nowMs,
           livenessSinceMs: revived ? nowMs : l.livenessSinceMs,
         };
-        this.#members.set(r.id, m);
+        this.#setRow(r.id, m);
         if (infoChanged) changes.push({ kind: 'updated', id: r.id, member: { ...m } });
         if (revived) changes.push({ kind: 'alive', id: r.id, member: { ...m } });
       } else {
@@ -363,7 +379,7 @@ export class MembershipTable {
         const claim = liveClaim(maxClaim(l.suspectedAt, r.suspectedAt), l.incarnation);
         if (state !== l.state || claim !== l.suspectedAt) {
           const m: Member = { ...l, state, suspectedAt: claim };
-          this.#members.set(r.id, m);
+          this.#setRow(r.id, m);
           if (state !== l.state) changes.push({ kind: 'updated', id: r.id, member: { ...m } });
         }
       }
@@ -420,7 +436,7 @@ export class MembershipTable {
       if (m.id === this.selfId || m.state === 'left' || m.liveness !== 'alive') continue;
       if (nowMs - m.lastAdvanceMs < this.#opts.nodeTimeoutMs) continue;
       const next: Member = { ...m, liveness: 'suspect', livenessSinceMs: nowMs, suspectedAt: maxClaim(m.suspectedAt, m.incarnation) };
-      this.#members.set(m.id, next);
+      this.#setRow(m.id, next);
       out.push(probeTarget(next));
     }
     return out;
@@ -438,7 +454,7 @@ export class MembershipTable {
     if (!m || id === this.selfId) return null;
     const revived = m.liveness !== 'alive';
     const next: Member = { ...m, liveness: 'alive', lastAdvanceMs: nowMs, livenessSinceMs: revived ? nowMs : m.livenessSinceMs };
-    this.#members.set(id, next);
+    this.#setRow(id, next);
     return revived ? { kind: 'alive', id, member: { ...next } } : null;
   }
 
@@ -451,7 +467,7 @@ export class MembershipTable {
     const m = this.#members.get(armed.id);
     if (!m || m.liveness !== 'suspect' || compareVersion(m, armed) !== 0) return null;
     const next: Member = { ...m, liveness: 'down', livenessSinceMs: nowMs };
-    this.#members.set(m.id, next);
+    this.#setRow(m.id, next);
     return { kind: 'down', id: m.id, member: { ...next } };
   }
 
@@ -463,7 +479,7 @@ export class MembershipTable {
     assert(pausedMs >= 0);
     for (const m of this.#members.values()) {
       if (m.id === this.selfId) continue;
-      this.#members.set(m.id, { ...m, lastAdvanceMs: Math.min(nowMs, m.lastAdvanceMs + pausedMs) });
+      this.#setRow(m.id, { ...m, lastAdvanceMs: Math.min(nowMs, m.lastAdvanceMs + pausedMs) });
     }
   }
 

@@ -26,12 +26,14 @@ export const REPLICA_PUT_BATCH_MAX_ENTRIES = 512;
 /** Most payload bytes queued for one peer before the batch is sent without waiting for the turn to end. */
 export const REPLICA_PUT_BATCH_MAX_BYTES = 1024 * 1024;
 
+/** How one put ends: undefined (merged there) or its error. Called once, never synchronously. */
+export type PutDone = (err: unknown) => void;
+
 interface Queued {
   readonly entry: ReplicaPutEntry;
   /** performance.now() deadline of this put. */
   readonly deadline: number;
-  resolve(): void;
-  reject(err: unknown): void;
+  readonly done: PutDone;
 }
 
 interface PeerQueue {
@@ -62,23 +64,26 @@ export class ReplicaPutBatcher {
   ) {}
 
   put(node: string, entry: ReplicaPutEntry, timeoutMs: number): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
-      let q = this.#queues.get(node);
-      if (q === undefined) {
-        q = { items: [], bytes: 0 };
-        this.#queues.set(node, q);
-      }
-      q.items.push({ entry, deadline: this.now() + timeoutMs, resolve, reject });
-      q.bytes += entry.key.length + entry.objectBytes.length;
-      if (q.items.length >= REPLICA_PUT_BATCH_MAX_ENTRIES || q.bytes >= REPLICA_PUT_BATCH_MAX_BYTES) {
-        this.#flushPeer(node, q);
-        return;
-      }
-      if (!this.#scheduled) {
-        this.#scheduled = true;
-        process.nextTick(this.#flushAll);
-      }
-    });
+    return new Promise<void>((resolve, reject) => this.putNotify(node, entry, timeoutMs, (err) => (err === undefined ? resolve() : reject(err))));
+  }
+
+  /** put() with a callback: no promise per put (a write fans out to every other replica). */
+  putNotify(node: string, entry: ReplicaPutEntry, timeoutMs: number, done: PutDone): void {
+    let q = this.#queues.get(node);
+    if (q === undefined) {
+      q = { items: [], bytes: 0 };
+      this.#queues.set(node, q);
+    }
+    q.items.push({ entry, deadline: this.now() + timeoutMs, done });
+    q.bytes += entry.key.length + entry.objectBytes.length;
+    if (q.items.length >= REPLICA_PUT_BATCH_MAX_ENTRIES || q.bytes >= REPLICA_PUT_BATCH_MAX_BYTES) {
+      this.#flushPeer(node, q);
+      return;
+    }
+    if (!this.#scheduled) {
+      this.#scheduled = true;
+      process.nextTick(this.#flushAll);
+    }
   }
 
   readonly #flushAll = (): void => {
@@ -96,7 +101,7 @@ export class ReplicaPutBatcher {
     const timeoutMs = Math.max(1, Math.round(deadline - this.now()));
     if (items.length === 1) {
       const only = items[0]!;
-      this.sender.single(node, only.entry, timeoutMs).then(only.resolve, only.reject);
+      this.sender.single(node, only.entry, timeoutMs).then(() => only.done(undefined), (err: unknown) => only.done(err ?? new Error('replica put failed')));
       return;
     }
     this.batchesSent++;
@@ -104,14 +109,10 @@ export class ReplicaPutBatcher {
     this.sender.batch(node, items.map((it) => it.entry), timeoutMs).then(
       (results) => {
         assert(results.length === items.length, 'one batch result per entry');
-        for (let i = 0; i < items.length; i++) {
-          const err = results[i];
-          if (err === undefined) items[i]!.resolve();
-          else items[i]!.reject(err);
-        }
+        for (let i = 0; i < items.length; i++) items[i]!.done(results[i]);
       },
       (err: unknown) => {
-        for (const it of items) it.reject(err);
+        for (const it of items) it.done(err ?? new Error('replica put batch failed'));
       },
     );
   }

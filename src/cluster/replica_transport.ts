@@ -25,6 +25,7 @@ import { QuorumError } from '../coordinator/quorum.js';
 import {
   ReplicaCallError,
   ReplicaUnreachableError,
+  type ReplicaPutDone,
   type ReplicaPutOptions,
   type ReplicaTransport,
   type WriteRequestWire,
@@ -46,6 +47,7 @@ import {
   encodeReplicaPutBatch,
   encodeReplicaPutBatchAnswer,
   ReplicaMessageType,
+  type ReplicaPutEntry,
 } from './replica_codec.js';
 import { ReplicaPutBatcher } from './replica_put_batcher.js';
 
@@ -118,12 +120,20 @@ export class BusReplicaTransport implements ReplicaTransport {
   }
 
   replicaPut(node: string, key: Buffer, object: VersionedObject, opts: ReplicaPutOptions): Promise<void> {
+    return this.#batcher.put(node, this.#putEntry(key, object, opts), opts.timeoutMs);
+  }
+
+  replicaPutNotify(node: string, key: Buffer, object: VersionedObject, opts: ReplicaPutOptions, done: ReplicaPutDone): void {
+    this.#batcher.putNotify(node, this.#putEntry(key, object, opts), opts.timeoutMs, done);
+  }
+
+  #putEntry(key: Buffer, object: VersionedObject, opts: ReplicaPutOptions): ReplicaPutEntry {
     let last = this.#lastObject;
     if (last === undefined || last.object !== object) {
       last = { object, bytes: encodeObject(object) };
       this.#lastObject = last;
     }
-    return this.#batcher.put(node, { key, objectBytes: last.bytes, hintFor: opts.hintFor }, opts.timeoutMs);
+    return { key, objectBytes: last.bytes, hintFor: opts.hintFor };
   }
 
   async replicaGet(node: string, key: Buffer, opts: { readonly timeoutMs: number }): Promise<VersionedObject> {

@@ -74,6 +74,15 @@ export class BackgroundWork {
     void p.then(this.#done, this.#done);
   }
 
+  /** Starts a piece of work reported by callback instead of a promise; call end() once when it is over. */
+  begin(): void {
+    this.#inflight++;
+  }
+
+  end(): void {
+    this.#done();
+  }
+
   readonly #done = (): void => {
     this.#inflight--;
     assert(this.#inflight >= 0, 'background work count went negative');

@@ -2,17 +2,12 @@
  * This node's replica store as the request paths see it: a thin wrapper over the Keyspace
  * (src/server/keyspace.ts, which serializes writes per key and persists WAL then memtable).
  *
- * The one thing the Keyspace does not hand back is the object a coordinated write stored
- * (mutate returns its callback's result, decided before the write). The coordinator needs that
- * object to fan it out, and reading it back after the lock is released could pick up a later
- * local write. So `coordinateWrite` computes it inside the lock, from the same inputs the
- * Keyspace uses (the object read under the lock, `nowMs`, this node's actor, writeOptions()),
- * with the same pure applyWrite: the result is the stored object exactly.
- * fsm_local_replica.test.ts checks that against readObject, so a change to how the Keyspace
- * mints dots shows up there.
+ * A coordinated write needs the object it stored, to fan it out: Keyspace.writeObject computes
+ * it under the key's lock (mutateStored) and hands back exactly the object it stored, so it is
+ * not computed a second time here (it used to be, with the same pure applyWrite: one dot
+ * minting and its clock maps per SET more on the coordinator).
  */
-
-import { applyWrite, contextOf, EMPTY_OBJECT, encodeObject, mergeObjects, type VersionedObject } from './object.js';
+import { EMPTY_OBJECT, encodeObject, mergeObjects, type VersionedObject } from './object.js';
 import type { Keyspace, WriteRequest } from '../server/keyspace.js';
 import { dataKey } from '../server/key_layout.js';
 
@@ -39,18 +34,8 @@ export class LocalReplica {
    * everything this replica has seen), stores it, and returns the stored object. Throws the
    * Keyspace's typed errors (TOOLARGE, CLOSED, ...) unchanged.
    */
-  async coordinateWrite(key: Buffer, w: WriteRequest): Promise<VersionedObject> {
-    return this.keyspace.mutate(key, (view, nowMs) => {
-      if (w.value !== null) this.keyspace.checkValue(w.value);
-      const stored = applyWrite(
-        view.object,
-        w.context ?? contextOf(view.object),
-        this.keyspace.actor,
-        { value: w.value, writtenAtMs: nowMs, expiresAtMs: w.expiresAtMs },
-        this.keyspace.writeOptions(),
-      );
-      return { result: stored, write: w };
-    });
+  coordinateWrite(key: Buffer, w: WriteRequest): Promise<VersionedObject> {
+    return this.keyspace.writeObject(key, w);
   }
 
   /** Replica sync: merges `incoming` into the stored object; returns what is stored. */

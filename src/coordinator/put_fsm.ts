@@ -23,7 +23,7 @@ import { planTargets, replicationOf, type BackgroundWork, type FsmStats, type Fs
 import type { LocalReplica } from './local_replica.js';
 import type { VersionedObject } from './object.js';
 import { QuorumTally, resolveQuorum, type QuorumDecision, type QuorumSpec } from './quorum.js';
-import type { ReplicaTransport } from './replica_transport.js';
+import { replicaPutThen, type ReplicaTransport } from './replica_transport.js';
 import type { Ring } from './ring.js';
 import type { LogFn } from '../server/logger.js';
 
@@ -63,6 +63,9 @@ export interface PutEnv {
   readonly pendingMissed?: (id: string, key: Buffer, object: VersionedObject) => Promise<unknown>;
 }
 
+/** No pending replicas (no ring transition touches the slot: the usual case, no array per write). */
+const NONE: readonly string[] = Object.freeze([]);
+
 /** Runs one coordinated write; resolves with the object stored here, or rejects (see header). */
 export async function runPut(env: PutEnv, req: PutRequest): Promise<VersionedObject> {
   const start = env.timers.now();
@@ -74,8 +77,8 @@ export async function runPut(env: PutEnv, req: PutRequest): Promise<VersionedObj
   // Pending replicas (a join or leave in progress) that are up get the write too, and each raises
   // the quorum by one (Cassandra's blockFor): then W of the acks are on the current replicas AND
   // W on the target ones, so a read at R finds the write on either side of the switch.
-  const allPending = env.pendingReplicas?.(req.slot) ?? [];
-  const pending = allPending.filter((id) => env.isUp(id) && !plan.targets.some((x) => x.id === id));
+  const allPending = env.pendingReplicas?.(req.slot) ?? NONE;
+  const pending = allPending.length === 0 ? NONE : allPending.filter((id) => env.isUp(id) && !plan.targets.some((x) => x.id === id));
   const targets = pending.length === 0 ? plan.targets : [...plan.targets, ...pending.map((id) => ({ id, dc: env.ring.member(id)?.dc ?? '', primary: true }))];
   const need = pending.length === 0 ? resolved : { total: resolved.total + pending.length, perDc: resolved.perDc };
   const tally = new QuorumTally(targets, need, { op: 'write', sloppy: req.sloppy });
@@ -87,11 +90,8 @@ export async function runPut(env: PutEnv, req: PutRequest): Promise<VersionedObj
     throw new NoQuorumError('write', { got: 0, need: early.need, ...(early.dc === undefined ? {} : { dc: early.dc }) });
   }
 
-  const stored = await env.local.coordinateWrite(req.key, {
-    value: req.value,
-    expiresAtMs: req.expiresAtMs,
-    ...(req.context === undefined ? {} : { context: req.context }),
-  });
+  // The request is a WriteRequest as it is (value, expiresAtMs, context).
+  const stored = await env.local.coordinateWrite(req.key, req);
   const missed = (id: string): void => {
     if (env.pendingMissed !== undefined) env.background.track(
       env.pendingMissed(id, req.key, stored).then(
@@ -119,6 +119,18 @@ export async function runPut(env: PutEnv, req: PutRequest): Promise<VersionedObj
       }
     };
 
+    const onAnswer = (id: string, err: unknown): void => {
+      if (err === undefined) {
+        if (done) env.stats.lateAcks++;
+        settle(tally.add(id, 'ok'));
+        return;
+      }
+      if (done) env.stats.lateWriteErrors++;
+      env.log('debug', `put_fsm: replica put to ${id} failed: ${String(err)}`);
+      if (pending.includes(id)) missed(id);
+      settle(tally.add(id, 'error'));
+    };
+
     settle(tally.add(env.self, 'ok'));
     const remainingMs = deadline - env.timers.now();
     if (!done && remainingMs <= 0) settle(tally.insufficient());
@@ -127,24 +139,18 @@ export async function runPut(env: PutEnv, req: PutRequest): Promise<VersionedObj
     for (const t of targets) {
       if (t.id === env.self || plan.down.includes(t.id)) continue;
       const hintFor = plan.hintFor.get(t.id);
-      const sent = env.transport.replicaPut(t.id, req.key, stored, {
-        timeoutMs: Math.max(1, deadline - env.timers.now()),
-        ...(hintFor === undefined ? {} : { hintFor }),
+      const opts = { timeoutMs: Math.max(1, deadline - env.timers.now()), ...(hintFor === undefined ? {} : { hintFor }) };
+      // A callback per target, not a promise chain (replicaPutThen): every write fans out to N-1.
+      env.background.begin();
+      replicaPutThen(env.transport, t.id, req.key, stored, opts, (err) => {
+        env.background.end();
+        try {
+          onAnswer(t.id, err);
+        } catch (bug) {
+          // Never into the transport's loop over a batch's callbacks (the other puts must settle).
+          env.log('error', `put_fsm: answer of ${t.id} not handled: ${String(bug)}`);
+        }
       });
-      env.background.track(
-        sent.then(
-          () => {
-            if (done) env.stats.lateAcks++;
-            settle(tally.add(t.id, 'ok'));
-          },
-          (err: unknown) => {
-            if (done) env.stats.lateWriteErrors++;
-            env.log('debug', `put_fsm: replica put to ${t.id} failed: ${String(err)}`);
-            if (pending.includes(t.id)) missed(t.id);
-            settle(tally.add(t.id, 'error'));
-          },
-        ),
-      );
     }
   });
 }

@@ -62,13 +62,16 @@ export type Replication = { readonly n: number } | { readonly dcReplication: Rea
 
 const majority = (n: number): number => Math.floor(n / 2) + 1;
 
+/** perDc of a requirement on the total only: one shared empty map (resolved on every request). */
+const NO_DC_REQUIREMENT: ReadonlyMap<string, number> = new Map<string, number>();
+
 /**
  * Resolves a spec against the replication. Numbers above the replica count are an error (as
  * Riak's n_val_violation), not silently capped: the client asked for more than can exist.
  * Without datacenters, local_one = one, local_quorum = each_quorum = quorum.
  */
 export function resolveQuorum(spec: QuorumSpec, rep: Replication): QuorumRequirement {
-  const none = new Map<string, number>();
+  const none = NO_DC_REQUIREMENT;
   let n: number;
   let byDc: ReadonlyMap<string, number> | undefined;
   let local: string | undefined;
@@ -162,8 +165,13 @@ interface Counts {
 const PENDING_INITIAL: QuorumDecision = { kind: 'pending' };
 
 export class QuorumTally {
-  private readonly results = new Map<string, ReplicaResult>();
-  private readonly byId: ReadonlyMap<string, QuorumTarget>;
+  /**
+   * Answers by target index (undefined: none yet). Arrays, not Maps keyed by id: a request has a
+   * handful of targets, and two Maps per request were a measurable share of the coordinator's
+   * allocation (heap sampling, SET -P 16); an id is found by a scan of the targets.
+   */
+  private readonly results: (ReplicaResult | undefined)[];
+  private answered = 0;
   private readonly notfoundOk: boolean;
   private readonly sloppy: boolean;
   private decision: QuorumDecision = PENDING_INITIAL;
@@ -173,20 +181,28 @@ export class QuorumTally {
     readonly need: QuorumRequirement,
     readonly opts: TallyOptions,
   ) {
-    this.byId = new Map(targets.map((x) => [x.id, x]));
-    assert(this.byId.size === targets.length, 'duplicate target');
+    for (let i = 1; i < targets.length; i++) for (let j = 0; j < i; j++) assert(targets[i]!.id !== targets[j]!.id, 'duplicate target');
     assert(need.total >= 1, 'a quorum is at least 1');
+    this.results = new Array<ReplicaResult | undefined>(targets.length).fill(undefined);
     this.notfoundOk = opts.notfoundOk ?? true;
     this.sloppy = opts.sloppy ?? true;
     this.decision = this.evaluate();
   }
 
+  private indexOf(id: string): number {
+    const ts = this.targets;
+    for (let i = 0; i < ts.length; i++) if (ts[i]!.id === id) return i;
+    return -1;
+  }
+
   /** Records one replica's answer. A second answer from the same replica is ignored. */
   add(id: string, result: ReplicaResult): QuorumDecision {
-    assert(this.byId.has(id), `answer from ${id}, which was not asked`);
+    const i = this.indexOf(id);
+    assert(i >= 0, `answer from ${id}, which was not asked`);
     assert(this.opts.op === 'read' || result !== 'notfound', 'a write answer is ok or error');
-    if (this.results.has(id)) return this.decision;
-    this.results.set(id, result);
+    if (this.results[i] !== undefined) return this.decision;
+    this.results[i] = result;
+    this.answered++;
     if (this.decision.kind === 'pending') this.decision = this.evaluate();
     return this.decision;
   }
@@ -197,7 +213,7 @@ export class QuorumTally {
 
   /** Every target has answered (the shell may then stop waiting, e.g. to finish read repair). */
   allAnswered(): boolean {
-    return this.results.size === this.targets.length;
+    return this.answered === this.targets.length;
   }
 
   /** What a timeout reports when the decision is still pending: the total as it stands. */
@@ -206,15 +222,22 @@ export class QuorumTally {
     return { kind: 'insufficient', got: this.counted(c), need: this.need.total };
   }
 
+  /** The answers so far by target id (a new map each call). */
   answers(): ReadonlyMap<string, ReplicaResult> {
-    return this.results;
+    const m = new Map<string, ReplicaResult>();
+    this.targets.forEach((t, i) => {
+      const r = this.results[i];
+      if (r !== undefined) m.set(t.id, r);
+    });
+    return m;
   }
 
   private count(filter: (t: QuorumTarget) => boolean): Counts {
     const c: Counts = { ok: 0, notfound: 0, error: 0, pending: 0 };
-    for (const t of this.targets) {
+    for (let i = 0; i < this.targets.length; i++) {
+      const t = this.targets[i]!;
       if (!filter(t)) continue;
-      const r = this.results.get(t.id);
+      const r = this.results[i];
       if (r === undefined) {
         if (t.primary || this.sloppy) c.pending++;
       } else if (!t.primary && !this.sloppy) {
@@ -264,8 +287,9 @@ export class QuorumTally {
     let ok = 0;
     let notfound = 0;
     let pending = 0;
-    for (const t of this.targets) {
-      const r = this.results.get(t.id);
+    for (let i = 0; i < this.targets.length; i++) {
+      const t = this.targets[i]!;
+      const r = this.results[i];
       if (r === undefined) {
         if (t.primary || this.sloppy) pending++;
       } else if (t.primary || this.sloppy) {
@@ -286,8 +310,7 @@ export class QuorumTally {
 
   /** Some replica returned an object (fallbacks included, counted or not: they are merged). */
   private anyOk(): boolean {
-    for (const r of this.results.values()) if (r === 'ok') return true;
-    return false;
+    return this.results.includes('ok');
   }
 }
 

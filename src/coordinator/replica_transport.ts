@@ -55,9 +55,19 @@ export interface ReplicaPutOptions {
   readonly hintFor?: string;
 }
 
+/** How a replica put ends: undefined when it is durable on the replica, else the error. */
+export type ReplicaPutDone = (err: unknown) => void;
+
 export interface ReplicaTransport {
   /** Ask replica `node` to merge `object` for `key` into its store; resolves when durable there. */
   replicaPut(node: string, key: Buffer, object: VersionedObject, opts: ReplicaPutOptions): Promise<void>;
+  /**
+   * Optional: replicaPut with a callback instead of a promise, under the same contract (`done`
+   * runs exactly once, never synchronously, with undefined when durable there or the error
+   * replicaPut would reject with). A write's fan-out uses it when present (replicaPutThen): a
+   * promise and its continuation per target and write cost the coordinator measurable GC.
+   */
+  replicaPutNotify?(node: string, key: Buffer, object: VersionedObject, opts: ReplicaPutOptions, done: ReplicaPutDone): void;
   /** Ask replica `node` for its object for `key` (EMPTY_OBJECT when absent). */
   replicaGet(node: string, key: Buffer, opts: { readonly timeoutMs: number }): Promise<VersionedObject>;
   /** Forward a client write to a node that can coordinate it; resolves with its result. */
@@ -87,4 +97,16 @@ export class ReplicaCallError extends Error {
     super(message, options);
     this.name = 'ReplicaCallError';
   }
+}
+
+/** One replica put, reported to `done` (the transport's callback form when it has one). */
+export function replicaPutThen(transport: ReplicaTransport, node: string, key: Buffer, object: VersionedObject, opts: ReplicaPutOptions, done: ReplicaPutDone): void {
+  if (transport.replicaPutNotify !== undefined) {
+    transport.replicaPutNotify(node, key, object, opts, done);
+    return;
+  }
+  transport.replicaPut(node, key, object, opts).then(
+    () => done(undefined),
+    (err: unknown) => done(err ?? new ReplicaCallError(node, `replica put to ${node} failed`)),
+  );
 }

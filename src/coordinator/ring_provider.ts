@@ -13,6 +13,8 @@ export class RingProvider {
   #key = '';
   #version = 0;
   #lastMembers: readonly RingMember[] | undefined;
+  /** The frozen member list last seen (frozenMembers): the same reference is the same members. */
+  #lastFrozen: readonly RingMember[] | undefined;
   #lastOptions: RingOptions | undefined;
 
   /**
@@ -29,7 +31,14 @@ export class RingProvider {
     const opts = this.options();
     // Fast path (every request calls this): the same members and options as last time,
     // compared field by field without building the string key.
-    if (this.#ring !== undefined && this.#lastMembers !== undefined && this.#lastOptions !== undefined && sameMembers(members, this.#lastMembers) && sameOptions(opts, this.#lastOptions)) {
+    if (
+      this.#ring !== undefined &&
+      this.#lastMembers !== undefined &&
+      this.#lastOptions !== undefined &&
+      (members === this.#lastFrozen || sameMembers(members, this.#lastMembers)) &&
+      sameOptions(opts, this.#lastOptions)
+    ) {
+      if (frozenMembers.has(members)) this.#lastFrozen = members;
       return this.#ring;
     }
     const key = cacheKey(members, opts);
@@ -41,6 +50,7 @@ export class RingProvider {
     // Copies: the caller may reuse or mutate the arrays and objects it handed us.
     this.#lastMembers = members.map((m) => ({ id: m.id, weight: m.weight, dc: m.dc, rack: m.rack, state: m.state }));
     this.#lastOptions = { ...opts, ...(opts.dcReplication === undefined ? {} : { dcReplication: new Map(opts.dcReplication) }) };
+    this.#lastFrozen = frozenMembers.has(members) ? members : undefined;
     return this.#ring;
   }
 
@@ -52,6 +62,29 @@ export class RingProvider {
   get version(): number {
     return this.#version;
   }
+}
+
+/** Member lists made by frozenMembers: never changed after, so identity is equality. */
+const frozenMembers = new WeakSet<readonly RingMember[]>();
+
+/** A member list RingProvider may compare by reference (deeply frozen). */
+export function freezeMembers(list: readonly RingMember[]): readonly RingMember[] {
+  const frozen = Object.freeze(list.map((m) => Object.freeze({ ...m })));
+  frozenMembers.add(frozen);
+  return frozen;
+}
+
+/**
+ * `compute()` again only when `version()` moved (e.g. the membership table's rowsVersion):
+ * the ring's member list, asked for on every request, without a copy and sort per request.
+ */
+export function memoByVersion<T>(version: () => number, compute: () => T): () => T {
+  let last: { version: number; value: T } | undefined;
+  return () => {
+    const v = version();
+    if (last === undefined || last.version !== v) last = { version: v, value: compute() };
+    return last.value;
+  };
 }
 
 function cacheKey(members: readonly RingMember[], o: RingOptions): string {
