@@ -23,6 +23,13 @@ const NUMERIC_FILE_NUMBER_MAX = Math.floor(Number.MAX_SAFE_INTEGER / BLOCKS_PER_
 
 type CacheKey = number | string;
 
+/**
+ * Options passed to every LRUCache.get: without them lru-cache allocates an empty options object
+ * per call (a point read makes one get per table it consults). Holds no state of ours (get
+ * only records an undefined status on it when no diagnostics subscriber listens).
+ */
+const GET_OPTIONS: LRUCache.GetOptions<CacheKey, Block, unknown> = {};
+
 function cacheKey(fileNumber: number, blockNo: number): CacheKey {
   return fileNumber <= NUMERIC_FILE_NUMBER_MAX ? fileNumber * BLOCKS_PER_TABLE_KEY_SPAN + blockNo : `${fileNumber}:${blockNo}`;
 }
@@ -49,7 +56,7 @@ export class BlockCache {
   }
 
   get(fileNumber: number, blockNo: number): Block | undefined {
-    const b = this.lru?.get(cacheKey(fileNumber, blockNo));
+    const b = this.lru?.get(cacheKey(fileNumber, blockNo), GET_OPTIONS);
     if (b) this.hits++;
     else this.misses++;
     return b;

@@ -101,13 +101,26 @@ export function validateBloom(filter: Buffer): void {
   if (k < 1 || k > BLOOM_PROBES_MAX) throw new FormatError(`bloom filter probe count ${k}`);
 }
 
+/**
+ * A key's two hashes, computed once by a point read that consults the filters of several
+ * tables (every L0 table, one per level) instead of once per filter.
+ */
+export class BloomKey {
+  readonly h1: number;
+  readonly h2: number;
+  constructor(key: Uint8Array) {
+    this.h1 = murmur3(key, SEED1);
+    this.h2 = murmur3(key, SEED2);
+  }
+}
+
 /** False: key is certainly absent. True: key may be present. */
-export function bloomMayContain(filter: Buffer, key: Uint8Array): boolean {
+export function bloomMayContain(filter: Buffer, key: Uint8Array | BloomKey): boolean {
   const bytes = filter.length - 1;
   const m = bytes * 8;
   const k = filter[bytes]!;
-  const a = murmur3(key, SEED1);
-  const b = murmur3(key, SEED2);
+  const a = key instanceof BloomKey ? key.h1 : murmur3(key, SEED1);
+  const b = key instanceof BloomKey ? key.h2 : murmur3(key, SEED2);
   for (let i = 0; i < k; i++) {
     const bit = (a + i * b) % m;
     if ((filter[bit >>> 3]! & (1 << (bit & 7))) === 0) return false;

@@ -41,6 +41,7 @@ import {
   type Snapshot,
 } from './types.js';
 import { BlockCache } from './block_cache.js';
+import { BloomKey } from './bloom.js';
 import { planCompaction, pickCompaction, type CompactionPlan, type PickerConfig } from './compaction_picker.js';
 import { acquireDirLock } from './dir_lock.js';
 import { encodeEntry, isDeadAt, KIND_DELETE, KIND_PUT, type InternalEntry } from './internal_entry.js';
@@ -1034,15 +1035,16 @@ export class Engine implements KVEngine {
     if (m) return m;
     // No await below: the version cannot change under us, no pin needed.
     const version = this.current;
+    let hashed: BloomKey | undefined; // once for every filter consulted
     for (const t of version.levels[0]!) {
       if (!l0MayHold(t, key, seq)) continue;
-      const e = t.reader.getCached(key, seq, this.readStats);
+      const e = t.reader.getCached(key, seq, this.readStats, (hashed ??= new BloomKey(key)));
       if (e) return e;
     }
     for (let l = 1; l < version.levels.length; l++) {
       const t = this.levelCandidate(version.levels[l]!, key);
       if (!t) continue;
-      const e = t.reader.getCached(key, seq, this.readStats);
+      const e = t.reader.getCached(key, seq, this.readStats, (hashed ??= new BloomKey(key)));
       if (e) return e;
     }
     return undefined;
@@ -1077,20 +1079,21 @@ export class Engine implements KVEngine {
     if (m) return m;
     const version = this.current;
     version.ref();
+    const hashed = new BloomKey(key);
     try {
       // Tables newest first: L0 (overlapping, newest first), then one candidate per level.
       // A table answers from bloom filter + block cache without awaiting when it can.
       for (const t of version.levels[0]!) {
         if (!l0MayHold(t, key, seq)) continue;
-        let e = t.reader.getCached(key, seq, this.readStats);
-        if (e === NEEDS_IO) e = await t.reader.get(key, seq, this.readStats);
+        let e = t.reader.getCached(key, seq, this.readStats, hashed);
+        if (e === NEEDS_IO) e = await t.reader.get(key, seq, this.readStats, hashed);
         if (e) return e;
       }
       for (let l = 1; l < version.levels.length; l++) {
         const t = this.levelCandidate(version.levels[l]!, key);
         if (!t) continue;
-        let e = t.reader.getCached(key, seq, this.readStats);
-        if (e === NEEDS_IO) e = await t.reader.get(key, seq, this.readStats);
+        let e = t.reader.getCached(key, seq, this.readStats, hashed);
+        if (e === NEEDS_IO) e = await t.reader.get(key, seq, this.readStats, hashed);
         if (e) return e;
       }
       return undefined;

@@ -260,6 +260,8 @@ export class Memtable {
 
   /** The newest version of key with seq <= seq, or undefined when the memtable has none. */
   get(key: Buffer, seq: number): InternalEntry | undefined {
+    // Empty (a reopened engine's): no key string to build.
+    if (this.rows === 0) return undefined;
     let r = this.map.get(keyString(key)) ?? -1;
     while (r >= 0 && this.seqs[r]! > seq) r = this.prev[r]!;
     return r >= 0 ? this.entryAt(r) : undefined;

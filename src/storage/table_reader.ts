@@ -4,11 +4,10 @@
  * cache. All reads go through the engine's FileSystem. Every failed check is
  * StorageError('ECORRUPT') naming the file, never a crash and never a wrong value.
  */
-import { equalBytes } from './bytes.js';
 import * as path from 'node:path';
 import type { FileHandle, FileSystem } from './fs.js';
 import { StorageError } from './types.js';
-import { bloomMayContain } from './bloom.js';
+import { bloomMayContain, type BloomKey } from './bloom.js';
 import type { BlockCache } from './block_cache.js';
 import type { InternalEntry } from './internal_entry.js';
 import type { Slice } from './compaction_slices.js';
@@ -17,6 +16,7 @@ import {
   blockSizeAt,
   checkFilter,
   decodeBlock,
+  entryWithKey,
   findBlock,
   FOOTER_BYTES,
   INDEX_BYTES_PER_BLOCK,
@@ -79,7 +79,7 @@ export class TableReader {
     return this.filter.length + this.index.keys.length + this.index.count * INDEX_BYTES_PER_BLOCK;
   }
 
-  mayContain(key: Buffer, stats: ReadStats): boolean {
+  mayContain(key: Buffer | BloomKey, stats: ReadStats): boolean {
     stats.bloomChecks++;
     const may = bloomMayContain(this.filter, key);
     if (!may) stats.bloomNegatives++;
@@ -123,8 +123,8 @@ export class TableReader {
    * NEEDS_IO when the block must be read (then call get()). Lets a point read that hits the
    * cache finish without a single await (no microtask hop per table).
    */
-  getCached(key: Buffer, seq: number, stats: ReadStats): InternalEntry | undefined | typeof NEEDS_IO {
-    if (!this.mayContain(key, stats)) return undefined;
+  getCached(key: Buffer, seq: number, stats: ReadStats, hashed?: BloomKey): InternalEntry | undefined | typeof NEEDS_IO {
+    if (!this.mayContain(hashed ?? key, stats)) return undefined;
     const b = findBlock(this.index, key, seq);
     if (b >= this.index.count) return undefined;
     let block = this.cache.get(this.fileNumber, b);
@@ -138,8 +138,8 @@ export class TableReader {
   }
 
   /** The newest version of key with seq <= seq in this table, or undefined. Bloom first. */
-  async get(key: Buffer, seq: number, stats: ReadStats): Promise<InternalEntry | undefined> {
-    if (!this.mayContain(key, stats)) return undefined;
+  async get(key: Buffer, seq: number, stats: ReadStats, hashed?: BloomKey): Promise<InternalEntry | undefined> {
+    if (!this.mayContain(hashed ?? key, stats)) return undefined;
     const b = findBlock(this.index, key, seq);
     if (b >= this.index.count) return undefined;
     return this.findInBlock(await this.block(b), key, seq);
@@ -147,10 +147,10 @@ export class TableReader {
 
   private findInBlock(block: Block, key: Buffer, seq: number): InternalEntry | undefined {
     try {
-      const i = seekInBlock(block, key, seq);
-      if (i >= block.count) return undefined;
-      const e = blockEntry(block, i);
-      return equalBytes(e.key, key) ? e : undefined;
+      // A block of one entry (every block, with values of blockBytes or more): that entry is
+      // the first >= (key, seq) in the block (findBlock chose the block by its last key).
+      const i = block.count === 1 ? 0 : seekInBlock(block, key, seq);
+      return i < block.count ? entryWithKey(block, i, key) : undefined;
     } catch (err) {
       throw asCorrupt(err, this.file);
     }
