@@ -45,9 +45,26 @@ export class KeyLock {
    * no promise and no microtask turn), undefined when someone holds it (then use acquire).
    */
   tryAcquire(key: string): Release | undefined {
-    if (this.held.has(key)) return undefined;
+    return this.tryTake(key) ? this.releaser(key) : undefined;
+  }
+
+  /**
+   * tryAcquire without a release function (no closure per call, for the plain SET): true when
+   * `key` was free and is now held; the caller must call release(key) exactly once.
+   */
+  tryTake(key: string): boolean {
+    if (this.held.has(key)) return false;
     this.held.set(key, null);
-    return this.releaser(key);
+    return true;
+  }
+
+  /** Releases a key taken with tryTake: the next waiter (if any) gets it, else it is free. */
+  release(key: string): void {
+    const waiters = this.held.get(key);
+    assert(waiters !== undefined, 'released a key lock that is not held');
+    const next = waiters === null ? undefined : waiters.shift();
+    if (next === undefined) this.held.delete(key);
+    else next();
   }
 
   /** Acquires all keys (duplicates allowed) in sorted order; the release frees them all. */
@@ -65,11 +82,7 @@ export class KeyLock {
     return () => {
       assert(!released, `key lock released twice`);
       released = true;
-      const waiters = this.held.get(key);
-      assert(waiters !== undefined, 'released a key lock that is not held');
-      const next = waiters === null ? undefined : waiters.shift();
-      if (next === undefined) this.held.delete(key);
-      else next();
+      this.release(key);
     };
   }
 }

@@ -78,10 +78,42 @@ export const RANDOMKEY_SAMPLE_KEYS = 16;
 /** Largest engine batch writeValue builds from the puts of one synchronous stretch (key + value bytes). */
 export const WRITE_BATCH_BYTES_MAX = 256 * 1024;
 
+/**
+ * One plain put of writeValue waiting in a batch: what settling it takes (observer, counter,
+ * lock). A record instead of closures, so a SET allocates one object for its settlement.
+ */
+interface QueuedPut {
+  readonly ek: Buffer;
+  /** The key's lock name (latin1 of the user key), held until the put settles. */
+  readonly lockName: string;
+  readonly replaced: Buffer | undefined;
+  readonly bytes: Buffer;
+  readonly expiresAtMs: number;
+  readonly before: Liveness;
+  readonly after: Liveness;
+  readonly nowMs: number;
+}
+
+/**
+ * The writeValue puts of one synchronous stretch, written to the engine as one write. `settled`
+ * is what every writeValue of the batch returns: it settles once the engine write did and every
+ * put was settled (observer told, counted, lock released).
+ */
 interface PutBatch {
   readonly ops: BatchOp[];
-  readonly done: ((err?: unknown) => void)[];
+  readonly puts: QueuedPut[];
   bytes: number;
+  readonly settled: Promise<void>;
+  readonly resolve: () => void;
+  readonly reject: (err: unknown) => void;
+}
+
+/** Liveness of a key holding a value with no expiry: the usual state before and after a SET. */
+const LIVE_NO_EXPIRY: Liveness = Object.freeze({ live: true, expiresAtMs: 0 });
+
+/** The liveness of a key holding a value that expires at `expiresAtMs` (0: never). */
+function liveUntil(expiresAtMs: number): Liveness {
+  return expiresAtMs === 0 ? LIVE_NO_EXPIRY : { live: true, expiresAtMs };
 }
 
 export type KeyspaceErrorCode = 'TOOLARGE' | 'CORRUPT' | 'CLOSED';
@@ -339,15 +371,16 @@ export class Keyspace {
    * writeObject for the plain SET: the same write (supersedes everything this node has seen,
    * under the key's lock, counted and observed the same way) with no async frame on the hot
    * path: when the key's lock is free and the engine answers the read from memory, the read,
-   * the merge and the engine write are issued synchronously and the only promise is the
-   * engine's (plus one continuation that releases the lock). Otherwise it is writeObject.
-   * Throws synchronously for a key or value over the limits (TOOLARGE).
+   * the merge and the engine write are issued synchronously, and the promise returned is the
+   * one of the whole batch of puts this one joins (see #batchPut): no promise, closure or
+   * continuation of its own. Otherwise it is writeObject. Throws synchronously for a key or
+   * value over the limits (TOOLARGE).
    */
   writeValue(key: Buffer, w: WriteRequest): Promise<void> {
     this.checkKey(key);
     const ek = dataKey(key);
-    const release = this.#tryEnter(key);
-    if (release === undefined) return this.writeObject(key, w).then(ignore);
+    const lockName = key.toString('latin1');
+    if (!this.#tryTake(lockName)) return this.writeObject(key, w).then(ignore);
     let old: Buffer | null | undefined;
     let bytes: Buffer;
     let expiresAtMs: number;
@@ -357,7 +390,7 @@ export class Keyspace {
     try {
       old = this.#engine.getSync?.(ek);
       if (old === undefined) {
-        release();
+        this.#give(lockName);
         return this.writeObject(key, w).then(ignore);
       }
       if (w.value !== null) this.checkValue(w.value);
@@ -368,8 +401,8 @@ export class Keyspace {
         w.context === undefined ? plainWriteBytes(old ?? undefined, this.#actorUtf8(), { value: w.value, writtenAtMs: now, expiresAtMs: w.expiresAtMs }) : undefined;
       if (fast !== undefined) {
         bytes = fast.bytes;
-        beforeLive = fast.beforeLive ? { live: true, expiresAtMs: fast.beforeExpiresAtMs } : DEAD;
-        afterLive = w.value !== null && (w.expiresAtMs === 0 || now <= w.expiresAtMs) ? { live: true, expiresAtMs: w.expiresAtMs } : DEAD;
+        beforeLive = fast.beforeLive ? liveUntil(fast.beforeExpiresAtMs) : DEAD;
+        afterLive = w.value !== null && (w.expiresAtMs === 0 || now <= w.expiresAtMs) ? liveUntil(w.expiresAtMs) : DEAD;
         expiresAtMs = plainEngineExpiresAtMs(w.value !== null, now, w.expiresAtMs, this.#graceMs());
       } else {
         const before = this.#decode(key, old ?? undefined);
@@ -380,21 +413,11 @@ export class Keyspace {
         expiresAtMs = engineExpiresAtMs(next, now, this.#graceMs());
       }
     } catch (err) {
-      release();
+      this.#give(lockName);
       throw err;
     }
-    const replaced = old ?? undefined;
-    const obs = this.#observer;
-    obs?.willWrite(ek);
-    return new Promise<void>((resolve, reject) => {
-      this.#batchPut(ek, bytes, expiresAtMs, (err) => {
-        obs?.didWrite(ek, replaced, bytes, expiresAtMs, err === undefined);
-        if (err === undefined) this.#counted(ek, beforeLive, afterLive, now);
-        release();
-        if (err === undefined) resolve();
-        else reject(storeError(err));
-      });
-    });
+    this.#observer?.willWrite(ek);
+    return this.#batchPut({ ek, lockName, replaced: old ?? undefined, bytes, expiresAtMs, before: beforeLive, after: afterLive, nowMs: now });
   }
 
   /** The actor's UTF-8 bytes, encoded once (the actor is fixed for the life of the keyspace). */
@@ -404,19 +427,21 @@ export class Keyspace {
   }
 
   /**
-   * Queues one put of writeValue for the engine. Puts queued in one synchronous stretch (the
-   * SETs of a pipelined batch) go to the engine as ONE write when the stretch ends: one pending
-   * entry, one promise and one log record instead of one each per SET. A batch only joins puts
-   * on different keys (each holds its key's lock until `done`), so it changes no per-key order;
-   * the engine applies a batch atomically, and no put in it can be refused alone: keys are
-   * within max-key-bytes and a put over WRITE_BATCH_BYTES_MAX (far below the engine's value cap)
-   * goes to the engine by itself. `done(err)` runs once the write settled.
+   * Queues one put of writeValue for the engine and returns its batch's promise. Puts queued in
+   * one synchronous stretch (the SETs of a pipelined batch) go to the engine as ONE write when
+   * the stretch ends: one pending entry, one promise and one log record instead of one each per
+   * SET. A batch only joins puts on different keys (each holds its key's lock until settled), so
+   * it changes no per-key order; the engine applies a batch atomically, so its puts succeed or
+   * fail together, and no put in it can be refused alone: keys are within max-key-bytes and a
+   * put over WRITE_BATCH_BYTES_MAX (far below the engine's value cap) is a batch by itself.
    */
-  #batchPut(ek: Buffer, value: Buffer, expiresAtMs: number, done: (err?: unknown) => void): void {
-    const bytes = ek.length + value.length;
+  #batchPut(put: QueuedPut): Promise<void> {
+    const bytes = put.ek.length + put.bytes.length;
     if (bytes > WRITE_BATCH_BYTES_MAX) {
-      this.#engine.put(ek, value, { expiresAtMs }).then(() => done(), done);
-      return;
+      const alone = newPutBatch();
+      addPut(alone, put, bytes);
+      this.#settleWhen(this.#engine.put(put.ek, put.bytes, { expiresAtMs: put.expiresAtMs }), alone);
+      return alone.settled;
     }
     let batch = this.#putBatch;
     if (batch !== undefined && batch.bytes + bytes > WRITE_BATCH_BYTES_MAX) {
@@ -424,31 +449,47 @@ export class Keyspace {
       batch = undefined;
     }
     if (batch === undefined) {
-      const fresh: PutBatch = { ops: [], done: [], bytes: 0 };
+      const fresh = newPutBatch();
       this.#putBatch = batch = fresh;
       queueMicrotask(() => {
         if (this.#putBatch === fresh) this.#commitPutBatch();
       });
     }
-    batch.ops.push({ type: 'put', key: ek, value, expiresAtMs });
-    batch.done.push(done);
-    batch.bytes += bytes;
+    addPut(batch, put, bytes);
+    return batch.settled;
   }
 
   #commitPutBatch(): void {
     const batch = this.#putBatch;
     if (batch === undefined) return;
     this.#putBatch = undefined;
+    this.#settleWhen(this.#engine.write(batch.ops), batch);
+  }
+
+  /** Settles every put of `batch`, then the batch's promise, once `write` settled. */
+  #settleWhen(write: Promise<void>, batch: PutBatch): void {
     const settle = (err?: unknown): void => {
-      for (const d of batch.done) {
+      for (const put of batch.puts) {
         try {
-          d(err);
+          this.#settlePut(put, err === undefined);
         } catch (e) {
           this.#log('error', `keyspace: write completion failed: ${String(e)}`);
         }
       }
+      if (err === undefined) batch.resolve();
+      else batch.reject(storeError(err));
     };
-    this.#engine.write(batch.ops).then(() => settle(), settle);
+    write.then(() => settle(), settle);
+  }
+
+  /** A queued put's write settled: tell the observer, count it (when stored), free its key. */
+  #settlePut(put: QueuedPut, ok: boolean): void {
+    try {
+      this.#observer?.didWrite(put.ek, put.replaced, put.bytes, put.expiresAtMs, ok);
+      if (ok) this.#counted(put.ek, put.before, put.after, put.nowMs);
+    } finally {
+      this.#give(put.lockName);
+    }
   }
 
   /**
@@ -872,14 +913,22 @@ export class Keyspace {
    * is free, undefined otherwise (then #enter decides: wait, or throw CLOSED).
    */
   #tryEnter(key: Buffer): Release | undefined {
-    if (this.#barrier !== undefined || this.#closed) return undefined;
-    const release = this.#locks.tryAcquire(key.toString('latin1'));
-    if (release === undefined) return undefined;
+    const name = key.toString('latin1');
+    return this.#tryTake(name) ? () => this.#give(name) : undefined;
+  }
+
+  /** #tryEnter by lock name with no release function: true when taken (then #give it once). */
+  #tryTake(lockName: string): boolean {
+    if (this.#barrier !== undefined || this.#closed) return false;
+    if (!this.#locks.tryTake(lockName)) return false;
     this.#inflight++;
-    return () => {
-      release();
-      this.#leave();
-    };
+    return true;
+  }
+
+  /** Releases what #tryTake took. */
+  #give(lockName: string): void {
+    this.#locks.release(lockName);
+    this.#leave();
   }
 
   /** Waits out FLUSHALL, then takes the key locks and counts the write as in flight. */
@@ -988,6 +1037,22 @@ export class Keyspace {
 function ignore(): void {}
 
 const NO_VALUES: readonly Buffer[] = Object.freeze([]);
+
+function newPutBatch(): PutBatch {
+  let resolve!: () => void;
+  let reject!: (err: unknown) => void;
+  const settled = new Promise<void>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  return { ops: [], puts: [], bytes: 0, settled, resolve, reject };
+}
+
+function addPut(batch: PutBatch, put: QueuedPut, bytes: number): void {
+  batch.ops.push({ type: 'put', key: put.ek, value: put.bytes, expiresAtMs: put.expiresAtMs });
+  batch.puts.push(put);
+  batch.bytes += bytes;
+}
 
 /** The engine's size refusal as a TOOLARGE reply; any other error unchanged. */
 function storeError(err: unknown): unknown {

@@ -295,7 +295,7 @@ const ONE_KEY: [number, number, number] = [1, 1, 1];
 /**
  * GET and plain SET on a lone node skip the routed async wrapper: a GET whose key the engine
  * holds in memory is answered with no promise at all (Keyspace.viewSync), and `SET key value`
- * is one Keyspace.writeValue (the engine's promise and one continuation). Everything else
+ * is one Keyspace.writeValue (its batch's engine promise, see setReplyOf). Everything else
  * (options, a cold key, a cluster) takes the general handler, with the same replies.
  */
 function localFast(
@@ -328,10 +328,26 @@ function setFast(ks: Keyspace, args: Buffer[]): Promise<Reply> | undefined {
   if (args.length !== 3) return undefined;
   const value = arg(args, 2);
   ks.checkValue(value);
-  return ks.writeValue(arg(args, 1), { value, expiresAtMs: 0 }).then(okReply, dataError);
+  return setReplyOf(ks.writeValue(arg(args, 1), { value, expiresAtMs: 0 }));
 }
 
 const okReply = (): Reply => OK;
+
+/**
+ * The plain SETs of one pipelined batch share one engine write and so one promise
+ * (Keyspace.writeValue returns the batch's); they share its reply promise too, so a batch of
+ * SETs costs one continuation here instead of one per SET. Keyed by the write promise: a SET
+ * of another batch (or another keyspace) gets its own.
+ */
+let lastWrite: Promise<void> | undefined;
+let lastReply: Promise<Reply> | undefined;
+function setReplyOf(write: Promise<void>): Promise<Reply> {
+  if (write !== lastWrite || lastReply === undefined) {
+    lastWrite = write;
+    lastReply = write.then(okReply, dataError);
+  }
+  return lastReply;
+}
 
 export const stringCommands: readonly CommandSpec[] = [
   localFast(spec('get', 2, ['readonly', 'fast'], ONE_KEY, 'Returns the string value of a key (an array when it has concurrent sibling values).', '1.0.0', get), getFast),
