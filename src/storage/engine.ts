@@ -149,11 +149,37 @@ const COMPACTION_INPUT_BYTES_MAX = 64 * 1024 * 1024;
 /** Appends to table files are cut into chunks of this size. */
 const TABLE_WRITE_CHUNK_BYTES = 1024 * 1024;
 
+/**
+ * The acknowledgement shared by the writes queued while the writer was busy: one promise per
+ * batch of queued writes, not per write (a promise, its resolving functions and the executor
+ * closure per write were most of what the write path allocated, KNOWN_ISSUES "perf-server").
+ * It resolves once every write that joined it is committed (usually all in one group) and
+ * rejects as soon as one of them fails (a failure stops every later write anyway).
+ */
+class Ack {
+  readonly promise: Promise<void>;
+  private resolve!: () => void;
+  private rejectFn!: (err: Error) => void;
+  /** Writes that joined and are not committed yet. */
+  waiting = 0;
+  constructor() {
+    this.promise = new Promise<void>((resolve, reject) => {
+      this.resolve = resolve;
+      this.rejectFn = reject;
+    });
+  }
+  committed(): void {
+    if (--this.waiting === 0) this.resolve();
+  }
+  reject(err: Error): void {
+    this.rejectFn(err);
+  }
+}
+
 interface PendingWrite {
   ops: LogOp[] | null; // null: a request to rotate the memtable (flush())
   bytes: number;
-  resolve(): void;
-  reject(err: Error): void;
+  ack: Ack;
 }
 
 /** A live table: manifest metadata plus the open reader; refcounted by versions. */
@@ -234,6 +260,8 @@ export class Engine implements KVEngine {
   private lostRanges: LostRange[] = [];
 
   private pending: PendingWrite[] = [];
+  /** The Ack writes queued now join; closed (undefined) when the writer takes one of them. */
+  private openAck: Ack | undefined;
   private writerRunning = false;
   private syncRequested = false;
   private failedReason: string | null = null;
@@ -485,11 +513,22 @@ export class Engine implements KVEngine {
   }
 
   put(key: Buffer, value: Buffer, options?: PutOptions): Promise<void> {
-    return this.write([{ type: 'put', key, value, expiresAtMs: options?.expiresAtMs }]);
+    try {
+      this.checkWritable();
+      const op = this.putOp(key, value, options?.expiresAtMs);
+      return this.queue([op], key.length + value.length);
+    } catch (err) {
+      return Promise.reject(err);
+    }
   }
 
   delete(key: Buffer): Promise<void> {
-    return this.write([{ type: 'del', key }]);
+    try {
+      this.checkWritable();
+      return this.queue([this.deleteOp(key, this.now())], key.length);
+    } catch (err) {
+      return Promise.reject(err);
+    }
   }
 
   write(ops: BatchOp[]): Promise<void> {
@@ -499,29 +538,41 @@ export class Engine implements KVEngine {
       let userBytes = 0;
       const nowMs = this.now();
       for (const op of ops) {
-        if (op.type === 'put') {
-          this.validate(op.key, op.value);
-          const exp = op.expiresAtMs ?? 0;
-          assert(Number.isSafeInteger(exp) && exp >= 0, 'expiresAtMs must be a non-negative integer');
-          logOps.push({ kind: KIND_PUT, key: op.key, value: op.value, time: exp });
-          userBytes += op.key.length + op.value.length;
-        } else {
-          this.validate(op.key, undefined);
-          logOps.push({ kind: KIND_DELETE, key: op.key, value: EMPTY, time: Math.max(0, Math.floor(nowMs)) });
-          userBytes += op.key.length;
-        }
+        const logOp = op.type === 'put' ? this.putOp(op.key, op.value, op.expiresAtMs) : this.deleteOp(op.key, nowMs);
+        logOps.push(logOp);
+        userBytes += logOp.key.length + logOp.value.length;
       }
-      if (logOps.length === 0) return Promise.resolve();
-      const bytes = recordLength(this.lastSeq + 1, logOps);
-      if (bytes > LOG_RECORD_BYTES_MAX) throw new StorageError('ETOOLARGE', `batch of ${bytes} bytes exceeds the log record limit ${LOG_RECORD_BYTES_MAX}`);
-      this.counters.userBytesWritten += userBytes;
-      return new Promise<void>((resolve, reject) => {
-        this.pending.push({ ops: logOps, bytes, resolve, reject });
-        this.kickWriter();
-      });
+      return this.queue(logOps, userBytes);
     } catch (err) {
       return Promise.reject(err);
     }
+  }
+
+  /** A validated put as a log op. */
+  private putOp(key: Buffer, value: Buffer, expiresAtMs: number | undefined): LogOp {
+    this.validate(key, value);
+    const exp = expiresAtMs ?? 0;
+    assert(Number.isSafeInteger(exp) && exp >= 0, 'expiresAtMs must be a non-negative integer');
+    return { kind: KIND_PUT, key, value, time: exp };
+  }
+
+  /** A validated delete as a log op (a tombstone stamped nowMs). */
+  private deleteOp(key: Buffer, nowMs: number): LogOp {
+    this.validate(key, undefined);
+    return { kind: KIND_DELETE, key, value: EMPTY, time: Math.max(0, Math.floor(nowMs)) };
+  }
+
+  /** Queues one record of logOps for the next group commit; resolves once it is committed. */
+  private queue(logOps: LogOp[], userBytes: number): Promise<void> {
+    if (logOps.length === 0) return Promise.resolve();
+    const bytes = recordLength(this.lastSeq + 1, logOps);
+    if (bytes > LOG_RECORD_BYTES_MAX) throw new StorageError('ETOOLARGE', `batch of ${bytes} bytes exceeds the log record limit ${LOG_RECORD_BYTES_MAX}`);
+    this.counters.userBytesWritten += userBytes;
+    const ack = (this.openAck ??= new Ack());
+    ack.waiting++;
+    this.pending.push({ ops: logOps, bytes, ack });
+    this.kickWriter();
+    return ack.promise;
   }
 
   /**
@@ -542,7 +593,7 @@ export class Engine implements KVEngine {
           if (first.ops === null) {
             this.pending.shift();
             if (!this.mem.empty) await this.rotate();
-            first.resolve();
+            first.ack.committed();
           } else {
             await this.commitGroup();
             // With a synchronous append nothing above waits for I/O: yield to the event loop
@@ -571,24 +622,25 @@ export class Engine implements KVEngine {
   private rejectPending(): void {
     const all = this.pending;
     this.pending = [];
-    for (const p of all) p.reject(new StorageError('EFAILED', `engine stopped accepting writes: ${this.failedReason}`, { cause: this.failedCause }));
+    this.openAck = undefined;
+    for (const p of all) p.ack.reject(new StorageError('EFAILED', `engine stopped accepting writes: ${this.failedReason}`, { cause: this.failedCause }));
   }
 
   /** Takes queued writes, appends them as one write (+ one fsync), applies them. */
   private async commitGroup(): Promise<void> {
     if (this.mem.bytes >= this.o.memtableBytes) await this.rotate();
-    const group: PendingWrite[] = [];
+    // Writes queued from now on join a new Ack: this one's writes are being taken.
+    this.openAck = undefined;
     let total = 0;
     // A group never overshoots the memtable budget by more than one write.
     const cap = Math.min(GROUP_COMMIT_BYTES_MAX, this.o.memtableBytes);
-    while (this.pending.length > 0) {
-      const p = this.pending[0]!;
-      if (p.ops === null) break;
-      if (group.length > 0 && total + p.bytes > cap) break;
-      this.pending.shift();
-      group.push(p);
+    let n = 0;
+    for (; n < this.pending.length; n++) {
+      const p = this.pending[n]!;
+      if (p.ops === null || (n > 0 && total + p.bytes > cap)) break;
       total += p.bytes + 16; // seq varints may grow a little past the estimate
     }
+    const group = this.pending.splice(0, n);
     const buf = Buffer.allocUnsafe(total);
     let pos = 0;
     let seq = this.lastSeq;
@@ -604,12 +656,12 @@ export class Engine implements KVEngine {
       if (this.policy === 'always') await this.log.sync();
     } catch (err) {
       this.fail('commit log write or fsync failed', err);
-      for (const p of group) p.reject(new StorageError('EFAILED', `write not durable: ${this.failedReason}`, { cause: err }));
+      for (const p of group) p.ack.reject(new StorageError('EFAILED', `write not durable: ${this.failedReason}`, { cause: err }));
       return;
     }
     this.mem.applyRecords(records);
     this.visibleSeq = seq;
-    for (const p of group) p.resolve();
+    for (const p of group) p.ack.committed();
   }
 
   /** Makes the memtable immutable and starts a new log (waits when too many are pending). */
@@ -1188,10 +1240,11 @@ export class Engine implements KVEngine {
 
   async flush(): Promise<void> {
     this.checkWritable();
-    await new Promise<void>((resolve, reject) => {
-      this.pending.push({ ops: null, bytes: 0, resolve, reject });
-      this.kickWriter();
-    });
+    const ack = new Ack();
+    ack.waiting = 1;
+    this.pending.push({ ops: null, bytes: 0, ack });
+    this.kickWriter();
+    await ack.promise;
     while ((this.imms.length > 0 || this.flushRunning) && !this.failedReason) {
       this.kickFlush();
       await this.waitProgress();

@@ -188,8 +188,10 @@ t.test('limits, lock, and failed state after an fsync error', async (t) => {
   const f = await openEngine({ dir: dir2, fs: faulty, appendfsync: 'always', log: (_l, m) => logs.push(m) });
   await f.put(k(1), v(1));
   failSync = true;
-  const err = await f.put(k(2), v(2)).catch((x: unknown) => x);
+  // Writes queued together share one acknowledgement: all of them reject.
+  const [err, ...others] = await Promise.all([f.put(k(2), v(2)), f.put(k(4), v(4)), f.write([{ type: 'del', key: k(1) }])].map((p) => p.catch((x: unknown) => x)));
   t.ok(err instanceof StorageError && err.code === 'EFAILED', 'the write whose fsync failed rejects');
+  t.ok(others.every((x) => x instanceof StorageError && x.code === 'EFAILED'), 'so do the writes of its group');
   failSync = false;
   await t.rejects(f.put(k(3), v(3)), { code: 'EFAILED' }, 'later writes reject too (no retry)');
   t.match(f.stats().failed, /injected fsync failure/);
@@ -223,6 +225,17 @@ t.test('group commit: concurrent writes share appends and fsyncs', async (t) => 
   await Promise.all(Array.from({ length: 200 }, (_, i) => e.put(k(i), v(i))));
   const used = syncs - before;
   t.ok(used >= 1 && used < 50, `200 concurrent puts used ${used} fsyncs`);
+  // Writes queued while a group is being committed go in a later group: each is visible (and
+  // durable) when its own promise resolves, never before.
+  let invisible = 0;
+  await Promise.all(
+    Array.from({ length: 300 }, async (_, i) => {
+      if (i % 3 === 0) await Promise.resolve(); // some join while the first group is taken
+      await e.put(k(1000 + i), v(i));
+      if (!(await e.get(k(1000 + i)))?.equals(v(i))) invisible++;
+    }),
+  );
+  t.equal(invisible, 0, 'every acknowledged write is visible');
   await e.close();
   const r = await openEngine({ dir });
   t.same(await r.get(k(199)), v(199));
