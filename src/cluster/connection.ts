@@ -305,7 +305,7 @@ export class BusConnection {
 
   /** Sends a request; resolves with the response payload, rejects with ClusterError/RemoteError. */
   request(type: number, payload: Buffer, timeoutMs: number): Promise<Buffer> {
-    assert(type >= FIRST_APP_FRAME_TYPE && type <= 0xff, `application frame type must be in [0x10, 0xff], got ${type}`);
+    if (!(type >= FIRST_APP_FRAME_TYPE && type <= 0xff)) assert.fail(`application frame type must be in [0x10, 0xff], got ${type}`);
     assert(timeoutMs > 0, 'timeoutMs must be positive');
     if (this.#closed) return Promise.reject(new ClusterError('ERR_BUS_CLOSED', `connection to ${this.peer.id} closed`));
     const overload = this.#overloaded();
@@ -353,7 +353,7 @@ export class BusConnection {
 
   /** Sends a one-way message (no response). Returns false if the connection is closed or overloaded. */
   send(type: number, payload: Buffer): boolean {
-    assert(type >= FIRST_APP_FRAME_TYPE && type <= 0xff, `application frame type must be in [0x10, 0xff], got ${type}`);
+    if (!(type >= FIRST_APP_FRAME_TYPE && type <= 0xff)) assert.fail(`application frame type must be in [0x10, 0xff], got ${type}`);
     if (this.#closed) return false;
     if (this.#overloaded()) {
       this.#opts.stats.overloadRejections++;

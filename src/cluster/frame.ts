@@ -60,10 +60,10 @@ export function encodeFrameHeader(type: number, requestId: number, payloadBytes:
 
 /** Writes the 9 header bytes of a frame into `buf` at `offset` (the bus's outbound batches). */
 export function writeFrameHeader(buf: Buffer, offset: number, type: number, requestId: number, payloadBytes: number): void {
-  assert(Number.isInteger(type) && type >= 0 && type <= MAX_FRAME_TYPE, `bad frame type ${type}`);
+  if (!(Number.isInteger(type) && type >= 0 && type <= MAX_FRAME_TYPE)) assert.fail(`bad frame type ${type}`);
   assert(Number.isInteger(requestId) && requestId >= 0 && requestId <= MAX_REQUEST_ID, 'bad request id');
   const length = MIN_FRAME_LENGTH + payloadBytes;
-  assert(length <= MAX_FRAME_BYTES_LIMIT, `frame of ${length} bytes exceeds the bus ceiling`);
+  if (!(length <= MAX_FRAME_BYTES_LIMIT)) assert.fail(`frame of ${length} bytes exceeds the bus ceiling`);
   assert(offset >= 0 && offset + FRAME_HEADER_BYTES <= buf.length, 'frame header does not fit');
   buf.writeUInt32BE(length, offset);
   buf[offset + 4] = type;

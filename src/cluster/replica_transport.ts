@@ -25,6 +25,7 @@ import { QuorumError } from '../coordinator/quorum.js';
 import {
   ReplicaCallError,
   ReplicaUnreachableError,
+  type ReplicaGetDone,
   type ReplicaPutDone,
   type ReplicaPutOptions,
   type ReplicaTransport,
@@ -141,6 +142,29 @@ export class BusReplicaTransport implements ReplicaTransport {
     return this.#decode(node, bytes);
   }
 
+  /** replicaGet without its two async frames: one bus request and one continuation per read. */
+  replicaGetNotify(node: string, key: Buffer, opts: { readonly timeoutMs: number }, done: ReplicaGetDone): void {
+    const peer = this.#peer(node);
+    if (peer === undefined) {
+      const err = unknownNode(node);
+      queueMicrotask(() => done(undefined, err));
+      return;
+    }
+    this.bus.request(peer, ReplicaMessageType.REPLICA_GET, encodeReplicaGet(key), Math.max(1, Math.round(opts.timeoutMs))).then(
+      (bytes) => {
+        let obj: VersionedObject;
+        try {
+          obj = this.#decode(node, bytes);
+        } catch (err) {
+          done(undefined, err);
+          return;
+        }
+        done(obj);
+      },
+      (err: unknown) => done(undefined, mapCallError(node, err)),
+    );
+  }
+
   async forwardWrite(node: string, req: WriteRequestWire, opts: { readonly timeoutMs: number }): Promise<WriteResult> {
     const bytes = await this.#call(node, ReplicaMessageType.FORWARD_WRITE, encodeForwardWrite(req), opts.timeoutMs);
     return this.#decode(node, bytes);
@@ -154,18 +178,31 @@ export class BusReplicaTransport implements ReplicaTransport {
     }
   }
 
-  async #call(node: string, type: number, payload: Buffer, timeoutMs: number): Promise<Buffer> {
+  #peer(node: string): PeerAddress | undefined {
     const addr = this.addressOf(node);
-    if (addr === undefined) throw new ReplicaUnreachableError(node, `node ${node} is not in the membership table`);
-    const peer: PeerAddress = { host: addr.host, port: addr.busPort, id: node };
+    return addr === undefined ? undefined : { host: addr.host, port: addr.busPort, id: node };
+  }
+
+  async #call(node: string, type: number, payload: Buffer, timeoutMs: number): Promise<Buffer> {
+    const peer = this.#peer(node);
+    if (peer === undefined) throw unknownNode(node);
     try {
       return await this.bus.request(peer, type, payload, Math.max(1, Math.round(timeoutMs)));
     } catch (err) {
-      if (err instanceof RemoteError) throw remoteToTyped(node, err);
-      if (err instanceof ClusterError && NOT_SENT.has(err.code)) throw new ReplicaUnreachableError(node, `${node}: ${err.message}`);
-      throw new ReplicaCallError(node, `${node}: ${(err as Error).message}`, { cause: err });
+      throw mapCallError(node, err);
     }
   }
+}
+
+function unknownNode(node: string): ReplicaUnreachableError {
+  return new ReplicaUnreachableError(node, `node ${node} is not in the membership table`);
+}
+
+/** A bus request's failure as the transport contract types it (see the header). */
+function mapCallError(node: string, err: unknown): Error {
+  if (err instanceof RemoteError) return remoteToTyped(node, err);
+  if (err instanceof ClusterError && NOT_SENT.has(err.code)) return new ReplicaUnreachableError(node, `${node}: ${err.message}`);
+  return new ReplicaCallError(node, `${node}: ${(err as Error).message}`, { cause: err });
 }
 
 const EMPTY = Buffer.alloc(0);

@@ -26,28 +26,29 @@ export class ByteWriter {
   }
 
   u8(v: number): this {
-    assert(Number.isInteger(v) && v >= 0 && v <= 0xff, `u8 out of range: ${v}`);
+    // `if` + assert.fail, not assert(cond, `...`): that message string was built on every call (hot path).
+    if (!(Number.isInteger(v) && v >= 0 && v <= 0xff)) assert.fail(`u8 out of range: ${v}`);
     this.#room(1);
     this.#buf[this.#pos++] = v;
     return this;
   }
 
   u16(v: number): this {
-    assert(Number.isInteger(v) && v >= 0 && v <= 0xffff, `u16 out of range: ${v}`);
+    if (!(Number.isInteger(v) && v >= 0 && v <= 0xffff)) assert.fail(`u16 out of range: ${v}`);
     this.#room(2);
     this.#pos = this.#buf.writeUInt16BE(v, this.#pos);
     return this;
   }
 
   u32(v: number): this {
-    assert(Number.isInteger(v) && v >= 0 && v <= 0xffff_ffff, `u32 out of range: ${v}`);
+    if (!(Number.isInteger(v) && v >= 0 && v <= 0xffff_ffff)) assert.fail(`u32 out of range: ${v}`);
     this.#room(4);
     this.#pos = this.#buf.writeUInt32BE(v, this.#pos);
     return this;
   }
 
   u48(v: number): this {
-    assert(Number.isInteger(v) && v >= 0 && v <= 2 ** 48 - 1, `u48 out of range: ${v}`);
+    if (!(Number.isInteger(v) && v >= 0 && v <= 2 ** 48 - 1)) assert.fail(`u48 out of range: ${v}`);
     this.#room(6);
     this.#pos = this.#buf.writeUIntBE(v, this.#pos, 6);
     return this;
@@ -70,7 +71,7 @@ export class ByteWriter {
   /** A string with a u8 length prefix; the caller's cap must be <= 255. */
   str8(s: string, maxBytes: number): this {
     const b = Buffer.from(s, 'utf8');
-    assert(b.length <= maxBytes && b.length <= 0xff, `string of ${b.length} bytes over its cap ${maxBytes}`);
+    if (!(b.length <= maxBytes && b.length <= 0xff)) assert.fail(`string of ${b.length} bytes over its cap ${maxBytes}`);
     return this.u8(b.length).bytes(b);
   }
 

@@ -48,7 +48,7 @@ export class ByteWriter {
   }
 
   varint(value: number): void {
-    assert(Number.isSafeInteger(value) && value >= 0, `varint out of range: ${value}`);
+    if (!(Number.isSafeInteger(value) && value >= 0)) assert.fail(`varint out of range: ${value}`);
     let v = value;
     let i = 0;
     while (v >= 0x80) {

@@ -358,6 +358,6 @@ function isTypedReply(err: Error): boolean {
 
 /** Settings and overrides are validated where they enter (config schema, CLIENT QUORUM). */
 function timeoutOf(ms: number): number {
-  assert(Number.isInteger(ms) && ms >= 1 && ms <= MAX_REQUEST_TIMEOUT_MS, `request timeout must be an integer in 1..${MAX_REQUEST_TIMEOUT_MS} ms, got ${ms}`);
+  if (!(Number.isInteger(ms) && ms >= 1 && ms <= MAX_REQUEST_TIMEOUT_MS)) assert.fail(`request timeout must be an integer in 1..${MAX_REQUEST_TIMEOUT_MS} ms, got ${ms}`);
   return ms;
 }

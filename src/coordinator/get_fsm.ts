@@ -28,7 +28,7 @@ import type { LocalReplica } from './local_replica.js';
 import { EMPTY_OBJECT, type VersionedObject, type WriteOptions } from './object.js';
 import { QuorumTally, resolveQuorum, type QuorumSpec, type QuorumTarget } from './quorum.js';
 import { reconcile, type Reconciled } from './read_repair.js';
-import type { ReplicaTransport } from './replica_transport.js';
+import { replicaGetThen, type ReplicaTransport } from './replica_transport.js';
 import type { Ring } from './ring.js';
 import type { LogFn } from '../server/logger.js';
 
@@ -162,29 +162,40 @@ export async function runGet(env: GetEnv, req: GetRequest): Promise<VersionedObj
       reply();
       check();
     };
+    const failed = (id: string, err: unknown): void => {
+      env.log('debug', `get_fsm: replica get from ${id} failed: ${String(err)}`);
+      onAnswer(id, undefined);
+    };
     const ask = (id: string): void => {
       asked++;
+      if (id !== env.self) {
+        // A callback, not a promise chain (replicaGetThen): one per remote read of every GET.
+        env.background.begin();
+        replicaGetThen(env.transport, id, req.key, { timeoutMs: Math.max(1, deadline - env.timers.now()) }, (obj, err) => {
+          env.background.end();
+          try {
+            if (obj === undefined) failed(id, err);
+            else onAnswer(id, obj);
+          } catch (bug) {
+            env.log('error', `get_fsm: answer of ${id} not handled: ${String(bug)}`);
+          }
+        });
+        return;
+      }
       let got: VersionedObject | Promise<VersionedObject>;
-      if (id === env.self) {
-        try {
-          got = env.local.readNow(req.key);
-        } catch (err) {
-          got = Promise.reject(err);
-        }
-        if (!(got instanceof Promise)) {
-          onAnswer(id, got);
-          return;
-        }
-      } else {
-        got = env.transport.replicaGet(id, req.key, { timeoutMs: Math.max(1, deadline - env.timers.now()) });
+      try {
+        got = env.local.readNow(req.key);
+      } catch (err) {
+        got = Promise.reject(err);
+      }
+      if (!(got instanceof Promise)) {
+        onAnswer(id, got);
+        return;
       }
       env.background.track(
         got.then(
           (obj) => onAnswer(id, obj),
-          (err: unknown) => {
-            env.log('debug', `get_fsm: replica get from ${id} failed: ${String(err)}`);
-            onAnswer(id, undefined);
-          },
+          (err: unknown) => failed(id, err),
         ),
       );
     };

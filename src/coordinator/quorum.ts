@@ -198,7 +198,8 @@ export class QuorumTally {
   /** Records one replica's answer. A second answer from the same replica is ignored. */
   add(id: string, result: ReplicaResult): QuorumDecision {
     const i = this.indexOf(id);
-    assert(i >= 0, `answer from ${id}, which was not asked`);
+    // `if` + assert.fail, not assert(cond, `...`): that message string was built on every call (hot path).
+    if (!(i >= 0)) assert.fail(`answer from ${id}, which was not asked`);
     assert(this.opts.op === 'read' || result !== 'notfound', 'a write answer is ok or error');
     if (this.results[i] !== undefined) return this.decision;
     this.results[i] = result;

@@ -55,6 +55,9 @@ export interface ReplicaPutOptions {
   readonly hintFor?: string;
 }
 
+/** How a replica get ends: the replica's object, or undefined and the error. */
+export type ReplicaGetDone = (obj: VersionedObject | undefined, err?: unknown) => void;
+
 /** How a replica put ends: undefined when it is durable on the replica, else the error. */
 export type ReplicaPutDone = (err: unknown) => void;
 
@@ -70,6 +73,12 @@ export interface ReplicaTransport {
   replicaPutNotify?(node: string, key: Buffer, object: VersionedObject, opts: ReplicaPutOptions, done: ReplicaPutDone): void;
   /** Ask replica `node` for its object for `key` (EMPTY_OBJECT when absent). */
   replicaGet(node: string, key: Buffer, opts: { readonly timeoutMs: number }): Promise<VersionedObject>;
+  /**
+   * Optional: replicaGet with a callback (`done` runs exactly once, never synchronously, with the
+   * object, or undefined and the error replicaGet would reject with). Reads use it when present
+   * (replicaGetThen), for the same reason as replicaPutNotify.
+   */
+  replicaGetNotify?(node: string, key: Buffer, opts: { readonly timeoutMs: number }, done: ReplicaGetDone): void;
   /** Forward a client write to a node that can coordinate it; resolves with its result. */
   forwardWrite(node: string, req: WriteRequestWire, opts: { readonly timeoutMs: number }): Promise<WriteResult>;
 }
@@ -108,5 +117,17 @@ export function replicaPutThen(transport: ReplicaTransport, node: string, key: B
   transport.replicaPut(node, key, object, opts).then(
     () => done(undefined),
     (err: unknown) => done(err ?? new ReplicaCallError(node, `replica put to ${node} failed`)),
+  );
+}
+
+/** One replica get, reported to `done` (the transport's callback form when it has one). */
+export function replicaGetThen(transport: ReplicaTransport, node: string, key: Buffer, opts: { readonly timeoutMs: number }, done: ReplicaGetDone): void {
+  if (transport.replicaGetNotify !== undefined) {
+    transport.replicaGetNotify(node, key, opts, done);
+    return;
+  }
+  transport.replicaGet(node, key, opts).then(
+    (obj) => done(obj),
+    (err: unknown) => done(undefined, err),
   );
 }

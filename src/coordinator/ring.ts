@@ -174,7 +174,8 @@ export class Ring {
 
   /** The slot's preference list: primary first. Empty when no member owns tokens. */
   preflist(slot: number): readonly string[] {
-    assert(Number.isInteger(slot) && slot >= 0 && slot < SLOT_COUNT, `bad slot ${slot}`);
+    // `if` + assert.fail, not assert(cond, `...`): that message string was built on every call (hot path).
+    if (!(Number.isInteger(slot) && slot >= 0 && slot < SLOT_COUNT)) assert.fail(`bad slot ${slot}`);
     return this.preflists[slot] as readonly string[];
   }
 
