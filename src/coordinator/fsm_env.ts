@@ -8,7 +8,7 @@ import assert from 'node:assert';
 import { performance } from 'node:perf_hooks';
 import type { QuorumTarget, Replication } from './quorum.js';
 import type { Ring } from './ring.js';
-import { requestTargets } from './route.js';
+import { primaryTargets, requestTargets } from './route.js';
 
 /** Time for deadlines: a monotonic clock in ms and a cancellable one-shot timer. */
 export interface FsmTimers {
@@ -110,23 +110,43 @@ export interface TargetPlan {
 }
 
 const NO_HINTS: ReadonlyMap<string, string> = new Map();
-/** Plans of the shared all-primaries-up RequestTargets (route.ts caches those per ring and slot). */
-const primaryPlans = new WeakMap<object, TargetPlan>();
+
+/**
+ * Per ring (rings are immutable): slot -> the plan of its primaries, all up (the healthy case,
+ * every request). The last ring's array is kept beside the WeakMap: a request then finds its plan
+ * with an identity check and an index, no map lookup (a plan per shared RequestTargets in a
+ * WeakMap of 16384 keys cost ~2-4 us a request in process, more than the rest of planning).
+ */
+const plansByRing = new WeakMap<Ring, Array<TargetPlan | undefined>>();
+let lastPlans: { ring: Ring; plans: Array<TargetPlan | undefined> } | undefined;
+
+function primaryPlan(ring: Ring, slot: number, pref: readonly string[]): TargetPlan {
+  let last = lastPlans;
+  if (last === undefined || last.ring !== ring) {
+    let plans = plansByRing.get(ring);
+    if (plans === undefined) {
+      plans = [];
+      plansByRing.set(ring, plans);
+    }
+    last = lastPlans = { ring, plans };
+  }
+  let plan = last.plans[slot];
+  if (plan === undefined) {
+    plan = Object.freeze({ targets: primaryTargets(ring, slot, pref).targets, down: NO_DOWN, hintFor: NO_HINTS });
+    last.plans[slot] = plan;
+  }
+  return plan;
+}
+
+const NO_DOWN: readonly string[] = Object.freeze([]);
 
 /** route.requestTargets plus the fallbacks' hint destinations (from the annotated preflist). */
 export function planTargets(ring: Ring, slot: number, isUp: (id: string) => boolean, sloppy: boolean): TargetPlan {
-  const rt = requestTargets(ring, slot, isUp, sloppy);
-  const { targets, down } = rt;
-  if (down.length === 0 && targets.every((x) => x.primary)) {
-    // No fallback: nothing to hint. Reuse one plan per shared target list (the healthy case).
-    if (!Object.isFrozen(rt)) return { targets, down, hintFor: NO_HINTS };
-    let plan = primaryPlans.get(rt);
-    if (plan === undefined) {
-      plan = Object.freeze({ targets, down, hintFor: NO_HINTS });
-      primaryPlans.set(rt, plan);
-    }
-    return plan;
-  }
+  const pref = ring.preflist(slot);
+  let allUp = true;
+  for (let i = 0; i < pref.length && allUp; i++) allUp = isUp(pref[i]!);
+  if (allUp && pref.length > 0) return primaryPlan(ring, slot, pref);
+  const { targets, down } = requestTargets(ring, slot, isUp, sloppy);
   const hintFor = new Map<string, string>();
   if (sloppy && targets.some((x) => !x.primary)) {
     for (const e of ring.annotatedPreflist(slot, isUp)) if (e.forId !== undefined) hintFor.set(e.id, e.forId);
@@ -134,9 +154,12 @@ export function planTargets(ring: Ring, slot: number, isUp: (id: string) => bool
   return { targets, down, hintFor };
 }
 
+/** One shared { n } per replication factor (resolved twice per write). */
+const replicationByN: Replication[] = [];
+
 /** The replication a quorum spec resolves against, seen from node `self`. */
 export function replicationOf(ring: Ring, self: string): Replication {
-  if (ring.dcReplication === undefined) return { n: ring.n };
+  if (ring.dcReplication === undefined) return (replicationByN[ring.n] ??= Object.freeze({ n: ring.n }));
   return { dcReplication: ring.dcReplication, localDc: ring.member(self)?.dc ?? '' };
 }
 

@@ -73,7 +73,8 @@ const NO_DOWN: readonly string[] = Object.freeze([]);
 /** Per ring (rings are immutable): slot -> the RequestTargets of its primaries, all up. */
 const primaryTargetsCache = new WeakMap<Ring, Array<RequestTargets | undefined>>();
 
-function primaryTargets(ring: Ring, slot: number, pref: readonly string[]): RequestTargets {
+/** The RequestTargets of a slot whose primaries are all up (`pref` = its preflist): built once per ring and slot. */
+export function primaryTargets(ring: Ring, slot: number, pref: readonly string[]): RequestTargets {
   let bySlot = primaryTargetsCache.get(ring);
   if (bySlot === undefined) {
     bySlot = [];
