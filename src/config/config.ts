@@ -75,9 +75,11 @@ export class Config implements ConfigView {
     this.#values.set(key.name, r.value);
   }
 
+  // The getters are on per-request paths (e.g. gc-grace-seconds on every write): their error
+  // texts are built only when a check fails, not on every call as assert(cond, `...`) would.
   get(name: string): ConfigValue {
     const v = this.#values.get(name);
-    assert(v !== undefined, `unknown config key ${name}`);
+    if (v === undefined) assert.fail(`unknown config key ${name}`);
     return v;
   }
 
@@ -89,13 +91,13 @@ export class Config implements ConfigView {
 
   getNumber(name: string): number {
     const v = this.get(name);
-    assert(typeof v === 'number', `config key ${name} is not a number`);
+    if (typeof v !== 'number') assert.fail(`config key ${name} is not a number`);
     return v;
   }
 
   getBool(name: string): boolean {
     const v = this.get(name);
-    assert(typeof v === 'boolean', `config key ${name} is not a boolean`);
+    if (typeof v !== 'boolean') assert.fail(`config key ${name} is not a boolean`);
     return v;
   }
 
