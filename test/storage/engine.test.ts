@@ -242,6 +242,47 @@ t.test('group commit: concurrent writes share appends and fsyncs', async (t) => 
   await r.close();
 });
 
+t.test('everysec: the log is fsynced in the background, writes go on meanwhile; a failed fsync stops writes', async (t) => {
+  const dir = await tempDir(t);
+  let logSyncs = 0;
+  let block = true;
+  let release: ((fail: boolean) => void) | undefined;
+  const slow: FileSystem = {
+    ...nodeFileSystem,
+    async open(file, mode) {
+      const h = await nodeFileSystem.open(file, mode);
+      return {
+        read: (b, o, l, p) => h.read(b, o, l, p),
+        append: (d) => h.append(d),
+        sync: async () => {
+          if (file.endsWith('.log') && block) {
+            logSyncs++;
+            const fail = await new Promise<boolean>((resolve) => (release = resolve));
+            if (fail) throw new Error('EIO: injected fsync failure');
+          }
+          return h.sync();
+        },
+        size: () => h.size(),
+        close: () => h.close(),
+      };
+    },
+  };
+  const e = await openEngine({ dir, fs: slow, appendfsync: 'everysec' });
+  await e.put(k(1), v(1));
+  const deadline = Date.now() + 5000;
+  while (logSyncs === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  t.equal(logSyncs, 1, 'the once-a-second fsync started');
+  // It hangs until released: writes are committed meanwhile.
+  await e.put(k(2), v(2));
+  t.same(await e.get(k(2)), v(2), 'a write during the fsync is committed');
+  block = false;
+  release!(true);
+  await new Promise((r) => setTimeout(r, 20));
+  await t.rejects(e.put(k(3), v(3)), { code: 'EFAILED' }, 'after the failed fsync writes stop');
+  t.match(e.stats().failed, /injected fsync failure/);
+  await e.close();
+});
+
 t.test('recovery: torn tail reported, mid-log damage refused unless repair, orphans removed', async (t) => {
   const dir = await tempDir(t);
   let e = await openEngine({ dir, appendfsync: 'always' });
