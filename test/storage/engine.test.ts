@@ -8,6 +8,24 @@ import { collect, k, tempDir, v } from './helpers.js';
 
 const small = { memtableBytes: 16 * 1024, blockBytes: 512, levelBaseBytes: 64 * 1024, targetFileBytes: 16 * 1024 };
 
+/** nodeFileSystem whose handles' sync() runs `sync(file, realSync)` instead (fsync counting and faults). */
+function syncHooked(sync: (file: string, realSync: () => Promise<void>) => Promise<void>): FileSystem {
+  return {
+    ...nodeFileSystem,
+    async open(file, mode) {
+      const h = await nodeFileSystem.open(file, mode);
+      const hooked: FileHandle = {
+        read: (b, o, l, p) => h.read(b, o, l, p),
+        append: (d) => h.append(d),
+        sync: () => sync(file, () => h.sync()),
+        size: () => h.size(),
+        close: () => h.close(),
+      };
+      return hooked;
+    },
+  };
+}
+
 t.test('put, get, overwrite, delete, reopen', async (t) => {
   const dir = await tempDir(t);
   let e = await openEngine({ dir, ...small });
@@ -166,23 +184,10 @@ t.test('limits, lock, and failed state after an fsync error', async (t) => {
   await e2.close();
 
   let failSync = false;
-  const faulty: FileSystem = {
-    ...nodeFileSystem,
-    async open(file, mode) {
-      const h = await nodeFileSystem.open(file, mode);
-      const wrapped: FileHandle = {
-        read: (b, o, l, p) => h.read(b, o, l, p),
-        append: (d) => h.append(d),
-        sync: async () => {
-          if (failSync && file.endsWith('.log')) throw new Error('EIO: injected fsync failure');
-          return h.sync();
-        },
-        size: () => h.size(),
-        close: () => h.close(),
-      };
-      return wrapped;
-    },
-  };
+  const faulty = syncHooked(async (file, realSync) => {
+    if (failSync && file.endsWith('.log')) throw new Error('EIO: injected fsync failure');
+    return realSync();
+  });
   const dir2 = await tempDir(t);
   const logs: string[] = [];
   const f = await openEngine({ dir: dir2, fs: faulty, appendfsync: 'always', log: (_l, m) => logs.push(m) });
@@ -204,22 +209,10 @@ t.test('limits, lock, and failed state after an fsync error', async (t) => {
 t.test('group commit: concurrent writes share appends and fsyncs', async (t) => {
   const dir = await tempDir(t);
   let syncs = 0;
-  const counting: FileSystem = {
-    ...nodeFileSystem,
-    async open(file, mode) {
-      const h = await nodeFileSystem.open(file, mode);
-      return {
-        read: (b, o, l, p) => h.read(b, o, l, p),
-        append: (d) => h.append(d),
-        sync: () => {
-          if (file.endsWith('.log')) syncs++;
-          return h.sync();
-        },
-        size: () => h.size(),
-        close: () => h.close(),
-      };
-    },
-  };
+  const counting = syncHooked((file, realSync) => {
+    if (file.endsWith('.log')) syncs++;
+    return realSync();
+  });
   const e = await openEngine({ dir, fs: counting, appendfsync: 'always' });
   const before = syncs;
   await Promise.all(Array.from({ length: 200 }, (_, i) => e.put(k(i), v(i))));
@@ -247,26 +240,14 @@ t.test('everysec: the log is fsynced in the background, writes go on meanwhile; 
   let logSyncs = 0;
   let block = true;
   let release: ((fail: boolean) => void) | undefined;
-  const slow: FileSystem = {
-    ...nodeFileSystem,
-    async open(file, mode) {
-      const h = await nodeFileSystem.open(file, mode);
-      return {
-        read: (b, o, l, p) => h.read(b, o, l, p),
-        append: (d) => h.append(d),
-        sync: async () => {
-          if (file.endsWith('.log') && block) {
-            logSyncs++;
-            const fail = await new Promise<boolean>((resolve) => (release = resolve));
-            if (fail) throw new Error('EIO: injected fsync failure');
-          }
-          return h.sync();
-        },
-        size: () => h.size(),
-        close: () => h.close(),
-      };
-    },
-  };
+  const slow = syncHooked(async (file, realSync) => {
+    if (file.endsWith('.log') && block) {
+      logSyncs++;
+      const fail = await new Promise<boolean>((resolve) => (release = resolve));
+      if (fail) throw new Error('EIO: injected fsync failure');
+    }
+    return realSync();
+  });
   const e = await openEngine({ dir, fs: slow, appendfsync: 'everysec' });
   await e.put(k(1), v(1));
   const deadline = Date.now() + 5000;
