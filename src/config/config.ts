@@ -85,7 +85,7 @@ export class Config implements ConfigView {
 
   getString(name: string): string {
     const key = configKey(name);
-    assert(key !== undefined, `unknown config key ${name}`);
+    if (key === undefined) assert.fail(`unknown config key ${name}`);
     return formatValue(key, this.get(key.name));
   }
 
