@@ -1,0 +1,178 @@
+/**
+ * In-process A/B of two builds of the storage engine: both engines open in one process, phases
+ * alternate (order swapped every round), so both see the same machine load. On the shared 2-core
+ * box this is far steadier than comparing two benchmark runs. Medians over the rounds.
+ *
+ *   node .build/NAME/bench/storage_inproc_ab.js hot --a .build/A --b .build/B --dir-a DIR1 --dir-b DIR2 [--count 40000] [--rounds 40]
+ *       hot 4 KiB gets on two copies of one filled directory (storage_run.js fill), after
+ *       compaction settled: CPU and wall per get (only the main thread is busy)
+ *   node .build/NAME/bench/storage_inproc_ab.js put --a .build/A --b .build/B [--rounds 10] [--ops 40000] [--in-flight 64]
+ *       a get then a put per new key (what a SET does), 100-byte values, everysec, no flush:
+ *       CPU and wall per get+put
+ *   node .build/NAME/bench/storage_inproc_ab.js latency --a .build/A --b .build/B [--rounds 4] [--seconds 4] [--in-flight 64]
+ *       put latency percentiles with everysec, a fresh engine per phase
+ */
+import * as fsp from 'node:fs/promises';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { flagValue, median } from './lib/index.js';
+
+type Which = 'A' | 'B';
+interface AbEngine {
+  get(key: Buffer): Promise<Buffer | undefined>;
+  put(key: Buffer, value: Buffer): Promise<void>;
+  close(): Promise<void>;
+  backgroundState(): { flushing: boolean; compacting: boolean };
+}
+type Open = (options: Record<string, unknown>) => Promise<AbEngine>;
+
+const HOT_KEYS_MAX = 8160;
+const HOT_VALUE_BYTES = 4096;
+const PUT_VALUE_BYTES = 100;
+const SETTLE_POLL_MS = 100;
+const EVERYSEC_NO_FLUSH = { appendfsync: 'everysec', memtableBytes: 1 << 30 };
+
+const benchKey = (i: number): Buffer => Buffer.from(`k${String(i).padStart(15, '0')}`);
+
+async function opener(build: string): Promise<Open> {
+  const mod = (await import(path.resolve(build, 'src/storage/engine.js'))) as { openEngine: Open };
+  return mod.openEngine;
+}
+
+/** The order of a round: A first in even rounds, B first in odd ones. */
+const order = (round: number): Which[] => (round % 2 === 0 ? ['A', 'B'] : ['B', 'A']);
+
+function cpuUs(since: NodeJS.CpuUsage): number {
+  const c = process.cpuUsage(since);
+  return c.user + c.system;
+}
+
+function report(label: string, samples: Record<Which, { cpu: number[]; wall: number[] }>): void {
+  const a = median(samples.A.cpu);
+  const b = median(samples.B.cpu);
+  process.stdout.write(
+    `${label}: A cpu ${a.toFixed(2)} us wall ${median(samples.A.wall).toFixed(2)} us | B cpu ${b.toFixed(2)} us wall ${median(samples.B.wall).toFixed(2)} us | B/A cpu ${(b / a).toFixed(3)}\n`,
+  );
+}
+
+async function hot(open: Record<Which, Open>, argv: string[]): Promise<void> {
+  const count = Number(flagValue(argv, '--count') ?? 40_000);
+  const rounds = Number(flagValue(argv, '--rounds') ?? 40);
+  const dirs: Record<Which, string | undefined> = { A: flagValue(argv, '--dir-a'), B: flagValue(argv, '--dir-b') };
+  if (!dirs.A || !dirs.B) throw new Error('hot needs --dir-a and --dir-b (two copies of one filled directory)');
+  const opts = (dir: string) => ({ dir, appendfsync: 'no', memtableBytes: 4 << 20, blockBytes: 4096, blockCacheBytes: 64 << 20, bloomBitsPerKey: 10, targetFileBytes: 2 << 20 });
+  const engines = { A: await open.A(opts(dirs.A)), B: await open.B(opts(dirs.B)) };
+  for (const e of Object.values(engines)) {
+    while (e.backgroundState().compacting || e.backgroundState().flushing) await new Promise((r) => setTimeout(r, SETTLE_POLL_MS));
+  }
+  let seed = 99;
+  const keys = Array.from({ length: Math.min(HOT_KEYS_MAX, count) }, () => {
+    seed = (seed * 1103515245 + 12345) % 2147483648;
+    return benchKey(Math.floor((seed / 2147483648) * count));
+  });
+  for (const e of Object.values(engines)) for (const k of keys) await e.get(k); // warm the caches
+  const samples = { A: { cpu: [] as number[], wall: [] as number[] }, B: { cpu: [] as number[], wall: [] as number[] } };
+  for (let r = 0; r < rounds; r++) {
+    for (const w of order(r)) {
+      const c0 = process.cpuUsage();
+      const t0 = process.hrtime.bigint();
+      for (const k of keys) {
+        const v = await engines[w].get(k);
+        if (!v || v.length !== HOT_VALUE_BYTES) throw new Error(`${w}: wrong value for ${k.toString()}`);
+      }
+      samples[w].cpu.push(cpuUs(c0) / keys.length);
+      samples[w].wall.push(Number(process.hrtime.bigint() - t0) / 1000 / keys.length);
+    }
+  }
+  await engines.A.close();
+  await engines.B.close();
+  report(`hot ${HOT_VALUE_BYTES} B gets, per get, ${rounds} rounds`, samples);
+}
+
+async function put(open: Record<Which, Open>, argv: string[], root: string): Promise<void> {
+  const rounds = Number(flagValue(argv, '--rounds') ?? 10);
+  const ops = Number(flagValue(argv, '--ops') ?? 40_000);
+  const inFlight = Number(flagValue(argv, '--in-flight') ?? 64);
+  const engines = { A: await open.A({ dir: path.join(root, 'A'), ...EVERYSEC_NO_FLUSH }), B: await open.B({ dir: path.join(root, 'B'), ...EVERYSEC_NO_FLUSH }) };
+  const value = Buffer.alloc(PUT_VALUE_BYTES, 7);
+  let next = 0;
+  const phase = async (e: AbEngine): Promise<{ cpu: number; wall: number }> => {
+    let done = 0;
+    const writer = async (): Promise<void> => {
+      while (done < ops) {
+        done++;
+        const k = benchKey(next++);
+        await e.get(k);
+        await e.put(k, value);
+      }
+    };
+    const c0 = process.cpuUsage();
+    const t0 = process.hrtime.bigint();
+    await Promise.all(Array.from({ length: inFlight }, writer));
+    return { cpu: cpuUs(c0) / ops, wall: Number(process.hrtime.bigint() - t0) / 1000 / ops };
+  };
+  await phase(engines.A); // warm-up
+  await phase(engines.B);
+  const samples = { A: { cpu: [] as number[], wall: [] as number[] }, B: { cpu: [] as number[], wall: [] as number[] } };
+  for (let r = 0; r < rounds; r++) {
+    for (const w of order(r)) {
+      const s = await phase(engines[w]);
+      samples[w].cpu.push(s.cpu);
+      samples[w].wall.push(s.wall);
+    }
+  }
+  await engines.A.close();
+  await engines.B.close();
+  report(`get+put of ${PUT_VALUE_BYTES} B, ${inFlight} in flight, per key, ${rounds} rounds`, samples);
+}
+
+async function latency(open: Record<Which, Open>, argv: string[], root: string): Promise<void> {
+  const rounds = Number(flagValue(argv, '--rounds') ?? 4);
+  const seconds = Number(flagValue(argv, '--seconds') ?? 4);
+  const inFlight = Number(flagValue(argv, '--in-flight') ?? 64);
+  const value = Buffer.alloc(PUT_VALUE_BYTES, 7);
+  let next = 0;
+  for (let r = 0; r < rounds; r++) {
+    for (const w of order(r)) {
+      const dir = path.join(root, `${w}-${r}`);
+      const e = await open[w]({ dir, ...EVERYSEC_NO_FLUSH });
+      const lat: number[] = [];
+      const end = Date.now() + seconds * 1000;
+      const writer = async (): Promise<void> => {
+        while (Date.now() < end) {
+          const t0 = process.hrtime.bigint();
+          await e.put(benchKey(next++), value);
+          lat.push(Number(process.hrtime.bigint() - t0) / 1e6);
+        }
+      };
+      await Promise.all(Array.from({ length: inFlight }, writer));
+      await e.close();
+      await fsp.rm(dir, { recursive: true, force: true });
+      lat.sort((x, y) => x - y);
+      const q = (p: number): string => lat[Math.min(lat.length - 1, Math.floor(p * lat.length))]!.toFixed(2);
+      process.stdout.write(`round ${r + 1} ${w}: ${Math.round(lat.length / seconds)} puts/s, latency ms p50 ${q(0.5)} p99 ${q(0.99)} p99.9 ${q(0.999)} max ${lat[lat.length - 1]!.toFixed(1)}\n`);
+    }
+  }
+}
+
+async function main(): Promise<void> {
+  const argv = process.argv.slice(2);
+  const mode = argv[0];
+  const a = flagValue(argv, '--a');
+  const b = flagValue(argv, '--b');
+  if (!a || !b || !mode || !['hot', 'put', 'latency'].includes(mode)) throw new Error('usage: hot|put|latency --a BUILD --b BUILD [options]; see the header');
+  const open = { A: await opener(a), B: await opener(b) };
+  const root = await fsp.mkdtemp(path.join(os.tmpdir(), 'ringkv-inproc-ab-'));
+  try {
+    if (mode === 'hot') await hot(open, argv);
+    else if (mode === 'put') await put(open, argv, root);
+    else await latency(open, argv, root);
+  } finally {
+    await fsp.rm(root, { recursive: true, force: true });
+  }
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`storage_inproc_ab: ${err instanceof Error ? err.stack : String(err)}\n`);
+  process.exit(1);
+});
