@@ -18,8 +18,9 @@
  *       no seed answered                        -> up       (the first node of a new cluster;
  *                                                            also a node whose seeds are all down)
  *       no member owns slots (up or leaving)    -> up       (a new cluster forming)
- *       ask each owner for one stored key (SCAN_RANGE count 1 over all slots, live or tombstone):
- *         some owner holds a key, or one did not answer  -> joining (stream)
+ *       ask each owner for one stored key (SCAN_RANGE count 1 over all slots, live or tombstone;
+ *       an owner that does not answer is asked again, PREFLIGHT_PROBE_ATTEMPTS tries in all):
+ *         some owner holds a key, or one never answered  -> joining (stream)
  *         every owner is empty                           -> up
  *
  * Why it is safe: a node comes up without streaming only when no owner it could reach holds
@@ -42,6 +43,8 @@ import { decodeScanRangeResult, encodeScanRange } from './scan_range_codec.js';
 
 /** Deadline of the empty SYNC to one seed, and of one owner's data probe, ms. */
 export const PREFLIGHT_TIMEOUT_MS = 1_500;
+/** Tries of an owner's data probe before its silence counts as "holds data". */
+export const PREFLIGHT_PROBE_ATTEMPTS = 3;
 
 export type JoinStreamingMode = 'yes' | 'no' | 'auto';
 
@@ -127,17 +130,24 @@ export async function preflightAutoJoin(o: PreflightOptions): Promise<'up' | 'jo
     const owners = new Map<string, MemberRecord>();
     const knownOwner = tables.some((records) => (records ?? []).some((r) => r.id === o.nodeId && (r.state === 'up' || r.state === 'leaving')));
     for (const records of tables) for (const r of records ?? []) if (r.id !== o.nodeId && (r.state === 'up' || r.state === 'leaving')) owners.set(r.id, r);
-    const holds = await Promise.all(
-      [...owners.values()].map((m) =>
-        bus.request({ host: m.host, port: m.busPort, id: m.id }, MessageType.SCAN_RANGE, encodeScanRange(anyKeyProbe()), PREFLIGHT_TIMEOUT_MS).then(
-          (reply) => {
-            const r = decodeScanRangeResult(reply);
-            return r.examined > 0 || r.keys.length > 0;
-          },
-          () => undefined,
-        ),
-      ),
-    );
+    const probe = (m: MemberRecord): Promise<boolean | undefined> =>
+      bus.request({ host: m.host, port: m.busPort, id: m.id }, MessageType.SCAN_RANGE, encodeScanRange(anyKeyProbe()), PREFLIGHT_TIMEOUT_MS).then(
+        (reply) => {
+          const r = decodeScanRangeResult(reply);
+          return r.examined > 0 || r.keys.length > 0;
+        },
+        () => undefined,
+      );
+    const members = [...owners.values()];
+    const holds = await Promise.all(members.map(probe));
+    // An owner that did not answer counts as holding data (stream, to be safe); ask it again
+    // first, so that one slow answer on a loaded machine does not make a node of a new, empty
+    // cluster stream (seen in cluster_3node at load 20).
+    for (let attempt = 1; attempt < PREFLIGHT_PROBE_ATTEMPTS && holds.includes(undefined); attempt++) {
+      await Promise.all(members.map(async (m, i) => {
+        if (holds[i] === undefined) holds[i] = await probe(m);
+      }));
+    }
     const view: PreflightView = { onlySelfSeeds: false, seedAnswered: tables.some((x) => x !== undefined), owners: holds, knownOwner };
     const state = decideAutoJoin(view);
     const why = !view.seedAnswered
