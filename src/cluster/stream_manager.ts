@@ -22,7 +22,9 @@
  * starts scanning is in the scanned snapshot of some current replica or arrives as a pending
  * write; writes after it reach the gainer as pending-replica writes, which count toward the
  * raised quorum (put_fsm). Old replicas drop a slot only after the gainer is `up` plus a grace
- * of several gossip rounds in which coordinators still on the old view keep writing to both.
+ * of several gossip rounds in which coordinators still on the old view keep writing to both,
+ * and only once no gainer of the slot is left: another joiner may still be streaming it from
+ * them, with sources it planned before the current ring changed (sweepPlan).
  */
 import assert from 'node:assert';
 import * as fs from 'node:fs';
@@ -43,7 +45,7 @@ import {
   encodeStreamScan,
   StreamMessageType,
 } from './stream_codec.js';
-import { confirmTargets, leaveGainers, ownedSlots, planTasks, removalGains, transitionGains } from './stream_plan.js';
+import { confirmTargets, leaveGainers, ownedSlots, planTasks, removalGains, sweepPlan, transitionGains } from './stream_plan.js';
 import { slotRuns } from '../coordinator/ring_transition.js';
 import {
   emptyProgress,
@@ -578,21 +580,19 @@ export class StreamManager {
     }
   }
 
-  /** Drops the local copies of every slot this node holds in neither ring (see #tick). */
+  /**
+   * Drops the local copies of every slot this node holds in neither ring (see #tick), but keeps
+   * a slot it was a current owner of while a gainer may still stream it from here (sweepPlan).
+   */
   async #sweep(): Promise<void> {
-    const self = this.#o.selfId;
-    const cur = this.#o.rings.current();
-    const owned = ownedSlots(cur, this.#o.rings.target(), self);
-    const before = this.#owned ?? owned;
-    const gone: number[] = [];
-    for (let s = 0; s < owned.length; s++) {
-      if (owned[s] === 1) continue;
-      gone.push(s);
-      if (before[s] === 1) this.#p.slotsDropped++; // an owner gave the slot up
+    const tr = this.#transitionFor(this.#o.rings.current(), this.#o.rings.target());
+    const plan = sweepPlan(tr, this.#o.selfId, this.#owned ?? ownedSlots(tr.current, tr.current, this.#o.selfId));
+    for (const s of plan.drop) {
+      if (this.#owned?.[s] === 1) this.#p.slotsDropped++; // an owner gave the slot up
       this.#p.streamed.delete(s);
     }
-    this.#owned = ownedSlots(cur, cur, self);
-    for (const run of slotRuns(gone)) {
+    this.#owned = plan.owned;
+    for (const run of slotRuns(plan.drop)) {
       for await (const e of this.#o.keyspace.storedObjects(run.first, run.last)) {
         if (this.#closed) return;
         await this.#o.keyspace.dropStored(e.key);

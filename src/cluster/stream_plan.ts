@@ -52,6 +52,34 @@ export function ownedSlots(cur: Ring, target: Ring, self: string): Uint8Array {
   return out;
 }
 
+export interface SweepPlan {
+  /** Slots to drop now, ascending. */
+  readonly drop: number[];
+  /** 1 for the slots still counted as this node's after the sweep: current ones plus kept ones. */
+  readonly owned: Uint8Array;
+}
+
+/**
+ * What a sweep drops: the slots `self` holds in neither ring of `tr`, except those it was a
+ * current owner of (`wasOwner`, 1 per slot) while the slot is still moving. A gainer plans its
+ * sources once, from the current replicas of that moment, and does not re-plan when the current
+ * ring changes under it: with two joins at once, the first joiner turning `up` pushes an old
+ * owner out of a slot the second is still streaming from it. Dropped then, the second joiner
+ * read an empty slot and the key ended on N - 1 replicas (CI: elastic.test.ts, preloaded keys
+ * with 2 holders). Kept until no gainer of the slot is left, the old owner stays a full source.
+ */
+export function sweepPlan(tr: RingTransition, self: string, wasOwner: Uint8Array): SweepPlan {
+  const held = ownedSlots(tr.current, tr.target, self);
+  const owned = ownedSlots(tr.current, tr.current, self);
+  const drop: number[] = [];
+  for (let s = 0; s < SLOT_COUNT; s++) {
+    if (held[s] === 1) continue;
+    if (wasOwner[s] === 1 && tr.pendingReplicas(s).length > 0) owned[s] = 1;
+    else drop.push(s);
+  }
+  return { drop, owned };
+}
+
 /**
  * New tasks for the gains not covered yet: runs of consecutive slots, at most MAX_TASK_SLOTS
  * long, that share at least one source (a task's sources are the ones common to all its slots,

@@ -15,7 +15,7 @@ import {
   MAX_STREAM_CHUNK_BYTES,
   MAX_STREAM_CHUNK_ENTRIES,
 } from '../../src/cluster/stream_codec.js';
-import { confirmTargets, leaveGainers, MAX_TASK_SLOTS, ownedSlots, planTasks, removalGains } from '../../src/cluster/stream_plan.js';
+import { confirmTargets, leaveGainers, MAX_TASK_SLOTS, ownedSlots, planTasks, removalGains, sweepPlan } from '../../src/cluster/stream_plan.js';
 import { emptyProgress, parseProgress, serializeProgress } from '../../src/cluster/stream_progress.js';
 import { chunkBytesFor, DEFAULT_STREAM_CHUNK_BYTES, MIN_STREAM_CHUNK_BYTES, nextPaceMs } from '../../src/cluster/stream_throttle.js';
 
@@ -123,6 +123,35 @@ t.test('removal gains only when a member is gone; drops only of planned losses',
   const gainers = leaveGainers(leaving, 'd');
   t.ok(gainers.length > 0 && !gainers.includes('d'), `d waits for ${gainers.join(',')}`);
   for (const g of gainers) t.same(confirmTargets(leaving, g, (id) => id === 'd'), ['d'], `${g} confirms to d`);
+});
+
+t.test('sweep: an old owner keeps a slot it lost while a gainer that may stream it from there is still joining', async (t) => {
+  // Two joins at once, 3 -> 5 with N=3: d turned up first, e still streams (elastic.test.ts
+  // failed in CI with preloaded keys on 2 holders: c swept slots e was still reading from c).
+  const opts = { vnodes: 32, n: 3 };
+  const three = ['a', 'b', 'c'].map((id) => member(id));
+  const cur3 = buildRing(three, opts);
+  const members = [...three, member('d'), member('e', 'joining')];
+  const cur4 = buildRing(members, opts);
+  const target5 = buildRing(members, { ...opts, view: 'target' });
+  const eJoining = new RingTransition(cur4, target5);
+  const cWasOwner = ownedSlots(cur3, cur3, 'c');
+  // e planned its tasks while a, b and c were the current replicas: c is a source of e's gains.
+  const eSourcesAtPlan = new RingTransition(cur3, target5);
+  const plan = sweepPlan(eJoining, 'c', cWasOwner);
+  const dropped = new Set(plan.drop);
+  const kept: number[] = [];
+  for (let s = 0; s < SLOT_COUNT; s++) if (!cur4.preflist(s).includes('c') && !target5.preflist(s).includes('c') && !dropped.has(s)) kept.push(s);
+  t.ok(kept.length > 0, `c keeps ${kept.length} slots it no longer holds in either ring`);
+  t.ok(kept.every((s) => eJoining.pendingReplicas(s).includes('e') && eSourcesAtPlan.move(s)!.sources.includes('c')), 'each one e still gains and may stream from c');
+  t.ok(plan.drop.length > 0 && plan.drop.every((s) => eJoining.move(s) === undefined), `c drops the ${plan.drop.length} slots that no longer move`);
+  t.ok(kept.every((s) => plan.owned[s] === 1), 'kept slots still count as c\'s (dropped later as an owner\'s)');
+  t.same(sweepPlan(eJoining, 'c', new Uint8Array(SLOT_COUNT)).drop.length, plan.drop.length + kept.length, 'a node that never was a current owner of them keeps nothing');
+  // e is up: nothing moves, c drops the rest.
+  const five = buildRing([...three, member('d'), member('e')], opts);
+  const done = sweepPlan(new RingTransition(five, buildRing([...three, member('d'), member('e')], { ...opts, view: 'target' })), 'c', plan.owned);
+  t.ok(kept.every((s) => done.drop.includes(s)), 'once e is up, c drops them');
+  t.equal(done.owned.reduce((a, v) => a + v, 0), five.ownership().get('c')!.replica, 'and holds exactly its share of the grown ring');
 });
 
 t.test('throttle pacing', async (t) => {
