@@ -49,7 +49,7 @@ t.test('grow 3 -> 5 (two joins at once), leave to 4, forget a dead node to 3: no
   // under load): the joins below must start from N copies, or a lost copy is not theirs.
   await waitUntil('every preloaded key on N members', async () => (await badReplicaCounts(clients[0]!, [...w.acked.keys()])).length === 0);
   let live: Redis[] = [...clients];
-  w.start(() => live, 4);
+  w.start(t, () => live, 4);
 
   // ---- 1. two nodes join at once: 3 -> 5 under the workload -------------------------------
   const joiners = await Promise.all(
@@ -99,7 +99,7 @@ t.test('grow 3 -> 5 (two joins at once), leave to 4, forget a dead node to 3: no
   const leaver = 0; // an original node leaves; the new ones stay
   live = [clients[1]!, clients[2]!, dc, ec];
   const w2 = new Workload('lk', VALUE_BYTES);
-  w2.start(() => live, 3);
+  w2.start(t, () => live, 3);
   t.equal(String(await cmd(clients[leaver]!, 'CLUSTER', 'LEAVE')), 'OK', 'CLUSTER LEAVE accepted');
   await waitUntil('the leaving node stops', async () => !nodes[leaver]!.running);
   await waitUntil('the others see it left', async () => (await clusterInfo(clients[1]!)).get('stream_ring_slots_moving') === '0' && (await clusterInfo(dc)).get('stream_state') === 'idle');

@@ -34,7 +34,7 @@ t.test('a join while a node is down completes; the node returns consistent; a fo
   t.same(w.failures, [], 'preload acknowledged');
   const [a, b] = clients as [Redis, Redis, Redis];
   let live: Redis[] = [a, b];
-  w.start(() => live, 2);
+  w.start(t, () => live, 2);
 
   // ---- 1. C down, D joins ----------------------------------------------------------------
   const down = 2;

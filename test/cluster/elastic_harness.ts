@@ -99,8 +99,15 @@ export class Workload {
     }
   }
 
-  /** Starts one writer/reader loop per client; `clients()` is read each round (nodes come and go). */
-  start(clients: () => readonly Redis[], loops: number): void {
+  /**
+   * Starts `loops` writer/reader loops; `clients()` is read each round (nodes come and go). The
+   * loops stop at the test's teardown too: a test that fails before its own stop() would
+   * otherwise keep them running and its process alive until tap's timeout.
+   */
+  start(t: { teardown(fn: () => unknown): void }, clients: () => readonly Redis[], loops: number): void {
+    t.teardown(() => {
+      this.#stop = true;
+    });
     for (let l = 0; l < loops; l++) this.#loops.push(this.#loop(clients, l));
   }
 

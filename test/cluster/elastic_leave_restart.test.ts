@@ -39,7 +39,7 @@ t.test('a node killed while leaving resumes the leave after restart; restarted a
 
   const leaver = 3;
   const stay = clients.slice(0, leaver);
-  w.start(() => stay, 2);
+  w.start(t, () => stay, 2);
   t.equal(String(await cmd(clients[leaver]!, 'CLUSTER', 'LEAVE')), 'OK', 'CLUSTER LEAVE accepted');
   await waitUntil('the others see it leaving', async () => (await nodeFlags(stay[0]!)).get(ids[leaver]!)?.includes('leaving') === true);
   await waitUntil('some of its slots are streamed out', async () =>

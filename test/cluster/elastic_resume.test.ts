@@ -33,7 +33,7 @@ t.test('a join interrupted by kill -9 of the joining node resumes without starti
   const w = new Workload('rk', VALUE_BYTES);
   await w.preload(clients, PRELOAD_KEYS);
   t.same(w.failures, [], 'preload acknowledged');
-  w.start(() => clients, 2);
+  w.start(t, () => clients, 2);
 
   const d = await startNode(t, { config: elasticConfig(busPorts[3]!, seeds, { ...NO_ANTI_ENTROPY, 'join-streaming': 'yes', 'stream-max-bytes-per-sec': STREAM_RATE }) });
   let dc = await connectIoredis(t, d.port);

@@ -40,7 +40,7 @@ t.test('auto: empty nodes started together form without streaming; a node joinin
   const w = new Workload('ak', 300);
   await w.preload(clients, 900);
   t.same(w.failures, [], 'preload acknowledged');
-  w.start(() => clients, 2);
+  w.start(t, () => clients, 2);
   const d = await startNode(t, { config: elasticConfig(busPorts[3]!, seeds, { 'stream-max-bytes-per-sec': '512kb' }) });
   const dc = await connectIoredis(t, d.port);
   const dId = String(await cmd(dc, 'CLUSTER', 'MYID'));

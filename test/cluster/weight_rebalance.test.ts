@@ -85,7 +85,7 @@ t.test('CONFIG SET weight 2 on one of 3 nodes: streamed rebalance to the pure pl
   const w = new Workload('wk', VALUE_BYTES);
   await w.preload(clients, PRELOAD_KEYS);
   t.same(w.failures, [], 'preload: every write acknowledged');
-  w.start(() => clients, 3);
+  w.start(t, () => clients, 3);
 
   t.equal(String(await cmd(clients[0]!, 'CONFIG', 'SET', 'weight', '2')), 'OK', 'CONFIG SET weight 2');
   let sawStreaming = false;
