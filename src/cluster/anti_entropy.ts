@@ -24,8 +24,8 @@
  *
  * Pacing: requests are bounded (MAX_AE_PARENTS_PER_REQUEST, MAX_AE_LEAVES_PER_REQUEST,
  * MAX_AE_REPLY_OBJECT_BYTES), exchanges run one at a time, and a background round waits as long
- * as each request took before the next (at most half of the time busy), so client traffic keeps
- * the event loop. CLUSTER REPAIR runs unpaced (still in bounded steps, yielding between them).
+ * as each request took before the next, and as long as merging a reply's objects took (at most
+ * half of the time busy), so client traffic keeps the event loop. CLUSTER REPAIR runs unpaced (still in bounded steps, yielding between them).
  */
 import type { Ring } from '../coordinator/ring.js';
 import { decodeObject, encodeObject } from '../coordinator/object.js';
@@ -306,10 +306,14 @@ export class AntiEntropy {
       const listing: LeafListing[] = leaves.map((leaf) => ({ leaf, entries: (mine.get(leaf) ?? []).map((e) => ({ key: e.key, hash: e.hash, clockSum: e.clockSum })) }));
       const res = decodeKeysResponse(await this.#call(peer, AntiEntropyMessageType.AE_KEYS, encodeKeysRequest(listing), paced));
       const theirs = new Map<string, Buffer>();
+      const mergeStarted = this.#o.now();
       for (const obj of res.objects) {
         theirs.set(obj.key.toString('latin1'), obj.bytes);
         if (await this.#merge(obj, peer)) this.stats.keysPulled++;
       }
+      // The merges (engine read + write per key) are most of a pulling round's local work:
+      // a paced round rests as long after them as after a request (see #call).
+      if (paced) await sleep(this.#o.now() - mergeStarted);
       if (res.wants.length > 0) {
         const push: KeyedObject[] = [];
         let bytes = 0;
