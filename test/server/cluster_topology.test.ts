@@ -60,6 +60,11 @@ t.test('CLUSTER NODES flags and slot ownership, CLUSTER INFO counts', async (t) 
     total += (b ?? a!) - a! + 1;
   }
   t.equal(total, SLOT_COUNT, 'the masters own every slot once');
+  for (const line of lines) {
+    const runs = line.split(' ').slice(8).map((r) => r.split('-').map(Number));
+    const touching = runs.filter((r, i) => i > 0 && r[0] === (runs[i - 1]!.at(-1)! + 1)).length;
+    t.equal(touching, 0, `${line.slice(0, 8)}: no two listed ranges touch (maximal runs, as Redis prints them)`);
+  }
   const info = clusterInfoTextOf(snap, { n: 3, r: 'quorum', w: '2' });
   t.match(info, /^cluster_state:ok\r\n/, 'every slot still has a replica up');
   t.match(info, /cluster_slots_pfail:16384\r\n/, 'N=3 over 3 nodes: every slot lost one replica');

@@ -109,18 +109,22 @@ function flagsOf(t: TopologySnapshot, m: ClusterMemberView): string {
 }
 
 export function clusterNodesText(t: TopologySnapshot): string {
-  const owned = new Map<string, string[]>();
+  // A node's slots as Redis prints them: maximal runs. Two shards next to each other with the same
+  // first replica (they differ only in the other replicas) make one run here.
+  const owned = new Map<string, Array<{ start: number; end: number }>>();
   for (const s of slotShards(t)) {
     const first = s.replicas[0]!;
     const list = owned.get(first) ?? [];
-    list.push(s.start === s.end ? String(s.start) : `${s.start}-${s.end}`);
+    const last = list[list.length - 1];
+    if (last !== undefined && last.end === s.start - 1) last.end = s.end;
+    else list.push({ start: s.start, end: s.end });
     owned.set(first, list);
   }
   let out = '';
   for (const m of t.members) {
     if (m.state === 'left') continue;
     const link = m.id === t.selfId || m.liveness !== 'down' ? 'connected' : 'disconnected';
-    const slots = owned.get(m.id) ?? [];
+    const slots = (owned.get(m.id) ?? []).map((r) => (r.start === r.end ? String(r.start) : `${r.start}-${r.end}`));
     out += `${m.id} ${m.host}:${m.port}@${m.busPort} ${flagsOf(t, m)} - 0 0 0 ${link}${slots.length > 0 ? ' ' + slots.join(' ') : ''}\n`;
   }
   return out;
