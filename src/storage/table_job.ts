@@ -74,10 +74,9 @@ function asBuffer(u: Uint8Array): Buffer {
 }
 
 /**
- * Decodes a memtable's log records and sorts the entries into
- * internal order. Keys are sorted as latin1 strings (one char per byte: string order is bytewise
- * order), which V8 compares natively: measured 3-4x faster than a byte-loop comparator on
- * 30k-entry memtables.
+ * Decodes a memtable's log records and sorts the entries into internal order. Keys are sorted
+ * as latin1 strings (one char per byte: string order is bytewise order), which V8 compares
+ * natively: measured 3-4x faster than a byte-loop comparator on 30k-entry memtables.
  */
 function sortedLogEntries(buf: Buffer): InternalEntry[] {
   const entries = decodeOwnRecords(buf);
@@ -134,6 +133,10 @@ export function runBuildJob(job: BuildJob): BuildResult {
   let group: InternalEntry[] = [];
   // The raw single-entry block of each version in group, when its source has one.
   let groupBlocks: (Buffer | undefined)[] = [];
+  const cut = (b: TableBuilder): void => {
+    blocksCopied += b.copiedBlocks;
+    tables.push(b.finishParts());
+  };
   const emitGroup = (): void => {
     for (const e of collectVersions(group, job.gc)) {
       builder ??= new TableBuilder(job.build);
@@ -145,8 +148,7 @@ export function runBuildJob(job: BuildJob): BuildResult {
     groupBlocks = [];
     // Cut output files only between user keys.
     if (builder && builder.estimatedBytes >= job.targetFileBytes) {
-      blocksCopied += builder.copiedBlocks;
-      tables.push(builder.finishParts());
+      cut(builder);
       builder = undefined;
     }
   };
@@ -161,9 +163,6 @@ export function runBuildJob(job: BuildJob): BuildResult {
     groupBlocks.push(block);
   }
   if (group.length > 0) emitGroup();
-  if (builder && builder.entryCount > 0) {
-    blocksCopied += builder.copiedBlocks;
-    tables.push(builder.finishParts());
-  }
+  if (builder && builder.entryCount > 0) cut(builder);
   return { tables, entriesIn, entriesOut, blocksCopied };
 }
