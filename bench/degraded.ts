@@ -32,7 +32,7 @@ import { Redis } from 'ioredis';
 import { startNodes, type RingkvNode } from '../test/helpers/node_process.js';
 import { freePorts, LOOPBACK_HOST } from '../test/helpers/ports.js';
 import { waitUntil } from '../test/helpers/fault_cluster.js';
-import { hintInfo, seesDown } from '../test/helpers/handoff_cluster.js';
+import { clusterInfoNumbers, hintInfo, seesDown } from '../test/helpers/handoff_cluster.js';
 import { barChartSvg, codeBlock, codeVersion, commandLine, describeEnvironment, flagValue, formatRatio, markdownTable, median, percentile } from './lib/index.js';
 import { closedLoop, type LoadResult } from './lib/closed_loop.js';
 import { AE_FIRST_ROUND_DELAY_MS } from '../src/cluster/anti_entropy.js';
@@ -154,9 +154,9 @@ async function missWrites(victim: RingkvNode, victimId: string, admins: readonly
 }
 
 async function infoField(c: Redis, name: string): Promise<number> {
-  const m = new RegExp(`^${name}:(\\d+)`, 'm').exec(String(await c.call('INFO', 'cluster')));
-  if (m === null) throw new Error(`INFO cluster has no ${name}`);
-  return Number(m[1]);
+  const v = (await clusterInfoNumbers(c))[name];
+  if (v === undefined) throw new Error(`INFO cluster has no ${name}`);
+  return v;
 }
 
 const antiEntropyRounds = (c: Redis): Promise<number> => infoField(c, 'antientropy_rounds');

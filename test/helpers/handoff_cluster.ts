@@ -36,14 +36,20 @@ export async function startHandoffCluster(owner: TeardownOwner | null, config: C
   }));
 }
 
-/** INFO cluster's hint counters (hints_pending, hints_bytes, hints_delivered, ...) as numbers. */
-export async function hintInfo(c: Redis): Promise<Record<string, number>> {
+/** INFO cluster's fields with a whole-number value (hints_pending, antientropy_rounds, ...), by name. */
+export async function clusterInfoNumbers(c: Redis): Promise<Record<string, number>> {
   const out: Record<string, number> = {};
   for (const line of String(await c.info('cluster')).split('\r\n')) {
-    const m = /^(hints?_[a-z_]+):(\d+)$/.exec(line);
+    const m = /^([a-z0-9_]+):(\d+)$/.exec(line);
     if (m) out[m[1]!] = Number(m[2]);
   }
   return out;
+}
+
+/** INFO cluster's hint counters (hints_pending, hints_bytes, hints_delivered, ...) as numbers. */
+export async function hintInfo(c: Redis): Promise<Record<string, number>> {
+  const all = await clusterInfoNumbers(c);
+  return Object.fromEntries(Object.entries(all).filter(([name]) => /^hints?_/.test(name)));
 }
 
 /** Whether `c` marks node `id` failed (fail or fail?) in CLUSTER NODES. */
