@@ -199,8 +199,12 @@ export class StreamManager {
     this.#p = o.progress;
     this.#settleMs = Math.max(MIN_SETTLE_MS, SETTLE_GOSSIP_ROUNDS * o.gossipIntervalMs);
     this.#joinStartedMs = realClock.now();
-    if (o.table.size > 1 && o.table.self().state !== 'joining') {
-      // A restart of a cluster member (its table was restored): see RESTART_SWEEP_GOSSIP_ROUNDS.
+    if (o.table.self().state !== 'joining') {
+      // A start that is not a join may be a member's restart, with a restored table or without
+      // one (killed before its membership file was written: join_auto's knownOwner case, seen in
+      // CI as elastic_down_join's returning node keeping every slot it lost while down). Sweep
+      // either way: see RESTART_SWEEP_GOSSIP_ROUNDS. A view that is still partial then only
+      // holds more slots (fewer members), so nothing it owns is dropped; a new node has no data.
       this.#sweepAt = this.#joinStartedMs + Math.max(RESTART_SWEEP_MIN_MS, RESTART_SWEEP_GOSSIP_ROUNDS * o.gossipIntervalMs);
       this.#lastMoveMs = this.#joinStartedMs;
     }
