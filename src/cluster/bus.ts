@@ -24,7 +24,8 @@
  * - `peer.id`, when given, must match the id the address proved in the handshake, or the request
  *   fails with ERR_PEER_ID_MISMATCH (the address was reused by another node).
  * - A link in backoff to a node that connects to us (handshake done: it is alive, e.g. restarted)
- *   dials at once with its backoff reset (stats.backoffResets), rather than waiting out its timer.
+ *   dials at once with its backoff reset (stats.backoffResets), rather than waiting out its timer;
+ *   so does every link in backoff that never connected (a seed that started after this node).
  * - onPeerUp/onPeerDown report outbound link transitions (ready / lost); they are hints for the
  *   failure detector, not verdicts (gossip.ts decides liveness).
  *
@@ -421,10 +422,13 @@ export class ClusterBus {
    * a restarted node gossips at once). An outbound link to it waiting in backoff dials now, with
    * its failure count reset, instead of failing requests for up to reconnectMaxMs more (gossip
    * would call the node alive while every replica request to it still got ERR_PEER_UNREACHABLE).
+   * A link in backoff that never connected (peerId '') dials too: the handshake names no listening
+   * address, and a seed started after us is exactly such a link (its first dial was refused, and
+   * its gossip reaching us made it a live member whose every request failed until the timer ran).
    */
   #peerAlive(id: string): void {
     for (const link of this.#links.values()) {
-      if (link.state !== 'backoff' || link.peerId !== id) continue;
+      if (link.state !== 'backoff' || (link.peerId !== id && link.peerId !== '')) continue;
       if (link.timer) clearTimeout(link.timer);
       link.timer = null;
       link.failures = 0;

@@ -8,6 +8,7 @@ import { ClusterError, RemoteError } from '../../src/cluster/errors.js';
 import { encodeFrame, FrameDecoder, FrameType, type Frame } from '../../src/cluster/frame.js';
 import { ClientHandshake } from '../../src/cluster/handshake.js';
 import { rejectsCode } from './expect_error.js';
+import { freePorts } from '../helpers/ports.js';
 
 const HOST = '127.0.0.1';
 const ECHO = 0x10;
@@ -310,6 +311,35 @@ t.test('a link in backoff dials at once when its node connects to us (restarted)
     );
   }
   t.equal(reply, 'again:2', 'the link is back long before its 120 s backoff');
+  t.equal(a.stats.backoffResets, 1, 'one backoff reset counted');
+});
+
+t.test('a link that never connected (its seed started after us) dials at once when that node connects to us', async (t) => {
+  // The seed-order race of replica_transport's CI failure: a's first dial is refused (nothing
+  // listens yet), the link waits in a backoff longer than the test; b starts, talks to a first (as
+  // its gossip does), and a's requests to b must then work, not fail with ERR_PEER_UNREACHABLE.
+  const a = await startBus(t, { nodeId: 'node-a', limits: { reconnectBaseMs: 120_000, reconnectMaxMs: 120_000 } });
+  const [port] = await freePorts(1);
+  await rejectsCode(t, a.request({ host: HOST, port: port!, id: 'node-b' }, ECHO, Buffer.from('x'), 2000), 'ERR_PEER_UNREACHABLE', 'refused: nothing listens yet');
+  await rejectsCode(t, a.request({ host: HOST, port: port!, id: 'node-b' }, ECHO, Buffer.from('x'), 2000), 'ERR_PEER_UNREACHABLE', 'then the link waits in backoff');
+  const b = new ClusterBus({ nodeId: 'node-b', host: HOST, port: port! });
+  b.handle(ECHO, (p) => Buffer.concat([Buffer.from('late:'), p]));
+  await b.listen();
+  t.teardown(() => b.close());
+  t.equal(a.stats.backoffResets, 0, 'no reset before the node shows up');
+  t.equal((await b.request(addr(a), ECHO, Buffer.from('hi'), 5000)).toString(), 'echo:hi');
+  const deadline = Date.now() + 10_000;
+  let reply = '';
+  while (reply === '' && Date.now() < deadline) {
+    reply = await a.request({ host: HOST, port: port!, id: 'node-b' }, ECHO, Buffer.from('2'), 2000).then(
+      (r) => r.toString(),
+      async () => {
+        await sleep(20);
+        return '';
+      },
+    );
+  }
+  t.equal(reply, 'late:2', 'the link is up long before its 120 s backoff');
   t.equal(a.stats.backoffResets, 1, 'one backoff reset counted');
 });
 
