@@ -25,6 +25,8 @@ import { QuorumError } from '../coordinator/quorum.js';
 import {
   ReplicaCallError,
   ReplicaUnreachableError,
+  decodeReplicaAnswer,
+  type ReplicaGetBytesDone,
   type ReplicaGetDone,
   type ReplicaPutDone,
   type ReplicaPutOptions,
@@ -165,17 +167,27 @@ export class BusReplicaTransport implements ReplicaTransport {
     );
   }
 
+  /** replicaGetNotify without the decode: the answer's bytes as the bus delivered them (get_fsm compares them first). */
+  replicaGetBytesNotify(node: string, key: Buffer, opts: { readonly timeoutMs: number }, done: ReplicaGetBytesDone): void {
+    const peer = this.#peer(node);
+    if (peer === undefined) {
+      const err = unknownNode(node);
+      queueMicrotask(() => done(undefined, err));
+      return;
+    }
+    this.bus.request(peer, ReplicaMessageType.REPLICA_GET, encodeReplicaGet(key), Math.max(1, Math.round(opts.timeoutMs))).then(
+      (bytes) => done(bytes),
+      (err: unknown) => done(undefined, mapCallError(node, err)),
+    );
+  }
+
   async forwardWrite(node: string, req: WriteRequestWire, opts: { readonly timeoutMs: number }): Promise<WriteResult> {
     const bytes = await this.#call(node, ReplicaMessageType.FORWARD_WRITE, encodeForwardWrite(req), opts.timeoutMs);
     return this.#decode(node, bytes);
   }
 
   #decode(node: string, bytes: Buffer): VersionedObject {
-    try {
-      return decodeObject(bytes);
-    } catch (err) {
-      throw new ReplicaCallError(node, `${node} answered an object that does not decode: ${(err as Error).message}`, { cause: err });
-    }
+    return decodeReplicaAnswer(node, bytes);
   }
 
   #peer(node: string): PeerAddress | undefined {

@@ -46,6 +46,8 @@ export class FsmStats {
   lateWriteErrors = 0;
   /** Read answers that came after the reply (still used for read repair). */
   lateReadAnswers = 0;
+  /** Remote read answers byte-identical to this node's own stored object (taken as it, not decoded). */
+  readAnswersSameBytes = 0;
   /** Read repairs sent, succeeded, failed, and skipped because too many were in flight. */
   readRepairsSent = 0;
   readRepairsDone = 0;

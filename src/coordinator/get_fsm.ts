@@ -24,11 +24,11 @@
 import assert from 'node:assert';
 import { NoQuorumError } from './fsm_errors.js';
 import { isAbsent, planTargets, replicationOf, type BackgroundWork, type FsmStats, type FsmTimers } from './fsm_env.js';
-import type { LocalReplica } from './local_replica.js';
+import { EMPTY_OBJECT_BYTES, type LocalReplica } from './local_replica.js';
 import { EMPTY_OBJECT, type VersionedObject, type WriteOptions } from './object.js';
 import { QuorumTally, resolveQuorum, type QuorumSpec, type QuorumTarget } from './quorum.js';
 import { reconcile, type Reconciled } from './read_repair.js';
-import { replicaGetThen, type ReplicaTransport } from './replica_transport.js';
+import { decodeReplicaAnswer, replicaGetThen, type ReplicaTransport } from './replica_transport.js';
 import type { Ring } from './ring.js';
 import type { LogFn } from '../server/logger.js';
 
@@ -104,6 +104,13 @@ export async function runGet(env: GetEnv, req: GetRequest): Promise<VersionedObj
     let sending = false;
     /** How far the running ask loop goes (raised by answers that arrive synchronously within it). */
     let pendingUpTo = 0;
+    /**
+     * This node's own answer when it came from its stored bytes (readStoredNow): the bytes
+     * (EMPTY_OBJECT_BYTES for absent) and their object. A remote answer with the same bytes is
+     * the same object (decoding is a function of the bytes).
+     */
+    let localBytes: Buffer | undefined;
+    let localObject: VersionedObject | undefined;
     /** The reply's reconcile and the number of answers it saw (reused by read repair when no more came). */
     let replyMerge: { readonly size: number; readonly rec: Reconciled } | undefined;
 
@@ -169,8 +176,37 @@ export async function runGet(env: GetEnv, req: GetRequest): Promise<VersionedObj
     const ask = (id: string): void => {
       asked++;
       if (id !== env.self) {
-        // A callback, not a promise chain (replicaGetThen): one per remote read of every GET.
         env.background.begin();
+        if (env.transport.replicaGetBytesNotify !== undefined) {
+          // The answer as bytes: equal to this node's stored bytes (replicas in sync, the usual
+          // read) it is this node's object, already decoded; only a differing answer is decoded.
+          env.transport.replicaGetBytesNotify(id, req.key, { timeoutMs: Math.max(1, deadline - env.timers.now()) }, (bytes, err) => {
+            env.background.end();
+            try {
+              if (bytes === undefined) {
+                failed(id, err);
+                return;
+              }
+              let obj: VersionedObject;
+              if (localObject !== undefined && bytes.equals(localBytes!)) {
+                env.stats.readAnswersSameBytes++;
+                obj = localObject;
+              } else {
+                try {
+                  obj = decodeReplicaAnswer(id, bytes);
+                } catch (bad) {
+                  failed(id, bad);
+                  return;
+                }
+              }
+              onAnswer(id, obj);
+            } catch (bug) {
+              env.log('error', `get_fsm: answer of ${id} not handled: ${String(bug)}`);
+            }
+          });
+          return;
+        }
+        // A callback, not a promise chain (replicaGetThen): one per remote read of every GET.
         replicaGetThen(env.transport, id, req.key, { timeoutMs: Math.max(1, deadline - env.timers.now()) }, (obj, err) => {
           env.background.end();
           try {
@@ -184,7 +220,16 @@ export async function runGet(env: GetEnv, req: GetRequest): Promise<VersionedObj
       }
       let got: VersionedObject | Promise<VersionedObject>;
       try {
-        got = env.local.readNow(req.key);
+        const stored = env.local.readStoredNow(req.key);
+        if (stored instanceof Promise) {
+          got = stored;
+        } else {
+          got = env.local.decodeStored(req.key, stored);
+          if (!(got instanceof Promise)) {
+            localBytes = stored ?? EMPTY_OBJECT_BYTES;
+            localObject = got;
+          }
+        }
       } catch (err) {
         got = Promise.reject(err);
       }

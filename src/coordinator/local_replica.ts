@@ -7,12 +7,12 @@
  * not computed a second time here (it used to be, with the same pure applyWrite: one dot
  * minting and its clock maps per SET more on the coordinator).
  */
-import { EMPTY_OBJECT, encodeObject, mergeObjects, type VersionedObject } from './object.js';
+import { decodeObject, EMPTY_OBJECT, encodeObject, mergeObjects, type VersionedObject } from './object.js';
 import type { Keyspace, WriteRequest } from '../server/keyspace.js';
 import { dataKey } from '../server/key_layout.js';
 
 /** encodeObject(EMPTY_OBJECT): a replica get of an absent key (the bus copies what it sends). */
-const EMPTY_OBJECT_BYTES = encodeObject(EMPTY_OBJECT);
+export const EMPTY_OBJECT_BYTES = encodeObject(EMPTY_OBJECT);
 
 export class LocalReplica {
   /**
@@ -52,13 +52,32 @@ export class LocalReplica {
   }
 
   /**
-   * read(), answered without a promise when it can be (the engine answers from memory through
-   * Keyspace.viewSync, and no hinted copy is held, the usual case); else read()'s promise.
+   * read() without a promise when it can be: from memory (KVEngine.getSync) with no hinted copy
+   * held (the usual case), the bytes the engine holds (null: absent), for the caller to decode
+   * with decodeStored (a read keeps them to compare other replicas' answers with: get_fsm.ts);
+   * else read()'s promise.
+   * The bytes are a read-only view into an immutable engine buffer (KVEngine.getSync).
    */
-  readNow(key: Buffer): VersionedObject | Promise<VersionedObject> {
+  readStoredNow(key: Buffer): Buffer | null | Promise<VersionedObject> {
     const hinted = this.hintedCopy?.(key);
-    if (hinted === undefined) return this.keyspace.viewSync(key)?.object ?? this.keyspace.readObject(key);
-    return this.#withHinted(key, hinted);
+    if (hinted !== undefined) return this.#withHinted(key, hinted);
+    const stored = this.keyspace.engine.getSync?.(dataKey(key));
+    if (stored === undefined) return this.keyspace.readObject(key);
+    return stored;
+  }
+
+  /**
+   * The object of bytes readStoredNow returned (null: EMPTY_OBJECT). Bytes that do not decode
+   * (a corrupt stored object) give read()'s promise instead, which rejects with the Keyspace's
+   * CORRUPT error and logs it.
+   */
+  decodeStored(key: Buffer, stored: Buffer | null): VersionedObject | Promise<VersionedObject> {
+    if (stored === null) return EMPTY_OBJECT;
+    try {
+      return decodeObject(stored);
+    } catch {
+      return this.keyspace.readObject(key);
+    }
   }
 
   /**

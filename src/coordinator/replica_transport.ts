@@ -23,7 +23,7 @@
  */
 
 import type { Context } from './dvv.js';
-import type { VersionedObject } from './object.js';
+import { decodeObject, type VersionedObject } from './object.js';
 import type { QuorumSpec } from './quorum.js';
 
 /** A client write forwarded from a node that cannot coordinate it to one that can. */
@@ -58,6 +58,9 @@ export interface ReplicaPutOptions {
 /** How a replica get ends: the replica's object, or undefined and the error. */
 export type ReplicaGetDone = (obj: VersionedObject | undefined, err?: unknown) => void;
 
+/** How a replica get ends when answered as bytes: the object bytes the replica sent, or undefined and the error. */
+export type ReplicaGetBytesDone = (bytes: Buffer | undefined, err?: unknown) => void;
+
 /** How a replica put ends: undefined when it is durable on the replica, else the error. */
 export type ReplicaPutDone = (err: unknown) => void;
 
@@ -79,6 +82,14 @@ export interface ReplicaTransport {
    * (replicaGetThen), for the same reason as replicaPutNotify.
    */
   replicaGetNotify?(node: string, key: Buffer, opts: { readonly timeoutMs: number }, done: ReplicaGetDone): void;
+  /**
+   * Optional: replicaGetNotify with the answer as the object bytes the replica sent (object_codec.ts,
+   * not decoded; the caller decodes them with decodeReplicaAnswer). A read compares them with its
+   * own replica's stored bytes and decodes only an answer that differs: a replica answers with
+   * its stored bytes, and replicas in sync store identical bytes, so the usual answer needs no
+   * decode. `done` runs exactly once, never synchronously; the bytes are the caller's to keep.
+   */
+  replicaGetBytesNotify?(node: string, key: Buffer, opts: { readonly timeoutMs: number }, done: ReplicaGetBytesDone): void;
   /** Forward a client write to a node that can coordinate it; resolves with its result. */
   forwardWrite(node: string, req: WriteRequestWire, opts: { readonly timeoutMs: number }): Promise<WriteResult>;
 }
@@ -118,6 +129,15 @@ export function replicaPutThen(transport: ReplicaTransport, node: string, key: B
     () => done(undefined),
     (err: unknown) => done(err ?? new ReplicaCallError(node, `replica put to ${node} failed`)),
   );
+}
+
+/** A replica's answer bytes decoded; throws ReplicaCallError when they do not decode (a corrupt answer). */
+export function decodeReplicaAnswer(node: string, bytes: Buffer): VersionedObject {
+  try {
+    return decodeObject(bytes);
+  } catch (err) {
+    throw new ReplicaCallError(node, `${node} answered an object that does not decode: ${(err as Error).message}`, { cause: err });
+  }
 }
 
 /** One replica get, reported to `done` (the transport's callback form when it has one). */

@@ -40,6 +40,14 @@ export class MemNet {
   /** Messages delivered, by kind. */
   readonly delivered: Record<Kind, number> = { put: 0, get: 0, forward: 0 };
   readonly #timers = new Set<NodeJS.Timeout>();
+  /** Nodes whose replica get answers arrive corrupt (bytes that do not decode), with getsAsBytes. */
+  readonly corruptGetsFrom = new Set<string>();
+
+  /**
+   * `getsAsBytes`: the transports also offer replicaGetBytesNotify (answers as the bytes the
+   * replica sends, onReplicaGetEncoded, as the cluster bus does), which reads then use.
+   */
+  constructor(readonly getsAsBytes = false) {}
 
   isUp(viewer: string): (id: string) => boolean {
     return (id) => !(this.downIn.get(viewer)?.has(id) ?? false);
@@ -143,7 +151,23 @@ export class MemNet {
   }
 
   transportFor(from: string): ReplicaTransport {
+    const asBytes: Pick<ReplicaTransport, 'replicaGetBytesNotify'> = !this.getsAsBytes
+      ? {}
+      : {
+          replicaGetBytesNotify: (node, key, opts, done) => {
+            const k = Buffer.from(key);
+            this.#call(from, node, 'get', opts.timeoutMs, async (c) => {
+              const bytes = Buffer.from(await c.onReplicaGetEncoded(k));
+              // A truncated object: decodeObject refuses it.
+              return this.corruptGetsFrom.has(node) ? bytes.subarray(0, bytes.length - 1) : bytes;
+            }).then(
+              (bytes) => done(bytes),
+              (err: unknown) => done(undefined, err),
+            );
+          },
+        };
     return {
+      ...asBytes,
       replicaPut: (node: string, key: Buffer, object: VersionedObject, opts: ReplicaPutOptions): Promise<void> => {
         const bytes = encodeObject(object);
         const k = Buffer.from(key);
@@ -207,10 +231,12 @@ export async function startCluster(
     /** Multi-DC: node i's datacenter, and replicas per datacenter (then `n` is ignored). */
     dcOf?: (i: number) => string;
     dcReplication?: ReadonlyMap<string, number>;
+    /** Replica gets answered as bytes (MemNet getsAsBytes). */
+    getsAsBytes?: boolean;
   },
 ): Promise<TestCluster> {
   const root = await fsp.mkdtemp(path.join(os.tmpdir(), 'ringkv-fsm-'));
-  const net = new MemNet();
+  const net = new MemNet(opts.getsAsBytes ?? false);
   const ks = new Map<string, Keyspace>();
   const co = new Map<string, Coordinator>();
   const ids: string[] = [];
