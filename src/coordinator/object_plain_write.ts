@@ -86,7 +86,8 @@ export function plainWriteBytes(stored: Buffer | undefined, actorUtf8: Buffer, w
   out[pos++] = OBJECT_FORMAT_VERSION;
   out[pos++] = 1; // one clock entry
   pos = writeVarint(out, pos, actorLen);
-  pos += actorUtf8.copy(out, pos);
+  out.set(actorUtf8, pos);
+  pos += actorLen;
   pos = writeVarint(out, pos, counter);
   pos = writeVarint(out, pos, timeMs);
   out[pos++] = 1; // one sibling
@@ -99,7 +100,8 @@ export function plainWriteBytes(stored: Buffer | undefined, actorUtf8: Buffer, w
   } else {
     out[pos++] = KIND_VALUE;
     pos = writeVarint(out, pos, value.length);
-    pos += value.copy(out, pos);
+    out.set(value, pos);
+    pos += value.length;
   }
   if (pos !== size) return undefined; // cannot happen (sized above); never store a short buffer
   return { bytes: out, beforeLive, beforeExpiresAtMs };
@@ -145,7 +147,7 @@ function parseOwnObject(buf: Buffer, actorUtf8: Buffer): OwnObject | undefined {
   at = 3;
   const actorLen = readVarint(buf, MAX_ACTOR_BYTES);
   if (actorLen !== actorUtf8.length || at + actorLen > n) return undefined;
-  if (actorUtf8.compare(buf, at, at + actorLen) !== 0) return undefined;
+  for (let i = 0; i < actorLen; i++) if (buf[at + i] !== actorUtf8[i]) return undefined;
   at += actorLen;
   const counter = readVarint(buf, MAX_COUNTER);
   if (counter < 1) return undefined;

@@ -12,6 +12,7 @@ import { arityOk, type CommandTable } from './command_table.js';
 import type { Slowlog } from './slowlog.js';
 import type { ServerStats } from './stats.js';
 import type { CommandContext, CommandSpec } from './types.js';
+import { keyArgName } from './key_layout.js';
 import type { LogFn } from './logger.js';
 
 /** Redis prints at most this much of the command and its arguments in "unknown command". */
@@ -21,6 +22,9 @@ export const NOAUTH_ERROR = 'NOAUTH Authentication required.';
 
 /** Command names remembered as sent (e.g. 'SET', 'set', 'Set') for a lookup without lower-casing. */
 export const RAW_NAME_CACHE_MAX = 4096;
+
+/** Names up to this long are remembered by a number (length, then 6 bytes: below 2^53). */
+const SHORT_NAME_MAX_BYTES = 6;
 
 /** Error texts replace CR and LF with spaces, as Redis does, so the reply stays one line. */
 function oneLine(s: string): string {
@@ -77,6 +81,8 @@ export class Dispatcher {
   #resolved: Resolution | undefined;
   readonly #specResolutions = new Map<CommandSpec, Resolution>();
   readonly #byRawName = new Map<string, CommandSpec>();
+  /** #byRawName for names of at most SHORT_NAME_MAX_BYTES, keyed by length and bytes as one number. */
+  readonly #byShortName = new Map<number, CommandSpec>();
 
   constructor(options: DispatcherOptions) {
     this.table = options.table;
@@ -107,6 +113,21 @@ export class Dispatcher {
 
   /** The spec a command name (as sent, any case) names: the table's lookup, remembered per spelling. */
   #lookupName(first: Buffer): CommandSpec | undefined {
+    const n = first.length;
+    if (n > 0 && n <= SHORT_NAME_MAX_BYTES) {
+      // A short name (GET, SET, ...) is looked up by a number made of its bytes: no string per request.
+      let code = n;
+      for (let i = 0; i < n; i++) code = code * 256 + (first[i] as number);
+      const known = this.#byShortName.get(code);
+      if (known !== undefined) return known;
+      const spec = this.#lookupString(first);
+      if (spec !== undefined && this.#byShortName.size < RAW_NAME_CACHE_MAX) this.#byShortName.set(code, spec);
+      return spec;
+    }
+    return this.#lookupString(first);
+  }
+
+  #lookupString(first: Buffer): CommandSpec | undefined {
     const name = first.toString('latin1');
     const known = this.#byRawName.get(name);
     if (known !== undefined) return known;
@@ -156,7 +177,7 @@ export class Dispatcher {
     const last = spec.lastKey < 0 ? args.length + spec.lastKey : Math.min(spec.lastKey, args.length - 1);
     const step = Math.max(1, spec.keyStep);
     const keys: string[] = [];
-    for (let i = spec.firstKey; i <= last; i += step) keys.push((args[i] as Buffer).toString('latin1'));
+    for (let i = spec.firstKey; i <= last; i += step) keys.push(keyArgName(args[i] as Buffer));
     return { keys, write };
   }
 

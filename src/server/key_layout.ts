@@ -29,8 +29,25 @@ export function dataKey(userKey: Buffer, slot: number = keySlot(userKey)): Buffe
   const out = Buffer.allocUnsafe(DATA_KEY_PREFIX_BYTES + userKey.length);
   out[0] = NAMESPACE_DATA;
   out.writeUInt16BE(slot, 1);
-  userKey.copy(out, DATA_KEY_PREFIX_BYTES);
+  out.set(userKey, DATA_KEY_PREFIX_BYTES);
   return out;
+}
+
+let lastKeyArg: Buffer | undefined;
+let lastKeyName = '';
+
+/**
+ * The latin1 string of a request's key argument: the name key locks and overlap plans use. The
+ * connection's overlap plan and the command's key lock ask about the same argument Buffer back
+ * to back (every pipelined SET), so the string of the last Buffer asked about is remembered and
+ * built once. By Buffer identity: only for request arguments, which nothing writes to after
+ * parsing (views of received bytes).
+ */
+export function keyArgName(arg: Buffer): string {
+  if (arg === lastKeyArg) return lastKeyName;
+  lastKeyName = arg.toString('latin1');
+  lastKeyArg = arg;
+  return lastKeyName;
 }
 
 /** The user key inside a data engine key (a view, not a copy). */

@@ -58,7 +58,7 @@ import { nodeFileSystem, type FileSystem } from '../storage/fs.js';
 import { KEY_BYTES_HARD_MAX, VALUE_BYTES_HARD_MAX } from '../storage/limits.js';
 import { StorageError, type BatchOp, type EngineStats, type Entry, type FsyncPolicy, type KVEngine, type Snapshot } from '../storage/types.js';
 import { loadIdentity, markStopped, type Identity } from './identity.js';
-import { DATA_KEY_PREFIX_BYTES, dataBounds, dataKey, slotOf, slotRangeBounds, SLOT_COUNT, userKeyOf } from './key_layout.js';
+import { DATA_KEY_PREFIX_BYTES, dataBounds, dataKey, keyArgName, slotOf, slotRangeBounds, SLOT_COUNT, userKeyOf } from './key_layout.js';
 import { KeyLock, type Release } from './key_lock.js';
 import { DEAD, LiveKeyCounter, type Liveness } from './live_count.js';
 import type { LogFn } from './logger.js';
@@ -379,7 +379,7 @@ export class Keyspace {
   writeValue(key: Buffer, w: WriteRequest): Promise<void> {
     this.checkKey(key);
     const ek = dataKey(key);
-    const lockName = key.toString('latin1');
+    const lockName = keyArgName(key);
     if (!this.#tryTake(lockName)) return this.writeObject(key, w).then(ignore);
     let old: Buffer | null | undefined;
     let bytes: Buffer;
@@ -977,8 +977,11 @@ export class Keyspace {
       cached.keys += Number(after.live) - Number(before.live);
       cached.expires += Number(after.live && after.expiresAtMs > 0) - Number(before.live && before.expiresAtMs > 0);
     }
-    const name = ek.toString('latin1');
     const ahead = this.#writtenAhead;
+    // The usual write (no TTL after it, no key with a TTL tracked, no initial count running)
+    // changes only the count: the key's name is not needed.
+    if (ahead === undefined && this.#counter.countWithoutName(before, after)) return;
+    const name = ek.toString('latin1');
     if (ahead !== undefined && (this.#countPosition === undefined || Buffer.compare(ek, this.#countPosition) > 0)) {
       // Not counted by the scan yet, and the scan will skip it: this write's result is its count.
       if (!ahead.has(name)) {

@@ -55,6 +55,18 @@ export class LiveKeyCounter {
     }
   }
 
+  /**
+   * onWrite for a write whose outcome does not depend on the key's name: the key has no expiry
+   * after it and no key with an expiry is tracked (so settleKey and the delete find nothing).
+   * Returns false, changing nothing, for any other write (then call onWrite).
+   */
+  countWithoutName(before: Liveness, after: Liveness): boolean {
+    if (this.expiring.size !== 0 || (after.live && after.expiresAtMs > 0)) return false;
+    if (before.live) this.count--;
+    if (after.live) this.count++;
+    return true;
+  }
+
   /** Counts a key found live while loading (no earlier state). */
   onLoad(key: string, liveness: Liveness): void {
     if (!liveness.live) return;
