@@ -119,7 +119,8 @@ export class ByteReader {
     if (length > this.remaining) {
       throw this.fail(`${what} length ${length} exceeds the ${this.remaining} bytes that remain`);
     }
-    const out = Buffer.from(this.buf.subarray(this.pos, this.pos + length));
+    const out = Buffer.allocUnsafe(length);
+    this.buf.copy(out, 0, this.pos, this.pos + length);
     this.pos += length;
     return out;
   }
@@ -129,13 +130,32 @@ export class ByteReader {
     if (length > this.remaining) {
       throw this.fail(`${what} length ${length} exceeds the ${this.remaining} bytes that remain`);
     }
-    const view = this.buf.subarray(this.pos, this.pos + length);
-    this.pos += length;
-    try {
-      return STRICT_UTF8.decode(view);
-    } catch {
-      throw this.fail(`${what} is not valid UTF-8`);
+    const buf = this.buf;
+    const start = this.pos;
+    const end = start + length;
+    this.pos = end;
+    const known = recentText(buf, start, end);
+    if (known !== undefined) return known;
+    let ascii = true;
+    for (let i = start; i < end; i++) {
+      if ((buf[i] as number) >= 0x80) {
+        ascii = false;
+        break;
+      }
     }
+    let text: string;
+    if (ascii) {
+      // ASCII is its own strict UTF-8 decoding, and latin1 decodes it without TextDecoder's cost.
+      text = buf.toString('latin1', start, end);
+    } else {
+      try {
+        text = STRICT_UTF8.decode(buf.subarray(start, end));
+      } catch {
+        throw this.fail(`${what} is not valid UTF-8`);
+      }
+    }
+    rememberText(buf, start, end, text);
+    return text;
   }
 
   end(what: string): void {
@@ -144,3 +164,35 @@ export class ByteReader {
 }
 
 const STRICT_UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+/**
+ * Texts ByteReader.utf8 decoded lately, with their bytes: the actors of objects (a handful per
+ * cluster, in every object read) come back as the same strings without a decode or a new string
+ * (which also keeps their hashes for the clock Maps). A few slots, replaced round-robin; only
+ * short texts.
+ */
+const RECENT_TEXT_SLOTS = 8;
+const RECENT_TEXT_MAX_BYTES = 64;
+const recentBytes: (Buffer | undefined)[] = new Array<Buffer | undefined>(RECENT_TEXT_SLOTS).fill(undefined);
+const recentTexts: string[] = new Array<string>(RECENT_TEXT_SLOTS).fill('');
+let recentNext = 0;
+
+function recentText(buf: Buffer, start: number, end: number): string | undefined {
+  const length = end - start;
+  if (length > RECENT_TEXT_MAX_BYTES) return undefined;
+  for (let k = 0; k < RECENT_TEXT_SLOTS; k++) {
+    const b = recentBytes[k];
+    if (b === undefined || b.length !== length) continue;
+    let i = 0;
+    while (i < length && b[i] === buf[start + i]) i++;
+    if (i === length) return recentTexts[k];
+  }
+  return undefined;
+}
+
+function rememberText(buf: Buffer, start: number, end: number, text: string): void {
+  if (end - start > RECENT_TEXT_MAX_BYTES) return;
+  recentBytes[recentNext] = Buffer.from(buf.subarray(start, end));
+  recentTexts[recentNext] = text;
+  recentNext = (recentNext + 1) % RECENT_TEXT_SLOTS;
+}

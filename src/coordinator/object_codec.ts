@@ -45,9 +45,35 @@ const KIND_VALUE = 1;
 /** Up to this many clock actors a sibling's actor index is found by linear search, not a Map. */
 const LINEAR_ACTOR_INDEX_MAX = 8;
 
+/**
+ * UTF-8 bytes of recently encoded actors. A node's objects carry a handful of actors (one per
+ * coordinating node), encoded on every write: their bytes are made once, not per call (a
+ * string's byteLength and utf8 write were a visible share of encodeObject). Bounded: cleared
+ * when full.
+ */
+const actorUtf8Cache = new Map<string, Buffer>();
+const ACTOR_UTF8_CACHE_MAX = 256;
+
+function actorUtf8(actor: string): Buffer {
+  let b = actorUtf8Cache.get(actor);
+  if (b === undefined) {
+    if (actorUtf8Cache.size >= ACTOR_UTF8_CACHE_MAX) actorUtf8Cache.clear();
+    b = Buffer.from(actor, 'utf8');
+    actorUtf8Cache.set(actor, b);
+  }
+  return b;
+}
+
+/** Index of `actor` in `actors` (sorted), or -1: linear for a few actors, a Map beyond. */
+function actorIndex(actors: readonly string[], index: Map<string, number> | undefined, actor: string): number {
+  if (index !== undefined) return index.get(actor) ?? -1;
+  for (let i = 0; i < actors.length; i++) if (actors[i] === actor) return i;
+  return -1;
+}
+
 export function encodeObject(obj: VersionedObject): Buffer {
   // Two passes: size everything, then write into one buffer (this runs on every write, so no
-  // per-call closures, and no index Map for the usual clock of a few actors).
+  // per-call closures or side arrays, and no index Map for the usual clock of a few actors).
   const actors = [...obj.clock.keys()];
   if (!isSorted(actors)) actors.sort(compareActors);
   const nActors = actors.length;
@@ -56,20 +82,18 @@ export function encodeObject(obj: VersionedObject): Buffer {
     index = new Map<string, number>();
     for (let i = 0; i < nActors; i++) index.set(actors[i] as string, i);
   }
-  const indexOf = (actor: string): number => (index !== undefined ? (index.get(actor) ?? -1) : actors.indexOf(actor));
-  const actorBytes: number[] = [];
+  const times = obj.clockTimesMs;
   let size = 2 + varintLength(nActors) + varintLength(obj.siblings.length);
   for (let i = 0; i < nActors; i++) {
     const actor = actors[i] as string;
-    const len = Buffer.byteLength(actor, 'utf8');
-    actorBytes.push(len);
-    size += varintLength(len) + len + varintLength(obj.clock.get(actor) as number) + varintLength(obj.clockTimesMs?.get(actor) ?? 0);
+    const len = actorUtf8(actor).length;
+    size += varintLength(len) + len + varintLength(obj.clock.get(actor) as number) + varintLength(times?.get(actor) ?? 0);
   }
-  const siblingActor: number[] = [];
-  for (const s of obj.siblings) {
-    const i = indexOf(s.dot.actor);
+  const siblings = obj.siblings;
+  for (let j = 0; j < siblings.length; j++) {
+    const s = siblings[j] as Sibling;
+    const i = actorIndex(actors, index, s.dot.actor);
     if (i < 0) throw new RangeError(`sibling actor ${s.dot.actor} is not in the clock`);
-    siblingActor.push(i);
     size += varintLength(i) + varintLength(s.dot.counter) + varintLength(s.writtenAtMs) + varintLength(s.expiresAtMs) + 1;
     if (s.value !== null) size += varintLength(s.value.length) + s.value.length;
   }
@@ -80,16 +104,16 @@ export function encodeObject(obj: VersionedObject): Buffer {
   pos = writeVarint(out, pos, nActors);
   for (let i = 0; i < nActors; i++) {
     const actor = actors[i] as string;
-    const len = actorBytes[i] as number;
-    pos = writeVarint(out, pos, len);
-    pos += out.write(actor, pos, len, 'utf8');
+    const bytes = actorUtf8(actor);
+    pos = writeVarint(out, pos, bytes.length);
+    pos += bytes.copy(out, pos);
     pos = writeVarint(out, pos, obj.clock.get(actor) as number);
-    pos = writeVarint(out, pos, obj.clockTimesMs?.get(actor) ?? 0);
+    pos = writeVarint(out, pos, times?.get(actor) ?? 0);
   }
-  pos = writeVarint(out, pos, obj.siblings.length);
-  for (let j = 0; j < obj.siblings.length; j++) {
-    const s = obj.siblings[j] as Sibling;
-    pos = writeVarint(out, pos, siblingActor[j] as number);
+  pos = writeVarint(out, pos, siblings.length);
+  for (let j = 0; j < siblings.length; j++) {
+    const s = siblings[j] as Sibling;
+    pos = writeVarint(out, pos, actorIndex(actors, index, s.dot.actor));
     pos = writeVarint(out, pos, s.dot.counter);
     pos = writeVarint(out, pos, s.writtenAtMs);
     pos = writeVarint(out, pos, s.expiresAtMs);
@@ -101,7 +125,7 @@ export function encodeObject(obj: VersionedObject): Buffer {
       pos += s.value.copy(out, pos);
     }
   }
-  assert(pos === size, 'object size miscomputed');
+  if (pos !== size) assert.fail('object size miscomputed');
   return out;
 }
 
