@@ -23,6 +23,8 @@ export interface StreamSample {
   readonly slotsRemaining: number;
   readonly bytesStreamed: number;
   readonly ringSlotsMoving: number;
+  /** cluster_ring_fingerprint: equal on two nodes when they place slots on the same ring. */
+  readonly ringFingerprint: string;
 }
 
 /** CLUSTER INFO text (`key:value` lines) -> the stream fields; undefined when they are absent. */
@@ -44,6 +46,7 @@ export function parseStreamSample(info: string): StreamSample | undefined {
     slotsRemaining: num('stream_slots_remaining'),
     bytesStreamed: num('stream_bytes_streamed'),
     ringSlotsMoving: num('stream_ring_slots_moving'),
+    ringFingerprint: f.get('cluster_ring_fingerprint') ?? '',
   };
 }
 
@@ -97,8 +100,10 @@ export function renderProgress(label: string, p: Progress, state: string, done: 
 
 /**
  * Whether the wait is over. join: the node is no longer joining and has nothing left to stream.
- * leave: the node left (stream_state `left`) or stopped after it began leaving. wait: no node has
- * anything left and the watched node sees no slot moving between the current and target rings.
+ * leave: the node left (stream_state `left`) or stopped after it began leaving. wait: no sampled
+ * node has anything left or sees a slot moving between its current and target rings, and all of
+ * them are on the same ring (a node that has not yet heard of the change by gossip has nothing
+ * moving either, but its ring fingerprint differs).
  */
 export function finished(action: WaitAction, target: StreamSample | undefined, targetGone: boolean, samples: ReadonlyMap<string, StreamSample>): boolean {
   switch (action) {
@@ -108,9 +113,10 @@ export function finished(action: WaitAction, target: StreamSample | undefined, t
       return targetGone || target?.state === 'left';
     case 'wait': {
       if (target === undefined) return false;
-      let remaining = 0;
-      for (const s of samples.values()) remaining += s.slotsRemaining;
-      return remaining === 0 && target.ringSlotsMoving === 0;
+      for (const s of samples.values()) {
+        if (s.slotsRemaining > 0 || s.ringSlotsMoving > 0 || s.ringFingerprint !== target.ringFingerprint) return false;
+      }
+      return target.slotsRemaining === 0 && target.ringSlotsMoving === 0;
     }
   }
 }

@@ -19,10 +19,10 @@ import { clusterInfo, elasticConfig, nodeFlags, waitUntil, Workload } from '../c
 const MAIN = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 const BAR_LINE = /^(join|leave|wait) 127\.0\.0\.1:\d+ \[[#-]{30}\] +\d+%  \d+\/\d+ slots  [\d.]+ (B|KB|MB)  \S+/;
 
-const s = (over: Partial<StreamSample> = {}): StreamSample => ({ state: 'idle', slotsStreamed: 0, slotsRemaining: 0, bytesStreamed: 0, ringSlotsMoving: 0, ...over });
+const s = (over: Partial<StreamSample> = {}): StreamSample => ({ state: 'idle', slotsStreamed: 0, slotsRemaining: 0, bytesStreamed: 0, ringSlotsMoving: 0, ringFingerprint: 'f1', ...over });
 
 t.test('pure: fields, progress, bar, end conditions, arguments', async (t) => {
-  t.same(parseStreamSample('cluster_state:ok\r\nstream_state:joining\r\nstream_slots_remaining:30\r\nstream_slots_streamed:10\r\nstream_bytes_streamed:2048\r\nstream_ring_slots_moving:40\r\n'), s({ state: 'joining', slotsRemaining: 30, slotsStreamed: 10, bytesStreamed: 2048, ringSlotsMoving: 40 }));
+  t.same(parseStreamSample('cluster_state:ok\r\nstream_state:joining\r\nstream_slots_remaining:30\r\nstream_slots_streamed:10\r\nstream_bytes_streamed:2048\r\nstream_ring_slots_moving:40\r\ncluster_ring_fingerprint:f1\r\n'), s({ state: 'joining', slotsRemaining: 30, slotsStreamed: 10, bytesStreamed: 2048, ringSlotsMoving: 40 }));
   t.equal(parseStreamSample('cluster_state:ok\r\n'), undefined, 'no stream fields: undefined');
   const join = progressOf('join', new Map([['target', s({ slotsStreamed: 10, slotsRemaining: 30, bytesStreamed: 2048 })]]), new Map([['target', s({ slotsStreamed: 5 })]]));
   t.same(join, { done: 10, remaining: 30, bytes: 2048, fraction: 0.25 }, 'join counts from the start of the join');
@@ -39,6 +39,8 @@ t.test('pure: fields, progress, bar, end conditions, arguments', async (t) => {
   t.notOk(finished('wait', s({ ringSlotsMoving: 5 }), false, new Map([['a', s()]])));
   t.notOk(finished('wait', s(), false, new Map([['a', s({ slotsRemaining: 1 })]])));
   t.ok(finished('wait', s(), false, new Map([['a', s()]])));
+  t.notOk(finished('wait', s(), false, new Map([['a', s({ ringSlotsMoving: 7 })]])), 'wait: another node still sees slots moving');
+  t.notOk(finished('wait', s(), false, new Map([['a', s({ ringFingerprint: 'f0' })]])), 'wait: another node has not heard of the change');
   t.ok(plainLineDue(undefined, 0, 0));
   t.notOk(plainLineDue(20, 25, 100));
   t.ok(plainLineDue(20, 30, 100));

@@ -19,7 +19,12 @@ import { LOOPBACK_HOST } from './ports.js';
 
 /** Output kept per process for diagnostics and log assertions (the tail beyond is dropped). */
 export const OUTPUT_KEPT_BYTES_MAX = 1024 * 1024;
-export const READY_TIMEOUT_MS_DEFAULT = 20_000;
+/**
+ * How long a started or restarted node may take to answer PING. A restart replays its log and
+ * rebuilds its key counts; on a loaded 2-core machine (CI, other builds) that took more than 20 s
+ * once (elastic_down_join at load 12), on a quiet one about 1 s.
+ */
+export const READY_TIMEOUT_MS_DEFAULT = 60_000;
 export const STOP_GRACE_MS_DEFAULT = 10_000;
 const PING_PROBE_INTERVAL_MS = 100;
 const PING_PROBE_TIMEOUT_MS = 1_000;
