@@ -7,7 +7,7 @@
  * `sync()` on that handle returns; a created, renamed or deleted directory entry is durable only
  * after `syncDir()` on its directory returns.
  */
-import { readSync, writeSync } from 'node:fs';
+import { constants as fsConstants, readSync, writeSync } from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 
@@ -87,7 +87,10 @@ class NodeFileHandle implements FileHandle {
   }
 }
 
-const FLAGS: Record<OpenMode, string> = { read: 'r', append: 'a', write: 'w' };
+// 'write' is O_TRUNC plus O_APPEND (not Node's 'w'): writes go to the end of the file as the
+// contract says, even after the file was truncated or extended by name while the handle was open.
+const { O_WRONLY, O_CREAT, O_TRUNC, O_APPEND } = fsConstants;
+const FLAGS: Record<OpenMode, string | number> = { read: 'r', append: 'a', write: O_WRONLY | O_CREAT | O_TRUNC | O_APPEND };
 
 export const nodeFileSystem: FileSystem = {
   async open(file, mode) {

@@ -127,6 +127,9 @@ class FaultFileHandle implements FileHandle {
   }
 
   private doAppend(data: Buffer): void {
+    // nodeFileSystem's append loops while bytes remain: an empty one makes no syscall and so
+    // succeeds on any handle, even a read-only or closed one.
+    if (data.length === 0) return;
     this.check();
     if (!this.writable) throw new FsError('EBADF', `${this.name} is open read-only`);
     this.fs.beforeMutation({ kind: 'append', file: this.name, bytes: data.length });
