@@ -108,7 +108,9 @@ async function startNode0(build: string, dir: string): Promise<Node0> {
     pendingReplicas: () => [],
   });
   return {
-    put: (key, value) => co.put(key, { value, expiresAtMs: 0 }),
+    // What the server's SET calls: Coordinator.write where the build has it (no decode of the
+    // result), put before it.
+    put: typeof co.write === 'function' ? (key, value) => co.write(key, { value, expiresAtMs: 0 }) : (key, value) => co.put(key, { value, expiresAtMs: 0 }),
     get: (key) => co.get(key),
     async close() {
       await co.whenIdle();

@@ -8,7 +8,7 @@
  *   attachReplicaHandlers(bus, coordinator): REPLICA_PUT ─▶ coordinator.onReplicaPut
  *                                            REPLICA_PUT_BATCH ─▶ coordinator.onReplicaPutBatch
  *                                            REPLICA_GET ─▶ coordinator.onReplicaGetEncoded
- *                                            FORWARD_WRITE ─▶ coordinator.onForwardWrite
+ *                                            FORWARD_WRITE ─▶ coordinator.onForwardWriteEncoded
  *
  * Error mapping (the transport contract):
  *  - no address for the node, or the bus says the request never left (peer unreachable, link in
@@ -130,6 +130,11 @@ export class BusReplicaTransport implements ReplicaTransport {
     this.#batcher.putNotify(node, this.#putEntry(key, object, opts), opts.timeoutMs, done);
   }
 
+  /** replicaPutNotify of an object already encoded (a write's stored bytes): sent as they are. */
+  replicaPutBytesNotify(node: string, key: Buffer, objectBytes: Buffer, opts: ReplicaPutOptions, done: ReplicaPutDone): void {
+    this.#batcher.putNotify(node, { key, objectBytes, hintFor: opts.hintFor }, opts.timeoutMs, done);
+  }
+
   #putEntry(key: Buffer, object: VersionedObject, opts: ReplicaPutOptions): ReplicaPutEntry {
     let last = this.#lastObject;
     if (last === undefined || last.object !== object) {
@@ -240,7 +245,11 @@ export function attachReplicaHandlers(bus: ClusterBus, coordinator: () => Coordi
     const at: number[] = [];
     for (const [i, e] of entries.entries()) {
       try {
-        items.push({ key: e.key, object: decodeObject(e.objectBytes), ...(e.hintFor === undefined ? {} : { hintFor: e.hintFor }) });
+        // `encoded`: an unchanged merge (the usual replica put: the incoming object supersedes)
+        // stores these bytes instead of encoding the object again. A view into the frame, which
+        // the engine copies into its log record (nothing keeps the frame alive).
+        const object = decodeObject(e.objectBytes);
+        items.push(e.hintFor === undefined ? { key: e.key, object, encoded: e.objectBytes } : { key: e.key, object, hintFor: e.hintFor });
         at.push(i);
       } catch (err) {
         results[i] = errorPayloadOf(err);
@@ -254,6 +263,6 @@ export function attachReplicaHandlers(bus: ClusterBus, coordinator: () => Coordi
   bus.handle(ReplicaMessageType.REPLICA_GET, (payload) => coordinator().onReplicaGetEncoded(decodeReplicaGet(payload)));
   bus.handle(ReplicaMessageType.FORWARD_WRITE, async (payload) => {
     const req = decodeForwardWrite(payload);
-    return encodeObject(await coordinator().onForwardWrite(req));
+    return coordinator().onForwardWriteEncoded(req);
   });
 }

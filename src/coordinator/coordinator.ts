@@ -26,7 +26,7 @@ import { NoQuorumError, UnavailableError } from './fsm_errors.js';
 import { BackgroundWork, FsmStats, REAL_TIMERS, replicationOf, type FsmTimers } from './fsm_env.js';
 import { MAX_READ_REPAIRS_IN_FLIGHT, runGet, type ReadFanout } from './get_fsm.js';
 import { LocalReplica } from './local_replica.js';
-import { encodeObject, type VersionedObject, type WriteOptions } from './object.js';
+import { decodeObject, encodeObject, type VersionedObject, type WriteOptions } from './object.js';
 import { runPut } from './put_fsm.js';
 import { resolveQuorum, type QuorumSpec } from './quorum.js';
 import { ReplicaUnreachableError, type ReplicaTransport, type WriteRequestWire, type WriteResult } from './replica_transport.js';
@@ -101,6 +101,8 @@ export interface CoordinatorOptions {
 export interface ReplicaPutItem {
   readonly key: Buffer;
   readonly object: VersionedObject;
+  /** The bytes `object` was decoded from (stored as they are when the merge leaves it unchanged). */
+  readonly encoded?: Buffer;
   readonly hintFor?: string;
 }
 
@@ -164,6 +166,16 @@ export class Coordinator {
    * Rejects NoQuorumError, UnavailableError, QuorumError, KeyspaceError (TOOLARGE, ...).
    */
   async put(key: Buffer, input: PutInput, opts: CallOptions = {}): Promise<VersionedObject> {
+    return objectOf(await this.write(key, input, opts));
+  }
+
+  /**
+   * put() for a caller that needs only that the write succeeded (SET): resolves with the result
+   * as it came, the stored bytes when this node coordinated (no decode per write), the remote
+   * coordinator's object when forwarded. Rejects as put() does, except that a key or value over
+   * the limits (TOOLARGE) is thrown synchronously.
+   */
+  write(key: Buffer, input: PutInput, opts: CallOptions = {}): Promise<Buffer | WriteResult> {
     this.#o.keyspace.checkKey(key);
     if (input.value !== null) this.#o.keyspace.checkValue(input.value);
     const s = this.#o.settings();
@@ -183,6 +195,16 @@ export class Coordinator {
 
   /** Another node forwarded a client write here to coordinate. */
   async onForwardWrite(req: WriteRequestWire): Promise<WriteResult> {
+    return objectOf(await this.#forwarded(req));
+  }
+
+  /** onForwardWrite's answer encoded (encodeObject), as the bus sends it: the stored bytes when coordinated here. */
+  async onForwardWriteEncoded(req: WriteRequestWire): Promise<Buffer> {
+    const r = await this.#forwarded(req);
+    return Buffer.isBuffer(r) ? r : encodeObject(r);
+  }
+
+  #forwarded(req: WriteRequestWire): Promise<Buffer | WriteResult> {
     this.#o.keyspace.checkKey(req.key);
     if (req.value !== null) this.#o.keyspace.checkValue(req.value);
     return this.#write(req, this.#o.settings());
@@ -255,7 +277,8 @@ export class Coordinator {
     return this.#background.idle();
   }
 
-  async #write(req: WriteRequestWire, s: CoordinatorSettings): Promise<WriteResult> {
+  /** Coordinates here (resolves with the stored bytes) or forwards (with the remote's object). */
+  async #write(req: WriteRequestWire, s: CoordinatorSettings): Promise<Buffer | WriteResult> {
     const ring = this.#o.ring();
     const slot = keySlot(req.key);
     const w = req.w ?? s.writeQuorum;
@@ -354,6 +377,11 @@ function isTypedReply(err: Error): boolean {
     code === 'CLOSED' ||
     code === 'ERR_BAD_CONTEXT'
   );
+}
+
+/** A write's result as an object: stored bytes decoded (our own encoding: they decode). */
+function objectOf(r: Buffer | WriteResult): WriteResult {
+  return Buffer.isBuffer(r) ? decodeObject(r) : r;
 }
 
 /** Settings and overrides are validated where they enter (config schema, CLIENT QUORUM). */

@@ -2,13 +2,13 @@
  * This node's replica store as the request paths see it: a thin wrapper over the Keyspace
  * (src/server/keyspace.ts, which serializes writes per key and persists WAL then memtable).
  *
- * A coordinated write needs the object it stored, to fan it out: Keyspace.writeObject computes
- * it under the key's lock (mutateStored) and hands back exactly the object it stored, so it is
- * not computed a second time here (it used to be, with the same pure applyWrite: one dot
- * minting and its clock maps per SET more on the coordinator).
+ * A coordinated write needs what it stored, to fan it out: Keyspace.writeStored hands back the
+ * stored bytes themselves (the plain SET's batched write, rewritten on the stored bytes when it
+ * can be), so the coordinator sends them to the other replicas with no decode or encode of the
+ * object (it used to get the object, which the transport encoded again per write).
  */
 import { decodeObject, EMPTY_OBJECT, encodeObject, mergeObjects, type VersionedObject } from './object.js';
-import type { Keyspace, WriteRequest } from '../server/keyspace.js';
+import type { Keyspace, StoredWrite, WriteRequest } from '../server/keyspace.js';
 import { dataKey } from '../server/key_layout.js';
 
 /** encodeObject(EMPTY_OBJECT): a replica get of an absent key (the bus copies what it sends). */
@@ -31,11 +31,12 @@ export class LocalReplica {
 
   /**
    * Coordinator write: mints a dot with this node's actor, superseding `w.context` (default:
-   * everything this replica has seen), stores it, and returns the stored object. Throws the
-   * Keyspace's typed errors (TOOLARGE, CLOSED, ...) unchanged.
+   * everything this replica has seen), stores it, and gives the stored bytes and when they are
+   * durable (Keyspace.writeStored: synchronously when it can, else a promise). Throws or rejects
+   * with the Keyspace's typed errors (TOOLARGE, CLOSED, ...) unchanged.
    */
-  coordinateWrite(key: Buffer, w: WriteRequest): Promise<VersionedObject> {
-    return this.keyspace.writeObject(key, w);
+  coordinateWrite(key: Buffer, w: WriteRequest): StoredWrite | Promise<StoredWrite> {
+    return this.keyspace.writeStored(key, w);
   }
 
   /** Replica sync: merges `incoming` into the stored object; returns what is stored. */
@@ -45,9 +46,10 @@ export class LocalReplica {
 
   /**
    * Replica sync of several keys with one engine write (Keyspace.mergeObjectsBatch): per key the
-   * stored result is exactly merge()'s. Rejects as a whole (one atomic engine batch).
+   * stored result is exactly merge()'s. Rejects as a whole (one atomic engine batch). `encoded`:
+   * the bytes `object` was decoded from, stored as they are when the merge leaves it unchanged.
    */
-  async mergeBatch(entries: readonly { readonly key: Buffer; readonly object: VersionedObject }[]): Promise<void> {
+  async mergeBatch(entries: readonly { readonly key: Buffer; readonly object: VersionedObject; readonly encoded?: Buffer }[]): Promise<void> {
     await this.keyspace.mergeObjectsBatch(entries);
   }
 

@@ -6,8 +6,8 @@
  *   plan targets (primaries; fallbacks with hints under sloppy quorum)
  *     -> fail fast if W cannot be met even if every target acks (nothing written)
  *     -> write locally: mint the dot, store (counts as the first ack)
- *     -> send the stored object to every other target, in parallel
- *     -> reply at W acks                      -> the stored object
+ *     -> send the stored bytes to every other target, in parallel
+ *     -> reply at W acks                      -> the stored object's bytes
  *        or when W can no longer be met       -> NoQuorumError
  *        or at the deadline                   -> NoQuorumError (acks so far)
  *   Acks after the reply are counted (stats.lateAcks), never acted on.
@@ -21,9 +21,9 @@ import type { Context } from './dvv.js';
 import { NoQuorumError } from './fsm_errors.js';
 import { planTargets, replicationOf, type BackgroundWork, type FsmStats, type FsmTimers } from './fsm_env.js';
 import type { LocalReplica } from './local_replica.js';
-import type { VersionedObject } from './object.js';
+import { decodeObject, type VersionedObject } from './object.js';
 import { QuorumTally, resolveQuorum, type QuorumDecision, type QuorumSpec } from './quorum.js';
-import { replicaPutThen, type ReplicaTransport } from './replica_transport.js';
+import { replicaPutBytesThen, type ReplicaTransport } from './replica_transport.js';
 import type { Ring } from './ring.js';
 import type { LogFn } from '../server/logger.js';
 
@@ -66,8 +66,11 @@ export interface PutEnv {
 /** No pending replicas (no ring transition touches the slot: the usual case, no array per write). */
 const NONE: readonly string[] = Object.freeze([]);
 
-/** Runs one coordinated write; resolves with the object stored here, or rejects (see header). */
-export async function runPut(env: PutEnv, req: PutRequest): Promise<VersionedObject> {
+/**
+ * Runs one coordinated write; resolves with the bytes stored here (encodeObject's encoding of the
+ * stored object, not to be written into), or rejects (see header).
+ */
+export async function runPut(env: PutEnv, req: PutRequest): Promise<Buffer> {
   const start = env.timers.now();
   const deadline = start + req.timeoutMs;
   const plan = planTargets(env.ring, req.slot, env.isUp, req.sloppy);
@@ -90,11 +93,18 @@ export async function runPut(env: PutEnv, req: PutRequest): Promise<VersionedObj
     throw new NoQuorumError('write', { got: 0, need: early.need, ...(early.dc === undefined ? {} : { dc: early.dc }) });
   }
 
-  // The request is a WriteRequest as it is (value, expiresAtMs, context).
-  const stored = await env.local.coordinateWrite(req.key, req);
+  // The request is a WriteRequest as it is (value, expiresAtMs, context). The stored bytes are
+  // fanned out as they are; the object is decoded only for a transport without the bytes form
+  // or for a pending replica's hint (both rare), once.
+  const write = env.local.coordinateWrite(req.key, req);
+  const local = write instanceof Promise ? await write : write;
+  await local.settled;
+  const stored = local.bytes;
+  let object: VersionedObject | undefined;
+  const objectOf = (): VersionedObject => (object ??= decodeObject(stored));
   const missed = (id: string): void => {
     if (env.pendingMissed !== undefined) env.background.track(
-      env.pendingMissed(id, req.key, stored).then(
+      env.pendingMissed(id, req.key, objectOf()).then(
         () => undefined,
         (err: unknown) => env.log('warn', `put_fsm: no hint kept for pending replica ${id}: ${String(err)}`),
       ),
@@ -102,7 +112,7 @@ export async function runPut(env: PutEnv, req: PutRequest): Promise<VersionedObj
   };
   if (allPending.length !== pending.length) for (const id of allPending) if (!env.isUp(id) && !plan.targets.some((x) => x.id === id)) missed(id);
 
-  return new Promise<VersionedObject>((resolve, reject) => {
+  return new Promise<Buffer>((resolve, reject) => {
     let done = false;
     let cancelTimer: () => void = () => undefined;
     const settle = (d: QuorumDecision): void => {
@@ -142,7 +152,7 @@ export async function runPut(env: PutEnv, req: PutRequest): Promise<VersionedObj
       const opts = { timeoutMs: Math.max(1, deadline - env.timers.now()), ...(hintFor === undefined ? {} : { hintFor }) };
       // A callback per target, not a promise chain (replicaPutThen): every write fans out to N-1.
       env.background.begin();
-      replicaPutThen(env.transport, t.id, req.key, stored, opts, (err) => {
+      replicaPutBytesThen(env.transport, t.id, req.key, stored, objectOf, opts, (err) => {
         env.background.end();
         try {
           onAnswer(t.id, err);

@@ -74,6 +74,13 @@ export interface ReplicaTransport {
    * promise and its continuation per target and write cost the coordinator measurable GC.
    */
   replicaPutNotify?(node: string, key: Buffer, object: VersionedObject, opts: ReplicaPutOptions, done: ReplicaPutDone): void;
+  /**
+   * Optional: replicaPutNotify with the object as its encoding (encodeObject's bytes, e.g. what
+   * the coordinator's own replica stored), sent as they are: a write's fan-out uses it when
+   * present (replicaPutBytesThen), so the object is neither decoded nor encoded again to be sent.
+   * Same contract as replicaPutNotify; the bytes are not written into.
+   */
+  replicaPutBytesNotify?(node: string, key: Buffer, objectBytes: Buffer, opts: ReplicaPutOptions, done: ReplicaPutDone): void;
   /** Ask replica `node` for its object for `key` (EMPTY_OBJECT when absent). */
   replicaGet(node: string, key: Buffer, opts: { readonly timeoutMs: number }): Promise<VersionedObject>;
   /**
@@ -129,6 +136,27 @@ export function replicaPutThen(transport: ReplicaTransport, node: string, key: B
     () => done(undefined),
     (err: unknown) => done(err ?? new ReplicaCallError(node, `replica put to ${node} failed`)),
   );
+}
+
+/**
+ * One replica put of an object given as its bytes, reported to `done`: sent as the bytes when the
+ * transport takes them (replicaPutBytesNotify), else as `objectOf()` (the decoded object; the
+ * caller decodes once for all targets).
+ */
+export function replicaPutBytesThen(
+  transport: ReplicaTransport,
+  node: string,
+  key: Buffer,
+  objectBytes: Buffer,
+  objectOf: () => VersionedObject,
+  opts: ReplicaPutOptions,
+  done: ReplicaPutDone,
+): void {
+  if (transport.replicaPutBytesNotify !== undefined) {
+    transport.replicaPutBytesNotify(node, key, objectBytes, opts, done);
+    return;
+  }
+  replicaPutThen(transport, node, key, objectOf(), opts, done);
 }
 
 /** A replica's answer bytes decoded; throws ReplicaCallError when they do not decode (a corrupt answer). */

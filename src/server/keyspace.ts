@@ -92,6 +92,22 @@ interface QueuedPut {
   readonly before: Liveness;
   readonly after: Liveness;
   readonly nowMs: number;
+  /** The promise of the batch this put joined (StoredWrite.settled). */
+  readonly settled: Promise<void>;
+}
+
+/**
+ * What a coordinated write stored (Keyspace.writeStored): the bytes, to fan out to the other
+ * replicas as they are, and when the write is durable.
+ */
+export interface StoredWrite {
+  /** The stored encoding (encodeObject's canonical bytes of the object). Never to be written into. */
+  readonly bytes: Buffer;
+  /**
+   * Resolves once the write is durable here; rejects with the Keyspace's typed error (TOOLARGE,
+   * ...) when it failed. Shared by the writes of one engine batch (see #batchPut).
+   */
+  readonly settled: Promise<void>;
 }
 
 /**
@@ -377,10 +393,33 @@ export class Keyspace {
    * value over the limits (TOOLARGE).
    */
   writeValue(key: Buffer, w: WriteRequest): Promise<void> {
+    const put = this.#writeNow(key, w);
+    return put === undefined ? this.writeObject(key, w).then(ignore) : put.settled;
+  }
+
+  /**
+   * writeObject for a coordinated write (LocalReplica.coordinateWrite): the same write, done as
+   * writeValue does it (batched with the other puts of this synchronous stretch, the usual shape
+   * rewritten on its bytes), handing back the bytes it stores instead of the object: a
+   * coordinator fans those bytes out as they are, with no decode or encode. Synchronous (the
+   * bytes and the batch's promise) when writeValue's fast path applies; otherwise a promise of the
+   * same, settled once the write is durable. Throws synchronously for a key or value over the
+   * limits (TOOLARGE), as writeValue does.
+   */
+  writeStored(key: Buffer, w: WriteRequest): StoredWrite | Promise<StoredWrite> {
+    return this.#writeNow(key, w) ?? this.mutateStored(key, () => ({ result: undefined, write: w })).then(storedWriteOf);
+  }
+
+  /**
+   * writeValue's fast path: the put queued in this stretch's batch (its lock held until the batch
+   * settles), or undefined when the key's lock is taken or the read needs I/O (nothing done: the
+   * caller takes the general path, writeObject / mutateStored).
+   */
+  #writeNow(key: Buffer, w: WriteRequest): QueuedPut | undefined {
     this.checkKey(key);
     const ek = dataKey(key);
     const lockName = keyArgName(key);
-    if (!this.#tryTake(lockName)) return this.writeObject(key, w).then(ignore);
+    if (!this.#tryTake(lockName)) return undefined;
     let old: Buffer | null | undefined;
     let bytes: Buffer;
     let expiresAtMs: number;
@@ -391,7 +430,7 @@ export class Keyspace {
       old = this.#engine.getSync?.(ek);
       if (old === undefined) {
         this.#give(lockName);
-        return this.writeObject(key, w).then(ignore);
+        return undefined;
       }
       if (w.value !== null) this.checkValue(w.value);
       // The usual shape (this node's own object, one sibling) is rewritten on its bytes
@@ -417,7 +456,7 @@ export class Keyspace {
       throw err;
     }
     this.#observer?.willWrite(ek);
-    return this.#batchPut({ ek, lockName, replaced: old ?? undefined, bytes, expiresAtMs, before: beforeLive, after: afterLive, nowMs: now });
+    return this.#batchPut(ek, lockName, old ?? undefined, bytes, expiresAtMs, beforeLive, afterLive, now);
   }
 
   /** The actor's UTF-8 bytes, encoded once (the actor is fixed for the life of the keyspace). */
@@ -427,24 +466,38 @@ export class Keyspace {
   }
 
   /**
-   * Queues one put of writeValue for the engine and returns its batch's promise. Puts queued in
-   * one synchronous stretch (the SETs of a pipelined batch) go to the engine as ONE write when
-   * the stretch ends: one pending entry, one promise and one log record instead of one each per
-   * SET. A batch only joins puts on different keys (each holds its key's lock until settled), so
-   * it changes no per-key order; the engine applies a batch atomically, so its puts succeed or
-   * fail together, and no put in it can be refused alone: keys are within max-key-bytes and a
-   * put over WRITE_BATCH_BYTES_MAX (far below the engine's value cap) is a batch by itself.
+   * Queues one put of writeValue for the engine and returns it, carrying its batch's promise.
+   * Puts queued in one synchronous stretch (the SETs of a pipelined batch) go to the engine as
+   * ONE write when the stretch ends: one pending entry, one promise and one log record instead of
+   * one each per SET. A batch only joins puts on different keys (each holds its key's lock until
+   * settled), so it changes no per-key order; the engine applies a batch atomically, so its puts
+   * succeed or fail together, and no put in it can be refused alone: keys are within
+   * max-key-bytes and a put over WRITE_BATCH_BYTES_MAX (far below the engine's value cap) is a
+   * batch by itself.
    */
-  #batchPut(put: QueuedPut): Promise<void> {
-    const bytes = put.ek.length + put.bytes.length;
-    if (bytes > WRITE_BATCH_BYTES_MAX) {
-      const alone = newPutBatch();
-      addPut(alone, put, bytes);
-      this.#settleWhen(this.#engine.put(put.ek, put.bytes, { expiresAtMs: put.expiresAtMs }), alone);
-      return alone.settled;
-    }
+  #batchPut(
+    ek: Buffer,
+    lockName: string,
+    replaced: Buffer | undefined,
+    bytes: Buffer,
+    expiresAtMs: number,
+    before: Liveness,
+    after: Liveness,
+    nowMs: number,
+  ): QueuedPut {
+    const size = ek.length + bytes.length;
+    const alone = size > WRITE_BATCH_BYTES_MAX;
+    const batch = alone ? newPutBatch() : this.#openBatch(size);
+    const put: QueuedPut = { ek, lockName, replaced, bytes, expiresAtMs, before, after, nowMs, settled: batch.settled };
+    addPut(batch, put, size);
+    if (alone) this.#settleWhen(this.#engine.put(ek, bytes, { expiresAtMs }), batch);
+    return put;
+  }
+
+  /** The batch of this stretch with room for `size` more bytes (a full one is committed first). */
+  #openBatch(size: number): PutBatch {
     let batch = this.#putBatch;
-    if (batch !== undefined && batch.bytes + bytes > WRITE_BATCH_BYTES_MAX) {
+    if (batch !== undefined && batch.bytes + size > WRITE_BATCH_BYTES_MAX) {
       this.#commitPutBatch();
       batch = undefined;
     }
@@ -455,8 +508,7 @@ export class Keyspace {
         if (this.#putBatch === fresh) this.#commitPutBatch();
       });
     }
-    addPut(batch, put, bytes);
-    return batch.settled;
+    return batch;
   }
 
   #commitPutBatch(): void {
@@ -501,13 +553,13 @@ export class Keyspace {
   }
 
   /**
-   * Like mutate, and also returns the object the write stored (undefined when `fn` asked for
-   * no write): what a coordinator fans out to the other replicas.
+   * Like mutate, and also returns the object the write stored and its stored bytes (undefined
+   * when `fn` asked for no write).
    */
   async mutateStored<T>(
     key: Buffer,
     fn: (view: KeyView, nowMs: number) => Mutation<T>,
-  ): Promise<{ result: T; stored: VersionedObject | undefined }> {
+  ): Promise<{ result: T; stored: VersionedObject | undefined; bytes: Buffer | undefined }> {
     this.checkKey(key);
     // Hot path (every SET): an uncontended key is locked without a promise turn.
     const release = this.#tryEnter(key) ?? (await this.#enter([key]));
@@ -519,7 +571,7 @@ export class Keyspace {
       const old = inMemory === undefined ? (await this.#engine.getEntry(ek))?.value : (inMemory ?? undefined);
       const before = viewOf(this.#decode(key, old), now);
       const m = fn(before, now);
-      if (m.write === undefined) return { result: m.result, stored: undefined };
+      if (m.write === undefined) return { result: m.result, stored: undefined, bytes: undefined };
       const next = this.#applyWrite(before.object, m.write, now);
       const bytes = encodeObject(next);
       const expiresAtMs = engineExpiresAtMs(next, now, this.#graceMs());
@@ -535,7 +587,7 @@ export class Keyspace {
         obs?.didWrite(ek, old, bytes, expiresAtMs, ok);
       }
       this.#counted(ek, livenessOf(before), objectLiveness(next, now), now);
-      return { result: m.result, stored: next };
+      return { result: m.result, stored: next, bytes };
     } finally {
       release();
     }
@@ -1038,6 +1090,14 @@ export class Keyspace {
 }
 
 function ignore(): void {}
+
+const SETTLED: Promise<void> = Promise.resolve();
+
+/** mutateStored's answer for a write as a StoredWrite (durable by then). */
+function storedWriteOf(m: { readonly bytes: Buffer | undefined }): StoredWrite {
+  assert(m.bytes !== undefined, 'a write stores bytes');
+  return { bytes: m.bytes, settled: SETTLED };
+}
 
 const NO_VALUES: readonly Buffer[] = Object.freeze([]);
 

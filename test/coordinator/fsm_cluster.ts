@@ -45,7 +45,9 @@ export class MemNet {
 
   /**
    * `getsAsBytes`: the transports also offer replicaGetBytesNotify (answers as the bytes the
-   * replica sends, onReplicaGetEncoded, as the cluster bus does), which reads then use.
+   * replica sends, onReplicaGetEncoded, as the cluster bus does), which reads then use; and
+   * replicaPutBytesNotify (a write's fan-out sends the coordinator's stored bytes, which the
+   * replica merges through onReplicaPutBatch with those bytes as `encoded`, as the bus does).
    */
   constructor(readonly getsAsBytes = false) {}
 
@@ -151,9 +153,22 @@ export class MemNet {
   }
 
   transportFor(from: string): ReplicaTransport {
-    const asBytes: Pick<ReplicaTransport, 'replicaGetBytesNotify'> = !this.getsAsBytes
+    const asBytes: Pick<ReplicaTransport, 'replicaGetBytesNotify' | 'replicaPutBytesNotify'> = !this.getsAsBytes
       ? {}
       : {
+          replicaPutBytesNotify: (node, key, objectBytes, opts, done) => {
+            const k = Buffer.from(key);
+            const bytes = Buffer.from(objectBytes);
+            this.#call(from, node, 'put', opts.timeoutMs, async (c) => {
+              const [err] = await c.onReplicaPutBatch([
+                { key: k, object: decodeObject(bytes), ...(opts.hintFor === undefined ? { encoded: bytes } : { hintFor: opts.hintFor }) },
+              ]);
+              if (err !== undefined) throw err;
+            }).then(
+              () => done(undefined),
+              (err: unknown) => done(err),
+            );
+          },
           replicaGetBytesNotify: (node, key, opts, done) => {
             const k = Buffer.from(key);
             this.#call(from, node, 'get', opts.timeoutMs, async (c) => {

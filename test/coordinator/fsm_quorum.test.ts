@@ -4,9 +4,10 @@ import t from 'tap';
 import { MAX_FORWARD_HOPS } from '../../src/coordinator/coordinator.js';
 import { NoQuorumError, UnavailableError } from '../../src/coordinator/fsm_errors.js';
 import { LocalReplica } from '../../src/coordinator/local_replica.js';
-import { contextOf, encodeObject } from '../../src/coordinator/object.js';
+import { contextOf, decodeObject, encodeObject, type VersionedObject } from '../../src/coordinator/object.js';
 import { QuorumError } from '../../src/coordinator/quorum.js';
 import { keySlot } from '../../src/coordinator/slot.js';
+import type { WriteRequest } from '../../src/server/keyspace.js';
 import { startCluster, values } from './fsm_cluster.js';
 
 const set = (v: string) => ({ value: Buffer.from(v), expiresAtMs: 0 });
@@ -47,19 +48,43 @@ t.test('a plain SET overwrites; a delete leaves a tombstone that reads as nothin
   t.same(values(await c.node(b).get(key)), [], 'deleted');
 });
 
-t.test('the local replica returns exactly what the keyspace stored', async (t) => {
+t.test('the local replica hands back exactly the bytes the keyspace stored', async (t) => {
   const c = await startCluster(t, { nodes: 1, n: 1 });
   const ks = c.keyspace(c.ids[0]!);
   const local = new LocalReplica(ks);
   const key = Buffer.from('predict');
-  const first = await local.coordinateWrite(key, { value: Buffer.from('a'), expiresAtMs: 0 });
-  t.same(encodeObject(first), encodeObject(await ks.readObject(key)), 'plain write');
-  const second = await local.coordinateWrite(key, { value: Buffer.from('b'), expiresAtMs: Date.now() + 60_000, context: new Map() });
-  t.same(encodeObject(second), encodeObject(await ks.readObject(key)), 'write with an empty context (a sibling)');
-  t.equal(second.siblings.length, 2);
-  const third = await local.coordinateWrite(key, { value: null, expiresAtMs: 0, context: contextOf(second) });
-  t.same(encodeObject(third), encodeObject(await ks.readObject(key)), 'delete with the context');
-  t.equal(third.siblings.length, 1);
+  const write = async (w: WriteRequest): Promise<VersionedObject> => {
+    const r = local.coordinateWrite(key, w);
+    const stored = r instanceof Promise ? await r : r;
+    await stored.settled;
+    t.same(stored.bytes, encodeObject(await ks.readObject(key)), 'the bytes stored');
+    return decodeObject(stored.bytes);
+  };
+  const first = await write({ value: Buffer.from('a'), expiresAtMs: 0 });
+  t.same(first.siblings.map((s) => s.value?.toString()), ['a'], 'plain write');
+  const second = await write({ value: Buffer.from('b'), expiresAtMs: Date.now() + 60_000, context: new Map() });
+  t.equal(second.siblings.length, 2, 'a write with an empty context makes a sibling');
+  const third = await write({ value: null, expiresAtMs: 0, context: contextOf(second) });
+  t.equal(third.siblings.length, 1, 'delete with the context');
+  t.equal(third.siblings[0]!.value, null);
+  const fourth = await write({ value: Buffer.from('c'), expiresAtMs: Date.now() + 60_000 });
+  t.same(fourth.siblings.map((s) => s.value?.toString()), ['c'], 'plain write over the tombstone');
+  t.ok(fourth.siblings[0]!.expiresAtMs > 0, 'with its TTL');
+
+  // Two writes of one key in one synchronous stretch: the second waits for the first's lock
+  // (the general path, a promise) and supersedes it.
+  const k2 = Buffer.from('twice');
+  const a = local.coordinateWrite(k2, { value: Buffer.from('x'), expiresAtMs: 0 });
+  const b = local.coordinateWrite(k2, { value: Buffer.from('y'), expiresAtMs: 0 });
+  t.notOk(a instanceof Promise, 'a free key in memory: synchronous');
+  t.ok(b instanceof Promise, 'the same key again while its put is queued: the general path');
+  const sa = a instanceof Promise ? await a : a;
+  const sb = await b;
+  await Promise.all([sa.settled, sb.settled]);
+  t.same(decodeObject(sa.bytes).siblings.map((s) => s.value?.toString()), ['x']);
+  t.same(sb.bytes, encodeObject(await ks.readObject(k2)), 'the later write is what is stored');
+  t.same(decodeObject(sb.bytes).siblings.map((s) => s.value?.toString()), ['y']);
+  t.equal(decodeObject(sb.bytes).clock.get(ks.actor), 2, 'two dots minted');
 });
 
 t.test('NOQUORUM with the exact text when too few replicas answer', async (t) => {

@@ -32,7 +32,10 @@ import type { ClusterView } from '../cluster_view.js';
 import { KeyspaceError, viewOf, type Keyspace, type KeyView, type Mutation, type WriteRequest } from '../keyspace.js';
 import type { CommandContext, CommandSpec } from '../types.js';
 
-export type KeyOps = Pick<Keyspace, 'view' | 'mutate' | 'mutateMany' | 'writeObject' | 'checkKey' | 'checkValue'>;
+export type KeyOps = Pick<Keyspace, 'view' | 'mutate' | 'mutateMany' | 'checkKey' | 'checkValue'> & {
+  /** Keyspace.writeObject; what it resolves with is not for the command (no command uses it). */
+  writeObject(key: Buffer, w: WriteRequest): Promise<unknown>;
+};
 
 export class ReplicatedKeyOps implements KeyOps {
   constructor(
@@ -55,8 +58,8 @@ export class ReplicatedKeyOps implements KeyOps {
     return viewOf(await this.cluster.coordinator.get(key, this.opts), nowMs);
   }
 
-  writeObject(key: Buffer, w: WriteRequest): Promise<VersionedObject> {
-    return this.cluster.coordinator.put(key, { value: w.value, expiresAtMs: w.expiresAtMs, ...(w.context === undefined ? {} : { context: w.context }) }, this.opts);
+  writeObject(key: Buffer, w: WriteRequest): Promise<unknown> {
+    return this.cluster.coordinator.write(key, { value: w.value, expiresAtMs: w.expiresAtMs, ...(w.context === undefined ? {} : { context: w.context }) }, this.opts);
   }
 
   async mutate<T>(key: Buffer, fn: (view: KeyView, nowMs: number) => Mutation<T>): Promise<T> {
