@@ -33,6 +33,17 @@ const SCAN_ENTRIES = 100;
 /** Idle time after the fill so both engines' background compactions can catch up. */
 const SETTLE_MS = 2000;
 const RANDOM_POOL_BYTES = 4 * 1024 * 1024;
+/**
+ * Experiments only: RINGKV_STORAGE_OPTS='{"l0CompactionTrigger":8}' overrides ringkv engine
+ * options (a JSON object merged over the shape above). The published runs leave it unset.
+ */
+const EXTRA_RINGKV_OPTIONS = ((): Record<string, unknown> => {
+  const raw = process.env['RINGKV_STORAGE_OPTS'];
+  if (!raw) return {};
+  const parsed: unknown = JSON.parse(raw);
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new Error('RINGKV_STORAGE_OPTS must be a JSON object');
+  return parsed as Record<string, unknown>;
+})();
 
 interface Db {
   put(key: Buffer, value: Buffer): Promise<void>;
@@ -41,6 +52,8 @@ interface Db {
   /** Reads up to `limit` entries from `gte`; returns how many. */
   scan(gte: Buffer, limit: number): Promise<number>;
   close(): Promise<void>;
+  /** ringkv only: level shape and background work counters (for the fill's result line). */
+  stats?(): Record<string, unknown>;
 }
 
 type EngineName = 'ringkv' | 'leveldb';
@@ -55,8 +68,15 @@ async function openDb(engine: EngineName, dir: string, opts: { cacheBytes: numbe
       blockCacheBytes: opts.cacheBytes,
       bloomBitsPerKey: BLOOM_BITS_PER_KEY,
       targetFileBytes: TABLE_FILE_BYTES,
+      ...EXTRA_RINGKV_OPTIONS,
+      // Experiments only: RINGKV_STORAGE_LOG=1 prints the engine's log (compactions at debug) to stderr.
+      ...(process.env['RINGKV_STORAGE_LOG'] ? { log: (level: string, msg: string) => process.stderr.write(`[${(performance.now() / 1000).toFixed(2)}] ${level} ${msg}\n`) } : {}),
     });
     return {
+      stats: () => {
+        const st = e.stats();
+        return { tablesPerLevel: st.tablesPerLevel, bytesPerLevel: st.bytesPerLevel, flushes: st.flushes, compactions: st.compactions };
+      },
       put: (k, v) => e.put(k, v),
       batch: (ops) => e.write(ops.map((o) => ({ type: 'put' as const, key: o.key, value: o.value }))),
       get: (k) => e.get(k),
@@ -172,6 +192,11 @@ async function timed<T>(fn: () => Promise<T>): Promise<{ ms: number; cpuMs: numb
 
 const perSec = (n: number, ms: number) => (n * 1000) / ms;
 
+/** With RINGKV_STORAGE_LOG set, a phase mark on stderr in the engine log's time base. */
+function mark(what: string): void {
+  if (process.env['RINGKV_STORAGE_LOG']) process.stderr.write(`[${(performance.now() / 1000).toFixed(2)}] bench ${what}\n`);
+}
+
 async function fill(engine: EngineName, dir: string, count: number, valueBytes: number, singleCount: number, durableCount: number): Promise<Record<string, unknown>> {
   const order = shuffled(count, 1);
   const userBytes = count * (16 + valueBytes);
@@ -199,6 +224,7 @@ async function fill(engine: EngineName, dir: string, count: number, valueBytes: 
   const wchar0 = wcharBytes();
   db = await openDb(engine, dir, { cacheBytes: HOT_CACHE_BYTES, durable: false });
   let peakRssDuringFill = rssBytes();
+  mark('batched fill start');
   const batched = await timed(async () => {
     for (let n = 0; n < count; n += BATCH_OPS) {
       const ops: Array<{ key: Buffer; value: Buffer }> = [];
@@ -210,10 +236,26 @@ async function fill(engine: EngineName, dir: string, count: number, valueBytes: 
       if (n % (BATCH_OPS * 200) === 0) peakRssDuringFill = Math.max(peakRssDuringFill, rssBytes());
     }
   });
+  mark('batched fill end');
+  const shapeAtFillEnd = db.stats?.();
   await new Promise((r) => setTimeout(r, SETTLE_MS));
+  const shapeAfterSettle = db.stats?.();
   await db.close();
   const wchar1 = wcharBytes();
   const diskBytes = await dirBytes(dir);
+  // Experiments only (RINGKV_STORAGE_DEBT=1, ringkv): reopen and pay the compaction debt the fill
+  // left, so variants that leave different debts compare on the whole cost of their writes.
+  let debt: Record<string, unknown> = {};
+  if (engine === 'ringkv' && process.env['RINGKV_STORAGE_DEBT']) {
+    const paid = await timed(async () => {
+      const e = await openEngine({ dir, appendfsync: 'no', memtableBytes: MEMTABLE_BYTES, blockBytes: BLOCK_BYTES, blockCacheBytes: HOT_CACHE_BYTES, bloomBitsPerKey: BLOOM_BITS_PER_KEY, targetFileBytes: TABLE_FILE_BYTES, ...EXTRA_RINGKV_OPTIONS });
+      while (e.stats().pendingCompactionBytes > 0) await new Promise((r) => setTimeout(r, 50));
+      // The compaction that brought the debt to 0 may still be installing: close waits for it.
+      await e.close();
+    });
+    const wchar2 = wcharBytes();
+    debt = { debtMs: paid.ms, debtCpuMs: paid.cpuMs, writeAmplificationWithDebt: (wchar2 - wchar0) / userBytes, batchedPutsPerCpuSecWithDebt: perSec(count, batched.cpuMs + paid.cpuMs) };
+  }
   return {
     engine,
     phase: 'fill',
@@ -230,6 +272,8 @@ async function fill(engine: EngineName, dir: string, count: number, valueBytes: 
     spaceAmplification: diskBytes / userBytes,
     rssAfterFillBytes: rssBytes(),
     peakRssDuringFillBytes: peakRssDuringFill,
+    ...(shapeAtFillEnd ? { shapeAtFillEnd, shapeAfterSettle } : {}),
+    ...debt,
   };
 }
 
@@ -248,14 +292,17 @@ async function read(
   // Hot: a working set of hotReads keys that fits the cache, read once to warm it, then timed.
   let db = await openDb(engine, dir, { cacheBytes, durable: false });
   const working = Array.from({ length: hotReads }, pick);
+  mark('warm-up pass start');
   for (const i of working) await db.get(benchKey(i));
   let wrong = 0;
+  mark('hot pass start');
   const hot = await timed(async () => {
     for (const i of working) {
       const v = await db.get(benchKey(i));
       if (!v || v.length !== valueBytes) wrong++;
     }
   });
+  mark('hot pass end');
   const scan = await timed(async () => {
     let n = 0;
     for (let s = 0; s < scans; s++) n += await db.scan(benchKey(pick()), SCAN_ENTRIES);
