@@ -8,8 +8,11 @@
  *    maxBytes(n) = levelBaseBytes * levelRatio^(n-1) (ratio 10: write amplification about
  *    ratio per level, space amplification about 1.1x since 90% of the data is in the last level).
  *  - The level with the highest score >= 1 is compacted into the next one. L0: its oldest tables
- *    (as many as fit maxInputBytes, at least one). Ln: one table, the first after the level's
- *    compact pointer (round-robin over the key space), plus every table of L(n+1) it overlaps.
+ *    (as many as fit maxInputBytes, at least one). Ln: one table plus every table of L(n+1) it
+ *    overlaps. Which table (PickerConfig.pick): 'round-robin', the first after the level's
+ *    compact pointer (LevelDB); or 'min-overlap', the one whose overlap with L(n+1) is the
+ *    smallest relative to its own size (RocksDB's kMinOverlappingRatio): the least rewritten
+ *    per byte moved down.
  *  - A table that overlaps nothing in the next level is moved by a manifest edit, not rewritten.
  *  - `bottom`: no deeper level overlaps the key range, so tombstones may be dropped.
  *
@@ -35,6 +38,8 @@ export interface PickerConfig {
   levelRatio: number;
   /** Upper bound on input bytes taken from L0 in one compaction (bounds memory). */
   maxInputBytes: number;
+  /** How the table of an Ln (n >= 1) compaction is chosen (see the header). Default 'round-robin'. */
+  pick?: 'round-robin' | 'min-overlap';
 }
 
 export interface CompactionPlan {
@@ -126,7 +131,35 @@ export function pickCompaction(
     return planCompaction(levels, 0, inputs, scores[0]!);
   }
   const pointer = compactPointers[best];
-  let pick = tables[0]!;
-  if (pointer) pick = tables.find((t) => Buffer.compare(t.smallestKey, pointer) > 0) ?? tables[0]!;
+  // Round-robin start: the first table after the pointer (ties of min-overlap go to it too).
+  let start = 0;
+  if (pointer) {
+    start = tables.findIndex((t) => Buffer.compare(t.smallestKey, pointer) > 0);
+    if (start < 0) start = 0;
+  }
+  const pick = c.pick === 'min-overlap' ? tables[minOverlapIndex(tables, levels[best + 1] ?? [], start)]! : tables[start]!;
   return planCompaction(levels, best, [pick], scores[best]!);
+}
+
+/**
+ * Index of the table of `tables` (sorted, non-overlapping) whose overlap with `next` (the level
+ * below, sorted, non-overlapping) is the smallest per byte of the table; ties go to the first
+ * at or after `start`, in round-robin order. One merge-like sweep over both levels.
+ */
+export function minOverlapIndex(tables: readonly PickerTable[], next: readonly PickerTable[], start: number): number {
+  const ratios = new Float64Array(tables.length);
+  let j = 0;
+  for (let i = 0; i < tables.length; i++) {
+    const t = tables[i]!;
+    while (j < next.length && Buffer.compare(next[j]!.largestKey, t.smallestKey) < 0) j++;
+    let bytes = 0;
+    for (let k = j; k < next.length && Buffer.compare(next[k]!.smallestKey, t.largestKey) <= 0; k++) bytes += next[k]!.size;
+    ratios[i] = bytes / Math.max(1, t.size);
+  }
+  let best = start;
+  for (let n = 1; n < tables.length; n++) {
+    const i = (start + n) % tables.length;
+    if (ratios[i]! < ratios[best]!) best = i;
+  }
+  return best;
 }

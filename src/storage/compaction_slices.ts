@@ -70,3 +70,35 @@ export function planSlices(inputs: SliceInput[], sliceBytes: number): Slice[] {
 export function inSlice(slice: Slice, k: Uint8Array): boolean {
   return (slice.after === undefined || compareBytes(k, slice.after) > 0) && (slice.upTo === undefined || compareBytes(k, slice.upTo) <= 0);
 }
+
+/**
+ * Moves each inner slice boundary down to the largest of `bounds` (ascending user keys: the
+ * last keys of the grandparent tables, BuildJob.cutAfter) that is at or below it and above
+ * the previous boundary, when there is one. A slice boundary also ends an output table, so
+ * aligned, it ends the table where a grandparent table ends, as the size cuts do. The
+ * boundary moves by less than one grandparent table's key span: slices stay about
+ * sliceBytes. Boundaries with no bound in reach stay where they are.
+ */
+export function alignSlices(slices: Slice[], bounds: readonly Uint8Array[]): Slice[] {
+  if (bounds.length === 0 || slices.length < 2) return slices;
+  const out: Slice[] = [];
+  let after: Buffer | undefined;
+  for (const s of slices) {
+    let upTo = s.upTo;
+    if (upTo !== undefined) {
+      // Largest bound <= upTo.
+      let lo = 0;
+      let hi = bounds.length;
+      while (lo < hi) {
+        const mid = (lo + hi) >>> 1;
+        if (compareBytes(bounds[mid]!, upTo) <= 0) lo = mid + 1;
+        else hi = mid;
+      }
+      const b = lo > 0 ? bounds[lo - 1]! : undefined;
+      if (b !== undefined && (after === undefined || compareBytes(b, after) > 0)) upTo = Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+    }
+    out.push({ after, upTo });
+    after = upTo;
+  }
+  return out;
+}

@@ -52,7 +52,7 @@ import { Memtable } from './memtable.js';
 import { LevelIterator, mergeLive, type InternalIterator } from './merge_iterator.js';
 import { blockLastKey, blockSizeAt, tableFileName, type Compression, type TableBuildOptions, type TableIndex } from './table_format.js';
 import type { BuildInput, BuildResult } from './table_job.js';
-import { planSlices, type SliceInput } from './compaction_slices.js';
+import { alignSlices, planSlices, type SliceInput } from './compaction_slices.js';
 import { asCorrupt, NEEDS_IO, TableReader, type ReadStats } from './table_reader.js';
 import { compareBytes, copyBytes } from './bytes.js';
 import { FormatError } from './varint.js';
@@ -98,6 +98,12 @@ export interface EngineOptions {
   levelRatio?: number;
   /** Compaction output tables are cut past this size. Default 2 MiB. */
   targetFileBytes?: number;
+  /**
+   * Which table an Ln (n >= 1) compaction takes (compaction_picker.ts): 'round-robin'
+   * (LevelDB) or 'min-overlap' (the least overlap with the level below per byte). Default
+   * 'min-overlap' (measured: bench/results/storage-perf-notes.md "Session 7").
+   */
+  compactionPick?: 'round-robin' | 'min-overlap';
   /** Immutable memtables allowed to wait for flush before writers wait. Default 2. */
   maxImmutables?: number;
   /** Run table building in a worker thread. Default true. */
@@ -134,6 +140,7 @@ const DEFAULTS = {
   levelBaseBytes: 10 * 1024 * 1024,
   levelRatio: 10,
   targetFileBytes: 2 * 1024 * 1024,
+  compactionPick: 'min-overlap' as 'round-robin' | 'min-overlap',
   maxImmutables: 2,
   compactionSliceBytes: 8 * 1024 * 1024,
 };
@@ -878,6 +885,7 @@ export class Engine implements KVEngine {
       levelBaseBytes: this.o.levelBaseBytes,
       levelRatio: this.o.levelRatio,
       maxInputBytes: COMPACTION_INPUT_BYTES_MAX,
+      pick: this.o.compactionPick,
     };
   }
 
@@ -941,7 +949,9 @@ export class Engine implements KVEngine {
     }
     // In key-range slices, each job holding only its slice's blocks (compaction_slices.ts);
     // the outputs of all slices are installed together, atomically.
-    const slices = planSlices(inputs.map((t) => sliceInputOf(t.reader.index)), this.o.compactionSliceBytes);
+    // Output tables end where grandparent tables end (BuildJob.cutAfter), and so do slices.
+    const cutAfter = this.grandparentBounds(plan, inputs);
+    const slices = alignSlices(planSlices(inputs.map((t) => sliceInputOf(t.reader.index)), this.o.compactionSliceBytes), cutAfter);
     const handles: TableHandle[] = [];
     try {
       for (const slice of slices) {
@@ -961,6 +971,7 @@ export class Engine implements KVEngine {
               gc: this.gcOptions(plan.bottom && !this.touchesLostRange(inputs)),
               build: this.buildOptions(),
               targetFileBytes: this.o.targetFileBytes,
+              cutAfter,
               slice: { after: slice.after && new Uint8Array(slice.after), upTo: slice.upTo && new Uint8Array(slice.upTo) },
             },
             'compact',
@@ -972,12 +983,38 @@ export class Engine implements KVEngine {
         handles.push(...(await this.writeTables(result, plan.outputLevel)));
       }
       await this.installVersion({ remove: inputs.map((t) => t.meta.fileNumber), add: handles.map((h) => h.meta), addHandles: handles });
+      const sum = (ts: { size: number }[]): number => ts.reduce((s, t) => s + t.size, 0);
+      this.logFn(
+        'debug',
+        `compacted L${plan.level}->L${plan.outputLevel}: ${plan.inputs.length} tables ${sum(plan.inputs)} B + ${plan.overlaps.length} tables ${sum(plan.overlaps)} B -> ${handles.length} tables ${sum(handles.map((h) => h.meta))} B; L0 now ${this.current.levels[0]!.length} tables`,
+      );
     } catch (err) {
       // Outputs not installed: close them; their files are orphans, removed at the next open.
       if (!handles.some((h) => h.refs > 0)) for (const h of handles) await h.reader.close().catch(() => undefined);
       throw err;
     }
     this.counters.compactions++;
+  }
+
+  /**
+   * Largest keys of the tables one level below the output level that end inside the
+   * compaction's key range, ascending (BuildJob.cutAfter: outputs are cut where they end).
+   */
+  private grandparentBounds(plan: CompactionPlan, inputs: TableHandle[]): Uint8Array[] {
+    const below = this.current.levels[plan.outputLevel + 1];
+    if (!below || below.length === 0 || inputs.length === 0) return [];
+    let lo = inputs[0]!.meta.smallestKey;
+    let hi = inputs[0]!.meta.largestKey;
+    for (const t of inputs) {
+      if (compareBytes(t.meta.smallestKey, lo) < 0) lo = t.meta.smallestKey;
+      if (compareBytes(t.meta.largestKey, hi) > 0) hi = t.meta.largestKey;
+    }
+    const bounds: Uint8Array[] = [];
+    for (const t of below) {
+      const k = t.meta.largestKey;
+      if (compareBytes(k, lo) >= 0 && compareBytes(k, hi) < 0) bounds.push(new Uint8Array(k));
+    }
+    return bounds;
   }
 
   /** Whether the key span of these tables overlaps a lost range (its tombstones must stay). */

@@ -29,6 +29,15 @@ export interface BuildJob {
   build: TableBuildOptions;
   /** Start a new output table past this many bytes (at a user-key boundary). */
   targetFileBytes: number;
+  /**
+   * Largest keys of the tables of the level below the output level (the grandparents),
+   * ascending. An output table of at least half targetFileBytes is also cut where the keys
+   * pass one of them, so output tables end where grandparent tables end: a later compaction of
+   * one output table then takes whole grandparent tables, not one partly overlapped table at
+   * each end (measured with the slices aligned the same way, compaction_slices.ts alignSlices:
+   * write amplification of a 200k x 4 KiB random fill 0.90x; storage-perf-notes.md "Session 7").
+   */
+  cutAfter?: Uint8Array[];
   /** Keep only user keys in this slice (compaction_slices.ts); inputs may hold more. */
   slice?: { after: Uint8Array | undefined; upTo: Uint8Array | undefined };
 }
@@ -130,6 +139,9 @@ export function runBuildJob(job: BuildJob): BuildResult {
   let entriesIn = 0;
   let entriesOut = 0;
   let blocksCopied = 0;
+  const bounds = job.cutAfter ?? [];
+  let nextBound = 0;
+  const alignedCutBytes = job.targetFileBytes / 2;
   let group: InternalEntry[] = [];
   // The raw single-entry block of each version in group, when its source has one.
   let groupBlocks: (Buffer | undefined)[] = [];
@@ -159,6 +171,14 @@ export function runBuildJob(job: BuildJob): BuildResult {
     merged.next();
     entriesIn++;
     if (group.length > 0 && !equalBytes(group[0]!.key, e.key)) emitGroup();
+    if (group.length === 0 && nextBound < bounds.length && compareBytes(e.key, bounds[nextBound]!) > 0) {
+      // e is the first user key past a grandparent table's end.
+      while (nextBound < bounds.length && compareBytes(e.key, bounds[nextBound]!) > 0) nextBound++;
+      if (builder && builder.estimatedBytes >= alignedCutBytes) {
+        cut(builder);
+        builder = undefined;
+      }
+    }
     group.push(e);
     groupBlocks.push(block);
   }

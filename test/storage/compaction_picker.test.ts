@@ -1,5 +1,5 @@
 import t from 'tap';
-import { levelMaxBytes, levelScores, pickCompaction, type PickerConfig, type PickerTable } from '../../src/storage/compaction_picker.js';
+import { levelMaxBytes, levelScores, minOverlapIndex, pickCompaction, type PickerConfig, type PickerTable } from '../../src/storage/compaction_picker.js';
 
 const MiB = 1024 * 1024;
 const cfg: PickerConfig = { l0Trigger: 4, levelBaseBytes: 10 * MiB, levelRatio: 10, maxInputBytes: 64 * MiB };
@@ -80,4 +80,27 @@ t.test('the highest score wins', async (t) => {
     t.equal(scores[1], 1.5);
     t.equal(pickCompaction(levels(l0, l1), cfg)!.level, 1);
     t.equal(scores.length, 6, 'the last level is never a source');
+});
+
+t.test("min-overlap: the Ln table with the least overlap below per byte; ties in round-robin order", async (t) => {
+  const mo: PickerConfig = { ...cfg, pick: 'min-overlap' };
+  const l1 = [tbl('a', 'c', 4 * MiB), tbl('d', 'f', 4 * MiB), tbl('g', 'i', 4 * MiB)];
+  // a-c overlaps 8 MiB below (ratio 2), d-f 2 MiB (0.5), g-i 4 MiB (1).
+  const l2 = [tbl('b', 'b', 4 * MiB), tbl('c', 'c', 4 * MiB), tbl('e', 'e', 2 * MiB), tbl('h', 'h', 4 * MiB), tbl('x', 'z', 9 * MiB)];
+  const p = pickCompaction(levels([], l1, l2), mo)!;
+  t.equal(p.level, 1);
+  t.same(ids(p.inputs), ids([l1[1]!]));
+  t.same(ids(p.overlaps), ids([l2[2]!]));
+  t.same(ids(pickCompaction(levels([], l1, l2), cfg)!.inputs), ids([l1[0]!]), 'round-robin (the default) takes the first');
+  // Equal ratios: the first at or after the compact pointer, wrapping around.
+  const even = [tbl('a', 'c', 4 * MiB), tbl('d', 'f', 4 * MiB), tbl('g', 'i', 4 * MiB)];
+  const below = [tbl('b', 'b'), tbl('e', 'e'), tbl('h', 'h')];
+  t.equal(minOverlapIndex(even, below, 0), 0);
+  t.equal(minOverlapIndex(even, below, 2), 2);
+  t.same(ids(pickCompaction(levels([], even, below), mo, [undefined, Buffer.from('c')])!.inputs), ids([even[1]!]));
+  t.same(ids(pickCompaction(levels([], even, below), mo, [undefined, Buffer.from('i')])!.inputs), ids([even[0]!]), 'wraps around');
+  // Nothing below: ratio 0, a trivial move.
+  const q = pickCompaction(levels([], [tbl('a', 'c', 6 * MiB), tbl('p', 'q', 6 * MiB)], [tbl('a', 'b')]), mo)!;
+  t.equal(q.inputs[0]!.smallestKey.toString(), 'p');
+  t.equal(q.trivialMove, true);
 });

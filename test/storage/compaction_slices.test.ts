@@ -1,5 +1,5 @@
 import t from 'tap';
-import { inSlice, planSlices, type Slice } from '../../src/storage/compaction_slices.js';
+import { alignSlices, inSlice, planSlices, type Slice } from '../../src/storage/compaction_slices.js';
 import { KIND_DELETE, KIND_PUT, type InternalEntry } from '../../src/storage/internal_entry.js';
 import { blockLastKey, blockSizeAt, findBlock, FOOTER_BYTES, parseFooter, parseIndex, TableBuilder, type TableIndex } from '../../src/storage/table_format.js';
 import { builtTableBytes, runBuildJob, type BuildInput, type BuildJob } from '../../src/storage/table_job.js';
@@ -81,4 +81,36 @@ t.test('slices: ordered boundaries, every key in exactly one slice, about sliceB
   t.ok(want.length > 1000, `${want.length} entries out`);
   t.same(show(got), show(want), 'sliced output equals the unsliced output');
   t.equal(entriesIn, runBuildJob(whole).entriesIn, 'every input entry read by exactly one slice');
+});
+
+t.test('alignSlices: inner boundaries move down to the nearest grandparent bound above the previous boundary', async (t) => {
+  const k = (i: number): Buffer => key(i);
+  const slices: Slice[] = [
+    { after: undefined, upTo: k(100) },
+    { after: k(100), upTo: k(200) },
+    { after: k(200), upTo: k(210) },
+    { after: k(210), upTo: undefined },
+  ];
+  // 100 -> 95; 200 -> 150 (the largest bound <= 200); 210: the largest bound <= 210 is 150, not
+  // above the previous boundary (150): stays 210.
+  const bounds = [10, 95, 120, 150, 300].map((i) => new Uint8Array(k(i)));
+  const got = alignSlices(slices, bounds);
+  const show = (b: Buffer | undefined): string => (b ? b.toString() : '-');
+  t.same(
+    got.map((s) => `${show(s.after)}..${show(s.upTo)}`),
+    ['-..key-000095', 'key-000095..key-000150', 'key-000150..key-000210', 'key-000210..-'],
+  );
+  for (let i = 1; i < got.length; i++) t.ok(got[i]!.after!.equals(got[i - 1]!.upTo!), 'contiguous');
+  let misplaced = 0;
+  for (let i = 0; i < 400; i++) if (got.filter((s) => inSlice(s, k(i))).length !== 1) misplaced++;
+  t.equal(misplaced, 0, 'every key in exactly one slice');
+  t.same(alignSlices(slices, []), slices, 'no bounds: unchanged');
+  const one = [{ after: undefined, upTo: undefined }];
+  t.same(alignSlices(one, bounds), one, 'one slice: unchanged');
+  // Bounds all above the first boundary: it stays.
+  const two: Slice[] = [
+    { after: undefined, upTo: k(100) },
+    { after: k(100), upTo: undefined },
+  ];
+  t.same(alignSlices(two, [new Uint8Array(k(150))]).map((s) => show(s.upTo)), ['key-000100', '-']);
 });

@@ -112,3 +112,29 @@ t.test('a flush decodes its own records without checksums and sorts them', async
   const got = entriesOf(builtTableBytes(result.tables[0]!)).map((e) => `${e.key.toString()}@${e.seq}=${e.value.toString()}`);
   t.same(got, ['key-000001@4=v3', 'key-000002@5=v0', 'key-000003@3=v2']);
 });
+
+t.test('outputs are cut where grandparent tables end (cutAfter), once at least half the target size', async (t) => {
+  // 400 keys of 1 KiB values (about 1 KiB each in a table); target 64 KiB, so an aligned cut is
+  // allowed once an output holds 32 KiB (about 31 keys).
+  const entries: InternalEntry[] = [];
+  for (let i = 0; i < 400; i++) entries.push({ key: key(i), seq: i + 1, kind: KIND_PUT, time: 0, value: randomBytes(1024) });
+  const base: BuildJob = {
+    inputs: [{ kind: 'table', bytes: tableOf(entries) }],
+    gc: { snapshots: [], bottom: false, nowMs: NOW_MS, graceMs: 10 },
+    build: BUILD,
+    targetFileBytes: 64 * 1024,
+  };
+  const lastKeys = (job: BuildJob): string[] => runBuildJob(job).tables.map((x) => x.meta.largestKey.toString());
+  const plain = lastKeys(base);
+  // Grandparent tables end at keys 40 (41 keys in: cut), 45 (5 keys after that cut: too small),
+  // 90 (50 keys: cut) and 130 (40 keys: cut); past 130 only the size cuts.
+  const aligned = runBuildJob({ ...base, cutAfter: [40, 45, 90, 130].map((i) => new Uint8Array(key(i))) });
+  const last = aligned.tables.map((x) => x.meta.largestKey.toString());
+  for (const i of [40, 90, 130]) t.ok(last.includes(key(i).toString()), `cut after key ${i}: ${last.join(' ')}`);
+  t.notOk(last.includes(key(45).toString()), 'no cut 5 keys after the previous one');
+  for (const i of [40, 90, 130]) t.notOk(plain.includes(key(i).toString()), `without cutAfter no cut after key ${i}: ${plain.join(' ')}`);
+  // The same entries in the same order, whatever the cuts; no table past the size cut.
+  const all = aligned.tables.flatMap((x) => entriesOf(builtTableBytes(x)).map((e) => e.key.toString()));
+  t.same(all, entries.map((e) => e.key.toString()));
+  for (const x of aligned.tables) t.ok(x.size <= 64 * 1024 + 8 * 1024, `table of ${x.size} bytes`);
+});
