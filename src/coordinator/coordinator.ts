@@ -108,6 +108,9 @@ export interface ReplicaPutItem {
 
 const ignore = (): void => undefined;
 
+/** No per-call overrides (the usual call). */
+const NO_OPTIONS: CallOptions = Object.freeze({});
+
 /** A client write: a value or a delete, with expiry and optionally the context it supersedes. */
 export interface PutInput {
   readonly value: Buffer | null;
@@ -145,20 +148,28 @@ export class Coordinator {
     this.#repairs = { inflight: 0, max };
   }
 
-  /** The replicated object for `key` (EMPTY_OBJECT: not found). Rejects NoQuorumError, QuorumError. */
-  async get(key: Buffer, opts: CallOptions = {}): Promise<VersionedObject> {
-    this.#o.keyspace.checkKey(key);
-    const s = this.#o.settings();
-    this.stats.gets++;
-    return runGet(this.#env(), {
-      key,
-      slot: keySlot(key),
-      r: opts.r ?? s.readQuorum,
-      sloppy: s.sloppyQuorum,
-      notfoundOk: s.notfoundOk,
-      timeoutMs: timeoutOf(opts.timeoutMs ?? s.requestTimeoutMs),
-      fanout: s.readFanout ?? 'all',
-    });
+  /**
+   * The replicated object for `key` (EMPTY_OBJECT: not found). Rejects NoQuorumError, QuorumError,
+   * KeyspaceError (TOOLARGE key). Not an async function: the read's own promise is the answer
+   * (every GET of a cluster comes through here).
+   */
+  get(key: Buffer, opts: CallOptions = NO_OPTIONS): Promise<VersionedObject> {
+    try {
+      this.#o.keyspace.checkKey(key);
+      const s = this.#o.settings();
+      this.stats.gets++;
+      return runGet(this.#env(), {
+        key,
+        slot: keySlot(key),
+        r: opts.r ?? s.readQuorum,
+        sloppy: s.sloppyQuorum,
+        notfoundOk: s.notfoundOk,
+        timeoutMs: timeoutOf(opts.timeoutMs ?? s.requestTimeoutMs),
+        fanout: s.readFanout ?? 'all',
+      });
+    } catch (err) {
+      return Promise.reject(err);
+    }
   }
 
   /**

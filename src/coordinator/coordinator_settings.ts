@@ -50,8 +50,12 @@ export function settingsFromConfig(config: ConfigView): CoordinatorSettings {
   return settings;
 }
 
+const NO_OVERRIDES: CallOptions = Object.freeze({});
+
 /** A connection's CLIENT QUORUM override (ClientState.readQuorum/writeQuorum) as call options. */
 export function callOptionsFor(client: { readonly readQuorum?: string; readonly writeQuorum?: string }): CallOptions {
+  // No CLIENT QUORUM (nearly every connection): one shared object, not one per command.
+  if (client.readQuorum === undefined && client.writeQuorum === undefined) return NO_OVERRIDES;
   return {
     ...(client.readQuorum === undefined ? {} : { r: parseQuorumSpec(client.readQuorum) }),
     ...(client.writeQuorum === undefined ? {} : { w: parseQuorumSpec(client.writeQuorum) }),

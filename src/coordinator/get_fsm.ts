@@ -80,8 +80,12 @@ export const READ_HEDGE_FRACTION = 0.5;
 /** Start of the rotation over the other replicas for 'quorum' reads (module-wide, any order will do). */
 let rotation = 0;
 
-/** Runs one read; resolves with the merged object (EMPTY_OBJECT: not found), or rejects. */
-export async function runGet(env: GetEnv, req: GetRequest): Promise<VersionedObject> {
+/**
+ * Runs one read; resolves with the merged object (EMPTY_OBJECT: not found), or rejects. Throws
+ * synchronously for a bad R (QuorumError) before anything is asked: not an async function, so a
+ * read is the one promise below (Coordinator.get turns the throw into a rejection).
+ */
+export function runGet(env: GetEnv, req: GetRequest): Promise<VersionedObject> {
   const start = env.timers.now();
   const deadline = start + req.timeoutMs;
   const plan = planTargets(env.ring, req.slot, env.isUp, req.sloppy);

@@ -22,7 +22,9 @@
  */
 import assert from 'node:assert';
 import { bulk, bulks, error, integer, NIL, OK, type Reply } from '../../resp/reply.js';
-import { KeyspaceError, type Keyspace, type KeyView, type Mutation, type WriteRequest } from '../keyspace.js';
+import { callOptionsFor } from '../../coordinator/coordinator_settings.js';
+import type { ClusterView } from '../cluster_view.js';
+import { KeyspaceError, viewOf, type Keyspace, type KeyView, type Mutation, type WriteRequest } from '../keyspace.js';
 import type { CommandContext, CommandSpec } from '../types.js';
 import { parseStringOptions, resolveStringExpire } from './expire_args.js';
 import {
@@ -293,24 +295,29 @@ const spec = (
 const ONE_KEY: [number, number, number] = [1, 1, 1];
 
 /**
- * GET and plain SET on a lone node skip the routed async wrapper: a GET whose key the engine
+ * GET and plain SET skip the routed async wrapper. On a lone node a GET whose key the engine
  * holds in memory is answered with no promise at all (Keyspace.viewSync), and `SET key value`
- * is one Keyspace.writeValue (its batch's engine promise, see setReplyOf). Everything else
- * (options, a cold key, a cluster) takes the general handler, with the same replies.
+ * is one Keyspace.writeValue (its batch's engine promise, see setReplyOf). In a cluster a GET is
+ * one coordinator read and one continuation (no ReplicatedKeyOps, no async frames: every read
+ * of a cluster's coordinating node comes through here; the same for SET measured no gain, so SET
+ * in a cluster takes the general handler). Everything else (options, a cold key) takes the
+ * general handler, with the same replies.
  */
-function localFast(
+function fastPath(
   general: CommandSpec,
   fast: (ks: Keyspace, args: Buffer[], ctx: CommandContext) => Reply | Promise<Reply> | undefined,
+  clusterFast?: (cluster: ClusterView, args: Buffer[], ctx: CommandContext) => Promise<Reply> | undefined,
 ): CommandSpec {
   const slow = general.handler;
   assert(slow !== undefined, 'a data command has a handler');
   return {
     ...general,
     handler: (ctx, args) => {
-      if (ctx.server.cluster !== undefined) return slow(ctx, args);
+      const cluster = ctx.server.cluster;
+      if (cluster !== undefined && clusterFast === undefined) return slow(ctx, args);
       let out: Reply | Promise<Reply> | undefined;
       try {
-        out = fast(ctx.server.keyspace, args, ctx);
+        out = cluster === undefined ? fast(ctx.server.keyspace, args, ctx) : clusterFast?.(cluster, args, ctx);
       } catch (err) {
         return dataError(err);
       }
@@ -333,6 +340,13 @@ function setFast(ks: Keyspace, args: Buffer[]): Promise<Reply> | undefined {
 
 const okReply = (): Reply => OK;
 
+/** GET in a cluster: the coordinator's read, its live values as the reply (get() above, without KeyOps). */
+function getCluster(cluster: ClusterView, args: Buffer[], ctx: CommandContext): Promise<Reply> {
+  const now = ctx.server.now();
+  return cluster.coordinator.get(arg(args, 1), callOptionsFor(ctx.client)).then((obj) => valuesReply(viewOf(obj, now).values), dataError);
+}
+
+
 /**
  * The plain SETs of one pipelined batch share one engine write and so one promise
  * (Keyspace.writeValue returns the batch's); they share its reply promise too, so a batch of
@@ -350,8 +364,8 @@ function setReplyOf(write: Promise<void>): Promise<Reply> {
 }
 
 export const stringCommands: readonly CommandSpec[] = [
-  localFast(spec('get', 2, ['readonly', 'fast'], ONE_KEY, 'Returns the string value of a key (an array when it has concurrent sibling values).', '1.0.0', get), getFast),
-  localFast(spec('set', -3, ['write'], ONE_KEY, 'Sets the string value of a key, ignoring its type. The key is created if it does not exist.', '1.0.0', set), setFast),
+  fastPath(spec('get', 2, ['readonly', 'fast'], ONE_KEY, 'Returns the string value of a key (an array when it has concurrent sibling values).', '1.0.0', get), getFast, getCluster),
+  fastPath(spec('set', -3, ['write'], ONE_KEY, 'Sets the string value of a key, ignoring its type. The key is created if it does not exist.', '1.0.0', set), setFast),
   spec('setnx', 3, ['write', 'fast'], ONE_KEY, 'Set the string value of a key only when the key does not exist.', '1.0.0', setnx),
   spec('setex', 4, ['write'], ONE_KEY, 'Sets the string value and expiration time of a key. Creates the key if it does not exist.', '2.0.0', setexLike('EX', 'setex')),
   spec('psetex', 4, ['write'], ONE_KEY, 'Sets both string value and expiration time in milliseconds of a key. The key is created if it does not exist.', '2.6.0', setexLike('PX', 'psetex')),
