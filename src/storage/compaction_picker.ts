@@ -64,7 +64,8 @@ function overlaps(t: PickerTable, smallest: Buffer, largest: Buffer): boolean {
   return Buffer.compare(t.largestKey, smallest) >= 0 && Buffer.compare(t.smallestKey, largest) <= 0;
 }
 
-function keyRange(tables: PickerTable[]): { smallest: Buffer; largest: Buffer } {
+/** The key span of a non-empty set of tables: the smallest first key and the largest last key. */
+export function keyRange(tables: readonly { readonly smallestKey: Buffer; readonly largestKey: Buffer }[]): { smallest: Buffer; largest: Buffer } {
   let smallest = tables[0]!.smallestKey;
   let largest = tables[0]!.largestKey;
   for (const t of tables) {

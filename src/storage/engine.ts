@@ -42,7 +42,7 @@ import {
 } from './types.js';
 import { BlockCache } from './block_cache.js';
 import { BloomKey } from './bloom.js';
-import { planCompaction, pickCompaction, type CompactionPlan, type PickerConfig } from './compaction_picker.js';
+import { keyRange, planCompaction, pickCompaction, type CompactionPlan, type PickerConfig } from './compaction_picker.js';
 import { acquireDirLock } from './dir_lock.js';
 import { encodeEntry, isDeadAt, KIND_DELETE, KIND_PUT, type InternalEntry } from './internal_entry.js';
 import { KEY_BYTES_HARD_MAX, LOG_FILE_BYTES_MAX, LOG_RECORD_BYTES_MAX, VALUE_BYTES_HARD_MAX } from './limits.js';
@@ -1003,12 +1003,7 @@ export class Engine implements KVEngine {
   private grandparentBounds(plan: CompactionPlan, inputs: TableHandle[]): Uint8Array[] {
     const below = this.current.levels[plan.outputLevel + 1];
     if (!below || below.length === 0 || inputs.length === 0) return [];
-    let lo = inputs[0]!.meta.smallestKey;
-    let hi = inputs[0]!.meta.largestKey;
-    for (const t of inputs) {
-      if (compareBytes(t.meta.smallestKey, lo) < 0) lo = t.meta.smallestKey;
-      if (compareBytes(t.meta.largestKey, hi) > 0) hi = t.meta.largestKey;
-    }
+    const { smallest: lo, largest: hi } = keyRange(inputs.map((t) => t.meta));
     const bounds: Uint8Array[] = [];
     for (const t of below) {
       const k = t.meta.largestKey;
@@ -1020,13 +1015,8 @@ export class Engine implements KVEngine {
   /** Whether the key span of these tables overlaps a lost range (its tombstones must stay). */
   private touchesLostRange(tables: TableHandle[]): boolean {
     if (this.lostRanges.length === 0 || tables.length === 0) return false;
-    let lo = tables[0]!.meta.smallestKey;
-    let hi = tables[0]!.meta.largestKey;
-    for (const t of tables) {
-      if (compareBytes(t.meta.smallestKey, lo) < 0) lo = t.meta.smallestKey;
-      if (compareBytes(t.meta.largestKey, hi) > 0) hi = t.meta.largestKey;
-    }
-    return overlapsLostRange(this.lostRanges, lo, hi);
+    const { smallest, largest } = keyRange(tables.map((t) => t.meta));
+    return overlapsLostRange(this.lostRanges, smallest, largest);
   }
 
   /**
