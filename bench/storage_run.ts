@@ -18,7 +18,7 @@ import * as fsp from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { ClassicLevel } from 'classic-level';
-import { openEngine } from '../src/storage/engine.js';
+import { openEngine, type EngineOptions } from '../src/storage/engine.js';
 import { emitChildResult } from './lib/child.js';
 
 const MEMTABLE_BYTES = 4 * 1024 * 1024;
@@ -60,20 +60,28 @@ interface Db {
 
 type EngineName = 'ringkv' | 'leveldb';
 
+/** ringkv's options in every phase: the shape above, plus the experiment overrides. */
+function ringkvOptions(dir: string, opts: { cacheBytes: number; durable: boolean }): EngineOptions {
+  return {
+    dir,
+    appendfsync: opts.durable ? 'always' : 'no',
+    memtableBytes: MEMTABLE_BYTES,
+    blockBytes: BLOCK_BYTES,
+    blockCacheBytes: opts.cacheBytes,
+    bloomBitsPerKey: BLOOM_BITS_PER_KEY,
+    targetFileBytes: TABLE_FILE_BYTES,
+    ...EXTRA_RINGKV_OPTIONS,
+    // Experiments only: RINGKV_STORAGE_LOG=1 prints the engine's log (compactions at debug) to stderr.
+    ...(process.env['RINGKV_STORAGE_LOG'] ? { log: (level: string, msg: string) => process.stderr.write(`${stamp()} ${level} ${msg}\n`) } : {}),
+  };
+}
+
+/** The time of a RINGKV_STORAGE_LOG line: seconds since the process started. */
+const stamp = (): string => `[${(performance.now() / 1000).toFixed(2)}]`;
+
 async function openDb(engine: EngineName, dir: string, opts: { cacheBytes: number; durable: boolean }): Promise<Db> {
   if (engine === 'ringkv') {
-    const e = await openEngine({
-      dir,
-      appendfsync: opts.durable ? 'always' : 'no',
-      memtableBytes: MEMTABLE_BYTES,
-      blockBytes: BLOCK_BYTES,
-      blockCacheBytes: opts.cacheBytes,
-      bloomBitsPerKey: BLOOM_BITS_PER_KEY,
-      targetFileBytes: TABLE_FILE_BYTES,
-      ...EXTRA_RINGKV_OPTIONS,
-      // Experiments only: RINGKV_STORAGE_LOG=1 prints the engine's log (compactions at debug) to stderr.
-      ...(process.env['RINGKV_STORAGE_LOG'] ? { log: (level: string, msg: string) => process.stderr.write(`[${(performance.now() / 1000).toFixed(2)}] ${level} ${msg}\n`) } : {}),
-    });
+    const e = await openEngine(ringkvOptions(dir, opts));
     return {
       stats: () => {
         const st = e.stats();
@@ -196,7 +204,7 @@ const perSec = (n: number, ms: number) => (n * 1000) / ms;
 
 /** With RINGKV_STORAGE_LOG set, a phase mark on stderr in the engine log's time base. */
 function mark(what: string): void {
-  if (process.env['RINGKV_STORAGE_LOG']) process.stderr.write(`[${(performance.now() / 1000).toFixed(2)}] bench ${what}\n`);
+  if (process.env['RINGKV_STORAGE_LOG']) process.stderr.write(`${stamp()} bench ${what}\n`);
 }
 
 async function fill(engine: EngineName, dir: string, count: number, valueBytes: number, singleCount: number, durableCount: number): Promise<Record<string, unknown>> {
@@ -250,7 +258,7 @@ async function fill(engine: EngineName, dir: string, count: number, valueBytes: 
   let debt: Record<string, unknown> = {};
   if (engine === 'ringkv' && process.env['RINGKV_STORAGE_DEBT']) {
     const paid = await timed(async () => {
-      const e = await openEngine({ dir, appendfsync: 'no', memtableBytes: MEMTABLE_BYTES, blockBytes: BLOCK_BYTES, blockCacheBytes: HOT_CACHE_BYTES, bloomBitsPerKey: BLOOM_BITS_PER_KEY, targetFileBytes: TABLE_FILE_BYTES, ...EXTRA_RINGKV_OPTIONS });
+      const e = await openEngine(ringkvOptions(dir, { cacheBytes: HOT_CACHE_BYTES, durable: false }));
       while (e.stats().pendingCompactionBytes > 0) await new Promise((r) => setTimeout(r, 50));
       // The compaction that brought the debt to 0 may still be installing: close waits for it.
       await e.close();

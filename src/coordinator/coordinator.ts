@@ -108,8 +108,8 @@ export interface ReplicaPutItem {
 
 const ignore = (): void => undefined;
 
-/** No per-call overrides (the usual call). */
-const NO_OPTIONS: CallOptions = Object.freeze({});
+/** No per-call overrides (the usual call; callOptionsFor's answer for a connection without CLIENT QUORUM). */
+export const NO_CALL_OPTIONS: CallOptions = Object.freeze({});
 
 /** A client write: a value or a delete, with expiry and optionally the context it supersedes. */
 export interface PutInput {
@@ -153,7 +153,7 @@ export class Coordinator {
    * KeyspaceError (TOOLARGE key). Not an async function: the read's own promise is the answer
    * (every GET of a cluster comes through here).
    */
-  get(key: Buffer, opts: CallOptions = NO_OPTIONS): Promise<VersionedObject> {
+  get(key: Buffer, opts: CallOptions = NO_CALL_OPTIONS): Promise<VersionedObject> {
     try {
       this.#o.keyspace.checkKey(key);
       const s = this.#o.settings();
@@ -176,7 +176,7 @@ export class Coordinator {
    * Writes `input` and resolves with the object as stored by the coordinating replica.
    * Rejects NoQuorumError, UnavailableError, QuorumError, KeyspaceError (TOOLARGE, ...).
    */
-  async put(key: Buffer, input: PutInput, opts: CallOptions = {}): Promise<VersionedObject> {
+  async put(key: Buffer, input: PutInput, opts: CallOptions = NO_CALL_OPTIONS): Promise<VersionedObject> {
     return objectOf(await this.write(key, input, opts));
   }
 
@@ -186,7 +186,7 @@ export class Coordinator {
    * coordinator's object when forwarded. Rejects as put() does, except that a key or value over
    * the limits (TOOLARGE) is thrown synchronously.
    */
-  write(key: Buffer, input: PutInput, opts: CallOptions = {}): Promise<Buffer | WriteResult> {
+  write(key: Buffer, input: PutInput, opts: CallOptions = NO_CALL_OPTIONS): Promise<Buffer | WriteResult> {
     this.#o.keyspace.checkKey(key);
     if (input.value !== null) this.#o.keyspace.checkValue(input.value);
     const s = this.#o.settings();

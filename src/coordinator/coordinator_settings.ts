@@ -10,7 +10,7 @@
  * the read fan-out ('quorum': get_fsm.ts ReadFanout).
  */
 
-import type { CallOptions, CoordinatorSettings } from './coordinator.js';
+import { NO_CALL_OPTIONS, type CallOptions, type CoordinatorSettings } from './coordinator.js';
 import { parseQuorumSpec } from './quorum.js';
 import type { ConfigView } from '../server/types.js';
 
@@ -50,12 +50,10 @@ export function settingsFromConfig(config: ConfigView): CoordinatorSettings {
   return settings;
 }
 
-const NO_OVERRIDES: CallOptions = Object.freeze({});
-
 /** A connection's CLIENT QUORUM override (ClientState.readQuorum/writeQuorum) as call options. */
 export function callOptionsFor(client: { readonly readQuorum?: string; readonly writeQuorum?: string }): CallOptions {
   // No CLIENT QUORUM (nearly every connection): one shared object, not one per command.
-  if (client.readQuorum === undefined && client.writeQuorum === undefined) return NO_OVERRIDES;
+  if (client.readQuorum === undefined && client.writeQuorum === undefined) return NO_CALL_OPTIONS;
   return {
     ...(client.readQuorum === undefined ? {} : { r: parseQuorumSpec(client.readQuorum) }),
     ...(client.writeQuorum === undefined ? {} : { w: parseQuorumSpec(client.writeQuorum) }),
