@@ -34,6 +34,8 @@ const METRICS: Array<{ label: string; key: string; format: (v: number) => string
   { label: 'read random, hot cache (gets per CPU-second)', key: 'hotGetsPerCpuSec', format: formatNumber },
   { label: 'read random, cold cache (gets/s)', key: 'coldGetsPerSec', format: formatNumber },
   { label: 'read random, cold cache (gets per CPU-second)', key: 'coldGetsPerCpuSec', format: formatNumber },
+  { label: 'read random, cold cache, first 10,000 gets after the reopen (gets/s)', key: 'coldFirstGetsPerSec', format: formatNumber },
+  { label: 'read random, cold cache, first 10,000 gets (gets per CPU-second)', key: 'coldFirstGetsPerCpuSec', format: formatNumber },
   { label: 'range scans (entries/s)', key: 'scanEntriesPerSec', format: formatNumber },
   { label: 'write amplification (x)', key: 'writeAmplification', format: (v) => v.toFixed(2) },
   { label: 'write amplification with the debt paid (x, RINGKV_STORAGE_DEBT=1)', key: 'writeAmplificationWithDebt', format: (v) => v.toFixed(2) },
@@ -93,7 +95,7 @@ async function main(): Promise<void> {
           );
           const k = (m: string) => `${set.valueBytes}|${which}|${m}`;
           for (const m of ['singlePutsPerSec', 'batchedPutsPerSec', 'batchedPutsPerCpuSec', 'writeAmplification', 'writeAmplificationWithDebt', 'batchedPutsPerCpuSecWithDebt']) add(k(m), fill[m]);
-          for (const m of ['hotGetsPerSec', 'hotGetsPerCpuSec', 'coldGetsPerSec', 'coldGetsPerCpuSec', 'scanEntriesPerSec']) add(k(m), read[m]);
+          for (const m of ['hotGetsPerSec', 'hotGetsPerCpuSec', 'coldGetsPerSec', 'coldGetsPerCpuSec', 'coldFirstGetsPerSec', 'coldFirstGetsPerCpuSec', 'scanEntriesPerSec']) add(k(m), read[m]);
           add(k('fillPeakRssBytes'), fill.peakRssBytes);
           add(k('readPeakRssBytes'), read['peakRssBytes']);
         }
