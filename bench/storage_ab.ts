@@ -4,7 +4,7 @@
  * that build's own bench/storage_run.js (so each build reads the table format it wrote).
  *
  *   node .build/NAME/bench/storage_ab.js --a .build/BEFORE --b .build/AFTER [--scale 0.2] [--rounds 3] [--values 100,4096] [--out bench/results/storage-before-after.md]
- *       [--a-opts JSON] [--b-opts JSON] [--c .build/OTHER] [--c-opts JSON] [--leveldb] [--fill-only]
+ *       [--a-opts JSON] [--b-opts JSON] [--c .build/OTHER] [--c-opts JSON] [--leveldb] [--fill-only | --cold-only]
  *
  * Same phases and sizes as bench/storage.ts (fill: single puts, durable puts, batched fill,
  * write amplification; read: hot, scans, cold), ringkv only. Reports medians and B / A.
@@ -14,11 +14,14 @@
  * --leveldb adds LevelDB as a side in the rotation (reported as B / LevelDB); --fill-only skips
  * the read phase. RINGKV_STORAGE_DEBT=1 in the environment also measures the compaction debt
  * each fill leaves (bench/storage_run.ts).
+ * --cold-only: one fill per engine and data set (ringkv's by build A, so every ringkv side must
+ * read A's table format), then per round and side only the cold reads (storage_run.js cold) on
+ * a fresh copy of that fill: cheaper rounds, and every side reads the same tables.
  */
 import * as fsp from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { fillArgs, PHASE_CHILD_TIMEOUT_MS, readArgs } from './storage_phases.js';
+import { coldArgs, fillArgs, PHASE_CHILD_TIMEOUT_MS, readArgs } from './storage_phases.js';
 import { codeBlock, commandLine, describeEnvironment, flagValue, formatBytes, formatNumber, markdownTable, median, ratio, runChildJson } from './lib/index.js';
 
 const SETS = [
@@ -63,6 +66,8 @@ async function main(): Promise<void> {
   const withC = c !== undefined || sideOpts.C !== undefined;
   const withLeveldb = process.argv.includes('--leveldb');
   const fillOnly = process.argv.includes('--fill-only');
+  const coldOnly = process.argv.includes('--cold-only');
+  if (fillOnly && coldOnly) throw new Error('--fill-only and --cold-only exclude each other');
   const sides: Array<'A' | 'B' | 'C' | 'L'> = ['A', 'B', ...(withC ? (['C'] as const) : []), ...(withLeveldb ? (['L'] as const) : [])];
   const samples = new Map<string, number[]>();
   const add = (k: string, v: unknown): void => {
@@ -70,8 +75,39 @@ async function main(): Promise<void> {
   };
   const root = await fsp.mkdtemp(path.join(os.tmpdir(), 'ringkv-storage-ab-'));
   const started = Date.now();
+  /** --cold-only: one fill per engine and data set, then rounds of cold reads on copies of it. */
+  const coldRounds = async (): Promise<void> => {
+    for (const set of sets) {
+      const count = Math.round(set.fullCount * scale);
+      const bases = new Map<string, string>();
+      for (const engine of withLeveldb ? ['ringkv', 'leveldb'] : ['ringkv']) {
+        const base = path.join(root, `base-${engine}-${set.valueBytes}`);
+        log(`${set.name} x ${count}: ${engine} fill (build A)`);
+        await runChildJson(path.join(builds.A, 'bench', 'storage_run.js'), fillArgs(engine, base, count, set.valueBytes), { timeoutMs: PHASE_CHILD_TIMEOUT_MS });
+        bases.set(engine, base);
+      }
+      for (let r = 0; r < rounds; r++) {
+        const order = sides.map((_, i) => sides[(i + r) % sides.length]!);
+        for (const which of order) {
+          const engine = which === 'L' ? 'leveldb' : 'ringkv';
+          const dir = path.join(root, `cold-${which}-${set.valueBytes}-${r}`);
+          await fsp.cp(bases.get(engine)!, dir, { recursive: true });
+          const opts = sideOpts[which];
+          if (opts) process.env['RINGKV_STORAGE_OPTS'] = opts;
+          else delete process.env['RINGKV_STORAGE_OPTS'];
+          const cold = await runChildJson(path.join(builds[which], 'bench', 'storage_run.js'), coldArgs(engine, dir, count, set.valueBytes), { timeoutMs: PHASE_CHILD_TIMEOUT_MS });
+          delete process.env['RINGKV_STORAGE_OPTS'];
+          await fsp.rm(dir, { recursive: true, force: true });
+          log(`round ${r + 1}/${rounds} ${set.name}: ${which}: cold ${Math.round(Number(cold['coldGetsPerSec']))}/s, ${Math.round(Number(cold['coldGetsPerCpuSec']))}/CPU-s; first ${Math.round(Number(cold['coldFirstGetsPerSec']))}/s`);
+          for (const m of ['coldGetsPerSec', 'coldGetsPerCpuSec', 'coldFirstGetsPerSec', 'coldFirstGetsPerCpuSec']) add(`${set.valueBytes}|${which}|${m}`, cold[m]);
+          add(`${set.valueBytes}|${which}|readPeakRssBytes`, cold['peakRssBytes']);
+        }
+      }
+    }
+  };
   try {
-    for (let r = 0; r < rounds; r++) {
+    if (coldOnly) await coldRounds();
+    for (let r = 0; !coldOnly && r < rounds; r++) {
       for (const set of sets) {
         const count = Math.round(set.fullCount * scale);
         // The order rotates each round: A B C, B C A, C A B, ...
@@ -115,6 +151,7 @@ async function main(): Promise<void> {
       `(bench/storage_run.js: the same phases as bench/storage.ts, ringkv only). Medians over rounds; B / A > 1 is better for ` +
       'throughput, < 1 for amplification and RSS. The machine is shared: absolute numbers are noisy, the ratios count.\n',
   );
+  if (coldOnly) md.push('--cold-only: one fill per engine (ringkv\'s by build A), then per round and side only the cold reads, on a fresh copy of that fill.\n');
   for (const set of sets) {
     md.push(`\n## ${set.name} x ${formatNumber(Math.round(set.fullCount * scale))}\n`);
     md.push(

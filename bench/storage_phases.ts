@@ -22,3 +22,8 @@ export function readArgs(engine: string, dir: string, count: number, valueBytes:
   const hot = Math.min(HOT_READS, count, Math.floor(READ_CACHE_BYTES / 2 / (valueBytes + 16)));
   return ['read', engine, dir, String(count), String(valueBytes), String(hot), String(COLD_READS), String(SCANS), String(READ_CACHE_BYTES)];
 }
+
+/** storage_run.js arguments: cold (the read phase's cold gets alone, on a filled directory). */
+export function coldArgs(engine: string, dir: string, count: number, valueBytes: number): string[] {
+  return ['cold', engine, dir, String(count), String(valueBytes), String(COLD_READS)];
+}

@@ -7,6 +7,7 @@
  *   node bench/storage_run.js fill  <engine> <dir> <count> <valueBytes> <singleCount> <durableCount>
  *   node bench/storage_run.js read  <engine> <dir> <count> <valueBytes> <hotReads> <coldReads> <scans> <cacheBytes>
  *       (coldReads: the first cold gets, reported alone; COLD_TIMED_GETS more are timed)
+ *   node bench/storage_run.js cold  <engine> <dir> <count> <valueBytes> <coldReads>   (the read phase's cold reads alone)
  *   node bench/storage_run.js bound <engine> <dir> <count> <valueBytes> <reads> <cacheBytes>
  *
  * engine: ringkv | leveldb. Both run with the same shape: 4 MiB memtable / write buffer, 4 KiB
@@ -312,7 +313,7 @@ async function read(
   const r = prng(99);
   const pick = () => Math.floor(r() * count);
   // Hot: a working set of hotReads keys that fits the cache, read once to warm it, then timed.
-  let db = await openDb(engine, dir, { cacheBytes, durable: false });
+  const db = await openDb(engine, dir, { cacheBytes, durable: false });
   const working = Array.from({ length: hotReads }, pick);
   // Experiments only: RINGKV_STORAGE_WARM_PASSES=N (default 1) warm-up passes before the timed
   // one, for both engines. ringkv's first passes after the first cost 3-4x its steady state
@@ -346,22 +347,8 @@ async function read(
     return n;
   });
   await db.close();
-  // Cold: reopened with a tiny cache; the OS page cache stays warm (dropping it needs root).
-  db = await openDb(engine, dir, { cacheBytes: COLD_CACHE_BYTES, durable: false });
-  const coldGets = async (keys: number[]): Promise<void> => {
-    for (const i of keys) {
-      const v = await db.get(benchKey(i));
-      if (!v || v.length !== valueBytes) wrong++;
-    }
-  };
-  const coldFirstKeys = Array.from({ length: coldReads }, pick);
-  const coldKeys = Array.from({ length: COLD_TIMED_GETS }, pick);
-  mark('cold first gets start');
-  const coldFirst = await timed(() => coldGets(coldFirstKeys));
-  mark('cold timed gets start');
-  const cold = await timed(() => coldGets(coldKeys));
-  mark('cold timed gets end');
-  await db.close();
+  const cold = await coldReadsPhase(engine, dir, count, valueBytes, coldReads, pick);
+  wrong += cold.wrong;
   if (wrong > 0) throw new Error(`${engine}: ${wrong} reads returned a wrong or missing value`);
   return {
     engine,
@@ -369,16 +356,64 @@ async function read(
     hotGetsPerSec: perSec(hotReads * timedPasses, hot.ms),
     hotFirstPassGetsPerSec: perSec(hotReads, firstPassMs),
     hotTimedPasses: timedPasses,
-    coldGetsPerSec: perSec(COLD_TIMED_GETS, cold.ms),
-    coldFirstGetsPerSec: perSec(coldReads, coldFirst.ms),
-    coldFirstGetsPerCpuSec: perSec(coldReads, coldFirst.cpuMs),
     hotGetsPerCpuSec: perSec(hotReads * timedPasses, hot.cpuMs),
     hotWarmPasses: warmPasses,
-    coldGetsPerCpuSec: perSec(COLD_TIMED_GETS, cold.cpuMs),
+    ...cold.result,
     scanEntriesPerSec: perSec(scan.value, scan.ms),
     scansPerSec: perSec(scans, scan.ms),
     rssAfterReadsBytes: rssBytes(),
   };
+}
+
+/**
+ * Cold reads: reopened with a tiny cache (the OS page cache stays warm: dropping it needs root),
+ * firstGets gets reported alone, then COLD_TIMED_GETS timed.
+ */
+async function coldReadsPhase(
+  engine: EngineName,
+  dir: string,
+  count: number,
+  valueBytes: number,
+  firstGets: number,
+  pick: () => number,
+): Promise<{ wrong: number; result: Record<string, number> }> {
+  const db = await openDb(engine, dir, { cacheBytes: COLD_CACHE_BYTES, durable: false });
+  let wrong = 0;
+  const gets = async (keys: number[]): Promise<void> => {
+    for (const i of keys) {
+      const v = await db.get(benchKey(i));
+      if (!v || v.length !== valueBytes) wrong++;
+    }
+  };
+  const firstKeys = Array.from({ length: firstGets }, pick);
+  const timedKeys = Array.from({ length: COLD_TIMED_GETS }, pick);
+  mark('cold first gets start');
+  const first = await timed(() => gets(firstKeys));
+  mark('cold timed gets start');
+  const cold = await timed(() => gets(timedKeys));
+  mark('cold timed gets end');
+  await db.close();
+  return {
+    wrong,
+    result: {
+      coldGetsPerSec: perSec(COLD_TIMED_GETS, cold.ms),
+      coldGetsPerCpuSec: perSec(COLD_TIMED_GETS, cold.cpuMs),
+      coldFirstGetsPerSec: perSec(firstGets, first.ms),
+      coldFirstGetsPerCpuSec: perSec(firstGets, first.cpuMs),
+    },
+  };
+}
+
+/**
+ * The cold reads of the read phase alone, in a fresh process (bench/storage_ab.ts --cold-only:
+ * several rounds on copies of one fill). The same keys as the read phase's cold reads only when
+ * the hot phase was skipped there too: the sequence is drawn from one generator.
+ */
+async function coldOnly(engine: EngineName, dir: string, count: number, valueBytes: number, coldReads: number): Promise<Record<string, unknown>> {
+  const r = prng(99);
+  const cold = await coldReadsPhase(engine, dir, count, valueBytes, coldReads, () => Math.floor(r() * count));
+  if (cold.wrong > 0) throw new Error(`${engine}: ${cold.wrong} reads returned a wrong or missing value`);
+  return { engine, phase: 'cold', ...cold.result, rssAfterReadsBytes: rssBytes() };
 }
 
 /** Memory after a full garbage collection (run with --expose-gc), and the RSS before it. */
@@ -438,6 +473,7 @@ async function main(): Promise<void> {
   let result: Record<string, unknown>;
   if (phase === 'fill') result = await fill(engineArg, dir, count, valueBytes, n[0]!, n[1]!);
   else if (phase === 'read') result = await read(engineArg, dir, count, valueBytes, n[0]!, n[1]!, n[2]!, n[3]!);
+  else if (phase === 'cold') result = await coldOnly(engineArg, dir, count, valueBytes, n[0]!);
   else if (phase === 'bound') result = await bound(engineArg, dir, count, valueBytes, n[0]!, n[1]!);
   else throw new Error(`unknown phase ${phase}`);
   emitChildResult(result);
