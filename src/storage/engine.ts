@@ -1068,7 +1068,7 @@ export class Engine implements KVEngine {
     try {
       this.checkOpen();
       const seq = snapshot ? Number(snapshot.seq) : this.visibleSeq;
-      const found = this.lookupSync(key, seq);
+      const found = this.lookupSync(key, seq, true);
       if (found !== NEEDS_IO) return Promise.resolve(this.liveValue(this.trusted(key, found)));
       return this.lookup(key, seq).then((e) => this.liveValue(this.trusted(key, e)));
     } catch (err) {
@@ -1085,7 +1085,7 @@ export class Engine implements KVEngine {
     try {
       this.checkOpen();
       const seq = snapshot ? Number(snapshot.seq) : this.visibleSeq;
-      const found = this.lookupSync(key, seq);
+      const found = this.lookupSync(key, seq, true);
       if (found !== NEEDS_IO) return Promise.resolve(this.toEntry(key, this.trusted(key, found)));
       return this.lookup(key, seq).then((e) => this.toEntry(key, this.trusted(key, e)));
     } catch (err) {
@@ -1096,7 +1096,7 @@ export class Engine implements KVEngine {
   /** KVEngine.getSync: lookupSync at the visible sequence, the value uncopied (a view). */
   getSync(key: Buffer): Buffer | null | undefined {
     this.checkOpen();
-    const found = this.lookupSync(key, this.visibleSeq);
+    const found = this.lookupSync(key, this.visibleSeq, false);
     if (found === NEEDS_IO) return undefined;
     // A read the lost-range rule refuses: getEntry answers it (with ECORRUPT).
     if (this.lostRanges.length > 0 && lostRangeFor(this.lostRanges, key, found?.seq)) return undefined;
@@ -1127,8 +1127,11 @@ export class Engine implements KVEngine {
     return copyBytes(found.value);
   }
 
-  /** lookup() without awaiting, or NEEDS_IO when some table would need an async read. */
-  private lookupSync(key: Buffer, seq: number): InternalEntry | undefined | typeof NEEDS_IO {
+  /**
+   * lookup() without awaiting, or NEEDS_IO when some table would need an async read.
+   * transient: the caller copies the value before anything else runs (TableReader.getCached).
+   */
+  private lookupSync(key: Buffer, seq: number, transient: boolean): InternalEntry | undefined | typeof NEEDS_IO {
     const m = this.memLookup(key, seq);
     if (m) return m;
     // No await below: the version cannot change under us, no pin needed.
@@ -1136,13 +1139,13 @@ export class Engine implements KVEngine {
     let hashed: BloomKey | undefined; // once for every filter consulted
     for (const t of version.levels[0]!) {
       if (!l0MayHold(t, key, seq)) continue;
-      const e = t.reader.getCached(key, seq, this.readStats, (hashed ??= new BloomKey(key)));
+      const e = t.reader.getCached(key, seq, this.readStats, (hashed ??= new BloomKey(key)), transient);
       if (e) return e;
     }
     for (let l = 1; l < version.levels.length; l++) {
       const t = this.levelCandidate(version.levels[l]!, key);
       if (!t) continue;
-      const e = t.reader.getCached(key, seq, this.readStats, (hashed ??= new BloomKey(key)));
+      const e = t.reader.getCached(key, seq, this.readStats, (hashed ??= new BloomKey(key)), transient);
       if (e) return e;
     }
     return undefined;
@@ -1183,14 +1186,14 @@ export class Engine implements KVEngine {
       // A table answers from bloom filter + block cache without awaiting when it can.
       for (const t of version.levels[0]!) {
         if (!l0MayHold(t, key, seq)) continue;
-        let e = t.reader.getCached(key, seq, this.readStats, hashed);
+        let e = t.reader.getCached(key, seq, this.readStats, hashed, false);
         if (e === NEEDS_IO) e = await t.reader.get(key, seq, this.readStats, hashed);
         if (e) return e;
       }
       for (let l = 1; l < version.levels.length; l++) {
         const t = this.levelCandidate(version.levels[l]!, key);
         if (!t) continue;
-        let e = t.reader.getCached(key, seq, this.readStats, hashed);
+        let e = t.reader.getCached(key, seq, this.readStats, hashed, false);
         if (e === NEEDS_IO) e = await t.reader.get(key, seq, this.readStats, hashed);
         if (e) return e;
       }
@@ -1359,6 +1362,7 @@ export class Engine implements KVEngine {
       blockCacheBytes: this.cache.bytes,
       blockCacheHits: this.cache.hits,
       blockCacheMisses: this.cache.misses,
+      blockBuffersReused: this.cache.buffersReused,
       bloomChecks: this.readStats.bloomChecks,
       bloomNegatives: this.readStats.bloomNegatives,
       flushes: this.counters.flushes,

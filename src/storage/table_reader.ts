@@ -86,9 +86,8 @@ export class TableReader {
     return may;
   }
 
-  /** Reads length bytes at position synchronously (only when syncReads). */
-  private readSync(position: number, length: number): Buffer {
-    const raw = Buffer.allocUnsafe(length);
+  /** Reads length bytes at position synchronously (only when syncReads) into raw, or a new buffer. */
+  private readSync(position: number, length: number, raw: Buffer = Buffer.allocUnsafe(length)): Buffer {
     let done = 0;
     while (done < length) {
       const n = this.handle.readSync!(raw, done, length - done, position + done);
@@ -104,7 +103,7 @@ export class TableReader {
     if (cached) return cached;
     const off = this.index.offsets[b]!;
     const size = blockSizeAt(this.index, b);
-    const raw = this.syncReads ? this.readSync(off, size) : await readExactly(this.handle, off, size, this.file);
+    const raw = this.syncReads ? this.readSync(off, size, this.cache.takeBuffer(size)) : await readExactly(this.handle, off, size, this.file);
     const block = this.decode(raw, off);
     if (fillCache) this.cache.set(this.fileNumber, b, block);
     return block;
@@ -122,8 +121,12 @@ export class TableReader {
    * get() without I/O: the answer when the bloom filter or the block cache can give it, or
    * NEEDS_IO when the block must be read (then call get()). Lets a point read that hits the
    * cache finish without a single await (no microtask hop per table).
+   *
+   * transient: the caller copies what it keeps of the entry and drops it before its next read
+   * or await. A block read for such a caller is cached as reusable (BlockCache.set): once
+   * evicted, its memory holds a later read's block, and any view still held would change.
    */
-  getCached(key: Buffer, seq: number, stats: ReadStats, hashed?: BloomKey): InternalEntry | undefined | typeof NEEDS_IO {
+  getCached(key: Buffer, seq: number, stats: ReadStats, hashed: BloomKey | undefined, transient: boolean): InternalEntry | undefined | typeof NEEDS_IO {
     if (!this.mayContain(hashed ?? key, stats)) return undefined;
     const b = findBlock(this.index, key, seq);
     if (b >= this.index.count) return undefined;
@@ -131,8 +134,9 @@ export class TableReader {
     if (!block) {
       if (!this.syncReads) return NEEDS_IO;
       const off = this.index.offsets[b]!;
-      block = this.decode(this.readSync(off, blockSizeAt(this.index, b)), off);
-      this.cache.set(this.fileNumber, b, block);
+      const size = blockSizeAt(this.index, b);
+      block = this.decode(this.readSync(off, size, this.cache.takeBuffer(size)), off);
+      this.cache.set(this.fileNumber, b, block, transient);
     }
     return this.findInBlock(block, key, seq);
   }

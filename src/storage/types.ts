@@ -63,6 +63,8 @@ export interface EngineStats {
   blockCacheBytes: number;
   blockCacheHits: number;
   blockCacheMisses: number;
+  /** Block reads into the memory of an evicted block (block_cache.ts); engines without it omit it. */
+  blockBuffersReused?: number;
   bloomChecks: number;
   bloomNegatives: number;
   flushes: number;
