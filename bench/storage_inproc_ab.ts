@@ -6,6 +6,9 @@
  *   node .build/NAME/bench/storage_inproc_ab.js hot --a .build/A --b .build/B --dir-a DIR1 --dir-b DIR2 [--count 40000] [--rounds 40]
  *       hot 4 KiB gets on two copies of one filled directory (storage_run.js fill), after
  *       compaction settled: CPU and wall per get (only the main thread is busy)
+ *   node .build/NAME/bench/storage_inproc_ab.js cold --a .build/A --b .build/B --dir-a DIR1 --dir-b DIR2 [--count 1000000] [--value-bytes 100] [--gets 5000] [--rounds 40]
+ *       cold gets (64 KiB block cache, as bench/storage_run.ts) on two copies of one filled
+ *       directory, after compaction settled; each round both read the same fresh random keys
  *   node .build/NAME/bench/storage_inproc_ab.js put --a .build/A --b .build/B [--rounds 10] [--ops 40000] [--in-flight 64]
  *       a get then a put per new key (what a SET does), 100-byte values, everysec, no flush:
  *       CPU and wall per get+put
@@ -28,6 +31,8 @@ type Open = (options: Record<string, unknown>) => Promise<AbEngine>;
 
 const HOT_KEYS_MAX = 8160;
 const HOT_VALUE_BYTES = 4096;
+/** The cold phase's block cache (bench/storage_run.ts COLD_CACHE_BYTES). */
+const COLD_CACHE_BYTES = 64 * 1024;
 const PUT_VALUE_BYTES = 100;
 const SETTLE_POLL_MS = 100;
 const EVERYSEC_NO_FLUSH = { appendfsync: 'everysec', memtableBytes: 1 << 30 };
@@ -87,6 +92,45 @@ async function hot(open: Record<Which, Open>, argv: string[]): Promise<void> {
   await engines.A.close();
   await engines.B.close();
   report(`hot ${HOT_VALUE_BYTES} B gets, per get, ${rounds} rounds`, samples);
+}
+
+async function cold(open: Record<Which, Open>, argv: string[]): Promise<void> {
+  const count = Number(flagValue(argv, '--count') ?? 1_000_000);
+  const valueBytes = Number(flagValue(argv, '--value-bytes') ?? 100);
+  const gets = Number(flagValue(argv, '--gets') ?? 5000);
+  const rounds = Number(flagValue(argv, '--rounds') ?? 40);
+  const dirs: Record<Which, string | undefined> = { A: flagValue(argv, '--dir-a'), B: flagValue(argv, '--dir-b') };
+  if (!dirs.A || !dirs.B) throw new Error('cold needs --dir-a and --dir-b (two copies of one filled directory)');
+  const opts = (dir: string) => ({ dir, appendfsync: 'no', memtableBytes: 4 << 20, blockBytes: 4096, blockCacheBytes: COLD_CACHE_BYTES, bloomBitsPerKey: 10, targetFileBytes: 2 << 20 });
+  const engines = { A: await open.A(opts(dirs.A)), B: await open.B(opts(dirs.B)) };
+  for (const e of Object.values(engines)) {
+    while (e.backgroundState().compacting || e.backgroundState().flushing) await new Promise((r) => setTimeout(r, SETTLE_POLL_MS));
+  }
+  let seed = 99;
+  const randomKeys = (): Buffer[] =>
+    Array.from({ length: gets }, () => {
+      seed = (seed * 1103515245 + 12345) % 2147483648;
+      return benchKey(Math.floor((seed / 2147483648) * count));
+    });
+  const samples = { A: { cpu: [] as number[], wall: [] as number[] }, B: { cpu: [] as number[], wall: [] as number[] } };
+  // Round 0 warms both up (JIT) and is not counted.
+  for (let r = -1; r < rounds; r++) {
+    const keys = randomKeys();
+    for (const w of order(r + 1)) {
+      const c0 = process.cpuUsage();
+      const t0 = process.hrtime.bigint();
+      for (const k of keys) {
+        const v = await engines[w].get(k);
+        if (!v || v.length !== valueBytes) throw new Error(`${w}: wrong value for ${k.toString()}`);
+      }
+      if (r < 0) continue;
+      samples[w].cpu.push(cpuUs(c0) / keys.length);
+      samples[w].wall.push(Number(process.hrtime.bigint() - t0) / 1000 / keys.length);
+    }
+  }
+  await engines.A.close();
+  await engines.B.close();
+  report(`cold ${valueBytes} B gets (${COLD_CACHE_BYTES / 1024} KiB cache), per get, ${rounds} rounds of ${gets}`, samples);
 }
 
 async function put(open: Record<Which, Open>, argv: string[], root: string): Promise<void> {
@@ -160,11 +204,12 @@ async function main(): Promise<void> {
   const mode = argv[0];
   const a = flagValue(argv, '--a');
   const b = flagValue(argv, '--b');
-  if (!a || !b || !mode || !['hot', 'put', 'latency'].includes(mode)) throw new Error('usage: hot|put|latency --a BUILD --b BUILD [options]; see the header');
+  if (!a || !b || !mode || !['hot', 'cold', 'put', 'latency'].includes(mode)) throw new Error('usage: hot|cold|put|latency --a BUILD --b BUILD [options]; see the header');
   const open = { A: await opener(a), B: await opener(b) };
   const root = await fsp.mkdtemp(path.join(os.tmpdir(), 'ringkv-inproc-ab-'));
   try {
     if (mode === 'hot') await hot(open, argv);
+    else if (mode === 'cold') await cold(open, argv);
     else if (mode === 'put') await put(open, argv, root);
     else await latency(open, argv, root);
   } finally {
