@@ -23,6 +23,7 @@
 import assert from 'node:assert';
 import type { Context } from './dvv.js';
 import { NoQuorumError, UnavailableError } from './fsm_errors.js';
+import { DeadlineQueue } from './deadline_queue.js';
 import { BackgroundWork, FsmStats, REAL_TIMERS, replicationOf, type FsmTimers } from './fsm_env.js';
 import { MAX_READ_REPAIRS_IN_FLIGHT, runGet, type ReadFanout } from './get_fsm.js';
 import { LocalReplica } from './local_replica.js';
@@ -135,6 +136,7 @@ export class Coordinator {
   readonly #background = new BackgroundWork();
   readonly #repairs: { inflight: number; readonly max: number };
   readonly #timers: FsmTimers;
+  readonly #deadlines: DeadlineQueue;
   readonly #log: LogFn;
 
   constructor(options: CoordinatorOptions) {
@@ -142,6 +144,7 @@ export class Coordinator {
     this.#o = options;
     this.#local = new LocalReplica(options.keyspace, options.hintedCopy);
     this.#timers = options.timers ?? REAL_TIMERS;
+    this.#deadlines = new DeadlineQueue(this.#timers);
     this.#log = options.log ?? (() => undefined);
     const max = options.maxReadRepairsInFlight ?? MAX_READ_REPAIRS_IN_FLIGHT;
     assert(Number.isInteger(max) && max >= 0, 'maxReadRepairsInFlight must be an integer >= 0');
@@ -190,18 +193,14 @@ export class Coordinator {
     this.#o.keyspace.checkKey(key);
     if (input.value !== null) this.#o.keyspace.checkValue(input.value);
     const s = this.#o.settings();
-    return this.#write(
-      {
-        key,
-        value: input.value,
-        expiresAtMs: input.expiresAtMs,
-        ...(input.context === undefined ? {} : { context: input.context }),
-        w: opts.w ?? s.writeQuorum,
-        timeoutMs: timeoutOf(opts.timeoutMs ?? s.requestTimeoutMs),
-        hops: 0,
-      },
-      s,
-    );
+    const w = opts.w ?? s.writeQuorum;
+    const timeoutMs = timeoutOf(opts.timeoutMs ?? s.requestTimeoutMs);
+    // Two literals, not a spread of the optional context: this is every SET of a cluster.
+    const req: WriteRequestWire =
+      input.context === undefined
+        ? { key, value: input.value, expiresAtMs: input.expiresAtMs, w, timeoutMs, hops: 0 }
+        : { key, value: input.value, expiresAtMs: input.expiresAtMs, context: input.context, w, timeoutMs, hops: 0 };
+    return this.#write(req, s);
   }
 
   /** Another node forwarded a client write here to coordinate. */
@@ -288,32 +287,44 @@ export class Coordinator {
     return this.#background.idle();
   }
 
-  /** Coordinates here (resolves with the stored bytes) or forwards (with the remote's object). */
-  async #write(req: WriteRequestWire, s: CoordinatorSettings): Promise<Buffer | WriteResult> {
-    const ring = this.#o.ring();
-    const slot = keySlot(req.key);
-    const w = req.w ?? s.writeQuorum;
-    // Validate W against this ring before anything moves (QuorumError: the client's mistake).
-    const need = resolveQuorum(w, replicationOf(ring, this.self));
-    const route = writeCoordinator(ring, slot, this.self, this.#o.isUp);
-    if (route.kind === 'local') {
-      this.stats.puts++;
-      return runPut(this.#env(ring), {
-        key: req.key,
-        slot,
-        value: req.value,
-        expiresAtMs: req.expiresAtMs,
-        ...(req.context === undefined ? {} : { context: req.context }),
-        w,
-        sloppy: s.sloppyQuorum,
-        timeoutMs: req.timeoutMs,
-      });
+  /**
+   * Coordinates here (resolves with the stored bytes) or forwards (with the remote's object).
+   * Not an async function: a write coordinated here is put_fsm's one promise (every SET of a
+   * cluster); a throw before it (a bad W, no primary up) is a rejection all the same.
+   */
+  #write(req: WriteRequestWire, s: CoordinatorSettings): Promise<Buffer | WriteResult> {
+    try {
+      const ring = this.#o.ring();
+      const slot = keySlot(req.key);
+      const w = req.w ?? s.writeQuorum;
+      // Validate W against this ring before anything moves (QuorumError: the client's mistake).
+      const need = resolveQuorum(w, replicationOf(ring, this.self));
+      const route = writeCoordinator(ring, slot, this.self, this.#o.isUp);
+      if (route.kind === 'local') {
+        this.stats.puts++;
+        return runPut(this.#env(ring), {
+          key: req.key,
+          slot,
+          value: req.value,
+          expiresAtMs: req.expiresAtMs,
+          context: req.context,
+          w,
+          sloppy: s.sloppyQuorum,
+          timeoutMs: req.timeoutMs,
+        });
+      }
+      if (route.kind === 'unavailable') throw new UnavailableError(`no primary replica of slot ${slot} is up`);
+      if (req.hops >= MAX_FORWARD_HOPS) {
+        throw new UnavailableError(`write for slot ${slot} forwarded ${req.hops} times without reaching a primary (ring views differ)`);
+      }
+      return this.#forward(req, ring, slot, w, need.total);
+    } catch (err) {
+      return Promise.reject(err);
     }
-    if (route.kind === 'unavailable') throw new UnavailableError(`no primary replica of slot ${slot} is up`);
-    if (req.hops >= MAX_FORWARD_HOPS) {
-      throw new UnavailableError(`write for slot ${slot} forwarded ${req.hops} times without reaching a primary (ring views differ)`);
-    }
+  }
 
+  /** Forwards a write this node cannot coordinate to the first reachable primary of its slot. */
+  async #forward(req: WriteRequestWire, ring: Ring, slot: number, w: QuorumSpec, needTotal: number): Promise<Buffer | WriteResult> {
     const start = this.#timers.now();
     const candidates = ring.preflist(slot).filter((id) => id !== this.self && this.#o.isUp(id));
     for (const to of candidates) {
@@ -331,7 +342,7 @@ export class Coordinator {
         if (err instanceof Error && !isTypedReply(err)) {
           // Timed out or lost after sending: the write may have happened there.
           this.stats.writeNoQuorum++;
-          throw new NoQuorumError('write', { got: 0, need: need.total });
+          throw new NoQuorumError('write', { got: 0, need: needTotal });
         }
         throw err;
       }
@@ -360,6 +371,7 @@ export class Coordinator {
       local: this.#local,
       transport: this.#o.transport,
       timers: this.#timers,
+      deadlines: this.#deadlines,
       stats: this.stats,
       background: this.#background,
       log: this.#log,

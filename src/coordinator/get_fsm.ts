@@ -22,12 +22,13 @@
  */
 
 import assert from 'node:assert';
+import type { DeadlineEntry, DeadlineQueue } from './deadline_queue.js';
 import { NoQuorumError } from './fsm_errors.js';
-import { isAbsent, planTargets, replicationOf, type BackgroundWork, type FsmStats, type FsmTimers } from './fsm_env.js';
+import { isAbsent, planTargets, replicationOf, type BackgroundWork, type FsmStats, type FsmTimers, type TargetPlan } from './fsm_env.js';
 import { EMPTY_OBJECT_BYTES, type LocalReplica } from './local_replica.js';
 import { EMPTY_OBJECT, type VersionedObject, type WriteOptions } from './object.js';
-import { QuorumTally, resolveQuorum, type QuorumSpec, type QuorumTarget } from './quorum.js';
-import { reconcile, type Reconciled } from './read_repair.js';
+import { QuorumTally, resolveQuorum, type QuorumRequirement, type QuorumSpec, type QuorumTarget } from './quorum.js';
+import { reconcileLists, type Reconciled } from './read_repair.js';
 import { decodeReplicaAnswer, replicaGetThen, type ReplicaTransport } from './replica_transport.js';
 import type { Ring } from './ring.js';
 import type { LogFn } from '../server/logger.js';
@@ -53,6 +54,8 @@ export interface GetEnv {
   readonly local: LocalReplica;
   readonly transport: ReplicaTransport;
   readonly timers: FsmTimers;
+  /** The coordinator's request deadlines (one timer for all requests). */
+  readonly deadlines: DeadlineQueue;
   readonly stats: FsmStats;
   readonly background: BackgroundWork;
   readonly log: LogFn;
@@ -81,214 +84,298 @@ export const READ_HEDGE_FRACTION = 0.5;
 let rotation = 0;
 
 /**
- * Runs one read; resolves with the merged object (EMPTY_OBJECT: not found), or rejects. Throws
- * synchronously for a bad R (QuorumError) before anything is asked: not an async function, so a
- * read is the one promise below (Coordinator.get turns the throw into a rejection).
+ * Runs one read; resolves with the merged object (EMPTY_OBJECT: not found), or rejects (a bad R
+ * too, before anything is asked). The read is this one promise; its steps are GetFsm's methods.
  */
 export function runGet(env: GetEnv, req: GetRequest): Promise<VersionedObject> {
-  const start = env.timers.now();
-  const deadline = start + req.timeoutMs;
-  const plan = planTargets(env.ring, req.slot, env.isUp, req.sloppy);
-  const need = resolveQuorum(req.r, replicationOf(env.ring, env.self));
-  const tally = new QuorumTally(plan.targets, need, { op: 'read', sloppy: req.sloppy, notfoundOk: req.notfoundOk });
-  /** id -> its object, or null for notfound; in arrival order (reconcile lists stale ones so). */
-  const answers = new Map<string, VersionedObject | null>();
-  for (const id of plan.down) tally.add(id, 'error');
-  const live = plan.down.length === 0 ? plan.targets : plan.targets.filter((x) => !plan.down.includes(x.id));
-  const quorumFirst = req.fanout === 'quorum' && need.perDc.size === 0 && need.total < live.length;
-  const order = quorumFirst ? quorumOrder(live, env.self) : live;
+  return new Promise<VersionedObject>((resolve, reject) => new GetFsm(env, req, resolve, reject).start());
+}
 
-  return new Promise<VersionedObject>((resolve, reject) => {
-    let replied = false;
-    let finished = false;
-    let cancelTimer: () => void = () => undefined;
-    let asked = 0;
-    let answered = 0;
-    /** True while a loop of ask() runs: a synchronous answer must not finish the read early. */
-    let sending = false;
-    /** How far the running ask loop goes (raised by answers that arrive synchronously within it). */
-    let pendingUpTo = 0;
-    /**
-     * This node's own answer when it came from its stored bytes (readStoredNow): the bytes
-     * (EMPTY_OBJECT_BYTES for absent) and their object. A remote answer with the same bytes is
-     * the same object (decoding is a function of the bytes).
-     */
-    let localBytes: Buffer | undefined;
-    let localObject: VersionedObject | undefined;
-    /** The reply's reconcile and the number of answers it saw (reused by read repair when no more came). */
-    let replyMerge: { readonly size: number; readonly rec: Reconciled } | undefined;
+/**
+ * One read's state, as one object (fields and methods, no closure per step): the tally, the
+ * answers in arrival order, how far the asking went, and its place in the deadline queue.
+ */
+class GetFsm implements DeadlineEntry {
+  deadlineAtMs = 0;
+  deadlineSlot = -1;
+  #deadline = 0;
+  /** 'quorum' fan-out: the deadline queued now is the hedge (ask the rest), not the request's. */
+  #hedgePending = false;
+  #plan: TargetPlan = EMPTY_PLAN;
+  #need: QuorumRequirement | undefined;
+  #tally: QuorumTally | undefined;
+  #order: readonly QuorumTarget[] = NO_TARGETS;
+  /**
+   * Answers in arrival order (reconcile lists stale ones so): replica ids and their objects, null
+   * for notfound; the first #count slots are used (arrays of the targets' count, made in start()).
+   */
+  #ids: string[] = NO_IDS;
+  #objs: (VersionedObject | null)[] = NO_OBJS;
+  #count = 0;
+  #replied = false;
+  #finished = false;
+  #asked = 0;
+  #answered = 0;
+  /** True while a loop of ask() runs: a synchronous answer must not finish the read early. */
+  #sending = false;
+  /** How far the running ask loop goes (raised by answers that arrive synchronously within it). */
+  #pendingUpTo = 0;
+  /**
+   * This node's own answer when it came from its stored bytes (readStoredNow): the bytes
+   * (EMPTY_OBJECT_BYTES for absent) and their object. A remote answer with the same bytes is
+   * the same object (decoding is a function of the bytes).
+   */
+  #localBytes: Buffer | undefined;
+  #localObject: VersionedObject | undefined;
+  /** The reply's reconcile and the number of answers it saw (reused by read repair when no more came). */
+  #replyRec: Reconciled | undefined;
+  #replySize = 0;
 
-    const reply = (): void => {
-      if (replied) return;
-      const d = tally.decide();
-      if (d.kind === 'pending') return;
-      replied = true;
-      if (d.kind === 'enough') {
-        if (!d.found) {
-          resolve(EMPTY_OBJECT);
-        } else {
-          const rec = reconcile(answers, env.writeOptions);
-          replyMerge = { size: answers.size, rec };
-          resolve(rec.merged);
-          // The first answers disagree: the replicas not asked yet are likely stale as well.
-          if (rec.stale.length > 0) askUpTo(order.length);
-        }
-      } else if (d.kind === 'notfound') {
-        resolve(EMPTY_OBJECT);
+  constructor(
+    private readonly env: GetEnv,
+    private readonly req: GetRequest,
+    private readonly resolve: (obj: VersionedObject) => void,
+    private readonly reject: (err: unknown) => void,
+  ) {}
+
+  start(): void {
+    const { env, req } = this;
+    const startMs = env.timers.now();
+    this.#deadline = startMs + req.timeoutMs;
+    const plan = planTargets(env.ring, req.slot, env.isUp, req.sloppy);
+    this.#plan = plan;
+    const need = resolveQuorum(req.r, replicationOf(env.ring, env.self));
+    this.#need = need;
+    const tally = new QuorumTally(plan.targets, need, req.sloppy ? (req.notfoundOk ? READ_SLOPPY : READ_SLOPPY_NF) : req.notfoundOk ? READ_STRICT : READ_STRICT_NF);
+    this.#tally = tally;
+    for (let i = 0; i < plan.down.length; i++) tally.add(plan.down[i]!, 'error');
+    const live = plan.down.length === 0 ? plan.targets : plan.targets.filter((x) => !plan.down.includes(x.id));
+    const quorumFirst = req.fanout === 'quorum' && need.perDc.size === 0 && need.total < live.length;
+    this.#order = quorumFirst ? quorumOrder(live, env.self) : live;
+    this.#ids = new Array<string>(this.#order.length);
+    this.#objs = new Array<VersionedObject | null>(this.#order.length);
+
+    this.#reply();
+    if (this.#order.length === 0) {
+      this.#finish();
+      return;
+    }
+    if (quorumFirst) {
+      this.#hedgePending = true;
+      env.deadlines.add(this, Math.min(this.#deadline, startMs + req.timeoutMs * READ_HEDGE_FRACTION));
+      this.#askUpTo(need.total);
+    } else {
+      env.deadlines.add(this, this.#deadline);
+      this.#askUpTo(this.#order.length);
+    }
+  }
+
+  onDeadline(): void {
+    if (this.#finished) return;
+    if (this.#hedgePending) {
+      // No decision within the hedge time: the request's own deadline from now on, and every
+      // replica not asked yet is asked (a slow replica that is not known down).
+      this.#hedgePending = false;
+      this.env.deadlines.add(this, this.#deadline);
+      if (!this.#replied) this.#askUpTo(this.#order.length);
+      return;
+    }
+    this.#finish();
+  }
+
+  #reply(): void {
+    if (this.#replied) return;
+    const d = this.#tally!.decide();
+    if (d.kind === 'pending') return;
+    this.#replied = true;
+    if (d.kind === 'enough') {
+      if (!d.found) {
+        this.resolve(EMPTY_OBJECT);
       } else {
-        env.stats.readNoQuorum++;
-        reject(new NoQuorumError('read', d));
+        const rec = reconcileLists(this.#ids, this.#objs, this.env.writeOptions, this.#count);
+        this.#replyRec = rec;
+        this.#replySize = this.#count;
+        this.resolve(rec.merged);
+        // The first answers disagree: the replicas not asked yet are likely stale as well.
+        if (rec.stale.length > 0) this.#askUpTo(this.#order.length);
       }
-    };
-    const finish = (): void => {
-      if (finished) return;
-      finished = true;
-      cancelTimer();
-      if (!replied) {
-        replied = true;
-        env.stats.readNoQuorum++;
-        reject(new NoQuorumError('read', tally.insufficient()));
+    } else if (d.kind === 'notfound') {
+      this.resolve(EMPTY_OBJECT);
+    } else {
+      this.env.stats.readNoQuorum++;
+      this.reject(new NoQuorumError('read', d));
+    }
+  }
+
+  #finish(): void {
+    if (this.#finished) return;
+    this.#finished = true;
+    this.env.deadlines.remove(this);
+    if (!this.#replied) {
+      this.#replied = true;
+      this.env.stats.readNoQuorum++;
+      this.reject(new NoQuorumError('read', this.#tally!.insufficient()));
+    }
+    const known = this.#replyRec !== undefined && this.#replySize === this.#count ? this.#replyRec : undefined;
+    repair(this.env, this.req, this.#plan.hintFor, this.#ids, this.#objs, this.#count, known);
+  }
+
+  /** Every asked replica answered: done, or (no decision yet) ask the rest. */
+  #check(): void {
+    if (this.#finished || this.#sending || this.#answered < this.#asked) return;
+    if (!this.#replied && this.#asked < this.#order.length) this.#askUpTo(this.#order.length);
+    else this.#finish();
+  }
+
+  #onAnswer(id: string, obj: VersionedObject | undefined): void {
+    if (this.#finished) return; // past the deadline: neither counted nor repaired
+    this.#answered++;
+    if (this.#replied) this.env.stats.lateReadAnswers++;
+    if (obj === undefined) {
+      this.#tally!.add(id, 'error');
+      // A replacement for a failed replica while the answer is still open.
+      if (!this.#replied && this.#asked < this.#order.length) this.#askUpTo(this.#asked + 1);
+    } else {
+      const absent = isAbsent(obj);
+      let i = 0;
+      while (i < this.#count && this.#ids[i] !== id) i++;
+      if (i === this.#count) {
+        // Each target is asked once, so at most order.length answers (asserted: the arrays are that long).
+        if (!(i < this.#ids.length)) assert.fail(`get_fsm: answer ${i + 1} from ${id}, ${this.#ids.length} targets`);
+        this.#ids[i] = id;
+        this.#count++;
       }
-      repair(env, req, plan.hintFor, answers, replyMerge !== undefined && replyMerge.size === answers.size ? replyMerge.rec : undefined);
-    };
-    /** Every asked replica answered: done, or (no decision yet) ask the rest. */
-    const check = (): void => {
-      if (finished || sending || answered < asked) return;
-      if (!replied && asked < order.length) askUpTo(order.length);
-      else finish();
-    };
-    const onAnswer = (id: string, obj: VersionedObject | undefined): void => {
-      if (finished) return; // past the deadline: neither counted nor repaired
-      answered++;
-      if (replied) env.stats.lateReadAnswers++;
-      if (obj === undefined) {
-        tally.add(id, 'error');
-        // A replacement for a failed replica while the answer is still open.
-        if (!replied && asked < order.length) askUpTo(asked + 1);
-      } else {
-        const absent = isAbsent(obj);
-        answers.set(id, absent ? null : obj);
-        tally.add(id, absent ? 'notfound' : 'ok');
+      this.#objs[i] = absent ? null : obj;
+      this.#tally!.add(id, absent ? 'notfound' : 'ok');
+    }
+    this.#reply();
+    this.#check();
+  }
+
+  #failed(id: string, err: unknown): void {
+    this.env.log('debug', `get_fsm: replica get from ${id} failed: ${String(err)}`);
+    this.#onAnswer(id, undefined);
+  }
+
+  /** A remote replica's answer as bytes: this node's own object when they are its stored bytes. */
+  #onRemoteBytes(id: string, bytes: Buffer | undefined, err: unknown): void {
+    if (bytes === undefined) {
+      this.#failed(id, err);
+      return;
+    }
+    let obj: VersionedObject;
+    if (this.#localObject !== undefined && bytes.equals(this.#localBytes!)) {
+      this.env.stats.readAnswersSameBytes++;
+      obj = this.#localObject;
+    } else {
+      try {
+        obj = decodeReplicaAnswer(id, bytes);
+      } catch (bad) {
+        this.#failed(id, bad);
+        return;
       }
-      reply();
-      check();
-    };
-    const failed = (id: string, err: unknown): void => {
-      env.log('debug', `get_fsm: replica get from ${id} failed: ${String(err)}`);
-      onAnswer(id, undefined);
-    };
-    const ask = (id: string): void => {
-      asked++;
-      if (id !== env.self) {
-        env.background.begin();
-        if (env.transport.replicaGetBytesNotify !== undefined) {
-          // The answer as bytes: equal to this node's stored bytes (replicas in sync, the usual
-          // read) it is this node's object, already decoded; only a differing answer is decoded.
-          env.transport.replicaGetBytesNotify(id, req.key, { timeoutMs: Math.max(1, deadline - env.timers.now()) }, (bytes, err) => {
-            env.background.end();
-            try {
-              if (bytes === undefined) {
-                failed(id, err);
-                return;
-              }
-              let obj: VersionedObject;
-              if (localObject !== undefined && bytes.equals(localBytes!)) {
-                env.stats.readAnswersSameBytes++;
-                obj = localObject;
-              } else {
-                try {
-                  obj = decodeReplicaAnswer(id, bytes);
-                } catch (bad) {
-                  failed(id, bad);
-                  return;
-                }
-              }
-              onAnswer(id, obj);
-            } catch (bug) {
-              env.log('error', `get_fsm: answer of ${id} not handled: ${String(bug)}`);
-            }
-          });
-          return;
-        }
-        // A callback, not a promise chain (replicaGetThen): one per remote read of every GET.
-        replicaGetThen(env.transport, id, req.key, { timeoutMs: Math.max(1, deadline - env.timers.now()) }, (obj, err) => {
+    }
+    this.#onAnswer(id, obj);
+  }
+
+  #ask(id: string): void {
+    const { env, req } = this;
+    this.#asked++;
+    if (id !== env.self) {
+      env.background.begin();
+      const opts = { timeoutMs: Math.max(1, this.#deadline - env.timers.now()) };
+      if (env.transport.replicaGetBytesNotify !== undefined) {
+        // The answer as bytes: equal to this node's stored bytes (replicas in sync, the usual
+        // read) it is this node's object, already decoded; only a differing answer is decoded.
+        env.transport.replicaGetBytesNotify(id, req.key, opts, (bytes, err) => {
           env.background.end();
           try {
-            if (obj === undefined) failed(id, err);
-            else onAnswer(id, obj);
+            this.#onRemoteBytes(id, bytes, err);
           } catch (bug) {
             env.log('error', `get_fsm: answer of ${id} not handled: ${String(bug)}`);
           }
         });
         return;
       }
-      let got: VersionedObject | Promise<VersionedObject>;
-      try {
-        const stored = env.local.readStoredNow(req.key);
-        if (stored instanceof Promise) {
-          got = stored;
-        } else {
-          got = env.local.decodeStored(req.key, stored);
-          if (!(got instanceof Promise)) {
-            localBytes = stored ?? EMPTY_OBJECT_BYTES;
-            localObject = got;
-          }
+      // A callback, not a promise chain (replicaGetThen): one per remote read of every GET.
+      replicaGetThen(env.transport, id, req.key, opts, (obj, err) => {
+        env.background.end();
+        try {
+          if (obj === undefined) this.#failed(id, err);
+          else this.#onAnswer(id, obj);
+        } catch (bug) {
+          env.log('error', `get_fsm: answer of ${id} not handled: ${String(bug)}`);
         }
-      } catch (err) {
-        got = Promise.reject(err);
-      }
-      if (!(got instanceof Promise)) {
-        onAnswer(id, got);
-        return;
-      }
-      env.background.track(
-        got.then(
-          (obj) => onAnswer(id, obj),
-          (err: unknown) => failed(id, err),
-        ),
-      );
-    };
-    const askUpTo = (n: number): void => {
-      if (sending) {
-        // Called from a synchronous answer inside the loop below: that loop goes on to n.
-        pendingUpTo = Math.max(pendingUpTo, n);
-        return;
-      }
-      sending = true;
-      pendingUpTo = n;
-      while (!finished && asked < Math.min(pendingUpTo, order.length)) ask(order[asked]!.id);
-      sending = false;
-      check();
-    };
-
-    reply();
-    if (order.length === 0) {
-      finish();
+      });
       return;
     }
-    if (quorumFirst) {
-      const hedgeMs = Math.min(deadline, start + req.timeoutMs * READ_HEDGE_FRACTION) - env.timers.now();
-      cancelTimer = env.timers.after(hedgeMs, () => {
-        if (finished) return;
-        cancelTimer = env.timers.after(deadline - env.timers.now(), finish);
-        if (!replied) askUpTo(order.length);
-      });
-      askUpTo(need.total);
-    } else {
-      cancelTimer = env.timers.after(deadline - env.timers.now(), finish);
-      askUpTo(order.length);
+    let got: VersionedObject | Promise<VersionedObject>;
+    try {
+      const stored = env.local.readStoredNow(req.key);
+      if (stored instanceof Promise) {
+        got = stored;
+      } else {
+        got = env.local.decodeStored(req.key, stored);
+        if (!(got instanceof Promise)) {
+          this.#localBytes = stored ?? EMPTY_OBJECT_BYTES;
+          this.#localObject = got;
+        }
+      }
+    } catch (err) {
+      got = Promise.reject(err);
     }
-  });
+    if (!(got instanceof Promise)) {
+      this.#onAnswer(id, got);
+      return;
+    }
+    env.background.track(
+      got.then(
+        (obj) => this.#onAnswer(id, obj),
+        (err: unknown) => this.#failed(id, err),
+      ),
+    );
+  }
+
+  #askUpTo(n: number): void {
+    if (this.#sending) {
+      // Called from a synchronous answer inside the loop below: that loop goes on to n.
+      this.#pendingUpTo = Math.max(this.#pendingUpTo, n);
+      return;
+    }
+    this.#sending = true;
+    this.#pendingUpTo = n;
+    const order = this.#order;
+    while (!this.#finished && this.#asked < Math.min(this.#pendingUpTo, order.length)) this.#ask(order[this.#asked]!.id);
+    this.#sending = false;
+    this.#check();
+  }
 }
+
+const NO_TARGETS: readonly QuorumTarget[] = Object.freeze([]);
+const NO_IDS: string[] = [];
+const NO_OBJS: (VersionedObject | null)[] = [];
+const EMPTY_PLAN: TargetPlan = Object.freeze({ targets: NO_TARGETS, down: Object.freeze([]), hintFor: new Map<string, string>() });
+const READ_SLOPPY = Object.freeze({ op: 'read', sloppy: true, notfoundOk: true } as const);
+const READ_SLOPPY_NF = Object.freeze({ op: 'read', sloppy: true, notfoundOk: false } as const);
+const READ_STRICT = Object.freeze({ op: 'read', sloppy: false, notfoundOk: true } as const);
+const READ_STRICT_NF = Object.freeze({ op: 'read', sloppy: false, notfoundOk: false } as const);
 
 /** 'quorum' reads: this node first (a local read), then the other targets from a rotating start. */
 function quorumOrder(live: readonly QuorumTarget[], self: string): QuorumTarget[] {
-  const out: QuorumTarget[] = [];
-  const others: QuorumTarget[] = [];
-  for (const x of live) (x.id === self ? out : others).push(x);
-  const k = others.length === 0 ? 0 : rotation++ % others.length;
+  // One array of the final size (every GET of a cluster builds one): no side arrays or iterators.
+  let selfAt = -1;
+  for (let i = 0; i < live.length; i++) if (live[i]!.id === self) selfAt = i;
+  const others = selfAt === -1 ? live.length : live.length - 1;
+  const out = new Array<QuorumTarget>(live.length);
+  let n = 0;
+  if (selfAt !== -1) out[n++] = live[selfAt]!;
+  const k = others === 0 ? 0 : rotation++ % others;
   rotation %= 1 << 30;
-  for (let i = 0; i < others.length; i++) out.push(others[(k + i) % others.length]!);
+  for (let i = 0; i < others; i++) {
+    // The ((k + i) % others)-th target other than this node, as an index into `live`.
+    const m = (k + i) % others;
+    out[n++] = live[selfAt !== -1 && m >= selfAt ? m + 1 : m]!;
+  }
   return out;
 }
 
@@ -297,16 +384,22 @@ function repair(
   env: GetEnv,
   req: GetRequest,
   hintFor: ReadonlyMap<string, string>,
-  answers: ReadonlyMap<string, VersionedObject | null>,
+  /** The answers in arrival order, the first `count` of each: replica ids and their objects (null: notfound). */
+  ids: readonly string[],
+  objs: readonly (VersionedObject | null)[],
+  count: number,
   /** The reply's reconcile of these same answers, when no answer came after it (reconcile once). */
   known: Reconciled | undefined,
 ): void {
-  if (answers.size < 2) return;
-  const { merged, stale } = known ?? reconcile(answers, env.writeOptions);
-  const targets = [...stale];
-  for (const [id, obj] of answers) {
-    if (obj !== null && !stale.includes(id) && !sameClockTimes(obj, merged)) targets.push(id);
+  if (count < 2) return;
+  const { merged, stale } = known ?? reconcileLists(ids, objs, env.writeOptions, count);
+  // The usual read (every answer the same object, so nothing stale): no array built.
+  let targets: string[] | undefined = stale.length === 0 ? undefined : [...stale];
+  for (let i = 0; i < count; i++) {
+    const obj = objs[i] ?? null;
+    if (obj !== null && obj !== merged && !stale.includes(ids[i]!) && !sameClockTimes(obj, merged)) (targets ??= []).push(ids[i]!);
   }
+  if (targets === undefined) return;
   for (const id of targets) {
     if (env.repairs.inflight >= env.repairs.max) {
       env.stats.readRepairsSkipped++;

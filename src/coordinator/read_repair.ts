@@ -21,25 +21,51 @@ export interface Reconciled {
 
 /** `answers`: replica id -> its object, or null for notfound. */
 export function reconcile(answers: ReadonlyMap<string, VersionedObject | null>, opts: WriteOptions): Reconciled {
+  return reconcileLists([...answers.keys()], [...answers.values()], opts);
+}
+
+/** No replica to repair (the usual read's answer; shared, never written to). */
+const NONE_STALE: readonly string[] = Object.freeze([]);
+
+/**
+ * reconcile() of the answers as two lists in answer order: `ids[i]` answered `objs[i]` (null:
+ * notfound), for i < count.
+ */
+export function reconcileLists(ids: readonly string[], objs: readonly (VersionedObject | null)[], opts: WriteOptions, count: number = ids.length): Reconciled {
   // The usual read: every replica holds the same version. Then the merge is that version as it
   // is (when merging could not prune or truncate it), and no merge is computed.
   let first: VersionedObject | undefined;
   let allSame = true;
-  for (const obj of answers.values()) {
-    if (obj === null) continue;
+  /** Every answer is the very same object (a read whose remote answers were this node's bytes). */
+  let identical = true;
+  for (let i = 0; i < count; i++) {
+    const obj = objs[i] ?? null;
+    if (obj === null) {
+      identical = false;
+      continue;
+    }
     if (first === undefined) first = obj;
-    else if (!sameContent(first, obj)) {
-      allSame = false;
-      break;
+    else if (obj !== first) {
+      identical = false;
+      if (!sameContent(first, obj)) {
+        allSame = false;
+        break;
+      }
     }
   }
+  // needsRepair(x, x) is false for any x: no replica of an all-identical read is stale.
+  if (first !== undefined && identical && mergeKeepsAsIs(first, opts)) return { merged: first, stale: NONE_STALE };
   let merged = EMPTY_OBJECT;
   if (first !== undefined && allSame && mergeKeepsAsIs(first, opts)) merged = first;
-  else for (const obj of answers.values()) if (obj !== null) merged = mergeObjects(merged, obj, opts);
+  else for (let i = 0; i < count; i++) {
+    const obj = objs[i] ?? null;
+    if (obj !== null) merged = mergeObjects(merged, obj, opts);
+  }
   const empty = merged.clock.size === 0 && merged.siblings.length === 0;
   const stale: string[] = [];
-  for (const [id, obj] of answers) {
-    if (obj === null ? !empty : needsRepair(obj, merged)) stale.push(id);
+  for (let i = 0; i < count; i++) {
+    const obj = objs[i] ?? null;
+    if (obj === null ? !empty : needsRepair(obj, merged)) stale.push(ids[i]!);
   }
   return { merged, stale };
 }
