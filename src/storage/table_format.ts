@@ -366,10 +366,18 @@ export interface TableIndex {
   seqs: Float64Array;
   /** offsets[b]: where block b starts; offsets[count]: where the filter starts (end of the data). */
   offsets: Float64Array;
+  /** Bytes every block's last key starts with (their common prefix). */
+  prefixLen: number;
+  /**
+   * words[b]: the 4 bytes of block b's last key after prefixLen, big-endian, zero-padded. A
+   * search compares these (one small array) and reads a whole key only on a tie: with random
+   * point reads the index is cold, and each whole-key step touched three arrays.
+   */
+  words: Uint32Array;
 }
 
 /** Bytes a parsed index holds per data block besides its key bytes (the typed arrays). */
-export const INDEX_BYTES_PER_BLOCK = 4 + 4 + 8 + 8;
+export const INDEX_BYTES_PER_BLOCK = 4 + 4 + 8 + 8 + 4;
 
 /** Block b's size on disk, trailer included. */
 export function blockSizeAt(idx: TableIndex, b: number): number {
@@ -431,13 +439,26 @@ export function parseIndex(buf: Buffer, footer: Footer): TableIndex {
   }
   if (expectOffset !== footer.filterOffset) throw new FormatError('table index does not cover the data blocks');
   offsets.push(expectOffset);
+  const n = keyStarts.length;
+  // Keys are in order: the first and the last share what all of them share.
+  let prefixLen = 0;
+  if (n > 0) {
+    const a = keyStarts[0]!;
+    const z = keyStarts[n - 1]!;
+    const max = Math.min(keyLens[0]!, keyLens[n - 1]!);
+    while (prefixLen < max && buf[a + prefixLen] === buf[z + prefixLen]) prefixLen++;
+  }
+  const words = new Uint32Array(n);
+  for (let b = 0; b < n; b++) words[b] = wordAt(buf, keyStarts[b]! + prefixLen, keyStarts[b]! + keyLens[b]!);
   return {
-    count: keyStarts.length,
+    count: n,
     keys: buf,
     keyStarts: Uint32Array.from(keyStarts),
     keyLens: Uint32Array.from(keyLens),
     seqs: Float64Array.from(seqs),
     offsets: Float64Array.from(offsets),
+    prefixLen,
+    words,
   };
 }
 
@@ -448,14 +469,34 @@ export function checkFilter(buf: Buffer, footer: Footer): void {
 
 /** Index of the first block whose last internal key >= (key, seq); == block count if none. */
 export function findBlock(idx: TableIndex, key: Buffer, seq: number): number {
+  // Off the shared prefix, key is below or above every block's last key.
+  const p = idx.prefixLen;
+  const first = idx.keyStarts[0] ?? 0;
+  for (let j = 0; j < p; j++) {
+    if (j >= key.length) return 0;
+    const d = key[j]! - idx.keys[first + j]!;
+    if (d !== 0) return d < 0 ? 0 : idx.count;
+  }
+  // Ordering by word agrees with bytewise order whenever the words differ (zero padding: a
+  // shorter key orders first, as a prefix does), so only ties need the whole key.
+  const w = wordAt(key, p, key.length);
+  const words = idx.words;
   let lo = 0;
   let hi = idx.count;
   while (lo < hi) {
     const mid = (lo + hi) >>> 1;
-    if (compareIndexKey(idx, mid, key, seq) < 0) lo = mid + 1;
+    const mw = words[mid]!;
+    if (mw < w || (mw === w && compareIndexKey(idx, mid, key, seq) < 0)) lo = mid + 1;
     else hi = mid;
   }
   return lo;
+}
+
+/** The 4 bytes of buf[at, end) as a big-endian uint32, zero-padded past end. */
+function wordAt(buf: Uint8Array, at: number, end: number): number {
+  let w = 0;
+  for (let j = 0; j < 4; j++) w = w * 256 + (at + j < end ? buf[at + j]! : 0);
+  return w;
 }
 
 /**

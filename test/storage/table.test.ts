@@ -1,10 +1,11 @@
 import t from 'tap';
+import fc from 'fast-check';
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import { BlockCache } from '../../src/storage/block_cache.js';
 import { nodeFileSystem } from '../../src/storage/fs.js';
 import { KIND_DELETE, KIND_PUT, type InternalEntry } from '../../src/storage/internal_entry.js';
-import { TableBufferIterator, TableBuilder, tableFileName, FOOTER_BYTES, type Compression } from '../../src/storage/table_format.js';
+import { blockLastKey, findBlock, parseFooter, parseIndex, TableBufferIterator, TableBuilder, tableFileName, FOOTER_BYTES, type Compression } from '../../src/storage/table_format.js';
 import { TableReader } from '../../src/storage/table_reader.js';
 import { StorageError } from '../../src/storage/types.js';
 import { FormatError } from '../../src/storage/varint.js';
@@ -160,4 +161,40 @@ t.test('builder rejects out-of-order entries', async (t) => {
   b.add({ key: Buffer.from('b'), seq: 5, kind: KIND_PUT, time: 0, value: Buffer.alloc(1) });
   t.throws(() => b.add({ key: Buffer.from('a'), seq: 9, kind: KIND_PUT, time: 0, value: Buffer.alloc(1) }));
   t.throws(() => b.add({ key: Buffer.from('b'), seq: 6, kind: KIND_PUT, time: 0, value: Buffer.alloc(1) }), 'newer version after older');
+});
+
+t.test('findBlock agrees with a linear search over the index (shared prefixes, short keys, zero bytes)', async (t) => {
+  // Keys from a tiny alphabet with 0x00 (the word padding) and lengths around prefix + 4, under
+  // a shared prefix of 0-6 bytes; blocks of one or two entries; probes on and off the prefix.
+  const byteArb = fc.constantFrom(0x00, 0x01, 0x61, 0xff);
+  const keysArb = fc.record({
+    prefix: fc.uint8Array({ maxLength: 6 }),
+    tails: fc.uniqueArray(fc.array(byteArb, { maxLength: 7 }), { minLength: 1, maxLength: 40, selector: (a) => Buffer.from(a).toString('hex') }),
+  });
+  const probeArb = fc.array(fc.oneof(byteArb, fc.constantFrom(0x02, 0x62)), { maxLength: 12 });
+  await fc.assert(
+    fc.property(keysArb, fc.array(probeArb, { minLength: 1, maxLength: 20 }), fc.boolean(), ({ prefix, tails }, probes, probeWithPrefix) => {
+      const keys = tails.map((tail) => Buffer.concat([Buffer.from(prefix), Buffer.from(tail)])).sort(Buffer.compare);
+      const b = new TableBuilder({ blockBytes: 1, bloomBitsPerKey: 10, compression: 'none' });
+      keys.forEach((key, i) => b.add({ key, seq: i + 1, kind: KIND_PUT, time: 0, value: Buffer.alloc(0) }));
+      const { bytes } = b.finish();
+      const footer = parseFooter(bytes.subarray(bytes.length - FOOTER_BYTES), bytes.length);
+      const idx = parseIndex(bytes.subarray(footer.indexOffset, footer.indexOffset + footer.indexLen), footer);
+      for (const p of probes) {
+        const probe = probeWithPrefix ? Buffer.concat([Buffer.from(prefix), Buffer.from(p)]) : Buffer.from(p);
+        for (const seq of [0, Math.floor(keys.length / 2), Number.MAX_SAFE_INTEGER]) {
+          let want = 0;
+          while (want < idx.count) {
+            const c = Buffer.compare(blockLastKey(idx, want), probe);
+            if (c > 0 || (c === 0 && idx.seqs[want]! <= seq)) break;
+            want++;
+          }
+          const got = findBlock(idx, probe, seq);
+          if (got !== want) throw new Error(`probe ${probe.toString('hex')} seq ${seq}: findBlock ${got}, linear ${want} (prefix ${idx.prefixLen})`);
+        }
+      }
+    }),
+    { numRuns: 300 },
+  );
+  t.pass('findBlock matches');
 });
