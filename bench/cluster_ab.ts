@@ -5,12 +5,15 @@
  * is far less sensitive to the other load on a shared machine than ops/s.
  *
  *   node .build/NAME/bench/cluster_ab.js --a .build/BEFORE --b .build/AFTER [--rounds 4]
- *        [--requests 20000] [--out bench/results/cluster-ab]
+ *        [--requests 20000] [--paired] [--out bench/results/cluster-ab]
  *
  * Per round and build (order swapped every round): a fresh cluster of THAT build (its own
  * bench/cluster_procs.js, so its own CLI), preloaded with one SET per key, then
  * redis-benchmark -c 50 -d 100 -r KEYSPACE against node 0: SET -P 16, GET -P 16, SET -P 1,
  * GET -P 1. Writes `<out>.md` and `<out>.svg` when --out is given, else prints the table.
+ * --paired: per round both builds' clusters run side by side and every workload hits both at
+ * the same time (see runPaired): on a machine whose other load changes between rounds, the
+ * two CPU figures of a round were measured under the same load.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
@@ -51,6 +54,13 @@ interface Sample {
    * -P 16 while the replicas idle), so this predicts ops/s on a quiet machine better than the sum.
    */
   node0UsPerReq: number;
+  /**
+   * Node 0's write and read system calls per request (syscw, syscr of /proc/PID/io: write/writev
+   * and read/readv on its sockets and files). On loopback a socket write also runs the receiving
+   * side's TCP path and wakeup in the writer's context, so each one is a visible share of node 0's CPU.
+   */
+  node0WritesPerReq: number;
+  node0ReadsPerReq: number;
 }
 
 /** CPU ticks (utime + stime) of one process. */
@@ -61,35 +71,94 @@ function cpuTicks(pid: number): number {
   return Number(rest[11]) + Number(rest[12]);
 }
 
+/** Write and read system calls of one process so far (/proc/PID/io syscw, syscr). */
+function syscalls(pid: number): { w: number; r: number } {
+  const io = readFileSync(`/proc/${pid}/io`, 'utf8');
+  const field = (name: string): number => Number(new RegExp(`^${name}: (\\d+)$`, 'm').exec(io)?.[1] ?? NaN);
+  return { w: field('syscw'), r: field('syscr') };
+}
+
 const label = (w: (typeof WORKLOADS)[number]): string => `${w.test.toUpperCase()} -P ${w.pipeline}`;
 
-async function runBuild(build: string, requests: number): Promise<Sample[]> {
+/** A running cluster of one build, preloaded. */
+interface Running {
+  readonly build: string;
+  readonly cluster: StartedCluster;
+  readonly base: { bin: string; port: number; clients: number; dataBytes: number; keyspace: number };
+}
+
+async function startBuild(build: string): Promise<Running> {
   const procs = (await import(pathToFileURL(path.resolve(build, 'bench/cluster_procs.js')).href)) as { startRingkvCluster: StartCluster };
   const cluster = await procs.startRingkvCluster('redis-cli', 3, CONFIG);
+  const base = { bin: 'redis-benchmark', port: cluster.ports[0]!, clients: CLIENTS, dataBytes: DATA_BYTES, keyspace: KEYSPACE };
   try {
-    const port = cluster.ports[0]!;
-    const base = { bin: 'redis-benchmark', port, clients: CLIENTS, dataBytes: DATA_BYTES, keyspace: KEYSPACE };
     await runBenchmark({ ...base, test: 'set', requests: KEYSPACE * 3, pipeline: 16 });
+  } catch (err) {
+    await cluster.stop();
+    throw err;
+  }
+  return { build, cluster, base };
+}
+
+const FAILED: Sample = { rps: NaN, p99Ms: NaN, cpuUsPerReq: NaN, node0UsPerReq: NaN, node0WritesPerReq: NaN, node0ReadsPerReq: NaN };
+
+/** One workload against node 0 of `r`, with the CPU and system calls it cost the nodes. */
+async function measure(r: Running, w: (typeof WORKLOADS)[number], requests: number): Promise<Sample> {
+  const pids = r.cluster.pids();
+  const before = pids.reduce((a, p) => a + cpuTicks(p), 0);
+  const node0Before = cpuTicks(pids[0]!);
+  const node0IoBefore = syscalls(pids[0]!);
+  const n = w.pipeline === 1 ? Math.round(requests / 2) : requests;
+  try {
+    const row = await runBenchmark({ ...r.base, test: w.test, requests: n, pipeline: w.pipeline });
+    const after = pids.reduce((a, p) => a + cpuTicks(p), 0);
+    const usPerReq = (ticks: number): number => (ticks / CLOCK_TICKS_PER_S / n) * 1e6;
+    const io = syscalls(pids[0]!);
+    return {
+      rps: row.rps,
+      p99Ms: row.p99Ms,
+      cpuUsPerReq: usPerReq(after - before),
+      node0UsPerReq: usPerReq(cpuTicks(pids[0]!) - node0Before),
+      node0WritesPerReq: (io.w - node0IoBefore.w) / n,
+      node0ReadsPerReq: (io.r - node0IoBefore.r) / n,
+    };
+  } catch (err) {
+    // e.g. a NOQUORUM past the request timeout on an overloaded machine: the run is left out.
+    process.stderr.write(`${r.build} ${label(w)}: run failed, left out: ${(err as Error).message.slice(0, 200)}\n`);
+    return FAILED;
+  }
+}
+
+async function runBuild(build: string, requests: number): Promise<Sample[]> {
+  const r = await startBuild(build);
+  try {
     const out: Sample[] = [];
-    for (const w of WORKLOADS) {
-      const pids = cluster.pids();
-      const before = pids.reduce((a, p) => a + cpuTicks(p), 0);
-      const node0Before = cpuTicks(pids[0]!);
-      const n = w.pipeline === 1 ? Math.round(requests / 2) : requests;
-      try {
-        const row = await runBenchmark({ ...base, test: w.test, requests: n, pipeline: w.pipeline });
-        const after = pids.reduce((a, p) => a + cpuTicks(p), 0);
-        const usPerReq = (ticks: number): number => (ticks / CLOCK_TICKS_PER_S / n) * 1e6;
-        out.push({ rps: row.rps, p99Ms: row.p99Ms, cpuUsPerReq: usPerReq(after - before), node0UsPerReq: usPerReq(cpuTicks(pids[0]!) - node0Before) });
-      } catch (err) {
-        // e.g. a NOQUORUM past the request timeout on an overloaded machine: the run is left out.
-        process.stderr.write(`${build} ${label(w)}: run failed, left out: ${(err as Error).message.slice(0, 200)}\n`);
-        out.push({ rps: NaN, p99Ms: NaN, cpuUsPerReq: NaN, node0UsPerReq: NaN });
-      }
-    }
+    for (const w of WORKLOADS) out.push(await measure(r, w, requests));
     return out;
   } finally {
-    await cluster.stop();
+    await r.cluster.stop();
+  }
+}
+
+/**
+ * --paired: both builds' clusters run at the same time, each workload against both at once, so
+ * both see the same machine (the other helpers' load changes from minute to minute on a shared
+ * machine; alternating rounds only spread it). Ops/s are then each cluster's share of the
+ * machine; the CPU per request is the figure to compare.
+ */
+async function runPaired(a: string, b: string, requests: number): Promise<[Sample[], Sample[]]> {
+  const [ra, rb] = await Promise.all([startBuild(a), startBuild(b)]);
+  try {
+    const sa: Sample[] = [];
+    const sb: Sample[] = [];
+    for (const w of WORKLOADS) {
+      const [x, y] = await Promise.all([measure(ra, w, requests), measure(rb, w, requests)]);
+      sa.push(x);
+      sb.push(y);
+    }
+    return [sa, sb];
+  } finally {
+    await Promise.all([ra.cluster.stop(), rb.cluster.stop()]);
   }
 }
 
@@ -97,19 +166,33 @@ async function main(): Promise<void> {
   const argv = process.argv.slice(2);
   const a = flagValue(argv, '--a');
   const b = flagValue(argv, '--b');
-  if (a === undefined || b === undefined) throw new Error('usage: cluster_ab.js --a BUILD_DIR --b BUILD_DIR [--rounds N] [--requests N] [--out PREFIX]');
+  if (a === undefined || b === undefined) throw new Error('usage: cluster_ab.js --a BUILD_DIR --b BUILD_DIR [--rounds N] [--requests N] [--paired] [--out PREFIX]');
   const rounds = Number(flagValue(argv, '--rounds') ?? 4);
   const requests = Number(flagValue(argv, '--requests') ?? 20_000);
   const outPrefix = flagValue(argv, '--out');
   const samples: Record<'A' | 'B', Sample[][]> = { A: [], B: [] };
   const loads: string[] = [];
-  for (let r = 0; r < rounds; r++) {
+  const paired = argv.includes('--paired');
+  const show = (r: number, x: 'A' | 'B', s: Sample[]): void => {
+    process.stderr.write(
+      `round ${r + 1} ${x}: ${s.map((v, i) => `${label(WORKLOADS[i]!)} ${Math.round(v.rps)}/s p99 ${v.p99Ms} ms ${Math.round(v.cpuUsPerReq)} us (node 0 ${Math.round(v.node0UsPerReq)}, ${v.node0WritesPerReq.toFixed(3)} writes ${v.node0ReadsPerReq.toFixed(3)} reads)`).join('; ')}\n`,
+    );
+  };
+  for (let r = 0; r < rounds && paired; r++) {
+    loads.push(readFileSync('/proc/loadavg', 'utf8').split(' ')[0]!);
+    const [sa, sb] = await runPaired(a, b, requests);
+    samples.A.push(sa);
+    samples.B.push(sb);
+    show(r, 'A', sa);
+    show(r, 'B', sb);
+  }
+  for (let r = 0; r < rounds && !paired; r++) {
     const order: Array<'A' | 'B'> = r % 2 === 0 ? ['A', 'B'] : ['B', 'A'];
     for (const x of order) {
       loads.push(readFileSync('/proc/loadavg', 'utf8').split(' ')[0]!);
       const s = await runBuild(x === 'A' ? a : b, requests);
       samples[x].push(s);
-      process.stderr.write(`round ${r + 1} ${x}: ${s.map((v, i) => `${label(WORKLOADS[i]!)} ${Math.round(v.rps)}/s p99 ${v.p99Ms} ms ${Math.round(v.cpuUsPerReq)} us (node 0 ${Math.round(v.node0UsPerReq)})`).join('; ')}\n`);
+      process.stderr.write(`round ${r + 1} ${x}: ${s.map((v, i) => `${label(WORKLOADS[i]!)} ${Math.round(v.rps)}/s p99 ${v.p99Ms} ms ${Math.round(v.cpuUsPerReq)} us (node 0 ${Math.round(v.node0UsPerReq)}, ${v.node0WritesPerReq.toFixed(3)} writes ${v.node0ReadsPerReq.toFixed(3)} reads)`).join('; ')}\n`);
     }
   }
   const rows = WORKLOADS.map((w, i) => {
@@ -124,6 +207,7 @@ async function main(): Promise<void> {
       Math.round(med('A', (s) => s.node0UsPerReq)),
       Math.round(med('B', (s) => s.node0UsPerReq)),
       formatRatio(finiteMedian(perRound((s) => s.node0UsPerReq))),
+      `${med('A', (s) => s.node0WritesPerReq).toFixed(3)} / ${med('B', (s) => s.node0WritesPerReq).toFixed(3)}`,
       Math.round(med('A', (s) => s.rps)),
       Math.round(med('B', (s) => s.rps)),
       formatRatio(finiteMedian(perRound((s) => s.rps))),
@@ -133,15 +217,17 @@ async function main(): Promise<void> {
     ];
   });
   const table = markdownTable(
-    ['workload', 'CPU us/req A', 'CPU us/req B', 'B/A CPU', 'node 0 us/req A', 'node 0 us/req B', 'B/A node 0', 'ops/s A', 'ops/s B', 'B/A ops', 'p99 ms A', 'p99 ms B', 'B/A ops per round'],
+    ['workload', 'CPU us/req A', 'CPU us/req B', 'B/A CPU', 'node 0 us/req A', 'node 0 us/req B', 'B/A node 0', 'node 0 writes/req A / B', 'ops/s A', 'ops/s B', 'B/A ops', 'p99 ms A', 'p99 ms B', 'B/A ops per round'],
     rows,
   );
   const text =
     `# Cluster A/B: ${a} (A) vs ${b} (B)\n\n${describeEnvironment(benchEnvironment())}; load average (1 min) before each run: ${loads.join(', ')}\n\n` +
     `Command: \`node ${process.argv.slice(1).map((x) => path.relative(process.cwd(), x) || x).join(' ')}\`\n\n` +
-    `3 nodes N=3 W=2 R=2 appendfsync everysec, fresh per round and build, builds alternated (order swapped each round), ` +
+    (paired
+      ? `3 nodes N=3 W=2 R=2 appendfsync everysec, fresh per round and build; --paired: both builds' clusters up at once and each workload run against both at the same time (ops/s: each one's share of the machine), ` 
+      : `3 nodes N=3 W=2 R=2 appendfsync everysec, fresh per round and build, builds alternated (order swapped each round), `) +
     `redis-benchmark -c ${CLIENTS} -d ${DATA_BYTES} -r ${KEYSPACE} against node 0 (-n ${requests} at -P 16, ${Math.round(requests / 2)} at -P 1). ` +
-    `CPU us/req: utime+stime of the 3 node processes over the run / requests; node 0: the same for node 0 alone (the coordinator). Medians of ${rounds} rounds; B/A = median of per-round ratios.\n\n` +
+    `CPU us/req: utime+stime of the 3 node processes over the run / requests; node 0: the same for node 0 alone (the coordinator); writes/req: node 0's write system calls per request (/proc/PID/io syscw). Medians of ${rounds} rounds; B/A = median of per-round ratios.\n\n` +
     table;
   if (outPrefix === undefined) {
     process.stdout.write(text);

@@ -12,6 +12,8 @@
  *   node .build/NAME/bench/cluster_profile.js [--build .build/NAME] [--requests 40000] [--top 25]
  *
  * --build picks the build whose CLI runs the nodes (default: the one this file belongs to).
+ * --keep DIR keeps the three profiles there as node0.cpuprofile .. node2.cpuprofile (for a call
+ * tree in Chrome DevTools or a script); without it they are deleted.
  */
 import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
@@ -110,6 +112,7 @@ async function main(): Promise<void> {
   const build = path.resolve(flagValue(argv, '--build') ?? here);
   const requests = Number(flagValue(argv, '--requests') ?? 40_000);
   const top = Number(flagValue(argv, '--top') ?? 25);
+  const keep = flagValue(argv, '--keep');
   const procs = (await import(pathToFileURL(path.join(build, 'bench/cluster_procs.js')).href)) as { startRingkvCluster: StartCluster };
   const dirs = await Promise.all(Array.from({ length: NODES }, (_, i) => fs.mkdtemp(path.join(os.tmpdir(), `ringkv-cprof-${i}-`))));
   try {
@@ -128,6 +131,13 @@ async function main(): Promise<void> {
       await cluster.stop();
     }
     const profiles = await readProfiles(dirs);
+    if (keep !== undefined) {
+      await fs.mkdir(keep, { recursive: true });
+      for (const [i, d] of dirs.entries()) {
+        const file = (await fs.readdir(d)).find((f) => f.endsWith('.cpuprofile'))!;
+        await fs.copyFile(path.join(d, file), path.join(keep, `node${i}.cpuprofile`));
+      }
+    }
     for (const w of windows) process.stdout.write(report(w, profiles, top));
   } finally {
     for (const d of dirs) await fs.rm(d, { recursive: true, force: true });
