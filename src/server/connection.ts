@@ -36,7 +36,7 @@ import { ReplyBuffer } from '../resp/encoder.js';
 import { RequestParser, ProtocolError } from '../resp/parser.js';
 import type { ParserLimits } from '../resp/parser-limits.js';
 import { NO_REPLY, type ClientHandle } from './services.js';
-import { plansCommute, type Dispatcher, type OverlapPlan } from './dispatcher.js';
+import { AsyncCommand, plansCommute, type Dispatcher, type OverlapPlan } from './dispatcher.js';
 import type { LogFn } from './logger.js';
 import type { ServerStats } from './stats.js';
 import type { ClientState, CommandContext, ServerContext } from './types.js';
@@ -60,6 +60,18 @@ export const PIPELINE_INFLIGHT_MAX = 128;
 interface InFlight {
   readonly plan: OverlapPlan | undefined;
   reply: Reply | undefined;
+  /** The started async command until its reply settled (then undefined). */
+  cmd: AsyncCommand | undefined;
+}
+
+/**
+ * The commands of this client that wait on one promise, in request order: the plain SETs of a
+ * pipelined batch all return their engine write's reply promise (strings.ts setReplyOf), so a
+ * batch of 16 costs one continuation instead of 16.
+ */
+interface Waiting {
+  readonly reply: Promise<Reply>;
+  readonly entries: InFlight[];
 }
 
 /** What a connection needs from its server. */
@@ -86,6 +98,8 @@ export class Connection implements ClientHandle {
   #running = false;
   /** Commands started and not yet written out, in request order. */
   readonly #inflight: InFlight[] = [];
+  /** The last promise commands were seen waiting on, while unsettled: the next one may join it. */
+  #waiting: Waiting | undefined;
   /** A parsed command that could not start yet (it conflicts with one in flight). */
   #held: Buffer[] | undefined;
   /** A protocol error to answer once the commands before it are answered. */
@@ -260,22 +274,17 @@ export class Connection implements ClientHandle {
         }
       }
       this.#held = undefined;
-      const reply = this.#host.dispatcher.dispatch(this.#ctx, args);
-      if (reply instanceof Promise) {
+      const reply = this.#host.dispatcher.start(this.#ctx, args);
+      if (reply instanceof AsyncCommand) {
         // With nothing in flight the plan was not needed to start; it is for those that follow.
         if (this.#inflight.length === 0) plan = this.#host.dispatcher.overlapPlan(args);
-        const entry: InFlight = { plan, reply: undefined };
+        const entry: InFlight = { plan, reply: undefined, cmd: reply };
         this.#inflight.push(entry);
-        reply.then(
-          (r) => this.#complete(entry, r),
-          (err: unknown) => {
-            // The dispatcher turns handler failures into replies; this is a bug, not input.
-            this.#host.log('error', `client id=${this.state.id}: dispatcher rejected: ${String(err)}`);
-            this.#complete(entry, error('ERR internal error'));
-          },
-        );
+        const waiting = this.#waiting;
+        if (waiting !== undefined && waiting.reply === reply.reply) waiting.entries.push(entry);
+        else this.#wait(reply.reply, entry);
       } else if (this.#inflight.length > 0) {
-        this.#inflight.push({ plan, reply });
+        this.#inflight.push({ plan, reply, cmd: undefined });
       } else {
         this.#push(reply);
       }
@@ -309,8 +318,35 @@ export class Connection implements ClientHandle {
     return true;
   }
 
-  #complete(entry: InFlight, reply: Reply): void {
-    entry.reply = reply;
+  /** One continuation on `reply` for `first` and every command that joins it while it is unsettled. */
+  #wait(reply: Promise<Reply>, first: InFlight): void {
+    const waiting: Waiting = { reply, entries: [first] };
+    this.#waiting = waiting;
+    reply.then(
+      (r) => this.#settled(waiting, r, undefined),
+      (err: unknown) => this.#settled(waiting, undefined, err ?? new Error('rejected')),
+    );
+  }
+
+  /** The promise of `waiting` settled: each of its commands is counted and answered. */
+  #settled(waiting: Waiting, reply: Reply | undefined, err: unknown): void {
+    if (this.#waiting === waiting) this.#waiting = undefined;
+    const dispatcher = this.#host.dispatcher;
+    for (const entry of waiting.entries) {
+      const cmd = entry.cmd as AsyncCommand;
+      entry.cmd = undefined;
+      try {
+        entry.reply = dispatcher.finish(cmd, err === undefined ? (reply as Reply) : dispatcher.failure(cmd, err));
+      } catch (e) {
+        // finish only counts; a throw is a bug, answered without taking the connection down.
+        this.#host.log('error', `client id=${this.state.id}: finishing ${cmd.spec.name} failed: ${String(e)}`);
+        entry.reply = error('ERR internal error');
+      }
+    }
+    this.#complete();
+  }
+
+  #complete(): void {
     // Answer every finished command at the head, in request order.
     while (this.#inflight.length > 0) {
       const head = this.#inflight[0] as InFlight;

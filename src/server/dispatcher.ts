@@ -71,6 +71,18 @@ export interface DispatcherOptions {
 /** The command a request resolves to, or the error reply when it resolves to none. */
 export type Resolution = { spec: CommandSpec } | { error: string; countAs?: CommandSpec };
 
+/** A command whose handler returned a promise (Dispatcher.start): what finish counts once it settled. */
+export class AsyncCommand {
+  constructor(
+    readonly reply: Promise<Reply>,
+    readonly ctx: CommandContext,
+    readonly spec: CommandSpec,
+    readonly args: readonly Buffer[],
+    readonly usec: number,
+    readonly nowMs: number,
+  ) {}
+}
+
 export class Dispatcher {
   readonly table: CommandTable;
   readonly #stats: ServerStats;
@@ -181,7 +193,28 @@ export class Dispatcher {
     return { keys, write };
   }
 
+  /**
+   * Runs one command: its reply, or a promise of it when the handler is async (INFO commandstats
+   * and SLOWLOG count it once it settled). Tests and one-off callers; the connection uses start
+   * and finish, which let the commands of one batch wait on one continuation.
+   */
   dispatch(ctx: CommandContext, args: Buffer[]): Reply | Promise<Reply> {
+    const out = this.start(ctx, args);
+    if (!(out instanceof AsyncCommand)) return out;
+    return out.reply.then(
+      (reply) => this.finish(out, reply),
+      (err: unknown) => this.finish(out, this.failure(out, err)),
+    );
+  }
+
+  /**
+   * Starts one command: its reply when the handler answered synchronously (counted already), or
+   * an AsyncCommand whose `reply` settles later; the caller must then pass the settled reply
+   * (or failure(...) of the rejection) to finish exactly once, which counts it and returns the
+   * reply to send. Handlers of one pipelined batch may return the same promise (the plain SETs
+   * of one engine write: strings.ts setReplyOf), so a caller can wait once for all of them.
+   */
+  start(ctx: CommandContext, args: Buffer[]): Reply | AsyncCommand {
     const client = ctx.client;
     const r = this.resolve(args);
     this.#resolvedArgs = undefined;
@@ -216,13 +249,18 @@ export class Dispatcher {
     // to the reply, a loaded cluster node put nearly every command over slowlog-log-slower-than's
     // 10 ms (p99 at -c 50 -P 16 is 90-500 ms: queueing), so SLOWLOG listed queueing, not slow commands.
     const usec = Math.round((performance.now() - start) * 1000);
-    if (out instanceof Promise) {
-      return out.then(
-        (reply) => this.#finish(ctx, spec, args, usec, nowMs, reply),
-        (err: unknown) => this.#finish(ctx, spec, args, usec, nowMs, this.#failure(spec, err)),
-      );
-    }
+    if (out instanceof Promise) return new AsyncCommand(out, ctx, spec, args, usec, nowMs);
     return this.#finish(ctx, spec, args, usec, nowMs, out);
+  }
+
+  /** Counts a started command whose reply settled (see start); returns the reply to send. */
+  finish(cmd: AsyncCommand, reply: Reply): Reply {
+    return this.#finish(cmd.ctx, cmd.spec, cmd.args, cmd.usec, cmd.nowMs, reply);
+  }
+
+  /** The reply for a started command whose promise rejected (logged: handlers answer errors as replies). */
+  failure(cmd: AsyncCommand, err: unknown): Reply {
+    return this.#failure(cmd.spec, err);
   }
 
   #failure(spec: CommandSpec, err: unknown): Reply {
