@@ -56,6 +56,7 @@ import { sameObject } from '../coordinator/object_same.js';
 import { openEngine } from '../storage/engine.js';
 import { nodeFileSystem, type FileSystem } from '../storage/fs.js';
 import { KEY_BYTES_HARD_MAX, VALUE_BYTES_HARD_MAX } from '../storage/limits.js';
+import { COPY_THRESHOLD_BYTES } from '../resp/encoder.js';
 import { StorageError, type BatchOp, type EngineStats, type Entry, type FsyncPolicy, type KVEngine, type Snapshot } from '../storage/types.js';
 import { loadIdentity, markStopped, type Identity } from './identity.js';
 import { DATA_KEY_PREFIX_BYTES, dataBounds, dataKey, keyArgName, slotOf, slotRangeBounds, SLOT_COUNT, userKeyOf } from './key_layout.js';
@@ -77,6 +78,11 @@ export const RANDOMKEY_SAMPLE_KEYS = 16;
 
 /** Largest engine batch writeValue builds from the puts of one synchronous stretch (key + value bytes). */
 export const WRITE_BATCH_BYTES_MAX = 256 * 1024;
+/**
+ * GET (valuesSync) answers with a view of the engine's value below this size: the encoder copies
+ * such a reply into its slab; from COPY_THRESHOLD_BYTES on it passes the Buffer to the socket.
+ */
+export const VALUE_VIEW_MAX_BYTES = COPY_THRESHOLD_BYTES;
 
 /**
  * One plain put of writeValue waiting in a batch: what settling it takes (observer, counter,
@@ -367,9 +373,11 @@ export class Keyspace {
   /**
    * viewSync(key).values (GET's answer) without building the view: this node's own one-sibling
    * objects (object_plain_write.ts plainValueView) give their value without being decoded; any
-   * other object is decoded as viewSync does. The values are the caller's own copies (a reply
-   * may be written into; engine memory must not be). undefined when the read needs I/O (then
-   * call view()).
+   * other object is decoded as viewSync does. READ-ONLY: a value below
+   * VALUE_VIEW_MAX_BYTES may be a view of the engine's immutable memory (getSync), which the
+   * reply encoder copies into its slab; a larger one is copied here, since the encoder hands it
+   * to the socket as it is and a slow client would otherwise pin the engine buffer behind it.
+   * undefined when the read needs I/O (then call view()).
    */
   valuesSync(key: Buffer, nowMs: number = this.#now()): readonly Buffer[] | undefined {
     const stored = this.#engine.getSync?.(dataKey(key));
@@ -377,7 +385,7 @@ export class Keyspace {
     if (stored === null) return NO_VALUES;
     const value = plainValueView(stored, this.#actorUtf8(), nowMs);
     if (value === null) return NO_VALUES;
-    if (value !== undefined) return [Buffer.from(value)];
+    if (value !== undefined) return [value.length < VALUE_VIEW_MAX_BYTES ? value : Buffer.from(value)];
     return viewOf(this.#decode(key, stored), nowMs).values;
   }
 

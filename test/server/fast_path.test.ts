@@ -8,7 +8,7 @@
 import t from 'tap';
 import * as path from 'node:path';
 import { openEngine } from '../../src/storage/engine.js';
-import { ENGINE_DIR_NAME, Keyspace, WRITE_BATCH_BYTES_MAX } from '../../src/server/keyspace.js';
+import { ENGINE_DIR_NAME, Keyspace, VALUE_VIEW_MAX_BYTES, WRITE_BATCH_BYTES_MAX } from '../../src/server/keyspace.js';
 import { stringCommands } from '../../src/server/commands/strings.js';
 import type { Reply } from '../../src/resp/reply.js';
 import type { KVEngine } from '../../src/storage/types.js';
@@ -44,11 +44,15 @@ t.test('a hot GET is answered synchronously, a cold one through the engine, with
     if (r.kind !== 'bulk' || r.value.toString() !== `value-${i}`) ok = false;
   }
   t.ok(ok, 'every value read back after reopen (sync or async)');
-  // The value a GET returns is a copy: changing it does not change the store.
-  const r = GET(ctx(), [b('GET'), b('hot')]);
+  // A value the encoder would hand to the socket as it is (VALUE_VIEW_MAX_BYTES and up) is a
+  // copy: changing it does not change the store. A smaller one is a read-only view.
+  const big = 'x'.repeat(VALUE_VIEW_MAX_BYTES);
+  t.equal(await fx.run('SET', 'big', big), 'OK');
+  const r = GET(ctx(), [b('GET'), b('big')]);
+  t.notOk(r instanceof Promise, 'memtable hit: no promise');
   const got = r instanceof Promise ? await r : r;
   if (got.kind === 'bulk' && Buffer.isBuffer(got.value)) got.value.fill(0x7a);
-  t.equal(await fx.run('GET', 'hot'), 'v1', 'stored value unchanged by a caller writing into its reply');
+  t.equal(await fx.run('GET', 'big'), big, 'stored value unchanged by a caller writing into a large reply');
 });
 
 t.test('plain SET: same errors, counts and serialization per key as the general path', async (t) => {
