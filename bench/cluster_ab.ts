@@ -5,7 +5,7 @@
  * is far less sensitive to the other load on a shared machine than ops/s.
  *
  *   node .build/NAME/bench/cluster_ab.js --a .build/BEFORE --b .build/AFTER [--rounds 4]
- *        [--requests 20000] [--paired] [--out bench/results/cluster-ab]
+ *        [--requests 20000] [--paired] [--a-node-args '...'] [--b-node-args '...'] [--out bench/results/cluster-ab]
  *
  * Per round and build (order swapped every round): a fresh cluster of THAT build (its own
  * bench/cluster_procs.js, so its own CLI), preloaded with one SET per key, then
@@ -41,7 +41,7 @@ const finiteMedian = (xs: readonly number[]): number => {
   return ok.length === 0 ? NaN : median(ok);
 };
 
-type StartCluster = (cli: string, n: number, config: Readonly<Record<string, string | number>>) => Promise<StartedCluster>;
+type StartCluster = (cli: string, n: number, config: Readonly<Record<string, string | number>>, nodeArgs?: (i: number) => readonly string[]) => Promise<StartedCluster>;
 
 interface Sample {
   rps: number;
@@ -87,9 +87,13 @@ interface Running {
   readonly base: { bin: string; port: number; clients: number; dataBytes: number; keyspace: number };
 }
 
+/** Extra node flags per side (--a-node-args / --b-node-args, space-separated), e.g. V8 heap sizes. */
+const nodeArgsOf: Record<string, readonly string[]> = {};
+
 async function startBuild(build: string): Promise<Running> {
   const procs = (await import(pathToFileURL(path.resolve(build, 'bench/cluster_procs.js')).href)) as { startRingkvCluster: StartCluster };
-  const cluster = await procs.startRingkvCluster('redis-cli', 3, CONFIG);
+  const extra = nodeArgsOf[build] ?? [];
+  const cluster = await procs.startRingkvCluster('redis-cli', 3, CONFIG, () => extra);
   const base = { bin: 'redis-benchmark', port: cluster.ports[0]!, clients: CLIENTS, dataBytes: DATA_BYTES, keyspace: KEYSPACE };
   try {
     await runBenchmark({ ...base, test: 'set', requests: KEYSPACE * 3, pipeline: 16 });
@@ -166,13 +170,20 @@ async function main(): Promise<void> {
   const argv = process.argv.slice(2);
   const a = flagValue(argv, '--a');
   const b = flagValue(argv, '--b');
-  if (a === undefined || b === undefined) throw new Error('usage: cluster_ab.js --a BUILD_DIR --b BUILD_DIR [--rounds N] [--requests N] [--paired] [--out PREFIX]');
+  if (a === undefined || b === undefined) throw new Error('usage: cluster_ab.js --a BUILD_DIR --b BUILD_DIR [--rounds N] [--requests N] [--paired] [--a-node-args ARGS] [--b-node-args ARGS] [--out PREFIX]');
   const rounds = Number(flagValue(argv, '--rounds') ?? 4);
   const requests = Number(flagValue(argv, '--requests') ?? 20_000);
   const outPrefix = flagValue(argv, '--out');
   const samples: Record<'A' | 'B', Sample[][]> = { A: [], B: [] };
   const loads: string[] = [];
   const paired = argv.includes('--paired');
+  // The same build on both sides with different node flags needs two names for it: --b may be
+  // the same directory with a trailing slash.
+  const aArgs = flagValue(argv, '--a-node-args');
+  const bArgs = flagValue(argv, '--b-node-args');
+  if (aArgs !== undefined) nodeArgsOf[a] = aArgs.split(' ').filter((x) => x.length > 0);
+  if (bArgs !== undefined) nodeArgsOf[b] = bArgs.split(' ').filter((x) => x.length > 0);
+  if ((aArgs !== undefined || bArgs !== undefined) && a === b) throw new Error('--a and --b must differ as strings when node args differ (add a trailing slash to one)');
   const show = (r: number, x: 'A' | 'B', s: Sample[]): void => {
     process.stderr.write(
       `round ${r + 1} ${x}: ${s.map((v, i) => `${label(WORKLOADS[i]!)} ${Math.round(v.rps)}/s p99 ${v.p99Ms} ms ${Math.round(v.cpuUsPerReq)} us (node 0 ${Math.round(v.node0UsPerReq)}, ${v.node0WritesPerReq.toFixed(3)} writes ${v.node0ReadsPerReq.toFixed(3)} reads)`).join('; ')}\n`,
