@@ -23,6 +23,18 @@ export function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
 }
 
 /**
+ * The 4 bytes of buf[at, end) as a big-endian uint32, zero-padded past end. Two keys' words (at the
+ * same offset past a prefix they share) order as the keys do whenever the words differ; equal
+ * words need the whole keys. A binary search over words reads one small array instead of a key
+ * per step (findBlock, LevelKeys).
+ */
+export function wordAt(buf: Uint8Array, at: number, end: number): number {
+  let w = 0;
+  for (let j = 0; j < 4; j++) w = w * 256 + (at + j < end ? buf[at + j]! : 0);
+  return w;
+}
+
+/**
  * Values up to this size are copied into a shared slab (below); larger ones get their own
  * buffer. Node's own pool stops below 4 KiB (half its 8 KiB pool), so every 4 KiB value read
  * was its own ArrayBuffer: measured 1.4 us per copy against 0.6 us carved from a slab.

@@ -54,6 +54,7 @@ import { blockLastKey, blockSizeAt, tableFileName, type Compression, type TableB
 import type { BuildInput, BuildResult } from './table_job.js';
 import { alignSlices, planSlices, type SliceInput } from './compaction_slices.js';
 import { asCorrupt, NEEDS_IO, TableReader, type ReadStats } from './table_reader.js';
+import { LevelKeys } from './level_keys.js';
 import { compareBytes, copyBytes } from './bytes.js';
 import { FormatError } from './varint.js';
 import { describeLostRange, firstLostKeyInScan, lostRangeFor, overlapsLostRange, type LostRange } from './lost_ranges.js';
@@ -202,11 +203,14 @@ class TableHandle {
 /** An immutable set of live tables per level; readers pin the one they started with. */
 class Version {
   refs = 1;
+  /** keys[l]: level l's largest keys for point reads (levelCandidate); unused for L0. */
+  readonly keys: LevelKeys[];
   constructor(
     readonly levels: TableHandle[][],
     private readonly onDrop: (t: TableHandle) => void,
   ) {
     for (const level of levels) for (const t of level) t.refs++;
+    this.keys = levels.map((level, l) => new LevelKeys(l === 0 ? [] : level.map((t) => t.meta.largestKey)));
   }
   ref(): void {
     this.refs++;
@@ -1143,7 +1147,7 @@ export class Engine implements KVEngine {
       if (e) return e;
     }
     for (let l = 1; l < version.levels.length; l++) {
-      const t = this.levelCandidate(version.levels[l]!, key);
+      const t = this.levelCandidate(version, l, key);
       if (!t) continue;
       const e = t.reader.getCached(key, seq, this.readStats, (hashed ??= new BloomKey(key)), transient);
       if (e) return e;
@@ -1162,16 +1166,9 @@ export class Engine implements KVEngine {
     return undefined;
   }
 
-  /** The table of a sorted, non-overlapping level whose range may hold key. */
-  private levelCandidate(tables: TableHandle[], key: Buffer): TableHandle | undefined {
-    let lo = 0;
-    let hi = tables.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (compareBytes(tables[mid]!.meta.largestKey, key) < 0) lo = mid + 1;
-      else hi = mid;
-    }
-    const t = tables[lo];
+  /** The table of level l (sorted, non-overlapping, l >= 1) whose range may hold key. */
+  private levelCandidate(version: Version, l: number, key: Buffer): TableHandle | undefined {
+    const t = version.levels[l]![version.keys[l]!.firstAtOrAbove(key)];
     return t && compareBytes(key, t.meta.smallestKey) >= 0 ? t : undefined;
   }
 
@@ -1191,7 +1188,7 @@ export class Engine implements KVEngine {
         if (e) return e;
       }
       for (let l = 1; l < version.levels.length; l++) {
-        const t = this.levelCandidate(version.levels[l]!, key);
+        const t = this.levelCandidate(version, l, key);
         if (!t) continue;
         let e = t.reader.getCached(key, seq, this.readStats, hashed, false);
         if (e === NEEDS_IO) e = await t.reader.get(key, seq, this.readStats, hashed);

@@ -30,7 +30,7 @@
  * Compression: a block is stored compressed only when that saves at least 1/8 of it.
  * Codec choice by measurement: see bench/results/storage-eventloop.md, section "Block codec".
  */
-import { equalBytes } from './bytes.js';
+import { equalBytes, wordAt } from './bytes.js';
 import assert from 'node:assert';
 import { crc32, deflateRawSync, inflateRawSync } from 'node:zlib';
 import { BloomBuilder, validateBloom } from './bloom.js';
@@ -492,12 +492,6 @@ export function findBlock(idx: TableIndex, key: Buffer, seq: number): number {
   return lo;
 }
 
-/** The 4 bytes of buf[at, end) as a big-endian uint32, zero-padded past end. */
-function wordAt(buf: Uint8Array, at: number, end: number): number {
-  let w = 0;
-  for (let j = 0; j < 4; j++) w = w * 256 + (at + j < end ? buf[at + j]! : 0);
-  return w;
-}
 
 /**
  * A checked data block: its `entries` bytes (see the grammar) and where the entry starts lie.
