@@ -27,7 +27,7 @@ import { NoQuorumError } from './fsm_errors.js';
 import { isAbsent, planTargets, replicationOf, type BackgroundWork, type FsmStats, type FsmTimers, type TargetPlan } from './fsm_env.js';
 import { EMPTY_OBJECT_BYTES, type LocalReplica } from './local_replica.js';
 import { EMPTY_OBJECT, type VersionedObject, type WriteOptions } from './object.js';
-import { QuorumTally, resolveQuorum, type QuorumRequirement, type QuorumSpec, type QuorumTarget } from './quorum.js';
+import { QuorumTally, resolveQuorum, type QuorumSpec, type QuorumTarget } from './quorum.js';
 import { reconcileLists, type Reconciled } from './read_repair.js';
 import { decodeReplicaAnswer, replicaGetThen, type ReplicaTransport } from './replica_transport.js';
 import type { Ring } from './ring.js';
@@ -102,7 +102,6 @@ class GetFsm implements DeadlineEntry {
   /** 'quorum' fan-out: the deadline queued now is the hedge (ask the rest), not the request's. */
   #hedgePending = false;
   #plan: TargetPlan = EMPTY_PLAN;
-  #need: QuorumRequirement | undefined;
   #tally: QuorumTally | undefined;
   #order: readonly QuorumTarget[] = NO_TARGETS;
   /**
@@ -145,7 +144,6 @@ class GetFsm implements DeadlineEntry {
     const plan = planTargets(env.ring, req.slot, env.isUp, req.sloppy);
     this.#plan = plan;
     const need = resolveQuorum(req.r, replicationOf(env.ring, env.self));
-    this.#need = need;
     const tally = new QuorumTally(plan.targets, need, req.sloppy ? (req.notfoundOk ? READ_SLOPPY : READ_SLOPPY_NF) : req.notfoundOk ? READ_STRICT : READ_STRICT_NF);
     this.#tally = tally;
     for (let i = 0; i < plan.down.length; i++) tally.add(plan.down[i]!, 'error');

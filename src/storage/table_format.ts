@@ -492,7 +492,6 @@ export function findBlock(idx: TableIndex, key: Buffer, seq: number): number {
   return lo;
 }
 
-
 /**
  * A checked data block: its `entries` bytes (see the grammar) and where the entry starts lie.
  * Nothing is decoded up front; a seek binary-searches the starts and compares keys in place.
