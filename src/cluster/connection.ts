@@ -44,6 +44,7 @@ import {
 } from './frame.js';
 import { ClientHandshake, ServerHandshake } from './handshake.js';
 import { MAX_ERROR_TEXT_BYTES, MAX_HANDSHAKE_FRAME_BYTES } from './limits.js';
+import { PendingTable } from './pending_table.js';
 
 /** Payloads up to this size are copied into the outbound batch; bigger ones are written as-is. */
 export const MAX_COPIED_PAYLOAD_BYTES = 16 * 1024;
@@ -117,6 +118,8 @@ export interface ConnectionOptions {
  * of the coordinator's allocations: every replicated write sends N-1 requests).
  */
 interface Pending {
+  /** Its request id (the key of the pending table). */
+  readonly id: number;
   resolve(payload: Buffer): void;
   reject(err: Error): void;
   /** performance.now() after which the request times out. */
@@ -131,7 +134,8 @@ export class BusConnection {
   readonly #socket: net.Socket;
   readonly #decoder: FrameDecoder;
   readonly #opts: ConnectionOptions;
-  readonly #pending = new Map<number, Pending>();
+  /** Requests awaiting their response (pending_table.ts: why not a Map). */
+  readonly #pending = new PendingTable<Pending>();
   /** The request-deadline timer and the time it fires at (Infinity: not armed). */
   #deadlineTimer: NodeJS.Timeout | null = null;
   #deadlineTimerAtMs = Number.POSITIVE_INFINITY;
@@ -317,7 +321,7 @@ export class BusConnection {
     const id = this.#allocateId();
     const deadlineMs = performance.now() + timeoutMs;
     return new Promise<Buffer>((resolve, reject) => {
-      this.#pending.set(id, { resolve, reject, deadlineMs, type, timeoutMs });
+      this.#pending.add({ id, resolve, reject, deadlineMs, type, timeoutMs });
       if (deadlineMs < this.#deadlineTimerAtMs) this.#armDeadlineTimer(deadlineMs);
       this.#write(type, id, payload);
     });
@@ -341,9 +345,9 @@ export class BusConnection {
     this.#deadlineTimerAtMs = Number.POSITIVE_INFINITY;
     const now = performance.now();
     let next = Number.POSITIVE_INFINITY;
-    for (const [id, p] of this.#pending) {
+    for (const p of this.#pending.entries()) {
       if (p.deadlineMs <= now) {
-        this.#pending.delete(id);
+        this.#pending.take(p.id);
         this.#opts.stats.requestTimeouts++;
         p.reject(new ClusterError('ERR_BUS_TIMEOUT', `${this.peer.id}: no response to type 0x${p.type.toString(16)} in ${p.timeoutMs} ms`));
       } else if (p.deadlineMs < next) next = p.deadlineMs;
@@ -389,8 +393,9 @@ export class BusConnection {
     this.#decoder.stop();
     this.#socket.destroy();
     this.#disarmDeadlineTimer();
-    for (const [, p] of this.#pending) p.reject(reason);
+    const pending = this.#pending.entries();
     this.#pending.clear();
+    for (const p of pending) p.reject(reason);
     const listeners = this.#closeListeners;
     this.#closeListeners = [];
     for (const l of listeners) l(reason);
@@ -497,12 +502,11 @@ export class BusConnection {
   #onFrame(f: Frame): void {
     this.#opts.stats.framesIn++;
     if (f.type === FrameType.RESPONSE || f.type === FrameType.ERROR) {
-      const p = this.#pending.get(f.requestId);
+      const p = this.#pending.take(f.requestId);
       if (!p) {
         this.#opts.stats.lateResponses++;
         return;
       }
-      this.#pending.delete(f.requestId);
       // Nothing left to time out: no timer may keep the process alive for a finished request.
       if (this.#pending.size === 0) this.#disarmDeadlineTimer();
       if (f.type === FrameType.RESPONSE) p.resolve(f.payload);

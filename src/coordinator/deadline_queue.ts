@@ -30,7 +30,14 @@ export const MAX_QUEUED_DEADLINES = 1 << 22;
 
 export class DeadlineQueue {
   readonly #timers: FsmTimers;
-  readonly #heap: DeadlineEntry[] = [];
+  /**
+   * The heap in slots [0, #size); the slots after it hold undefined. The array only grows (to the
+   * most requests in flight seen): a heap that grew and shrank with every burst replaced its
+   * backing store each time, and a dropped store, promoted while in use, still pointed at the
+   * state machines it held, which kept them (and all they reach) alive past scavenges.
+   */
+  readonly #heap: (DeadlineEntry | undefined)[] = [];
+  #size = 0;
   /** Cancels the armed timer; undefined when none is armed. */
   #cancel: (() => void) | undefined;
   #armedAtMs = Number.POSITIVE_INFINITY;
@@ -40,16 +47,17 @@ export class DeadlineQueue {
   }
 
   get size(): number {
-    return this.#heap.length;
+    return this.#size;
   }
 
   /** Queues `e` to expire at `atMs` (timers.now() time). `e` must not be queued already. */
   add(e: DeadlineEntry, atMs: number): void {
     if (e.deadlineSlot !== -1) assert.fail('deadline entry queued twice');
-    if (this.#heap.length >= MAX_QUEUED_DEADLINES) assert.fail(`more than ${MAX_QUEUED_DEADLINES} request deadlines queued`);
+    if (this.#size >= MAX_QUEUED_DEADLINES) assert.fail(`more than ${MAX_QUEUED_DEADLINES} request deadlines queued`);
     e.deadlineAtMs = atMs;
-    const i = this.#heap.length;
-    this.#heap.push(e);
+    const i = this.#size++;
+    if (i === this.#heap.length) this.#heap.push(e);
+    else this.#heap[i] = e;
     e.deadlineSlot = i;
     this.#up(i);
     if (atMs < this.#armedAtMs) this.#arm(atMs);
@@ -62,8 +70,10 @@ export class DeadlineQueue {
     const heap = this.#heap;
     if (!(heap[i] === e)) assert.fail('deadline entry not at its slot');
     e.deadlineSlot = -1;
-    const last = heap.pop()!;
-    if (i === heap.length) return;
+    const n = --this.#size;
+    const last = heap[n]!;
+    heap[n] = undefined;
+    if (i === n) return;
     heap[i] = last;
     last.deadlineSlot = i;
     this.#down(i);
@@ -83,12 +93,12 @@ export class DeadlineQueue {
     const heap = this.#heap;
     // An entry an onDeadline re-adds with a deadline already past (a timer that fired late) runs
     // again in this loop; the fsms re-add at most once (get_fsm's hedge), so the loop ends.
-    while (heap.length > 0 && heap[0]!.deadlineAtMs <= now) {
+    while (this.#size > 0 && heap[0]!.deadlineAtMs <= now) {
       const e = heap[0]!;
       this.remove(e);
       e.onDeadline();
     }
-    if (heap.length > 0 && heap[0]!.deadlineAtMs < this.#armedAtMs) this.#arm(heap[0]!.deadlineAtMs);
+    if (this.#size > 0 && heap[0]!.deadlineAtMs < this.#armedAtMs) this.#arm(heap[0]!.deadlineAtMs);
   };
 
   #up(i: number): void {
@@ -108,7 +118,7 @@ export class DeadlineQueue {
 
   #down(i: number): void {
     const heap = this.#heap;
-    const n = heap.length;
+    const n = this.#size;
     const e = heap[i]!;
     for (;;) {
       const l = 2 * i + 1;
