@@ -145,9 +145,11 @@ export function decodeReplicaPutBatchAnswer(payload: Buffer, expected: number): 
 }
 
 export function encodeReplicaGet(key: Buffer): Buffer {
-  const w = new ByteWriter(4 + key.length);
-  writeKey(w, key);
-  return w.finish();
+  // One buffer of the exact size, no ByteWriter and no view of it: every GET of a cluster sends one.
+  const out = Buffer.allocUnsafe(4 + key.length);
+  out.writeUInt32BE(key.length, 0);
+  key.copy(out, 4);
+  return out;
 }
 
 export function decodeReplicaGet(payload: Buffer): Buffer {

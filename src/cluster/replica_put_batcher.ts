@@ -19,6 +19,7 @@
  * that error (mapped once by `send`); a per-entry error comes back as that entry's own rejection.
  */
 import assert from 'node:assert';
+import { settleReplicaPut, type ReplicaPutCallback } from '../coordinator/replica_transport.js';
 import type { ReplicaPutEntry } from './replica_codec.js';
 
 /** Most puts one batch carries (far below MAX_WIRE_BATCH_ENTRIES). */
@@ -26,18 +27,16 @@ export const REPLICA_PUT_BATCH_MAX_ENTRIES = 512;
 /** Most payload bytes queued for one peer before the batch is sent without waiting for the turn to end. */
 export const REPLICA_PUT_BATCH_MAX_BYTES = 1024 * 1024;
 
-/** How one put ends: undefined (merged there) or its error. Called once, never synchronously. */
-export type PutDone = (err: unknown) => void;
-
-interface Queued {
-  readonly entry: ReplicaPutEntry;
-  /** performance.now() deadline of this put. */
-  readonly deadline: number;
-  readonly done: PutDone;
-}
-
+/**
+ * The puts queued for one peer, as parallel arrays (entry i is answered to dones[i]): no object
+ * per put beyond its entry, which a write shares between its targets (every SET of a cluster
+ * queues one put per other replica).
+ */
 interface PeerQueue {
-  items: Queued[];
+  entries: ReplicaPutEntry[];
+  dones: ReplicaPutCallback[];
+  /** performance.now() deadline of the earliest put queued: the batch's request timeout. */
+  deadline: number;
   bytes: number;
 }
 
@@ -52,6 +51,10 @@ export interface BatchSender {
 }
 
 export class ReplicaPutBatcher {
+  /**
+   * One queue per peer ever sent to, kept (a flush takes its arrays and leaves it empty): a Map
+   * entry added and deleted per peer and turn made the Map rebuild its table every few turns.
+   */
   readonly #queues = new Map<string, PeerQueue>();
   #scheduled = false;
   /** Batches sent and entries they carried (for tests and INFO). */
@@ -67,16 +70,24 @@ export class ReplicaPutBatcher {
     return new Promise<void>((resolve, reject) => this.putNotify(node, entry, timeoutMs, (err) => (err === undefined ? resolve() : reject(err))));
   }
 
-  /** put() with a callback: no promise per put (a write fans out to every other replica). */
-  putNotify(node: string, entry: ReplicaPutEntry, timeoutMs: number, done: PutDone): void {
+  /**
+   * put() with a callback: no promise per put (a write fans out to every other replica). `done`
+   * is a function or a listener told `replicaPutDone(node, err)` (settleReplicaPut), called once,
+   * never synchronously, with undefined (merged there) or the put's error.
+   */
+  putNotify(node: string, entry: ReplicaPutEntry, timeoutMs: number, done: ReplicaPutCallback): void {
+    const deadline = this.now() + timeoutMs;
     let q = this.#queues.get(node);
     if (q === undefined) {
-      q = { items: [], bytes: 0 };
+      q = { entries: [], dones: [], deadline, bytes: 0 };
       this.#queues.set(node, q);
+    } else if (q.entries.length === 0 || deadline < q.deadline) {
+      q.deadline = deadline;
     }
-    q.items.push({ entry, deadline: this.now() + timeoutMs, done });
+    q.entries.push(entry);
+    q.dones.push(done);
     q.bytes += entry.key.length + entry.objectBytes.length;
-    if (q.items.length >= REPLICA_PUT_BATCH_MAX_ENTRIES || q.bytes >= REPLICA_PUT_BATCH_MAX_BYTES) {
+    if (q.entries.length >= REPLICA_PUT_BATCH_MAX_ENTRIES || q.bytes >= REPLICA_PUT_BATCH_MAX_BYTES) {
       this.#flushPeer(node, q);
       return;
     }
@@ -92,27 +103,31 @@ export class ReplicaPutBatcher {
   };
 
   #flushPeer(node: string, q: PeerQueue): void {
-    const items = q.items;
-    if (items.length === 0) return;
+    const { entries, dones } = q;
+    if (entries.length === 0) return;
     // Detach before sending: puts made while this batch is in flight start the next one.
-    this.#queues.delete(node);
-    let deadline = Infinity;
-    for (const it of items) if (it.deadline < deadline) deadline = it.deadline;
-    const timeoutMs = Math.max(1, Math.round(deadline - this.now()));
-    if (items.length === 1) {
-      const only = items[0]!;
-      this.sender.single(node, only.entry, timeoutMs).then(() => only.done(undefined), (err: unknown) => only.done(err ?? new Error('replica put failed')));
+    q.entries = [];
+    q.dones = [];
+    q.bytes = 0;
+    const timeoutMs = Math.max(1, Math.round(q.deadline - this.now()));
+    if (entries.length === 1) {
+      const done = dones[0]!;
+      this.sender.single(node, entries[0]!, timeoutMs).then(
+        () => settleReplicaPut(done, node, undefined),
+        (err: unknown) => settleReplicaPut(done, node, err ?? new Error('replica put failed')),
+      );
       return;
     }
     this.batchesSent++;
-    this.batchedPuts += items.length;
-    this.sender.batch(node, items.map((it) => it.entry), timeoutMs).then(
+    this.batchedPuts += entries.length;
+    this.sender.batch(node, entries, timeoutMs).then(
       (results) => {
-        assert(results.length === items.length, 'one batch result per entry');
-        for (let i = 0; i < items.length; i++) items[i]!.done(results[i]);
+        assert(results.length === dones.length, 'one batch result per entry');
+        for (let i = 0; i < dones.length; i++) settleReplicaPut(dones[i]!, node, results[i]);
       },
       (err: unknown) => {
-        for (const it of items) it.done(err ?? new Error('replica put batch failed'));
+        const e = err ?? new Error('replica put batch failed');
+        for (let i = 0; i < dones.length; i++) settleReplicaPut(dones[i]!, node, e);
       },
     );
   }

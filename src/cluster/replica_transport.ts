@@ -28,6 +28,7 @@ import {
   decodeReplicaAnswer,
   type ReplicaGetBytesDone,
   type ReplicaGetDone,
+  type ReplicaPutCallback,
   type ReplicaPutDone,
   type ReplicaPutOptions,
   type ReplicaTransport,
@@ -130,9 +131,20 @@ export class BusReplicaTransport implements ReplicaTransport {
     this.#batcher.putNotify(node, this.#putEntry(key, object, opts), opts.timeoutMs, done);
   }
 
+  /**
+   * The last entry queued by replicaPutBytesNotify: a write's fan-out sends the same key and bytes
+   * to every other replica in one loop, so they share one entry (entries are never written into).
+   */
+  #lastEntry: ReplicaPutEntry | undefined;
+
   /** replicaPutNotify of an object already encoded (a write's stored bytes): sent as they are. */
-  replicaPutBytesNotify(node: string, key: Buffer, objectBytes: Buffer, opts: ReplicaPutOptions, done: ReplicaPutDone): void {
-    this.#batcher.putNotify(node, { key, objectBytes, hintFor: opts.hintFor }, opts.timeoutMs, done);
+  replicaPutBytesNotify(node: string, key: Buffer, objectBytes: Buffer, opts: ReplicaPutOptions, done: ReplicaPutCallback): void {
+    let e = this.#lastEntry;
+    if (e === undefined || e.objectBytes !== objectBytes || e.key !== key || e.hintFor !== opts.hintFor) {
+      e = { key, objectBytes, hintFor: opts.hintFor };
+      this.#lastEntry = e;
+    }
+    this.#batcher.putNotify(node, e, opts.timeoutMs, done);
   }
 
   #putEntry(key: Buffer, object: VersionedObject, opts: ReplicaPutOptions): ReplicaPutEntry {

@@ -70,6 +70,8 @@ export class ByteWriter {
 
   /** A string with a u8 length prefix; the caller's cap must be <= 255. */
   str8(s: string, maxBytes: number): this {
+    // The empty string (a replica put with no hint: every write's fan-out) makes no Buffer.
+    if (s.length === 0) return this.u8(0);
     const b = Buffer.from(s, 'utf8');
     if (!(b.length <= maxBytes && b.length <= 0xff)) assert.fail(`string of ${b.length} bytes over its cap ${maxBytes}`);
     return this.u8(b.length).bytes(b);

@@ -24,7 +24,7 @@ import { planTargets, replicationOf, type BackgroundWork, type FsmStats, type Fs
 import type { LocalReplica } from './local_replica.js';
 import { decodeObject, type VersionedObject } from './object.js';
 import { QuorumTally, resolveQuorum, type QuorumDecision, type QuorumSpec, type QuorumTarget } from './quorum.js';
-import { replicaPutBytesThen, type ReplicaPutOptions, type ReplicaTransport } from './replica_transport.js';
+import { replicaPutBytesThen, type ReplicaPutListener, type ReplicaPutOptions, type ReplicaTransport } from './replica_transport.js';
 import type { Ring } from './ring.js';
 import type { StoredWrite } from '../server/keyspace.js';
 import type { LogFn } from '../server/logger.js';
@@ -83,7 +83,7 @@ export function runPut(env: PutEnv, req: PutRequest): Promise<Buffer> {
  * One write's state, as one object (fields and methods, no closures per step): the request, the
  * tally, what was stored, and its place in the deadline queue.
  */
-class PutFsm implements DeadlineEntry {
+class PutFsm implements DeadlineEntry, ReplicaPutListener {
   deadlineAtMs = 0;
   deadlineSlot = -1;
   /** The request has replied (or given up); later answers are only counted. */
@@ -193,18 +193,21 @@ class PutFsm implements DeadlineEntry {
       const hintFor = plan.hintFor.size === 0 ? undefined : plan.hintFor.get(t.id);
       const timeoutMs = Math.max(1, this.#deadline - env.timers.now());
       const opts = hintFor === undefined ? (plain ??= { timeoutMs }) : { timeoutMs, hintFor };
-      // A callback per target, not a promise chain (replicaPutThen): every write fans out to N-1.
+      // This fsm is the callback (replicaPutDone), not a promise chain or a closure per target:
+      // every write fans out to N-1.
       env.background.begin();
-      const id = t.id;
-      replicaPutBytesThen(env.transport, id, req.key, this.#stored, this.#objectOf, opts, (err) => {
-        env.background.end();
-        try {
-          this.#onAnswer(id, err);
-        } catch (bug) {
-          // Never into the transport's loop over a batch's callbacks (the other puts must settle).
-          env.log('error', `put_fsm: answer of ${id} not handled: ${String(bug)}`);
-        }
-      });
+      replicaPutBytesThen(env.transport, t.id, req.key, this.#stored, this.#objectOf, opts, this);
+    }
+  }
+
+  /** A replica put of the fan-out ended (undefined: durable there). */
+  replicaPutDone(node: string, err: unknown): void {
+    this.env.background.end();
+    try {
+      this.#onAnswer(node, err);
+    } catch (bug) {
+      // Never into the transport's loop over a batch's callbacks (the other puts must settle).
+      this.env.log('error', `put_fsm: answer of ${node} not handled: ${String(bug)}`);
     }
   }
 

@@ -64,6 +64,24 @@ export type ReplicaGetBytesDone = (bytes: Buffer | undefined, err?: unknown) => 
 /** How a replica put ends: undefined when it is durable on the replica, else the error. */
 export type ReplicaPutDone = (err: unknown) => void;
 
+/**
+ * ReplicaPutDone as an object: `replicaPutDone(node, err)` is called instead of a closure made per
+ * target (a write's fan-out, put_fsm: every SET of a cluster sends N-1 puts, and one closure and
+ * its context each were a visible share of the coordinator's allocation).
+ */
+export interface ReplicaPutListener {
+  replicaPutDone(node: string, err: unknown): void;
+}
+
+/** Either form of a replica put's callback (replicaPutBytesNotify takes both). */
+export type ReplicaPutCallback = ReplicaPutDone | ReplicaPutListener;
+
+/** Calls `done` for the put to `node`, in whichever form it was given. */
+export function settleReplicaPut(done: ReplicaPutCallback, node: string, err: unknown): void {
+  if (typeof done === 'function') done(err);
+  else done.replicaPutDone(node, err);
+}
+
 export interface ReplicaTransport {
   /** Ask replica `node` to merge `object` for `key` into its store; resolves when durable there. */
   replicaPut(node: string, key: Buffer, object: VersionedObject, opts: ReplicaPutOptions): Promise<void>;
@@ -78,9 +96,10 @@ export interface ReplicaTransport {
    * Optional: replicaPutNotify with the object as its encoding (encodeObject's bytes, e.g. what
    * the coordinator's own replica stored), sent as they are: a write's fan-out uses it when
    * present (replicaPutBytesThen), so the object is neither decoded nor encoded again to be sent.
-   * Same contract as replicaPutNotify; the bytes are not written into.
+   * Same contract as replicaPutNotify (`done` settled through settleReplicaPut, in either form);
+   * the bytes are not written into.
    */
-  replicaPutBytesNotify?(node: string, key: Buffer, objectBytes: Buffer, opts: ReplicaPutOptions, done: ReplicaPutDone): void;
+  replicaPutBytesNotify?(node: string, key: Buffer, objectBytes: Buffer, opts: ReplicaPutOptions, done: ReplicaPutCallback): void;
   /** Ask replica `node` for its object for `key` (EMPTY_OBJECT when absent). */
   replicaGet(node: string, key: Buffer, opts: { readonly timeoutMs: number }): Promise<VersionedObject>;
   /**
@@ -150,13 +169,13 @@ export function replicaPutBytesThen(
   objectBytes: Buffer,
   objectOf: () => VersionedObject,
   opts: ReplicaPutOptions,
-  done: ReplicaPutDone,
+  done: ReplicaPutCallback,
 ): void {
   if (transport.replicaPutBytesNotify !== undefined) {
     transport.replicaPutBytesNotify(node, key, objectBytes, opts, done);
     return;
   }
-  replicaPutThen(transport, node, key, objectOf(), opts, done);
+  replicaPutThen(transport, node, key, objectOf(), opts, typeof done === 'function' ? done : (err) => done.replicaPutDone(node, err));
 }
 
 /** A replica's answer bytes decoded; throws ReplicaCallError when they do not decode (a corrupt answer). */

@@ -11,6 +11,7 @@ import { decodeObject, encodeObject, type VersionedObject } from '../../src/coor
 import {
   ReplicaCallError,
   ReplicaUnreachableError,
+  settleReplicaPut,
   type ReplicaPutOptions,
   type ReplicaTransport,
   type WriteRequestWire,
@@ -165,8 +166,8 @@ export class MemNet {
               ]);
               if (err !== undefined) throw err;
             }).then(
-              () => done(undefined),
-              (err: unknown) => done(err),
+              () => settleReplicaPut(done, node, undefined),
+              (err: unknown) => settleReplicaPut(done, node, err),
             );
           },
           replicaGetBytesNotify: (node, key, opts, done) => {
