@@ -6,7 +6,7 @@
  */
 
 /** Keys longer than this are compared natively. */
-const JS_COMPARE_BYTES_MAX = 64;
+export const JS_COMPARE_BYTES_MAX = 64;
 
 export function compareBytes(a: Uint8Array, b: Uint8Array): number {
   const n = a.length < b.length ? a.length : b.length;
@@ -16,6 +16,17 @@ export function compareBytes(a: Uint8Array, b: Uint8Array): number {
     if (d !== 0) return d < 0 ? -1 : 1;
   }
   return a.length === b.length ? 0 : a.length < b.length ? -1 : 1;
+}
+
+/** compareBytes of a[ao, ao + al) and b[bo, bo + bl), without making views of them. */
+export function compareByteRanges(a: Buffer, ao: number, al: number, b: Buffer, bo: number, bl: number): number {
+  const n = al < bl ? al : bl;
+  if (n > JS_COMPARE_BYTES_MAX) return a.compare(b, bo, bo + bl, ao, ao + al);
+  for (let j = 0; j < n; j++) {
+    const d = a[ao + j]! - b[bo + j]!;
+    if (d !== 0) return d < 0 ? -1 : 1;
+  }
+  return al === bl ? 0 : al < bl ? -1 : 1;
 }
 
 export function equalBytes(a: Uint8Array, b: Uint8Array): boolean {

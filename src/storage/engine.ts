@@ -48,7 +48,7 @@ import { encodeEntry, isDeadAt, KIND_DELETE, KIND_PUT, type InternalEntry } from
 import { KEY_BYTES_HARD_MAX, LOG_FILE_BYTES_MAX, LOG_RECORD_BYTES_MAX, VALUE_BYTES_HARD_MAX } from './limits.js';
 import { logFileName, LogWriter, parseLog, recordLength, writeRecord, type LogOp } from './log.js';
 import { LEVELS, MANIFEST_TMP_FILE, readManifest, writeManifest, type ManifestTable } from './manifest.js';
-import { Memtable } from './memtable.js';
+import { hashKey, Memtable } from './memtable.js';
 import { LevelIterator, mergeLive, type InternalIterator } from './merge_iterator.js';
 import { blockLastKey, blockSizeAt, tableFileName, type Compression, type TableBuildOptions, type TableIndex } from './table_format.js';
 import type { BuildInput, BuildResult } from './table_job.js';
@@ -1157,10 +1157,11 @@ export class Engine implements KVEngine {
 
   /** The newest memtable entry for key at seq: the active memtable, then immutables newest first. */
   private memLookup(key: Buffer, seq: number): InternalEntry | undefined {
-    const m = this.mem.get(key, seq);
+    const hash = hashKey(key, 0, key.length);
+    const m = this.mem.getHashed(key, hash, seq);
     if (m) return m;
     for (let i = this.imms.length - 1; i >= 0; i--) {
-      const e = this.imms[i]!.get(key, seq);
+      const e = this.imms[i]!.getHashed(key, hash, seq);
       if (e) return e;
     }
     return undefined;

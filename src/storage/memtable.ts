@@ -6,59 +6,90 @@
  * Layout, chosen by measurement:
  *  - Version data stays where it already is: in the commit-log record buffers of the group
  *    commits (applyRecords), or, for versions added one by one (recovery), in arena chunks.
- *    Each version is a row of typed arrays (segment, key/value offsets and lengths, seq, kind,
- *    time, older version): no JS object per write, so the garbage collector has almost nothing
- *    to trace (per-write objects cost 30-60 ms scavenge pauses under write load, which broke
- *    the 20 ms event-loop budget).
- *  - A Map from the key's latin1 string (one char per byte, so JS string order IS bytewise
- *    order) to its newest version, and the key strings in order as a sorted array plus an
- *    unsorted tail, folded in when it grows past 1/8 of the sorted part or when an iterator
- *    needs order. (A skip list spent ~30 pointer-chasing comparisons per insert: 5-10x slower.)
+ *    Each version is a row: 8 int32s (segment, key/value offsets and lengths, kind, older
+ *    row, key id) and 2 doubles (seq, time) in two typed arrays, so a lookup
+ *    touches one or two cache lines per version and there is no JS object per write: the
+ *    garbage collector has almost nothing to trace (per-write objects cost 30-60 ms scavenge
+ *    pauses under write load, which broke the 20 ms event-loop budget).
+ *  - Each distinct key gets a key id (0, 1, 2, ... in order of first write). An open-addressing
+ *    hash table (linear probing, at most half full) finds a key's newest row from its bytes:
+ *    each slot is two int32s, that row + 1 (0 = empty) and the key's hash (murmur3 over the
+ *    bytes, hashKey); a probe compares bytes in place, against that row's key in its record
+ *    buffer. So a get or an insert allocates nothing that outlives it. (A Map keyed by latin1
+ *    strings built and hashed a string per get and per insert, and every key's string and Map
+ *    entry survived the scavenges: bench/results/storage-perf-notes.md, session 9.)
+ *  - Key order is built only when something needs it (an iterator, countRange): the ids already
+ *    sorted plus the ids added since (the tail), sorted by the 4 bytes after the prefix the tail
+ *    shares (one native sort of packed numbers; ties compared in full) and merged in. A flush
+ *    of records (the engine's normal case) never needs it. (A skip list spent ~30
+ *    pointer-chasing comparisons per insert: 5-10x slower.)
  *
- * Consistency: an iterator takes the sorted key array as it is when created (every key written
- * so far) and, per key, the version chain from the head it finds (older links never change);
- * keys and versions added later have sequence numbers above any snapshot it reads at.
+ * Consistency: an iterator takes the sorted id array as it is when created (every key written
+ * so far; the array is never changed afterwards) and, per key, the version chain from the head
+ * it finds (older links never change); keys and versions added later have sequence numbers
+ * above any snapshot it reads at.
  *
  * Size accounting (`bytes`) counts keys, values and a fixed per-version overhead; the engine
  * turns the memtable immutable once it passes EngineOptions.memtableBytes.
  */
 import assert from 'node:assert';
+import { compareByteRanges, JS_COMPARE_BYTES_MAX, wordAt } from './bytes.js';
 import { encodedEntryLength, KIND_DELETE, KIND_PUT, type InternalEntry, type Kind } from './internal_entry.js';
 import { LOG_HEADER_BYTES } from './log.js';
 import { ByteReader } from './varint.js';
 
-/** Per-version bookkeeping bytes counted on top of key and value (rows, map entry, string). */
+/** Per-version bookkeeping bytes counted on top of key and value (rows, index slots). */
 export const MEMTABLE_ENTRY_OVERHEAD_BYTES = 64;
-const SORT_TAIL_KEYS_MIN = 4096;
-const SORT_TAIL_FRACTION = 8;
 const INITIAL_ROWS = 1024;
+const INITIAL_KEYS = 1024;
+// A row's int32 fields (rowI[r * ROW_INTS + field]) and double fields (rowF[r * ROW_FLOATS + field]).
+const ROW_SEG = 0;
+const ROW_KEY_OFF = 1;
+const ROW_KEY_LEN = 2;
+const ROW_VAL_OFF = 3;
+const ROW_VAL_LEN = 4;
+const ROW_KIND = 5;
+/** The key's next older row, or -1. */
+const ROW_PREV = 6;
+const ROW_KEY_ID = 7;
+const ROW_INTS = 8;
+const ROW_SEQ = 0;
+const ROW_TIME = 1;
+const ROW_FLOATS = 2;
 /** Arena chunk for versions added one by one (recovery). */
 const ARENA_CHUNK_BYTES = 1024 * 1024;
+/** A tail of up to this many keys is sorted as packed (word, index) doubles: 32 + 21 bits. */
+const PACKED_SORT_KEYS_MAX = 1 << 21;
 
-export function keyString(key: Buffer): string {
-  return key.toString('latin1');
-}
-
-function lowerBound(sorted: string[], s: string): number {
-  let lo = 0;
-  let hi = sorted.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (sorted[mid]! < s) lo = mid + 1;
-    else hi = mid;
+/**
+ * murmur3 (x86, 32-bit, seed 0) of buf[off, off + len): the memtable index's hash. The engine
+ * hashes a looked-up key once for the active and the immutable memtables (getHashed).
+ */
+export function hashKey(buf: Uint8Array, off: number, len: number): number {
+  let h = 0;
+  let i = off;
+  const end = off + len;
+  for (const end4 = off + (len & ~3); i < end4; i += 4) {
+    let k = buf[i]! | (buf[i + 1]! << 8) | (buf[i + 2]! << 16) | (buf[i + 3]! << 24);
+    k = Math.imul(k, 0xcc9e2d51);
+    k = (k << 15) | (k >>> 17);
+    h ^= Math.imul(k, 0x1b873593);
+    h = (h << 13) | (h >>> 19);
+    h = (Math.imul(h, 5) + 0xe6546b64) | 0;
   }
-  return lo;
-}
-
-function mergeSorted(a: string[], b: string[]): string[] {
-  const out = new Array<string>(a.length + b.length);
-  let i = 0;
-  let j = 0;
-  let k = 0;
-  while (i < a.length && j < b.length) out[k++] = a[i]! < b[j]! ? a[i++]! : b[j++]!;
-  while (i < a.length) out[k++] = a[i++]!;
-  while (j < b.length) out[k++] = b[j++]!;
-  return out;
+  if (i < end) {
+    let k = 0;
+    for (let j = 0; i + j < end; j++) k |= buf[i + j]! << (8 * j);
+    k = Math.imul(k, 0xcc9e2d51);
+    k = (k << 15) | (k >>> 17);
+    h ^= Math.imul(k, 0x1b873593);
+  }
+  h ^= len;
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  return (h ^ (h >>> 16)) | 0;
 }
 
 function grow<T extends Uint32Array | Int32Array | Float64Array | Uint8Array>(a: T, n: number): T {
@@ -69,22 +100,28 @@ function grow<T extends Uint32Array | Int32Array | Float64Array | Uint8Array>(a:
 }
 
 export class Memtable {
-  private readonly map = new Map<string, number>();
-  private sorted: string[] = [];
-  private tail: string[] = [];
   private readonly segs: Buffer[] = [];
   private arena: Buffer | undefined;
+  /** The arena's index in segs (records may have been pushed after it). */
+  private arenaSeg = 0;
   private arenaUsed = 0;
+  // Rows, one per version, as records of ROW_INTS int32s (ROW_SEG ... ROW_KEY_ID) and ROW_FLOATS
+  // doubles (ROW_SEQ, ROW_TIME): a lookup touches one or two cache lines per version, not one
+  // per field.
   private rows = 0;
-  private seg = new Uint32Array(INITIAL_ROWS);
-  private keyOff = new Uint32Array(INITIAL_ROWS);
-  private keyLen = new Uint32Array(INITIAL_ROWS);
-  private valOff = new Uint32Array(INITIAL_ROWS);
-  private valLen = new Uint32Array(INITIAL_ROWS);
-  private seqs = new Float64Array(INITIAL_ROWS);
-  private times = new Float64Array(INITIAL_ROWS);
-  private kinds = new Uint8Array(INITIAL_ROWS);
-  private prev = new Int32Array(INITIAL_ROWS);
+  private rowI = new Int32Array(INITIAL_ROWS * ROW_INTS);
+  private rowF = new Float64Array(INITIAL_ROWS * ROW_FLOATS);
+  // Keys: one per distinct key, by id.
+  private keyCount = 0;
+  /** The newest row of each key id (for iterators; the index holds it too). */
+  private heads = new Int32Array(INITIAL_KEYS);
+  /**
+   * The index: slot i is slots[2i] = the key's newest row + 1 (0: empty) and slots[2i + 1] =
+   * the key's hash.
+   */
+  private slots = new Int32Array(4 * INITIAL_KEYS);
+  /** Ids [0, sorted.length) in key order; ids from sorted.length on are not sorted yet. */
+  private sorted = new Int32Array(0);
   bytes = 0;
   /** Bytes the versions take in the internal_entry.ts encoding (sizes a serialized flush). */
   encodedBytes = 0;
@@ -114,7 +151,7 @@ export class Memtable {
 
   /** Number of distinct keys. */
   get keys(): number {
-    return this.map.size;
+    return this.keyCount;
   }
 
   /** The log records holding every version (see onlyRecords), or null. */
@@ -124,40 +161,85 @@ export class Memtable {
 
   private ensureRow(): number {
     const r = this.rows;
-    if (r === this.seg.length) {
-      const n = r * 2;
-      this.seg = grow(this.seg, n);
-      this.keyOff = grow(this.keyOff, n);
-      this.keyLen = grow(this.keyLen, n);
-      this.valOff = grow(this.valOff, n);
-      this.valLen = grow(this.valLen, n);
-      this.seqs = grow(this.seqs, n);
-      this.times = grow(this.times, n);
-      this.kinds = grow(this.kinds, n);
-      this.prev = grow(this.prev, n);
+    if ((r + 1) * ROW_INTS > this.rowI.length) {
+      this.rowI = grow(this.rowI, this.rowI.length * 2);
+      this.rowF = grow(this.rowF, this.rowF.length * 2);
     }
     return r;
+  }
+
+  /** True when row r's key is buf[off, off + len). */
+  private keyIs(r: number, buf: Buffer, off: number, len: number): boolean {
+    const ri = this.rowI;
+    const at = r * ROW_INTS;
+    if (ri[at + ROW_KEY_LEN] !== len) return false;
+    const kb = this.segs[ri[at + ROW_SEG]!]!;
+    const ko = ri[at + ROW_KEY_OFF]!;
+    if (len > JS_COMPARE_BYTES_MAX) return kb.compare(buf, off, off + len, ko, ko + len) === 0;
+    for (let j = 0; j < len; j++) if (kb[ko + j] !== buf[off + j]) return false;
+    return true;
+  }
+
+  /**
+   * The index slot of key buf[off, off + len) with hash h: where it is, or, when slots[2i] is
+   * 0, the empty slot where it goes.
+   */
+  private findSlot(buf: Buffer, off: number, len: number, h: number): number {
+    const slots = this.slots;
+    const mask = (slots.length >>> 1) - 1;
+    for (let i = h & mask; ; i = (i + 1) & mask) {
+      const head1 = slots[2 * i]!;
+      if (head1 === 0 || (slots[2 * i + 1] === h && this.keyIs(head1 - 1, buf, off, len))) return i;
+    }
+  }
+
+  /** Doubles the index (rehashing by the stored hashes: no key is read). */
+  private growIndex(): void {
+    const old = this.slots;
+    const slots = new Int32Array(old.length * 2);
+    const mask = (slots.length >>> 1) - 1;
+    for (let s = 0; s < old.length; s += 2) {
+      const head1 = old[s]!;
+      if (head1 === 0) continue;
+      const h = old[s + 1]!;
+      let i = h & mask;
+      while (slots[2 * i] !== 0) i = (i + 1) & mask;
+      slots[2 * i] = head1;
+      slots[2 * i + 1] = h;
+    }
+    this.slots = slots;
   }
 
   private insertRow(segNo: number, buf: Buffer, keyOff: number, keyLen: number, valOff: number, valLen: number, seq: number, kind: Kind, time: number): void {
     assert(seq > this.maxSeq, 'memtable seqs must increase');
     const r = this.ensureRow();
-    this.seg[r] = segNo;
-    this.keyOff[r] = keyOff;
-    this.keyLen[r] = keyLen;
-    this.valOff[r] = valOff;
-    this.valLen[r] = valLen;
-    this.seqs[r] = seq;
-    this.kinds[r] = kind;
-    this.times[r] = time;
-    const s = buf.toString('latin1', keyOff, keyOff + keyLen);
-    const head = this.map.get(s);
-    this.prev[r] = head ?? -1;
-    this.map.set(s, r);
-    if (head === undefined) {
-      this.tail.push(s);
-      if (this.tail.length >= Math.max(SORT_TAIL_KEYS_MIN, this.sorted.length / SORT_TAIL_FRACTION)) this.foldTail();
+    const ri = this.rowI;
+    const at = r * ROW_INTS;
+    ri[at + ROW_SEG] = segNo;
+    ri[at + ROW_KEY_OFF] = keyOff;
+    ri[at + ROW_KEY_LEN] = keyLen;
+    ri[at + ROW_VAL_OFF] = valOff;
+    ri[at + ROW_VAL_LEN] = valLen;
+    ri[at + ROW_KIND] = kind;
+    this.rowF[r * ROW_FLOATS + ROW_SEQ] = seq;
+    this.rowF[r * ROW_FLOATS + ROW_TIME] = time;
+    const h = hashKey(buf, keyOff, keyLen);
+    const i = this.findSlot(buf, keyOff, keyLen, h);
+    const head1 = this.slots[2 * i]!;
+    let id: number;
+    if (head1 !== 0) {
+      ri[at + ROW_PREV] = head1 - 1;
+      id = ri[(head1 - 1) * ROW_INTS + ROW_KEY_ID]!;
+    } else {
+      id = this.keyCount++;
+      if (id === this.heads.length) this.heads = grow(this.heads, id * 2);
+      ri[at + ROW_PREV] = -1;
+      this.slots[2 * i + 1] = h;
     }
+    ri[at + ROW_KEY_ID] = id;
+    this.slots[2 * i] = r + 1;
+    this.heads[id] = r;
+    if (head1 === 0 && this.keyCount * 4 > this.slots.length) this.growIndex();
     if (this.rows === 0) this.minSeq = seq;
     this.rows++;
     this.maxSeq = seq;
@@ -204,6 +286,7 @@ export class Memtable {
     if (!this.arena || this.arenaUsed + need > this.arena.length) {
       this.arena = Buffer.allocUnsafe(Math.max(ARENA_CHUNK_BYTES, need));
       this.arenaUsed = 0;
+      this.arenaSeg = this.segs.length;
       this.segs.push(this.arena);
     }
     const a = this.arena;
@@ -213,74 +296,174 @@ export class Memtable {
     this.arenaUsed += need;
     this.onlyRecords = false;
     this.encodedBytes += encodedEntryLength(e);
-    this.insertRow(this.segs.length - 1, a, keyOff, e.key.length, keyOff + e.key.length, e.value.length, e.seq, e.kind, e.time);
+    this.insertRow(this.arenaSeg, a, keyOff, e.key.length, keyOff + e.key.length, e.value.length, e.seq, e.kind, e.time);
   }
 
   /** Materializes row r (key and value are views into the memtable's buffers). */
   entryAt(r: number): InternalEntry {
-    const buf = this.segs[this.seg[r]!]!;
-    const ko = this.keyOff[r]!;
-    const vo = this.valOff[r]!;
+    const at = r * ROW_INTS;
+    const ko = this.rowI[at + ROW_KEY_OFF]!;
+    return this.entryWithKey(r, this.segs[this.rowI[at + ROW_SEG]!]!.subarray(ko, ko + this.rowI[at + ROW_KEY_LEN]!));
+  }
+
+  /** Row r with `key` (equal bytes) as its key; the value is a view into the memtable's buffer. */
+  private entryWithKey(r: number, key: Buffer): InternalEntry {
+    const ri = this.rowI;
+    const at = r * ROW_INTS;
+    const vo = ri[at + ROW_VAL_OFF]!;
     return {
-      key: buf.subarray(ko, ko + this.keyLen[r]!),
-      seq: this.seqs[r]!,
-      kind: this.kinds[r] === KIND_DELETE ? KIND_DELETE : KIND_PUT,
-      time: this.times[r]!,
-      value: buf.subarray(vo, vo + this.valLen[r]!),
+      key,
+      seq: this.rowF[r * ROW_FLOATS + ROW_SEQ]!,
+      kind: ri[at + ROW_KIND] === KIND_DELETE ? KIND_DELETE : KIND_PUT,
+      time: this.rowF[r * ROW_FLOATS + ROW_TIME]!,
+      value: this.segs[ri[at + ROW_SEG]!]!.subarray(vo, vo + ri[at + ROW_VAL_LEN]!),
     };
   }
 
-  /** @internal */
-  headOf(s: string): number {
-    return this.map.get(s) ?? -1;
+  /** @internal The newest row of key id. */
+  headOf(id: number): number {
+    return this.heads[id]!;
   }
 
   /** @internal */
   olderThan(r: number): number {
-    return this.prev[r]!;
+    return this.rowI[r * ROW_INTS + ROW_PREV]!;
   }
 
   /** @internal */
   seqAt(r: number): number {
-    return this.seqs[r]!;
+    return this.rowF[r * ROW_FLOATS + ROW_SEQ]!;
   }
 
-  private foldTail(): void {
-    if (this.tail.length === 0) return;
-    this.tail.sort();
-    this.sorted = mergeSorted(this.sorted, this.tail);
-    this.tail = [];
+  /** The buffer holding row r's key, at keyOffAt(r), keyLenAt(r) bytes. */
+  private keyBufAt(r: number): Buffer {
+    return this.segs[this.rowI[r * ROW_INTS + ROW_SEG]!]!;
+  }
+  private keyOffAt(r: number): number {
+    return this.rowI[r * ROW_INTS + ROW_KEY_OFF]!;
+  }
+  private keyLenAt(r: number): number {
+    return this.rowI[r * ROW_INTS + ROW_KEY_LEN]!;
   }
 
-  /** Every key, in order (the array is never mutated afterwards: safe to hold). */
-  private orderedKeys(): string[] {
-    this.foldTail();
-    return this.sorted;
+  /** Order of key ids a and b. */
+  private compareIds(a: number, b: number): number {
+    const ra = this.heads[a]!;
+    const rb = this.heads[b]!;
+    return compareByteRanges(this.keyBufAt(ra), this.keyOffAt(ra), this.keyLenAt(ra), this.keyBufAt(rb), this.keyOffAt(rb), this.keyLenAt(rb));
   }
 
-  /** The newest version of key with seq <= seq, or undefined when the memtable has none. */
+  /** Order of key (a caller's buffer) and key id. */
+  private compareKeyToId(key: Buffer, id: number): number {
+    const r = this.heads[id]!;
+    return compareByteRanges(key, 0, key.length, this.keyBufAt(r), this.keyOffAt(r), this.keyLenAt(r));
+  }
+
+  /**
+   * Ids [from, to) in key order: sorted natively as doubles packing the big-endian word of
+   * each key's 4 bytes after the prefix they all share with the first (32 bits) and the index
+   * (21 bits), so the comparator runs only inside runs of equal words.
+   */
+  private sortIds(from: number, to: number): Int32Array {
+    const n = to - from;
+    const out = new Int32Array(n);
+    if (n > PACKED_SORT_KEYS_MAX) {
+      const ids = Array.from({ length: n }, (_, i) => from + i).sort((a, b) => this.compareIds(a, b));
+      out.set(ids);
+      return out;
+    }
+    // The prefix every key of the tail shares with the first.
+    const r0 = this.heads[from]!;
+    const b0 = this.keyBufAt(r0);
+    const o0 = this.keyOffAt(r0);
+    let prefix = this.keyLenAt(r0);
+    for (let id = from + 1; id < to && prefix > 0; id++) {
+      const r = this.heads[id]!;
+      const b = this.keyBufAt(r);
+      const o = this.keyOffAt(r);
+      const m = Math.min(prefix, this.keyLenAt(r));
+      let j = 0;
+      while (j < m && b[o + j] === b0[o0 + j]) j++;
+      prefix = j;
+    }
+    const packed = new Float64Array(n);
+    for (let i = 0; i < n; i++) {
+      const r = this.heads[from + i]!;
+      const o = this.keyOffAt(r);
+      packed[i] = wordAt(this.keyBufAt(r), o + prefix, o + this.keyLenAt(r)) * PACKED_SORT_KEYS_MAX + i;
+    }
+    packed.sort();
+    for (let i = 0; i < n; i++) out[i] = from + (packed[i]! % PACKED_SORT_KEYS_MAX);
+    // Runs of equal words: keys that need more than the word, ordered by the comparator.
+    for (let i = 0; i < n; ) {
+      const w = Math.floor(packed[i]! / PACKED_SORT_KEYS_MAX);
+      let j = i + 1;
+      while (j < n && Math.floor(packed[j]! / PACKED_SORT_KEYS_MAX) === w) j++;
+      if (j - i > 1) out.subarray(i, j).sort((a, b) => this.compareIds(a, b));
+      i = j;
+    }
+    return out;
+  }
+
+  /** Every key id, in key order (the array is never mutated afterwards: safe to hold). */
+  private orderedIds(): Int32Array {
+    const a = this.sorted;
+    if (a.length === this.keyCount) return a;
+    const b = this.sortIds(a.length, this.keyCount);
+    const out = new Int32Array(a.length + b.length);
+    let i = 0;
+    let j = 0;
+    let k = 0;
+    while (i < a.length && j < b.length) out[k++] = this.compareIds(a[i]!, b[j]!) < 0 ? a[i++]! : b[j++]!;
+    while (i < a.length) out[k++] = a[i++]!;
+    while (j < b.length) out[k++] = b[j++]!;
+    this.sorted = out;
+    return out;
+  }
+
+  /** Index of the first id in ids (key order) whose key is >= key. */
+  private lowerBound(ids: Int32Array, key: Buffer): number {
+    let lo = 0;
+    let hi = ids.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.compareKeyToId(key, ids[mid]!) > 0) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+
+  /**
+   * The newest version of key with seq <= seq, or undefined when the memtable has none. The
+   * entry's key is the caller's `key` (not a copy); its value is a view into the memtable.
+   */
   get(key: Buffer, seq: number): InternalEntry | undefined {
-    // Empty (a reopened engine's): no key string to build.
+    // Empty (a reopened engine's): nothing to hash.
     if (this.rows === 0) return undefined;
-    let r = this.map.get(keyString(key)) ?? -1;
-    while (r >= 0 && this.seqs[r]! > seq) r = this.prev[r]!;
-    return r >= 0 ? this.entryAt(r) : undefined;
+    return this.getHashed(key, hashKey(key, 0, key.length), seq);
+  }
+
+  /** get() with the key's hashKey already computed (one hash for several memtables). */
+  getHashed(key: Buffer, hash: number, seq: number): InternalEntry | undefined {
+    let r = this.slots[2 * this.findSlot(key, 0, key.length, hash)]! - 1;
+    while (r >= 0 && this.rowF[r * ROW_FLOATS + ROW_SEQ]! > seq) r = this.rowI[r * ROW_INTS + ROW_PREV]!;
+    return r >= 0 ? this.entryWithKey(r, key) : undefined;
   }
 
   /** A pull iterator in internal order from the first key >= gte. */
   iterator(gte?: Buffer): MemtableIterator {
-    const keys = this.orderedKeys();
-    return new MemtableIterator(this, keys, gte ? lowerBound(keys, keyString(gte)) : 0);
+    const ids = this.orderedIds();
+    return new MemtableIterator(this, ids, gte ? this.lowerBound(ids, gte) : 0);
   }
 
   /** Number of distinct keys in [gte, lt) and (prorated) their bytes. */
   countRange(gte?: Buffer, lt?: Buffer): { keys: number; bytes: number } {
-    const keys = this.orderedKeys();
-    const from = gte ? lowerBound(keys, keyString(gte)) : 0;
-    const to = lt ? lowerBound(keys, keyString(lt)) : keys.length;
+    const ids = this.orderedIds();
+    const from = gte ? this.lowerBound(ids, gte) : 0;
+    const to = lt ? this.lowerBound(ids, lt) : ids.length;
     if (to <= from) return { keys: 0, bytes: 0 };
     const n = to - from;
-    return { keys: n, bytes: Math.round((this.bytes * n) / Math.max(1, keys.length)) };
+    return { keys: n, bytes: Math.round((this.bytes * n) / Math.max(1, ids.length)) };
   }
 }
 
@@ -290,14 +473,14 @@ export class MemtableIterator {
   current: InternalEntry | undefined;
   constructor(
     private readonly mem: Memtable,
-    private readonly keys: string[],
+    private readonly ids: Int32Array,
     private i: number,
   ) {
     this.load();
   }
   private load(): void {
-    if (this.i < this.keys.length) {
-      this.row = this.mem.headOf(this.keys[this.i]!);
+    if (this.i < this.ids.length) {
+      this.row = this.mem.headOf(this.ids[this.i]!);
       this.current = this.mem.entryAt(this.row);
     } else {
       this.current = undefined;

@@ -1,5 +1,7 @@
 import t from 'tap';
+import fc from 'fast-check';
 import { KIND_DELETE, KIND_PUT, type InternalEntry } from '../../src/storage/internal_entry.js';
+import { recordLength, writeRecord, type LogOp } from '../../src/storage/log.js';
 import { Memtable } from '../../src/storage/memtable.js';
 
 function e(key: string, seq: number, kind = KIND_PUT, value = `${key}@${seq}`): InternalEntry {
@@ -73,4 +75,77 @@ t.test('an iterator stays valid while writes go on', async (t) => {
   }
   // Entries added ahead of the cursor are visible to it (readers filter by seq), none skipped.
   t.ok(seen >= 50);
+});
+
+t.test('agrees with a Map model: get at any seq, iteration from any key, countRange (random keys)', async (t) => {
+  // Keys with shared prefixes, empty keys, 0x00 and 0xff bytes, and long keys (compared natively).
+  const keyArb = fc.oneof(
+    fc.uint8Array({ maxLength: 5 }).map((b) => Buffer.from(b)),
+    fc.array(fc.constantFrom(0x00, 0x01, 0x7f, 0x80, 0xff), { maxLength: 8 }).map((b) => Buffer.from([0x6b, 0x65, 0x79, ...b])),
+    fc.array(fc.constantFrom(0x00, 0xff), { minLength: 60, maxLength: 70 }).map((b) => Buffer.from(b)),
+  );
+  const opArb = fc.record({ key: keyArb, del: fc.boolean(), byRecord: fc.boolean() });
+  fc.assert(
+    fc.property(fc.array(opArb, { minLength: 1, maxLength: 300 }), keyArb, (ops, probe) => {
+      const m = new Memtable(1);
+      const model = new Map<string, { seq: number; kind: number; value: string }[]>(); // hex key -> versions, oldest first
+      let seq = 0;
+      for (const op of ops) {
+        seq++;
+        const kind = op.del ? KIND_DELETE : KIND_PUT;
+        const value = op.del ? '' : `v${seq}`;
+        if (op.byRecord) {
+          const logOp: LogOp = { kind, key: op.key, value: Buffer.from(value), time: 0 };
+          const buf = Buffer.alloc(recordLength(seq, [logOp]));
+          writeRecord(buf, 0, seq, [logOp]);
+          m.applyRecords(buf);
+        } else {
+          m.add({ key: op.key, seq, kind, time: 0, value: Buffer.from(value) });
+        }
+        const h = op.key.toString('hex');
+        const versions = model.get(h) ?? [];
+        versions.push({ seq, kind, value });
+        model.set(h, versions);
+      }
+      if (m.keys !== model.size || m.entries !== ops.length) return false;
+      // get at every seq for every key written, and for the probe.
+      for (const h of [...model.keys(), probe.toString('hex')]) {
+        const versions = model.get(h) ?? [];
+        for (let at = 0; at <= seq; at++) {
+          const want = [...versions].reverse().find((v) => v.seq <= at);
+          const got = m.get(Buffer.from(h, 'hex'), at);
+          if (!want ? got !== undefined : !got || got.seq !== want.seq || got.kind !== want.kind || got.value.toString() !== want.value) return false;
+        }
+      }
+      // Full iteration, then from the probe: internal order, every version.
+      const all = [...model.keys()]
+        .map((h) => Buffer.from(h, 'hex'))
+        .sort(Buffer.compare)
+        .flatMap((k) => [...model.get(k.toString('hex'))!].reverse().map((v) => `${k.toString('hex')}@${v.seq}`));
+      const walk = (gte?: Buffer): string[] => {
+        const out: string[] = [];
+        for (const it = m.iterator(gte); it.current; it.next()) out.push(`${it.current.key.toString('hex')}@${it.current.seq}`);
+        return out;
+      };
+      if (walk().join() !== all.join()) return false;
+      const fromProbe = all.filter((s) => Buffer.compare(Buffer.from(s.split('@')[0]!, 'hex'), probe) >= 0);
+      if (walk(probe).join() !== fromProbe.join()) return false;
+      const below = [...model.keys()].filter((h) => Buffer.compare(Buffer.from(h, 'hex'), probe) < 0).length;
+      return m.countRange(undefined, probe).keys === below && m.countRange(probe).keys === model.size - below;
+    }),
+    { numRuns: 200 },
+  );
+});
+
+t.test('an iterator keeps the keys it was created with while the index grows and order is rebuilt', async (t) => {
+  const m = new Memtable(1);
+  let seq = 0;
+  for (let i = 0; i < 3000; i++) m.add(e(`k${String(i * 2).padStart(6, '0')}`, ++seq));
+  const it = m.iterator();
+  // New keys (past the index's growth points) and a rebuild of the order by a second iterator.
+  for (let i = 0; i < 5000; i++) m.add(e(`k${String(i * 2 + 1).padStart(6, '0')}`, ++seq));
+  t.equal(drain(m).length, 8000);
+  let n = 0;
+  for (; it.current; it.next()) n++;
+  t.equal(n, 3000, 'the first iterator saw only the keys written before it');
 });
