@@ -144,26 +144,6 @@ function decodePayload(buf: Buffer, pos: number, end: number, out: InternalEntry
   return firstSeq;
 }
 
-/**
- * The entries of records that writeRecord encoded in this process and that never left memory
- * (a memtable's group-commit buffers, handed to a flush), in order, as views into buf. The
- * checksums are NOT verified: nothing outside this process wrote these bytes, and verifying
- * them again was 11% of the flush worker's time with 4 KiB values (storage-perf-notes.md,
- * session 5). Bounds are still checked: a malformed record throws FormatError.
- */
-export function decodeOwnRecords(buf: Buffer): InternalEntry[] {
-  const entries: InternalEntry[] = [];
-  let pos = 0;
-  while (pos < buf.length) {
-    if (buf.length - pos < LOG_HEADER_BYTES) throw new FormatError(`record header past the end at ${pos}`);
-    const end = pos + LOG_HEADER_BYTES + buf.readUInt32LE(pos + 4);
-    if (end > buf.length) throw new FormatError(`record at ${pos} runs past the end`);
-    decodePayload(buf, pos + LOG_HEADER_BYTES, end, entries);
-    pos = end;
-  }
-  return entries;
-}
-
 /** Parses a whole log file's bytes; see the header comment for torn-tail and damage rules. */
 export function parseLog(buf: Buffer, fileName: string, repair: boolean): ParsedLog {
   const batches: LogBatch[] = [];

@@ -6,7 +6,7 @@
 import { compareBytes, equalBytes } from './bytes.js';
 import { collectVersions, MergingSource, RunIterator, type EntrySource, type GcOptions } from './compaction_merge.js';
 import type { InternalEntry } from './internal_entry.js';
-import { decodeOwnRecords } from './log.js';
+import { SortedLogSource } from './sorted_log.js';
 import { BlockSpanIterator, TableBufferIterator, TableBuilder, type TableBuildOptions, type TableMeta } from './table_format.js';
 import type { Slice } from './compaction_slices.js';
 
@@ -14,7 +14,7 @@ export interface BuildInput {
   /**
    * 'run': entries back to back, sorted (a serialized memtable); 'log': commit-log records
    * this process encoded (a memtable's writes, in seq order; decoded without checksum
-   * verification, see decodeOwnRecords, and sorted here); 'table': a whole table file;
+   * verification, and sorted here: sorted_log.ts); 'table': a whole table file;
    * 'blocks': consecutive data blocks of one table (a compaction slice), block b being
    * blockSizes[b] bytes.
    */
@@ -67,31 +67,8 @@ export interface BuildResult {
   blocksCopied: number;
 }
 
-class ArraySource implements EntrySource {
-  private i = 0;
-  current: InternalEntry | undefined;
-  constructor(private readonly entries: InternalEntry[]) {
-    this.current = entries[0];
-  }
-  next(): void {
-    this.current = this.entries[++this.i];
-  }
-}
-
 function asBuffer(u: Uint8Array): Buffer {
   return Buffer.isBuffer(u) ? u : Buffer.from(u.buffer, u.byteOffset, u.byteLength);
-}
-
-/**
- * Decodes a memtable's log records and sorts the entries into internal order. Keys are sorted
- * as latin1 strings (one char per byte: string order is bytewise order), which V8 compares
- * natively: measured 3-4x faster than a byte-loop comparator on 30k-entry memtables.
- */
-function sortedLogEntries(buf: Buffer): InternalEntry[] {
-  const entries = decodeOwnRecords(buf);
-  const keyed = entries.map((e) => ({ s: e.key.toString('latin1'), e }));
-  keyed.sort((a, b) => (a.s < b.s ? -1 : a.s > b.s ? 1 : b.e.seq - a.e.seq));
-  return keyed.map((x) => x.e);
 }
 
 /** A sorted source restricted to the user keys of a slice. */
@@ -130,7 +107,7 @@ export function runBuildJob(job: BuildJob): BuildResult {
     if (input.kind === 'run') source = new RunIterator(buf);
     else if (input.kind === 'table') source = new TableBufferIterator(buf);
     else if (input.kind === 'blocks') source = new BlockSpanIterator(buf, input.blockSizes ?? []);
-    else source = new ArraySource(sortedLogEntries(buf));
+    else source = new SortedLogSource([buf]);
     return slice ? new SliceSource(source, slice) : source;
   });
   const merged: EntrySource = sources.length === 1 ? sources[0]! : new MergingSource(sources);

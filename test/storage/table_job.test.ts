@@ -1,8 +1,10 @@
 import t from 'tap';
+import fc from 'fast-check';
 import { randomBytes } from 'node:crypto';
 import { KIND_DELETE, KIND_PUT, type InternalEntry } from '../../src/storage/internal_entry.js';
 import { recordLength, writeRecord, type LogOp } from '../../src/storage/log.js';
 import { TableBufferIterator, TableBuilder, type TableBuildOptions } from '../../src/storage/table_format.js';
+import { sortedLogEntries } from '../../src/storage/sorted_log.js';
 import { builtTableBytes, runBuildJob, type BuildJob } from '../../src/storage/table_job.js';
 
 const BUILD: TableBuildOptions = { blockBytes: 4096, bloomBitsPerKey: 10, compression: 'none' };
@@ -137,4 +139,36 @@ t.test('outputs are cut where grandparent tables end (cutAfter), once at least h
   const all = aligned.tables.flatMap((x) => entriesOf(builtTableBytes(x)).map((e) => e.key.toString()));
   t.same(all, entries.map((e) => e.key.toString()));
   for (const x of aligned.tables) t.ok(x.size <= 64 * 1024 + 8 * 1024, `table of ${x.size} bytes`);
+});
+
+t.test('sortedLogEntries: internal order (key bytewise, seq descending) for any keys, in one buffer or two', async (t) => {
+  // Keys from a small alphabet with shared prefixes, empty keys, zero and 0xff bytes, repeats.
+  const keyArb = fc.oneof(
+    fc.uint8Array({ maxLength: 6 }).map((b) => Buffer.from(b)),
+    fc.array(fc.constantFrom(0x00, 0x01, 0x61, 0xff), { maxLength: 9 }).map((b) => Buffer.from([0x70, 0x72, 0x65, ...b])),
+  );
+  fc.assert(
+    fc.property(fc.array(fc.array(keyArb, { minLength: 1, maxLength: 5 }), { minLength: 1, maxLength: 40 }), (records) => {
+      const total = records.reduce((n, r) => n + r.length, 0);
+      const ops = records.map((r) => r.map((k): LogOp => ({ kind: KIND_PUT, key: k, value: Buffer.from('v'), time: 0 })));
+      const buf = Buffer.alloc(ops.reduce((n, r) => n + recordLength(total, r), 0));
+      let pos = 0;
+      let seq = 1;
+      const ends: number[] = [];
+      for (const r of ops) {
+        pos = writeRecord(buf, pos, seq, r);
+        ends.push(pos);
+        seq += r.length;
+      }
+      // One buffer, or (as a memtable's shared record chunks) two pieces split between records.
+      const cut = ends[Math.floor(ends.length / 2)]!;
+      const got = sortedLogEntries(ends.length % 2 === 0 ? [buf.subarray(0, cut), buf.subarray(cut, pos)] : [buf.subarray(0, pos)]);
+      const want = records
+        .flat()
+        .map((key, i) => ({ key, seq: i + 1 }))
+        .sort((a, b) => Buffer.compare(a.key, b.key) || b.seq - a.seq);
+      return got.length === total && got.every((e, i) => e.key.equals(want[i]!.key) && e.seq === want[i]!.seq);
+    }),
+    { numRuns: 300 },
+  );
 });
