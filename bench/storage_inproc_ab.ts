@@ -12,9 +12,20 @@
  *   node .build/NAME/bench/storage_inproc_ab.js put --a .build/A --b .build/B [--rounds 10] [--ops 40000] [--in-flight 64]
  *       a get then a put per new key (what a SET does), 100-byte values, everysec, no flush:
  *       CPU and wall per get+put
+ *   node .build/NAME/bench/storage_inproc_ab.js set --a .build/A --b .build/B [--rounds 8] [--ops 100000] [--keys 100000] [--clients 50] [--pipeline 16]
+ *       what the single-node server's SET -P16 asks of the engine (redis-benchmark -r 100000
+ *       -d 100 -c 50 -P 16): per client a batch of 16 random keys (19 bytes, the keyspace's
+ *       data-key shape), a getSync (get when it needs I/O) per key, then one write of the 16
+ *       puts; everysec, default 4 MiB memtables, so flushes and compactions run. A phase ends
+ *       once both settled, so its CPU includes the table-build worker's (all threads)
+ *   node .build/NAME/bench/storage_inproc_ab.js flushjob --a .build/A --b .build/B [--rounds 30] [--entries 23000] [--keys 100000]
+ *       the table-build job of one flush (runBuildJob on a memtable's commit-log records, in
+ *       this thread): the set phase's memtable (random keys of 19 bytes, 100 B values), CPU per
+ *       entry
  *   node .build/NAME/bench/storage_inproc_ab.js latency --a .build/A --b .build/B [--rounds 4] [--seconds 4] [--in-flight 64]
  *       put latency percentiles with everysec, a fresh engine per phase
  */
+import { readFileSync } from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -23,6 +34,8 @@ import { flagValue, median } from './lib/index.js';
 type Which = 'A' | 'B';
 interface AbEngine {
   get(key: Buffer): Promise<Buffer | undefined>;
+  getSync(key: Buffer): Buffer | null | undefined;
+  write(ops: { type: 'put'; key: Buffer; value: Buffer }[]): Promise<void>;
   put(key: Buffer, value: Buffer): Promise<void>;
   close(): Promise<void>;
   backgroundState(): { flushing: boolean; compacting: boolean };
@@ -170,6 +183,130 @@ async function put(open: Record<Which, Open>, argv: string[], root: string): Pro
   report(`get+put of ${PUT_VALUE_BYTES} B, ${inFlight} in flight, per key, ${rounds} rounds`, samples);
 }
 
+/** A data key as the keyspace builds it (key_layout.ts dataKey): namespace byte, 2-byte slot, user key. */
+function serverKey(i: number): Buffer {
+  const user = Buffer.from(`key:${String(i).padStart(12, '0')}`);
+  const out = Buffer.allocUnsafe(3 + user.length);
+  out[0] = 1;
+  out.writeUInt16BE((i * 2654435761) % 16384, 1);
+  user.copy(out, 3);
+  return out;
+}
+
+/** CPU microseconds of this process's main thread so far (Linux /proc; clock ticks, so 10 ms steps). */
+function mainThreadCpuUs(): number {
+  const stat = readFileSync(`/proc/self/task/${process.pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return ((Number(f[11]) + Number(f[12])) * 1e6) / 100;
+}
+
+async function settle(e: AbEngine): Promise<void> {
+  while (e.backgroundState().compacting || e.backgroundState().flushing) await new Promise((r) => setTimeout(r, 5));
+}
+
+async function set(open: Record<Which, Open>, argv: string[], root: string): Promise<void> {
+  const rounds = Number(flagValue(argv, '--rounds') ?? 8);
+  const ops = Number(flagValue(argv, '--ops') ?? 100_000);
+  const keyCount = Number(flagValue(argv, '--keys') ?? 100_000);
+  const clients = Number(flagValue(argv, '--clients') ?? 50);
+  const pipeline = Number(flagValue(argv, '--pipeline') ?? 16);
+  const everysec = { appendfsync: 'everysec' };
+  const engines = { A: await open.A({ dir: path.join(root, 'A'), ...everysec }), B: await open.B({ dir: path.join(root, 'B'), ...everysec }) };
+  const value = Buffer.alloc(PUT_VALUE_BYTES, 7);
+  // Built once: the server gets its keys from the parser, not from a string per request.
+  const keys = Array.from({ length: keyCount }, (_, i) => serverKey(i));
+  let seed = 7;
+  const phase = async (e: AbEngine): Promise<{ cpu: number; wall: number; main: number }> => {
+    let done = 0;
+    const client = async (): Promise<void> => {
+      while (done < ops) {
+        const batch: { type: 'put'; key: Buffer; value: Buffer }[] = [];
+        for (let i = 0; i < pipeline && done < ops; i++, done++) {
+          seed = (seed * 1103515245 + 12345) % 2147483648;
+          const key = keys[Math.floor((seed / 2147483648) * keyCount)]!;
+          if (e.getSync(key) === undefined) await e.get(key);
+          batch.push({ type: 'put', key, value });
+        }
+        await e.write(batch);
+      }
+    };
+    const c0 = process.cpuUsage();
+    const m0 = mainThreadCpuUs();
+    const t0 = process.hrtime.bigint();
+    await Promise.all(Array.from({ length: clients }, client));
+    await settle(e);
+    return { cpu: cpuUs(c0) / ops, wall: Number(process.hrtime.bigint() - t0) / 1000 / ops, main: (mainThreadCpuUs() - m0) / ops };
+  };
+  await phase(engines.A); // warm-up
+  await phase(engines.B);
+  const samples = { A: { cpu: [] as number[], wall: [] as number[] }, B: { cpu: [] as number[], wall: [] as number[] } };
+  const main: Record<Which, number[]> = { A: [], B: [] };
+  for (let r = 0; r < rounds; r++) {
+    for (const w of order(r)) {
+      const s = await phase(engines[w]);
+      samples[w].cpu.push(s.cpu);
+      samples[w].wall.push(s.wall);
+      main[w].push(s.main);
+      process.stdout.write(`round ${r + 1} ${w}: cpu ${s.cpu.toFixed(2)} us (main thread ${s.main.toFixed(2)}) wall ${s.wall.toFixed(2)} us per SET\n`);
+    }
+  }
+  await engines.A.close();
+  await engines.B.close();
+  process.stdout.write(`main thread cpu per SET: A ${median(main.A).toFixed(2)} us | B ${median(main.B).toFixed(2)} us | B/A ${(median(main.B) / median(main.A)).toFixed(3)}\n`);
+  report(`SET-like get+write of ${PUT_VALUE_BYTES} B, ${clients} clients x ${pipeline}, ${keyCount} keys, per SET incl. flush/compaction, ${rounds} rounds`, samples);
+}
+
+type RunBuildJob = (job: unknown) => { entriesOut: number };
+
+async function flushjob(argv: string[]): Promise<void> {
+  const rounds = Number(flagValue(argv, '--rounds') ?? 30);
+  const entries = Number(flagValue(argv, '--entries') ?? 23_000);
+  const keyCount = Number(flagValue(argv, '--keys') ?? 100_000);
+  const load = async (build: string) => {
+    const job = (await import(path.resolve(build, 'src/storage/table_job.js'))) as { runBuildJob: RunBuildJob };
+    const log = (await import(path.resolve(build, 'src/storage/log.js'))) as {
+      recordLength(seq: number, ops: unknown[]): number;
+      writeRecord(buf: Buffer, pos: number, seq: number, ops: unknown[]): number;
+    };
+    return { run: job.runBuildJob, log };
+  };
+  const builds = { A: await load(flagValue(argv, '--a')!), B: await load(flagValue(argv, '--b')!) };
+  // The memtable's records: groups of 16 puts, as the set phase's group commits write them.
+  const value = Buffer.alloc(PUT_VALUE_BYTES, 7);
+  let seed = 7;
+  const groups: Buffer[] = [];
+  for (let seq = 1; seq <= entries; seq += 16) {
+    const ops = Array.from({ length: Math.min(16, entries - seq + 1) }, () => {
+      seed = (seed * 1103515245 + 12345) % 2147483648;
+      return { kind: 1, key: serverKey(Math.floor((seed / 2147483648) * keyCount)), value, time: 0 };
+    });
+    const buf = Buffer.alloc(builds.A.log.recordLength(seq, ops));
+    builds.A.log.writeRecord(buf, 0, seq, ops);
+    groups.push(buf);
+  }
+  const records = Buffer.concat(groups);
+  const job = (bytes: Buffer) => ({
+    inputs: [{ kind: 'log', bytes }],
+    gc: { snapshots: [], bottom: false, nowMs: Date.now(), graceMs: 0 },
+    build: { blockBytes: 4096, bloomBitsPerKey: 10, compression: 'none' },
+    targetFileBytes: Number.MAX_SAFE_INTEGER,
+  });
+  const samples = { A: { cpu: [] as number[], wall: [] as number[] }, B: { cpu: [] as number[], wall: [] as number[] } };
+  for (let r = -2; r < rounds; r++) {
+    for (const w of order(r + 2)) {
+      const bytes = Buffer.from(records);
+      const c0 = process.cpuUsage();
+      const t0 = process.hrtime.bigint();
+      const out = builds[w].run(job(bytes));
+      if (out.entriesOut === 0) throw new Error(`${w}: nothing built`);
+      if (r < 0) continue;
+      samples[w].cpu.push(cpuUs(c0) / entries);
+      samples[w].wall.push(Number(process.hrtime.bigint() - t0) / 1000 / entries);
+    }
+  }
+  report(`flush job of ${entries} log entries (${keyCount} keys, ${PUT_VALUE_BYTES} B values), per entry, ${rounds} rounds`, samples);
+}
+
 async function latency(open: Record<Which, Open>, argv: string[], root: string): Promise<void> {
   const rounds = Number(flagValue(argv, '--rounds') ?? 4);
   const seconds = Number(flagValue(argv, '--seconds') ?? 4);
@@ -204,13 +341,15 @@ async function main(): Promise<void> {
   const mode = argv[0];
   const a = flagValue(argv, '--a');
   const b = flagValue(argv, '--b');
-  if (!a || !b || !mode || !['hot', 'cold', 'put', 'latency'].includes(mode)) throw new Error('usage: hot|cold|put|latency --a BUILD --b BUILD [options]; see the header');
+  if (!a || !b || !mode || !['hot', 'cold', 'put', 'set', 'flushjob', 'latency'].includes(mode)) throw new Error('usage: hot|cold|put|set|flushjob|latency --a BUILD --b BUILD [options]; see the header');
   const open = { A: await opener(a), B: await opener(b) };
   const root = await fsp.mkdtemp(path.join(os.tmpdir(), 'ringkv-inproc-ab-'));
   try {
     if (mode === 'hot') await hot(open, argv);
     else if (mode === 'cold') await cold(open, argv);
     else if (mode === 'put') await put(open, argv, root);
+    else if (mode === 'set') await set(open, argv, root);
+    else if (mode === 'flushjob') await flushjob(argv);
     else await latency(open, argv, root);
   } finally {
     await fsp.rm(root, { recursive: true, force: true });
