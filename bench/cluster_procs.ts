@@ -38,6 +38,8 @@ export interface StartedCluster {
   /** Client ports, first node first. */
   readonly ports: readonly number[];
   readonly pids: () => number[];
+  /** What node i printed so far (stdout and stderr; ringkv clusters only: bench/cluster_gc.ts reads V8's GC trace from it). */
+  readonly log?: (i: number) => string;
   /** Resident memory of every process of the cluster, summed. */
   rssBytes(): number;
   stop(): Promise<void>;
@@ -75,6 +77,7 @@ export async function startRingkvCluster(
   return {
     ports: nodes.map((x) => x.port),
     pids: () => nodes.map((x) => x.pid),
+    log: (i) => nodes[i]?.log ?? '',
     rssBytes: () => nodes.reduce((a, x) => a + x.rssBytes(), 0),
     stop,
   };
