@@ -111,7 +111,8 @@ async function startNode0(build: string, dir: string): Promise<Node0> {
     // What the server's SET calls: Coordinator.write where the build has it (no decode of the
     // result), put before it.
     put: typeof co.write === 'function' ? (key, value) => co.write(key, { value, expiresAtMs: 0 }) : (key, value) => co.put(key, { value, expiresAtMs: 0 }),
-    get: (key) => co.get(key),
+    // What the server's GET calls: Coordinator.getValue where the build has it, get before it.
+    get: typeof co.getValue === 'function' ? (key) => co.getValue(key, Date.now()) : (key) => co.get(key),
     async close() {
       await co.whenIdle();
       await ks.close();

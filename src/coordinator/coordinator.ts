@@ -25,7 +25,7 @@ import type { Context } from './dvv.js';
 import { NoQuorumError, UnavailableError } from './fsm_errors.js';
 import { DeadlineQueue } from './deadline_queue.js';
 import { BackgroundWork, FsmStats, REAL_TIMERS, replicationOf, type FsmTimers } from './fsm_env.js';
-import { MAX_READ_REPAIRS_IN_FLIGHT, runGet, type ReadFanout } from './get_fsm.js';
+import { MAX_READ_REPAIRS_IN_FLIGHT, runGet, runGetValue, type GetRequest, type ReadFanout, type ReadValue } from './get_fsm.js';
 import { LocalReplica } from './local_replica.js';
 import { decodeObject, encodeObject, type VersionedObject, type WriteOptions } from './object.js';
 import { runPut } from './put_fsm.js';
@@ -158,21 +158,41 @@ export class Coordinator {
    */
   get(key: Buffer, opts: CallOptions = NO_CALL_OPTIONS): Promise<VersionedObject> {
     try {
-      this.#o.keyspace.checkKey(key);
-      const s = this.#o.settings();
-      this.stats.gets++;
-      return runGet(this.#env(), {
-        key,
-        slot: keySlot(key),
-        r: opts.r ?? s.readQuorum,
-        sloppy: s.sloppyQuorum,
-        notfoundOk: s.notfoundOk,
-        timeoutMs: timeoutOf(opts.timeoutMs ?? s.requestTimeoutMs),
-        fanout: s.readFanout ?? 'all',
-      });
+      return runGet(this.#env(), this.#getRequest(key, opts, undefined));
     } catch (err) {
       return Promise.reject(err);
     }
+  }
+
+  /**
+   * get() for GET: the live value of `key` at `nowMs` when the replicas answered this node's own
+   * stored bytes (a view of them, or null: none live; get_fsm.ts ReadValue), with no object
+   * decoded; else get()'s merged object. Rejects as get() does.
+   */
+  getValue(key: Buffer, nowMs: number, opts: CallOptions = NO_CALL_OPTIONS): Promise<ReadValue> {
+    try {
+      return runGetValue(this.#env(), this.#getRequest(key, opts, nowMs));
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /** A read's request from the settings read now and the call's overrides (counts the read). */
+  #getRequest(key: Buffer, opts: CallOptions, valueAtMs: number | undefined): GetRequest {
+    this.#o.keyspace.checkKey(key);
+    const s = this.#o.settings();
+    this.stats.gets++;
+    return {
+      key,
+      slot: keySlot(key),
+      r: opts.r ?? s.readQuorum,
+      sloppy: s.sloppyQuorum,
+      notfoundOk: s.notfoundOk,
+      timeoutMs: timeoutOf(opts.timeoutMs ?? s.requestTimeoutMs),
+      fanout: s.readFanout ?? 'all',
+      // One shape for both kinds of read (undefined: get()'s).
+      valueAtMs,
+    };
   }
 
   /**

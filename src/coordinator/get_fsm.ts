@@ -26,7 +26,8 @@ import type { DeadlineEntry, DeadlineQueue } from './deadline_queue.js';
 import { NoQuorumError } from './fsm_errors.js';
 import { isAbsent, planTargets, replicationOf, type BackgroundWork, type FsmStats, type FsmTimers, type TargetPlan } from './fsm_env.js';
 import { EMPTY_OBJECT_BYTES, type LocalReplica } from './local_replica.js';
-import { EMPTY_OBJECT, type VersionedObject, type WriteOptions } from './object.js';
+import { decodeObject, EMPTY_OBJECT, type VersionedObject, type WriteOptions } from './object.js';
+import { plainValueView } from './object_plain_write.js';
 import { QuorumTally, resolveQuorum, type QuorumSpec, type QuorumTarget } from './quorum.js';
 import { reconcileLists, type Reconciled } from './read_repair.js';
 import { decodeReplicaAnswer, replicaGetThen, type ReplicaTransport } from './replica_transport.js';
@@ -45,7 +46,23 @@ export interface GetRequest {
   readonly timeoutMs: number;
   /** Which replicas are asked first (default 'all'). */
   readonly fanout?: ReadFanout;
+  /**
+   * GET's read (runGetValue): the time its live value is taken at. When set, a read whose
+   * counted answers were all this node's stored bytes, of this node's own plain shape (one clock
+   * entry, its own actor, at most one sibling: object_plain_write.ts), resolves with that value
+   * without decoding the object (replicas in sync: the usual read). See ReadValue.
+   */
+  readonly valueAtMs?: number;
 }
+
+/**
+ * What runGetValue resolves with. A Buffer: the only live value, a READ-ONLY view of this node's
+ * stored bytes (immutable engine memory, KVEngine.getSync); null: no live value (the object is a
+ * tombstone or expired at valueAtMs); an object: the merged object, as runGet gives it (then the
+ * caller takes its live values). The first two are exactly liveValues(runGet's object,
+ * valueAtMs), for the same answers.
+ */
+export type ReadValue = Buffer | null | VersionedObject;
 
 export interface GetEnv {
   readonly self: string;
@@ -88,7 +105,19 @@ let rotation = 0;
  * too, before anything is asked). The read is this one promise; its steps are GetFsm's methods.
  */
 export function runGet(env: GetEnv, req: GetRequest): Promise<VersionedObject> {
-  return new Promise<VersionedObject>((resolve, reject) => new GetFsm(env, req, resolve, reject).start());
+  assert(req.valueAtMs === undefined, 'runGet resolves with objects: valueAtMs is runGetValue\'s');
+  // Without valueAtMs the fsm resolves with objects only (#reply).
+  return new Promise<VersionedObject>((resolve, reject) => new GetFsm(env, req, resolve as (r: ReadValue) => void, reject).start());
+}
+
+/**
+ * runGet for a caller that wants the live value at `req.valueAtMs` (GET): resolves with a
+ * ReadValue. The decisions, read repair and errors are runGet's; only the decode of this
+ * node's object is skipped when every counted answer was its stored bytes.
+ */
+export function runGetValue(env: GetEnv, req: GetRequest): Promise<ReadValue> {
+  assert(req.valueAtMs !== undefined, 'runGetValue needs valueAtMs');
+  return new Promise<ReadValue>((resolve, reject) => new GetFsm(env, req, resolve, reject).start());
 }
 
 /**
@@ -126,6 +155,13 @@ class GetFsm implements DeadlineEntry {
    */
   #localBytes: Buffer | undefined;
   #localObject: VersionedObject | undefined;
+  /**
+   * runGetValue: this node's answer was taken undecoded (#takePlain): #localBytes are of the
+   * plain shape, its answers (this node's and every remote one with the same bytes) are
+   * LOCAL_PLAIN in #objs until #materialize decodes them, and #localValue is its live value.
+   */
+  #localPlain = false;
+  #localValue: Buffer | null = null;
   /** The reply's reconcile and the number of answers it saw (reused by read repair when no more came). */
   #replyRec: Reconciled | undefined;
   #replySize = 0;
@@ -133,7 +169,7 @@ class GetFsm implements DeadlineEntry {
   constructor(
     private readonly env: GetEnv,
     private readonly req: GetRequest,
-    private readonly resolve: (obj: VersionedObject) => void,
+    private readonly resolve: (r: ReadValue) => void,
     private readonly reject: (err: unknown) => void,
   ) {}
 
@@ -189,7 +225,12 @@ class GetFsm implements DeadlineEntry {
     if (d.kind === 'enough') {
       if (!d.found) {
         this.resolve(EMPTY_OBJECT);
+      } else if (this.#allLocalPlain()) {
+        // Every counted answer is this node's stored bytes: the merge is that object as it is
+        // (#takePlain) and nothing is stale, so its live value is the reply.
+        this.resolve(this.#localValue);
       } else {
+        this.#materialize();
         const rec = reconcileLists(this.#ids, this.#objs, this.env.writeOptions, this.#count);
         this.#replyRec = rec;
         this.#replySize = this.#count;
@@ -214,6 +255,9 @@ class GetFsm implements DeadlineEntry {
       this.env.stats.readNoQuorum++;
       this.reject(new NoQuorumError('read', this.#tally!.insufficient()));
     }
+    // Every answer this node's own stored bytes: nothing to repair (repair() would find that).
+    if (this.#allLocalPlain()) return;
+    this.#materialize();
     const known = this.#replyRec !== undefined && this.#replySize === this.#count ? this.#replyRec : undefined;
     repair(this.env, this.req, this.#plan.hintFor, this.#ids, this.#objs, this.#count, known);
   }
@@ -234,7 +278,8 @@ class GetFsm implements DeadlineEntry {
       // A replacement for a failed replica while the answer is still open.
       if (!this.#replied && this.#asked < this.#order.length) this.#askUpTo(this.#asked + 1);
     } else {
-      const absent = isAbsent(obj);
+      // LOCAL_PLAIN stands for an object of one clock entry: never absent.
+      const absent = obj !== LOCAL_PLAIN && isAbsent(obj);
       let i = 0;
       while (i < this.#count && this.#ids[i] !== id) i++;
       if (i === this.#count) {
@@ -262,9 +307,10 @@ class GetFsm implements DeadlineEntry {
       return;
     }
     let obj: VersionedObject;
-    if (this.#localObject !== undefined && bytes.equals(this.#localBytes!)) {
+    if (this.#localBytes !== undefined && bytes.equals(this.#localBytes)) {
       this.env.stats.readAnswersSameBytes++;
-      obj = this.#localObject;
+      // #localBytes is set with #localObject, or undecoded (#localPlain) until #materialize.
+      obj = this.#localObject ?? LOCAL_PLAIN;
     } else {
       try {
         obj = decodeReplicaAnswer(id, bytes);
@@ -312,6 +358,8 @@ class GetFsm implements DeadlineEntry {
       const stored = env.local.readStoredNow(req.key);
       if (stored instanceof Promise) {
         got = stored;
+      } else if (stored !== null && req.valueAtMs !== undefined && this.#takePlain(stored, req.valueAtMs)) {
+        got = LOCAL_PLAIN;
       } else {
         got = env.local.decodeStored(req.key, stored);
         if (!(got instanceof Promise)) {
@@ -334,6 +382,39 @@ class GetFsm implements DeadlineEntry {
     );
   }
 
+  /**
+   * runGetValue: takes this node's stored bytes without decoding them when they are of its own
+   * plain shape (plainValueView accepts exactly those, with every check decodeObject makes) and
+   * the merge options keep such an object as it is when merged with itself (read_repair.ts
+   * mergeKeepsAsIs: one sibling, one clock entry; config allows no less than 1 of either).
+   */
+  #takePlain(stored: Buffer, atMs: number): boolean {
+    const wo = this.env.writeOptions;
+    if (wo.maxSiblings < 1 || wo.vclockMaxEntries < 1) return false;
+    const value = plainValueView(stored, this.env.local.actorUtf8, atMs);
+    if (value === undefined) return false;
+    this.#localBytes = stored;
+    this.#localValue = value;
+    this.#localPlain = true;
+    return true;
+  }
+
+  /** Every counted answer so far is LOCAL_PLAIN (this node's undecoded bytes), and there is one. */
+  #allLocalPlain(): boolean {
+    if (!this.#localPlain || this.#localObject !== undefined || this.#count === 0) return false;
+    for (let i = 0; i < this.#count; i++) if (this.#objs[i] !== LOCAL_PLAIN) return false;
+    return true;
+  }
+
+  /** Decodes the undecoded local answer and puts its object in place of every LOCAL_PLAIN. */
+  #materialize(): void {
+    if (!this.#localPlain || this.#localObject !== undefined) return;
+    // plainValueView accepted these bytes: they decode (object_plain_write.ts's contract).
+    const obj = decodeObject(this.#localBytes!);
+    this.#localObject = obj;
+    for (let i = 0; i < this.#count; i++) if (this.#objs[i] === LOCAL_PLAIN) this.#objs[i] = obj;
+  }
+
   #askUpTo(n: number): void {
     if (this.#sending) {
       // Called from a synchronous answer inside the loop below: that loop goes on to n.
@@ -348,6 +429,12 @@ class GetFsm implements DeadlineEntry {
     this.#check();
   }
 }
+
+/**
+ * Stands in #objs for this node's undecoded stored bytes (runGetValue's reads): never leaves the
+ * fsm (#materialize replaces it before any merge, reply or repair sees an object).
+ */
+const LOCAL_PLAIN: VersionedObject = Object.freeze({ clock: new Map<string, number>(), siblings: Object.freeze([]) });
 
 const NO_TARGETS: readonly QuorumTarget[] = Object.freeze([]);
 const NO_IDS: string[] = [];

@@ -29,6 +29,13 @@ export class LocalReplica {
     return this.keyspace.actor;
   }
 
+  #actorBytes: Buffer | undefined;
+
+  /** The actor's UTF-8 bytes, encoded once (a keyspace's actor is fixed for its life). */
+  get actorUtf8(): Buffer {
+    return (this.#actorBytes ??= Buffer.from(this.keyspace.actor, 'utf8'));
+  }
+
   /**
    * Coordinator write: mints a dot with this node's actor, superseding `w.context` (default:
    * everything this replica has seen), stores it, and gives the stored bytes and when they are

@@ -24,7 +24,8 @@ import assert from 'node:assert';
 import { bulk, bulks, error, integer, NIL, OK, type Reply } from '../../resp/reply.js';
 import { callOptionsFor } from '../../coordinator/coordinator_settings.js';
 import type { ClusterView } from '../cluster_view.js';
-import { KeyspaceError, viewOf, type Keyspace, type KeyView, type Mutation, type WriteRequest } from '../keyspace.js';
+import type { ReadValue } from '../../coordinator/get_fsm.js';
+import { KeyspaceError, VALUE_VIEW_MAX_BYTES, viewOf, type Keyspace, type KeyView, type Mutation, type WriteRequest } from '../keyspace.js';
 import type { CommandContext, CommandSpec } from '../types.js';
 import { parseStringOptions, resolveStringExpire } from './expire_args.js';
 import {
@@ -340,10 +341,25 @@ function setFast(ks: Keyspace, args: Buffer[]): Promise<Reply> | undefined {
 
 const okReply = (): Reply => OK;
 
-/** GET in a cluster: the coordinator's read, its live values as the reply (get() above, without KeyOps). */
+/**
+ * GET in a cluster: the coordinator's read, its live values as the reply (get() above, without
+ * KeyOps). When the replicas answered this node's own stored bytes the read gives the value
+ * itself (Coordinator.getValue: no object decoded), as valuesSync does on a lone node.
+ */
 function getCluster(cluster: ClusterView, args: Buffer[], ctx: CommandContext): Promise<Reply> {
   const now = ctx.server.now();
-  return cluster.coordinator.get(arg(args, 1), callOptionsFor(ctx.client)).then((obj) => valuesReply(viewOf(obj, now).values), dataError);
+  return cluster.coordinator.getValue(arg(args, 1), now, callOptionsFor(ctx.client)).then((r) => readValueReply(r, now), dataError);
+}
+
+/**
+ * A ReadValue as GET's reply. A value view below VALUE_VIEW_MAX_BYTES goes to the encoder, which
+ * copies it into its slab; a larger one is copied here (Keyspace.valuesSync's rule: the encoder
+ * would hand it to the socket as it is, pinning the engine's buffer behind a slow client).
+ */
+function readValueReply(r: ReadValue, nowMs: number): Reply {
+  if (r === null) return NIL;
+  if (Buffer.isBuffer(r)) return bulk(r.length < VALUE_VIEW_MAX_BYTES ? r : Buffer.from(r));
+  return valuesReply(viewOf(r, nowMs).values);
 }
 
 
