@@ -12,12 +12,14 @@
  *   node .build/NAME/bench/storage_inproc_ab.js put --a .build/A --b .build/B [--rounds 10] [--ops 40000] [--in-flight 64]
  *       a get then a put per new key (what a SET does), 100-byte values, everysec, no flush:
  *       CPU and wall per get+put
- *   node .build/NAME/bench/storage_inproc_ab.js set --a .build/A --b .build/B [--rounds 8] [--ops 100000] [--keys 100000] [--clients 50] [--pipeline 16]
+ *   node .build/NAME/bench/storage_inproc_ab.js set --a .build/A --b .build/B [--rounds 8] [--ops 400000] [--keys 100000] [--clients 50] [--pipeline 16] [--memtable-bytes 64m] [--cache-bytes 128m]
  *       what the single-node server's SET -P16 asks of the engine (redis-benchmark -r 100000
  *       -d 100 -c 50 -P 16): per client a batch of 16 random keys (19 bytes, the keyspace's
  *       data-key shape), a getSync (get when it needs I/O) per key, then one write of the 16
- *       puts; everysec, default 4 MiB memtables, so flushes and compactions run. A phase ends
- *       once both settled, so its CPU includes the table-build worker's (all threads)
+ *       puts; everysec, the server's storage defaults (config/schema.ts: 64 MiB memtables,
+ *       128 MiB block cache; a 64 MiB memtable holds ~370k such writes, so a phase of 400k
+ *       has about one flush). A phase ends once flushes and compactions settled, so its CPU
+ *       includes the table-build worker's (all threads)
  *   node .build/NAME/bench/storage_inproc_ab.js flushjob --a .build/A --b .build/B [--rounds 30] [--entries 23000] [--keys 100000]
  *       the table-build job of one flush (runBuildJob on a memtable's commit-log records, in
  *       this thread): the set phase's memtable (random keys of 19 bytes, 100 B values), CPU per
@@ -49,6 +51,14 @@ const COLD_CACHE_BYTES = 64 * 1024;
 const PUT_VALUE_BYTES = 100;
 const SETTLE_POLL_MS = 100;
 const EVERYSEC_NO_FLUSH = { appendfsync: 'everysec', memtableBytes: 1 << 30 };
+
+/**
+ * The next state of a 31-bit linear congruential generator (seed / 2^31 is uniform in [0, 1)).
+ * Math.imul keeps the product exact: `(seed * 1103515245 + 12345) % 2^31` in doubles lost the
+ * low bits past 2^53 and cycled after about 10,500 values (the set and flushjob modes touched
+ * ~13,500 of their 100,000 keys until 2026-12-03).
+ */
+const nextSeed = (seed: number): number => (Math.imul(seed, 1103515245) + 12345) & 0x7fffffff;
 
 const benchKey = (i: number): Buffer => Buffer.from(`k${String(i).padStart(15, '0')}`);
 
@@ -85,7 +95,7 @@ async function hot(open: Record<Which, Open>, argv: string[]): Promise<void> {
   }
   let seed = 99;
   const keys = Array.from({ length: Math.min(HOT_KEYS_MAX, count) }, () => {
-    seed = (seed * 1103515245 + 12345) % 2147483648;
+    seed = nextSeed(seed);
     return benchKey(Math.floor((seed / 2147483648) * count));
   });
   for (const e of Object.values(engines)) for (const k of keys) await e.get(k); // warm the caches
@@ -122,7 +132,7 @@ async function cold(open: Record<Which, Open>, argv: string[]): Promise<void> {
   let seed = 99;
   const randomKeys = (): Buffer[] =>
     Array.from({ length: gets }, () => {
-      seed = (seed * 1103515245 + 12345) % 2147483648;
+      seed = nextSeed(seed);
       return benchKey(Math.floor((seed / 2147483648) * count));
     });
   const samples = { A: { cpu: [] as number[], wall: [] as number[] }, B: { cpu: [] as number[], wall: [] as number[] } };
@@ -183,6 +193,13 @@ async function put(open: Record<Which, Open>, argv: string[], root: string): Pro
   report(`get+put of ${PUT_VALUE_BYTES} B, ${inFlight} in flight, per key, ${rounds} rounds`, samples);
 }
 
+/** '64m', '4k' or a plain number of bytes. */
+function byteSize(text: string): number {
+  const m = /^(\d+)([kmg]?)$/i.exec(text);
+  if (!m) throw new Error(`bad byte size ${text}`);
+  return Number(m[1]) * ({ '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 } as Record<string, number>)[m[2]!.toLowerCase()]!;
+}
+
 /** A data key as the keyspace builds it (key_layout.ts dataKey): namespace byte, 2-byte slot, user key. */
 function serverKey(i: number): Buffer {
   const user = Buffer.from(`key:${String(i).padStart(12, '0')}`);
@@ -206,11 +223,13 @@ async function settle(e: AbEngine): Promise<void> {
 
 async function set(open: Record<Which, Open>, argv: string[], root: string): Promise<void> {
   const rounds = Number(flagValue(argv, '--rounds') ?? 8);
-  const ops = Number(flagValue(argv, '--ops') ?? 100_000);
+  const ops = Number(flagValue(argv, '--ops') ?? 400_000);
   const keyCount = Number(flagValue(argv, '--keys') ?? 100_000);
   const clients = Number(flagValue(argv, '--clients') ?? 50);
   const pipeline = Number(flagValue(argv, '--pipeline') ?? 16);
-  const everysec = { appendfsync: 'everysec' };
+  const memtableBytes = byteSize(flagValue(argv, '--memtable-bytes') ?? '64m');
+  const blockCacheBytes = byteSize(flagValue(argv, '--cache-bytes') ?? '128m');
+  const everysec = { appendfsync: 'everysec', memtableBytes, blockCacheBytes };
   const engines = { A: await open.A({ dir: path.join(root, 'A'), ...everysec }), B: await open.B({ dir: path.join(root, 'B'), ...everysec }) };
   const value = Buffer.alloc(PUT_VALUE_BYTES, 7);
   // Built once: the server gets its keys from the parser, not from a string per request.
@@ -222,7 +241,7 @@ async function set(open: Record<Which, Open>, argv: string[], root: string): Pro
       while (done < ops) {
         const batch: { type: 'put'; key: Buffer; value: Buffer }[] = [];
         for (let i = 0; i < pipeline && done < ops; i++, done++) {
-          seed = (seed * 1103515245 + 12345) % 2147483648;
+          seed = nextSeed(seed);
           const key = keys[Math.floor((seed / 2147483648) * keyCount)]!;
           if (e.getSync(key) === undefined) await e.get(key);
           batch.push({ type: 'put', key, value });
@@ -253,7 +272,7 @@ async function set(open: Record<Which, Open>, argv: string[], root: string): Pro
   await engines.A.close();
   await engines.B.close();
   process.stdout.write(`main thread cpu per SET: A ${median(main.A).toFixed(2)} us | B ${median(main.B).toFixed(2)} us | B/A ${(median(main.B) / median(main.A)).toFixed(3)}\n`);
-  report(`SET-like get+write of ${PUT_VALUE_BYTES} B, ${clients} clients x ${pipeline}, ${keyCount} keys, per SET incl. flush/compaction, ${rounds} rounds`, samples);
+  report(`SET-like get+write of ${PUT_VALUE_BYTES} B, ${clients} clients x ${pipeline}, ${keyCount} keys, ${memtableBytes} B memtables, per SET incl. flush/compaction, ${rounds} rounds`, samples);
 }
 
 type RunBuildJob = (job: unknown) => { entriesOut: number };
@@ -277,7 +296,7 @@ async function flushjob(argv: string[]): Promise<void> {
   const groups: Buffer[] = [];
   for (let seq = 1; seq <= entries; seq += 16) {
     const ops = Array.from({ length: Math.min(16, entries - seq + 1) }, () => {
-      seed = (seed * 1103515245 + 12345) % 2147483648;
+      seed = nextSeed(seed);
       return { kind: 1, key: serverKey(Math.floor((seed / 2147483648) * keyCount)), value, time: 0 };
     });
     const buf = Buffer.alloc(builds.A.log.recordLength(seq, ops));
