@@ -94,7 +94,7 @@ export function* mergeSources(sources: EntrySource[]): Generator<InternalEntry> 
 }
 
 /** Stripe of seq: index of the first snapshot >= seq, or snapshots.length when above all. */
-function stripeOf(snapshots: number[], seq: number): number {
+export function stripeOf(snapshots: readonly number[], seq: number): number {
   let lo = 0;
   let hi = snapshots.length;
   while (lo < hi) {

@@ -44,7 +44,7 @@ import { BlockCache } from './block_cache.js';
 import { BloomKey } from './bloom.js';
 import { keyRange, planCompaction, pickCompaction, type CompactionPlan, type PickerConfig } from './compaction_picker.js';
 import { acquireDirLock } from './dir_lock.js';
-import { encodeEntry, isDeadAt, KIND_DELETE, KIND_PUT, type InternalEntry } from './internal_entry.js';
+import { isDeadAt, KIND_DELETE, KIND_PUT, type InternalEntry } from './internal_entry.js';
 import { KEY_BYTES_HARD_MAX, LOG_FILE_BYTES_MAX, LOG_RECORD_BYTES_MAX, VALUE_BYTES_HARD_MAX } from './limits.js';
 import { logFileName, LogWriter, parseLog, recordLength, writeRecord, type LogOp } from './log.js';
 import { LEVELS, MANIFEST_TMP_FILE, readManifest, writeManifest, type ManifestTable } from './manifest.js';
@@ -150,8 +150,6 @@ const DEFAULTS = {
 const GROUP_COMMIT_BYTES_MAX = 4 * 1024 * 1024;
 /** everysec: how often the log is fsynced. */
 const EVERYSEC_INTERVAL_MS = 1000;
-/** Entries serialized per event-loop turn when a memtable is handed to the worker. */
-const SERIALIZE_SLICE_ENTRIES = 4096;
 /** Upper bound on input bytes of one L0 compaction (bounds compaction memory). */
 const COMPACTION_INPUT_BYTES_MAX = 64 * 1024 * 1024;
 /** Appends to table files are cut into chunks of this size. */
@@ -774,31 +772,20 @@ export class Engine implements KVEngine {
     this.liveLogs = keep;
   }
 
-  /** Serializes a memtable (in slices, yielding to the event loop) and builds its table. */
-  private async buildFromMemtable(mem: Memtable): Promise<BuildResult> {
-    const records = mem.records();
-    if (records) {
-      // The log records already hold every version: one copy into a transferable buffer.
-      const bytes = Buffer.allocUnsafeSlow(records.bytes);
-      let off = 0;
-      for (const r of records.buffers) off += r.copy(bytes, off);
-      return runJob(
-        { inputs: [{ kind: 'log', bytes }], gc: this.gcOptions(false), build: this.buildOptions(), targetFileBytes: Number.MAX_SAFE_INTEGER },
-        'flush',
-        this.o.offload,
-      );
-    }
-    const size = mem.encodedBytes;
-    const run = Buffer.allocUnsafeSlow(size);
-    let pos = 0;
-    let n = 0;
-    for (const it = mem.iterator(); it.current; it.next()) {
-      pos = encodeEntry(run, pos, it.current);
-      if (++n % SERIALIZE_SLICE_ENTRIES === 0) await yieldToLoop();
-    }
-    assert(pos === size, 'memtable changed while being flushed');
+  /**
+   * Builds a memtable's table: the versions that survive (Memtable.survivorRows: no shadowed
+   * version leaves this thread) are handed to the worker as rows, which sorts and writes them.
+   */
+  private buildFromMemtable(mem: Memtable): Promise<BuildResult> {
+    const gc = this.gcOptions(false);
+    const rows = mem.survivorRows(gc.snapshots);
     return runJob(
-      { inputs: [{ kind: 'run', bytes: run }], gc: this.gcOptions(false), build: this.buildOptions(), targetFileBytes: Number.MAX_SAFE_INTEGER },
+      {
+        inputs: [{ kind: 'rows', bytes: rows.bytes, rowInts: rows.ints, rowFloats: rows.floats }],
+        gc,
+        build: this.buildOptions(),
+        targetFileBytes: Number.MAX_SAFE_INTEGER,
+      },
       'flush',
       this.o.offload,
     );

@@ -21,7 +21,7 @@
  *  - Key order is built only when something needs it (an iterator, countRange): the ids already
  *    sorted plus the ids added since (the tail), sorted by the 4 bytes after the prefix the tail
  *    shares (one native sort of packed numbers; ties compared in full) and merged in. A flush
- *    of records (the engine's normal case) never needs it. (A skip list spent ~30
+ *    never needs it (survivorRows: the worker sorts what survives). (A skip list spent ~30
  *    pointer-chasing comparisons per insert: 5-10x slower.)
  *
  * Consistency: an iterator takes the sorted id array as it is when created (every key written
@@ -34,8 +34,10 @@
  */
 import assert from 'node:assert';
 import { compareByteRanges, JS_COMPARE_BYTES_MAX, wordAt } from './bytes.js';
-import { encodedEntryLength, KIND_DELETE, KIND_PUT, type InternalEntry, type Kind } from './internal_entry.js';
+import { KIND_DELETE, KIND_PUT, type InternalEntry, type Kind } from './internal_entry.js';
 import { LOG_HEADER_BYTES } from './log.js';
+import { stripeOf } from './compaction_merge.js';
+import { newEntryRows, setEntryRow, type EntryRows } from './sorted_log.js';
 import { ByteReader } from './varint.js';
 
 /** Per-version bookkeeping bytes counted on top of key and value (rows, index slots). */
@@ -92,6 +94,23 @@ export function hashKey(buf: Uint8Array, off: number, len: number): number {
   return (h ^ (h >>> 16)) | 0;
 }
 
+/**
+ * Ranges up to this long are copied byte by byte: Buffer.copy of a part of a buffer makes a
+ * view object per call and cost more than the loop for 100-byte values (measured: 13% of a
+ * flush's survivorRows + build).
+ */
+const JS_COPY_BYTES_MAX = 512;
+
+/** Copies src[from, from + len) to dst at `at`; returns at + len. */
+function copyRange(src: Buffer, from: number, len: number, dst: Buffer, at: number): number {
+  if (len > JS_COPY_BYTES_MAX) {
+    src.copy(dst, at, from, from + len);
+  } else {
+    for (let j = 0; j < len; j++) dst[at + j] = src[from + j]!;
+  }
+  return at + len;
+}
+
 function grow<T extends Uint32Array | Int32Array | Float64Array | Uint8Array>(a: T, n: number): T {
   const ctor = a.constructor as new (n: number) => T;
   const b = new ctor(n);
@@ -123,17 +142,9 @@ export class Memtable {
   /** Ids [0, sorted.length) in key order; ids from sorted.length on are not sorted yet. */
   private sorted = new Int32Array(0);
   bytes = 0;
-  /** Bytes the versions take in the internal_entry.ts encoding (sizes a serialized flush). */
-  encodedBytes = 0;
   maxSeq = 0;
   /** Sequence number of the first version added (0 when empty). */
   minSeq = 0;
-  /**
-   * True while every version came in through applyRecords: `records()` then holds all of
-   * them as commit-log records, which a flush hands to the worker as they are.
-   */
-  private onlyRecords = true;
-  private recordBytes = 0;
 
   constructor(
     /** The commit log holding this memtable's writes. */
@@ -152,11 +163,6 @@ export class Memtable {
   /** Number of distinct keys. */
   get keys(): number {
     return this.keyCount;
-  }
-
-  /** The log records holding every version (see onlyRecords), or null. */
-  records(): { buffers: Buffer[]; bytes: number } | null {
-    return this.onlyRecords ? { buffers: this.segs, bytes: this.recordBytes } : null;
   }
 
   private ensureRow(): number {
@@ -253,7 +259,6 @@ export class Memtable {
   applyRecords(buf: Buffer): void {
     const segNo = this.segs.length;
     this.segs.push(buf);
-    this.recordBytes += buf.length;
     let pos = 0;
     while (pos < buf.length) {
       const length = buf.readUInt32LE(pos + 4);
@@ -294,9 +299,64 @@ export class Memtable {
     e.key.copy(a, keyOff);
     e.value.copy(a, keyOff + e.key.length);
     this.arenaUsed += need;
-    this.onlyRecords = false;
-    this.encodedBytes += encodedEntryLength(e);
     this.insertRow(this.arenaSeg, a, keyOff, e.key.length, keyOff + e.key.length, e.value.length, e.seq, e.kind, e.time);
+  }
+
+  /**
+   * The versions a flush keeps, as rows over a compact copy of their bytes (a flush's input,
+   * sorted_log.ts EntryRows): per key the newest version of each snapshot stripe
+   * (compaction_merge.ts rule 1; with no snapshots, only the newest version of each key).
+   * The versions a stripe shadows never leave this thread: with the server's 64 MiB memtables
+   * and an overwrite load most of them are shadowed (100k keys: 367k versions, 100k kept), and
+   * decoding and sorting all of them was most of the flush worker's CPU
+   * (bench/results/storage-perf-notes.md, session 10). The table built is the same.
+   */
+  survivorRows(snapshots: readonly number[]): EntryRows {
+    const ri = this.rowI;
+    let kept: Int32Array;
+    if (snapshots.length === 0) {
+      // Rows in write order (sequential reads of rows and record buffers, not one cache miss
+      // per field): a row survives when it is its key's newest.
+      kept = new Int32Array(this.keyCount);
+      let n = 0;
+      for (let r = 0; r < this.rows; r++) if (this.heads[ri[r * ROW_INTS + ROW_KEY_ID]!] === r) kept[n++] = r;
+      assert(n === this.keyCount, 'memtable heads disagree with its rows');
+    } else {
+      kept = new Int32Array(this.rows);
+      let n = 0;
+      for (let id = 0; id < this.keyCount; id++) {
+        let lastStripe = -1;
+        for (let r = this.heads[id]!; r >= 0; r = ri[r * ROW_INTS + ROW_PREV]!) {
+          const stripe = stripeOf(snapshots, this.rowF[r * ROW_FLOATS + ROW_SEQ]!);
+          if (stripe === lastStripe) continue;
+          lastStripe = stripe;
+          kept[n++] = r;
+        }
+      }
+      kept = kept.subarray(0, n);
+    }
+    let byteLength = 0;
+    for (let i = 0; i < kept.length; i++) {
+      const at = kept[i]! * ROW_INTS;
+      byteLength += ri[at + ROW_KEY_LEN]! + ri[at + ROW_VAL_LEN]!;
+    }
+    const out = newEntryRows(kept.length, byteLength);
+    const bytes = out.bytes;
+    let pos = 0;
+    for (let i = 0; i < kept.length; i++) {
+      const r = kept[i]!;
+      const at = r * ROW_INTS;
+      const seg = this.segs[ri[at + ROW_SEG]!]!;
+      const keyLen = ri[at + ROW_KEY_LEN]!;
+      const valLen = ri[at + ROW_VAL_LEN]!;
+      const keyOff = pos;
+      pos = copyRange(seg, ri[at + ROW_KEY_OFF]!, keyLen, bytes, pos);
+      const valOff = pos;
+      pos = copyRange(seg, ri[at + ROW_VAL_OFF]!, valLen, bytes, pos);
+      const kind = ri[at + ROW_KIND] === KIND_DELETE ? KIND_DELETE : KIND_PUT;
+      setEntryRow(out, i, keyOff, keyLen, valOff, valLen, kind, this.rowF[r * ROW_FLOATS + ROW_SEQ]!, this.rowF[r * ROW_FLOATS + ROW_TIME]!);
+    }
+    return out;
   }
 
   /** Materializes row r (key and value are views into the memtable's buffers). */

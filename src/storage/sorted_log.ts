@@ -1,7 +1,8 @@
 /**
- * A flush's input: one memtable's commit-log records (log.ts writeRecord's encoding), decoded into rows of typed arrays and sorted into internal order (key bytewise, seq
- * descending) with no object per entry. Entries are made one at a time as the table builder
- * pulls them (`current`), so they die young: decoding every entry into an object and then
+ * A flush's input: one memtable's entries, as rows of typed arrays (the versions the memtable
+ * picked, EntryRows) or as commit-log records (log.ts writeRecord's encoding, decoded into such
+ * rows), sorted into internal order (key bytewise, seq descending) with no object per entry.
+ * Entries are made one at a time as the table builder pulls them (`current`), so they die young: decoding every entry into an object and then
  * sorting those kept ~30k objects (and their key and value views) alive across the sort, which
  * with the sort itself was most of the table-build worker's CPU under SET load
  * (bench/results/storage-perf-notes.md, session 9).
@@ -36,13 +37,47 @@ const ROW_VAL_OFF = 3;
 const ROW_VAL_LEN = 4;
 const ROW_KIND = 5;
 const ROW_INTS = 6;
+/** Int32s per row of EntryRows.ints. */
+export const ENTRY_ROW_INTS = ROW_INTS;
 const ROW_SEQ = 0;
 const ROW_TIME = 1;
 const ROW_FLOATS = 2;
 
 const EMPTY = Buffer.alloc(0);
 
-/** The records' entries in internal order, as an EntrySource. */
+/**
+ * Entries as rows, not records: what a memtable hands a flush once it has picked the versions
+ * that survive (Memtable.survivorRows), so the worker decodes nothing. Row r's key and value
+ * are bytes[keyOff, keyOff + keyLen) and bytes[valOff, valOff + valLen); use newEntryRows and
+ * setEntryRow to fill them.
+ */
+export interface EntryRows {
+  bytes: Buffer;
+  /** ROW_INTS int32s per row. */
+  ints: Int32Array;
+  /** ROW_FLOATS doubles per row. */
+  floats: Float64Array;
+}
+
+/** Rows for count entries whose bytes take byteLength (each array with its own, transferable, ArrayBuffer). */
+export function newEntryRows(count: number, byteLength: number): EntryRows {
+  return { bytes: Buffer.allocUnsafeSlow(byteLength), ints: new Int32Array(count * ROW_INTS), floats: new Float64Array(count * ROW_FLOATS) };
+}
+
+export function setEntryRow(rows: EntryRows, r: number, keyOff: number, keyLen: number, valOff: number, valLen: number, kind: Kind, seq: number, time: number): void {
+  const at = r * ROW_INTS;
+  const ri = rows.ints;
+  ri[at + ROW_BUF] = 0;
+  ri[at + ROW_KEY_OFF] = keyOff;
+  ri[at + ROW_KEY_LEN] = keyLen;
+  ri[at + ROW_VAL_OFF] = valOff;
+  ri[at + ROW_VAL_LEN] = valLen;
+  ri[at + ROW_KIND] = kind;
+  rows.floats[r * ROW_FLOATS + ROW_SEQ] = seq;
+  rows.floats[r * ROW_FLOATS + ROW_TIME] = time;
+}
+
+/** The records' (or rows') entries in internal order, as an EntrySource. */
 export class SortedLogSource implements EntrySource {
   current: InternalEntry | undefined;
   private readonly rowI: Int32Array;
@@ -50,15 +85,29 @@ export class SortedLogSource implements EntrySource {
   /** Row indexes in internal order. */
   private readonly order: Int32Array;
   private i = 0;
+  private readonly bufs: Buffer[];
 
-  /** bufs: whole records, back to back in each buffer; a malformed record throws FormatError. */
-  constructor(private readonly bufs: Buffer[]) {
+  /**
+   * bufs: whole records, back to back in each buffer; a malformed record throws FormatError.
+   * Or rows (EntryRows, not decoded again; a row out of its buffer's bounds throws FormatError).
+   */
+  constructor(input: Buffer[] | EntryRows) {
     let n = 0;
-    for (const buf of bufs) n += countOps(buf);
-    this.rowI = new Int32Array(n * ROW_INTS);
-    this.rowF = new Float64Array(n * ROW_FLOATS);
-    let r = 0;
-    for (let b = 0; b < bufs.length; b++) r = this.decode(b, r);
+    if (Array.isArray(input)) {
+      this.bufs = input;
+      for (const buf of input) n += countOps(buf);
+      this.rowI = new Int32Array(n * ROW_INTS);
+      this.rowF = new Float64Array(n * ROW_FLOATS);
+      let r = 0;
+      for (let b = 0; b < input.length; b++) r = this.decode(b, r);
+    } else {
+      this.bufs = [input.bytes];
+      n = input.ints.length / ROW_INTS;
+      if (!Number.isInteger(n) || input.floats.length !== n * ROW_FLOATS) throw new FormatError('entry rows of mismatched lengths');
+      this.rowI = input.ints;
+      this.rowF = input.floats;
+      checkRows(input.ints, input.bytes.length);
+    }
     this.order = new Int32Array(n);
     for (let k = 0; k < n; k++) this.order[k] = k;
     if (n > 1) this.sortRows(0, n, this.sharedPrefix(n), new Float64Array(n));
@@ -210,6 +259,27 @@ export class SortedLogSource implements EntrySource {
   }
 }
 
+/** Every row within its buffer of byteLength bytes, with buffer 0 and a known kind. */
+function checkRows(ri: Int32Array, byteLength: number): void {
+  for (let at = 0; at < ri.length; at += ROW_INTS) {
+    const keyOff = ri[at + ROW_KEY_OFF]!;
+    const valOff = ri[at + ROW_VAL_OFF]!;
+    const kind = ri[at + ROW_KIND]!;
+    if (
+      ri[at + ROW_BUF] !== 0 ||
+      (kind !== KIND_PUT && kind !== KIND_DELETE) ||
+      keyOff < 0 ||
+      ri[at + ROW_KEY_LEN]! < 0 ||
+      keyOff + ri[at + ROW_KEY_LEN]! > byteLength ||
+      valOff < 0 ||
+      ri[at + ROW_VAL_LEN]! < 0 ||
+      valOff + ri[at + ROW_VAL_LEN]! > byteLength
+    ) {
+      throw new FormatError(`entry row ${at / ROW_INTS} out of bounds`);
+    }
+  }
+}
+
 /** The end of the record at pos (its length checked against the buffer). */
 function recordEnd(buf: Buffer, pos: number): number {
   if (buf.length - pos < LOG_HEADER_BYTES) throw new FormatError(`record header past the end at ${pos}`);
@@ -233,9 +303,9 @@ function countOps(buf: Buffer): number {
   return n;
 }
 
-/** The records' entries in internal order (tests). */
-export function sortedLogEntries(bufs: Buffer[]): InternalEntry[] {
+/** The records' (or rows') entries in internal order (tests). */
+export function sortedLogEntries(input: Buffer[] | EntryRows): InternalEntry[] {
   const out: InternalEntry[] = [];
-  for (const s = new SortedLogSource(bufs); s.current; s.next()) out.push(s.current);
+  for (const s = new SortedLogSource(input); s.current; s.next()) out.push(s.current);
   return out;
 }

@@ -12,15 +12,18 @@ import type { Slice } from './compaction_slices.js';
 
 export interface BuildInput {
   /**
-   * 'run': entries back to back, sorted (a serialized memtable); 'log': commit-log records
-   * this process encoded (a memtable's writes, in seq order; decoded without checksum
-   * verification, and sorted here: sorted_log.ts); 'table': a whole table file;
-   * 'blocks': consecutive data blocks of one table (a compaction slice), block b being
-   * blockSizes[b] bytes.
+   * 'run': entries back to back, sorted (a serialized memtable); 'rows': a memtable's
+   * surviving versions as rows over `bytes` (rowInts, rowFloats: sorted_log.ts EntryRows;
+   * sorted here); 'log': commit-log records this process encoded (a memtable's writes, in seq
+   * order; decoded without checksum verification, and sorted here: sorted_log.ts); 'table': a
+   * whole table file; 'blocks': consecutive data blocks of one table (a compaction slice),
+   * block b being blockSizes[b] bytes.
    */
-  kind: 'run' | 'log' | 'table' | 'blocks';
+  kind: 'run' | 'rows' | 'log' | 'table' | 'blocks';
   bytes: Uint8Array;
   blockSizes?: number[];
+  rowInts?: Int32Array;
+  rowFloats?: Float64Array;
 }
 
 export interface BuildJob {
@@ -107,6 +110,7 @@ export function runBuildJob(job: BuildJob): BuildResult {
     if (input.kind === 'run') source = new RunIterator(buf);
     else if (input.kind === 'table') source = new TableBufferIterator(buf);
     else if (input.kind === 'blocks') source = new BlockSpanIterator(buf, input.blockSizes ?? []);
+    else if (input.kind === 'rows') source = new SortedLogSource({ bytes: buf, ints: input.rowInts ?? new Int32Array(0), floats: input.rowFloats ?? new Float64Array(0) });
     else source = new SortedLogSource([buf]);
     return slice ? new SliceSource(source, slice) : source;
   });

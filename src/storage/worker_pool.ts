@@ -59,7 +59,12 @@ class LaneWorker {
     this.worker ??= this.start();
     const w = this.worker;
     const id = this.nextId++;
-    const transfer = job.inputs.map((i) => i.bytes.buffer as ArrayBuffer);
+    const transfer: ArrayBuffer[] = [];
+    for (const i of job.inputs) {
+      transfer.push(i.bytes.buffer as ArrayBuffer);
+      if (i.rowInts) transfer.push(i.rowInts.buffer as ArrayBuffer);
+      if (i.rowFloats) transfer.push(i.rowFloats.buffer as ArrayBuffer);
+    }
     return new Promise<BuildResult>((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
       w.ref();
