@@ -23,7 +23,7 @@
  *
  * object_plain_write.test.ts checks both contracts against the general path with fast-check.
  */
-import { varintLength, writeVarint } from './bytes.js';
+import { varintLength } from './bytes.js';
 import { MAX_ACTOR_BYTES, MAX_COUNTER, MAX_SIBLING_VALUE_BYTES, MAX_TIME_MS } from './limits.js';
 import { OBJECT_FORMAT_VERSION, OBJECT_MAGIC } from './object_codec.js';
 
@@ -85,26 +85,41 @@ export function plainWriteBytes(stored: Buffer | undefined, actorUtf8: Buffer, w
   out[pos++] = OBJECT_MAGIC;
   out[pos++] = OBJECT_FORMAT_VERSION;
   out[pos++] = 1; // one clock entry
-  pos = writeVarint(out, pos, actorLen);
+  pos = putVarint(out, pos, actorLen);
   out.set(actorUtf8, pos);
   pos += actorLen;
-  pos = writeVarint(out, pos, counter);
-  pos = writeVarint(out, pos, timeMs);
+  pos = putVarint(out, pos, counter);
+  pos = putVarint(out, pos, timeMs);
   out[pos++] = 1; // one sibling
   out[pos++] = 0; // its actor: clock entry 0
-  pos = writeVarint(out, pos, counter);
-  pos = writeVarint(out, pos, w.writtenAtMs);
-  pos = writeVarint(out, pos, w.expiresAtMs);
+  pos = putVarint(out, pos, counter);
+  pos = putVarint(out, pos, w.writtenAtMs);
+  pos = putVarint(out, pos, w.expiresAtMs);
   if (value === null) {
     out[pos++] = KIND_TOMBSTONE;
   } else {
     out[pos++] = KIND_VALUE;
-    pos = writeVarint(out, pos, value.length);
+    pos = putVarint(out, pos, value.length);
     out.set(value, pos);
     pos += value.length;
   }
   if (pos !== size) return undefined; // cannot happen (sized above); never store a short buffer
   return { bytes: out, beforeLive, beforeExpiresAtMs };
+}
+
+/**
+ * bytes.ts writeVarint without its range assertion (an assert call per field of every SET): every
+ * value written here is a safe integer >= 0, checked above (validTime, MAX_COUNTER, the value
+ * length within MAX_SIBLING_VALUE_BYTES, the actor length within MAX_ACTOR_BYTES).
+ */
+function putVarint(buf: Buffer, pos: number, value: number): number {
+  let v = value;
+  while (v >= 0x80) {
+    buf[pos++] = (v % 128) | 0x80;
+    v = Math.floor(v / 128);
+  }
+  buf[pos++] = v;
+  return pos;
 }
 
 function validTime(ms: number): boolean {
@@ -139,7 +154,8 @@ export function plainValueView(stored: Buffer, actorUtf8: Buffer, nowMs: number)
  * Parses `buf` when it is an object of the accepted shape, with every check decodeObject makes
  * on it (canonical varints within their limits, counters >= 1, the sibling's counter covered by
  * the clock, a known kind, the value length within what remains, nothing after the end).
- * undefined for any other shape or any violation.
+ * undefined for any other shape or any violation. The answer is one shared record (`own`),
+ * overwritten by the next call: read it before calling again (every caller reads it at once).
  */
 function parseOwnObject(buf: Buffer, actorUtf8: Buffer): OwnObject | undefined {
   const n = buf.length;
@@ -155,7 +171,7 @@ function parseOwnObject(buf: Buffer, actorUtf8: Buffer): OwnObject | undefined {
   if (timeMs < 0) return undefined;
   const nSiblings = readVarint(buf, 1);
   if (nSiblings < 0) return undefined;
-  if (nSiblings === 0) return at === n ? { counter, timeMs, liveValue: false, expiresAtMs: 0, valueStart: 0 } : undefined;
+  if (nSiblings === 0) return at === n ? ownObject(counter, timeMs, false, 0, 0) : undefined;
   if (readVarint(buf, 0) !== 0) return undefined; // sibling actor index: entry 0
   const sc = readVarint(buf, counter);
   if (sc < 1) return undefined;
@@ -163,11 +179,23 @@ function parseOwnObject(buf: Buffer, actorUtf8: Buffer): OwnObject | undefined {
   const expiresAtMs = readVarint(buf, MAX_TIME_MS);
   if (expiresAtMs < 0 || at >= n) return undefined;
   const kind = buf[at++];
-  if (kind === KIND_TOMBSTONE) return at === n ? { counter, timeMs, liveValue: false, expiresAtMs, valueStart: 0 } : undefined;
+  if (kind === KIND_TOMBSTONE) return at === n ? ownObject(counter, timeMs, false, expiresAtMs, 0) : undefined;
   if (kind !== KIND_VALUE) return undefined;
   const valueLen = readVarint(buf, MAX_SIBLING_VALUE_BYTES);
   if (valueLen < 0 || at + valueLen !== n) return undefined;
-  return { counter, timeMs, liveValue: true, expiresAtMs, valueStart: at };
+  return ownObject(counter, timeMs, true, expiresAtMs, at);
+}
+
+/** parseOwnObject's answer (module state: the parse is synchronous; no object per read or write). */
+const own: OwnObject = { counter: 0, timeMs: 0, liveValue: false, expiresAtMs: 0, valueStart: 0 };
+
+function ownObject(counter: number, timeMs: number, liveValue: boolean, expiresAtMs: number, valueStart: number): OwnObject {
+  own.counter = counter;
+  own.timeMs = timeMs;
+  own.liveValue = liveValue;
+  own.expiresAtMs = expiresAtMs;
+  own.valueStart = valueStart;
+  return own;
 }
 
 /** parseOwnObject's read position (module state: the parse is synchronous and allocates nothing). */

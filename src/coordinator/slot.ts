@@ -37,10 +37,21 @@ export function crc16(buf: Uint8Array, start = 0, end = buf.length): number {
 
 /** The Redis Cluster slot of a key, in [0, SLOT_COUNT). */
 export function keySlot(key: Uint8Array): number {
-  const open = key.indexOf(OPEN_BRACE);
+  const open = indexOfByte(key, OPEN_BRACE, 0);
   if (open !== -1) {
-    const close = key.indexOf(CLOSE_BRACE, open + 1);
+    const close = indexOfByte(key, CLOSE_BRACE, open + 1);
     if (close > open + 1) return crc16(key, open + 1, close) & (SLOT_COUNT - 1);
   }
   return crc16(key) & (SLOT_COUNT - 1);
+}
+
+/** Keys up to this long are searched for braces by a loop (a native indexOf call costs more). */
+const LOOP_SEARCH_MAX_BYTES = 64;
+
+/** key.indexOf(byte, from), by a plain loop for short keys. */
+function indexOfByte(key: Uint8Array, byte: number, from: number): number {
+  const n = key.length;
+  if (n > LOOP_SEARCH_MAX_BYTES) return key.indexOf(byte, from);
+  for (let i = from; i < n; i++) if (key[i] === byte) return i;
+  return -1;
 }

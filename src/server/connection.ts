@@ -35,6 +35,7 @@ import { error, type Reply } from '../resp/reply.js';
 import { ReplyBuffer } from '../resp/encoder.js';
 import { RequestParser, ProtocolError } from '../resp/parser.js';
 import type { ParserLimits } from '../resp/parser-limits.js';
+import type { CommandClock } from './command_clock.js';
 import { NO_REPLY, type ClientHandle } from './services.js';
 import { AsyncCommand, plansCommute, type Dispatcher, type OverlapPlan } from './dispatcher.js';
 import type { LogFn } from './logger.js';
@@ -78,6 +79,8 @@ interface Waiting {
 export interface ConnectionHost {
   readonly dispatcher: Dispatcher;
   readonly context: ServerContext;
+  /** The clock behind context.now, held while this connection runs commands (command_clock.ts). */
+  readonly clock: CommandClock;
   readonly stats: ServerStats;
   readonly log: LogFn;
   /** Current proto-max-bulk-len / limits for authenticated clients. */
@@ -205,6 +208,17 @@ export class Connection implements ClientHandle {
 
   #onData(chunk: Buffer): void {
     if (this.#stopped) return;
+    // One clock reading for the chunk: the commands it completes and their replies' flush.
+    const clock = this.#host.clock;
+    const held = clock.hold();
+    try {
+      this.#feed(chunk);
+    } finally {
+      clock.release(held);
+    }
+  }
+
+  #feed(chunk: Buffer): void {
     this.#host.stats.netInputBytes += chunk.length;
     this.#lastInteractionMs = this.#host.context.now();
     this.#parser.feed(chunk);
@@ -241,8 +255,21 @@ export class Connection implements ClientHandle {
    */
   #run(): boolean {
     if (this.#running) return false;
+    const clock = this.#host.clock;
+    const held = clock.hold();
+    try {
+      return this.#runHeld();
+    } finally {
+      clock.release(held);
+    }
+  }
+
+  /** #run's body, with the command clock held (every command of this run reads one time). */
+  #runHeld(): boolean {
     this.#running = true;
     let exhausted = false;
+    /** A command of this run was started: the next one's timing chains on it (Dispatcher.start). */
+    let chained = false;
     for (;;) {
       if (this.#stopped || this.#outputBlocked || this.#closed || this.state.closeAfterReply) break;
       if (this.#inflight.length >= PIPELINE_INFLIGHT_MAX) break;
@@ -274,7 +301,8 @@ export class Connection implements ClientHandle {
         }
       }
       this.#held = undefined;
-      const reply = this.#host.dispatcher.start(this.#ctx, args);
+      const reply = this.#host.dispatcher.start(this.#ctx, args, chained);
+      chained = true;
       if (reply instanceof AsyncCommand) {
         // With nothing in flight the plan was not needed to start; it is for those that follow.
         if (this.#inflight.length === 0) plan = this.#host.dispatcher.overlapPlan(args);

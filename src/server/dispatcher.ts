@@ -26,6 +26,9 @@ export const RAW_NAME_CACHE_MAX = 4096;
 /** Names up to this long are remembered by a number (length, then 6 bytes: below 2^53). */
 const SHORT_NAME_MAX_BYTES = 6;
 
+/** Dispatcher#lastHandlerEndMs when the last start() ran no handler: the next one reads the clock. */
+const NO_HANDLER_END = -1;
+
 /** Error texts replace CR and LF with spaces, as Redis does, so the reply stays one line. */
 function oneLine(s: string): string {
   return s.replace(/[\r\n]/g, ' ');
@@ -88,6 +91,8 @@ export class Dispatcher {
   readonly #stats: ServerStats;
   readonly #slowlog: Slowlog;
   readonly #log: LogFn;
+  /** performance.now() when the handler of the last start() returned; NO_HANDLER_END when it ran none. */
+  #lastHandlerEndMs = NO_HANDLER_END;
   /** The request overlapPlan resolved last and its resolution (see resolve). */
   #resolvedArgs: readonly Buffer[] | undefined;
   #resolved: Resolution | undefined;
@@ -213,8 +218,12 @@ export class Dispatcher {
    * (or failure(...) of the rejection) to finish exactly once, which counts it and returns the
    * reply to send. Handlers of one pipelined batch may return the same promise (the plain SETs
    * of one engine write: strings.ts setReplyOf), so a caller can wait once for all of them.
+   * `chained`: this command follows, in the same synchronous stretch, the caller's previous
+   * start() (see the timing comment below); false for the first command of a stretch.
    */
-  start(ctx: CommandContext, args: Buffer[]): Reply | AsyncCommand {
+  start(ctx: CommandContext, args: Buffer[], chained = false): Reply | AsyncCommand {
+    const lastEndMs = this.#lastHandlerEndMs;
+    this.#lastHandlerEndMs = NO_HANDLER_END;
     const client = ctx.client;
     const r = this.resolve(args);
     this.#resolvedArgs = undefined;
@@ -235,20 +244,26 @@ export class Dispatcher {
     client.lastCommandAtMs = nowMs;
     const handler = spec.handler;
     if (handler === undefined) return error(wrongArityError(spec.name)); // container without own handler (checked above)
-    const start = performance.now();
+    const start = chained && lastEndMs !== NO_HANDLER_END ? lastEndMs : performance.now();
     let out: Reply | Promise<Reply>;
     try {
       out = handler(ctx, args);
     } catch (err) {
       out = this.#failure(spec, err);
     }
+    const end = performance.now();
+    this.#lastHandlerEndMs = end;
     // The command's execution time (INFO commandstats, SLOWLOG) is the handler's synchronous run:
     // Redis counts the time in call(), "the only stage where the thread is blocked", and leaves out
     // what a blocked command waits for. An async command's wait (replica answers, the engine's
     // group commit, the turns spent on every other request in flight) is not execution. Measured
     // to the reply, a loaded cluster node put nearly every command over slowlog-log-slower-than's
     // 10 ms (p99 at -c 50 -P 16 is 90-500 ms: queueing), so SLOWLOG listed queueing, not slow commands.
-    const usec = Math.round((performance.now() - start) * 1000);
+    // Chained (the second and later commands of one synchronous run of a connection), a command's
+    // time starts where the previous handler's ended: one clock read per command instead of two,
+    // and the time counted grows only by the connection's work between the two (parsing this
+    // command, queueing the previous reply: well under a microsecond).
+    const usec = Math.round((end - start) * 1000);
     if (out instanceof Promise) return new AsyncCommand(out, ctx, spec, args, usec, nowMs);
     return this.#finish(ctx, spec, args, usec, nowMs, out);
   }

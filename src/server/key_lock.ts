@@ -68,8 +68,8 @@ export class KeyLock {
   release(key: string): void {
     if (this.queues === 0) {
       // No key has waiters (every plain SET): one map operation instead of a get and a delete.
-      const held = this.held.delete(key);
-      assert(held, 'released a key lock that is not held');
+      // (if + fail, not assert(held, ...): node's assert takes rest arguments, an array per SET)
+      if (!this.held.delete(key)) assert.fail('released a key lock that is not held');
       return;
     }
     const waiters = this.held.get(key);

@@ -59,7 +59,7 @@ import { KEY_BYTES_HARD_MAX, VALUE_BYTES_HARD_MAX } from '../storage/limits.js';
 import { COPY_THRESHOLD_BYTES } from '../resp/encoder.js';
 import { StorageError, type BatchOp, type EngineStats, type Entry, type FsyncPolicy, type KVEngine, type Snapshot } from '../storage/types.js';
 import { loadIdentity, markStopped, type Identity } from './identity.js';
-import { DATA_KEY_PREFIX_BYTES, dataBounds, dataKey, keyArgName, slotOf, slotRangeBounds, SLOT_COUNT, userKeyOf } from './key_layout.js';
+import { DATA_KEY_PREFIX_BYTES, dataBounds, dataKey, keyArgName, lookupDataKey, slotOf, slotRangeBounds, SLOT_COUNT, userKeyOf } from './key_layout.js';
 import { KeyLock, type Release } from './key_lock.js';
 import { DEAD, LiveKeyCounter, type Liveness } from './live_count.js';
 import type { LogFn } from './logger.js';
@@ -365,7 +365,7 @@ export class Keyspace {
    * the same committed state as view(). This is every GET of a hot key.
    */
   viewSync(key: Buffer, nowMs: number = this.#now()): KeyView | undefined {
-    const stored = this.#engine.getSync?.(dataKey(key));
+    const stored = this.#engine.getSync?.(lookupDataKey(key));
     if (stored === undefined) return undefined;
     return viewOf(this.#decode(key, stored ?? undefined), nowMs);
   }
@@ -380,7 +380,7 @@ export class Keyspace {
    * undefined when the read needs I/O (then call view()).
    */
   valuesSync(key: Buffer, nowMs: number = this.#now()): readonly Buffer[] | undefined {
-    const stored = this.#engine.getSync?.(dataKey(key));
+    const stored = this.#engine.getSync?.(lookupDataKey(key));
     if (stored === undefined) return undefined;
     if (stored === null) return NO_VALUES;
     const value = plainValueView(stored, this.#actorUtf8(), nowMs);

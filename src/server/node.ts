@@ -6,6 +6,7 @@
 import { mkdir, access, constants } from 'node:fs/promises';
 import path from 'node:path';
 import type { Config } from '../config/config.js';
+import { CommandClock } from './command_clock.js';
 import { Keyspace } from './keyspace.js';
 import type { LogFn, Logger } from './logger.js';
 import { RingkvServer } from './server.js';
@@ -53,7 +54,9 @@ export async function prepareDataDir(dir: string): Promise<void> {
 
 export async function startNode(options: NodeOptions): Promise<RunningNode> {
   const { config, log } = options;
-  const now = options.now ?? Date.now;
+  // One clock for the commands and the keyspace under them, held per synchronous command run.
+  const clock = new CommandClock(options.now ?? Date.now);
+  const now = clock.now;
   const dir = config.getString('dir');
   await prepareDataDir(dir);
   let keyspace: Keyspace;
@@ -92,7 +95,7 @@ export async function startNode(options: NodeOptions): Promise<RunningNode> {
     })();
     return stopping;
   };
-  const server = new RingkvServer({ config, keyspace, log, logger: options.logger, now, onShutdownRequest: (reason) => void shutdown(reason), ...(cluster === undefined ? {} : { cluster }) });
+  const server = new RingkvServer({ config, keyspace, log, logger: options.logger, clock, onShutdownRequest: (reason) => void shutdown(reason), ...(cluster === undefined ? {} : { cluster }) });
   let port: number;
   try {
     port = await server.listen();

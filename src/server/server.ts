@@ -8,6 +8,7 @@ import assert from 'node:assert';
 import net from 'node:net';
 import { Config } from '../config/config.js';
 import type { Keyspace } from './keyspace.js';
+import { CommandClock } from './command_clock.js';
 import { CommandTable } from './command_table.js';
 import { Connection, type ConnectionHost } from './connection.js';
 import { INLINE_MAX_BYTES, MULTIBULK_MAX_LENGTH, UNAUTHENTICATED_LIMITS, type ParserLimits } from '../resp/parser-limits.js';
@@ -63,6 +64,12 @@ export interface ServerOptions {
   /** Applies CONFIG SET loglevel; optional for embedders with their own logging. */
   readonly logger?: Logger;
   readonly now?: () => number;
+  /**
+   * The clock the server's commands read (context.now), held for each connection's synchronous
+   * command run (command_clock.ts). node.ts shares it with the keyspace, so the commands of one
+   * batch and the keyspace under them read one time. Default: a clock over `now`.
+   */
+  readonly clock?: CommandClock;
   /** More commands for the table (embedding, tests). */
   readonly extraCommands?: readonly CommandSpec[];
   /** Called once when SHUTDOWN (or a signal) asks the node to stop. */
@@ -77,6 +84,7 @@ export class RingkvServer implements ConnectionHost, NodeServices {
   readonly slowlog = new Slowlog();
   readonly log: LogFn;
   readonly context: ServerContext;
+  readonly clock: CommandClock;
   readonly dispatcher: Dispatcher;
   readonly startedAtMs: number;
   readonly #table: CommandTable;
@@ -95,7 +103,8 @@ export class RingkvServer implements ConnectionHost, NodeServices {
   constructor(options: ServerOptions) {
     this.config = options.config;
     this.log = options.log;
-    const now = options.now ?? Date.now;
+    this.clock = options.clock ?? new CommandClock(options.now ?? Date.now);
+    const now = this.clock.now;
     this.startedAtMs = now();
     this.#onShutdownRequest = options.onShutdownRequest;
     this.context = { config: options.config, keyspace: options.keyspace, now, ...(options.cluster === undefined ? {} : { cluster: options.cluster }) };

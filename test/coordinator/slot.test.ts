@@ -62,3 +62,14 @@ t.test('binary keys and range', async (t) => {
   for (let i = 0; i < 100000; i++) used.add(slot(`key:${i}`));
   t.ok(used.size > 16000, `100k keys use ${used.size} slots`);
 });
+
+t.test('long keys (searched natively) and short keys (searched by a loop) agree on tags', async (t) => {
+  for (const pad of [0, 10, 60, 61, 62, 63, 64, 65, 200]) {
+    const filler = 'x'.repeat(pad);
+    t.equal(slot(`${filler}{tag}rest`), slot('tag'), `tag after ${pad} bytes`);
+    t.equal(slot(`{${filler}}`), pad === 0 ? crc16(Buffer.from('{}')) % SLOT_COUNT : slot(filler), `tag of ${pad} bytes`);
+    t.equal(slot(`${filler}{`), crc16(Buffer.from(`${filler}{`)) % SLOT_COUNT, `no closing brace after ${pad} bytes`);
+  }
+  // A plain Uint8Array (not a Buffer) is a key too.
+  t.equal(keySlot(new Uint8Array(Buffer.from('a{b}c'))), slot('b'));
+});

@@ -2,9 +2,10 @@ import t from 'tap';
 import { bulk, simple, type Reply } from '../../src/resp/reply.js';
 import net from 'node:net';
 import { LINGER_AFTER_END_MS, OUTPUT_HIGH_WATER_BYTES, OUTPUT_FLUSH_BYTES } from '../../src/server/connection.js';
-import { isLoopback } from '../../src/server/server.js';
+import { isLoopback, RingkvServer } from '../../src/server/server.js';
+import { Config } from '../../src/config/config.js';
 import type { CommandSpec } from '../../src/server/types.js';
-import { command, RawClient, startServer } from './server_harness.js';
+import { command, RawClient, standInKeyspace, startServer } from './server_harness.js';
 
 const testSpec = (name: string, arity: number, handler: CommandSpec['handler']): CommandSpec => ({
   name, arity, flags: [], firstKey: 0, lastKey: 0, keyStep: 0, summary: name, group: 'test', handler,
@@ -245,4 +246,27 @@ t.test('query buffer limit closes a client sending an oversized command', async 
 t.test('loopback detection for protected mode', async (t) => {
   for (const a of ['127.0.0.1', '127.1.2.3', '::1', '::ffff:127.0.0.1']) t.ok(isLoopback(a), a);
   for (const a of ['10.0.0.1', '192.168.1.1', '::ffff:10.0.0.1', 'fe80::1', '']) t.notOk(isLoopback(a), a);
+});
+
+t.test('the commands of one read see one clock reading; the next read sees a new one', async (t) => {
+  let reads = 0;
+  // A server whose clock counts its readings.
+  const server = new RingkvServer({
+    config: Config.fromOverrides([['port', '0'], ['bind', '127.0.0.1']]),
+    keyspace: standInKeyspace(),
+    log: () => undefined,
+    now: () => ++reads,
+    extraCommands: [testSpec('clock', 1, (ctx) => simple(String(ctx.server.now())))],
+  });
+  const port = await server.listen();
+  t.teardown(() => server.close());
+  const c = await RawClient.connect(t, port);
+  c.send(Buffer.concat([command('clock'), command('clock'), command('clock')]));
+  const first = await c.until((s) => s.split('\r\n').length >= 4);
+  const times = first.split('\r\n').slice(0, 3);
+  t.equal(new Set(times).size, 1, `one reading for the batch: ${times.join(' ')}`);
+  c.received = Buffer.alloc(0);
+  c.send(command('clock'));
+  const second = await c.until((s) => s.endsWith('\r\n'));
+  t.ok(Number(second.slice(1, -2)) > Number((times[0] ?? '').slice(1)), 'a later read reads the clock again');
 });

@@ -149,6 +149,32 @@ t.test('slowlog: an async command is timed by its run on the thread, not by its 
   t.ok(usec >= 3000 && usec < 8000, `spinlater counted ${usec} us: its run, not its 5 ms wait`);
 });
 
+t.test("chained timing: a command of a run is timed from the previous handler's end", async (t) => {
+  const { d, ctx, stats } = setup();
+  const spin = (ms: number): void => {
+    const until = performance.now() + ms;
+    while (performance.now() < until);
+  };
+  // Not chained: the gap before a command is not its time.
+  d.start(ctx, b('ping'));
+  spin(3);
+  d.start(ctx, b('get', 'k'));
+  t.ok(stats.command('get').usec < 2000, `unchained get counted ${stats.command('get').usec} us, not the 3 ms before it`);
+  // Chained: the work between two commands of one run counts to the second.
+  d.start(ctx, b('ping'));
+  spin(3);
+  d.start(ctx, b('get', 'k'), true);
+  t.ok(stats.command('get').usec >= 3000, `chained get counted ${stats.command('get').usec} us`);
+  // A command that ran no handler (unknown, arity) breaks the chain: the next one reads the clock.
+  const before = stats.command('ping').usec;
+  d.start(ctx, b('get', 'k'));
+  d.start(ctx, b('nosuch'), true);
+  spin(3);
+  d.start(ctx, b('ping'), true);
+  t.ok(stats.command('ping').usec - before < 2000, 'no chain across a command without a handler');
+  t.equal(stats.command('get').calls, 3);
+});
+
 t.test('table rejects bad specs', async (t) => {
   t.throws(() => new CommandTable([specOf('Get', 2, () => OK)]));
   t.throws(() => new CommandTable([specOf('get', 2, () => OK), specOf('get', 2, () => OK)]));
