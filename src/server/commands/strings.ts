@@ -299,10 +299,10 @@ const ONE_KEY: [number, number, number] = [1, 1, 1];
  * GET and plain SET skip the routed async wrapper. On a lone node a GET whose key the engine
  * holds in memory is answered with no promise at all (Keyspace.viewSync), and `SET key value`
  * is one Keyspace.writeValue (its batch's engine promise, see setReplyOf). In a cluster a GET is
- * one coordinator read and one continuation (no ReplicatedKeyOps, no async frames: every read
- * of a cluster's coordinating node comes through here; the same for SET measured no gain, so SET
- * in a cluster takes the general handler). Everything else (options, a cold key) takes the
- * general handler, with the same replies.
+ * one coordinator read and a plain SET one coordinator write, each with one continuation (no
+ * ReplicatedKeyOps, no async frames: every request of a cluster's coordinating node comes
+ * through here; see setCluster for why SET too). Everything else (options, a cold key) takes
+ * the general handler, with the same replies.
  */
 function fastPath(
   general: CommandSpec,
@@ -340,6 +340,18 @@ function setFast(ks: Keyspace, args: Buffer[]): Promise<Reply> | undefined {
 }
 
 const okReply = (): Reply => OK;
+
+/**
+ * Plain `SET key value` in a cluster: set()'s checks in set()'s order (the value, then the key in
+ * Coordinator.write) and its one write, without the routed wrapper's async frames and
+ * ReplicatedKeyOps (at SET -P 1 node 0 promoted those with the rest of the request).
+ */
+function setCluster(cluster: ClusterView, args: Buffer[], ctx: CommandContext): Promise<Reply> | undefined {
+  if (args.length !== 3) return undefined;
+  const value = arg(args, 2);
+  ctx.server.keyspace.checkValue(value);
+  return cluster.coordinator.write(arg(args, 1), { value, expiresAtMs: 0 }, callOptionsFor(ctx.client)).then(okReply, dataError);
+}
 
 /**
  * GET in a cluster: the coordinator's read, its live values as the reply (get() above, without
@@ -381,7 +393,7 @@ function setReplyOf(write: Promise<void>): Promise<Reply> {
 
 export const stringCommands: readonly CommandSpec[] = [
   fastPath(spec('get', 2, ['readonly', 'fast'], ONE_KEY, 'Returns the string value of a key (an array when it has concurrent sibling values).', '1.0.0', get), getFast, getCluster),
-  fastPath(spec('set', -3, ['write'], ONE_KEY, 'Sets the string value of a key, ignoring its type. The key is created if it does not exist.', '1.0.0', set), setFast),
+  fastPath(spec('set', -3, ['write'], ONE_KEY, 'Sets the string value of a key, ignoring its type. The key is created if it does not exist.', '1.0.0', set), setFast, setCluster),
   spec('setnx', 3, ['write', 'fast'], ONE_KEY, 'Set the string value of a key only when the key does not exist.', '1.0.0', setnx),
   spec('setex', 4, ['write'], ONE_KEY, 'Sets the string value and expiration time of a key. Creates the key if it does not exist.', '2.0.0', setexLike('EX', 'setex')),
   spec('psetex', 4, ['write'], ONE_KEY, 'Sets both string value and expiration time in milliseconds of a key. The key is created if it does not exist.', '2.6.0', setexLike('PX', 'psetex')),
