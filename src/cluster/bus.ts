@@ -36,7 +36,7 @@
 import assert from 'node:assert';
 import * as net from 'node:net';
 import { backoffDelayMs } from './backoff.js';
-import { BusConnection, newBusStats, type BusHandler, type BusStats, type ConnectionOptions, type LogFn } from './connection.js';
+import { BusConnection, newBusStats, type BusAnswer, type BusHandler, type BusStats, type ConnectionOptions, type LogFn } from './connection.js';
 import { ClusterError } from './errors.js';
 import { FIRST_APP_FRAME_TYPE, MAX_FRAME_TYPE } from './frame.js';
 import { isValidNodeId } from './handshake.js';
@@ -214,6 +214,23 @@ export class ClusterBus {
       return link.conn.request(type, payload, timeoutMs);
     }
     return this.#requestConnecting(peer, type, payload, timeoutMs);
+  }
+
+  /**
+   * request() in callback form (BusConnection.requestNotify): on a ready link no promise or
+   * closure per request; else request()'s promise delivered to `done`. `done` gets the payload or
+   * the error request() would reject with, once, never synchronously.
+   */
+  requestNotify(peer: PeerAddress, type: number, payload: Buffer, timeoutMs: number, done: BusAnswer): void {
+    const link = this.#links.get(addrKey(peer.host, peer.port));
+    if (link?.state === 'ready' && link.conn && (peer.id === undefined || link.conn.peer.id === peer.id)) {
+      link.conn.requestNotify(type, payload, timeoutMs, done);
+      return;
+    }
+    this.#requestConnecting(peer, type, payload, timeoutMs).then(
+      (p) => done(p),
+      (err: unknown) => done(undefined, err instanceof Error ? err : new Error(String(err))),
+    );
   }
 
   async #requestConnecting(peer: PeerAddress, type: number, payload: Buffer, timeoutMs: number): Promise<Buffer> {

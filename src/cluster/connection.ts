@@ -120,12 +120,50 @@ export interface ConnectionOptions {
 interface Pending {
   /** Its request id (the key of the pending table). */
   readonly id: number;
+  /** request(): its promise's functions (notify is null). */
   resolve(payload: Buffer): void;
   reject(err: Error): void;
+  /** requestNotify(): the caller's callback (resolve and reject are IGNORE). */
+  notify: BusAnswer | null;
   /** performance.now() after which the request times out. */
   deadlineMs: number;
   type: number;
   timeoutMs: number;
+}
+
+/**
+ * A request's answer in callback form (requestNotify): the response payload, or the error
+ * (ClusterError / RemoteError) with payload undefined. Called once, never synchronously from
+ * requestNotify itself.
+ */
+export type BusAnswer = (payload: Buffer | undefined, err?: Error) => void;
+
+const IGNORE = (): void => undefined;
+
+/** Settles `p` with a response. A callback that throws is a bug of its owner: logged, never into the frame loop. */
+function answer(p: Pending, payload: Buffer, log: LogFn): void {
+  if (p.notify === null) {
+    p.resolve(payload);
+    return;
+  }
+  try {
+    p.notify(payload, undefined);
+  } catch (bug) {
+    log('error', `cluster bus: a request's answer callback threw: ${String(bug)}`);
+  }
+}
+
+/** Settles `p` with an error (see answer). */
+function fail(p: Pending, err: Error, log: LogFn): void {
+  if (p.notify === null) {
+    p.reject(err);
+    return;
+  }
+  try {
+    p.notify(undefined, err);
+  } catch (bug) {
+    log('error', `cluster bus: a request's answer callback threw: ${String(bug)}`);
+  }
 }
 
 export class BusConnection {
@@ -321,10 +359,39 @@ export class BusConnection {
     const id = this.#allocateId();
     const deadlineMs = performance.now() + timeoutMs;
     return new Promise<Buffer>((resolve, reject) => {
-      this.#pending.add({ id, resolve, reject, deadlineMs, type, timeoutMs });
+      this.#pending.add({ id, resolve, reject, notify: null, deadlineMs, type, timeoutMs });
       if (deadlineMs < this.#deadlineTimerAtMs) this.#armDeadlineTimer(deadlineMs);
       this.#write(type, id, payload);
     });
+  }
+
+  /**
+   * request() in callback form: `done` gets the payload or the error request() would reject
+   * with, once, never synchronously (an error found before sending is delivered on a microtask).
+   * No promise and no closure per request: the replica read of every GET of a cluster.
+   */
+  requestNotify(type: number, payload: Buffer, timeoutMs: number, done: BusAnswer): void {
+    if (!(type >= FIRST_APP_FRAME_TYPE && type <= 0xff)) assert.fail(`application frame type must be in [0x10, 0xff], got ${type}`);
+    if (!(timeoutMs > 0)) assert.fail('timeoutMs must be positive');
+    let err: Error | undefined;
+    if (this.#closed) err = new ClusterError('ERR_BUS_CLOSED', `connection to ${this.peer.id} closed`);
+    else {
+      const overload = this.#overloaded();
+      if (overload) {
+        this.#opts.stats.overloadRejections++;
+        err = new ClusterError('ERR_BUS_OVERLOADED', `${this.peer.id}: ${overload}`);
+      } else if (!this.#fits(payload)) err = this.#tooLarge(payload);
+    }
+    if (err !== undefined) {
+      const e = err;
+      queueMicrotask(() => done(undefined, e));
+      return;
+    }
+    const id = this.#allocateId();
+    const deadlineMs = performance.now() + timeoutMs;
+    this.#pending.add({ id, resolve: IGNORE, reject: IGNORE, notify: done, deadlineMs, type, timeoutMs });
+    if (deadlineMs < this.#deadlineTimerAtMs) this.#armDeadlineTimer(deadlineMs);
+    this.#write(type, id, payload);
   }
 
   #armDeadlineTimer(atMs: number): void {
@@ -349,7 +416,7 @@ export class BusConnection {
       if (p.deadlineMs <= now) {
         this.#pending.take(p.id);
         this.#opts.stats.requestTimeouts++;
-        p.reject(new ClusterError('ERR_BUS_TIMEOUT', `${this.peer.id}: no response to type 0x${p.type.toString(16)} in ${p.timeoutMs} ms`));
+        fail(p, new ClusterError('ERR_BUS_TIMEOUT', `${this.peer.id}: no response to type 0x${p.type.toString(16)} in ${p.timeoutMs} ms`), this.#opts.log);
       } else if (p.deadlineMs < next) next = p.deadlineMs;
     }
     if (next !== Number.POSITIVE_INFINITY && !this.#closed) this.#armDeadlineTimer(next);
@@ -395,7 +462,7 @@ export class BusConnection {
     this.#disarmDeadlineTimer();
     const pending = this.#pending.entries();
     this.#pending.clear();
-    for (const p of pending) p.reject(reason);
+    for (const p of pending) fail(p, reason, this.#opts.log);
     const listeners = this.#closeListeners;
     this.#closeListeners = [];
     for (const l of listeners) l(reason);
@@ -509,8 +576,8 @@ export class BusConnection {
       }
       // Nothing left to time out: no timer may keep the process alive for a finished request.
       if (this.#pending.size === 0) this.#disarmDeadlineTimer();
-      if (f.type === FrameType.RESPONSE) p.resolve(f.payload);
-      else p.reject(decodeErrorPayload(f.payload));
+      if (f.type === FrameType.RESPONSE) answer(p, f.payload, this.#opts.log);
+      else fail(p, decodeErrorPayload(f.payload), this.#opts.log);
       return;
     }
     if (f.type < FIRST_APP_FRAME_TYPE) {

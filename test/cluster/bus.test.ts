@@ -468,3 +468,45 @@ t.test('self connection and id mismatch', async (t) => {
   await a.close();
   await rejectsCode(t, a.request(addr(b), ECHO, Buffer.alloc(0), 2000), 'ERR_BUS_CLOSED', 'after close()');
 });
+
+t.test('requestNotify: request() in callback form, the same answers and errors, never synchronous', async (t) => {
+  const b = await startBus(t, { nodeId: 'node-b' }, (bus) => {
+    bus.handle(ECHO, (p, from) => Buffer.from(`${from.id}:${p.toString()}`));
+    bus.handle(FAIL, () => {
+      throw Object.assign(new Error('no such thing'), { code: 'ENOTHING' });
+    });
+    sleepyEcho(bus);
+  });
+  const a = await startBus(t, { nodeId: 'node-a', limits: { maxFrameBytes: 1 << 20 } });
+  const call = (type: number, payload: Buffer, timeoutMs: number, peer: { host: string; port: number; id?: string } = addr(b)) =>
+    new Promise<{ payload: Buffer | undefined; err: Error | undefined; sync: boolean }>((resolve) => {
+      let returned = false;
+      a.requestNotify(peer, type, payload, timeoutMs, (p, err) => resolve({ payload: p, err, sync: !returned }));
+      returned = true;
+    });
+  // The first call dials (the connecting path), the next ones take the ready link.
+  for (const i of [1, 2]) {
+    const r = await call(ECHO, Buffer.from(`hi${i}`), 2000);
+    t.equal(r.payload?.toString(), `node-a:hi${i}`, `answer ${i}`);
+    t.equal(r.err, undefined);
+    t.notOk(r.sync, 'not called synchronously');
+  }
+  const e = await call(FAIL, Buffer.alloc(0), 2000);
+  t.ok(e.err instanceof RemoteError && e.err.remoteCode === 'ENOTHING' && e.err.message === 'no such thing', 'a remote error');
+  t.equal(e.payload, undefined);
+  const late = await call(SLOW, ms(300), 40);
+  t.equal((late.err as ClusterError | undefined)?.code, 'ERR_BUS_TIMEOUT', 'a timeout');
+  const tooBig = await call(ECHO, Buffer.alloc(2 << 20), 2000);
+  t.ok(tooBig.err !== undefined, 'an oversize payload fails');
+  t.notOk(tooBig.sync, 'even an error found before sending is not synchronous');
+  const wrongId = await call(ECHO, Buffer.alloc(0), 2000, { ...addr(b), id: 'node-x' });
+  t.equal((wrongId.err as ClusterError | undefined)?.code, 'ERR_PEER_ID_MISMATCH', 'another node at the address');
+  // A callback that throws does not break the connection or the requests after it.
+  const before = a.stats.malformedFrames;
+  a.requestNotify(addr(b), ECHO, Buffer.from('x'), 2000, () => {
+    throw new Error('a bug in the caller');
+  });
+  const after = await call(ECHO, Buffer.from('y'), 2000);
+  t.equal(after.payload?.toString(), 'node-a:y', 'the connection still answers');
+  t.equal(a.stats.malformedFrames, before, 'no frame counted malformed');
+});
