@@ -20,10 +20,12 @@
  *       128 MiB block cache; a 64 MiB memtable holds ~370k such writes, so a phase of 400k
  *       has about one flush). A phase ends once flushes and compactions settled, so its CPU
  *       includes the table-build worker's (all threads)
- *   node .build/NAME/bench/storage_inproc_ab.js flushjob --a .build/A --b .build/B [--rounds 30] [--entries 23000] [--keys 100000]
- *       the table-build job of one flush (runBuildJob on a memtable's commit-log records, in
- *       this thread): the set phase's memtable (random keys of 19 bytes, 100 B values), CPU per
- *       entry
+ *   node .build/NAME/bench/storage_inproc_ab.js flushjob --a .build/A --b .build/B [--rounds 30] [--entries 367000] [--keys 100000] [--input rows|log]
+ *       the table-build job of one flush (runBuildJob, in this thread) of the set phase's
+ *       memtable (random keys of 19 bytes, 100 B values; 367k versions: a 64 MiB memtable),
+ *       CPU per memtable entry. rows (default; builds from 3a946bb on): the job gets the
+ *       memtable's survivorRows, as the engine hands it; log: its commit-log records, as before
+ *       3a946bb (and as both builds still accept)
  *   node .build/NAME/bench/storage_inproc_ab.js latency --a .build/A --b .build/B [--rounds 4] [--seconds 4] [--in-flight 64]
  *       put latency percentiles with everysec, a fresh engine per phase
  */
@@ -276,18 +278,24 @@ async function set(open: Record<Which, Open>, argv: string[], root: string): Pro
 }
 
 type RunBuildJob = (job: unknown) => { entriesOut: number };
+interface FlushMemtable {
+  applyRecords(buf: Buffer): void;
+  survivorRows(snapshots: number[]): { bytes: Buffer; ints: Int32Array; floats: Float64Array };
+}
 
 async function flushjob(argv: string[]): Promise<void> {
   const rounds = Number(flagValue(argv, '--rounds') ?? 30);
-  const entries = Number(flagValue(argv, '--entries') ?? 23_000);
+  const entries = Number(flagValue(argv, '--entries') ?? 367_000);
   const keyCount = Number(flagValue(argv, '--keys') ?? 100_000);
+  const input = flagValue(argv, '--input') ?? 'rows';
   const load = async (build: string) => {
     const job = (await import(path.resolve(build, 'src/storage/table_job.js'))) as { runBuildJob: RunBuildJob };
+    const { Memtable } = (await import(path.resolve(build, 'src/storage/memtable.js'))) as { Memtable: new (logNumber: number) => FlushMemtable };
     const log = (await import(path.resolve(build, 'src/storage/log.js'))) as {
       recordLength(seq: number, ops: unknown[]): number;
       writeRecord(buf: Buffer, pos: number, seq: number, ops: unknown[]): number;
     };
-    return { run: job.runBuildJob, log };
+    return { run: job.runBuildJob, log, Memtable };
   };
   const builds = { A: await load(flagValue(argv, '--a')!), B: await load(flagValue(argv, '--b')!) };
   // The memtable's records: groups of 16 puts, as the set phase's group commits write them.
@@ -304,8 +312,16 @@ async function flushjob(argv: string[]): Promise<void> {
     groups.push(buf);
   }
   const records = Buffer.concat(groups);
-  const job = (bytes: Buffer) => ({
-    inputs: [{ kind: 'log', bytes }],
+  // Each build's memtable of those records (rows mode).
+  const mems = { A: new builds.A.Memtable(1), B: new builds.B.Memtable(1) };
+  for (const m of Object.values(mems)) for (const g of groups) m.applyRecords(g);
+  const inputOf = (w: Which) => {
+    if (input === 'log') return { kind: 'log', bytes: Buffer.from(records) };
+    const rows = mems[w].survivorRows([]);
+    return { kind: 'rows', bytes: rows.bytes, rowInts: rows.ints, rowFloats: rows.floats };
+  };
+  const job = (inp: unknown) => ({
+    inputs: [inp],
     gc: { snapshots: [], bottom: false, nowMs: Date.now(), graceMs: 0 },
     build: { blockBytes: 4096, bloomBitsPerKey: 10, compression: 'none' },
     targetFileBytes: Number.MAX_SAFE_INTEGER,
@@ -313,17 +329,17 @@ async function flushjob(argv: string[]): Promise<void> {
   const samples = { A: { cpu: [] as number[], wall: [] as number[] }, B: { cpu: [] as number[], wall: [] as number[] } };
   for (let r = -2; r < rounds; r++) {
     for (const w of order(r + 2)) {
-      const bytes = Buffer.from(records);
+      const inp = inputOf(w);
       const c0 = process.cpuUsage();
       const t0 = process.hrtime.bigint();
-      const out = builds[w].run(job(bytes));
+      const out = builds[w].run(job(inp));
       if (out.entriesOut === 0) throw new Error(`${w}: nothing built`);
       if (r < 0) continue;
       samples[w].cpu.push(cpuUs(c0) / entries);
       samples[w].wall.push(Number(process.hrtime.bigint() - t0) / 1000 / entries);
     }
   }
-  report(`flush job of ${entries} log entries (${keyCount} keys, ${PUT_VALUE_BYTES} B values), per entry, ${rounds} rounds`, samples);
+  report(`flush job (${input}) of a memtable of ${entries} log entries (${keyCount} keys, ${PUT_VALUE_BYTES} B values), per entry, ${rounds} rounds`, samples);
 }
 
 async function latency(open: Record<Which, Open>, argv: string[], root: string): Promise<void> {
