@@ -95,9 +95,9 @@ export function hashKey(buf: Uint8Array, off: number, len: number): number {
 }
 
 /**
- * Ranges up to this long are copied byte by byte: Buffer.copy of a part of a buffer makes a
- * view object per call and cost more than the loop for 100-byte values (measured: 13% of a
- * flush's survivorRows + build).
+ * Ranges up to this long are copied byte by byte. Buffer.copy of a part of a buffer makes a
+ * view object per call; for the 19- and 100-byte ranges of SET -d 100 both cost about the same
+ * (~150 ns per range measured on the AMD VM), the loop allocates nothing.
  */
 const JS_COPY_BYTES_MAX = 512;
 
