@@ -44,6 +44,12 @@ export interface BatchSender {
   /** Sends one put as a plain REPLICA_PUT (a batch of one); rejects with the mapped error. */
   single(node: string, entry: ReplicaPutEntry, timeoutMs: number): Promise<void>;
   /**
+   * Optional: single() telling `done` (settleReplicaPut(done, node, err): once, never
+   * synchronously, undefined or the mapped error) instead of a promise: at -P 1 nearly every
+   * put is a batch of one, two per write.
+   */
+  singleNotify?(node: string, entry: ReplicaPutEntry, timeoutMs: number, done: ReplicaPutCallback): void;
+  /**
    * Sends a batch; resolves with one result per entry, in order: undefined (merged) or the
    * entry's error. Rejects (mapped error) when the batch as a whole failed.
    */
@@ -112,6 +118,10 @@ export class ReplicaPutBatcher {
     const timeoutMs = Math.max(1, Math.round(q.deadline - this.now()));
     if (entries.length === 1) {
       const done = dones[0]!;
+      if (this.sender.singleNotify !== undefined) {
+        this.sender.singleNotify(node, entries[0]!, timeoutMs, done);
+        return;
+      }
       this.sender.single(node, entries[0]!, timeoutMs).then(
         () => settleReplicaPut(done, node, undefined),
         (err: unknown) => settleReplicaPut(done, node, err ?? new Error('replica put failed')),

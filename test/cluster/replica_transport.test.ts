@@ -196,4 +196,9 @@ t.test('two nodes over the real bus: forwarded writes, replica reads, unreachabl
   t.teardown(() => wrongSecret.close());
   const intruder = new BusReplicaTransport(wrongSecret, () => ({ host: '127.0.0.1', busPort: bb! }));
   await t.rejects(intruder.replicaGet(B.selfId, key, { timeoutMs: 2000 }), ReplicaUnreachableError, 'a wrong secret cannot read a replica');
+  // A put alone in its turn (the bus's callback form) fails as a batched one does.
+  await t.rejects(lone.replicaPut('nobody', key, obj, { timeoutMs: 100 }), ReplicaUnreachableError, 'lone put, unknown node: unreachable');
+  await t.rejects(toClosed.replicaPut('ghost', key, obj, { timeoutMs: 1000 }), ReplicaUnreachableError, 'lone put, refused connection: unreachable');
+  await t.rejects(batching.replicaPut(B.selfId, tooLong, obj, { timeoutMs: 5000 }), { code: 'TOOLARGE' }, 'lone put refused by the replica: its typed error');
+  t.same(batching.batchStats, { batches: 1, puts: 21 }, 'still no batch counted');
 });
