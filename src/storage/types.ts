@@ -97,7 +97,8 @@ export interface KVEngine {
    * and block cache (or a synchronous block read) can answer: the value, null when absent or
    * expired, undefined when the answer needs I/O (then use getEntry). The value is a read-only
    * VIEW into an immutable engine buffer (not copied; it may keep that buffer alive): copy what
-   * you keep. Engines without it are read through getEntry.
+   * you keep. Engines without it are read through getEntry. The engine keeps no reference to
+   * `key` after the call returns (callers pass a reused scratch buffer: key_layout.ts lookupDataKey).
    */
   getSync?(key: Buffer): Buffer | null | undefined;
   put(key: Buffer, value: Buffer, options?: PutOptions): Promise<void>;
