@@ -192,6 +192,9 @@ export class Dispatcher {
     const write = spec.flags.includes('write');
     if (!write && !spec.flags.includes('readonly')) return undefined;
     const last = spec.lastKey < 0 ? args.length + spec.lastKey : Math.min(spec.lastKey, args.length - 1);
+    // One-key commands (every SET/GET) get a one-element array literal: built with push, an
+    // empty array grows to a 17-slot backing store (~80 B per pipelined command).
+    if (spec.firstKey === last) return { keys: [keyArgName(args[last] as Buffer)], write };
     const step = Math.max(1, spec.keyStep);
     const keys: string[] = [];
     for (let i = spec.firstKey; i <= last; i += step) keys.push(keyArgName(args[i] as Buffer));
