@@ -515,12 +515,10 @@ export class Engine implements KVEngine {
   }
 
   private validate(key: Buffer, value: Buffer | undefined): void {
-    // if + assert.fail, not assert(cond, msg): node's assert takes rest arguments (an array per
-    // call, three per put of every SET).
-    if (!Buffer.isBuffer(key)) assert.fail('key must be a Buffer');
+    assert(Buffer.isBuffer(key), 'key must be a Buffer');
     if (key.length > this.o.maxKeyBytes) throw new StorageError('ETOOLARGE', `key of ${key.length} bytes exceeds maxKeyBytes ${this.o.maxKeyBytes}`);
     if (value !== undefined) {
-      if (!Buffer.isBuffer(value)) assert.fail('value must be a Buffer');
+      assert(Buffer.isBuffer(value), 'value must be a Buffer');
       if (value.length > this.o.maxValueBytes) throw new StorageError('ETOOLARGE', `value of ${value.length} bytes exceeds maxValueBytes ${this.o.maxValueBytes}`);
     }
   }
@@ -565,7 +563,7 @@ export class Engine implements KVEngine {
   private putOp(key: Buffer, value: Buffer, expiresAtMs: number | undefined): LogOp {
     this.validate(key, value);
     const exp = expiresAtMs ?? 0;
-    if (!(Number.isSafeInteger(exp) && exp >= 0)) assert.fail('expiresAtMs must be a non-negative integer');
+    assert(Number.isSafeInteger(exp) && exp >= 0, 'expiresAtMs must be a non-negative integer');
     return { kind: KIND_PUT, key, value, time: exp };
   }
 
