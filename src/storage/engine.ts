@@ -1087,6 +1087,23 @@ export class Engine implements KVEngine {
   /** KVEngine.getSync: lookupSync at the visible sequence, the value uncopied (a view). */
   getSync(key: Buffer): Buffer | null | undefined {
     this.checkOpen();
+    if (this.lostRanges.length === 0) {
+      // The memtables without an entry record (Memtable.rowHashed): what lookupSync's memLookup
+      // and isDeadAt below answer, from the row itself.
+      const seq = this.visibleSeq;
+      const hash = hashKey(key, 0, key.length);
+      let mem = this.mem;
+      let r = mem.rowHashed(key, hash, seq);
+      for (let i = this.imms.length - 1; r < 0 && i >= 0; i--) {
+        mem = this.imms[i]!;
+        r = mem.rowHashed(key, hash, seq);
+      }
+      if (r >= 0) return mem.rowDeadAt(r, this.now()) ? null : mem.rowValue(r);
+      const inTables = this.tablesLookupSync(key, seq, false);
+      if (inTables === NEEDS_IO) return undefined;
+      if (!inTables || isDeadAt(inTables, this.now())) return null;
+      return inTables.value;
+    }
     const found = this.lookupSync(key, this.visibleSeq, false);
     if (found === NEEDS_IO) return undefined;
     // A read the lost-range rule refuses: getEntry answers it (with ECORRUPT).
@@ -1125,6 +1142,11 @@ export class Engine implements KVEngine {
   private lookupSync(key: Buffer, seq: number, transient: boolean): InternalEntry | undefined | typeof NEEDS_IO {
     const m = this.memLookup(key, seq);
     if (m) return m;
+    return this.tablesLookupSync(key, seq, transient);
+  }
+
+  /** lookupSync's part below the memtables: the tables whose blocks are cached, or NEEDS_IO. */
+  private tablesLookupSync(key: Buffer, seq: number, transient: boolean): InternalEntry | undefined | typeof NEEDS_IO {
     // No await below: the version cannot change under us, no pin needed.
     const version = this.current;
     let hashed: BloomKey | undefined; // once for every filter consulted
