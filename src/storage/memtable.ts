@@ -19,21 +19,25 @@
  *    strings built and hashed a string per get and per insert, and every key's string and Map
  *    entry survived the scavenges: bench/results/storage-perf-notes.md, session 9.)
  *  - Key order is built only when something needs it (an iterator, countRange): the ids already
- *    sorted plus the ids added since (the tail), sorted by the 4 bytes after the prefix the tail
- *    shares (one native sort of packed numbers; ties compared in full) and merged in. A flush
- *    never needs it (survivorRows: the worker sorts what survives). (A skip list spent ~30
- *    pointer-chasing comparisons per insert: 5-10x slower.)
+ *    sorted plus the ids added since (the tail), sorted and merged in. A flush never needs it
+ *    (survivorRows: the worker sorts what survives). Sorting reads a dense copy of each distinct
+ *    key (keyData, written when the key id is made, in id order), never the keys scattered over
+ *    the record buffers: 100k keys read from there cost ~50 ms of cache misses, an event-loop
+ *    stall at the first SCAN of a full memtable. The sort is a radix-like pass over 4-byte
+ *    words (sortIds). (A skip list spent ~30 pointer-chasing comparisons per insert: 5-10x
+ *    slower.)
  *
  * Consistency: an iterator takes the sorted id array as it is when created (every key written
  * so far; the array is never changed afterwards) and, per key, the version chain from the head
  * it finds (older links never change); keys and versions added later have sequence numbers
  * above any snapshot it reads at.
  *
- * Size accounting (`bytes`) counts keys, values and a fixed per-version overhead; the engine
+ * Size accounting (`bytes`) counts keys, values, a fixed per-version overhead and the dense key
+ * copy (once per distinct key); the engine
  * turns the memtable immutable once it passes EngineOptions.memtableBytes.
  */
 import assert from 'node:assert';
-import { compareByteRanges, JS_COMPARE_BYTES_MAX, wordAt } from './bytes.js';
+import { JS_COMPARE_BYTES_MAX } from './bytes.js';
 import { KIND_DELETE, KIND_PUT, type InternalEntry, type Kind } from './internal_entry.js';
 import { LOG_HEADER_BYTES } from './log.js';
 import { stripeOf } from './compaction_merge.js';
@@ -60,8 +64,9 @@ const ROW_TIME = 1;
 const ROW_FLOATS = 2;
 /** Arena chunk for versions added one by one (recovery). */
 const ARENA_CHUNK_BYTES = 1024 * 1024;
-/** A tail of up to this many keys is sorted as packed (word, index) doubles: 32 + 21 bits. */
-const PACKED_SORT_KEYS_MAX = 1 << 21;
+/** Runs of keys up to this long are insertion-sorted (sortIds); longer ones radix-sorted. */
+const INSERTION_SORT_KEYS_MAX = 12;
+const INITIAL_KEY_BYTES = 64 * 1024;
 
 /**
  * murmur3 (x86, 32-bit, seed 0) of buf[off, off + len): the memtable index's hash. The engine
@@ -118,6 +123,193 @@ function grow<T extends Uint32Array | Int32Array | Float64Array | Uint8Array>(a:
   return b;
 }
 
+/** Order of keys a and b of a dense key copy (Memtable.keyData), known to agree before byte depth. */
+function compareKeysFrom(ks: Int32Array, d: Uint8Array, a: number, b: number, depth: number): number {
+  const as = ks[a]! + depth;
+  const bs = ks[b]! + depth;
+  const al = ks[a + 1]! - as;
+  const bl = ks[b + 1]! - bs;
+  const n = al < bl ? al : bl;
+  for (let j = 0; j < n; j++) {
+    const x = d[as + j]! - d[bs + j]!;
+    if (x !== 0) return x < 0 ? -1 : 1;
+  }
+  return al === bl ? 0 : al < bl ? -1 : 1;
+}
+
+/**
+ * Sorts ids (key ids of the dense key copy ks/d: key k is d[ks[k], ks[k + 1])) into key order:
+ * a most-significant-first radix-like sort. A run of ids whose keys agree before byte `depth`
+ * first skips the bytes they all share (putting first the one key that ends there, if any); a
+ * short run is then insertion-sorted by comparing from `depth`; a long one is radix-sorted by
+ * each key's big-endian word at `depth` (4 bytes, zero-padded), and each run of equal words is
+ * sorted again past them. A work stack, not recursion: adversarial keys (each a prefix of the
+ * next) cannot overflow the call stack. Each hot loop is a function of its own: in one
+ * function, V8 recompiled it on stack (OSR) and threw the code away at each loop reached for
+ * the first time, ~3x the warm time for the first sorts in a process.
+ * (Float64Array.sort of packed (word, index) doubles took ~9.5 ms per 100k keys; the radix
+ * passes a fraction of that. Reading keys where the rows keep them, in the record buffers,
+ * instead of the dense copy: ~50 ms of cache misses per 100k keys.)
+ */
+export function sortKeyIds(ids: Int32Array, ks: Int32Array, d: Uint8Array): void {
+  const n = ids.length;
+  const words = new Uint32Array(n);
+  const wordsTmp = new Uint32Array(n);
+  const idsTmp = new Int32Array(n);
+  const counts = new Int32Array(256);
+  // (lo, hi, depth) triples still to sort: disjoint runs of 2 keys or more.
+  const work = new Int32Array(3 * (n >> 1) + 3);
+  work[0] = 0;
+  work[1] = n;
+  work[2] = 0;
+  let top = 3;
+  while (top > 0) {
+    top -= 3;
+    let lo = work[top]!;
+    const hi = work[top + 1]!;
+    // Pushed as depth + 4: some keys may end before that.
+    let depth = minLength(ids, lo, hi, work[top + 2]!, ks);
+    for (;;) {
+      if (hi - lo < 2) break;
+      depth = sharedDepth(ids, lo, hi, depth, ks, d);
+      const ended = endsAt(ids, lo, hi, depth, ks);
+      if (ended < 0) break;
+      // Distinct keys agreeing before depth: only one can end there; it sorts first.
+      const t = ids[ended]!;
+      ids[ended] = ids[lo]!;
+      ids[lo] = t;
+      lo++;
+    }
+    if (hi - lo < 2) continue;
+    if (hi - lo <= INSERTION_SORT_KEYS_MAX) {
+      insertionSort(ids, lo, hi, depth, ks, d);
+      continue;
+    }
+    radixSortWords(ids, idsTmp, words, wordsTmp, counts, lo, hi, depth, ks, d);
+    top = pushEqualWordRuns(work, top, words, lo, hi, depth + 4);
+  }
+}
+
+/** The shortest length of the keys of ids[lo, hi), or max if none is shorter. */
+function minLength(ids: Int32Array, lo: number, hi: number, max: number, ks: Int32Array): number {
+  let m = max;
+  for (let i = lo; i < hi; i++) {
+    const id = ids[i]!;
+    const len = ks[id + 1]! - ks[id]!;
+    if (len < m) m = len;
+  }
+  return m;
+}
+
+/**
+ * The first byte offset >= depth at which the keys of ids[lo, hi) (agreeing before depth) do
+ * not all agree, or at which one of them ends.
+ */
+function sharedDepth(ids: Int32Array, lo: number, hi: number, depth: number, ks: Int32Array, d: Uint8Array): number {
+  const first = ids[lo]!;
+  for (let at = depth; ; at++) {
+    const fAt = ks[first]! + at;
+    if (fAt >= ks[first + 1]!) return at;
+    const b = d[fAt]!;
+    for (let i = lo + 1; i < hi; i++) {
+      const id = ids[i]!;
+      const p = ks[id]! + at;
+      if (p >= ks[id + 1]! || d[p] !== b) return at;
+    }
+  }
+}
+
+/** The index in ids[lo, hi) of the key that ends at depth, or -1. */
+function endsAt(ids: Int32Array, lo: number, hi: number, depth: number, ks: Int32Array): number {
+  for (let i = lo; i < hi; i++) {
+    const id = ids[i]!;
+    if (ks[id]! + depth >= ks[id + 1]!) return i;
+  }
+  return -1;
+}
+
+function insertionSort(ids: Int32Array, lo: number, hi: number, depth: number, ks: Int32Array, d: Uint8Array): void {
+  for (let i = lo + 1; i < hi; i++) {
+    const id = ids[i]!;
+    let j = i - 1;
+    while (j >= lo && compareKeysFrom(ks, d, ids[j]!, id, depth) > 0) {
+      ids[j + 1] = ids[j]!;
+      j--;
+    }
+    ids[j + 1] = id;
+  }
+}
+
+/**
+ * Sorts ids[lo, hi) by each key's big-endian word at depth (left in words[lo, hi)): an LSD
+ * radix sort by bytes, skipping the bytes every word has the same.
+ */
+function radixSortWords(ids: Int32Array, idsTmp: Int32Array, words: Uint32Array, wordsTmp: Uint32Array, counts: Int32Array, lo: number, hi: number, depth: number, ks: Int32Array, d: Uint8Array): void {
+  let or = 0;
+  let and = -1;
+  for (let i = lo; i < hi; i++) {
+    const id = ids[i]!;
+    const at = ks[id]! + depth;
+    const end = ks[id + 1]!;
+    let w = 0;
+    for (let j = 0; j < 4; j++) w = (w << 8) | (at + j < end ? d[at + j]! : 0);
+    or |= w;
+    and &= w;
+    words[i] = w >>> 0;
+  }
+  // One pass per byte that is not the same in every word.
+  const varying = or ^ and;
+  let passes = 0;
+  for (let shift = 0; shift < 32; shift += 8) {
+    if (((varying >>> shift) & 255) === 0) continue;
+    if ((passes & 1) === 0) radixPass(words, ids, wordsTmp, idsTmp, counts, lo, hi, shift);
+    else radixPass(wordsTmp, idsTmp, words, ids, counts, lo, hi, shift);
+    passes++;
+  }
+  if ((passes & 1) === 1) {
+    ids.set(idsTmp.subarray(lo, hi), lo);
+    words.set(wordsTmp.subarray(lo, hi), lo);
+  }
+}
+
+/** One stable counting pass by the byte at shift, src[lo, hi) to dst[lo, hi). */
+function radixPass(srcW: Uint32Array, srcI: Int32Array, dstW: Uint32Array, dstI: Int32Array, counts: Int32Array, lo: number, hi: number, shift: number): void {
+  counts.fill(0);
+  for (let i = lo; i < hi; i++) counts[(srcW[i]! >>> shift) & 255]!++;
+  let sum = lo;
+  for (let b = 0; b < 256; b++) {
+    const c = counts[b]!;
+    counts[b] = sum;
+    sum += c;
+  }
+  for (let i = lo; i < hi; i++) {
+    const w = srcW[i]!;
+    const at = counts[(w >>> shift) & 255]!++;
+    dstW[at] = w;
+    dstI[at] = srcI[i]!;
+  }
+}
+
+/**
+ * Pushes (on work, at top) each run of 2 or more equal words in words[lo, hi) (sorted) with
+ * depth: their keys agree through it, or through the shortest one's end. Returns the new top.
+ */
+function pushEqualWordRuns(work: Int32Array, top: number, words: Uint32Array, lo: number, hi: number, depth: number): number {
+  for (let i = lo; i < hi; ) {
+    const w = words[i]!;
+    let j = i + 1;
+    while (j < hi && words[j] === w) j++;
+    if (j - i > 1) {
+      work[top] = i;
+      work[top + 1] = j;
+      work[top + 2] = depth;
+      top += 3;
+    }
+    i = j;
+  }
+  return top;
+}
+
 export class Memtable {
   private readonly segs: Buffer[] = [];
   private arena: Buffer | undefined;
@@ -134,6 +326,12 @@ export class Memtable {
   private keyCount = 0;
   /** The newest row of each key id (for iterators; the index holds it too). */
   private heads = new Int32Array(INITIAL_KEYS);
+  /**
+   * Each key id's bytes, copied densely in id order: key id k is keyData[keyStart[k],
+   * keyStart[k + 1]). Only key order reads them (sortIds, compareIds, lowerBound).
+   */
+  private keyData = new Uint8Array(INITIAL_KEY_BYTES);
+  private keyStart = new Int32Array(INITIAL_KEYS + 1);
   /**
    * The index: slot i is slots[2i] = the key's newest row + 1 (0: empty) and slots[2i + 1] =
    * the key's hash.
@@ -238,7 +436,11 @@ export class Memtable {
       id = ri[(head1 - 1) * ROW_INTS + ROW_KEY_ID]!;
     } else {
       id = this.keyCount++;
-      if (id === this.heads.length) this.heads = grow(this.heads, id * 2);
+      if (id === this.heads.length) {
+        this.heads = grow(this.heads, id * 2);
+        this.keyStart = grow(this.keyStart, id * 2 + 1);
+      }
+      this.copyKey(id, buf, keyOff, keyLen);
       ri[at + ROW_PREV] = -1;
       this.slots[2 * i + 1] = h;
     }
@@ -250,6 +452,18 @@ export class Memtable {
     this.rows++;
     this.maxSeq = seq;
     this.bytes += keyLen + valLen + MEMTABLE_ENTRY_OVERHEAD_BYTES;
+  }
+
+  /** Appends key id's bytes to keyData (ids come in order: id is the newest). */
+  private copyKey(id: number, buf: Buffer, keyOff: number, keyLen: number): void {
+    const start = this.keyStart[id]!;
+    const end = start + keyLen;
+    if (end > this.keyData.length) this.keyData = grow(this.keyData, Math.max(end, this.keyData.length * 2));
+    const data = this.keyData;
+    if (keyLen > JS_COPY_BYTES_MAX) data.set(buf.subarray(keyOff, keyOff + keyLen), start);
+    else for (let j = 0; j < keyLen; j++) data[start + j] = buf[keyOff + j]!;
+    this.keyStart[id + 1] = end;
+    this.bytes += keyLen;
   }
 
   /**
@@ -395,73 +609,29 @@ export class Memtable {
     return this.rowF[r * ROW_FLOATS + ROW_SEQ]!;
   }
 
-  /** The buffer holding row r's key, at keyOffAt(r), keyLenAt(r) bytes. */
-  private keyBufAt(r: number): Buffer {
-    return this.segs[this.rowI[r * ROW_INTS + ROW_SEG]!]!;
-  }
-  private keyOffAt(r: number): number {
-    return this.rowI[r * ROW_INTS + ROW_KEY_OFF]!;
-  }
-  private keyLenAt(r: number): number {
-    return this.rowI[r * ROW_INTS + ROW_KEY_LEN]!;
-  }
-
   /** Order of key ids a and b. */
   private compareIds(a: number, b: number): number {
-    const ra = this.heads[a]!;
-    const rb = this.heads[b]!;
-    return compareByteRanges(this.keyBufAt(ra), this.keyOffAt(ra), this.keyLenAt(ra), this.keyBufAt(rb), this.keyOffAt(rb), this.keyLenAt(rb));
+    return compareKeysFrom(this.keyStart, this.keyData, a, b, 0);
   }
 
   /** Order of key (a caller's buffer) and key id. */
   private compareKeyToId(key: Buffer, id: number): number {
-    const r = this.heads[id]!;
-    return compareByteRanges(key, 0, key.length, this.keyBufAt(r), this.keyOffAt(r), this.keyLenAt(r));
+    const s = this.keyStart[id]!;
+    const e = this.keyStart[id + 1]!;
+    const d = this.keyData;
+    const n = Math.min(key.length, e - s);
+    for (let j = 0; j < n; j++) {
+      const x = key[j]! - d[s + j]!;
+      if (x !== 0) return x < 0 ? -1 : 1;
+    }
+    return key.length === e - s ? 0 : key.length < e - s ? -1 : 1;
   }
 
-  /**
-   * Ids [from, to) in key order: sorted natively as doubles packing the big-endian word of
-   * each key's 4 bytes after the prefix they all share with the first (32 bits) and the index
-   * (21 bits), so the comparator runs only inside runs of equal words.
-   */
+  /** Ids [from, to) in key order (sortKeyIds over the dense key copy). */
   private sortIds(from: number, to: number): Int32Array {
-    const n = to - from;
-    const out = new Int32Array(n);
-    if (n > PACKED_SORT_KEYS_MAX) {
-      const ids = Array.from({ length: n }, (_, i) => from + i).sort((a, b) => this.compareIds(a, b));
-      out.set(ids);
-      return out;
-    }
-    // The prefix every key of the tail shares with the first.
-    const r0 = this.heads[from]!;
-    const b0 = this.keyBufAt(r0);
-    const o0 = this.keyOffAt(r0);
-    let prefix = this.keyLenAt(r0);
-    for (let id = from + 1; id < to && prefix > 0; id++) {
-      const r = this.heads[id]!;
-      const b = this.keyBufAt(r);
-      const o = this.keyOffAt(r);
-      const m = Math.min(prefix, this.keyLenAt(r));
-      let j = 0;
-      while (j < m && b[o + j] === b0[o0 + j]) j++;
-      prefix = j;
-    }
-    const packed = new Float64Array(n);
-    for (let i = 0; i < n; i++) {
-      const r = this.heads[from + i]!;
-      const o = this.keyOffAt(r);
-      packed[i] = wordAt(this.keyBufAt(r), o + prefix, o + this.keyLenAt(r)) * PACKED_SORT_KEYS_MAX + i;
-    }
-    packed.sort();
-    for (let i = 0; i < n; i++) out[i] = from + (packed[i]! % PACKED_SORT_KEYS_MAX);
-    // Runs of equal words: keys that need more than the word, ordered by the comparator.
-    for (let i = 0; i < n; ) {
-      const w = Math.floor(packed[i]! / PACKED_SORT_KEYS_MAX);
-      let j = i + 1;
-      while (j < n && Math.floor(packed[j]! / PACKED_SORT_KEYS_MAX) === w) j++;
-      if (j - i > 1) out.subarray(i, j).sort((a, b) => this.compareIds(a, b));
-      i = j;
-    }
+    const out = new Int32Array(to - from);
+    for (let i = 0; i < out.length; i++) out[i] = from + i;
+    sortKeyIds(out, this.keyStart, this.keyData);
     return out;
   }
 

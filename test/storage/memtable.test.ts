@@ -2,7 +2,7 @@ import t from 'tap';
 import fc from 'fast-check';
 import { KIND_DELETE, KIND_PUT, type InternalEntry } from '../../src/storage/internal_entry.js';
 import { recordLength, writeRecord, type LogOp } from '../../src/storage/log.js';
-import { Memtable } from '../../src/storage/memtable.js';
+import { Memtable, sortKeyIds } from '../../src/storage/memtable.js';
 
 function e(key: string, seq: number, kind = KIND_PUT, value = `${key}@${seq}`): InternalEntry {
   return { key: Buffer.from(key), seq, kind: kind as 0 | 1, time: 0, value: Buffer.from(value) };
@@ -59,6 +59,50 @@ t.test('order matches Buffer.compare over many random keys; countRange', async (
   const lo = sorted[100]!;
   const hi = sorted[200]!;
   t.equal(m.countRange(lo, hi).keys, 100);
+});
+
+/** sortKeyIds over keys (distinct), as the memtable calls it: the permutation of ids it leaves. */
+function sortedByKeyIds(keys: Buffer[]): Buffer[] {
+  const ks = new Int32Array(keys.length + 1);
+  keys.forEach((k, i) => (ks[i + 1] = ks[i]! + k.length));
+  const d = new Uint8Array(ks[keys.length]!);
+  keys.forEach((k, i) => d.set(k, ks[i]));
+  const ids = new Int32Array(keys.length);
+  for (let i = 0; i < ids.length; i++) ids[i] = keys.length - 1 - i;
+  sortKeyIds(ids, ks, d);
+  t.same([...ids].sort((a, b) => a - b), keys.map((_, i) => i), 'a permutation of the ids');
+  return [...ids].map((id) => keys[id]!);
+}
+
+t.test('sortKeyIds orders keys bytewise: prefixes, zero bytes, long shared prefixes, runs past the insertion-sort size', async (t) => {
+  const cases: Buffer[][] = [
+    [],
+    [Buffer.alloc(0)],
+    // Each key a prefix of the next, with zero bytes (the words are zero-padded).
+    Array.from({ length: 40 }, (_, i) => Buffer.alloc(i)),
+    Array.from({ length: 40 }, (_, i) => Buffer.concat([Buffer.from('p'), Buffer.alloc(i, 0xff)])),
+    // 300 keys sharing a 50-byte prefix, differing in the last bytes, some ending early.
+    Array.from({ length: 300 }, (_, i) => Buffer.concat([Buffer.alloc(50, 7), Buffer.from(String(i))])),
+    // redis-benchmark-like data keys: 0x01, slot, "key:" + 12 digits.
+    Array.from({ length: 5000 }, (_, i) => Buffer.concat([Buffer.from([1, (i * 7) % 64, 0]), Buffer.from(`key:${String(i).padStart(12, '0')}`)])),
+  ];
+  for (const keys of cases) {
+    const want = [...keys].sort(Buffer.compare);
+    const got = sortedByKeyIds(keys);
+    t.ok(got.length === want.length && got.every((k, i) => k.equals(want[i]!)), `${keys.length} keys in order`);
+  }
+  const keyArb = fc.oneof(
+    fc.uint8Array({ maxLength: 9 }).map((b) => Buffer.from(b)),
+    fc.array(fc.constantFrom(0x00, 0x01, 0xff), { maxLength: 12 }).map((b) => Buffer.from([0x6b, 0x65, 0x79, 0x00, ...b])),
+  );
+  fc.assert(
+    fc.property(fc.uniqueArray(keyArb, { maxLength: 400, selector: (k) => k.toString('hex') }), (keys) => {
+      const want = [...keys].sort(Buffer.compare);
+      const got = sortedByKeyIds(keys);
+      return got.every((k, i) => k.equals(want[i]!));
+    }),
+    { numRuns: 300 },
+  );
 });
 
 t.test('an iterator stays valid while writes go on', async (t) => {
