@@ -17,11 +17,13 @@
 import { decodeSync, encodeSync } from './gossip_codec.js';
 import { MessageType } from './message_types.js';
 import type { ClusterBus } from './bus.js';
-import type { MembershipTable, MemberRecord } from './membership.js';
+import type { MemberRecord } from './membership.js';
 import type { LogFn } from '../server/logger.js';
 
-/** Deadline of the startup question to each known peer, ms (unreachable peers are skipped). */
+/** Deadline of one startup question to a known peer, ms. */
 export const REJOIN_CHECK_TIMEOUT_MS = 1_500;
+/** How long a start keeps asking peers that time out, while none has answered, ms. */
+export const REJOIN_CHECK_DEADLINE_MS = 6_000;
 
 export class RemovedNodeError extends Error {
   readonly code = 'ERR_REMOVED_NODE';
@@ -44,24 +46,45 @@ export function removedBy(selfId: string, answers: ReadonlyArray<{ readonly peer
 /**
  * Asks every member of the restored table (not self, not left) for its table; throws
  * RemovedNodeError when one of them holds this node as `left`. A fresh node (alone in its table)
- * has nothing to ask. Peers that do not answer in REJOIN_CHECK_TIMEOUT_MS are skipped (a whole
- * cluster restarting at once).
+ * has nothing to ask. A peer that is down or not serving gossip yet (connection refused, no
+ * handler: a whole cluster restarting at once) fails fast and is skipped. A peer that times out
+ * is alive but slow (a loaded machine): it is asked again, every REJOIN_CHECK_TIMEOUT_MS, until
+ * one peer has answered or REJOIN_CHECK_DEADLINE_MS has passed. (Skipping timed-out peers after
+ * one try let a forgotten node start with its old data on a loaded machine: a CI failure of
+ * elastic_down_join.)
  */
-export async function checkNotRemoved(bus: ClusterBus, table: MembershipTable, dir: string, log: LogFn): Promise<void> {
-  const peers = table.members().filter((m) => m.id !== table.selfId && m.state !== 'left');
-  if (peers.length === 0) return;
-  const ask = encodeSync({ senderId: table.selfId, records: [] });
-  const answers = await Promise.all(
-    peers.map(async (p) => {
-      try {
-        const reply = decodeSync(await bus.request({ host: p.host, port: p.busPort, id: p.id }, MessageType.GOSSIP_SYNC, ask, REJOIN_CHECK_TIMEOUT_MS));
-        return { peer: p.id, records: reply.records };
-      } catch (err) {
-        log('debug', `cluster: rejoin check: ${p.id} did not answer (${(err as Error).message})`);
-        return { peer: p.id, records: [] };
-      }
-    }),
-  );
-  const by = removedBy(table.selfId, answers);
-  if (by !== undefined) throw new RemovedNodeError(removedMessage(`this node (${table.selfId})`, dir, `node ${by} holds it as left: CLUSTER FORGET or LEAVE`));
+export async function checkNotRemoved(
+  bus: Pick<ClusterBus, 'request'>,
+  table: { readonly selfId: string; members(): readonly MemberRecord[] },
+  dir: string,
+  log: LogFn,
+  deadlineMs = REJOIN_CHECK_DEADLINE_MS,
+): Promise<void> {
+  let ask = table.members().filter((m) => m.id !== table.selfId && m.state !== 'left');
+  if (ask.length === 0) return;
+  const payload = encodeSync({ senderId: table.selfId, records: [] });
+  const answers: Array<{ peer: string; records: readonly MemberRecord[] }> = [];
+  const until = Date.now() + deadlineMs;
+  for (;;) {
+    const slow: typeof ask = [];
+    await Promise.all(
+      ask.map(async (p) => {
+        try {
+          const reply = decodeSync(await bus.request({ host: p.host, port: p.busPort, id: p.id }, MessageType.GOSSIP_SYNC, payload, REJOIN_CHECK_TIMEOUT_MS));
+          answers.push({ peer: p.id, records: reply.records });
+        } catch (err) {
+          if ((err as { code?: unknown }).code === 'ERR_BUS_TIMEOUT') slow.push(p);
+          log('debug', `cluster: rejoin check: ${p.id} did not answer (${(err as Error).message})`);
+        }
+      }),
+    );
+    const by = removedBy(table.selfId, answers);
+    if (by !== undefined) throw new RemovedNodeError(removedMessage(`this node (${table.selfId})`, dir, `node ${by} holds it as left: CLUSTER FORGET or LEAVE`));
+    if (answers.length > 0 || slow.length === 0) return;
+    if (Date.now() >= until) {
+      log('warn', `cluster: rejoin check: no member answered in ${deadlineMs} ms (${slow.map((p) => p.id).join(', ')} timed out); starting without knowing whether this node was removed`);
+      return;
+    }
+    ask = slow;
+  }
 }

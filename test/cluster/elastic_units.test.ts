@@ -4,7 +4,9 @@
 import t from 'tap';
 import { createHash } from 'node:crypto';
 import { decodeStreamViewReply, encodeStreamViewReply, gateOpen, membersToAsk, type GateMember } from '../../src/cluster/join_gate.js';
-import { removedBy, removedMessage } from '../../src/cluster/rejoin_guard.js';
+import { checkNotRemoved, removedBy, removedMessage } from '../../src/cluster/rejoin_guard.js';
+import { encodeSync } from '../../src/cluster/gossip_codec.js';
+import { ClusterError } from '../../src/cluster/errors.js';
 import type { MemberRecord } from '../../src/cluster/membership.js';
 import { emptyProgress, parseProgress, serializeProgress } from '../../src/cluster/stream_progress.js';
 
@@ -47,6 +49,47 @@ t.test('rejoin guard: removed when any peer holds this node as left', async (t) 
   t.match(text, /removed from the cluster/);
   t.match(text, /\/data\/7001/, 'names the data dir');
   t.match(text, /wipe the data dir/, 'tells the operator what to do');
+});
+
+t.test('rejoin guard: asks a slow peer again; skips a down one; gives up after the deadline', async (t) => {
+  const rec = (id: string, state: MemberRecord['state']): MemberRecord => ({
+    id, host: '127.0.0.1', port: 1, busPort: id.charCodeAt(0), dc: 'dc1', rack: '', weight: 1, state, incarnation: 3, heartbeat: 9, suspectedAt: null,
+  });
+  const table = { selfId: 'me', members: () => [rec('me', 'up'), rec('a', 'up'), rec('b', 'up'), rec('c', 'left')] };
+  /** A bus whose peer (by bus port) answers per the script: one entry per request, the last repeats. */
+  const fakeBus = (script: Record<string, Array<'timeout' | 'down' | 'left' | 'up'>>) => {
+    const asked: string[] = [];
+    const request = async (peer: { port: number }): Promise<Buffer> => {
+      const id = String.fromCharCode(peer.port);
+      asked.push(id);
+      const steps = script[id]!;
+      const step = steps.length > 1 ? steps.shift()! : steps[0]!;
+      if (step === 'timeout') throw new ClusterError('ERR_BUS_TIMEOUT', 'timed out');
+      if (step === 'down') throw new ClusterError('ERR_PEER_UNREACHABLE', 'refused');
+      return encodeSync({ senderId: id, records: [rec('me', step), rec(id, 'up')] });
+    };
+    return { bus: { request } as never, asked };
+  };
+  const logs: string[] = [];
+  const log = (_level: string, msg: string): number => logs.push(msg);
+
+  let f = fakeBus({ a: ['timeout', 'timeout', 'left'], b: ['down'] });
+  await t.rejects(checkNotRemoved(f.bus, table, '/d', log, 60_000), { code: 'ERR_REMOVED_NODE', message: /node a holds it as left/ }, 'a peer that timed out twice, then says left: refused');
+  t.same(f.asked.sort(), ['a', 'a', 'a', 'b'], 'the slow peer asked again, the down one (and the left member c) not');
+
+  f = fakeBus({ a: ['timeout', 'up'], b: ['timeout', 'timeout', 'left'] });
+  await checkNotRemoved(f.bus, table, '/d', log, 60_000);
+  t.same(f.asked.sort(), ['a', 'a', 'b', 'b'], 'once one peer answered (up), the still-slow one is not waited for');
+
+  f = fakeBus({ a: ['down'], b: ['down'] });
+  await checkNotRemoved(f.bus, table, '/d', log, 60_000);
+  t.same(f.asked.sort(), ['a', 'b'], 'every peer down (a whole cluster restarting): one try each, then start');
+
+  f = fakeBus({ a: ['timeout'], b: ['timeout'] });
+  logs.length = 0;
+  await checkNotRemoved(f.bus, table, '/d', log, 0);
+  t.same(f.asked.sort(), ['a', 'b'], 'deadline passed: no second try');
+  t.match(logs.join('\n'), /no member answered/, 'and says it started without knowing');
 });
 
 t.test('stream progress: leaving and left survive a round trip; a file without them reads as false', async (t) => {
