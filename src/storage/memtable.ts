@@ -18,22 +18,27 @@
  *    buffer. So a get or an insert allocates nothing that outlives it. (A Map keyed by latin1
  *    strings built and hashed a string per get and per insert, and every key's string and Map
  *    entry survived the scavenges: bench/results/storage-perf-notes.md, session 9.)
- *  - Key order is built only when something needs it (an iterator, countRange): the ids already
- *    sorted plus the ids added since (the tail), sorted and merged in. A flush never needs it
- *    (survivorRows: the worker sorts what survives). Sorting reads a dense copy of each distinct
- *    key (keyData, written when the key id is made, in id order), never the keys scattered over
- *    the record buffers: 100k keys read from there cost ~50 ms of cache misses, an event-loop
- *    stall at the first SCAN of a full memtable. The sort is a radix-like pass over 4-byte
- *    words (sortIds). (A skip list spent ~30 pointer-chasing comparisons per insert: 5-10x
- *    slower.)
+ *  - Key order is built in bounded steps as keys come: sorted runs (a large base, a small
+ *    delta, and while they merge a frozen former delta) plus the ids added since (the tail).
+ *    When the tail reaches OrderLimits.sliceKeys distinct keys, the insert that made it so sorts
+ *    it and merges it into the delta (orderTail), and a base merge, when one is due, advances by
+ *    one step; an iterator or countRange does the same for the shorter tail it finds, and
+ *    merges the runs as it reads. So no one call orders more than one slice and one step:
+ *    sorting a full memtable's keys at its first iterator held the event loop ~0.1 s for 500k
+ *    keys (bench/results/storage-perf-notes.md, session 11). Sorting reads a dense copy
+ *    of each distinct key (keyData, written when the key id is made, in id order), never the
+ *    keys scattered over the record buffers: 100k keys read from there cost ~50 ms of cache
+ *    misses. The sort is a radix-like pass over 4-byte words (sortKeyIds). A flush never needs
+ *    the order (survivorRows: the worker sorts what survives). (A skip list spent ~30
+ *    pointer-chasing comparisons per insert: 5-10x slower.)
  *
- * Consistency: an iterator takes the sorted id array as it is when created (every key written
- * so far; the array is never changed afterwards) and, per key, the version chain from the head
- * it finds (older links never change); keys and versions added later have sequence numbers
- * above any snapshot it reads at.
+ * Consistency: an iterator takes the sorted runs as they are when created (every key written
+ * so far; none of them is written again: the next merge into a delta it holds copies it
+ * first) and, per key, the version chain from the head it finds (older links never change);
+ * keys and versions added later have sequence numbers above any snapshot it reads at.
  *
- * Size accounting (`bytes`) counts keys, values, a fixed per-version overhead and the dense key
- * copy (once per distinct key); the engine
+ * Size accounting (`bytes`) counts keys, values, a fixed per-version overhead, the dense key
+ * copy and an order record (ORDER_BYTES_PER_KEY) once per distinct key; the engine
  * turns the memtable immutable once it passes EngineOptions.memtableBytes.
  */
 import assert from 'node:assert';
@@ -67,6 +72,34 @@ const ARENA_CHUNK_BYTES = 1024 * 1024;
 /** Runs of keys up to this long are insertion-sorted (sortIds); longer ones radix-sorted. */
 const INSERTION_SORT_KEYS_MAX = 12;
 const INITIAL_KEY_BYTES = 64 * 1024;
+/**
+ * How a memtable builds its key order in bounded steps (Memtable.orderTail). Defaults:
+ * ORDER_LIMITS; tests use small ones so that every stage runs.
+ */
+export interface OrderLimits {
+  /**
+   * Distinct keys the unsorted tail may reach before an insert orders it: the most one call
+   * sorts (sortKeyIds) and merges into the delta. While the memtable is small the slice is
+   * half the keys ordered so far, at least ORDER_SLICE_KEYS_MIN: the first sorts in a process
+   * run before V8 compiled them (8192 keys: ~30 ms of sort and ~20 ms of merge cold, ~0.3 and
+   * ~1 ms warm).
+   */
+  sliceKeys: number;
+  /** The delta starts merging into the base at this many keys, or at base / 4 if more. */
+  deltaMinKeys: number;
+  /**
+   * Records of a base merge written per orderTail call: at least (1 + 4) * 1.2 * sliceKeys, so
+   * that a base merge ends before the delta grows past a quarter of the base.
+   */
+  mergeStepRecords: number;
+}
+export const ORDER_LIMITS: Readonly<OrderLimits> = { sliceKeys: 4096, deltaMinKeys: 32768, mergeStepRecords: 24576 };
+const ORDER_SLICE_KEYS_MIN = 256;
+/** The delta merges into the base once it holds more than base >>> DELTA_BASE_SHIFT keys. */
+const DELTA_BASE_SHIFT = 2;
+const NO_RECORDS = new Int32Array(0);
+/** Moves of up to this many order records are done by a loop (a copyWithin call costs more). */
+const JS_MOVE_RECORDS_MAX = 64;
 
 /**
  * murmur3 (x86, 32-bit, seed 0) of buf[off, off + len): the memtable index's hash. The engine
@@ -310,6 +343,97 @@ function pushEqualWordRuns(work: Int32Array, top: number, words: Uint32Array, lo
   return top;
 }
 
+/**
+ * The order is kept as records of ORDER_STRIDE int32s: a key id, then its key's first 16 bytes
+ * as four big-endian words (zero-padded past the key's end, sign bit flipped so that int32
+ * order is byte order). A merge or a seek compares the cached words, next to each other in the
+ * order, and reads the dense key copy only when all four are equal: comparing through the key
+ * ids (keyStart, then keyData, both scattered) cost two cache misses per comparison, ~1.8 us
+ * per merged key at 500k keys on this VM. 16 bytes cover a data key up to its first digits
+ * (0x01, 2-byte slot, `key:`, 9 digits).
+ */
+const ORDER_STRIDE = 5;
+const ORDER_WORDS = 4;
+/** What the order costs per distinct key (one record, plus room to grow), counted in `bytes`. */
+const ORDER_BYTES_PER_KEY = 6 * ORDER_STRIDE;
+
+/** Word w (0-3) of key buf[off, end) as an order record holds it (zero-padded, sign-flipped). */
+function prefixWord(buf: Uint8Array, off: number, end: number, w: number): number {
+  const at = off + 4 * w;
+  let x = 0;
+  for (let j = 0; j < 4; j++) x = (x << 8) | (at + j < end ? buf[at + j]! : 0);
+  return x ^ 0x80000000;
+}
+
+/** Writes the order record of key id at rec[o, o + ORDER_STRIDE). */
+function setOrderRecord(rec: Int32Array, o: number, id: number, ks: Int32Array, d: Uint8Array): void {
+  const s = ks[id]!;
+  const e = ks[id + 1]!;
+  rec[o] = id;
+  for (let w = 0; w < ORDER_WORDS; w++) rec[o + 1 + w] = prefixWord(d, s, e, w);
+}
+
+/** Order of the keys of records a[ao] and b[bo] (distinct ids). */
+function compareRecords(a: Int32Array, ao: number, b: Int32Array, bo: number, ks: Int32Array, d: Uint8Array): number {
+  for (let w = 1; w <= ORDER_WORDS; w++) {
+    const x = a[ao + w]!;
+    const y = b[bo + w]!;
+    if (x !== y) return x < y ? -1 : 1;
+  }
+  return compareKeysFrom(ks, d, a[ao]!, b[bo]!, 0);
+}
+
+/**
+ * The index p in order[0, i) (records in key order, none with the key of tail record t) such
+ * that the keys of records [0, p) are below it and of [p, i) above it: an exponential search
+ * back from i, then a binary search, so a key that lands near i costs a few comparisons of
+ * records close together.
+ */
+function gallopBack(order: Int32Array, i: number, tail: Int32Array, t: number, ks: Int32Array, d: Uint8Array): number {
+  // Records [hi, i) are above the key; record lo (when lo >= 0) is below it.
+  let hi = i;
+  let step = 1;
+  let lo = i - 1;
+  while (lo >= 0 && compareRecords(order, lo * ORDER_STRIDE, tail, t, ks, d) > 0) {
+    hi = lo;
+    step *= 2;
+    lo = i - step;
+  }
+  let a = lo < 0 ? 0 : lo + 1;
+  let b = hi;
+  while (a < b) {
+    const m = (a + b) >>> 1;
+    if (compareRecords(order, m * ORDER_STRIDE, tail, t, ks, d) > 0) b = m;
+    else a = m + 1;
+  }
+  return a;
+}
+
+/**
+ * Merges tail (tailLen order records in key order) into order's records [0, n) (in key order,
+ * no key in both), in place: from the back, each tail record's place found by gallopBack and
+ * the records above it moved up once. order must have room for n + tailLen records.
+ */
+export function mergeOrderRecords(order: Int32Array, n: number, tail: Int32Array, tailLen: number, ks: Int32Array, d: Uint8Array): void {
+  let i = n;
+  let k = n + tailLen;
+  assert(k * ORDER_STRIDE <= order.length, 'mergeOrderRecords: no room');
+  for (let j = tailLen - 1; j >= 0; j--) {
+    const t = j * ORDER_STRIDE;
+    const p = gallopBack(order, i, tail, t, ks, d);
+    const moved = i - p;
+    if (moved > JS_MOVE_RECORDS_MAX) {
+      order.copyWithin((k - moved) * ORDER_STRIDE, p * ORDER_STRIDE, i * ORDER_STRIDE);
+    } else {
+      for (let x = i * ORDER_STRIDE - 1, y = k * ORDER_STRIDE - 1; x >= p * ORDER_STRIDE; x--, y--) order[y] = order[x]!;
+    }
+    k -= moved;
+    k--;
+    for (let w = 0; w < ORDER_STRIDE; w++) order[k * ORDER_STRIDE + w] = tail[t + w]!;
+    i = p;
+  }
+}
+
 export class Memtable {
   private readonly segs: Buffer[] = [];
   private arena: Buffer | undefined;
@@ -328,7 +452,7 @@ export class Memtable {
   private heads = new Int32Array(INITIAL_KEYS);
   /**
    * Each key id's bytes, copied densely in id order: key id k is keyData[keyStart[k],
-   * keyStart[k + 1]). Only key order reads them (sortIds, compareIds, lowerBound).
+   * keyStart[k + 1]). Only key order reads them (sortIds, mergeKeyIds, lowerBound).
    */
   private keyData = new Uint8Array(INITIAL_KEY_BYTES);
   private keyStart = new Int32Array(INITIAL_KEYS + 1);
@@ -337,8 +461,28 @@ export class Memtable {
    * the key's hash.
    */
   private slots = new Int32Array(4 * INITIAL_KEYS);
-  /** Ids [0, sorted.length) in key order; ids from sorted.length on are not sorted yet. */
-  private sorted = new Int32Array(0);
+  /*
+   * Key order, as order records (ORDER_STRIDE int32s each) in up to three sorted runs that
+   * together hold the key ids [0, ordered); ids from `ordered` on (the tail) are not ordered
+   * yet:
+   *   base    the large run, never written after it is made;
+   *   frozen  a former delta being merged with base into mergeOut, mergeStepRecords per
+   *           orderTail call (mergeA/mergeB: how far into each, in int32s); never written;
+   *           when done, mergeOut becomes the base;
+   *   delta   the small run each slice of the tail is merged into, in place (it has room to
+   *           grow), unless deltaShared: an iterator holds delta[0, deltaLen) and the next
+   *           merge writes into a copy.
+   * So no call copies more than the delta plus one merge step, whatever the memtable's size.
+   */
+  private ordered = 0;
+  private base = NO_RECORDS;
+  private frozen: Int32Array | undefined;
+  private mergeOut = NO_RECORDS;
+  private mergeA = 0;
+  private mergeB = 0;
+  private delta = NO_RECORDS;
+  private deltaLen = 0;
+  private deltaShared = false;
   bytes = 0;
   maxSeq = 0;
   /** Sequence number of the first version added (0 when empty). */
@@ -347,7 +491,10 @@ export class Memtable {
   constructor(
     /** The commit log holding this memtable's writes. */
     readonly logNumber: number,
-  ) {}
+    private readonly limits: Readonly<OrderLimits> = ORDER_LIMITS,
+  ) {
+    assert(limits.sliceKeys >= 1 && limits.deltaMinKeys >= 1 && limits.mergeStepRecords >= 1, 'order limits must be at least 1');
+  }
 
   get empty(): boolean {
     return this.rows === 0;
@@ -441,6 +588,7 @@ export class Memtable {
         this.keyStart = grow(this.keyStart, id * 2 + 1);
       }
       this.copyKey(id, buf, keyOff, keyLen);
+      this.bytes += ORDER_BYTES_PER_KEY;
       ri[at + ROW_PREV] = -1;
       this.slots[2 * i + 1] = h;
     }
@@ -452,6 +600,7 @@ export class Memtable {
     this.rows++;
     this.maxSeq = seq;
     this.bytes += keyLen + valLen + MEMTABLE_ENTRY_OVERHEAD_BYTES;
+    if (head1 === 0 && this.keyCount - this.ordered >= this.sliceKeys()) this.orderTail();
   }
 
   /** Appends key id's bytes to keyData (ids come in order: id is the newest). */
@@ -609,11 +758,6 @@ export class Memtable {
     return this.rowF[r * ROW_FLOATS + ROW_SEQ]!;
   }
 
-  /** Order of key ids a and b. */
-  private compareIds(a: number, b: number): number {
-    return compareKeysFrom(this.keyStart, this.keyData, a, b, 0);
-  }
-
   /** Order of key (a caller's buffer) and key id. */
   private compareKeyToId(key: Buffer, id: number): number {
     const s = this.keyStart[id]!;
@@ -635,29 +779,126 @@ export class Memtable {
     return out;
   }
 
-  /** Every key id, in key order (the array is never mutated afterwards: safe to hold). */
-  private orderedIds(): Int32Array {
-    const a = this.sorted;
-    if (a.length === this.keyCount) return a;
-    const b = this.sortIds(a.length, this.keyCount);
-    const out = new Int32Array(a.length + b.length);
-    let i = 0;
-    let j = 0;
-    let k = 0;
-    while (i < a.length && j < b.length) out[k++] = this.compareIds(a[i]!, b[j]!) < 0 ? a[i++]! : b[j++]!;
-    while (i < a.length) out[k++] = a[i++]!;
-    while (j < b.length) out[k++] = b[j++]!;
-    this.sorted = out;
-    return out;
+  /** The tail length an insert orders (OrderLimits.sliceKeys). */
+  private sliceKeys(): number {
+    const ramp = this.ordered >>> 1;
+    const max = this.limits.sliceKeys;
+    return ramp >= max ? max : Math.max(ramp, Math.min(max, ORDER_SLICE_KEYS_MIN));
   }
 
-  /** Index of the first id in ids (key order) whose key is >= key. */
-  private lowerBound(ids: Int32Array, key: Buffer): number {
+  /**
+   * One bounded step of building the key order: sorts the tail (at most sliceKeys ids) and
+   * merges it into the delta; starts a base merge when the delta is large enough; advances the
+   * base merge by mergeStepRecords.
+   */
+  private orderTail(): void {
+    const n = this.ordered;
+    const to = this.keyCount;
+    const ks = this.keyStart;
+    const d = this.keyData;
+    if (n < to) {
+      const ids = this.sortIds(n, to);
+      const tail = new Int32Array(ids.length * ORDER_STRIDE);
+      for (let j = 0; j < ids.length; j++) setOrderRecord(tail, j * ORDER_STRIDE, ids[j]!, ks, d);
+      const len = this.deltaLen + ids.length;
+      if (this.deltaShared || this.delta.length < len * ORDER_STRIDE) {
+        const next = new Int32Array(Math.max(len + (len >>> 1), len + this.limits.sliceKeys) * ORDER_STRIDE);
+        next.set(this.delta.subarray(0, this.deltaLen * ORDER_STRIDE));
+        this.delta = next;
+        this.deltaShared = false;
+      }
+      mergeOrderRecords(this.delta, this.deltaLen, tail, ids.length, ks, d);
+      this.deltaLen = len;
+      this.ordered = to;
+    }
+    if (this.frozen === undefined && this.deltaLen >= Math.max(this.limits.deltaMinKeys, this.base.length / ORDER_STRIDE >>> DELTA_BASE_SHIFT)) {
+      this.startBaseMerge();
+    }
+    if (this.frozen !== undefined) this.stepBaseMerge();
+  }
+
+  /** The delta becomes frozen, to be merged with the base; a new delta starts empty. */
+  private startBaseMerge(): void {
+    const frozen = this.delta.subarray(0, this.deltaLen * ORDER_STRIDE);
+    this.delta = NO_RECORDS;
+    this.deltaLen = 0;
+    this.deltaShared = false;
+    if (this.base.length === 0) {
+      this.base = frozen;
+      return;
+    }
+    this.frozen = frozen;
+    this.mergeOut = new Int32Array(this.base.length + frozen.length);
+    this.mergeA = 0;
+    this.mergeB = 0;
+  }
+
+  /** Writes the next mergeStepRecords records of merging base and frozen; the last makes the base. */
+  private stepBaseMerge(): void {
+    const a = this.base;
+    const b = this.frozen!;
+    const out = this.mergeOut;
+    const ks = this.keyStart;
+    const d = this.keyData;
+    let i = this.mergeA;
+    let j = this.mergeB;
+    let o = i + j;
+    const end = Math.min(out.length, o + this.limits.mergeStepRecords * ORDER_STRIDE);
+    while (o < end) {
+      if (j >= b.length || (i < a.length && compareRecords(a, i, b, j, ks, d) < 0)) {
+        for (let w = 0; w < ORDER_STRIDE; w++) out[o + w] = a[i + w]!;
+        i += ORDER_STRIDE;
+      } else {
+        for (let w = 0; w < ORDER_STRIDE; w++) out[o + w] = b[j + w]!;
+        j += ORDER_STRIDE;
+      }
+      o += ORDER_STRIDE;
+    }
+    if (o === out.length) {
+      this.base = out;
+      this.frozen = undefined;
+      this.mergeOut = NO_RECORDS;
+    } else {
+      this.mergeA = i;
+      this.mergeB = j;
+    }
+  }
+
+  /**
+   * The sorted runs (order records) that together hold every key id; `hold`: the caller keeps
+   * them (none is ever written again). A pending tail or base merge takes one step first.
+   */
+  private orderedRuns(hold: boolean): Int32Array[] {
+    if (this.ordered < this.keyCount || this.frozen !== undefined) this.orderTail();
+    const runs: Int32Array[] = [];
+    if (this.base.length > 0) runs.push(this.base);
+    if (this.frozen !== undefined) runs.push(this.frozen);
+    if (this.deltaLen > 0) {
+      runs.push(this.delta.subarray(0, this.deltaLen * ORDER_STRIDE));
+      if (hold) this.deltaShared = true;
+    }
+    return runs;
+  }
+
+  /** @internal Order of the keys of order records a[ao] and b[bo] (MemtableIterator). */
+  compareOrder(a: Int32Array, ao: number, b: Int32Array, bo: number): number {
+    return compareRecords(a, ao, b, bo, this.keyStart, this.keyData);
+  }
+
+  /** Index of the first record in run (order records, key order) whose key is >= key. */
+  private lowerBound(run: Int32Array, key: Buffer): number {
+    const w0 = prefixWord(key, 0, key.length, 0);
+    const w1 = prefixWord(key, 0, key.length, 1);
+    const w2 = prefixWord(key, 0, key.length, 2);
+    const w3 = prefixWord(key, 0, key.length, 3);
     let lo = 0;
-    let hi = ids.length;
+    let hi = run.length / ORDER_STRIDE;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
-      if (this.compareKeyToId(key, ids[mid]!) > 0) lo = mid + 1;
+      const o = mid * ORDER_STRIDE;
+      let c = w0 !== run[o + 1] ? w0 - run[o + 1]! : w1 !== run[o + 2] ? w1 - run[o + 2]! : w2 !== run[o + 3] ? w2 - run[o + 3]! : w3 - run[o + 4]!;
+      if (c === 0) c = this.compareKeyToId(key, run[o]!);
+      if (c > 0) lo = mid + 1;
       else hi = mid;
     }
     return lo;
@@ -708,35 +949,55 @@ export class Memtable {
 
   /** A pull iterator in internal order from the first key >= gte. */
   iterator(gte?: Buffer): MemtableIterator {
-    const ids = this.orderedIds();
-    return new MemtableIterator(this, ids, gte ? this.lowerBound(ids, gte) : 0);
+    const runs = this.orderedRuns(true);
+    return new MemtableIterator(this, runs, runs.map((run) => (gte ? this.lowerBound(run, gte) : 0)));
   }
 
   /** Number of distinct keys in [gte, lt) and (prorated) their bytes. */
   countRange(gte?: Buffer, lt?: Buffer): { keys: number; bytes: number } {
-    const ids = this.orderedIds();
-    const from = gte ? this.lowerBound(ids, gte) : 0;
-    const to = lt ? this.lowerBound(ids, lt) : ids.length;
-    if (to <= from) return { keys: 0, bytes: 0 };
-    const n = to - from;
-    return { keys: n, bytes: Math.round((this.bytes * n) / Math.max(1, ids.length)) };
+    let count = 0;
+    let n = 0;
+    for (const run of this.orderedRuns(false)) {
+      const len = run.length / ORDER_STRIDE;
+      count += len;
+      const from = gte ? this.lowerBound(run, gte) : 0;
+      const to = lt ? this.lowerBound(run, lt) : len;
+      if (to > from) n += to - from;
+    }
+    if (n === 0) return { keys: 0, bytes: 0 };
+    return { keys: n, bytes: Math.round((this.bytes * n) / Math.max(1, count)) };
   }
 }
 
-/** Pull iterator over a memtable in internal order. */
+/**
+ * Pull iterator over a memtable in internal order: the memtable's sorted runs of keys (order
+ * records, at most three) merged, each key's versions newest first.
+ */
 export class MemtableIterator {
   private row = -1;
+  /** The run of the current key, or -1 at the end. */
+  private run = -1;
   current: InternalEntry | undefined;
   constructor(
     private readonly mem: Memtable,
-    private readonly ids: Int32Array,
-    private i: number,
+    /** Order records (ORDER_STRIDE int32s, the key id first) in key order, never written again. */
+    private readonly runs: readonly Int32Array[],
+    /** Per run, the index of its next record. */
+    private readonly at: number[],
   ) {
     this.load();
   }
   private load(): void {
-    if (this.i < this.ids.length) {
-      this.row = this.mem.headOf(this.ids[this.i]!);
+    const runs = this.runs;
+    const at = this.at;
+    let best = -1;
+    for (let r = 0; r < runs.length; r++) {
+      if (at[r]! * ORDER_STRIDE >= runs[r]!.length) continue;
+      if (best < 0 || this.mem.compareOrder(runs[r]!, at[r]! * ORDER_STRIDE, runs[best]!, at[best]! * ORDER_STRIDE) < 0) best = r;
+    }
+    this.run = best;
+    if (best >= 0) {
+      this.row = this.mem.headOf(runs[best]![at[best]! * ORDER_STRIDE]!);
       this.current = this.mem.entryAt(this.row);
     } else {
       this.current = undefined;
@@ -750,7 +1011,7 @@ export class MemtableIterator {
       this.current = this.mem.entryAt(older);
       return;
     }
-    this.i++;
+    this.at[this.run]!++;
     this.load();
   }
 }

@@ -193,3 +193,91 @@ t.test('an iterator keeps the keys it was created with while the index grows and
   for (; it.current; it.next()) n++;
   t.equal(n, 3000, 'the first iterator saw only the keys written before it');
 });
+
+t.test('key order built in slices, delta and base merges: agrees with a Map model, iterators held across them', async (t) => {
+  // Small order limits so that every stage runs many times: tail slices (ramped from one key),
+  // merges into a delta that an iterator may hold (copied first), base merges a step at a time,
+  // iterators and countRange over base + frozen + delta runs.
+  const keyArb = fc.oneof(
+    fc.uint8Array({ maxLength: 4 }).map((b) => Buffer.from(b)),
+    // Keys agreeing on the 16 bytes the order records cache, then differing or ending.
+    fc.array(fc.constantFrom(0x00, 0x01, 0xff), { maxLength: 4 }).map((b) => Buffer.from([...Buffer.alloc(15, 0x6b), ...b])),
+    fc.array(fc.constantFrom(0x00, 0x80, 0xff), { minLength: 12, maxLength: 20 }).map((b) => Buffer.from(b)),
+  );
+  const stepArb = fc.oneof(
+    { weight: 8, arbitrary: keyArb.map((key) => ({ key, hold: false, probe: undefined as Buffer | undefined })) },
+    { weight: 1, arbitrary: fc.tuple(fc.boolean(), fc.option(keyArb, { nil: undefined })).map(([hold, probe]) => ({ key: undefined as Buffer | undefined, hold, probe })) },
+  );
+  const limitsArb = fc.record({ sliceKeys: fc.integer({ min: 1, max: 9 }), deltaMinKeys: fc.integer({ min: 1, max: 12 }), mergeStepRecords: fc.integer({ min: 1, max: 40 }) });
+  const hex = (b: Buffer): string => b.toString('hex');
+  fc.assert(
+    fc.property(limitsArb, fc.array(stepArb, { minLength: 1, maxLength: 400 }), (limits, steps) => {
+      const m = new Memtable(1, limits);
+      const model = new Map<string, number[]>(); // hex key -> seqs, oldest first
+      const held: { it: ReturnType<Memtable['iterator']>; seq: number; want: string[]; gte: Buffer | undefined }[] = [];
+      let seq = 0;
+      /** The model's internal order (key@seq) at seq `at`, from gte. */
+      const expected = (at: number, gte?: Buffer): string[] =>
+        [...model.keys()]
+          .map((h) => Buffer.from(h, 'hex'))
+          .filter((k) => !gte || Buffer.compare(k, gte) >= 0)
+          .sort(Buffer.compare)
+          .flatMap((k) => model.get(hex(k))!.filter((s) => s <= at).reverse().map((s) => `${hex(k)}@${s}`))
+          .filter((s) => !s.endsWith('@'));
+      for (const step of steps) {
+        if (step.key) {
+          seq++;
+          m.add({ key: step.key, seq, kind: KIND_PUT, time: 0, value: Buffer.from(`v${seq}`) });
+          model.set(hex(step.key), [...(model.get(hex(step.key)) ?? []), seq]);
+          continue;
+        }
+        if (step.hold) {
+          held.push({ it: m.iterator(step.probe), seq, want: expected(seq, step.probe), gte: step.probe });
+          continue;
+        }
+        // Walk now (every version), and countRange below / from the probe.
+        const got: string[] = [];
+        for (const it = m.iterator(step.probe); it.current; it.next()) got.push(`${hex(it.current.key)}@${it.current.seq}`);
+        if (got.join() !== expected(seq, step.probe).join()) return false;
+        if (step.probe) {
+          const below = [...model.keys()].filter((h) => Buffer.compare(Buffer.from(h, 'hex'), step.probe!) < 0).length;
+          if (m.countRange(undefined, step.probe).keys !== below || m.countRange(step.probe).keys !== model.size - below) return false;
+        } else if (m.countRange().keys !== model.size) {
+          return false;
+        }
+      }
+      // A held iterator yields the keys written before it was made (no other), in order, with
+      // every version up to then (versions written later may show: readers filter by seq).
+      for (const h of held) {
+        const got: string[] = [];
+        for (; h.it.current; h.it.next()) if (h.it.current.seq <= h.seq) got.push(`${hex(h.it.current.key)}@${h.it.current.seq}`);
+        if (got.join() !== h.want.join()) return false;
+      }
+      return m.keys === model.size;
+    }),
+    { numRuns: 300 },
+  );
+});
+
+t.test('order slices at the default limits: 30,000 keys with iterators between, a held one unchanged', async (t) => {
+  const m = new Memtable(1);
+  const keys: Buffer[] = [];
+  let seq = 0;
+  let held: { it: ReturnType<Memtable['iterator']>; n: number } | undefined;
+  for (let i = 0; i < 30000; i++) {
+    const k = Buffer.concat([Buffer.from([1, (i * 7919) % 256, (i * 31) % 256]), Buffer.from(`key:${String((i * 104729) % 1000003).padStart(12, '0')}`)]);
+    keys.push(k);
+    m.add({ key: k, seq: ++seq, kind: KIND_PUT, time: 0, value: Buffer.alloc(1) });
+    if (i === 12345) held = { it: m.iterator(), n: i + 1 };
+  }
+  const want = [...keys].sort(Buffer.compare);
+  const got: Buffer[] = [];
+  for (const it = m.iterator(); it.current; it.next()) got.push(it.current.key);
+  t.equal(got.length, want.length);
+  t.ok(got.every((k, i) => k.equals(want[i]!)), 'bytewise order');
+  const heldWant = keys.slice(0, held!.n).sort(Buffer.compare);
+  const heldGot: Buffer[] = [];
+  for (; held!.it.current; held!.it.next()) heldGot.push(held!.it.current.key);
+  t.ok(heldGot.length === heldWant.length && heldGot.every((k, i) => k.equals(heldWant[i]!)), 'the held iterator saw the keys written before it');
+  t.equal(m.countRange(want[1000], want[21000]).keys, 20000);
+});
