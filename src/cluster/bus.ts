@@ -151,6 +151,14 @@ export class ClusterBus {
   readonly #secret: Buffer;
   readonly #handlers = new Map<number, BusHandler>();
   readonly #links = new Map<string, PeerLink>();
+  /**
+   * The link last found for a node id (requests that name the node they expect: every replica
+   * request of a coordinator), so such a request builds no address string and hashes none. A hit
+   * is used only while the link is not closed (a closed link has left #links: dropPeer, idle
+   * forget, close) and is at the request's host and port; else #links decides, as without it.
+   * At most one entry per node id ever asked for; a closed link's entry is dropped on its miss.
+   */
+  readonly #linkById = new Map<string, PeerLink>();
   readonly #inbound = new Set<BusConnection>();
   readonly #handshaking = new Set<net.Socket>();
   readonly #log: LogFn;
@@ -209,7 +217,7 @@ export class ClusterBus {
    */
   request(peer: PeerAddress, type: number, payload: Buffer, timeoutMs: number): Promise<Buffer> {
     // Fast path: a ready link to the expected node (no extra promise hop per request).
-    const link = this.#links.get(addrKey(peer.host, peer.port));
+    const link = this.#linkOf(peer);
     if (link?.state === 'ready' && link.conn && (peer.id === undefined || link.conn.peer.id === peer.id)) {
       return link.conn.request(type, payload, timeoutMs);
     }
@@ -222,7 +230,7 @@ export class ClusterBus {
    * the error request() would reject with, once, never synchronously.
    */
   requestNotify(peer: PeerAddress, type: number, payload: Buffer, timeoutMs: number, done: BusAnswer): void {
-    const link = this.#links.get(addrKey(peer.host, peer.port));
+    const link = this.#linkOf(peer);
     if (link?.state === 'ready' && link.conn && (peer.id === undefined || link.conn.peer.id === peer.id)) {
       link.conn.requestNotify(type, payload, timeoutMs, done);
       return;
@@ -231,6 +239,20 @@ export class ClusterBus {
       (p) => done(p),
       (err: unknown) => done(undefined, err instanceof Error ? err : new Error(String(err))),
     );
+  }
+
+  /** The link to `peer`'s address, if any (#linkById first when the peer names its node). */
+  #linkOf(peer: PeerAddress): PeerLink | undefined {
+    const id = peer.id;
+    if (id === undefined) return this.#links.get(addrKey(peer.host, peer.port));
+    const known = this.#linkById.get(id);
+    if (known !== undefined) {
+      if (known.state !== 'closed' && known.port === peer.port && known.host === peer.host) return known;
+      this.#linkById.delete(id);
+    }
+    const link = this.#links.get(addrKey(peer.host, peer.port));
+    if (link !== undefined) this.#linkById.set(id, link);
+    return link;
   }
 
   async #requestConnecting(peer: PeerAddress, type: number, payload: Buffer, timeoutMs: number): Promise<Buffer> {
@@ -280,6 +302,7 @@ export class ClusterBus {
     const reason = new ClusterError('ERR_BUS_CLOSED', 'cluster bus closed');
     for (const link of this.#links.values()) this.#shutLink(link, reason);
     this.#links.clear();
+    this.#linkById.clear();
     for (const c of this.#inbound) c.close(reason);
     this.#inbound.clear();
     for (const s of this.#handshaking) s.destroy();

@@ -113,10 +113,8 @@ export class ClusterService implements ClusterView, ClusterKeyspaceAccess {
     this.#keyspace = keyspace;
     this.#config = config;
     const table = membership.table;
-    this.#transport = new BusReplicaTransport(membership.bus, (id) => {
-      const m = table.get(id);
-      return m === undefined ? undefined : { host: m.host, busPort: m.busPort };
-    });
+    // The member row itself (it has host and busPort): no object per replica request.
+    this.#transport = new BusReplicaTransport(membership.bus, (id) => table.get(id));
     this.#rings = new RingProvider(
       // Rebuilt only when a row changed (not per request: a copy and a sort of the table each).
       memoByVersion(

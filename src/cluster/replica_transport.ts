@@ -240,9 +240,18 @@ export class BusReplicaTransport implements ReplicaTransport {
     return decodeReplicaAnswer(node, bytes);
   }
 
+  /** The address object last made per node id: one per node, not one per request. */
+  readonly #peers = new Map<string, PeerAddress>();
+
   #peer(node: string): PeerAddress | undefined {
     const addr = this.addressOf(node);
-    return addr === undefined ? undefined : { host: addr.host, port: addr.busPort, id: node };
+    if (addr === undefined) return undefined;
+    const known = this.#peers.get(node);
+    if (known !== undefined && known.host === addr.host && known.port === addr.busPort) return known;
+    // Moved (a restart on another port) or new: a fresh object, the bus finds its link anew.
+    const peer: PeerAddress = Object.freeze({ host: addr.host, port: addr.busPort, id: node });
+    this.#peers.set(node, peer);
+    return peer;
   }
 
   async #call(node: string, type: number, payload: Buffer, timeoutMs: number): Promise<Buffer> {

@@ -510,3 +510,20 @@ t.test('requestNotify: request() in callback form, the same answers and errors, 
   t.equal(after.payload?.toString(), 'node-a:y', 'the connection still answers');
   t.equal(a.stats.malformedFrames, before, 'no frame counted malformed');
 });
+
+t.test('a node id reached again after its link is dropped, and at its new address after it moved', async (t) => {
+  const b = await startBus(t, { nodeId: 'node-b' }, (bus) => bus.handle(ECHO, (p) => Buffer.from(`b:${p.toString()}`)));
+  const a = await startBus(t, { nodeId: 'node-a' });
+  const at = { ...addr(b), id: 'node-b' };
+  t.equal((await a.request(at, ECHO, Buffer.from('1'), 2000)).toString(), 'b:1', 'first request (dials)');
+  t.equal((await a.request(at, ECHO, Buffer.from('2'), 2000)).toString(), 'b:2', 'the ready link');
+  a.dropPeer(addr(b));
+  t.equal((await a.request(at, ECHO, Buffer.from('3'), 2000)).toString(), 'b:3', 'after dropPeer: a new link to the same address');
+  // The same node id now listening elsewhere (a restart on another port): the new address is used.
+  const moved = await startBus(t, { nodeId: 'node-b' }, (bus) => bus.handle(ECHO, (p) => Buffer.from(`moved:${p.toString()}`)));
+  const there = { ...addr(moved), id: 'node-b' };
+  t.equal((await a.request(there, ECHO, Buffer.from('4'), 2000)).toString(), 'moved:4', 'the new address');
+  const viaNotify = await new Promise<string | undefined>((resolve) => a.requestNotify(there, ECHO, Buffer.from('5'), 2000, (p) => resolve(p?.toString())));
+  t.equal(viaNotify, 'moved:5', 'requestNotify too');
+  t.equal((await a.request(at, ECHO, Buffer.from('6'), 2000)).toString(), 'b:6', 'the old address still reaches the old bus');
+});
