@@ -115,7 +115,12 @@ export class BusReplicaTransport implements ReplicaTransport {
         queueMicrotask(() => settleReplicaPut(done, node, err));
         return;
       }
-      const payload = encodeReplicaPut(e.key, e.objectBytes, e.hintFor);
+      // The same entry for each other replica (see #lastBatch): encoded once.
+      let payload = this.#lastSingle?.entry === e ? this.#lastSingle.payload : undefined;
+      if (payload === undefined) {
+        payload = encodeReplicaPut(e.key, e.objectBytes, e.hintFor);
+        this.#lastSingle = { entry: e, payload };
+      }
       const ms = Math.max(1, Math.round(timeoutMs));
       if (typeof this.bus.requestNotify !== 'function') {
         // A bus without it (a stand-in in benchmarks and tests).
@@ -130,7 +135,7 @@ export class BusReplicaTransport implements ReplicaTransport {
       );
     },
     batch: async (node, entries, timeoutMs) => {
-      const answer = await this.#call(node, ReplicaMessageType.REPLICA_PUT_BATCH, encodeReplicaPutBatch(entries), timeoutMs);
+      const answer = await this.#call(node, ReplicaMessageType.REPLICA_PUT_BATCH, this.#batchPayload(entries), timeoutMs);
       let errors: (Buffer | undefined)[];
       try {
         errors = decodeReplicaPutBatchAnswer(answer, entries.length);
@@ -140,6 +145,24 @@ export class BusReplicaTransport implements ReplicaTransport {
       return errors.map((e) => (e === undefined ? undefined : remoteToTyped(node, decodeErrorPayload(e))));
     },
   });
+
+  /**
+   * The last REPLICA_PUT_BATCH payload and the entries it encodes. Every write of a loop iteration
+   * queues the same entry object for each other replica, in the same order, so the batches of one
+   * flush to the different peers usually hold the very same entries: encoded once, the bytes sent
+   * to each (the bus never writes into a payload). Holds at most one batch until the next.
+   */
+  #lastBatch: { entries: readonly ReplicaPutEntry[]; payload: Buffer } | undefined;
+  /** The same for a put sent alone (REPLICA_PUT). */
+  #lastSingle: { entry: ReplicaPutEntry; payload: Buffer } | undefined;
+
+  #batchPayload(entries: readonly ReplicaPutEntry[]): Buffer {
+    const last = this.#lastBatch;
+    if (last !== undefined && sameEntries(last.entries, entries)) return last.payload;
+    const payload = encodeReplicaPutBatch(entries);
+    this.#lastBatch = { entries, payload };
+    return payload;
+  }
 
   /** Batches sent and the puts they carried (a batch of one is a plain REPLICA_PUT, not counted). */
   get batchStats(): { readonly batches: number; readonly puts: number } {
@@ -263,6 +286,13 @@ export class BusReplicaTransport implements ReplicaTransport {
       throw mapCallError(node, err);
     }
   }
+}
+
+/** The same entry objects in the same order (entries are never written into). */
+function sameEntries(a: readonly ReplicaPutEntry[], b: readonly ReplicaPutEntry[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 function unknownNode(node: string): ReplicaUnreachableError {

@@ -19,6 +19,7 @@ import {
   encodeReplicaPut,
   encodeReplicaPutBatch,
   encodeReplicaPutBatchAnswer,
+  ReplicaMessageType,
 } from '../../src/cluster/replica_codec.js';
 import { BusReplicaTransport, remoteToTyped } from '../../src/cluster/replica_transport.js';
 import { NoQuorumError, UnavailableError } from '../../src/coordinator/fsm_errors.js';
@@ -201,4 +202,43 @@ t.test('two nodes over the real bus: forwarded writes, replica reads, unreachabl
   await t.rejects(toClosed.replicaPut('ghost', key, obj, { timeoutMs: 1000 }), ReplicaUnreachableError, 'lone put, refused connection: unreachable');
   await t.rejects(batching.replicaPut(B.selfId, tooLong, obj, { timeoutMs: 5000 }), { code: 'TOOLARGE' }, 'lone put refused by the replica: its typed error');
   t.same(batching.batchStats, { batches: 1, puts: 21 }, 'still no batch counted');
+});
+
+t.test('a write fanned out to two peers is encoded once; different entries are not shared', async (t) => {
+  const sent: { port: number; type: number; payload: Buffer }[] = [];
+  const fakeBus = {
+    request(peer: { port: number }, type: number, payload: Buffer): Promise<Buffer> {
+      sent.push({ port: peer.port, type, payload });
+      return Promise.resolve(type === ReplicaMessageType.REPLICA_PUT ? Buffer.alloc(0) : encodeReplicaPutBatchAnswer(new Array(payload.readUInt32BE(0)).fill(undefined)));
+    },
+  };
+  const ports: Record<string, number> = { n1: 1, n2: 2 };
+  const tr = new BusReplicaTransport(fakeBus as unknown as ClusterBus, (id) => (ports[id] === undefined ? undefined : { host: '127.0.0.1', busPort: ports[id]! }));
+  const put = (node: string, key: Buffer, bytes: Buffer, hintFor?: string): Promise<unknown> =>
+    new Promise((resolve) => tr.replicaPutBytesNotify(node, key, bytes, hintFor === undefined ? { timeoutMs: 1000 } : { timeoutMs: 1000, hintFor }, (err) => resolve(err)));
+  const keys = [Buffer.from('k1'), Buffer.from('k2'), Buffer.from('k3')];
+  const vals = [Buffer.from([1]), Buffer.from([2, 2]), Buffer.from([3, 3, 3])];
+  // Three writes, each to n1 then n2 (put_fsm's fan-out order).
+  const acks = keys.flatMap((k, i) => [put('n1', k, vals[i]!), put('n2', k, vals[i]!)]);
+  t.same(await Promise.all(acks), new Array(6).fill(undefined), 'every put acknowledged');
+  t.equal(sent.length, 2, 'one batch per peer');
+  t.equal(sent[0]!.payload, sent[1]!.payload, 'the same bytes for both peers');
+  t.same(decodeReplicaPutBatch(sent[1]!.payload).map((e) => [e.key.toString(), [...e.objectBytes], e.hintFor]), [['k1', [1], undefined], ['k2', [2, 2], undefined], ['k3', [3, 3, 3], undefined]]);
+  // A fallback's copy carries its hint: its own encoding, not the other peer's.
+  sent.length = 0;
+  await Promise.all([put('n1', keys[0]!, vals[0]!), put('n2', keys[0]!, vals[0]!, 'n3'), put('n1', keys[1]!, vals[1]!), put('n2', keys[1]!, vals[1]!, 'n3')]);
+  t.equal(sent.length, 2);
+  t.not(sent[0]!.payload, sent[1]!.payload, 'different entries, different payloads');
+  t.same(decodeReplicaPutBatch(sent.find((s) => s.port === 2)!.payload).map((e) => e.hintFor), ['n3', 'n3'], 'the hinted batch names its primary');
+  t.same(decodeReplicaPutBatch(sent.find((s) => s.port === 1)!.payload).map((e) => e.hintFor), [undefined, undefined]);
+  // A write alone in its turn: one plain REPLICA_PUT per peer, the same bytes.
+  sent.length = 0;
+  await Promise.all([put('n1', keys[2]!, vals[2]!), put('n2', keys[2]!, vals[2]!)]);
+  t.equal(sent.length, 2);
+  t.equal(sent[0]!.payload, sent[1]!.payload, 'a lone put is encoded once too');
+  t.same(decodeReplicaPut(sent[0]!.payload).key.toString(), 'k3');
+  // The next different batch is encoded afresh (the cache is only the last one).
+  sent.length = 0;
+  await Promise.all([put('n1', keys[0]!, vals[1]!), put('n1', keys[1]!, vals[0]!)]);
+  t.same(decodeReplicaPutBatch(sent[0]!.payload).map((e) => [...e.objectBytes]), [[2, 2], [1]]);
 });
