@@ -29,7 +29,8 @@
  * geometrically (linear time even for 1-byte chunks). Arguments are zero-copy slices of the fed
  * chunks when a bulk lies inside one chunk, so a caller must not modify a chunk after feeding
  * it, and arguments keep their chunk alive while referenced; bytes of a handed-out argument are
- * never written again.
+ * never written again. nextRaw hands out the same command as offsets into those bytes (a
+ * RawCommand, no Buffer per argument) for callers that read the bytes in place (SET, GET).
  */
 import assert from 'node:assert/strict';
 import { ProtocolError, PROTOCOL_ERROR } from './protocol-error.js';
@@ -77,6 +78,33 @@ const PHASE_BULK_PIECES = 2;
 const PHASE_READY = 3;
 type Phase = typeof PHASE_COMMAND | typeof PHASE_BULK_HEADER | typeof PHASE_BULK_PIECES | typeof PHASE_READY;
 
+/**
+ * One command as offsets into the bytes received: argument i is buf[starts[i], ends[i]) for
+ * i < count. The parser reuses this object for every command (RequestParser.nextRaw), so a
+ * caller reads it before asking for the next command; the bytes themselves stay valid as long
+ * as `buf` is referenced (the parser never writes a byte it handed out). args() makes the
+ * Buffers next() would have returned.
+ */
+export class RawCommand {
+  buf: Buffer = EMPTY;
+  count = 0;
+  readonly starts = new Int32Array(FAST_PATH_ARGS_MAX);
+  readonly ends = new Int32Array(FAST_PATH_ARGS_MAX);
+
+  /** Argument i (< count) as a view of the received bytes. */
+  view(i: number): Buffer {
+    return this.buf.subarray(this.starts[i], this.ends[i]);
+  }
+
+  /** The arguments as views, what next() returns for the same command. */
+  args(): Buffer[] {
+    const n = this.count;
+    const out: Buffer[] = new Array<Buffer>(n);
+    for (let i = 0; i < n; i++) out[i] = this.buf.subarray(this.starts[i], this.ends[i]);
+    return out;
+  }
+}
+
 export class RequestParser {
   private limits: ParserLimits;
   /** Unconsumed input is buf[pos, buf.length). */
@@ -104,6 +132,8 @@ export class RequestParser {
   private scanned = 0;
   /** Set by the first protocol error; next() keeps throwing it. */
   private failure: ProtocolError | undefined;
+  /** The offsets readWholeMultibulk found (handed out by nextRaw, reused). */
+  private readonly raw = new RawCommand();
 
   constructor(limits: ParserLimits) {
     this.limits = checkLimits(limits);
@@ -141,10 +171,7 @@ export class RequestParser {
    * call throws the same error (the connection is to be closed after replying).
    */
   next(): Buffer[] | undefined {
-    if (this.phase === PHASE_COMMAND && this.failure === undefined) {
-      const command = this.readWholeMultibulk();
-      if (command !== undefined) return command;
-    }
+    if (this.phase === PHASE_COMMAND && this.failure === undefined && this.readWholeMultibulk()) return this.raw.args();
     if (this.failure !== undefined) throw this.failure;
     try {
       const command = this.parse();
@@ -217,15 +244,28 @@ export class RequestParser {
   }
 
   /**
-   * Fast path for the hot case: a whole, well-formed multibulk already in buf, parsed in one
-   * pass with locals. Returns undefined without changing any state when anything is unusual
-   * (incomplete, a limit hit, odd syntax): the general path then decides, errors included.
+   * The next complete command as offsets into the received bytes (a RawCommand, the same object
+   * every call: valid until the next call to nextRaw or next), or undefined when the command is
+   * not a whole, well-formed multibulk of at most FAST_PATH_ARGS_MAX arguments already buffered
+   * (then next() decides: the command, more bytes needed, or a protocol error). Consumes the
+   * command like next(). No Buffer or array is made: a caller that needs them calls args().
    */
-  private readWholeMultibulk(): Buffer[] | undefined {
+  nextRaw(): RawCommand | undefined {
+    if (this.phase !== PHASE_COMMAND || this.failure !== undefined) return undefined;
+    return this.readWholeMultibulk() ? this.raw : undefined;
+  }
+
+  /**
+   * Fast path for the hot case: a whole, well-formed multibulk already in buf, parsed in one
+   * pass with locals into this.raw's offsets. Returns false without changing any state when
+   * anything is unusual (incomplete, a limit hit, odd syntax): the general path then decides,
+   * errors included.
+   */
+  private readWholeMultibulk(): boolean {
     const buf = this.buf;
     const end = buf.length;
     const start = this.pos;
-    if (start >= end || buf[start] !== STAR) return undefined;
+    if (start >= end || buf[start] !== STAR) return false;
     const limits = this.limits;
     const maxLine = limits.maxInlineBytes;
     const unauthenticated = limits.unauthenticated;
@@ -237,20 +277,22 @@ export class RequestParser {
     // The count: digits 1-9 first (0 and signs take the general path), then CR and one more byte.
     let p = start + 1;
     let c = buf[p];
-    if (c === undefined || c < 49 || c > 57) return undefined;
+    if (c === undefined || c < 49 || c > 57) return false;
     let count = 0;
     do {
       count = count * 10 + (c - 48);
       c = buf[++p];
     } while (c !== undefined && c >= 48 && c <= 57 && p - start <= FAST_PATH_DIGITS_MAX);
-    if (c !== CR || p + 1 >= end || p - start > maxLine || count > maxCount) return undefined;
+    if (c !== CR || p + 1 >= end || p - start > maxLine || count > maxCount) return false;
     p += 2;
-    const args: Buffer[] = new Array<Buffer>(count);
+    const raw = this.raw;
+    const starts = raw.starts;
+    const ends = raw.ends;
     for (let i = 0; i < count; i++) {
       const headerStart = p;
-      if (buf[p] !== DOLLAR) return undefined;
+      if (buf[p] !== DOLLAR) return false;
       c = buf[++p];
-      if (c === undefined || c < 48 || c > 57) return undefined;
+      if (c === undefined || c < 48 || c > 57) return false;
       let length = c - 48;
       c = buf[++p];
       if (length !== 0) {
@@ -260,16 +302,19 @@ export class RequestParser {
         }
       }
       // A leading zero leaves a digit here, so "$03" falls to the general path.
-      if (c !== CR || p - headerStart > maxLine || length > maxBulk) return undefined;
+      if (c !== CR || p - headerStart > maxLine || length > maxBulk) return false;
       const dataStart = p + 2;
       const dataEnd = dataStart + length;
-      if (dataEnd + 2 > end) return undefined;
-      args[i] = buf.subarray(dataStart, dataEnd);
+      if (dataEnd + 2 > end) return false;
+      starts[i] = dataStart;
+      ends[i] = dataEnd;
       p = dataEnd + 2;
     }
+    raw.buf = buf;
+    raw.count = count;
     this.pos = p;
     this.scanned = 0;
-    return args;
+    return true;
   }
 
   /** `*<count>` header. False: need more bytes. */

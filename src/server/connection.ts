@@ -60,9 +60,8 @@ export const PIPELINE_INFLIGHT_MAX = 128;
 /** A command started and not yet answered, or answered but waiting for those before it. */
 interface InFlight {
   readonly plan: OverlapPlan | undefined;
-  reply: Reply | undefined;
-  /** The started async command until its reply settled (then undefined). */
-  cmd: AsyncCommand | undefined;
+  /** Its reply once known (an async command's: set when it settled). */
+  answer: Reply | undefined;
 }
 
 /**
@@ -72,7 +71,7 @@ interface InFlight {
  */
 interface Waiting {
   readonly reply: Promise<Reply>;
-  readonly entries: InFlight[];
+  readonly entries: AsyncCommand[];
 }
 
 /** What a connection needs from its server. */
@@ -277,45 +276,60 @@ export class Connection implements ClientHandle {
         if (this.#inflight.length === 0) this.#protocolError(this.#protocolFailure);
         break;
       }
+      const dispatcher = this.#host.dispatcher;
       let args = this.#held;
-      if (args === undefined) {
-        try {
-          args = this.#parser.next();
-        } catch (err) {
-          if (!(err instanceof ProtocolError)) throw err;
-          this.#protocolFailure = err;
-          continue;
-        }
-        if (args === undefined) {
-          exhausted = true;
-          break;
-        }
-        if (args.length === 0) continue;
-      }
       let plan: OverlapPlan | undefined;
+      let reply: Reply | AsyncCommand;
+      if (args === undefined) {
+        // The usual command (a whole multibulk in the buffer) is first looked at as offsets
+        // into the received bytes: a command with a raw handler (SET, GET) runs on those, with
+        // no argument Buffers made (Dispatcher.startRaw).
+        const raw = this.#parser.nextRaw();
+        if (raw !== undefined) {
+          const spec = dispatcher.rawSpec(this.#ctx, raw);
+          if (spec !== undefined) {
+            if (this.#inflight.length > 0) {
+              plan = dispatcher.overlapPlanRaw(spec, raw);
+              if (!this.#mayStart(plan)) {
+                this.#held = raw.args();
+                break;
+              }
+            }
+            reply = dispatcher.startRaw(this.#ctx, spec, raw, chained);
+            chained = true;
+            if (reply instanceof AsyncCommand && this.#inflight.length === 0) plan = dispatcher.overlapPlanRaw(spec, raw);
+            this.#started(reply, plan);
+            continue;
+          }
+          args = raw.args();
+        } else {
+          try {
+            args = this.#parser.next();
+          } catch (err) {
+            if (!(err instanceof ProtocolError)) throw err;
+            this.#protocolFailure = err;
+            continue;
+          }
+          if (args === undefined) {
+            exhausted = true;
+            break;
+          }
+          if (args.length === 0) continue;
+        }
+      }
       if (this.#inflight.length > 0) {
-        plan = this.#host.dispatcher.overlapPlan(args);
+        plan = dispatcher.overlapPlan(args);
         if (!this.#mayStart(plan)) {
           this.#held = args;
           break;
         }
       }
       this.#held = undefined;
-      const reply = this.#host.dispatcher.start(this.#ctx, args, chained);
+      reply = dispatcher.start(this.#ctx, args, chained);
       chained = true;
-      if (reply instanceof AsyncCommand) {
-        // With nothing in flight the plan was not needed to start; it is for those that follow.
-        if (this.#inflight.length === 0) plan = this.#host.dispatcher.overlapPlan(args);
-        const entry: InFlight = { plan, reply: undefined, cmd: reply };
-        this.#inflight.push(entry);
-        const waiting = this.#waiting;
-        if (waiting !== undefined && waiting.reply === reply.reply) waiting.entries.push(entry);
-        else this.#wait(reply.reply, entry);
-      } else if (this.#inflight.length > 0) {
-        this.#inflight.push({ plan, reply, cmd: undefined });
-      } else {
-        this.#push(reply);
-      }
+      // With nothing in flight the plan was not needed to start; it is for those that follow.
+      if (reply instanceof AsyncCommand && this.#inflight.length === 0) plan = dispatcher.overlapPlan(args);
+      this.#started(reply, plan);
     }
     this.#running = false;
     if (this.#inflight.length === 0) this.#flush();
@@ -336,18 +350,34 @@ export class Connection implements ClientHandle {
     return exhausted;
   }
 
+  /** Queues what a started command answered: written now, or in request order once it is its turn. */
+  #started(reply: Reply | AsyncCommand, plan: OverlapPlan | undefined): void {
+    if (reply instanceof AsyncCommand) {
+      // The AsyncCommand is its own InFlight entry.
+      reply.plan = plan;
+      this.#inflight.push(reply);
+      const waiting = this.#waiting;
+      if (waiting !== undefined && waiting.reply === reply.reply) waiting.entries.push(reply);
+      else this.#wait(reply.reply, reply);
+    } else if (this.#inflight.length > 0) {
+      this.#inflight.push({ plan, answer: reply });
+    } else {
+      this.#push(reply);
+    }
+  }
+
   /** A command may start beside those in flight when it and all of them are commuting key commands. */
   #mayStart(plan: OverlapPlan | undefined): boolean {
     if (plan === undefined) return false;
     for (const f of this.#inflight) {
-      if (f.reply !== undefined) continue; // finished, only waiting to be written in order
+      if (f.answer !== undefined) continue; // finished, only waiting to be written in order
       if (f.plan === undefined || !plansCommute(f.plan, plan)) return false;
     }
     return true;
   }
 
   /** One continuation on `reply` for `first` and every command that joins it while it is unsettled. */
-  #wait(reply: Promise<Reply>, first: InFlight): void {
+  #wait(reply: Promise<Reply>, first: AsyncCommand): void {
     const waiting: Waiting = { reply, entries: [first] };
     this.#waiting = waiting;
     reply.then(
@@ -360,15 +390,13 @@ export class Connection implements ClientHandle {
   #settled(waiting: Waiting, reply: Reply | undefined, err: unknown): void {
     if (this.#waiting === waiting) this.#waiting = undefined;
     const dispatcher = this.#host.dispatcher;
-    for (const entry of waiting.entries) {
-      const cmd = entry.cmd as AsyncCommand;
-      entry.cmd = undefined;
+    for (const cmd of waiting.entries) {
       try {
-        entry.reply = dispatcher.finish(cmd, err === undefined ? (reply as Reply) : dispatcher.failure(cmd, err));
+        cmd.answer = dispatcher.finish(cmd, err === undefined ? (reply as Reply) : dispatcher.failure(cmd, err));
       } catch (e) {
         // finish only counts; a throw is a bug, answered without taking the connection down.
         this.#host.log('error', `client id=${this.state.id}: finishing ${cmd.spec.name} failed: ${String(e)}`);
-        entry.reply = error('ERR internal error');
+        cmd.answer = error('ERR internal error');
       }
     }
     this.#complete();
@@ -378,9 +406,9 @@ export class Connection implements ClientHandle {
     // Answer every finished command at the head, in request order.
     while (this.#inflight.length > 0) {
       const head = this.#inflight[0] as InFlight;
-      if (head.reply === undefined) break;
+      if (head.answer === undefined) break;
       this.#inflight.shift();
-      this.#push(head.reply);
+      this.#push(head.answer);
     }
     this.#run();
   }

@@ -8,11 +8,12 @@
  */
 import { performance } from 'node:perf_hooks';
 import { error, type Reply } from '../resp/reply.js';
+import type { RawCommand } from '../resp/parser.js';
 import { arityOk, type CommandTable } from './command_table.js';
 import type { Slowlog } from './slowlog.js';
 import type { ServerStats } from './stats.js';
 import type { CommandContext, CommandSpec } from './types.js';
-import { keyArgName } from './key_layout.js';
+import { keyArgName, keyRangeName } from './key_layout.js';
 import type { LogFn } from './logger.js';
 
 /** Redis prints at most this much of the command and its arguments in "unknown command". */
@@ -28,6 +29,12 @@ const SHORT_NAME_MAX_BYTES = 6;
 
 /** Dispatcher#lastHandlerEndMs when the last start() ran no handler: the next one reads the clock. */
 const NO_HANDLER_END = -1;
+
+/**
+ * AsyncCommand.args of a command started from a RawCommand whose run was under the slowlog
+ * threshold: its arguments are not made (the SLOWLOG decision is taken when the handler returns).
+ */
+const ARGS_NOT_KEPT: readonly Buffer[] = Object.freeze([]);
 
 /** Error texts replace CR and LF with spaces, as Redis does, so the reply stays one line. */
 function oneLine(s: string): string {
@@ -76,6 +83,14 @@ export type Resolution = { spec: CommandSpec } | { error: string; countAs?: Comm
 
 /** A command whose handler returned a promise (Dispatcher.start): what finish counts once it settled. */
 export class AsyncCommand {
+  /**
+   * The caller's bookkeeping while the command is in flight (the connection's InFlight entry is
+   * the AsyncCommand itself: one object per pipelined command instead of two): its overlap plan,
+   * and the reply finish returned once it settled.
+   */
+  plan: OverlapPlan | undefined = undefined;
+  answer: Reply | undefined = undefined;
+
   constructor(
     readonly reply: Promise<Reply>,
     readonly ctx: CommandContext,
@@ -142,6 +157,48 @@ export class Dispatcher {
       return spec;
     }
     return this.#lookupString(first);
+  }
+
+  /**
+   * The spec of a raw command's name when it is known by its short code (it was looked up
+   * before as a Buffer: #lookupName remembers it); undefined sends the command the general way.
+   */
+  #lookupRawName(raw: RawCommand): CommandSpec | undefined {
+    const buf = raw.buf;
+    const start = raw.starts[0] as number;
+    const n = (raw.ends[0] as number) - start;
+    if (n <= 0 || n > SHORT_NAME_MAX_BYTES) return undefined;
+    let code = n;
+    for (let i = 0; i < n; i++) code = code * 256 + (buf[start + i] as number);
+    return this.#byShortName.get(code);
+  }
+
+  /**
+   * The spec to run `raw` with startRaw: a command with a rawHandler and no subcommands, its
+   * arity right and the client allowed to run it. undefined: make the arguments (raw.args())
+   * and take resolve/start, which answer every other case (errors included).
+   */
+  rawSpec(ctx: CommandContext, raw: RawCommand): CommandSpec | undefined {
+    if (raw.count === 0) return undefined;
+    const spec = this.#lookupRawName(raw);
+    if (spec === undefined || spec.rawHandler === undefined || spec.subcommands !== undefined) return undefined;
+    if (!arityOk(spec.arity, raw.count)) return undefined;
+    if (!ctx.client.authenticated && !spec.flags.includes('noauth') && ctx.server.config.getString('requirepass') !== '') return undefined;
+    return spec;
+  }
+
+  /** overlapPlan of a raw command whose spec rawSpec gave. */
+  overlapPlanRaw(spec: CommandSpec, raw: RawCommand): OverlapPlan | undefined {
+    if (spec.firstKey <= 0 || spec.flags.includes('admin')) return undefined;
+    const write = spec.flags.includes('write');
+    if (!write && !spec.flags.includes('readonly')) return undefined;
+    const count = raw.count;
+    const last = spec.lastKey < 0 ? count + spec.lastKey : Math.min(spec.lastKey, count - 1);
+    if (spec.firstKey === last) return { keys: [keyRangeName(raw.buf, raw.starts[last] as number, raw.ends[last] as number)], write };
+    const step = Math.max(1, spec.keyStep);
+    const keys: string[] = [];
+    for (let i = spec.firstKey; i <= last; i += step) keys.push(keyRangeName(raw.buf, raw.starts[i] as number, raw.ends[i] as number));
+    return { keys, write };
   }
 
   #lookupString(first: Buffer): CommandSpec | undefined {
@@ -242,15 +299,42 @@ export class Dispatcher {
       this.#stats.countError(NOAUTH_ERROR);
       return error(NOAUTH_ERROR);
     }
+    const handler = spec.handler;
+    if (handler === undefined) {
+      client.lastCommand = spec.name;
+      client.lastCommandAtMs = ctx.server.now();
+      return error(wrongArityError(spec.name)); // container without own handler (checked above)
+    }
+    return this.#run(ctx, spec, args, chained, lastEndMs);
+  }
+
+  /**
+   * start for a command rawSpec accepted (its spec passed): runs spec.rawHandler on the raw
+   * bytes, or spec.handler on raw.args() when the raw handler declines, with start's timing and
+   * counting. An async command keeps its arguments only when the SLOWLOG would log it now.
+   */
+  startRaw(ctx: CommandContext, spec: CommandSpec, raw: RawCommand, chained = false): Reply | AsyncCommand {
+    const lastEndMs = this.#lastHandlerEndMs;
+    this.#lastHandlerEndMs = NO_HANDLER_END;
+    this.#resolvedArgs = undefined;
+    this.#resolved = undefined;
+    return this.#run(ctx, spec, raw, chained, lastEndMs);
+  }
+
+  #run(ctx: CommandContext, spec: CommandSpec, args: Buffer[] | RawCommand, chained: boolean, lastEndMs: number): Reply | AsyncCommand {
+    const client = ctx.client;
     const nowMs = ctx.server.now();
     client.lastCommand = spec.name;
     client.lastCommandAtMs = nowMs;
-    const handler = spec.handler;
-    if (handler === undefined) return error(wrongArityError(spec.name)); // container without own handler (checked above)
     const start = chained && lastEndMs !== NO_HANDLER_END ? lastEndMs : performance.now();
-    let out: Reply | Promise<Reply>;
+    let out: Reply | Promise<Reply> | undefined;
     try {
-      out = handler(ctx, args);
+      if (Array.isArray(args)) {
+        out = (spec.handler as NonNullable<CommandSpec['handler']>)(ctx, args);
+      } else {
+        out = (spec.rawHandler as NonNullable<CommandSpec['rawHandler']>)(ctx, args);
+        if (out === undefined) out = (spec.handler as NonNullable<CommandSpec['handler']>)(ctx, args.args());
+      }
     } catch (err) {
       out = this.#failure(spec, err);
     }
@@ -267,7 +351,16 @@ export class Dispatcher {
     // and the time counted grows only by the connection's work between the two (parsing this
     // command, queueing the previous reply: well under a microsecond).
     const usec = Math.round((end - start) * 1000);
-    if (out instanceof Promise) return new AsyncCommand(out, ctx, spec, args, usec, nowMs);
+    if (out instanceof Promise) {
+      let kept: readonly Buffer[];
+      if (Array.isArray(args)) kept = args;
+      else {
+        // The raw bytes are not ours past this call: the arguments are made only for the SLOWLOG.
+        const slower = ctx.server.config.getNumber('slowlog-log-slower-than');
+        kept = slower >= 0 && usec >= slower ? args.args() : ARGS_NOT_KEPT;
+      }
+      return new AsyncCommand(out, ctx, spec, kept, usec, nowMs);
+    }
     return this.#finish(ctx, spec, args, usec, nowMs, out);
   }
 
@@ -287,7 +380,7 @@ export class Dispatcher {
     return error(oneLine(`ERR ${message}`));
   }
 
-  #finish(ctx: CommandContext, spec: CommandSpec, args: readonly Buffer[], usec: number, nowMs: number, reply: Reply): Reply {
+  #finish(ctx: CommandContext, spec: CommandSpec, args: readonly Buffer[] | RawCommand, usec: number, nowMs: number, reply: Reply): Reply {
     const stat = this.#stats.command(spec.name);
     stat.calls++;
     stat.usec += usec;
@@ -298,8 +391,9 @@ export class Dispatcher {
     }
     const config = ctx.server.config;
     const slower = config.getNumber('slowlog-log-slower-than');
-    if (slower >= 0 && usec >= slower) {
-      this.#slowlog.record(config.getNumber('slowlog-max-len'), nowMs, usec, args, ctx.client.addr, ctx.client.name);
+    if (slower >= 0 && usec >= slower && args !== ARGS_NOT_KEPT) {
+      const argv = Array.isArray(args) ? (args as readonly Buffer[]) : (args as RawCommand).args();
+      this.#slowlog.record(config.getNumber('slowlog-max-len'), nowMs, usec, argv, ctx.client.addr, ctx.client.name);
     }
     return reply;
   }

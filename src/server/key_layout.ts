@@ -14,7 +14,7 @@
  *         (src/cluster/hint_record.ts: one range per target, then in (slot, key) order)
  */
 import assert from 'node:assert';
-import { keySlot } from '../coordinator/slot.js';
+import { crc16, keySlot } from '../coordinator/slot.js';
 
 export const NAMESPACE_META = 0x00;
 export const NAMESPACE_DATA = 0x01;
@@ -24,6 +24,44 @@ export const NAMESPACE_HINTS = 0x02;
 export const SLOT_COUNT = 16384;
 /** Bytes before the user key: namespace + slot. */
 export const DATA_KEY_PREFIX_BYTES = 3;
+
+/**
+ * keySlot of the key bytes buf[start, end) (a request's key as offsets, RawCommand), without a
+ * view of them: the same hash tag rule (the bytes between the first '{' and the first '}' after
+ * it, when not empty) and CRC16.
+ */
+export function keySlotOfRange(buf: Buffer, start: number, end: number): number {
+  let open = -1;
+  for (let i = start; i < end; i++) {
+    if (buf[i] === OPEN_BRACE) {
+      open = i;
+      break;
+    }
+  }
+  if (open !== -1) {
+    for (let i = open + 1; i < end; i++) {
+      if (buf[i] === CLOSE_BRACE) {
+        if (i > open + 1) return crc16(buf, open + 1, i) & (SLOT_COUNT - 1);
+        break;
+      }
+    }
+  }
+  return crc16(buf, start, end) & (SLOT_COUNT - 1);
+}
+
+const OPEN_BRACE = 0x7b;
+const CLOSE_BRACE = 0x7d;
+
+/** dataKey of the user key buf[start, end) (a request's key as offsets). */
+export function dataKeyOfRange(buf: Buffer, start: number, end: number): Buffer {
+  const out = Buffer.allocUnsafe(DATA_KEY_PREFIX_BYTES + end - start);
+  const slot = keySlotOfRange(buf, start, end);
+  out[0] = NAMESPACE_DATA;
+  out[1] = slot >>> 8;
+  out[2] = slot & 0xff;
+  buf.copy(out, DATA_KEY_PREFIX_BYTES, start, end);
+  return out;
+}
 
 export function dataKey(userKey: Buffer, slot: number = keySlot(userKey)): Buffer {
   const out = Buffer.allocUnsafe(DATA_KEY_PREFIX_BYTES + userKey.length);
@@ -61,6 +99,45 @@ export function lookupDataKey(userKey: Buffer): Buffer {
   out[2] = slot & 0xff;
   for (let i = 0; i < userKey.length; i++) out[DATA_KEY_PREFIX_BYTES + i] = userKey[i] as number;
   return out;
+}
+
+/**
+ * lookupDataKey of the user key buf[start, end): the same scratch buffers and the same rule
+ * (valid until the next lookupDataKey or lookupDataKeyOfRange call; never store it).
+ */
+export function lookupDataKeyOfRange(buf: Buffer, start: number, end: number): Buffer {
+  const n = DATA_KEY_PREFIX_BYTES + end - start;
+  if (n > LOOKUP_SCRATCH_MAX_BYTES) return dataKeyOfRange(buf, start, end);
+  let out = lookupScratch[n];
+  if (out === undefined) {
+    out = Buffer.alloc(n);
+    lookupScratch[n] = out;
+  }
+  const slot = keySlotOfRange(buf, start, end);
+  out[0] = NAMESPACE_DATA;
+  out[1] = slot >>> 8;
+  out[2] = slot & 0xff;
+  for (let i = start, o = DATA_KEY_PREFIX_BYTES; i < end; i++, o++) out[o] = buf[i] as number;
+  return out;
+}
+
+let lastRangeBuf: Buffer | undefined;
+let lastRangeStart = 0;
+let lastRangeEnd = 0;
+let lastRangeName = '';
+
+/**
+ * keyArgName of the key buf[start, end) (a request's key as offsets): the overlap plan and the
+ * key lock ask about the same range back to back, so the last one's string is remembered (by
+ * the Buffer's identity and the offsets: received bytes are never written again).
+ */
+export function keyRangeName(buf: Buffer, start: number, end: number): string {
+  if (buf === lastRangeBuf && start === lastRangeStart && end === lastRangeEnd) return lastRangeName;
+  lastRangeName = buf.toString('latin1', start, end);
+  lastRangeBuf = buf;
+  lastRangeStart = start;
+  lastRangeEnd = end;
+  return lastRangeName;
 }
 
 let lastKeyArg: Buffer | undefined;

@@ -59,8 +59,16 @@ export class KeyLock {
    * `key` was free and is now held; the caller must call release(key) exactly once.
    */
   tryTake(key: string): boolean {
-    if (this.held.has(key)) return false;
-    this.held.set(key, null);
+    const held = this.held;
+    if (this.queues === 0) {
+      // No key has waiters, so every entry is null and set() changes no entry's value: one map
+      // operation, and the size tells whether the key was free.
+      const size = held.size;
+      held.set(key, null);
+      return held.size !== size;
+    }
+    if (held.has(key)) return false;
+    held.set(key, null);
     return true;
   }
 

@@ -51,7 +51,7 @@ import {
   type WriteOptions,
 } from '../coordinator/object.js';
 import { MAX_CLOCK_ENTRIES, MAX_SIBLINGS_LIMIT, MAX_TIME_MS } from '../coordinator/limits.js';
-import { plainValueView, plainWriteBytes } from '../coordinator/object_plain_write.js';
+import { plainValueView, plainWriteBytes, type PlainWriteResult } from '../coordinator/object_plain_write.js';
 import { sameObject } from '../coordinator/object_same.js';
 import { openEngine } from '../storage/engine.js';
 import { nodeFileSystem, type FileSystem } from '../storage/fs.js';
@@ -59,7 +59,7 @@ import { KEY_BYTES_HARD_MAX, VALUE_BYTES_HARD_MAX } from '../storage/limits.js';
 import { COPY_THRESHOLD_BYTES } from '../resp/encoder.js';
 import { StorageError, type BatchOp, type EngineStats, type Entry, type FsyncPolicy, type KVEngine, type Snapshot } from '../storage/types.js';
 import { loadIdentity, markStopped, type Identity } from './identity.js';
-import { DATA_KEY_PREFIX_BYTES, dataBounds, dataKey, keyArgName, lookupDataKey, slotOf, slotRangeBounds, SLOT_COUNT, userKeyOf } from './key_layout.js';
+import { DATA_KEY_PREFIX_BYTES, dataBounds, dataKey, dataKeyOfRange, keyArgName, keyRangeName, lookupDataKey, lookupDataKeyOfRange, slotOf, slotRangeBounds, SLOT_COUNT, userKeyOf } from './key_layout.js';
 import { KeyLock, type Release } from './key_lock.js';
 import { DEAD, LiveKeyCounter, type Liveness } from './live_count.js';
 import type { LogFn } from './logger.js';
@@ -89,12 +89,18 @@ export const VALUE_VIEW_MAX_BYTES = COPY_THRESHOLD_BYTES;
  * lock). A record instead of closures, so a SET allocates one object for its settlement.
  */
 interface QueuedPut {
-  readonly ek: Buffer;
+  /** The put as the engine's batch op (the batch hands its puts to KVEngine.write as they are). */
+  readonly type: 'put';
+  /** The engine key. */
+  readonly key: Buffer;
+  /** The stored bytes. */
+  readonly value: Buffer;
+  readonly expiresAtMs: number;
+  /** The stored bytes again (value): a QueuedPut is also writeStored's StoredWrite. */
+  readonly bytes: Buffer;
   /** The key's lock name (latin1 of the user key), held until the put settles. */
   readonly lockName: string;
   readonly replaced: Buffer | undefined;
-  readonly bytes: Buffer;
-  readonly expiresAtMs: number;
   readonly before: Liveness;
   readonly after: Liveness;
   readonly nowMs: number;
@@ -122,7 +128,7 @@ export interface StoredWrite {
  * put was settled (observer told, counted, lock released).
  */
 interface PutBatch {
-  readonly ops: BatchOp[];
+  /** Its puts, in order: also the engine batch (each QueuedPut is a put BatchOp). */
   readonly puts: QueuedPut[];
   bytes: number;
   readonly settled: Promise<void>;
@@ -223,6 +229,8 @@ export class Keyspace {
   /** Told about every data write (write_observer.ts): anti-entropy's Merkle leaves. */
   #observer: WriteObserver | undefined;
   #actorBytes: Buffer | undefined;
+  /** #writeNow's argument to plainWriteBytes, reused (it keeps no reference to it). */
+  readonly #plainWrite: { value: Buffer | null; writtenAtMs: number; expiresAtMs: number } = { value: null, writtenAtMs: 0, expiresAtMs: 0 };
 
   private constructor(identity: Identity, engine: KVEngine, options: KeyspaceOpenOptions, fs: FileSystem) {
     this.identity = identity;
@@ -317,10 +325,12 @@ export class Keyspace {
 
   // ---- limits and options ------------------------------------------------------------------
 
-  checkKey(key: Buffer): void {
+  /** Throws TOOLARGE for a key (or key length) over max-key-bytes. */
+  checkKey(key: Buffer | number): void {
+    const length = typeof key === 'number' ? key : key.length;
     const max = Math.min(this.#config.getNumber('max-key-bytes'), KEY_BYTES_HARD_MAX - DATA_KEY_PREFIX_BYTES);
-    if (key.length > max) {
-      throw new KeyspaceError('TOOLARGE', `TOOLARGE key is ${key.length} bytes, over max-key-bytes (${max})`);
+    if (length > max) {
+      throw new KeyspaceError('TOOLARGE', `TOOLARGE key is ${length} bytes, over max-key-bytes (${max})`);
     }
   }
 
@@ -389,6 +399,20 @@ export class Keyspace {
     return viewOf(this.#decode(key, stored), nowMs).values;
   }
 
+  /**
+   * valuesSync of the key buf[start, end) (a request's key as offsets, RawCommand): the same
+   * answer, with no Buffer made for the key.
+   */
+  valuesSyncOfRange(buf: Buffer, start: number, end: number, nowMs: number = this.#now()): readonly Buffer[] | undefined {
+    const stored = this.#engine.getSync?.(lookupDataKeyOfRange(buf, start, end));
+    if (stored === undefined) return undefined;
+    if (stored === null) return NO_VALUES;
+    const value = plainValueView(stored, this.#actorUtf8(), nowMs);
+    if (value === null) return NO_VALUES;
+    if (value !== undefined) return [value.length < VALUE_VIEW_MAX_BYTES ? value : Buffer.from(value)];
+    return viewOf(this.#decode(buf.subarray(start, end), stored), nowMs).values;
+  }
+
   // ---- writes ------------------------------------------------------------------------------
 
   /**
@@ -401,8 +425,18 @@ export class Keyspace {
    * value over the limits (TOOLARGE).
    */
   writeValue(key: Buffer, w: WriteRequest): Promise<void> {
-    const put = this.#writeNow(key, w);
+    const put = this.#writeNow(key, 0, key.length, w.value, w.expiresAtMs, w.context);
     return put === undefined ? this.writeObject(key, w).then(ignore) : put.settled;
+  }
+
+  /**
+   * writeValue's fast path for a plain `SET key value` (no expiry) whose key is the bytes
+   * buf[start, end) of a request (RawCommand): the batch's promise, or undefined when the fast
+   * path does not apply (nothing done: call writeValue with the key as a Buffer). Throws
+   * TOOLARGE as writeValue does.
+   */
+  writePlainOfRange(buf: Buffer, start: number, end: number, value: Buffer): Promise<void> | undefined {
+    return this.#writeNow(buf, start, end, value, 0, undefined)?.settled;
   }
 
   /**
@@ -415,7 +449,7 @@ export class Keyspace {
    * limits (TOOLARGE), as writeValue does.
    */
   writeStored(key: Buffer, w: WriteRequest): StoredWrite | Promise<StoredWrite> {
-    return this.#writeNow(key, w) ?? this.mutateStored(key, () => ({ result: undefined, write: w })).then(storedWriteOf);
+    return this.#writeNow(key, 0, key.length, w.value, w.expiresAtMs, w.context) ?? this.mutateStored(key, () => ({ result: undefined, write: w })).then(storedWriteOf);
   }
 
   /**
@@ -423,10 +457,18 @@ export class Keyspace {
    * settles), or undefined when the key's lock is taken or the read needs I/O (nothing done: the
    * caller takes the general path, writeObject / mutateStored).
    */
-  #writeNow(key: Buffer, w: WriteRequest): QueuedPut | undefined {
-    this.checkKey(key);
-    const ek = dataKey(key);
-    const lockName = keyArgName(key);
+  #writeNow(
+    keyBuf: Buffer,
+    keyStart: number,
+    keyEnd: number,
+    value: Buffer | null,
+    valueExpiresAtMs: number,
+    context: Context | undefined,
+  ): QueuedPut | undefined {
+    this.checkKey(keyEnd - keyStart);
+    const whole = keyStart === 0 && keyEnd === keyBuf.length;
+    const ek = whole ? dataKey(keyBuf) : dataKeyOfRange(keyBuf, keyStart, keyEnd);
+    const lockName = whole ? keyArgName(keyBuf) : keyRangeName(keyBuf, keyStart, keyEnd);
     if (!this.#tryTake(lockName)) return undefined;
     let old: Buffer | null | undefined;
     let bytes: Buffer;
@@ -440,21 +482,28 @@ export class Keyspace {
         this.#give(lockName);
         return undefined;
       }
-      if (w.value !== null) this.checkValue(w.value);
+      if (value !== null) this.checkValue(value);
       // The usual shape (this node's own object, one sibling) is rewritten on its bytes
       // (object_plain_write.ts: the same bytes as decode + applyWrite + encode); any other
       // shape, an explicit context, or a corrupt object takes the general path.
-      const fast =
-        w.context === undefined ? plainWriteBytes(old ?? undefined, this.#actorUtf8(), { value: w.value, writtenAtMs: now, expiresAtMs: w.expiresAtMs }) : undefined;
+      let fast: PlainWriteResult | undefined;
+      if (context === undefined) {
+        const pw = this.#plainWrite;
+        pw.value = value;
+        pw.writtenAtMs = now;
+        pw.expiresAtMs = valueExpiresAtMs;
+        fast = plainWriteBytes(old ?? undefined, this.#actorUtf8(), pw);
+        pw.value = null;
+      }
       if (fast !== undefined) {
         bytes = fast.bytes;
         beforeLive = fast.beforeLive ? liveUntil(fast.beforeExpiresAtMs) : DEAD;
-        afterLive = w.value !== null && (w.expiresAtMs === 0 || now <= w.expiresAtMs) ? liveUntil(w.expiresAtMs) : DEAD;
-        expiresAtMs = plainEngineExpiresAtMs(w.value !== null, now, w.expiresAtMs, this.#graceMs());
+        afterLive = value !== null && (valueExpiresAtMs === 0 || now <= valueExpiresAtMs) ? liveUntil(valueExpiresAtMs) : DEAD;
+        expiresAtMs = plainEngineExpiresAtMs(value !== null, now, valueExpiresAtMs, this.#graceMs());
       } else {
-        const before = this.#decode(key, old ?? undefined);
+        const before = this.#decode(whole ? keyBuf : keyBuf.subarray(keyStart, keyEnd), old ?? undefined);
         beforeLive = objectLiveness(before, now);
-        const next = this.#applyWrite(before, w, now);
+        const next = this.#applyWrite(before, context === undefined ? { value, expiresAtMs: valueExpiresAtMs } : { value, expiresAtMs: valueExpiresAtMs, context }, now);
         afterLive = objectLiveness(next, now);
         bytes = encodeObject(next);
         expiresAtMs = engineExpiresAtMs(next, now, this.#graceMs());
@@ -496,7 +545,7 @@ export class Keyspace {
     const size = ek.length + bytes.length;
     const alone = size > WRITE_BATCH_BYTES_MAX;
     const batch = alone ? newPutBatch() : this.#openBatch(size);
-    const put: QueuedPut = { ek, lockName, replaced, bytes, expiresAtMs, before, after, nowMs, settled: batch.settled };
+    const put: QueuedPut = { type: 'put', key: ek, value: bytes, expiresAtMs, bytes, lockName, replaced, before, after, nowMs, settled: batch.settled };
     addPut(batch, put, size);
     if (alone) this.#settleWhen(this.#engine.put(ek, bytes, { expiresAtMs }), batch);
     return put;
@@ -523,7 +572,7 @@ export class Keyspace {
     const batch = this.#putBatch;
     if (batch === undefined) return;
     this.#putBatch = undefined;
-    this.#settleWhen(this.#engine.write(batch.ops), batch);
+    this.#settleWhen(this.#engine.write(batch.puts), batch);
   }
 
   /** Settles every put of `batch`, then the batch's promise, once `write` settled. */
@@ -545,8 +594,8 @@ export class Keyspace {
   /** A queued put's write settled: tell the observer, count it (when stored), free its key. */
   #settlePut(put: QueuedPut, ok: boolean): void {
     try {
-      this.#observer?.didWrite(put.ek, put.replaced, put.bytes, put.expiresAtMs, ok);
-      if (ok) this.#counted(put.ek, put.before, put.after, put.nowMs);
+      this.#observer?.didWrite(put.key, put.replaced, put.value, put.expiresAtMs, ok);
+      if (ok) this.#counted(put.key, put.before, put.after, put.nowMs);
     } finally {
       this.#give(put.lockName);
     }
@@ -1116,11 +1165,10 @@ function newPutBatch(): PutBatch {
     resolve = res;
     reject = rej;
   });
-  return { ops: [], puts: [], bytes: 0, settled, resolve, reject };
+  return { puts: [], bytes: 0, settled, resolve, reject };
 }
 
 function addPut(batch: PutBatch, put: QueuedPut, bytes: number): void {
-  batch.ops.push({ type: 'put', key: put.ek, value: put.bytes, expiresAtMs: put.expiresAtMs });
   batch.puts.push(put);
   batch.bytes += bytes;
 }

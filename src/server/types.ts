@@ -4,6 +4,7 @@
  * authentication and flags from the CommandSpec before a handler runs.
  */
 import type { Reply } from '../resp/reply.js';
+import type { RawCommand } from '../resp/parser.js';
 
 export type CommandFlag =
   | 'write' // may modify data
@@ -36,6 +37,13 @@ export interface CommandSpec {
   /** args[0] is the command name as the client sent it. */
   readonly handler?: (ctx: CommandContext, args: Buffer[]) => Reply | Promise<Reply>;
   readonly subcommands?: readonly CommandSpec[];
+  /**
+   * Optional fast path on the received bytes (no argument Buffers made): the dispatcher calls it
+   * instead of `handler` for a command that came as a RawCommand, after the same lookup, arity
+   * and authentication checks. It answers as `handler` would, or undefined to have `handler`
+   * run on the arguments instead (nothing done yet). `raw` is valid only during the call.
+   */
+  readonly rawHandler?: (ctx: CommandContext, raw: RawCommand) => Reply | Promise<Reply> | undefined;
 }
 
 /** Per-connection state. The connection layer owns it; handlers may read and change it. */

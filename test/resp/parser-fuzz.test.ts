@@ -1,5 +1,5 @@
 /**
- * Property tests of the request parser (fast-check, 111,000 cases in total):
+ * Property tests of the request parser (fast-check, 121,000 cases in total):
  * 1. valid streams (multibulk with arbitrary binary args incl. NUL/CR/LF, inline with quoting,
  *    no-op frames, blank lines) split at random chunk boundaries parse back exactly;
  * 2. mutated valid streams and 3. raw bytes from a RESP-heavy alphabet: the streaming parser,
@@ -8,7 +8,8 @@
  *    processMultibulkBuffer / processInlineBuffer; it throws nothing but ProtocolError, and
  *    after draining it never holds more than the limits allow;
  * 4. streams with 15-40 KB bulks fed in chunks from 1 byte to 20 KB round-trip exactly (the
- *    zero-copy pieces and the 16 KiB tail buffers for small chunks).
+ *    zero-copy pieces and the 16 KiB tail buffers for small chunks);
+ * 5. nextRaw (the offsets form) mixed with next gives what next alone gives (10,000 cases).
  */
 import t from 'tap';
 import fc from 'fast-check';
@@ -139,6 +140,42 @@ function stream(bytes: Buffer, chunkSizes: readonly number[], limits: ParserLimi
     maxBuffered = Math.max(maxBuffered, parser.bufferedBytes);
   }
   return { commands, buffered: parser.bufferedBytes, maxBuffered };
+}
+
+/**
+ * stream() as the connection reads: nextRaw first (its args() kept as the command), next()
+ * when it declines; `rawEvery` picks which commands try nextRaw (a bit mask over the count).
+ */
+function streamRaw(bytes: Buffer, chunkSizes: readonly number[], limits: ParserLimits, rawEvery: number): Outcome {
+  const parser = new RequestParser(limits);
+  const commands: Buffer[][] = [];
+  let offset = 0;
+  let k = 0;
+  while (offset < bytes.length) {
+    const size = chunkSizes.length === 0 ? bytes.length : Math.max(1, chunkSizes[k++ % chunkSizes.length]!);
+    parser.feed(Buffer.from(bytes.subarray(offset, offset + size)));
+    offset += size;
+    try {
+      for (;;) {
+        const tryRaw = ((rawEvery >>> (commands.length % 31)) & 1) === 1;
+        const raw = tryRaw ? parser.nextRaw() : undefined;
+        if (raw !== undefined) {
+          if (raw.count === 0) throw new Error('empty raw command');
+          const args = raw.args();
+          for (let i = 0; i < raw.count; i++) if (!raw.view(i).equals(args[i]!)) throw new Error('view differs from args');
+          commands.push(args);
+          continue;
+        }
+        const c = parser.next();
+        if (c === undefined) break;
+        commands.push(c);
+      }
+    } catch (err) {
+      if (err instanceof ProtocolError) return { commands, error: err.message };
+      throw err;
+    }
+  }
+  return { commands };
 }
 
 /** What the limits allow after draining (parser-limits.ts). */
@@ -330,6 +367,22 @@ t.test('large bulks fed in small chunks round-trip (tail buffers, straddles)', a
     { numRuns: RUNS_BIG },
   );
   t.pass(`${RUNS_BIG} streams with large bulks`);
+});
+
+t.test('nextRaw mixed with next gives the commands and errors next alone gives', async (t) => {
+  const runs = 10_000 * SCALE;
+  fc.assert(
+    fc.property(validStream, fc.array(mutation, { maxLength: 2 }), chunkSizes, limitsArb, fc.integer(), (frames, edits, sizes, limits, mask) => {
+      const bytes = applyEdits(Buffer.concat(frames.map((f) => f.bytes)), edits);
+      for (const chunking of [[], sizes]) {
+        const plain = stream(bytes, chunking, limits);
+        const mixed = streamRaw(bytes, chunking, limits, mask);
+        if (!same(plain, mixed)) throw new Error(`next: ${show(plain)}, nextRaw + next: ${show(mixed)}`);
+      }
+    }),
+    { numRuns: runs },
+  );
+  t.pass(`${runs} streams`);
 });
 
 t.test('the model agrees with the table on a few known inputs (guards the model itself)', async (t) => {

@@ -270,3 +270,77 @@ t.test('the commands of one read see one clock reading; the next read sees a new
   const second = await c.until((s) => s.endsWith('\r\n'));
   t.ok(Number(second.slice(1, -2)) > Number((times[0] ?? '').slice(1)), 'a later read reads the clock again');
 });
+
+/**
+ * RREAD key ms / RWRITE key ms: keyCommands' commands with a raw handler (Dispatcher.startRaw),
+ * which reads the key from the request's offsets; `ms` < 0 declines (the handler runs instead).
+ */
+function rawKeyCommands(log: string[]): CommandSpec[] {
+  const keyed = (name: string, flag: 'readonly' | 'write'): CommandSpec => {
+    const run = (path: string, key: string, ms: number): Promise<Reply> => {
+      const tag = `${name}:${key}`;
+      log.push(`start ${tag} ${path}`);
+      return new Promise<Reply>((resolve) =>
+        setTimeout(() => {
+          log.push(`end ${tag}`);
+          resolve(simple(tag));
+        }, Math.abs(ms)),
+      );
+    };
+    return {
+      name, arity: 3, flags: [flag], firstKey: 1, lastKey: 1, keyStep: 1, summary: name, group: 'test',
+      handler: (_c, a) => run('args', (a[1] as Buffer).toString(), Number((a[2] as Buffer).toString())),
+      rawHandler: (_c, raw) => {
+        const ms = Number(raw.view(2).toString());
+        if (ms < 0) return undefined;
+        return run('raw', raw.buf.toString('latin1', raw.starts[1], raw.ends[1]), ms);
+      },
+    };
+  };
+  return [keyed('rread', 'readonly'), keyed('rwrite', 'write')];
+}
+
+t.test('raw-handled key commands: the same overlap rules and holds as on arguments', async (t) => {
+  const log: string[] = [];
+  const h = await startServer(t, [], rawKeyCommands(log));
+  const c = await RawClient.connect(t, h.port);
+  // The first use of a name goes the general way (it teaches the dispatcher the spelling).
+  c.send(Buffer.concat([command('rread', 'warm', '0'), command('rwrite', 'warm', '0')]));
+  await c.until((s) => s.split('\r\n').length === 3);
+  log.length = 0;
+  c.received = Buffer.alloc(0);
+  c.send(Buffer.concat([
+    command('rwrite', 'a', '60'),
+    command('rwrite', 'b', '10'),
+    command('rread', 'b', '10'), // waits for the write of b: held, then run on its arguments
+    command('rread', 'c', '-10'), // declines the raw path
+    command('ping'),
+    command('rread', 'd', '10'),
+  ]));
+  const text = await c.until((s) => s.split('\r\n').length === 7);
+  t.equal(text, '+rwrite:a\r\n+rwrite:b\r\n+rread:b\r\n+rread:c\r\n+PONG\r\n+rread:d\r\n', 'replies in request order');
+  t.same(log.slice(0, 2), ['start rwrite:a raw', 'start rwrite:b raw'], 'writes to different keys overlap, on the raw path');
+  t.ok(log.indexOf('start rread:b args') > log.indexOf('end rwrite:b'), 'a read waits for the write of its key');
+  t.ok(log.indexOf('start rread:b args') < log.indexOf('end rwrite:a'), '... but not for the write of another key');
+  t.ok(log.includes('start rread:c args'), 'a declining raw handler has the handler run');
+  t.ok(log.indexOf('start rread:d raw') > log.indexOf('end rwrite:a'), 'nothing after a barrier starts before everything before it ended');
+  const stat = h.server.stats.command('rwrite');
+  t.equal(stat.calls, 3, 'raw commands are counted');
+});
+
+t.test('raw-handled commands: SLOWLOG keeps the arguments of those over the threshold only', async (t) => {
+  const log: string[] = [];
+  const h = await startServer(t, [['slowlog-log-slower-than', '0']], rawKeyCommands(log));
+  const c = await RawClient.connect(t, h.port);
+  c.send(Buffer.concat([command('slowlog', 'reset'), command('rwrite', 'k0', '0'), command('rwrite', 'k1', '1'), command('rwrite', 'k2', '1')]));
+  await c.until((s) => s.split('\r\n').length === 5);
+  t.same(log.filter((l) => l.startsWith('start')), ['start rwrite:k0 args', 'start rwrite:k1 raw', 'start rwrite:k2 raw']);
+  c.received = Buffer.alloc(0);
+  c.send(command('slowlog', 'get', '10'));
+  const text = await c.until((s) => s.includes('k0') && s.includes('k2'));
+  for (const k of ['k0', 'k1', 'k2']) t.match(text, `$6\r\nrwrite\r\n$2\r\n${k}\r\n`, `${k} logged with its arguments`);
+  h.config.set([['slowlog-log-slower-than', '1000000']]);
+  c.received = Buffer.alloc(0);
+  c.send(Buffer.concat([command('slowlog', 'reset'), command('rwrite', 'k3', '1'), command('slowlog', 'len')]));
+  t.equal(await c.until((s) => s.endsWith(':0\r\n')), '+OK\r\n+rwrite:k3\r\n:0\r\n', 'under the threshold: not logged');
+});

@@ -27,6 +27,7 @@ import type { ClusterView } from '../cluster_view.js';
 import type { ReadValue } from '../../coordinator/get_fsm.js';
 import { KeyspaceError, VALUE_VIEW_MAX_BYTES, viewOf, type Keyspace, type KeyView, type Mutation, type WriteRequest } from '../keyspace.js';
 import type { CommandContext, CommandSpec } from '../types.js';
+import type { RawCommand } from '../../resp/parser.js';
 import { parseStringOptions, resolveStringExpire } from './expire_args.js';
 import {
   DECREMENT_OVERFLOW_ERROR,
@@ -308,11 +309,25 @@ function fastPath(
   general: CommandSpec,
   fast: (ks: Keyspace, args: Buffer[], ctx: CommandContext) => Reply | Promise<Reply> | undefined,
   clusterFast?: (cluster: ClusterView, args: Buffer[], ctx: CommandContext) => Promise<Reply> | undefined,
+  raw?: (ks: Keyspace, raw: RawCommand) => Reply | Promise<Reply> | undefined,
 ): CommandSpec {
   const slow = general.handler;
   assert(slow !== undefined, 'a data command has a handler');
   return {
     ...general,
+    // On a lone node, the same fast path on the request's bytes (Dispatcher.startRaw): undefined
+    // (a cluster, options, a cold key) has the dispatcher run `handler` on the arguments.
+    rawHandler:
+      raw === undefined
+        ? undefined
+        : (ctx, r) => {
+            if (ctx.server.cluster !== undefined) return undefined;
+            try {
+              return raw(ctx.server.keyspace, r);
+            } catch (err) {
+              return dataError(err);
+            }
+          },
     handler: (ctx, args) => {
       const cluster = ctx.server.cluster;
       if (cluster !== undefined && clusterFast === undefined) return slow(ctx, args);
@@ -330,6 +345,24 @@ function fastPath(
 function getFast(ks: Keyspace, args: Buffer[]): Reply | undefined {
   const values = ks.valuesSync(arg(args, 1));
   return values === undefined ? undefined : valuesReply(values);
+}
+
+/** getFast on the request's bytes: the key is raw's argument 1. */
+function getRaw(ks: Keyspace, raw: RawCommand): Reply | undefined {
+  const values = ks.valuesSyncOfRange(raw.buf, raw.starts[1] as number, raw.ends[1] as number);
+  return values === undefined ? undefined : valuesReply(values);
+}
+
+/**
+ * setFast on the request's bytes: only the value is made a Buffer (object_plain_write copies it
+ * into the stored bytes); the key goes to the keyspace as offsets.
+ */
+function setRaw(ks: Keyspace, raw: RawCommand): Promise<Reply> | undefined {
+  if (raw.count !== 3) return undefined;
+  const value = raw.view(2);
+  ks.checkValue(value);
+  const write = ks.writePlainOfRange(raw.buf, raw.starts[1] as number, raw.ends[1] as number, value);
+  return setReplyOf(write ?? ks.writeValue(raw.view(1), { value, expiresAtMs: 0 }));
 }
 
 function setFast(ks: Keyspace, args: Buffer[]): Promise<Reply> | undefined {
@@ -392,8 +425,8 @@ function setReplyOf(write: Promise<void>): Promise<Reply> {
 }
 
 export const stringCommands: readonly CommandSpec[] = [
-  fastPath(spec('get', 2, ['readonly', 'fast'], ONE_KEY, 'Returns the string value of a key (an array when it has concurrent sibling values).', '1.0.0', get), getFast, getCluster),
-  fastPath(spec('set', -3, ['write'], ONE_KEY, 'Sets the string value of a key, ignoring its type. The key is created if it does not exist.', '1.0.0', set), setFast, setCluster),
+  fastPath(spec('get', 2, ['readonly', 'fast'], ONE_KEY, 'Returns the string value of a key (an array when it has concurrent sibling values).', '1.0.0', get), getFast, getCluster, getRaw),
+  fastPath(spec('set', -3, ['write'], ONE_KEY, 'Sets the string value of a key, ignoring its type. The key is created if it does not exist.', '1.0.0', set), setFast, setCluster, setRaw),
   spec('setnx', 3, ['write', 'fast'], ONE_KEY, 'Set the string value of a key only when the key does not exist.', '1.0.0', setnx),
   spec('setex', 4, ['write'], ONE_KEY, 'Sets the string value and expiration time of a key. Creates the key if it does not exist.', '2.0.0', setexLike('EX', 'setex')),
   spec('psetex', 4, ['write'], ONE_KEY, 'Sets both string value and expiration time in milliseconds of a key. The key is created if it does not exist.', '2.6.0', setexLike('PX', 'psetex')),
