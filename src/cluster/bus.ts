@@ -36,7 +36,7 @@
 import assert from 'node:assert';
 import * as net from 'node:net';
 import { backoffDelayMs } from './backoff.js';
-import { BusConnection, newBusStats, type BusAnswer, type BusHandler, type BusStats, type ConnectionOptions, type LogFn } from './connection.js';
+import { BusConnection, newBusStats, type BusAnswer, type BusHandler, type BusStats, type ConnectionOptions, type LogFn, type PayloadWriter } from './connection.js';
 import { ClusterError } from './errors.js';
 import { FIRST_APP_FRAME_TYPE, MAX_FRAME_TYPE } from './frame.js';
 import { isValidNodeId } from './handshake.js';
@@ -239,6 +239,22 @@ export class ClusterBus {
       (p) => done(p),
       (err: unknown) => done(undefined, err instanceof Error ? err : new Error(String(err))),
     );
+  }
+
+  /**
+   * requestNotify() of a payload written where the frame is queued (BusConnection.
+   * requestNotifyWrite) on a ready link; otherwise the payload is encoded into a buffer of its own
+   * and goes requestNotify()'s way.
+   */
+  requestNotifyWrite<A>(peer: PeerAddress, type: number, payloadBytes: number, write: PayloadWriter<A>, arg: A, timeoutMs: number, done: BusAnswer): void {
+    const link = this.#linkOf(peer);
+    if (link?.state === 'ready' && link.conn && (peer.id === undefined || link.conn.peer.id === peer.id)) {
+      link.conn.requestNotifyWrite(type, payloadBytes, write, arg, timeoutMs, done);
+      return;
+    }
+    const payload = Buffer.allocUnsafe(payloadBytes);
+    write(payload, 0, arg);
+    this.requestNotify(peer, type, payload, timeoutMs, done);
   }
 
   /** The link to `peer`'s address, if any (#linkById first when the peer names its node). */

@@ -138,6 +138,13 @@ interface Pending {
  */
 export type BusAnswer = (payload: Buffer | undefined, err?: Error) => void;
 
+/**
+ * Writes a request's payload of a size known beforehand at `at` of `out` (requestNotifyWrite):
+ * the payload is encoded into the outbound batch itself, with no buffer of its own and no copy.
+ * `arg` is what to encode (a function and an argument, not a closure per request).
+ */
+export type PayloadWriter<A> = (out: Buffer, at: number, arg: A) => void;
+
 const IGNORE = (): void => undefined;
 
 /** Settles `p` with a response. A callback that throws is a bug of its owner: logged, never into the frame loop. */
@@ -394,6 +401,49 @@ export class BusConnection {
     this.#write(type, id, payload);
   }
 
+  /**
+   * requestNotify() of the payload `write(out, at, arg)` writes, `payloadBytes` long: the same
+   * checks, answers and errors, with the payload encoded where the frame is queued (a payload over
+   * MAX_COPIED_PAYLOAD_BYTES gets a buffer of its own, as a big one always does). The replica read
+   * of every GET of a cluster: one payload buffer and one copy fewer per read.
+   */
+  requestNotifyWrite<A>(type: number, payloadBytes: number, write: PayloadWriter<A>, arg: A, timeoutMs: number, done: BusAnswer): void {
+    if (!(type >= FIRST_APP_FRAME_TYPE && type <= 0xff)) assert.fail(`application frame type must be in [0x10, 0xff], got ${type}`);
+    if (!(timeoutMs > 0)) assert.fail('timeoutMs must be positive');
+    if (!(Number.isInteger(payloadBytes) && payloadBytes >= 0)) assert.fail(`bad payload size ${payloadBytes}`);
+    let err: Error | undefined;
+    if (this.#closed) err = new ClusterError('ERR_BUS_CLOSED', `connection to ${this.peer.id} closed`);
+    else {
+      const overload = this.#overloaded();
+      if (overload) {
+        this.#opts.stats.overloadRejections++;
+        err = new ClusterError('ERR_BUS_OVERLOADED', `${this.peer.id}: ${overload}`);
+      } else if (!this.#fitsBytes(payloadBytes)) err = this.#tooLargeBytes(payloadBytes);
+    }
+    if (err !== undefined) {
+      const e = err;
+      queueMicrotask(() => done(undefined, e));
+      return;
+    }
+    const id = this.#allocateId();
+    const deadlineMs = performance.now() + timeoutMs;
+    this.#pending.add({ id, resolve: IGNORE, reject: IGNORE, notify: done, deadlineMs, type, timeoutMs });
+    if (deadlineMs < this.#deadlineTimerAtMs) this.#armDeadlineTimer(deadlineMs);
+    if (payloadBytes > MAX_COPIED_PAYLOAD_BYTES) {
+      const payload = Buffer.allocUnsafe(payloadBytes);
+      write(payload, 0, arg);
+      this.#write(type, id, payload);
+      return;
+    }
+    this.#opts.stats.framesOut++;
+    this.#reserve(FRAME_HEADER_BYTES + payloadBytes);
+    writeFrameHeader(this.#batch, this.#batchUsed, type, id, payloadBytes);
+    write(this.#batch, this.#batchUsed + FRAME_HEADER_BYTES, arg);
+    this.#batchUsed += FRAME_HEADER_BYTES + payloadBytes;
+    this.#queuedBytes += FRAME_HEADER_BYTES + payloadBytes;
+    if (this.#flushImmediate === null && !this.#awaitingDrain) this.#flushImmediate = setImmediate(this.#flush);
+  }
+
   #armDeadlineTimer(atMs: number): void {
     if (this.#deadlineTimer !== null) clearTimeout(this.#deadlineTimer);
     this.#deadlineTimerAtMs = atMs;
@@ -437,11 +487,19 @@ export class BusConnection {
 
   /** A frame we send must fit the limit we apply to frames we receive (peers share the config). */
   #fits(payload: Buffer): boolean {
-    return MIN_FRAME_LENGTH + payload.length <= this.#opts.maxFrameBytes;
+    return this.#fitsBytes(payload.length);
+  }
+
+  #fitsBytes(payloadBytes: number): boolean {
+    return MIN_FRAME_LENGTH + payloadBytes <= this.#opts.maxFrameBytes;
   }
 
   #tooLarge(payload: Buffer): ClusterError {
-    return new ClusterError('ERR_FRAME_TOO_LARGE', `a ${payload.length}-byte payload does not fit in a frame of at most ${this.#opts.maxFrameBytes} bytes`);
+    return this.#tooLargeBytes(payload.length);
+  }
+
+  #tooLargeBytes(payloadBytes: number): ClusterError {
+    return new ClusterError('ERR_FRAME_TOO_LARGE', `a ${payloadBytes}-byte payload does not fit in a frame of at most ${this.#opts.maxFrameBytes} bytes`);
   }
 
   /** Closes the connection; pending requests reject with `reason`. Idempotent. */

@@ -146,10 +146,23 @@ export function decodeReplicaPutBatchAnswer(payload: Buffer, expected: number): 
 
 export function encodeReplicaGet(key: Buffer): Buffer {
   // One buffer of the exact size, no ByteWriter and no view of it: every GET of a cluster sends one.
-  const out = Buffer.allocUnsafe(4 + key.length);
-  out.writeUInt32BE(key.length, 0);
-  key.copy(out, 4);
+  const out = Buffer.allocUnsafe(replicaGetBytes(key));
+  writeReplicaGet(out, 0, key);
   return out;
+}
+
+/** Size of encodeReplicaGet(key). */
+export function replicaGetBytes(key: Buffer): number {
+  return 4 + key.length;
+}
+
+/**
+ * encodeReplicaGet(key)'s bytes written at `at` of `out` (replicaGetBytes(key) of room, checked by
+ * the caller): the bus writes it straight into its outbound batch (BusConnection.requestNotifyWrite).
+ */
+export function writeReplicaGet(out: Buffer, at: number, key: Buffer): void {
+  out.writeUInt32BE(key.length, at);
+  out.set(key, at + 4);
 }
 
 export function decodeReplicaGet(payload: Buffer): Buffer {

@@ -52,6 +52,8 @@ import {
   encodeReplicaPutBatch,
   encodeReplicaPutBatchAnswer,
   ReplicaMessageType,
+  replicaGetBytes,
+  writeReplicaGet,
   type ReplicaPutEntry,
 } from './replica_codec.js';
 import { ReplicaPutBatcher } from './replica_put_batcher.js';
@@ -239,9 +241,10 @@ export class BusReplicaTransport implements ReplicaTransport {
       return;
     }
     const timeoutMs = Math.max(1, Math.round(opts.timeoutMs));
-    if (typeof this.bus.requestNotify === 'function') {
-      // The bus's callback form: one closure per read, no promise.
-      this.bus.requestNotify(peer, ReplicaMessageType.REPLICA_GET, encodeReplicaGet(key), timeoutMs, (bytes, err) => {
+    if (typeof this.bus.requestNotifyWrite === 'function') {
+      // The bus's callback form, the key written straight into the outbound frame batch: one
+      // closure per read, no promise, no payload buffer.
+      this.bus.requestNotifyWrite(peer, ReplicaMessageType.REPLICA_GET, replicaGetBytes(key), writeReplicaGet, key, timeoutMs, (bytes, err) => {
         if (err === undefined) done(bytes);
         else done(undefined, mapCallError(node, err));
       });

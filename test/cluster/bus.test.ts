@@ -527,3 +527,35 @@ t.test('a node id reached again after its link is dropped, and at its new addres
   t.equal(viaNotify, 'moved:5', 'requestNotify too');
   t.equal((await a.request(at, ECHO, Buffer.from('6'), 2000)).toString(), 'b:6', 'the old address still reaches the old bus');
 });
+
+t.test('requestNotifyWrite: the payload written into the outbound batch, answered as requestNotify is', async (t) => {
+  const b = await startBus(t, { nodeId: 'node-b' }, (bus) => bus.handle(ECHO, (p) => Buffer.from(p)));
+  const a = await startBus(t, { nodeId: 'node-a', limits: { maxFrameBytes: 1 << 20 } });
+  const at = { ...addr(b), id: 'node-b' };
+  const fill = (out: Buffer, pos: number, src: Buffer): void => void out.set(src, pos);
+  const call = (src: Buffer, bytes = src.length) =>
+    new Promise<{ payload: Buffer | undefined; err: Error | undefined; sync: boolean }>((resolve) => {
+      let returned = false;
+      a.requestNotifyWrite(at, ECHO, bytes, fill, src, 2000, (p, err) => resolve({ payload: p, err, sync: !returned }));
+      returned = true;
+    });
+  // The first call dials (the payload is encoded into a buffer of its own), the next take the ready link.
+  for (const i of [1, 2, 3]) {
+    const r = await call(Buffer.from(`payload ${i}`));
+    t.equal(r.payload?.toString(), `payload ${i}`, `answer ${i}`);
+    t.notOk(r.sync, 'not called synchronously');
+  }
+  // Many at once, mixed with plain requests: each answer is its own request's bytes.
+  const mixed = await Promise.all(
+    Array.from({ length: 50 }, (_, i) =>
+      i % 2 === 0 ? call(Buffer.from(`w${i}`)).then((r) => r.payload?.toString()) : a.request(at, ECHO, Buffer.from(`r${i}`), 2000).then(String),
+    ),
+  );
+  t.same(mixed, Array.from({ length: 50 }, (_, i) => (i % 2 === 0 ? `w${i}` : `r${i}`)), 'frames keep their payloads and order');
+  const big = Buffer.alloc(40 * 1024, 7);
+  t.same((await call(big)).payload, big, 'a payload over the copied size goes as its own buffer');
+  const tooBig = await call(Buffer.alloc(0), 2 << 20);
+  t.equal((tooBig.err as ClusterError | undefined)?.code, 'ERR_FRAME_TOO_LARGE', 'an oversize payload fails before anything is written');
+  t.notOk(tooBig.sync, 'and not synchronously');
+  t.equal((await call(Buffer.from('after'))).payload?.toString(), 'after', 'the connection still answers');
+});
