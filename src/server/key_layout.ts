@@ -59,7 +59,10 @@ export function dataKeyOfRange(buf: Buffer, start: number, end: number): Buffer 
   out[0] = NAMESPACE_DATA;
   out[1] = slot >>> 8;
   out[2] = slot & 0xff;
-  buf.copy(out, DATA_KEY_PREFIX_BYTES, start, end);
+  // Short keys by a loop, not buf.copy: copying part of a Buffer makes a Uint8Array view of the
+  // part (~99 B per SET in the sampling heap profile).
+  if (end - start > LOOKUP_SCRATCH_MAX_BYTES) buf.copy(out, DATA_KEY_PREFIX_BYTES, start, end);
+  else for (let i = start, o = DATA_KEY_PREFIX_BYTES; i < end; i++, o++) out[o] = buf[i] as number;
   return out;
 }
 
