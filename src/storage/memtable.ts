@@ -672,22 +672,37 @@ export class Memtable {
    * The versions a stripe shadows never leave this thread: with the server's 64 MiB memtables
    * and an overwrite load most of them are shadowed (100k keys: 367k versions, 100k kept), and
    * decoding and sorting all of them was most of the flush worker's CPU
-   * (bench/results/storage-perf-notes.md, session 10). The table built is the same.
+   * (bench/results/storage-perf-notes.md, session 10). The rows are in internal order (the
+   * memtable's key order, versions newest first), so SortedLogSource finds them in order and
+   * does not sort them; the bytes are copied in write order. The table built is the same.
    */
   survivorRows(snapshots: readonly number[]): EntryRows {
     const ri = this.rowI;
+    const rank = this.keyRanks();
     let kept: Int32Array;
+    /** Output row of kept[i]: the rows go out in internal order, so the worker need not sort them. */
+    let outRow: Int32Array;
     if (snapshots.length === 0) {
       // Rows in write order (sequential reads of rows and record buffers, not one cache miss
-      // per field): a row survives when it is its key's newest.
+      // per field): a row survives when it is its key's newest; it goes out at its key's rank.
       kept = new Int32Array(this.keyCount);
+      outRow = new Int32Array(this.keyCount);
       let n = 0;
-      for (let r = 0; r < this.rows; r++) if (this.heads[ri[r * ROW_INTS + ROW_KEY_ID]!] === r) kept[n++] = r;
+      for (let r = 0; r < this.rows; r++) {
+        const id = ri[r * ROW_INTS + ROW_KEY_ID]!;
+        if (this.heads[id] !== r) continue;
+        outRow[n] = rank[id]!;
+        kept[n++] = r;
+      }
       assert(n === this.keyCount, 'memtable heads disagree with its rows');
     } else {
+      // Keys in key order, each key's versions newest first: already internal order.
+      const byRank = new Int32Array(this.keyCount);
+      for (let id = 0; id < this.keyCount; id++) byRank[rank[id]!] = id;
       kept = new Int32Array(this.rows);
       let n = 0;
-      for (let id = 0; id < this.keyCount; id++) {
+      for (let k = 0; k < this.keyCount; k++) {
+        const id = byRank[k]!;
         let lastStripe = -1;
         for (let r = this.heads[id]!; r >= 0; r = ri[r * ROW_INTS + ROW_PREV]!) {
           const stripe = stripeOf(snapshots, this.rowF[r * ROW_FLOATS + ROW_SEQ]!);
@@ -697,6 +712,8 @@ export class Memtable {
         }
       }
       kept = kept.subarray(0, n);
+      outRow = new Int32Array(n);
+      for (let i = 0; i < n; i++) outRow[i] = i;
     }
     let byteLength = 0;
     for (let i = 0; i < kept.length; i++) {
@@ -717,7 +734,7 @@ export class Memtable {
       const valOff = pos;
       pos = copyRange(seg, ri[at + ROW_VAL_OFF]!, valLen, bytes, pos);
       const kind = ri[at + ROW_KIND] === KIND_DELETE ? KIND_DELETE : KIND_PUT;
-      setEntryRow(out, i, keyOff, keyLen, valOff, valLen, kind, this.rowF[r * ROW_FLOATS + ROW_SEQ]!, this.rowF[r * ROW_FLOATS + ROW_TIME]!);
+      setEntryRow(out, outRow[i]!, keyOff, keyLen, valOff, valLen, kind, this.rowF[r * ROW_FLOATS + ROW_SEQ]!, this.rowF[r * ROW_FLOATS + ROW_TIME]!);
     }
     return out;
   }
@@ -878,6 +895,23 @@ export class Memtable {
       if (hold) this.deltaShared = true;
     }
     return runs;
+  }
+
+  /** Each key id's rank in key order (the runs merged, after one bounded ordering step). */
+  private keyRanks(): Int32Array {
+    const runs = this.orderedRuns(false);
+    const rank = new Int32Array(this.keyCount);
+    const at: number[] = runs.map(() => 0);
+    for (let k = 0; k < this.keyCount; k++) {
+      let best = -1;
+      for (let r = 0; r < runs.length; r++) {
+        if (at[r]! >= runs[r]!.length) continue;
+        if (best < 0 || compareRecords(runs[r]!, at[r]!, runs[best]!, at[best]!, this.keyStart, this.keyData) < 0) best = r;
+      }
+      rank[runs[best]![at[best]!]!] = k;
+      at[best] = at[best]! + ORDER_STRIDE;
+    }
+    return rank;
   }
 
   /** @internal Order of the keys of order records a[ao] and b[bo] (MemtableIterator). */

@@ -18,6 +18,10 @@
  * prefix all keys share; each run of equal words is sorted the same way on the next word, and
  * short runs by comparing keys. A flush's keys often share a long prefix and then differ in a
  * few bytes (the keyspace's 2-byte slot, the last digits of a numbered key).
+ *
+ * Rows already in internal order are not sorted (one pass of comparisons checks it): a
+ * memtable hands its survivors so (Memtable.survivorRows), which took the sort, ~20% of the
+ * flush job, off the worker (storage-perf-notes.md, session 11).
  */
 import { compareByteRanges, wordAt } from './bytes.js';
 import type { EntrySource } from './compaction_merge.js';
@@ -110,7 +114,7 @@ export class SortedLogSource implements EntrySource {
     }
     this.order = new Int32Array(n);
     for (let k = 0; k < n; k++) this.order[k] = k;
-    if (n > 1) this.sortRows(0, n, this.sharedPrefix(n), new Float64Array(n));
+    if (n > 1 && !this.inOrder(n)) this.sortRows(0, n, this.sharedPrefix(n), new Float64Array(n));
     this.load();
   }
 
@@ -196,6 +200,16 @@ export class SortedLogSource implements EntrySource {
     const c = compareByteRanges(this.keyBuf(a), this.keyOff(a), this.keyLen(a), this.keyBuf(b), this.keyOff(b), this.keyLen(b));
     if (c !== 0) return c;
     return this.rowF[b * ROW_FLOATS + ROW_SEQ]! - this.rowF[a * ROW_FLOATS + ROW_SEQ]!;
+  }
+
+  /**
+   * True when rows [0, n) are already in internal order (a memtable's survivorRows hands them so:
+   * it keeps its keys in order); stops at the first pair out of order (commit-log records come
+   * in seq order, so their check ends within a few rows).
+   */
+  private inOrder(n: number): boolean {
+    for (let r = 1; r < n; r++) if (this.compareRows(r - 1, r) > 0) return false;
+    return true;
   }
 
   /** Bytes every key shares with row 0's. */

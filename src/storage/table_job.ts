@@ -14,7 +14,7 @@ export interface BuildInput {
   /**
    * 'run': entries back to back, sorted (a serialized memtable); 'rows': a memtable's
    * surviving versions as rows over `bytes` (rowInts, rowFloats: sorted_log.ts EntryRows;
-   * sorted here); 'log': commit-log records this process encoded (a memtable's writes, in seq
+   * sorted here unless already in internal order, as a memtable hands them); 'log': commit-log records this process encoded (a memtable's writes, in seq
    * order; decoded without checksum verification, and sorted here: sorted_log.ts); 'table': a
    * whole table file; 'blocks': consecutive data blocks of one table (a compaction slice),
    * block b being blockSizes[b] bytes.
