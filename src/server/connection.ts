@@ -417,11 +417,14 @@ export class Connection implements ClientHandle {
   #scheduleFlush(): void {
     if (this.#flushScheduled || this.#out.byteLength === 0) return;
     this.#flushScheduled = true;
-    setImmediate(() => {
-      this.#flushScheduled = false;
-      this.#flush();
-    });
+    setImmediate(this.#flushImmediate);
   }
+
+  /** #scheduleFlush's callback, one function per connection (no closure per flush). */
+  readonly #flushImmediate = (): void => {
+    this.#flushScheduled = false;
+    this.#flush();
+  };
 
   #push(reply: Reply): void {
     if (this.#closed) return;

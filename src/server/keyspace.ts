@@ -559,14 +559,20 @@ export class Keyspace {
       batch = undefined;
     }
     if (batch === undefined) {
-      const fresh = newPutBatch();
-      this.#putBatch = batch = fresh;
-      queueMicrotask(() => {
-        if (this.#putBatch === fresh) this.#commitPutBatch();
-      });
+      batch = newPutBatch();
+      this.#putBatch = batch;
+      // Committed in a microtask, i.e. once the synchronous stretch that opened it ended (a
+      // microtask never runs inside one; a batch opened later in the same stretch is that
+      // stretch's too, so committing whichever batch is open then is right). A reaction on a
+      // settled promise, not queueMicrotask: Node makes an AsyncResource and a bound function
+      // for every queueMicrotask call (~85 B per SET in the sampling heap profile).
+      void SETTLED.then(this.#commitOpenBatch);
     }
     return batch;
   }
+
+  /** #commitPutBatch as one function for every batch's microtask. */
+  readonly #commitOpenBatch = (): void => this.#commitPutBatch();
 
   #commitPutBatch(): void {
     const batch = this.#putBatch;
