@@ -3,7 +3,7 @@ import t from 'tap';
 import { Config } from '../../src/config/config.js';
 import { bulk, error, OK, simple, type Reply } from '../../src/resp/reply.js';
 import { CommandTable } from '../../src/server/command_table.js';
-import { Dispatcher, unknownCommandError } from '../../src/server/dispatcher.js';
+import { Dispatcher, plansCommute, unknownCommandError, type OverlapPlan } from '../../src/server/dispatcher.js';
 import type { Keyspace } from '../../src/server/keyspace.js';
 import { Slowlog } from '../../src/server/slowlog.js';
 import { ServerStats } from '../../src/server/stats.js';
@@ -180,4 +180,33 @@ t.test('table rejects bad specs', async (t) => {
   t.throws(() => new CommandTable([specOf('Get', 2, () => OK)]));
   t.throws(() => new CommandTable([specOf('get', 2, () => OK), specOf('get', 2, () => OK)]));
   t.throws(() => new CommandTable([specOf('x', -2, undefined, { subcommands: [specOf('y|z', 2, () => OK)] })]));
+});
+
+t.test('plansCommute: a write conflicts with any command sharing a key; reads commute', async (t) => {
+  const one = (key: string, write: boolean): OverlapPlan => ({ key, keys: undefined, write });
+  const many = (keys: string[], write: boolean): OverlapPlan => ({ key: undefined, keys, write });
+  const cases: [OverlapPlan, OverlapPlan, boolean][] = [
+    [one('a', true), one('a', true), false],
+    [one('a', true), one('a', false), false],
+    [one('a', false), one('a', true), false],
+    [one('a', false), one('a', false), true],
+    [one('a', true), one('b', true), true],
+    [one('a', true), many(['b', 'a'], false), false],
+    [many(['b', 'a'], true), one('a', false), false],
+    [many(['b', 'c'], true), one('a', true), true],
+    [many(['b', 'c'], true), many(['d', 'c'], false), false],
+    [many(['b', 'c'], true), many(['d', 'e'], true), true],
+    [many(['b', 'c'], false), many(['b', 'c'], false), true],
+  ];
+  for (const [a, b, want] of cases) t.equal(plansCommute(a, b), want, `${JSON.stringify(a)} / ${JSON.stringify(b)}`);
+});
+
+t.test('overlapPlan: one-key commands name their key, multi-key ones list them', async (t) => {
+  const specs: CommandSpec[] = [
+    { name: 'k1', arity: 3, flags: ['write'], firstKey: 1, lastKey: 1, keyStep: 1, summary: '', group: 'test', handler: () => OK },
+    { name: 'kn', arity: -2, flags: ['readonly'], firstKey: 1, lastKey: -1, keyStep: 1, summary: '', group: 'test', handler: () => OK },
+  ];
+  const d = new Dispatcher({ table: new CommandTable(specs), stats: new ServerStats(), slowlog: new Slowlog(), log: () => undefined });
+  t.same(d.overlapPlan(b('k1', 'x', 'v')), { key: 'x', keys: undefined, write: true });
+  t.same(d.overlapPlan(b('kn', 'x', 'y')), { key: undefined, keys: ['x', 'y'], write: false });
 });
