@@ -13,12 +13,9 @@
  *    pauses under write load, which broke the 20 ms event-loop budget).
  *  - Each distinct key gets a key id (0, 1, 2, ... in order of first write). An open-addressing
  *    hash table (linear probing, at most half full) finds a key's newest row from its bytes:
- *    each slot is three int32s, that row + 1 (0 = empty), the key's hash (murmur3 over the
- *    bytes, hashKey) and the key id; a probe compares bytes in place, against the key id's
- *    dense copy (keyStart, keyData), not the row's key in its record buffer (slot -> row ->
- *    buffer object -> bytes: a lookup in a 367k-write memtable took 1.2 us of dependent cache
- *    misses, 0.6 us this way; session 11). So a get or an insert allocates nothing that
- *    outlives it. (A Map keyed by latin1
+ *    each slot is two int32s, that row + 1 (0 = empty) and the key's hash (murmur3 over the
+ *    bytes, hashKey); a probe compares bytes in place, against that row's key in its record
+ *    buffer. So a get or an insert allocates nothing that outlives it. (A Map keyed by latin1
  *    strings built and hashed a string per get and per insert, and every key's string and Map
  *    entry survived the scavenges: bench/results/storage-perf-notes.md, session 9.)
  *  - Key order is built in bounded steps as keys come: sorted runs (a large base, a small
@@ -75,7 +72,6 @@ const ARENA_CHUNK_BYTES = 1024 * 1024;
 /** Runs of keys up to this long are insertion-sorted (sortIds); longer ones radix-sorted. */
 const INSERTION_SORT_KEYS_MAX = 12;
 const INITIAL_KEY_BYTES = 64 * 1024;
-const SLOT_INTS = 3;
 /**
  * How a memtable builds its key order in bounded steps (Memtable.orderTail). Defaults:
  * ORDER_LIMITS; tests use small ones so that every stage runs.
@@ -461,12 +457,10 @@ export class Memtable {
   private keyData = new Uint8Array(INITIAL_KEY_BYTES);
   private keyStart = new Int32Array(INITIAL_KEYS + 1);
   /**
-   * The index: slot i is slots[3i] = the key's newest row + 1 (0: empty), slots[3i + 1] = the
-   * key's hash and slots[3i + 2] = its key id, whose bytes a probe compares in the dense key
-   * copy (keyStart, keyData): no read of the row or of the record buffer it points into.
+   * The index: slot i is slots[2i] = the key's newest row + 1 (0: empty) and slots[2i + 1] =
+   * the key's hash.
    */
-  private slots = new Int32Array(SLOT_INTS * 2 * INITIAL_KEYS);
-  private slotMask = 2 * INITIAL_KEYS - 1;
+  private slots = new Int32Array(4 * INITIAL_KEYS);
   /*
    * Key order, as order records (ORDER_STRIDE int32s each) in up to three sorted runs that
    * together hold the key ids [0, ordered); ids from `ordered` on (the tail) are not ordered
@@ -525,27 +519,28 @@ export class Memtable {
     return r;
   }
 
-  /** True when key id's bytes (the dense copy) are buf[off, off + len). */
-  private keyIdIs(id: number, buf: Buffer, off: number, len: number): boolean {
-    const ks = this.keyStart;
-    const ko = ks[id]!;
-    if (ks[id + 1]! - ko !== len) return false;
-    const d = this.keyData;
-    if (len > JS_COMPARE_BYTES_MAX) return buf.compare(d, ko, ko + len, off, off + len) === 0;
-    for (let j = 0; j < len; j++) if (d[ko + j] !== buf[off + j]) return false;
+  /** True when row r's key is buf[off, off + len). */
+  private keyIs(r: number, buf: Buffer, off: number, len: number): boolean {
+    const ri = this.rowI;
+    const at = r * ROW_INTS;
+    if (ri[at + ROW_KEY_LEN] !== len) return false;
+    const kb = this.segs[ri[at + ROW_SEG]!]!;
+    const ko = ri[at + ROW_KEY_OFF]!;
+    if (len > JS_COMPARE_BYTES_MAX) return kb.compare(buf, off, off + len, ko, ko + len) === 0;
+    for (let j = 0; j < len; j++) if (kb[ko + j] !== buf[off + j]) return false;
     return true;
   }
 
   /**
-   * The index slot of key buf[off, off + len) with hash h: where it is, or, when slots[3i] is
+   * The index slot of key buf[off, off + len) with hash h: where it is, or, when slots[2i] is
    * 0, the empty slot where it goes.
    */
   private findSlot(buf: Buffer, off: number, len: number, h: number): number {
     const slots = this.slots;
-    const mask = this.slotMask;
+    const mask = (slots.length >>> 1) - 1;
     for (let i = h & mask; ; i = (i + 1) & mask) {
-      const head1 = slots[SLOT_INTS * i]!;
-      if (head1 === 0 || (slots[SLOT_INTS * i + 1] === h && this.keyIdIs(slots[SLOT_INTS * i + 2]!, buf, off, len))) return i;
+      const head1 = slots[2 * i]!;
+      if (head1 === 0 || (slots[2 * i + 1] === h && this.keyIs(head1 - 1, buf, off, len))) return i;
     }
   }
 
@@ -553,18 +548,16 @@ export class Memtable {
   private growIndex(): void {
     const old = this.slots;
     const slots = new Int32Array(old.length * 2);
-    const mask = 2 * this.slotMask + 1;
-    for (let s = 0; s < old.length; s += SLOT_INTS) {
+    const mask = (slots.length >>> 1) - 1;
+    for (let s = 0; s < old.length; s += 2) {
       const head1 = old[s]!;
       if (head1 === 0) continue;
       const h = old[s + 1]!;
       let i = h & mask;
-      while (slots[SLOT_INTS * i] !== 0) i = (i + 1) & mask;
-      slots[SLOT_INTS * i] = head1;
-      slots[SLOT_INTS * i + 1] = h;
-      slots[SLOT_INTS * i + 2] = old[s + 2]!;
+      while (slots[2 * i] !== 0) i = (i + 1) & mask;
+      slots[2 * i] = head1;
+      slots[2 * i + 1] = h;
     }
-    this.slotMask = mask;
     this.slots = slots;
   }
 
@@ -583,11 +576,11 @@ export class Memtable {
     this.rowF[r * ROW_FLOATS + ROW_TIME] = time;
     const h = hashKey(buf, keyOff, keyLen);
     const i = this.findSlot(buf, keyOff, keyLen, h);
-    const head1 = this.slots[SLOT_INTS * i]!;
+    const head1 = this.slots[2 * i]!;
     let id: number;
     if (head1 !== 0) {
       ri[at + ROW_PREV] = head1 - 1;
-      id = this.slots[SLOT_INTS * i + 2]!;
+      id = ri[(head1 - 1) * ROW_INTS + ROW_KEY_ID]!;
     } else {
       id = this.keyCount++;
       if (id === this.heads.length) {
@@ -597,13 +590,12 @@ export class Memtable {
       this.copyKey(id, buf, keyOff, keyLen);
       this.bytes += ORDER_BYTES_PER_KEY;
       ri[at + ROW_PREV] = -1;
-      this.slots[SLOT_INTS * i + 1] = h;
-      this.slots[SLOT_INTS * i + 2] = id;
+      this.slots[2 * i + 1] = h;
     }
     ri[at + ROW_KEY_ID] = id;
-    this.slots[SLOT_INTS * i] = r + 1;
+    this.slots[2 * i] = r + 1;
     this.heads[id] = r;
-    if (head1 === 0 && this.keyCount * 2 > this.slotMask + 1) this.growIndex();
+    if (head1 === 0 && this.keyCount * 4 > this.slots.length) this.growIndex();
     if (this.rows === 0) this.minSeq = seq;
     this.rows++;
     this.maxSeq = seq;
@@ -958,7 +950,7 @@ export class Memtable {
 
   /** get() with the key's hashKey already computed (one hash for several memtables). */
   getHashed(key: Buffer, hash: number, seq: number): InternalEntry | undefined {
-    let r = this.slots[SLOT_INTS * this.findSlot(key, 0, key.length, hash)]! - 1;
+    let r = this.slots[2 * this.findSlot(key, 0, key.length, hash)]! - 1;
     while (r >= 0 && this.rowF[r * ROW_FLOATS + ROW_SEQ]! > seq) r = this.rowI[r * ROW_INTS + ROW_PREV]!;
     return r >= 0 ? this.entryWithKey(r, key) : undefined;
   }
@@ -969,7 +961,7 @@ export class Memtable {
    * rowValue; a sampling heap profile put the record at ~74 B of every SET's and GET's read).
    */
   rowHashed(key: Buffer, hash: number, seq: number): number {
-    let r = this.slots[SLOT_INTS * this.findSlot(key, 0, key.length, hash)]! - 1;
+    let r = this.slots[2 * this.findSlot(key, 0, key.length, hash)]! - 1;
     while (r >= 0 && this.rowF[r * ROW_FLOATS + ROW_SEQ]! > seq) r = this.rowI[r * ROW_INTS + ROW_PREV]!;
     return r;
   }
