@@ -378,39 +378,17 @@ export class BusConnection {
    * No promise and no closure per request: the replica read of every GET of a cluster.
    */
   requestNotify(type: number, payload: Buffer, timeoutMs: number, done: BusAnswer): void {
-    if (!(type >= FIRST_APP_FRAME_TYPE && type <= 0xff)) assert.fail(`application frame type must be in [0x10, 0xff], got ${type}`);
-    if (!(timeoutMs > 0)) assert.fail('timeoutMs must be positive');
-    let err: Error | undefined;
-    if (this.#closed) err = new ClusterError('ERR_BUS_CLOSED', `connection to ${this.peer.id} closed`);
-    else {
-      const overload = this.#overloaded();
-      if (overload) {
-        this.#opts.stats.overloadRejections++;
-        err = new ClusterError('ERR_BUS_OVERLOADED', `${this.peer.id}: ${overload}`);
-      } else if (!this.#fits(payload)) err = this.#tooLarge(payload);
-    }
-    if (err !== undefined) {
-      const e = err;
-      queueMicrotask(() => done(undefined, e));
-      return;
-    }
-    const id = this.#allocateId();
-    const deadlineMs = performance.now() + timeoutMs;
-    this.#pending.add({ id, resolve: IGNORE, reject: IGNORE, notify: done, deadlineMs, type, timeoutMs });
-    if (deadlineMs < this.#deadlineTimerAtMs) this.#armDeadlineTimer(deadlineMs);
-    this.#write(type, id, payload);
+    const id = this.#startNotify(type, payload.length, timeoutMs, done);
+    if (id >= 0) this.#write(type, id, payload);
   }
 
   /**
-   * requestNotify() of the payload `write(out, at, arg)` writes, `payloadBytes` long: the same
-   * checks, answers and errors, with the payload encoded where the frame is queued (a payload over
-   * MAX_COPIED_PAYLOAD_BYTES gets a buffer of its own, as a big one always does). The replica read
-   * of every GET of a cluster: one payload buffer and one copy fewer per read.
+   * The checks and the pending entry of a notify-form request of payloadBytes: its request id,
+   * or -1 when it cannot be sent (done then gets the error on a microtask).
    */
-  requestNotifyWrite<A>(type: number, payloadBytes: number, write: PayloadWriter<A>, arg: A, timeoutMs: number, done: BusAnswer): void {
+  #startNotify(type: number, payloadBytes: number, timeoutMs: number, done: BusAnswer): number {
     if (!(type >= FIRST_APP_FRAME_TYPE && type <= 0xff)) assert.fail(`application frame type must be in [0x10, 0xff], got ${type}`);
     if (!(timeoutMs > 0)) assert.fail('timeoutMs must be positive');
-    if (!(Number.isInteger(payloadBytes) && payloadBytes >= 0)) assert.fail(`bad payload size ${payloadBytes}`);
     let err: Error | undefined;
     if (this.#closed) err = new ClusterError('ERR_BUS_CLOSED', `connection to ${this.peer.id} closed`);
     else {
@@ -423,12 +401,25 @@ export class BusConnection {
     if (err !== undefined) {
       const e = err;
       queueMicrotask(() => done(undefined, e));
-      return;
+      return -1;
     }
     const id = this.#allocateId();
     const deadlineMs = performance.now() + timeoutMs;
     this.#pending.add({ id, resolve: IGNORE, reject: IGNORE, notify: done, deadlineMs, type, timeoutMs });
     if (deadlineMs < this.#deadlineTimerAtMs) this.#armDeadlineTimer(deadlineMs);
+    return id;
+  }
+
+  /**
+   * requestNotify() of the payload `write(out, at, arg)` writes, `payloadBytes` long: the same
+   * checks, answers and errors, with the payload encoded where the frame is queued (a payload over
+   * MAX_COPIED_PAYLOAD_BYTES gets a buffer of its own, as a big one always does). The replica read
+   * of every GET of a cluster: one payload buffer and one copy fewer per read.
+   */
+  requestNotifyWrite<A>(type: number, payloadBytes: number, write: PayloadWriter<A>, arg: A, timeoutMs: number, done: BusAnswer): void {
+    if (!(Number.isInteger(payloadBytes) && payloadBytes >= 0)) assert.fail(`bad payload size ${payloadBytes}`);
+    const id = this.#startNotify(type, payloadBytes, timeoutMs, done);
+    if (id < 0) return;
     if (payloadBytes > MAX_COPIED_PAYLOAD_BYTES) {
       const payload = Buffer.allocUnsafe(payloadBytes);
       write(payload, 0, arg);
