@@ -98,14 +98,15 @@ export interface CoordinatorOptions {
   readonly hintedCopy?: (key: Buffer) => Promise<VersionedObject | undefined> | undefined;
 }
 
-/** One replica put of a REPLICA_PUT_BATCH, decoded. */
-export interface ReplicaPutItem {
-  readonly key: Buffer;
-  readonly object: VersionedObject;
-  /** The bytes `object` was decoded from (stored as they are when the merge leaves it unchanged). */
-  readonly encoded?: Buffer;
-  readonly hintFor?: string;
-}
+/**
+ * One replica put of a REPLICA_PUT_BATCH, decoded. `encoded`: the bytes `object` was decoded
+ * from (stored as they are when the merge leaves it unchanged). A put for this node's own store
+ * may come with its bytes only, when they are known to decode (object_plain_write.ts
+ * isPlainObjectBytes): the store decodes them only if it needs the object.
+ */
+export type ReplicaPutItem =
+  | { readonly key: Buffer; readonly object: VersionedObject; readonly encoded?: Buffer; readonly hintFor?: string }
+  | { readonly key: Buffer; readonly object?: undefined; readonly encoded: Buffer; readonly hintFor?: undefined };
 
 const ignore = (): void => undefined;
 

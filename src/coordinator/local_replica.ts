@@ -8,7 +8,7 @@
  * object (it used to get the object, which the transport encoded again per write).
  */
 import { decodeObject, EMPTY_OBJECT, encodeObject, mergeObjects, type VersionedObject } from './object.js';
-import type { Keyspace, StoredWrite, WriteRequest } from '../server/keyspace.js';
+import type { Keyspace, MergeEntry, StoredWrite, WriteRequest } from '../server/keyspace.js';
 import { dataKey } from '../server/key_layout.js';
 
 /** encodeObject(EMPTY_OBJECT): a replica get of an absent key (the bus copies what it sends). */
@@ -54,9 +54,10 @@ export class LocalReplica {
   /**
    * Replica sync of several keys with one engine write (Keyspace.mergeObjectsBatch): per key the
    * stored result is exactly merge()'s. Rejects as a whole (one atomic engine batch). `encoded`:
-   * the bytes `object` was decoded from, stored as they are when the merge leaves it unchanged.
+   * the bytes `object` was decoded from, stored as they are when the merge leaves it unchanged;
+   * an entry may come with its bytes only (Keyspace MergeEntry: bytes that decode).
    */
-  async mergeBatch(entries: readonly { readonly key: Buffer; readonly object: VersionedObject; readonly encoded?: Buffer }[]): Promise<void> {
+  async mergeBatch(entries: readonly MergeEntry[]): Promise<void> {
     await this.keyspace.mergeObjectsBatch(entries);
   }
 

@@ -126,9 +126,21 @@ function validTime(ms: number): boolean {
   return Number.isSafeInteger(ms) && ms >= 0 && ms <= MAX_TIME_MS;
 }
 
-interface OwnObject {
+/**
+ * An object of the plain shape (one clock entry, at most one sibling), as parsePlainObject reads
+ * it. One shared record (`own`), overwritten by the next parse: read it before parsing again.
+ */
+export interface PlainObject {
+  /** Where the clock's one actor (UTF-8) starts in the buffer, and its length. */
+  actorStart: number;
+  actorLen: number;
+  /** The clock's counter and time (clockTimesMs) of that actor. */
   counter: number;
   timeMs: number;
+  /** Whether there is a sibling (of that actor, counter siblingCounter <= counter). */
+  hasSibling: boolean;
+  siblingCounter: number;
+  writtenAtMs: number;
   /** The one sibling is a value (not a tombstone; false when there is no sibling). */
   liveValue: boolean;
   expiresAtMs: number;
@@ -151,54 +163,92 @@ export function plainValueView(stored: Buffer, actorUtf8: Buffer, nowMs: number)
 }
 
 /**
- * Parses `buf` when it is an object of the accepted shape, with every check decodeObject makes
- * on it (canonical varints within their limits, counters >= 1, the sibling's counter covered by
- * the clock, a known kind, the value length within what remains, nothing after the end).
- * undefined for any other shape or any violation. The answer is one shared record (`own`),
- * overwritten by the next call: read it before calling again (every caller reads it at once).
+ * Whether `buf` is an object of the plain shape of any ASCII actor (see parsePlainObject): then
+ * decodeObject accepts it, so a receiver may keep the bytes and decode them only if needed.
  */
-function parseOwnObject(buf: Buffer, actorUtf8: Buffer): OwnObject | undefined {
+export function isPlainObjectBytes(buf: Buffer): boolean {
+  return parsePlainObject(buf, undefined, 0, 0) !== undefined;
+}
+
+/** The plain shape of this node's own object: parsePlainObject with this node's actor. */
+function parseOwnObject(buf: Buffer, actorUtf8: Buffer): PlainObject | undefined {
+  return parsePlainObject(buf, actorUtf8, 0, actorUtf8.length);
+}
+
+/**
+ * Parses `buf` when it is an object of the plain shape whose actor is the bytes
+ * actor[actorStart, actorStart + actorLen), or, when `actor` is undefined, of any ASCII actor
+ * (ASCII is its own strict UTF-8, so decodeObject accepts it as an actor), with every check
+ * decodeObject makes on it (canonical varints within their limits, counters >= 1, the sibling's
+ * counter covered by the clock, a known kind, the value length within what remains, nothing
+ * after the end). undefined for any other shape or any violation. The answer is one shared record
+ * (`own`, see PlainObject): every caller reads it at once.
+ */
+export function parsePlainObject(buf: Buffer, actor: Uint8Array | undefined, actorStart: number, actorLen: number): PlainObject | undefined {
   const n = buf.length;
   if (n < 3 || buf[0] !== OBJECT_MAGIC || buf[1] !== OBJECT_FORMAT_VERSION || buf[2] !== 1) return undefined;
   at = 3;
-  const actorLen = readVarint(buf, MAX_ACTOR_BYTES);
-  if (actorLen !== actorUtf8.length || at + actorLen > n) return undefined;
-  for (let i = 0; i < actorLen; i++) if (buf[at + i] !== actorUtf8[i]) return undefined;
-  at += actorLen;
+  const len = readVarint(buf, MAX_ACTOR_BYTES);
+  if (len < 1 || at + len > n) return undefined;
+  const start = at;
+  if (actor === undefined) {
+    for (let i = 0; i < len; i++) if (buf[start + i]! >= 0x80) return undefined;
+  } else {
+    if (len !== actorLen) return undefined;
+    for (let i = 0; i < len; i++) if (buf[start + i] !== actor[actorStart + i]) return undefined;
+  }
+  at += len;
   const counter = readVarint(buf, MAX_COUNTER);
   if (counter < 1) return undefined;
   const timeMs = readVarint(buf, MAX_TIME_MS);
   if (timeMs < 0) return undefined;
   const nSiblings = readVarint(buf, 1);
   if (nSiblings < 0) return undefined;
-  if (nSiblings === 0) return at === n ? ownObject(counter, timeMs, false, 0, 0) : undefined;
+  own.actorStart = start;
+  own.actorLen = len;
+  own.counter = counter;
+  own.timeMs = timeMs;
+  if (nSiblings === 0) return at === n ? ownSibling(false, 0, 0, false, 0, 0) : undefined;
   if (readVarint(buf, 0) !== 0) return undefined; // sibling actor index: entry 0
   const sc = readVarint(buf, counter);
   if (sc < 1) return undefined;
-  if (readVarint(buf, MAX_TIME_MS) < 0) return undefined; // writtenAtMs
+  const writtenAtMs = readVarint(buf, MAX_TIME_MS);
+  if (writtenAtMs < 0) return undefined;
   const expiresAtMs = readVarint(buf, MAX_TIME_MS);
   if (expiresAtMs < 0 || at >= n) return undefined;
   const kind = buf[at++];
-  if (kind === KIND_TOMBSTONE) return at === n ? ownObject(counter, timeMs, false, expiresAtMs, 0) : undefined;
+  if (kind === KIND_TOMBSTONE) return at === n ? ownSibling(true, sc, writtenAtMs, false, expiresAtMs, 0) : undefined;
   if (kind !== KIND_VALUE) return undefined;
   const valueLen = readVarint(buf, MAX_SIBLING_VALUE_BYTES);
   if (valueLen < 0 || at + valueLen !== n) return undefined;
-  return ownObject(counter, timeMs, true, expiresAtMs, at);
+  return ownSibling(true, sc, writtenAtMs, true, expiresAtMs, at);
 }
 
-/** parseOwnObject's answer (module state: the parse is synchronous; no object per read or write). */
-const own: OwnObject = { counter: 0, timeMs: 0, liveValue: false, expiresAtMs: 0, valueStart: 0 };
+/** parsePlainObject's answer (module state: the parse is synchronous; no object per read or write). */
+const own: PlainObject = {
+  actorStart: 0,
+  actorLen: 0,
+  counter: 0,
+  timeMs: 0,
+  hasSibling: false,
+  siblingCounter: 0,
+  writtenAtMs: 0,
+  liveValue: false,
+  expiresAtMs: 0,
+  valueStart: 0,
+};
 
-function ownObject(counter: number, timeMs: number, liveValue: boolean, expiresAtMs: number, valueStart: number): OwnObject {
-  own.counter = counter;
-  own.timeMs = timeMs;
+function ownSibling(hasSibling: boolean, siblingCounter: number, writtenAtMs: number, liveValue: boolean, expiresAtMs: number, valueStart: number): PlainObject {
+  own.hasSibling = hasSibling;
+  own.siblingCounter = siblingCounter;
+  own.writtenAtMs = writtenAtMs;
   own.liveValue = liveValue;
   own.expiresAtMs = expiresAtMs;
   own.valueStart = valueStart;
   return own;
 }
 
-/** parseOwnObject's read position (module state: the parse is synchronous and allocates nothing). */
+/** parsePlainObject's read position (module state: the parse is synchronous and allocates nothing). */
 let at = 0;
 
 /** A canonical varint <= max at `at` (advanced past it), or -1 (truncated, too long, non-canonical, over max). */

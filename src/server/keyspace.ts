@@ -51,6 +51,7 @@ import {
   type WriteOptions,
 } from '../coordinator/object.js';
 import { MAX_CLOCK_ENTRIES, MAX_SIBLINGS_LIMIT, MAX_TIME_MS } from '../coordinator/limits.js';
+import { plainMergeResult } from '../coordinator/object_plain_merge.js';
 import { plainValueView, plainWriteBytes, type PlainWriteResult } from '../coordinator/object_plain_write.js';
 import { sameObject } from '../coordinator/object_same.js';
 import { openEngine } from '../storage/engine.js';
@@ -135,6 +136,15 @@ interface PutBatch {
   readonly resolve: () => void;
   readonly reject: (err: unknown) => void;
 }
+
+/**
+ * One incoming object of mergeObjectsBatch: `object`, or only `encoded` (then it must decode:
+ * the caller checked it, e.g. with object_plain_write.ts isPlainObjectBytes), or both (`encoded`
+ * is what `object` was decoded from).
+ */
+export type MergeEntry =
+  | { readonly key: Buffer; readonly object: VersionedObject; readonly encoded?: Buffer }
+  | { readonly key: Buffer; readonly object?: undefined; readonly encoded: Buffer };
 
 /** Liveness of a key holding a value with no expiry: the usual state before and after a SET. */
 const LIVE_NO_EXPIRY: Liveness = Object.freeze({ live: true, expiresAtMs: 0 });
@@ -766,18 +776,21 @@ export class Keyspace {
    * as it came (the key was absent here, a joiner's usual case) those bytes are stored as they
    * are instead of encoding the object again. Returns the keys rewritten.
    */
-  async mergeObjectsBatch(entries: readonly { readonly key: Buffer; readonly object: VersionedObject; readonly encoded?: Buffer }[]): Promise<number> {
+  async mergeObjectsBatch(entries: readonly MergeEntry[]): Promise<number> {
     if (entries.length === 0) return 0;
     for (const e of entries) this.checkKey(e.key);
+    const fast = this.#mergeBatchNow(entries);
+    if (fast !== undefined) return fast;
     // Distinct keys in arrival order, several objects for one key merged into one first.
     const opts = this.writeOptions();
     const byName = new Map<string, { key: Buffer; ek: Buffer; incoming: VersionedObject; encoded: Buffer | undefined }>();
     for (const e of entries) {
       const name = e.key.toString('latin1');
       const seen = byName.get(name);
-      if (seen === undefined) byName.set(name, { key: e.key, ek: dataKey(e.key), incoming: e.object, encoded: e.encoded });
+      const object = e.object ?? decodeObject(e.encoded as Buffer);
+      if (seen === undefined) byName.set(name, { key: e.key, ek: dataKey(e.key), incoming: object, encoded: e.encoded });
       else {
-        seen.incoming = mergeObjects(seen.incoming, e.object, opts);
+        seen.incoming = mergeObjects(seen.incoming, object, opts);
         seen.encoded = undefined;
       }
     }
@@ -812,6 +825,66 @@ export class Keyspace {
       return ops.length;
     } finally {
       release();
+    }
+  }
+
+  /**
+   * mergeObjectsBatch without decoding, merging or awaiting a lock, for a batch of the usual
+   * replica puts (object_plain_merge.ts: each incoming object supersedes what is stored, so the
+   * merge stores the incoming bytes as they are, exactly what the general path stores): the
+   * batch's promise, or undefined with nothing held or done (the general path decides) unless
+   * every entry came with its bytes and is accepted there, every key's lock is free now (so a
+   * key given twice declines) and every stored object is in memory. The same engine write, write
+   * hook and counting as the general path.
+   */
+  #mergeBatchNow(entries: readonly MergeEntry[]): Promise<number> | undefined {
+    if (this.#barrier !== undefined || this.#closed) return undefined;
+    const n = entries.length;
+    const names: string[] = [];
+    const ops: { type: 'put'; key: Buffer; value: Buffer; expiresAtMs: number }[] = [];
+    const replaced: (Buffer | undefined)[] = [];
+    const changes: Liveness[] = [];
+    const now = this.#now();
+    const grace = this.#graceMs();
+    for (let i = 0; i < n; i++) {
+      const e = entries[i] as MergeEntry;
+      const incoming = e.encoded;
+      if (incoming === undefined) break;
+      const name = e.key.toString('latin1');
+      if (!this.#tryTake(name)) break;
+      names.push(name);
+      const ek = dataKey(e.key);
+      const old = this.#engine.getSync?.(ek);
+      if (old === undefined) break;
+      const m = plainMergeResult(old ?? undefined, incoming);
+      if (m === undefined) break;
+      const before = m.beforeValue && (m.beforeExpiresAtMs === 0 || now <= m.beforeExpiresAtMs) ? liveUntil(m.beforeExpiresAtMs) : DEAD;
+      const after = m.afterValue && (m.afterExpiresAtMs === 0 || now <= m.afterExpiresAtMs) ? liveUntil(m.afterExpiresAtMs) : DEAD;
+      ops.push({ type: 'put', key: ek, value: incoming, expiresAtMs: plainEngineExpiresAtMs(m.afterValue, m.afterWrittenAtMs, m.afterExpiresAtMs, grace) });
+      replaced.push(old ?? undefined);
+      changes.push(before, after);
+    }
+    if (ops.length < n) {
+      for (const name of names) this.#give(name);
+      return undefined;
+    }
+    return this.#writeMerged(ops, replaced, changes, names, now);
+  }
+
+  /** #mergeBatchNow's write: the engine batch, then counting (`changes`: before, after per op), then the locks freed. */
+  async #writeMerged(
+    ops: { type: 'put'; key: Buffer; value: Buffer; expiresAtMs: number }[],
+    replaced: readonly (Buffer | undefined)[],
+    changes: readonly Liveness[],
+    names: readonly string[],
+    now: number,
+  ): Promise<number> {
+    try {
+      await this.#writeObserved(ops, replaced);
+      for (let j = 0; j < ops.length; j++) this.#counted((ops[j] as (typeof ops)[number]).key, changes[2 * j] as Liveness, changes[2 * j + 1] as Liveness, now);
+      return ops.length;
+    } finally {
+      for (const name of names) this.#give(name);
     }
   }
 
