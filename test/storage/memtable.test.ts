@@ -2,7 +2,7 @@ import t from 'tap';
 import fc from 'fast-check';
 import { KIND_DELETE, KIND_PUT, type InternalEntry } from '../../src/storage/internal_entry.js';
 import { recordLength, writeRecord, type LogOp } from '../../src/storage/log.js';
-import { Memtable, sortKeyIds } from '../../src/storage/memtable.js';
+import { hashKey, Memtable, sortKeyIds } from '../../src/storage/memtable.js';
 
 function e(key: string, seq: number, kind = KIND_PUT, value = `${key}@${seq}`): InternalEntry {
   return { key: Buffer.from(key), seq, kind: kind as 0 | 1, time: 0, value: Buffer.from(value) };
@@ -280,4 +280,53 @@ t.test('order slices at the default limits: 30,000 keys with iterators between, 
   for (; held!.it.current; held!.it.next()) heldGot.push(held!.it.current.key);
   t.ok(heldGot.length === heldWant.length && heldGot.every((k, i) => k.equals(heldWant[i]!)), 'the held iterator saw the keys written before it');
   t.equal(m.countRange(want[1000], want[21000]).keys, 20000);
+});
+
+t.test('rowHashed, rowDeadAt, rowValue and get agree with a model at every seq: expiring puts, deletes, records and add()', async (t) => {
+  // A read at maxSeq or above takes the newest row without reading its seq, and rowDeadAt reads
+  // the expiry time only for rows marked as expiring puts: both against a plain model.
+  const opArb = fc.record({
+    key: fc.constantFrom('a', 'b', 'c', 'key:1', 'key:2'),
+    kind: fc.constantFrom(KIND_PUT, KIND_PUT, KIND_DELETE),
+    time: fc.constantFrom(0, 0, 500, 1500),
+    value: fc.string({ maxLength: 6 }),
+    viaRecord: fc.boolean(),
+  });
+  fc.assert(
+    fc.property(fc.array(opArb, { minLength: 1, maxLength: 60 }), (ops) => {
+      const m = new Memtable(1);
+      const versions: InternalEntry[] = [];
+      let seq = 0;
+      for (const op of ops) {
+        const entry: InternalEntry = { key: Buffer.from(op.key), seq: ++seq, kind: op.kind as 0 | 1, time: op.time, value: Buffer.from(op.kind === KIND_PUT ? op.value : '') };
+        versions.push(entry);
+        if (op.viaRecord) {
+          const logOps: LogOp[] = [{ kind: entry.kind, key: entry.key, value: entry.value, time: entry.time }];
+          const buf = Buffer.alloc(recordLength(seq, logOps));
+          writeRecord(buf, 0, seq, logOps);
+          m.applyRecords(buf);
+        } else {
+          m.add(entry);
+        }
+      }
+      for (const key of ['a', 'b', 'c', 'key:1', 'key:2', 'absent']) {
+        const k = Buffer.from(key);
+        for (let at = 0; at <= seq + 1; at++) {
+          const want = versions.filter((v) => v.key.equals(k) && v.seq <= at).pop();
+          const row = m.rowHashed(k, hashKey(k, 0, k.length), at);
+          const got = m.get(k, at);
+          if ((row >= 0) !== (want !== undefined) || (got === undefined) !== (want === undefined)) return false;
+          if (!want || !got) continue;
+          if (got.seq !== want.seq || got.kind !== want.kind || got.time !== want.time || !got.value.equals(want.value)) return false;
+          for (const nowMs of [0, 499, 500, 1000, 1500, 2000]) {
+            const dead = want.kind === KIND_DELETE || (want.time > 0 && nowMs >= want.time);
+            if (m.rowDeadAt(row, nowMs) !== dead) return false;
+          }
+          if (!m.rowValue(row).equals(want.value)) return false;
+        }
+      }
+      return true;
+    }),
+    { numRuns: 300 },
+  );
 });
