@@ -89,34 +89,54 @@ const A_C1 = 0xcc9e2d51;
 const A_C2 = 0x1b873593;
 const B_C1 = 0x38b34ae5;
 const B_C2 = 0xa1e38b93;
+/** The lanes between segments of one hash (module state: a hash is synchronous). */
 let laneA = 0;
 let laneB = 0;
 /** The last hash's low and high 32 bits (valid until the next hash call). */
 let hashLo = 0;
 let hashHi = 0;
 
-function mixWord(k: number): void {
-  let a = Math.imul(k, A_C1);
-  a = Math.imul((a << 15) | (a >>> 17), A_C2);
-  laneA ^= a;
-  laneA = (Math.imul((laneA << 13) | (laneA >>> 19), 5) + 0xe6546b64) | 0;
-  let b = Math.imul(k, B_C1);
-  b = Math.imul((b << 17) | (b >>> 15), B_C2);
-  laneB ^= b;
-  laneB = (Math.imul((laneB << 15) | (laneB >>> 17), 5) + 0x0bcaa747) | 0;
-}
-
-/** Mixes the bytes of one segment; its tail (1-3 bytes) as one zero-padded word. */
+/**
+ * Mixes the bytes of one segment into laneA / laneB; its tail (1-3 bytes) as one zero-padded
+ * word. The lanes are locals inside the loop (module variables cost a load and a store per
+ * word, and this loop is most of every write's Merkle cost).
+ */
 function mixBytes(buf: Uint8Array): void {
+  let a = laneA;
+  let b = laneB;
   const len = buf.length;
   const blocks = len & ~3;
-  for (let i = 0; i < blocks; i += 4) mixWord(buf[i]! | (buf[i + 1]! << 8) | (buf[i + 2]! << 16) | (buf[i + 3]! << 24));
+  for (let i = 0; i < blocks; i += 4) {
+    const k = buf[i]! | (buf[i + 1]! << 8) | (buf[i + 2]! << 16) | (buf[i + 3]! << 24);
+    let x = Math.imul(k, A_C1);
+    x = Math.imul((x << 15) | (x >>> 17), A_C2);
+    a ^= x;
+    a = (Math.imul((a << 13) | (a >>> 19), 5) + 0xe6546b64) | 0;
+    let y = Math.imul(k, B_C1);
+    y = Math.imul((y << 17) | (y >>> 15), B_C2);
+    b ^= y;
+    b = (Math.imul((b << 15) | (b >>> 17), 5) + 0x0bcaa747) | 0;
+  }
+  laneA = a;
+  laneB = b;
   const tail = len & 3;
   if (tail === 0) return;
   let k = buf[blocks]!;
   if (tail >= 2) k |= buf[blocks + 1]! << 8;
   if (tail === 3) k |= buf[blocks + 2]! << 16;
   mixWord(k);
+}
+
+/** Mixes one word (mixBytes' step). */
+function mixWord(k: number): void {
+  let x = Math.imul(k, A_C1);
+  x = Math.imul((x << 15) | (x >>> 17), A_C2);
+  const a = laneA ^ x;
+  laneA = (Math.imul((a << 13) | (a >>> 19), 5) + 0xe6546b64) | 0;
+  let y = Math.imul(k, B_C1);
+  y = Math.imul((y << 17) | (y >>> 15), B_C2);
+  const b = laneB ^ y;
+  laneB = (Math.imul((b << 15) | (b >>> 17), 5) + 0x0bcaa747) | 0;
 }
 
 function fmix32(h: number): number {
@@ -141,14 +161,32 @@ function finishHash(len: number): void {
   hashHi = b >>> 0;
 }
 
-/** Sets hashLo / hashHi to the 64-bit hash of u32 keyLength | key | bytes (segments padded apart). */
-function hashEntry(key: Uint8Array, bytes: Uint8Array): void {
+/** The lanes after an entry hash's key part (u32 keyLength | key), for hashing several objects of one key. */
+let keyLaneA = 0;
+let keyLaneB = 0;
+
+/** Hashes an entry's key part and keeps its lanes in keyLaneA / keyLaneB (see hashObject). */
+function hashKeyPart(key: Uint8Array): void {
   laneA = LANE_A_SEED;
   laneB = LANE_B_SEED;
   mixWord(key.length);
   mixBytes(key);
+  keyLaneA = laneA;
+  keyLaneB = laneB;
+}
+
+/** Sets hashLo / hashHi to the entry hash of the key last given to hashKeyPart and `bytes`. */
+function hashObject(bytes: Uint8Array): void {
+  laneA = keyLaneA;
+  laneB = keyLaneB;
   mixBytes(bytes);
   finishHash(bytes.length);
+}
+
+/** Sets hashLo / hashHi to the 64-bit hash of u32 keyLength | key | bytes (segments padded apart). */
+function hashEntry(key: Uint8Array, bytes: Uint8Array): void {
+  hashKeyPart(key);
+  hashObject(bytes);
 }
 
 /** The leaf bucket of a key within its slot (independent of the slot, which hash tags fix). */
@@ -236,12 +274,24 @@ export class MerkleLeaves implements LeafHashes {
     this.counts[slot] = (this.counts[slot] as number) + 1;
   }
 
-  /** A write of `key`: removes its old entry (if any) and adds the new one (if any); one bucket hash. */
+  /**
+   * A write of `key`: removes its old entry (if any) and adds the new one (if any); one bucket
+   * hash, and the key part of the two entry hashes mixed once.
+   */
   replace(slot: number, key: Buffer, before: Buffer | undefined, after: Buffer | undefined): void {
     if (before === undefined && after === undefined) return;
     const leaf = leafIndex(slot, keyBucket(key));
-    if (before !== undefined) this.#toggleEntry(slot, leaf, key, before);
-    if (after !== undefined) this.#toggleEntry(slot, leaf, key, after);
+    hashKeyPart(key);
+    if (before !== undefined) {
+      hashObject(before);
+      xorLastHash(this.#leafWords, leaf);
+      xorLastHash(this.#slotWords, slot);
+    }
+    if (after !== undefined) {
+      hashObject(after);
+      xorLastHash(this.#leafWords, leaf);
+      xorLastHash(this.#slotWords, slot);
+    }
     this.counts[slot] = (this.counts[slot] as number) + (after !== undefined ? 1 : 0) - (before !== undefined ? 1 : 0);
   }
 

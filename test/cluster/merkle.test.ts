@@ -148,6 +148,74 @@ t.test('entry hashes: pinned values, segments kept apart, the word path equals t
   );
 });
 
+/**
+ * The hash as specified in merkle.ts, written plainly (one word at a time, BigInt result): the
+ * reference the optimized code must match bit for bit (every node of a cluster hashes alike).
+ */
+function referenceHash(segments: readonly Uint8Array[], lead: number | undefined, finalLen: number): bigint {
+  let a = 0x9747b28c;
+  let b = 0x5bd1e995;
+  const word = (k: number): void => {
+    let x = Math.imul(k, 0xcc9e2d51);
+    x = Math.imul((x << 15) | (x >>> 17), 0x1b873593);
+    a ^= x;
+    a = (Math.imul((a << 13) | (a >>> 19), 5) + 0xe6546b64) | 0;
+    let y = Math.imul(k, 0x38b34ae5);
+    y = Math.imul((y << 17) | (y >>> 15), 0xa1e38b93);
+    b ^= y;
+    b = (Math.imul((b << 15) | (b >>> 17), 5) + 0x0bcaa747) | 0;
+  };
+  if (lead !== undefined) word(lead);
+  for (const seg of segments) {
+    for (let i = 0; i < seg.length; i += 4) {
+      let k = 0;
+      for (let j = 0; j < 4 && i + j < seg.length; j++) k |= seg[i + j]! << (8 * j);
+      word(k);
+    }
+  }
+  const fmix = (h: number): number => {
+    h ^= h >>> 16;
+    h = Math.imul(h, 0x85ebca6b);
+    h ^= h >>> 13;
+    h = Math.imul(h, 0xc2b2ae35);
+    return h ^ (h >>> 16);
+  };
+  a ^= finalLen;
+  b ^= finalLen;
+  a = (a + b) | 0;
+  b = (b + a) | 0;
+  a = fmix(a);
+  b = fmix(b);
+  a = (a + b) | 0;
+  b = (b + a) | 0;
+  return (BigInt(b >>> 0) << 32n) | BigInt(a >>> 0);
+}
+
+t.test('entry hashes, key buckets and replace() equal the plainly written reference hash', async (t) => {
+  const bytesArb = (max: number): fc.Arbitrary<Buffer> => fc.uint8Array({ minLength: 0, maxLength: max }).map((a) => Buffer.from(a));
+  t.equal(referenceHash([Buffer.from('key:1'), Buffer.from('value')], 5, 5).toString(16), PINNED_ENTRY_HASH_HEX, 'the reference gives the pinned value');
+  // One set of leaves for every run (8 MiB of cells), emptied again after each.
+  const leaves = new MerkleLeaves();
+  fc.assert(
+    fc.property(bytesArb(40).filter((k) => k.length > 0), fc.option(bytesArb(300), { nil: undefined }), fc.option(bytesArb(300), { nil: undefined }), (key, before, after) => {
+      for (const v of [before, after]) {
+        if (v !== undefined && entryHash(key, v) !== referenceHash([key, v], key.length, v.length)) throw new Error('entryHash differs from the reference');
+      }
+      const bucket = Number((referenceHash([key], undefined, key.length) >> 32n) & 63n);
+      if (keyBucket(key) !== bucket) throw new Error('keyBucket differs from the reference');
+      const slot = keySlot(key);
+      if (before !== undefined) leaves.add(slot, key, before);
+      leaves.replace(slot, key, before, after);
+      const expected = after === undefined ? 0n : referenceHash([key, after], key.length, after.length);
+      const leaf = leafIndex(slot, bucket);
+      const ok = leaves.leafHash(leaf) === expected && leaves.slotHash(slot) === expected && leaves.slotCount(slot) === (after === undefined ? 0 : 1);
+      if (after !== undefined) leaves.remove(slot, key, after);
+      return ok;
+    }),
+    { numRuns: 2000 },
+  );
+});
+
 t.test('entry hashes and key buckets spread: no 64-bit collision in 100k entries, every bit and bucket near even', async (t) => {
   const COUNT = 100_000;
   const seen = new Set<bigint>();
