@@ -25,12 +25,57 @@ export const DEFAULT_REQUEST_TIMEOUT_MS = 5000;
 /** The last settings built, by the raw config values they came from (read on every request). */
 let lastSettings: { r: string; w: string; sloppy: boolean; timeoutMs: number; settings: CoordinatorSettings } | undefined;
 
+/** A config that reports its run-time changes (Config.onChange: called after each change is applied). */
+interface ChangeReporting {
+  onChange(listener: (key: string) => void): () => void;
+}
+
+/**
+ * The settings of a config that reports its changes, kept until it reports one of their keys:
+ * then a request reads no config value at all (each getString was a key lookup, a toLowerCase
+ * and two Map lookups, four reads per request on node 0: a visible share of its Map lookups).
+ * One entry and one listener per config (several nodes may run in one process); the last one
+ * used is checked first, by identity.
+ */
+interface Watched {
+  readonly config: ConfigView;
+  settings: CoordinatorSettings | undefined;
+}
+
+const watchedConfigs = new WeakMap<ConfigView, Watched>();
+let lastWatched: Watched | undefined;
+
+const SETTINGS_KEYS: ReadonlySet<string> = new Set([READ_QUORUM_KEY, WRITE_QUORUM_KEY, SLOPPY_QUORUM_KEY, REQUEST_TIMEOUT_KEY]);
+
+function reportsChanges(config: ConfigView): config is ConfigView & ChangeReporting {
+  return typeof (config as Partial<ChangeReporting>).onChange === 'function';
+}
+
 /**
  * Throws QuorumError if a quorum value is malformed (the schema should have refused it).
- * The config is read on every call (so CONFIG SET applies to the next request); the parsed
- * object is reused while those values stay the same (the request path runs this per request).
+ * CONFIG SET applies to the next request: a config without onChange is read on every call (the
+ * parsed object reused while those values stay the same); one with it is read again after it
+ * reported a change of one of these keys (its listeners run synchronously inside the change).
  */
 export function settingsFromConfig(config: ConfigView): CoordinatorSettings {
+  let w = lastWatched;
+  if (w === undefined || w.config !== config) {
+    if (!reportsChanges(config)) return readSettings(config);
+    w = watchedConfigs.get(config);
+    if (w === undefined) {
+      const entry: Watched = { config, settings: undefined };
+      config.onChange((key) => {
+        if (SETTINGS_KEYS.has(key)) entry.settings = undefined;
+      });
+      watchedConfigs.set(config, entry);
+      w = entry;
+    }
+    lastWatched = w;
+  }
+  return (w.settings ??= readSettings(config));
+}
+
+function readSettings(config: ConfigView): CoordinatorSettings {
   const r = config.getString(READ_QUORUM_KEY);
   const w = config.getString(WRITE_QUORUM_KEY);
   const sloppy = config.getBool(SLOPPY_QUORUM_KEY);

@@ -9,6 +9,7 @@ import { performance } from 'node:perf_hooks';
 import type { QuorumTarget, Replication } from './quorum.js';
 import type { Ring } from './ring.js';
 import { primaryTargets, requestTargets } from './route.js';
+import { SLOT_COUNT } from './slot.js';
 
 /** Time for deadlines: a monotonic clock in ms and a cancellable one-shot timer. */
 export interface FsmTimers {
@@ -117,37 +118,50 @@ const NO_HINTS: ReadonlyMap<string, string> = new Map();
  * Per ring (rings are immutable): slot -> the plan of its primaries, all up (the healthy case,
  * every request). The last ring's array is kept beside the WeakMap: a request then finds its plan
  * with an identity check and an index, no map lookup (a plan per shared RequestTargets in a
- * WeakMap of 16384 keys cost ~2-4 us a request in process, more than the rest of planning).
+ * WeakMap of 16384 keys cost ~2-4 us a request in process, more than the rest of planning). The
+ * array has a place for every slot from the start: one filled at scattered slots became a
+ * dictionary, and each read of it a hash lookup (a megamorphic keyed load on node 0).
  */
 const plansByRing = new WeakMap<Ring, Array<TargetPlan | undefined>>();
 let lastPlans: { ring: Ring; plans: Array<TargetPlan | undefined> } | undefined;
 
-function primaryPlan(ring: Ring, slot: number, pref: readonly string[]): TargetPlan {
+function plansOf(ring: Ring): Array<TargetPlan | undefined> {
   let last = lastPlans;
   if (last === undefined || last.ring !== ring) {
     let plans = plansByRing.get(ring);
     if (plans === undefined) {
-      plans = [];
+      plans = new Array<TargetPlan | undefined>(SLOT_COUNT).fill(undefined);
       plansByRing.set(ring, plans);
     }
     last = lastPlans = { ring, plans };
   }
-  let plan = last.plans[slot];
-  if (plan === undefined) {
-    plan = Object.freeze({ targets: primaryTargets(ring, slot, pref).targets, down: NO_DOWN, hintFor: NO_HINTS });
-    last.plans[slot] = plan;
-  }
-  return plan;
+  return last.plans;
 }
 
 const NO_DOWN: readonly string[] = Object.freeze([]);
 
-/** route.requestTargets plus the fallbacks' hint destinations (from the annotated preflist). */
+/**
+ * route.requestTargets plus the fallbacks' hint destinations (from the annotated preflist). A
+ * slot whose primary plan is known is checked against its targets (a plain array, the preflist's
+ * ids in order), not against the ring's frozen preflist: see route.ts primaryTargets.
+ */
 export function planTargets(ring: Ring, slot: number, isUp: (id: string) => boolean, sloppy: boolean): TargetPlan {
+  const plans = plansOf(ring);
+  const known = plans[slot];
+  if (known !== undefined) {
+    const ts = known.targets;
+    let allUp = true;
+    for (let i = 0; i < ts.length && allUp; i++) allUp = isUp(ts[i]!.id);
+    if (allUp) return known;
+  }
   const pref = ring.preflist(slot);
   let allUp = true;
   for (let i = 0; i < pref.length && allUp; i++) allUp = isUp(pref[i]!);
-  if (allUp && pref.length > 0) return primaryPlan(ring, slot, pref);
+  if (allUp && pref.length > 0) {
+    const plan: TargetPlan = Object.freeze({ targets: primaryTargets(ring, slot, pref).targets, down: NO_DOWN, hintFor: NO_HINTS });
+    plans[slot] = plan;
+    return plan;
+  }
   const { targets, down } = requestTargets(ring, slot, isUp, sloppy);
   const hintFor = new Map<string, string>();
   if (sloppy && targets.some((x) => !x.primary)) {

@@ -65,13 +65,19 @@ const majority = (n: number): number => Math.floor(n / 2) + 1;
 /** perDc of a requirement on the total only: one shared empty map (resolved on every request). */
 const NO_DC_REQUIREMENT: ReadonlyMap<string, number> = new Map<string, number>();
 
+/** Requirements on the total only, by total: shared (a write resolves W twice, a read R once). */
+const TOTAL_ONLY: QuorumRequirement[] = [];
+
+function totalOnly(total: number): QuorumRequirement {
+  return (TOTAL_ONLY[total] ??= Object.freeze({ total, perDc: NO_DC_REQUIREMENT }));
+}
+
 /**
  * Resolves a spec against the replication. Numbers above the replica count are an error (as
  * Riak's n_val_violation), not silently capped: the client asked for more than can exist.
  * Without datacenters, local_one = one, local_quorum = each_quorum = quorum.
  */
 export function resolveQuorum(spec: QuorumSpec, rep: Replication): QuorumRequirement {
-  const none = NO_DC_REQUIREMENT;
   let n: number;
   let byDc: ReadonlyMap<string, number> | undefined;
   let local: string | undefined;
@@ -87,25 +93,25 @@ export function resolveQuorum(spec: QuorumSpec, rep: Replication): QuorumRequire
   if (typeof spec === 'number') {
     if (!Number.isSafeInteger(spec) || spec < 1) throw new QuorumError(`invalid quorum ${spec}: must be at least 1`);
     if (spec > n) throw new QuorumError(`quorum ${spec} is more than the ${n} replicas`);
-    return { total: spec, perDc: none };
+    return totalOnly(spec);
   }
   switch (spec) {
     case 'one':
-      return { total: 1, perDc: none };
+      return totalOnly(1);
     case 'quorum':
-      return { total: majority(n), perDc: none };
+      return totalOnly(majority(n));
     case 'all':
-      return { total: n, perDc: none };
+      return totalOnly(n);
     case 'local_one':
     case 'local_quorum': {
-      if (byDc === undefined || local === undefined) return { total: spec === 'local_one' ? 1 : majority(n), perDc: none };
+      if (byDc === undefined || local === undefined) return totalOnly(spec === 'local_one' ? 1 : majority(n));
       const nl = byDc.get(local) ?? 0;
       if (nl === 0) throw new QuorumError(`${spec}: no replicas in the local datacenter '${local}'`);
       const k = spec === 'local_one' ? 1 : majority(nl);
       return { total: k, perDc: new Map([[local, k]]) };
     }
     case 'each_quorum': {
-      if (byDc === undefined) return { total: majority(n), perDc: none };
+      if (byDc === undefined) return totalOnly(majority(n));
       const per = new Map<string, number>();
       let total = 0;
       for (const [dc, k] of byDc) {

@@ -20,3 +20,42 @@ t.test('callOptionsFor', async (t) => {
   t.same(callOptionsFor({ writeQuorum: 'each_quorum' }), { w: 'each_quorum' });
   t.throws(() => callOptionsFor({ readQuorum: '0' }), QuorumError);
 });
+
+t.test('a config that reports its changes is read again only after a change of these keys', async (t) => {
+  const { Config } = await import('../../src/config/config.js');
+  const config = Config.fromOverrides([
+    ['read-quorum', 'quorum'],
+    ['write-quorum', '2'],
+  ]);
+  let reads = 0;
+  const listeners: Array<(key: string) => void> = [];
+  // The real Config behind a counter of its reads and its listeners.
+  const view = {
+    getString: (k: string) => (reads++, config.getString(k)),
+    getNumber: (k: string) => (reads++, config.getNumber(k)),
+    getBool: (k: string) => (reads++, config.getBool(k)),
+    onChange: (l: (key: string) => void) => (listeners.push(l), config.onChange(l)),
+  };
+  const first = settingsFromConfig(view);
+  t.equal(first.readQuorum, 'quorum');
+  const readsOnce = reads;
+  t.ok(readsOnce > 0);
+  for (let i = 0; i < 10; i++) t.equal(settingsFromConfig(view), first, 'the same settings object');
+  t.equal(reads, readsOnce, 'no config value read while nothing changed');
+  t.equal(listeners.length, 1, 'one listener per config');
+
+  t.equal(config.set([['maxclients', '5000']]), undefined);
+  t.equal(settingsFromConfig(view), first, 'another key changed: kept');
+  t.equal(config.set([['read-quorum', 'all']]), undefined);
+  t.equal(settingsFromConfig(view).readQuorum, 'all', 'CONFIG SET applies to the next request');
+  t.equal(config.set([['sloppy-quorum', 'no']]), undefined);
+  t.equal(settingsFromConfig(view).sloppyQuorum, false);
+
+  // A second config in the same process (several nodes in one test) keeps its own settings.
+  const other = Config.fromOverrides([['read-quorum', 'one']]);
+  for (let i = 0; i < 5; i++) {
+    t.equal(settingsFromConfig(other).readQuorum, 'one');
+    t.equal(settingsFromConfig(view).readQuorum, 'all');
+  }
+  t.equal(listeners.length, 1, 'no listener added by switching configs');
+});

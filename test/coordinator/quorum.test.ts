@@ -96,6 +96,16 @@ t.test('hand-written cases', async (t) => {
   t.throws(() => new QuorumTally(targets(1), req(1), write).add('p0', 'notfound'), /ok or error/);
 });
 
+t.test('a requirement on the total only is one shared object per total', async (t) => {
+  const a = resolveQuorum('quorum', { n: 3 });
+  t.same(a, { total: 2, perDc: new Map() });
+  t.equal(resolveQuorum('quorum', { n: 3 }), a, 'resolved twice per write: not a new object each time');
+  t.equal(resolveQuorum(2, { n: 5 }), a, 'the same total from a number');
+  t.ok(Object.isFrozen(a));
+  t.equal(resolveQuorum('all', { n: 3 }).total, 3);
+  t.equal(resolveQuorum('one', { n: 3 }).total, 1);
+});
+
 t.test('NOQUORUM message', async (t) => {
   t.equal(noQuorumMessage('write', { got: 1, need: 2 }), 'write: 1 of 2 replicas acknowledged (the write may be partially applied)');
   t.equal(noQuorumMessage('read', { got: 0, need: 2 }), 'read: 0 of 2 replicas answered');

@@ -13,6 +13,7 @@ import { QuorumTally, resolveQuorum } from '../../src/coordinator/quorum.js';
 import { needsRepair, reconcile } from '../../src/coordinator/read_repair.js';
 import { buildRing, type RingMember } from '../../src/coordinator/ring.js';
 import { requestTargets, writeCoordinator } from '../../src/coordinator/route.js';
+import { planTargets } from '../../src/coordinator/fsm_env.js';
 
 const OPTS: WriteOptions = { maxSiblings: 25, conflictPolicy: 'siblings', vclockMaxEntries: 50 };
 const mem: RingMember[] = Array.from({ length: 6 }, (_, i) => ({ id: `n${i}`, weight: 1, dc: 'dc1', rack: '', state: 'up' }));
@@ -47,6 +48,36 @@ t.test('request targets', async (t) => {
   const tally = new QuorumTally(strict.targets, resolveQuorum('all', { n: 3 }), { op: 'write', sloppy: false });
   for (const id of strict.down) tally.add(id, 'error');
   t.same(tally.decide(), { kind: 'insufficient', got: 0, need: 3 });
+});
+
+t.test('target plans: the plan of the primaries is kept per ring and slot, and checked against who is up', async (t) => {
+  const up = (): boolean => true;
+  const plan = planTargets(ring, SLOT, up, true);
+  t.same(plan.targets.map((x) => x.id), pref);
+  t.same(plan.down, []);
+  t.equal(planTargets(ring, SLOT, up, true), plan, 'the same plan object while every primary is up');
+  t.equal(planTargets(ring, SLOT, up, false), plan, 'strict mode asks the same primaries');
+  // Its targets are a plain array of frozen entries: V8 reads a frozen array's elements through a
+  // slower path, and a tally scans them on every answer.
+  t.notOk(Object.isFrozen(plan.targets));
+  t.ok(plan.targets.every((x) => Object.isFrozen(x)));
+  // A primary down: not the kept plan.
+  const down = (id: string): boolean => id !== pref[1];
+  const sloppy = planTargets(ring, SLOT, down, true);
+  t.same(sloppy.targets.map((x) => x.id), [pref[0], pref[2], wide[3]]);
+  t.equal(sloppy.hintFor.get(wide[3]!), pref[1], 'the fallback holds a hint for the down primary');
+  const strict = planTargets(ring, SLOT, down, false);
+  t.same(strict.targets.map((x) => x.id), pref);
+  t.same(strict.down, [pref[1]]);
+  t.equal(planTargets(ring, SLOT, up, true), plan, 'back up: the kept plan again');
+  // Another slot of the same ring, and the same slot of another ring, have their own plans.
+  const other = planTargets(ring, SLOT + 1, up, true);
+  t.same(other.targets.map((x) => x.id), ring.preflist(SLOT + 1));
+  const ring2 = buildRing(mem.slice(0, 4), { vnodes: 16, n: 3 });
+  t.same(planTargets(ring2, SLOT, up, true).targets.map((x) => x.id), ring2.preflist(SLOT));
+  t.equal(planTargets(ring, SLOT, up, true), plan);
+  t.throws(() => planTargets(ring, -1, up, true), 'a bad slot is refused');
+  t.throws(() => planTargets(ring, 1 << 14, up, true));
 });
 
 const w = (obj: VersionedObject, actor: string, v: string, at: number, ctx = contextOf(obj)): VersionedObject =>
