@@ -101,12 +101,12 @@ let hashHi = 0;
  * word. The lanes are locals inside the loop (module variables cost a load and a store per
  * word, and this loop is most of every write's Merkle cost).
  */
-function mixBytes(buf: Uint8Array): void {
+function mixBytes(buf: Uint8Array, start = 0, end = buf.length): void {
   let a = laneA;
   let b = laneB;
-  const len = buf.length;
-  const blocks = len & ~3;
-  for (let i = 0; i < blocks; i += 4) {
+  const len = end - start;
+  const blocks = start + (len & ~3);
+  for (let i = start; i < blocks; i += 4) {
     const k = buf[i]! | (buf[i + 1]! << 8) | (buf[i + 2]! << 16) | (buf[i + 3]! << 24);
     let x = Math.imul(k, A_C1);
     x = Math.imul((x << 15) | (x >>> 17), A_C2);
@@ -165,12 +165,12 @@ function finishHash(len: number): void {
 let keyLaneA = 0;
 let keyLaneB = 0;
 
-/** Hashes an entry's key part and keeps its lanes in keyLaneA / keyLaneB (see hashObject). */
-function hashKeyPart(key: Uint8Array): void {
+/** Hashes an entry's key part (the key: key[start, end)) and keeps its lanes in keyLaneA / keyLaneB (see hashObject). */
+function hashKeyPart(key: Uint8Array, start = 0, end = key.length): void {
   laneA = LANE_A_SEED;
   laneB = LANE_B_SEED;
-  mixWord(key.length);
-  mixBytes(key);
+  mixWord(end - start);
+  mixBytes(key, start, end);
   keyLaneA = laneA;
   keyLaneB = laneB;
 }
@@ -191,10 +191,15 @@ function hashEntry(key: Uint8Array, bytes: Uint8Array): void {
 
 /** The leaf bucket of a key within its slot (independent of the slot, which hash tags fix). */
 export function keyBucket(key: Buffer): number {
+  return keyBucketOfRange(key, 0, key.length);
+}
+
+/** keyBucket of the key buf[start, end) (no view made). */
+function keyBucketOfRange(buf: Uint8Array, start: number, end: number): number {
   laneA = LANE_A_SEED;
   laneB = LANE_B_SEED;
-  mixBytes(key);
-  finishHash(key.length);
+  mixBytes(buf, start, end);
+  finishHash(end - start);
   return hashHi & (LEAVES_PER_SLOT - 1);
 }
 
@@ -276,12 +281,13 @@ export class MerkleLeaves implements LeafHashes {
 
   /**
    * A write of `key`: removes its old entry (if any) and adds the new one (if any); one bucket
-   * hash, and the key part of the two entry hashes mixed once.
+   * hash, and the key part of the two entry hashes mixed once. The key is key[keyStart, end)
+   * (an engine key without its prefix: merkle_store.ts, no view made per write).
    */
-  replace(slot: number, key: Buffer, before: Buffer | undefined, after: Buffer | undefined): void {
+  replace(slot: number, key: Buffer, before: Buffer | undefined, after: Buffer | undefined, keyStart = 0): void {
     if (before === undefined && after === undefined) return;
-    const leaf = leafIndex(slot, keyBucket(key));
-    hashKeyPart(key);
+    const leaf = leafIndex(slot, keyBucketOfRange(key, keyStart, key.length));
+    hashKeyPart(key, keyStart, key.length);
     if (before !== undefined) {
       hashObject(before);
       xorLastHash(this.#leafWords, leaf);

@@ -73,14 +73,15 @@ export class MerkleStore implements WriteObserver {
 
   didWrite(engineKey: Buffer, before: Buffer | undefined, after: Buffer | undefined, afterExpiresAtMs: number, ok: boolean): void {
     const slot = engineKey.readUInt16BE(1);
-    assert((this.#inflight[slot] as number) > 0, 'didWrite without willWrite');
-    this.#inflight[slot] = (this.#inflight[slot] as number) - 1;
+    const inflight = this.#inflight[slot] as number;
+    // if + fail, not assert(cond, msg): node's assert takes rest arguments, an array per write.
+    if (inflight <= 0) assert.fail('didWrite without willWrite');
+    this.#inflight[slot] = inflight - 1;
     if (!ok) {
       this.#dirty[slot] = 1;
       return;
     }
-    const key = engineKey.subarray(DATA_KEY_PREFIX_BYTES);
-    this.leaves.replace(slot, key, before, after);
+    this.leaves.replace(slot, engineKey, before, after, DATA_KEY_PREFIX_BYTES);
     if (afterExpiresAtMs > 0) {
       if (afterExpiresAtMs < (this.#nextExpiryMs[slot] as number)) this.#nextExpiryMs[slot] = afterExpiresAtMs;
       if (afterExpiresAtMs < (this.#scanExpiryMs[slot] as number)) this.#scanExpiryMs[slot] = afterExpiresAtMs;
