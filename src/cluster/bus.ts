@@ -36,7 +36,7 @@
 import assert from 'node:assert';
 import * as net from 'node:net';
 import { backoffDelayMs } from './backoff.js';
-import { BusConnection, newBusStats, type BusAnswer, type BusHandler, type BusStats, type ConnectionOptions, type LogFn, type PayloadWriter } from './connection.js';
+import { BusConnection, newBusStats, type BusAnswer, type BusAnswerListener, type BusHandler, type BusStats, type ConnectionOptions, type LogFn, type PayloadWriter } from './connection.js';
 import { ClusterError } from './errors.js';
 import { FIRST_APP_FRAME_TYPE, MAX_FRAME_TYPE } from './frame.js';
 import { isValidNodeId } from './handshake.js';
@@ -255,6 +255,37 @@ export class ClusterBus {
     const payload = Buffer.allocUnsafe(payloadBytes);
     write(payload, 0, arg);
     this.requestNotify(peer, type, payload, timeoutMs, done);
+  }
+
+  /**
+   * requestNotifyWrite() answered to `listener.busAnswered(token, payload, err, peerId)`
+   * (BusConnection.requestListenWrite) on a ready link: no closure per request; peerId is the id
+   * of the node the link reached (`peer.id` when given, as the link is checked against it).
+   * Otherwise the payload is encoded into a buffer of its own and request()'s promise is told to
+   * the listener, with `peer.id` (or its address) as peerId.
+   */
+  requestListenWrite<A, T>(
+    peer: PeerAddress,
+    type: number,
+    payloadBytes: number,
+    write: PayloadWriter<A>,
+    arg: A,
+    timeoutMs: number,
+    listener: BusAnswerListener<T>,
+    token: T,
+  ): void {
+    const link = this.#linkOf(peer);
+    if (link?.state === 'ready' && link.conn && (peer.id === undefined || link.conn.peer.id === peer.id)) {
+      link.conn.requestListenWrite(type, payloadBytes, write, arg, timeoutMs, listener, token);
+      return;
+    }
+    const payload = Buffer.allocUnsafe(payloadBytes);
+    write(payload, 0, arg);
+    const peerId = peer.id ?? addrKey(peer.host, peer.port);
+    this.#requestConnecting(peer, type, payload, timeoutMs).then(
+      (p) => listener.busAnswered(token, p, undefined, peerId),
+      (err: unknown) => listener.busAnswered(token, undefined, err instanceof Error ? err : new Error(String(err)), peerId),
+    );
   }
 
   /** The link to `peer`'s address, if any (#linkById first when the peer names its node). */

@@ -125,6 +125,9 @@ interface Pending {
   reject(err: Error): void;
   /** requestNotify(): the caller's callback (resolve and reject are IGNORE). */
   notify: BusAnswer | null;
+  /** requestListenWrite(): the caller's listener and its token (resolve and reject are IGNORE, notify null). */
+  listener: BusAnswerListener<unknown> | null;
+  token: unknown;
   /** performance.now() after which the request times out. */
   deadlineMs: number;
   type: number;
@@ -139,6 +142,17 @@ interface Pending {
 export type BusAnswer = (payload: Buffer | undefined, err?: Error) => void;
 
 /**
+ * A request's answer told to an object (requestListenWrite) instead of a callback: `busAnswered`
+ * gets the token the request was made with, the response payload or the error (as BusAnswer),
+ * and the id of the node the request went to. One listener serves every request of its kind, so
+ * a request makes no closure (the replica read of every GET of a cluster: the fsm is the token).
+ * Called once, never synchronously from the request call itself.
+ */
+export interface BusAnswerListener<T> {
+  busAnswered(token: T, payload: Buffer | undefined, err: Error | undefined, peerId: string): void;
+}
+
+/**
  * Writes a request's payload of a size known beforehand at `at` of `out` (requestNotifyWrite):
  * the payload is encoded into the outbound batch itself, with no buffer of its own and no copy.
  * `arg` is what to encode (a function and an argument, not a closure per request).
@@ -147,27 +161,32 @@ export type PayloadWriter<A> = (out: Buffer, at: number, arg: A) => void;
 
 const IGNORE = (): void => undefined;
 
-/** Settles `p` with a response. A callback that throws is a bug of its owner: logged, never into the frame loop. */
-function answer(p: Pending, payload: Buffer, log: LogFn): void {
-  if (p.notify === null) {
+/**
+ * Settles `p` (a request to node `peerId`) with a response. A callback that throws is a bug of its
+ * owner: logged, never into the frame loop.
+ */
+function answer(p: Pending, payload: Buffer, log: LogFn, peerId: string): void {
+  if (p.notify === null && p.listener === null) {
     p.resolve(payload);
     return;
   }
   try {
-    p.notify(payload, undefined);
+    if (p.listener !== null) p.listener.busAnswered(p.token, payload, undefined, peerId);
+    else p.notify!(payload, undefined);
   } catch (bug) {
     log('error', `cluster bus: a request's answer callback threw: ${String(bug)}`);
   }
 }
 
 /** Settles `p` with an error (see answer). */
-function fail(p: Pending, err: Error, log: LogFn): void {
-  if (p.notify === null) {
+function fail(p: Pending, err: Error, log: LogFn, peerId: string): void {
+  if (p.notify === null && p.listener === null) {
     p.reject(err);
     return;
   }
   try {
-    p.notify(undefined, err);
+    if (p.listener !== null) p.listener.busAnswered(p.token, undefined, err, peerId);
+    else p.notify!(undefined, err);
   } catch (bug) {
     log('error', `cluster bus: a request's answer callback threw: ${String(bug)}`);
   }
@@ -366,7 +385,7 @@ export class BusConnection {
     const id = this.#allocateId();
     const deadlineMs = performance.now() + timeoutMs;
     return new Promise<Buffer>((resolve, reject) => {
-      this.#pending.add({ id, resolve, reject, notify: null, deadlineMs, type, timeoutMs });
+      this.#pending.add({ id, resolve, reject, notify: null, listener: null, token: undefined, deadlineMs, type, timeoutMs });
       if (deadlineMs < this.#deadlineTimerAtMs) this.#armDeadlineTimer(deadlineMs);
       this.#write(type, id, payload);
     });
@@ -378,15 +397,16 @@ export class BusConnection {
    * No promise and no closure per request: the replica read of every GET of a cluster.
    */
   requestNotify(type: number, payload: Buffer, timeoutMs: number, done: BusAnswer): void {
-    const id = this.#startNotify(type, payload.length, timeoutMs, done);
+    const id = this.#startNotify(type, payload.length, timeoutMs, done, null, undefined);
     if (id >= 0) this.#write(type, id, payload);
   }
 
   /**
-   * The checks and the pending entry of a notify-form request of payloadBytes: its request id,
-   * or -1 when it cannot be sent (done then gets the error on a microtask).
+   * The checks and the pending entry of a notify-form request of payloadBytes, answered to `done`
+   * or else to `listener` with `token`: its request id, or -1 when it cannot be sent (the error is
+   * then delivered on a microtask).
    */
-  #startNotify(type: number, payloadBytes: number, timeoutMs: number, done: BusAnswer): number {
+  #startNotify(type: number, payloadBytes: number, timeoutMs: number, done: BusAnswer | null, listener: BusAnswerListener<unknown> | null, token: unknown): number {
     if (!(type >= FIRST_APP_FRAME_TYPE && type <= 0xff)) assert.fail(`application frame type must be in [0x10, 0xff], got ${type}`);
     if (!(timeoutMs > 0)) assert.fail('timeoutMs must be positive');
     let err: Error | undefined;
@@ -400,12 +420,13 @@ export class BusConnection {
     }
     if (err !== undefined) {
       const e = err;
-      queueMicrotask(() => done(undefined, e));
+      const peerId = this.peer.id;
+      queueMicrotask(() => (listener !== null ? listener.busAnswered(token, undefined, e, peerId) : done!(undefined, e)));
       return -1;
     }
     const id = this.#allocateId();
     const deadlineMs = performance.now() + timeoutMs;
-    this.#pending.add({ id, resolve: IGNORE, reject: IGNORE, notify: done, deadlineMs, type, timeoutMs });
+    this.#pending.add({ id, resolve: IGNORE, reject: IGNORE, notify: done, listener, token, deadlineMs, type, timeoutMs });
     if (deadlineMs < this.#deadlineTimerAtMs) this.#armDeadlineTimer(deadlineMs);
     return id;
   }
@@ -418,8 +439,22 @@ export class BusConnection {
    */
   requestNotifyWrite<A>(type: number, payloadBytes: number, write: PayloadWriter<A>, arg: A, timeoutMs: number, done: BusAnswer): void {
     if (!(Number.isInteger(payloadBytes) && payloadBytes >= 0)) assert.fail(`bad payload size ${payloadBytes}`);
-    const id = this.#startNotify(type, payloadBytes, timeoutMs, done);
-    if (id < 0) return;
+    const id = this.#startNotify(type, payloadBytes, timeoutMs, done, null, undefined);
+    if (id >= 0) this.#writeWith(type, id, payloadBytes, write, arg);
+  }
+
+  /**
+   * requestNotifyWrite() answered to `listener.busAnswered(token, ...)` (BusAnswerListener) instead
+   * of a callback: the same checks, answers and errors, and no closure per request.
+   */
+  requestListenWrite<A, T>(type: number, payloadBytes: number, write: PayloadWriter<A>, arg: A, timeoutMs: number, listener: BusAnswerListener<T>, token: T): void {
+    if (!(Number.isInteger(payloadBytes) && payloadBytes >= 0)) assert.fail(`bad payload size ${payloadBytes}`);
+    const id = this.#startNotify(type, payloadBytes, timeoutMs, null, listener as BusAnswerListener<unknown>, token);
+    if (id >= 0) this.#writeWith(type, id, payloadBytes, write, arg);
+  }
+
+  /** Queues the frame of request `id` whose payload `write` encodes (requestNotifyWrite, requestListenWrite). */
+  #writeWith<A>(type: number, id: number, payloadBytes: number, write: PayloadWriter<A>, arg: A): void {
     if (payloadBytes > MAX_COPIED_PAYLOAD_BYTES) {
       const payload = Buffer.allocUnsafe(payloadBytes);
       write(payload, 0, arg);
@@ -457,7 +492,7 @@ export class BusConnection {
       if (p.deadlineMs <= now) {
         this.#pending.take(p.id);
         this.#opts.stats.requestTimeouts++;
-        fail(p, new ClusterError('ERR_BUS_TIMEOUT', `${this.peer.id}: no response to type 0x${p.type.toString(16)} in ${p.timeoutMs} ms`), this.#opts.log);
+        fail(p, new ClusterError('ERR_BUS_TIMEOUT', `${this.peer.id}: no response to type 0x${p.type.toString(16)} in ${p.timeoutMs} ms`), this.#opts.log, this.peer.id);
       } else if (p.deadlineMs < next) next = p.deadlineMs;
     }
     if (next !== Number.POSITIVE_INFINITY && !this.#closed) this.#armDeadlineTimer(next);
@@ -511,7 +546,7 @@ export class BusConnection {
     this.#disarmDeadlineTimer();
     const pending = this.#pending.entries();
     this.#pending.clear();
-    for (const p of pending) fail(p, reason, this.#opts.log);
+    for (const p of pending) fail(p, reason, this.#opts.log, this.peer.id);
     const listeners = this.#closeListeners;
     this.#closeListeners = [];
     for (const l of listeners) l(reason);
@@ -625,8 +660,8 @@ export class BusConnection {
       }
       // Nothing left to time out: no timer may keep the process alive for a finished request.
       if (this.#pending.size === 0) this.#disarmDeadlineTimer();
-      if (f.type === FrameType.RESPONSE) answer(p, f.payload, this.#opts.log);
-      else fail(p, decodeErrorPayload(f.payload), this.#opts.log);
+      if (f.type === FrameType.RESPONSE) answer(p, f.payload, this.#opts.log, this.peer.id);
+      else fail(p, decodeErrorPayload(f.payload), this.#opts.log, this.peer.id);
       return;
     }
     if (f.type < FIRST_APP_FRAME_TYPE) {

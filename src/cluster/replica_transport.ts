@@ -27,8 +27,10 @@ import {
   ReplicaCallError,
   ReplicaUnreachableError,
   decodeReplicaAnswer,
+  settleReplicaGetBytes,
   settleReplicaPut,
-  type ReplicaGetBytesDone,
+  type ReplicaGetBytesCallback,
+  type ReplicaGetBytesListener,
   type ReplicaGetDone,
   type ReplicaPutCallback,
   type ReplicaPutDone,
@@ -39,6 +41,7 @@ import {
 } from '../coordinator/replica_transport.js';
 import { KeyspaceError, type KeyspaceErrorCode } from '../server/keyspace.js';
 import type { ClusterBus, PeerAddress } from './bus.js';
+import type { BusAnswerListener } from './connection.js';
 import { ClusterError, RemoteError } from './errors.js';
 import { decodeErrorPayload, encodeErrorPayload } from './connection.js';
 import {
@@ -233,28 +236,37 @@ export class BusReplicaTransport implements ReplicaTransport {
     );
   }
 
-  /** replicaGetNotify without the decode: the answer's bytes as the bus delivered them (get_fsm compares them first). */
-  replicaGetBytesNotify(node: string, key: Buffer, opts: { readonly timeoutMs: number }, done: ReplicaGetBytesDone): void {
+  /**
+   * replicaGetNotify without the decode: the answer's bytes as the bus delivered them (get_fsm
+   * compares them first). A listener (get_fsm) goes to the bus as the token of one shared bus
+   * listener (GET_ANSWERS): no closure per read, the transport's nor the caller's.
+   */
+  replicaGetBytesNotify(node: string, key: Buffer, opts: { readonly timeoutMs: number }, done: ReplicaGetBytesCallback): void {
     const peer = this.#peer(node);
     if (peer === undefined) {
       const err = unknownNode(node);
-      queueMicrotask(() => done(undefined, err));
+      queueMicrotask(() => settleReplicaGetBytes(done, node, undefined, err));
       return;
     }
     const timeoutMs = Math.max(1, Math.round(opts.timeoutMs));
+    if (typeof done !== 'function' && typeof this.bus.requestListenWrite === 'function') {
+      // The key written straight into the outbound frame batch, the answer to `done` itself.
+      this.bus.requestListenWrite(peer, ReplicaMessageType.REPLICA_GET, replicaGetBytes(key), writeReplicaGet, key, timeoutMs, GET_ANSWERS, done);
+      return;
+    }
     if (typeof this.bus.requestNotifyWrite === 'function') {
       // The bus's callback form, the key written straight into the outbound frame batch: one
       // closure per read, no promise, no payload buffer.
       this.bus.requestNotifyWrite(peer, ReplicaMessageType.REPLICA_GET, replicaGetBytes(key), writeReplicaGet, key, timeoutMs, (bytes, err) => {
-        if (err === undefined) done(bytes);
-        else done(undefined, mapCallError(node, err));
+        if (err === undefined) settleReplicaGetBytes(done, node, bytes, undefined);
+        else settleReplicaGetBytes(done, node, undefined, mapCallError(node, err));
       });
       return;
     }
-    // A bus without it (a stand-in in benchmarks and tests).
+    // A bus without either (a stand-in in benchmarks and tests).
     this.bus.request(peer, ReplicaMessageType.REPLICA_GET, encodeReplicaGet(key), timeoutMs).then(
-      (bytes) => done(bytes),
-      (err: unknown) => done(undefined, mapCallError(node, err)),
+      (bytes) => settleReplicaGetBytes(done, node, bytes, undefined),
+      (err: unknown) => settleReplicaGetBytes(done, node, undefined, mapCallError(node, err)),
     );
   }
 
@@ -298,6 +310,18 @@ function sameEntries(a: readonly ReplicaPutEntry[], b: readonly ReplicaPutEntry[
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;
 }
+
+/**
+ * The bus listener of every replica read made with a ReplicaGetBytesListener (the token): the
+ * answer goes to it with the node the read went to (the link's node: the one asked, since a link
+ * is used only when its node is the one the request names), an error mapped as for every call.
+ */
+const GET_ANSWERS: BusAnswerListener<ReplicaGetBytesListener> = {
+  busAnswered(listener, payload, err, node) {
+    if (err === undefined) listener.replicaGetBytesDone(node, payload, undefined);
+    else listener.replicaGetBytesDone(node, undefined, mapCallError(node, err));
+  },
+};
 
 function unknownNode(node: string): ReplicaUnreachableError {
   return new ReplicaUnreachableError(node, `node ${node} is not in the membership table`);

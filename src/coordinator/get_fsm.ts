@@ -30,7 +30,7 @@ import { decodeObject, EMPTY_OBJECT, type VersionedObject, type WriteOptions } f
 import { plainValueView } from './object_plain_write.js';
 import { QuorumTally, resolveQuorum, type QuorumSpec, type QuorumTarget } from './quorum.js';
 import { reconcileLists, type Reconciled } from './read_repair.js';
-import { decodeReplicaAnswer, replicaGetThen, type ReplicaTransport } from './replica_transport.js';
+import { decodeReplicaAnswer, replicaGetThen, type ReplicaGetBytesListener, type ReplicaTransport } from './replica_transport.js';
 import type { Ring } from './ring.js';
 import type { LogFn } from '../server/logger.js';
 
@@ -124,7 +124,7 @@ export function runGetValue(env: GetEnv, req: GetRequest): Promise<ReadValue> {
  * One read's state, as one object (fields and methods, no closure per step): the tally, the
  * answers in arrival order, how far the asking went, and its place in the deadline queue.
  */
-class GetFsm implements DeadlineEntry {
+class GetFsm implements DeadlineEntry, ReplicaGetBytesListener {
   deadlineAtMs = 0;
   deadlineSlot = -1;
   #deadline = 0;
@@ -300,6 +300,16 @@ class GetFsm implements DeadlineEntry {
     this.#onAnswer(id, undefined);
   }
 
+  /** A remote read asked by #ask ended (the transport's listener form): bytes, or undefined and the error. */
+  replicaGetBytesDone(node: string, bytes: Buffer | undefined, err: unknown): void {
+    this.env.background.end();
+    try {
+      this.#onRemoteBytes(node, bytes, err);
+    } catch (bug) {
+      this.env.log('error', `get_fsm: answer of ${node} not handled: ${String(bug)}`);
+    }
+  }
+
   /** A remote replica's answer as bytes: this node's own object when they are its stored bytes. */
   #onRemoteBytes(id: string, bytes: Buffer | undefined, err: unknown): void {
     if (bytes === undefined) {
@@ -331,14 +341,8 @@ class GetFsm implements DeadlineEntry {
       if (env.transport.replicaGetBytesNotify !== undefined) {
         // The answer as bytes: equal to this node's stored bytes (replicas in sync, the usual
         // read) it is this node's object, already decoded; only a differing answer is decoded.
-        env.transport.replicaGetBytesNotify(id, req.key, opts, (bytes, err) => {
-          env.background.end();
-          try {
-            this.#onRemoteBytes(id, bytes, err);
-          } catch (bug) {
-            env.log('error', `get_fsm: answer of ${id} not handled: ${String(bug)}`);
-          }
-        });
+        // This fsm is the callback (replicaGetBytesDone), not a closure per asked replica.
+        env.transport.replicaGetBytesNotify(id, req.key, opts, this);
         return;
       }
       // A callback, not a promise chain (replicaGetThen): one per remote read of every GET.

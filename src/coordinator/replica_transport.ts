@@ -61,6 +61,24 @@ export type ReplicaGetDone = (obj: VersionedObject | undefined, err?: unknown) =
 /** How a replica get ends when answered as bytes: the object bytes the replica sent, or undefined and the error. */
 export type ReplicaGetBytesDone = (bytes: Buffer | undefined, err?: unknown) => void;
 
+/**
+ * ReplicaGetBytesDone as an object: `replicaGetBytesDone(node, bytes, err)` is called instead of a
+ * closure made per asked replica (every GET of a cluster asks at least one other replica; the
+ * closure, and the transport's own one around it, were allocated per read).
+ */
+export interface ReplicaGetBytesListener {
+  replicaGetBytesDone(node: string, bytes: Buffer | undefined, err: unknown): void;
+}
+
+/** Either form of a replica get's callback (replicaGetBytesNotify takes both). */
+export type ReplicaGetBytesCallback = ReplicaGetBytesDone | ReplicaGetBytesListener;
+
+/** Calls `done` for the get from `node`, in whichever form it was given. */
+export function settleReplicaGetBytes(done: ReplicaGetBytesCallback, node: string, bytes: Buffer | undefined, err: unknown): void {
+  if (typeof done === 'function') done(bytes, err);
+  else done.replicaGetBytesDone(node, bytes, err);
+}
+
 /** How a replica put ends: undefined when it is durable on the replica, else the error. */
 export type ReplicaPutDone = (err: unknown) => void;
 
@@ -113,9 +131,10 @@ export interface ReplicaTransport {
    * not decoded; the caller decodes them with decodeReplicaAnswer). A read compares them with its
    * own replica's stored bytes and decodes only an answer that differs: a replica answers with
    * its stored bytes, and replicas in sync store identical bytes, so the usual answer needs no
-   * decode. `done` runs exactly once, never synchronously; the bytes are the caller's to keep.
+   * decode. `done` runs exactly once, never synchronously, in either form (settleReplicaGetBytes:
+   * bytes undefined with the error); the bytes are the caller's to keep.
    */
-  replicaGetBytesNotify?(node: string, key: Buffer, opts: { readonly timeoutMs: number }, done: ReplicaGetBytesDone): void;
+  replicaGetBytesNotify?(node: string, key: Buffer, opts: { readonly timeoutMs: number }, done: ReplicaGetBytesCallback): void;
   /** Forward a client write to a node that can coordinate it; resolves with its result. */
   forwardWrite(node: string, req: WriteRequestWire, opts: { readonly timeoutMs: number }): Promise<WriteResult>;
 }

@@ -559,3 +559,74 @@ t.test('requestNotifyWrite: the payload written into the outbound batch, answere
   t.notOk(tooBig.sync, 'and not synchronously');
   t.equal((await call(Buffer.from('after'))).payload?.toString(), 'after', 'the connection still answers');
 });
+
+t.test('requestListenWrite: answered to one listener with the token and the node, as requestNotifyWrite is', async (t) => {
+  const FAILS = 0x7e;
+  const b = await startBus(t, { nodeId: 'node-b' }, (bus) => {
+    bus.handle(ECHO, (p) => Buffer.from(p));
+    bus.handle(FAILS, () => {
+      throw Object.assign(new Error('no such thing'), { code: 'ENOTHING' });
+    });
+  });
+  const a = await startBus(t, { nodeId: 'node-a', limits: { maxFrameBytes: 1 << 20 } });
+  const at = { ...addr(b), id: 'node-b' };
+  const fill = (out: Buffer, pos: number, src: Buffer): void => void out.set(src, pos);
+  interface Answer {
+    token: number;
+    payload: Buffer | undefined;
+    err: Error | undefined;
+    peerId: string;
+    sync: boolean;
+  }
+  const waiting = new Map<number, (a: Answer) => void>();
+  let returned = true;
+  let calls = 0;
+  // One listener for every request; the token tells them apart.
+  const listener = {
+    busAnswered(token: number, payload: Buffer | undefined, err: Error | undefined, peerId: string): void {
+      calls++;
+      waiting.get(token)!({ token, payload, err, peerId, sync: !returned });
+      waiting.delete(token);
+    },
+  };
+  let nextToken = 0;
+  const call = (src: Buffer, bytes = src.length, type = ECHO) =>
+    new Promise<Answer>((resolve) => {
+      const token = nextToken++;
+      waiting.set(token, resolve);
+      returned = false;
+      a.requestListenWrite(at, type, bytes, fill, src, 2000, listener, token);
+      returned = true;
+    });
+  // The first call dials (the payload is encoded into a buffer of its own), the next take the ready link.
+  for (const i of [1, 2, 3]) {
+    const r = await call(Buffer.from(`payload ${i}`));
+    t.equal(r.payload?.toString(), `payload ${i}`, `answer ${i}`);
+    t.equal(r.err, undefined);
+    t.equal(r.peerId, 'node-b', 'the node asked');
+    t.notOk(r.sync, 'not called synchronously');
+  }
+  const mixed = await Promise.all(
+    Array.from({ length: 50 }, (_, i) =>
+      i % 2 === 0 ? call(Buffer.from(`w${i}`)).then((r) => `${r.token}:${r.payload?.toString()}`) : a.request(at, ECHO, Buffer.from(`r${i}`), 2000).then(String),
+    ),
+  );
+  t.same(
+    mixed,
+    Array.from({ length: 50 }, (_, i) => (i % 2 === 0 ? `${3 + i / 2}:w${i}` : `r${i}`)),
+    'each answer goes with its own token and payload',
+  );
+  const remote = await call(Buffer.from('x'), 1, FAILS);
+  t.equal(remote.payload, undefined);
+  t.equal((remote.err as RemoteError | undefined)?.remoteCode, 'ENOTHING', 'a handler error arrives as the error');
+  t.equal(remote.peerId, 'node-b');
+  const big = Buffer.alloc(40 * 1024, 7);
+  t.same((await call(big)).payload, big, 'a payload over the copied size goes as its own buffer');
+  const tooBig = await call(Buffer.alloc(0), 2 << 20);
+  t.equal((tooBig.err as ClusterError | undefined)?.code, 'ERR_FRAME_TOO_LARGE', 'an oversize payload fails before anything is written');
+  t.notOk(tooBig.sync, 'and not synchronously');
+  t.equal(tooBig.peerId, 'node-b');
+  t.equal((await call(Buffer.from('after'))).payload?.toString(), 'after', 'the connection still answers');
+  t.equal(calls, nextToken, 'one answer per request');
+  t.equal(waiting.size, 0);
+});

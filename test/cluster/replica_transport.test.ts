@@ -160,6 +160,21 @@ t.test('two nodes over the real bus: forwarded writes, replica reads, unreachabl
     if (A.ring().preflist(keySlot(absent))[0] === B.selfId) break;
   }
   t.equal((await A.coordinator.get(absent)).siblings.length, 0, 'an absent key reads as the empty object over the bus');
+  // The bytes form, with a listener (get_fsm) or a function: the stored bytes as they are, the
+  // listener told which node answered; failures mapped as for replicaGet.
+  const bytesOf = (tr: BusReplicaTransport, node: string, k: Buffer, form: 'listener' | 'function') =>
+    new Promise<{ node: string; bytes: Buffer | undefined; err: unknown }>((resolve) => {
+      if (form === 'function') tr.replicaGetBytesNotify(node, k, { timeoutMs: 2000 }, (bytes, err) => resolve({ node, bytes, err }));
+      else tr.replicaGetBytesNotify(node, k, { timeoutMs: 2000 }, { replicaGetBytesDone: (n, bytes, err) => resolve({ node: n, bytes, err }) });
+    });
+  const byBytes = new BusReplicaTransport(getBus, () => ({ host: '127.0.0.1', busPort: bb! }));
+  const stored = encodeObject(await b.ks.readObject(key));
+  for (const form of ['function', 'listener', 'listener'] as const) {
+    const r = await bytesOf(byBytes, B.selfId, key, form);
+    t.same([r.node, r.bytes, r.err], [B.selfId, stored, undefined], `replicaGetBytesNotify (${form}): the stored bytes`);
+  }
+  const noNode = await bytesOf(new BusReplicaTransport(getBus, () => undefined), 'nobody', key, 'listener');
+  t.ok(noNode.err instanceof ReplicaUnreachableError && noNode.node === 'nobody' && noNode.bytes === undefined, 'listener, unknown node: unreachable');
 
   // Replica puts made in one turn go to a peer as ONE REPLICA_PUT_BATCH; B merges them with one
   // engine write and answers per entry: a key over max-key-bytes fails alone.
@@ -197,6 +212,8 @@ t.test('two nodes over the real bus: forwarded writes, replica reads, unreachabl
   t.teardown(() => wrongSecret.close());
   const intruder = new BusReplicaTransport(wrongSecret, () => ({ host: '127.0.0.1', busPort: bb! }));
   await t.rejects(intruder.replicaGet(B.selfId, key, { timeoutMs: 2000 }), ReplicaUnreachableError, 'a wrong secret cannot read a replica');
+  const refused = await bytesOf(toClosed, 'ghost', key, 'listener');
+  t.ok(refused.err instanceof ReplicaUnreachableError && refused.node === 'ghost', 'listener, refused connection: unreachable');
   // A put alone in its turn (the bus's callback form) fails as a batched one does.
   await t.rejects(lone.replicaPut('nobody', key, obj, { timeoutMs: 100 }), ReplicaUnreachableError, 'lone put, unknown node: unreachable');
   await t.rejects(toClosed.replicaPut('ghost', key, obj, { timeoutMs: 1000 }), ReplicaUnreachableError, 'lone put, refused connection: unreachable');

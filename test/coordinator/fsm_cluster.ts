@@ -11,6 +11,7 @@ import { decodeObject, encodeObject, type VersionedObject } from '../../src/coor
 import {
   ReplicaCallError,
   ReplicaUnreachableError,
+  settleReplicaGetBytes,
   settleReplicaPut,
   type ReplicaPutOptions,
   type ReplicaTransport,
@@ -177,8 +178,8 @@ export class MemNet {
               // A truncated object: decodeObject refuses it.
               return this.corruptGetsFrom.has(node) ? bytes.subarray(0, bytes.length - 1) : bytes;
             }).then(
-              (bytes) => done(bytes),
-              (err: unknown) => done(undefined, err),
+              (bytes) => settleReplicaGetBytes(done, node, bytes, undefined),
+              (err: unknown) => settleReplicaGetBytes(done, node, undefined, err),
             );
           },
         };
