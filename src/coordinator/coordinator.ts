@@ -323,7 +323,7 @@ export class Coordinator {
       const route = writeCoordinator(ring, slot, this.self, this.#o.isUp);
       if (route.kind === 'local') {
         this.stats.puts++;
-        return runPut(this.#env(ring), {
+        return runPut(this.#writeEnv(ring), {
           key: req.key,
           slot,
           value: req.value,
@@ -381,6 +381,16 @@ export class Coordinator {
     const env = this.buildEnv(ring, wo);
     this.#lastEnv = env;
     return env;
+  }
+
+  /**
+   * #env for a write: put_fsm takes no merge options (the keyspace applies its own), so the last
+   * env serves while the ring is the same, without reading the merge options (three config reads
+   * and an object per call, every SET of a cluster); a read re-checks them before using it.
+   */
+  #writeEnv(ring: Ring): ReturnType<Coordinator['buildEnv']> {
+    const last = this.#lastEnv;
+    return last !== undefined && last.ring === ring ? last : this.#env(ring);
   }
 
   /** What put_fsm and get_fsm get, one object per ring and merge options. */

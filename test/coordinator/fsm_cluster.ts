@@ -250,6 +250,8 @@ export async function startCluster(
     dcReplication?: ReadonlyMap<string, number>;
     /** Replica gets answered as bytes (MemNet getsAsBytes). */
     getsAsBytes?: boolean;
+    /** What node `id`'s Coordinator is given as its keyspace (e.g. a proxy counting calls); default the keyspace. */
+    coordinatorKeyspace?: (id: string, ks: Keyspace) => Keyspace;
   },
 ): Promise<TestCluster> {
   const root = await fsp.mkdtemp(path.join(os.tmpdir(), 'ringkv-fsm-'));
@@ -314,7 +316,7 @@ export async function startCluster(
       self: id,
       ring: () => provider.current(),
       isUp: net.isUp(id),
-      keyspace: cluster.keyspace(id),
+      keyspace: opts.coordinatorKeyspace?.(id, cluster.keyspace(id)) ?? cluster.keyspace(id),
       transport: net.transportFor(id),
       settings: () => cluster.settings,
       log: (l, m) => logs.push(`${id.slice(0, 6)} ${l} ${m}`),

@@ -7,6 +7,7 @@
 import t from 'tap';
 import { encodeObject } from '../../src/coordinator/object.js';
 import { keySlot } from '../../src/coordinator/slot.js';
+import type { Keyspace } from '../../src/server/keyspace.js';
 import { startCluster, values } from './fsm_cluster.js';
 
 const set = (v: string, expiresAtMs = 0) => ({ value: Buffer.from(v), expiresAtMs });
@@ -75,4 +76,42 @@ t.test('a fallback gets the bytes with the hint: stored for the down primary', a
   t.same(values(await c.keyspace(fallback).readObject(key)), ['hinted'], 'the fallback merged the hinted copy (no onHint here)');
   t.same(encodeObject(await c.keyspace(fallback).readObject(key)), encodeObject(stored), 'the same bytes');
   t.equal(c.node(fallback).stats.hintedPutsReceived, 1, 'as a hinted put');
+});
+
+t.test('a write does not read the merge options; a read reads them, and a change applies at once', async (t) => {
+  let optionReads = 0;
+  let maxSiblings = 25;
+  // The coordinator's view of its keyspace counts its writeOptions() calls and sets max-siblings
+  // (the keyspace's own calls, on itself, are neither counted nor changed).
+  const counting = (_id: string, ks: Keyspace): Keyspace =>
+    new Proxy(ks, {
+      get(target, prop) {
+        if (prop === 'writeOptions') {
+          return () => {
+            optionReads++;
+            return { ...target.writeOptions(), maxSiblings };
+          };
+        }
+        const v: unknown = Reflect.get(target, prop, target);
+        return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+      },
+    });
+  const c = await startCluster(t, { nodes: 3, n: 3, getsAsBytes: true, coordinatorKeyspace: counting });
+  const [a, b, d] = c.ids as [string, string, string];
+  const key = Buffer.from('options-key');
+  await c.node(a).put(key, set('first'));
+  await c.idle();
+  optionReads = 0;
+  for (let i = 0; i < 5; i++) await c.node(a).put(key, set(`v${i}`));
+  await c.idle();
+  t.equal(optionReads, 0, 'writes on the same ring read no merge options');
+  t.same(values(await c.node(a).get(key)), ['v4']);
+  t.equal(optionReads, 1, 'a read reads them');
+  // Two concurrent writes from the other nodes: two siblings, which max-siblings caps.
+  await Promise.all([c.node(b).put(key, set('x'), { w: 1 }), c.node(d).put(key, set('y'), { w: 1 })]);
+  await c.idle();
+  t.same(values(await c.node(a).get(key)), ['x', 'y']);
+  await c.node(a).put(Buffer.from('another-key'), set('z'));
+  maxSiblings = 1;
+  t.equal(values(await c.node(a).get(key)).length, 1, 'max-siblings lowered after a write: the next read merges with it');
 });
