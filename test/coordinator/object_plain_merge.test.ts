@@ -14,6 +14,7 @@ import {
   type VersionedObject,
   type WriteOptions,
 } from '../../src/coordinator/object.js';
+import { damageArb, damaged, decodes } from './object_damage.js';
 import { plainMergeResult } from '../../src/coordinator/object_plain_merge.js';
 import { isPlainObjectBytes, type PlainWrite } from '../../src/coordinator/object_plain_write.js';
 
@@ -142,33 +143,16 @@ t.test('bytes decodeObject rejects are declined, on either side', (t) => {
     fc.property(
       pairArb,
       fc.boolean(),
-      fc.oneof(
-        fc.record({ op: fc.constant('flip' as const), at: fc.nat(), byte: fc.nat(255) }),
-        fc.record({ op: fc.constant('cut' as const), at: fc.nat(), byte: fc.constant(0) }),
-        fc.record({ op: fc.constant('append' as const), at: fc.constant(0), byte: fc.nat(255) }),
-      ),
+      damageArb,
       ({ stored, incoming }, damageIncoming, damage) => {
         const s = stored === undefined ? undefined : encodeObject(stored);
         const i = encodeObject(incoming);
         const good = damageIncoming || s === undefined ? i : s;
-        let bad: Buffer;
-        if (damage.op === 'flip') {
-          bad = Buffer.from(good);
-          bad[damage.at % bad.length] = damage.byte;
-        } else if (damage.op === 'cut') {
-          bad = good.subarray(0, damage.at % good.length);
-        } else {
-          bad = Buffer.concat([good, Buffer.from([damage.byte])]);
-        }
-        let decodes = true;
-        try {
-          decodeObject(bad);
-        } catch {
-          decodes = false;
-        }
+        const bad = damaged(good, damage);
+        const decodesBad = decodes(bad);
         const [ss, ii] = good === i ? [s, bad] : [bad, i];
-        if (good === i && isPlainObjectBytes(bad) && !decodes) throw new Error(`isPlainObjectBytes accepted corrupt bytes ${bad.toString('hex')}`);
-        if (!decodes) {
+        if (good === i && isPlainObjectBytes(bad) && !decodesBad) throw new Error(`isPlainObjectBytes accepted corrupt bytes ${bad.toString('hex')}`);
+        if (!decodesBad) {
           rejected++;
           if (plainMergeResult(ss, ii) !== undefined) throw new Error(`accepted corrupt bytes ${bad.toString('hex')}`);
           return;

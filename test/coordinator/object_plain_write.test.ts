@@ -15,6 +15,7 @@ import {
   type VersionedObject,
   type WriteOptions,
 } from '../../src/coordinator/object.js';
+import { damageArb, damaged, decodes } from './object_damage.js';
 import { plainValueView, plainWriteBytes, type PlainWrite } from '../../src/coordinator/object_plain_write.js';
 
 const ACTORS = ['n1.1', 'n2.1', 'é-node.7', 'z'] as const;
@@ -128,31 +129,14 @@ t.test('bytes decodeObject rejects are declined; damaged bytes it accepts still 
   fc.assert(
     fc.property(
       fc.array(stepArb.map((s) => ({ ...s, actor: 0 })), { minLength: 1, maxLength: 3 }),
-      fc.oneof(
-        fc.record({ op: fc.constant('flip' as const), at: fc.nat(), byte: fc.nat(255) }),
-        fc.record({ op: fc.constant('cut' as const), at: fc.nat(), byte: fc.constant(0) }),
-        fc.record({ op: fc.constant('append' as const), at: fc.constant(0), byte: fc.nat(255) }),
-      ),
+      damageArb,
       writeArb,
       (steps, damage, w) => {
         const good = encodeObject(build(steps));
-        let bad: Buffer;
-        if (damage.op === 'flip') {
-          bad = Buffer.from(good);
-          bad[damage.at % bad.length] = damage.byte;
-        } else if (damage.op === 'cut') {
-          bad = good.subarray(0, damage.at % good.length);
-        } else {
-          bad = Buffer.concat([good, Buffer.from([damage.byte])]);
-        }
-        let decodes = true;
-        try {
-          decodeObject(bad);
-        } catch {
-          decodes = false;
-        }
+        const bad = damaged(good, damage);
+        const decodesBad = decodes(bad);
         const fast = plainWriteBytes(bad, me, w);
-        if (!decodes) {
+        if (!decodesBad) {
           rejected++;
           if (fast !== undefined) throw new Error(`accepted corrupt bytes ${bad.toString('hex')}`);
           return;
