@@ -217,9 +217,9 @@ export class ClusterBus {
    */
   request(peer: PeerAddress, type: number, payload: Buffer, timeoutMs: number): Promise<Buffer> {
     // Fast path: a ready link to the expected node (no extra promise hop per request).
-    const link = this.#linkOf(peer);
-    if (link?.state === 'ready' && link.conn && (peer.id === undefined || link.conn.peer.id === peer.id)) {
-      return link.conn.request(type, payload, timeoutMs);
+    const conn = this.#readyConn(peer);
+    if (conn !== undefined) {
+      return conn.request(type, payload, timeoutMs);
     }
     return this.#requestConnecting(peer, type, payload, timeoutMs);
   }
@@ -230,9 +230,9 @@ export class ClusterBus {
    * the error request() would reject with, once, never synchronously.
    */
   requestNotify(peer: PeerAddress, type: number, payload: Buffer, timeoutMs: number, done: BusAnswer): void {
-    const link = this.#linkOf(peer);
-    if (link?.state === 'ready' && link.conn && (peer.id === undefined || link.conn.peer.id === peer.id)) {
-      link.conn.requestNotify(type, payload, timeoutMs, done);
+    const conn = this.#readyConn(peer);
+    if (conn !== undefined) {
+      conn.requestNotify(type, payload, timeoutMs, done);
       return;
     }
     this.#requestConnecting(peer, type, payload, timeoutMs).then(
@@ -247,9 +247,9 @@ export class ClusterBus {
    * and goes requestNotify()'s way.
    */
   requestNotifyWrite<A>(peer: PeerAddress, type: number, payloadBytes: number, write: PayloadWriter<A>, arg: A, timeoutMs: number, done: BusAnswer): void {
-    const link = this.#linkOf(peer);
-    if (link?.state === 'ready' && link.conn && (peer.id === undefined || link.conn.peer.id === peer.id)) {
-      link.conn.requestNotifyWrite(type, payloadBytes, write, arg, timeoutMs, done);
+    const conn = this.#readyConn(peer);
+    if (conn !== undefined) {
+      conn.requestNotifyWrite(type, payloadBytes, write, arg, timeoutMs, done);
       return;
     }
     const payload = Buffer.allocUnsafe(payloadBytes);
@@ -274,9 +274,9 @@ export class ClusterBus {
     listener: BusAnswerListener<T>,
     token: T,
   ): void {
-    const link = this.#linkOf(peer);
-    if (link?.state === 'ready' && link.conn && (peer.id === undefined || link.conn.peer.id === peer.id)) {
-      link.conn.requestListenWrite(type, payloadBytes, write, arg, timeoutMs, listener, token);
+    const conn = this.#readyConn(peer);
+    if (conn !== undefined) {
+      conn.requestListenWrite(type, payloadBytes, write, arg, timeoutMs, listener, token);
       return;
     }
     const payload = Buffer.allocUnsafe(payloadBytes);
@@ -286,6 +286,13 @@ export class ClusterBus {
       (p) => listener.busAnswered(token, p, undefined, peerId),
       (err: unknown) => listener.busAnswered(token, undefined, err instanceof Error ? err : new Error(String(err)), peerId),
     );
+  }
+
+  /** The connection of a ready link to `peer` (the expected node when it names one), else undefined. */
+  #readyConn(peer: PeerAddress): BusConnection | undefined {
+    const link = this.#linkOf(peer);
+    if (link?.state !== 'ready' || !link.conn || (peer.id !== undefined && link.conn.peer.id !== peer.id)) return undefined;
+    return link.conn;
   }
 
   /** The link to `peer`'s address, if any (#linkById first when the peer names its node). */
