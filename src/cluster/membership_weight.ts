@@ -53,31 +53,49 @@ export function weightChangeFor(me: MemberInfo, wanted: number): Partial<Omit<Me
   return targetWeightOf(me) === wanted ? null : { targetWeight: wanted };
 }
 
-/** Follows the configured `weight` (CONFIG SET) into this node's gossiped record. */
+/** A config that reports its run-time changes (Config.onChange: listeners run inside CONFIG SET). */
+interface ChangeReporting {
+  onChange(listener: (key: string) => void): () => void;
+}
+
+/**
+ * Follows the configured `weight` (CONFIG SET) into this node's gossiped record: at once, inside
+ * the CONFIG SET, when the config reports its changes (so a `ringkv cluster wait` started right
+ * after the reply sees the change in progress, not the ring before it), and every WEIGHT_POLL_MS
+ * (a joining node that comes up, a config without change reports).
+ */
 export class WeightWatcher {
   readonly #timer: NodeJS.Timeout;
+  readonly #unsubscribe: (() => void) | undefined;
   #warned = false;
 
-  constructor(o: { config: ConfigView; table: MembershipTable; updateSelf: (change: Partial<Omit<MemberInfo, 'id'>>) => void; log: LogFn }) {
-    this.#timer = setInterval(() => {
-      const me = o.table.self();
-      const wanted = o.config.getNumber('weight');
-      const change = weightChangeFor(me, wanted);
-      if (change === null) {
-        if (targetWeightOf(me) !== wanted && !this.#warned) {
-          this.#warned = true;
-          o.log('warn', `weight: this node is ${me.state}; weight ${wanted} is not applied`);
-        }
-        return;
-      }
-      this.#warned = false;
-      o.updateSelf(change);
-      o.log('info', `weight: ${me.weight} -> ${wanted}${me.state === 'up' ? ' (slots that change hands are streamed; the weight becomes current when they are)' : ''}`);
-    }, WEIGHT_POLL_MS);
+  constructor(private readonly o: { config: ConfigView & Partial<ChangeReporting>; table: MembershipTable; updateSelf: (change: Partial<Omit<MemberInfo, 'id'>>) => void; log: LogFn }) {
+    this.#timer = setInterval(() => this.#check(), WEIGHT_POLL_MS);
     this.#timer.unref();
+    this.#unsubscribe = o.config.onChange?.((key) => {
+      if (key === 'weight') this.#check();
+    });
+  }
+
+  #check(): void {
+    const o = this.o;
+    const me = o.table.self();
+    const wanted = o.config.getNumber('weight');
+    const change = weightChangeFor(me, wanted);
+    if (change === null) {
+      if (targetWeightOf(me) !== wanted && !this.#warned) {
+        this.#warned = true;
+        o.log('warn', `weight: this node is ${me.state}; weight ${wanted} is not applied`);
+      }
+      return;
+    }
+    this.#warned = false;
+    o.updateSelf(change);
+    o.log('info', `weight: ${me.weight} -> ${wanted}${me.state === 'up' ? ' (slots that change hands are streamed; the weight becomes current when they are)' : ''}`);
   }
 
   close(): void {
     clearInterval(this.#timer);
+    this.#unsubscribe?.();
   }
 }

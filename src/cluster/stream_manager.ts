@@ -321,7 +321,9 @@ export class StreamManager {
       bytesRemainingEstimate: p.slotsStreamed === 0 ? 0 : Math.round((p.bytesStreamed / p.slotsStreamed) * remaining),
       slotsDropped: p.slotsDropped,
       keysDropped: p.keysDropped,
-      ringSlotsMoving: tr?.stats.slotsChanged ?? 0,
+      // The rings as they are now, not as the last tick saw them: a change gossip brought since
+      // (or a CONFIG SET weight) shows at once (`ringkv cluster wait` reads this).
+      ringSlotsMoving: (this.#liveTransition() ?? tr)?.stats.slotsChanged ?? 0,
     };
   }
 

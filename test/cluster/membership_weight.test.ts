@@ -4,7 +4,8 @@
 import t from 'tap';
 import { decodeRecord, encodeRecord } from '../../src/cluster/gossip_codec.js';
 import { deserializeMembership, MembershipTable, serializeMembership, targetWeightOf, weightPending, type MemberInfo, type MemberRecord } from '../../src/cluster/membership.js';
-import { ringMemberOf, weightChangeFor, weightCommitReady } from '../../src/cluster/membership_weight.js';
+import { ringMemberOf, WeightWatcher, weightChangeFor, weightCommitReady } from '../../src/cluster/membership_weight.js';
+import { Config } from '../../src/config/config.js';
 import { ByteReader, ByteWriter } from '../../src/cluster/wire.js';
 import { buildRing } from '../../src/coordinator/ring.js';
 import { RingTransition } from '../../src/coordinator/ring_transition.js';
@@ -92,4 +93,28 @@ t.test('configured weight -> own record change', async (t) => {
   t.same(weightChangeFor(info('a', { state: 'joining' }), 3), { weight: 3, targetWeight: 3 }, 'joining: at once');
   t.equal(weightChangeFor(info('a', { state: 'joining', weight: 3 }), 3), null);
   t.equal(weightChangeFor(info('a', { state: 'leaving' }), 3), null, 'leaving: kept');
+});
+
+t.test('WeightWatcher: CONFIG SET weight changes the own record inside the CONFIG SET, not a poll later', async (t) => {
+  const config = Config.fromOverrides([['weight', '1']]);
+  let me: MemberInfo = info('me');
+  const changes: Array<Partial<MemberInfo>> = [];
+  const table = { self: () => me } as unknown as MembershipTable;
+  const watcher = new WeightWatcher({
+    config,
+    table,
+    updateSelf: (c) => {
+      changes.push(c);
+      me = { ...me, ...c };
+    },
+    log: () => {},
+  });
+  t.teardown(() => watcher.close());
+  t.equal(config.set([['weight', '2']]), undefined, 'CONFIG SET weight 2');
+  t.same(changes, [{ targetWeight: 2 }], 'the target weight is in the record when CONFIG SET returns');
+  t.equal(config.set([['maxclients', '100']]), undefined, 'another key');
+  t.equal(changes.length, 1, 'changes nothing');
+  watcher.close();
+  t.equal(config.set([['weight', '3']]), undefined, 'after close');
+  t.equal(changes.length, 1, 'a closed watcher no longer listens');
 });
