@@ -682,68 +682,29 @@ export class Memtable {
    * (bench/results/storage-perf-notes.md, session 10). The rows are in internal order (the
    * memtable's key order, versions newest first), so SortedLogSource finds them in order and
    * does not sort them; the bytes are copied in write order. The table built is the same.
+   * In one call (tests, tools); the engine takes them in steps (survivors).
    */
   survivorRows(snapshots: readonly number[]): EntryRows {
-    const ri = this.rowI;
-    const rank = this.keyRanks();
-    let kept: Int32Array;
-    /** Output row of kept[i]: the rows go out in internal order, so the worker need not sort them. */
-    let outRow: Int32Array;
-    if (snapshots.length === 0) {
-      // Rows in write order (sequential reads of rows and record buffers, not one cache miss
-      // per field): a row survives when it is its key's newest; it goes out at its key's rank.
-      kept = new Int32Array(this.keyCount);
-      outRow = new Int32Array(this.keyCount);
-      let n = 0;
-      for (let r = 0; r < this.rows; r++) {
-        const id = ri[r * ROW_INTS + ROW_KEY_ID]!;
-        if (this.heads[id] !== r) continue;
-        outRow[n] = rank[id]!;
-        kept[n++] = r;
-      }
-      assert(n === this.keyCount, 'memtable heads disagree with its rows');
-    } else {
-      // Keys in key order, each key's versions newest first: already internal order.
-      const byRank = new Int32Array(this.keyCount);
-      for (let id = 0; id < this.keyCount; id++) byRank[rank[id]!] = id;
-      kept = new Int32Array(this.rows);
-      let n = 0;
-      for (let k = 0; k < this.keyCount; k++) {
-        const id = byRank[k]!;
-        let lastStripe = -1;
-        for (let r = this.heads[id]!; r >= 0; r = ri[r * ROW_INTS + ROW_PREV]!) {
-          const stripe = stripeOf(snapshots, this.rowF[r * ROW_FLOATS + ROW_SEQ]!);
-          if (stripe === lastStripe) continue;
-          lastStripe = stripe;
-          kept[n++] = r;
-        }
-      }
-      kept = kept.subarray(0, n);
-      outRow = new Int32Array(n);
-      for (let i = 0; i < n; i++) outRow[i] = i;
-    }
-    let byteLength = 0;
-    for (let i = 0; i < kept.length; i++) {
-      const at = kept[i]! * ROW_INTS;
-      byteLength += ri[at + ROW_KEY_LEN]! + ri[at + ROW_VAL_LEN]!;
-    }
-    const out = newEntryRows(kept.length, byteLength);
-    const bytes = out.bytes;
-    let pos = 0;
-    for (let i = 0; i < kept.length; i++) {
-      const r = kept[i]!;
-      const at = r * ROW_INTS;
-      const seg = this.segs[ri[at + ROW_SEG]!]!;
-      const keyLen = ri[at + ROW_KEY_LEN]!;
-      const valLen = ri[at + ROW_VAL_LEN]!;
-      const keyOff = pos;
-      pos = copyRange(seg, ri[at + ROW_KEY_OFF]!, keyLen, bytes, pos);
-      const valOff = pos;
-      pos = copyRange(seg, ri[at + ROW_VAL_OFF]!, valLen, bytes, pos);
-      const kind = ri[at + ROW_KIND] === KIND_DELETE ? KIND_DELETE : KIND_PUT;
-      setEntryRow(out, outRow[i]!, keyOff, keyLen, valOff, valLen, kind, this.rowF[r * ROW_FLOATS + ROW_SEQ]!, this.rowF[r * ROW_FLOATS + ROW_TIME]!);
-    }
-    return out;
+    const pick = this.survivors(snapshots);
+    while (!pick.step(Number.MAX_SAFE_INTEGER));
+    return pick.result();
+  }
+
+  /**
+   * survivorRows in bounded steps (SurvivorPick.step), for a memtable that gets no more writes
+   * (an immutable one); iterators may run between the steps.
+   */
+  survivors(snapshots: readonly number[]): SurvivorPick {
+    return new SurvivorPick(snapshots, this.orderedRuns(true), {
+      rowI: this.rowI,
+      rowF: this.rowF,
+      rows: this.rows,
+      heads: this.heads,
+      keyCount: this.keyCount,
+      keyStart: this.keyStart,
+      keyData: this.keyData,
+      segs: this.segs,
+    });
   }
 
   /** Materializes row r (key and value are views into the memtable's buffers). */
@@ -904,23 +865,6 @@ export class Memtable {
     return runs;
   }
 
-  /** Each key id's rank in key order (the runs merged, after one bounded ordering step). */
-  private keyRanks(): Int32Array {
-    const runs = this.orderedRuns(false);
-    const rank = new Int32Array(this.keyCount);
-    const at: number[] = runs.map(() => 0);
-    for (let k = 0; k < this.keyCount; k++) {
-      let best = -1;
-      for (let r = 0; r < runs.length; r++) {
-        if (at[r]! >= runs[r]!.length) continue;
-        if (best < 0 || compareRecords(runs[r]!, at[r]!, runs[best]!, at[best]!, this.keyStart, this.keyData) < 0) best = r;
-      }
-      rank[runs[best]![at[best]!]!] = k;
-      at[best] = at[best]! + ORDER_STRIDE;
-    }
-    return rank;
-  }
-
   /** @internal Order of the keys of order records a[ao] and b[bo] (MemtableIterator). */
   compareOrder(a: Int32Array, ao: number, b: Int32Array, bo: number): number {
     return compareRecords(a, ao, b, bo, this.keyStart, this.keyData);
@@ -1060,5 +1004,189 @@ export class MemtableIterator {
     }
     this.at[this.run]!++;
     this.load();
+  }
+}
+
+/** A memtable's arrays as SurvivorPick reads them (none is written while it runs). */
+interface MemtableArrays {
+  rowI: Int32Array;
+  rowF: Float64Array;
+  rows: number;
+  heads: Int32Array;
+  keyCount: number;
+  keyStart: Int32Array;
+  keyData: Uint8Array;
+  segs: readonly Buffer[];
+}
+
+const PICK_RANK = 0;
+const PICK_KEEP = 1;
+const PICK_COPY = 2;
+const PICK_DONE = 3;
+
+/**
+ * Memtable.survivorRows in steps, each doing at most `units` keys or rows of one stage:
+ *   rank  the sorted runs (held: never written again) merged into each key id's rank;
+ *   keep  the rows that survive picked (in write order with no snapshots: a key's head row;
+ *         with snapshots, keys in rank order and each key's stripes), their bytes summed;
+ *   copy  their keys and values copied, in the order picked, into the output.
+ * In one call the whole of it held the event loop 23-28 ms per 64 MiB flush on the server
+ * (50-100 ms under load): a p99 spike at -P1. The engine yields between steps.
+ */
+export class SurvivorPick {
+  private stage = PICK_RANK;
+  /** Keys ranked (rank), rows or keys scanned (keep), rows copied (copy). */
+  private i = 0;
+  /** Per run, the int32 offset of its next record (rank). */
+  private readonly at: number[];
+  private readonly rank: Int32Array;
+  /** Key ids in key order (with snapshots only). */
+  private readonly byRank: Int32Array;
+  private kept = NO_RECORDS;
+  /** Output row of kept[i]: the rows go out in internal order, so the worker need not sort them. */
+  private outRow = NO_RECORDS;
+  private n = 0;
+  private byteLength = 0;
+  private pos = 0;
+  private out: EntryRows | undefined;
+
+  constructor(
+    private readonly snapshots: readonly number[],
+    private readonly runs: readonly Int32Array[],
+    private readonly m: Readonly<MemtableArrays>,
+  ) {
+    this.at = runs.map(() => 0);
+    this.rank = new Int32Array(m.keyCount);
+    this.byRank = snapshots.length === 0 ? NO_RECORDS : new Int32Array(m.keyCount);
+  }
+
+  /** Does up to `units` keys or rows of work; true when the rows are ready (result). */
+  step(units: number): boolean {
+    if (this.stage === PICK_RANK) this.rankStep(units);
+    else if (this.stage === PICK_KEEP) {
+      if (this.snapshots.length === 0) this.keepHeadsStep(units);
+      else this.keepStripesStep(units);
+    } else if (this.stage === PICK_COPY) this.copyStep(units);
+    return this.stage === PICK_DONE;
+  }
+
+  result(): EntryRows {
+    assert(this.stage === PICK_DONE && this.out !== undefined, 'survivor rows taken before they are ready');
+    return this.out;
+  }
+
+  private rankStep(units: number): void {
+    const { runs, at, rank, byRank } = this;
+    const ks = this.m.keyStart;
+    const d = this.m.keyData;
+    const count = this.m.keyCount;
+    const end = Math.min(count, this.i + units);
+    const byRanks = byRank.length > 0;
+    for (let k = this.i; k < end; k++) {
+      let best = -1;
+      for (let r = 0; r < runs.length; r++) {
+        if (at[r]! >= runs[r]!.length) continue;
+        if (best < 0 || compareRecords(runs[r]!, at[r]!, runs[best]!, at[best]!, ks, d) < 0) best = r;
+      }
+      const id = runs[best]![at[best]!]!;
+      rank[id] = k;
+      if (byRanks) byRank[k] = id;
+      at[best] = at[best]! + ORDER_STRIDE;
+    }
+    this.i = end;
+    if (end < count) return;
+    this.stage = PICK_KEEP;
+    this.i = 0;
+    if (this.snapshots.length === 0) {
+      this.kept = new Int32Array(count);
+      this.outRow = new Int32Array(count);
+    } else {
+      this.kept = new Int32Array(this.m.rows);
+    }
+  }
+
+  /**
+   * No snapshots: rows in write order (sequential reads of rows and record buffers, not one
+   * cache miss per field); a row survives when it is its key's newest and goes out at its
+   * key's rank.
+   */
+  private keepHeadsStep(units: number): void {
+    const { rowI: ri, heads, rows } = this.m;
+    const { kept, outRow, rank } = this;
+    const end = Math.min(rows, this.i + units);
+    let n = this.n;
+    let bytes = this.byteLength;
+    for (let r = this.i; r < end; r++) {
+      const at = r * ROW_INTS;
+      const id = ri[at + ROW_KEY_ID]!;
+      if (heads[id] !== r) continue;
+      outRow[n] = rank[id]!;
+      kept[n++] = r;
+      bytes += ri[at + ROW_KEY_LEN]! + ri[at + ROW_VAL_LEN]!;
+    }
+    this.n = n;
+    this.byteLength = bytes;
+    this.i = end;
+    if (end < rows) return;
+    assert(n === this.m.keyCount, 'memtable heads disagree with its rows');
+    this.startCopy();
+  }
+
+  /** Keys in key order, each key's versions newest first: already internal order. */
+  private keepStripesStep(units: number): void {
+    const { rowI: ri, rowF, heads, keyCount } = this.m;
+    const { kept, byRank, snapshots } = this;
+    const end = Math.min(keyCount, this.i + units);
+    let n = this.n;
+    let bytes = this.byteLength;
+    for (let k = this.i; k < end; k++) {
+      let lastStripe = -1;
+      for (let r = heads[byRank[k]!]!; r >= 0; r = ri[r * ROW_INTS + ROW_PREV]!) {
+        const stripe = stripeOf(snapshots, rowF[r * ROW_FLOATS + ROW_SEQ]!);
+        if (stripe === lastStripe) continue;
+        lastStripe = stripe;
+        kept[n++] = r;
+        bytes += ri[r * ROW_INTS + ROW_KEY_LEN]! + ri[r * ROW_INTS + ROW_VAL_LEN]!;
+      }
+    }
+    this.n = n;
+    this.byteLength = bytes;
+    this.i = end;
+    if (end < keyCount) return;
+    this.kept = kept.subarray(0, n);
+    this.outRow = new Int32Array(n);
+    for (let i = 0; i < n; i++) this.outRow[i] = i;
+    this.startCopy();
+  }
+
+  private startCopy(): void {
+    this.out = newEntryRows(this.n, this.byteLength);
+    this.stage = PICK_COPY;
+    this.i = 0;
+  }
+
+  private copyStep(units: number): void {
+    const { rowI: ri, rowF, segs } = this.m;
+    const { kept, outRow } = this;
+    const out = this.out!;
+    const bytes = out.bytes;
+    const end = Math.min(this.n, this.i + units);
+    let pos = this.pos;
+    for (let i = this.i; i < end; i++) {
+      const r = kept[i]!;
+      const at = r * ROW_INTS;
+      const seg = segs[ri[at + ROW_SEG]!]!;
+      const keyLen = ri[at + ROW_KEY_LEN]!;
+      const valLen = ri[at + ROW_VAL_LEN]!;
+      const keyOff = pos;
+      pos = copyRange(seg, ri[at + ROW_KEY_OFF]!, keyLen, bytes, pos);
+      const valOff = pos;
+      pos = copyRange(seg, ri[at + ROW_VAL_OFF]!, valLen, bytes, pos);
+      const kind = ri[at + ROW_KIND] === KIND_DELETE ? KIND_DELETE : KIND_PUT;
+      setEntryRow(out, outRow[i]!, keyOff, keyLen, valOff, valLen, kind, rowF[r * ROW_FLOATS + ROW_SEQ]!, rowF[r * ROW_FLOATS + ROW_TIME]!);
+    }
+    this.pos = pos;
+    this.i = end;
+    if (end === this.n) this.stage = PICK_DONE;
   }
 }

@@ -4,8 +4,8 @@ import { randomBytes } from 'node:crypto';
 import { KIND_DELETE, KIND_PUT, type InternalEntry } from '../../src/storage/internal_entry.js';
 import { recordLength, writeRecord, type LogOp } from '../../src/storage/log.js';
 import { TableBufferIterator, TableBuilder, type TableBuildOptions } from '../../src/storage/table_format.js';
-import { ENTRY_ROW_INTS, sortedLogEntries } from '../../src/storage/sorted_log.js';
-import { Memtable } from '../../src/storage/memtable.js';
+import { ENTRY_ROW_INTS, sortedLogEntries, type EntryRows } from '../../src/storage/sorted_log.js';
+import { Memtable, type MemtableIterator } from '../../src/storage/memtable.js';
 import { FormatError } from '../../src/storage/varint.js';
 import { builtTableBytes, runBuildJob, type BuildJob } from '../../src/storage/table_job.js';
 
@@ -175,6 +175,20 @@ t.test('sortedLogEntries: internal order (key bytewise, seq descending) for any 
   );
 });
 
+/** mem.survivors taken `units` at a time, an iterator (kept open) and a countRange from a probe key between steps. */
+function survivorsInSteps(mem: Memtable, snapshots: number[], units: number, probes: number[]): EntryRows {
+  const pick = mem.survivors(snapshots);
+  const held: MemtableIterator[] = [];
+  for (let i = 0; !pick.step(units); i++) {
+    const probe = key(probes[i % probes.length]!);
+    const it = mem.iterator(probe);
+    it.next();
+    held.push(it);
+    mem.countRange(probe);
+  }
+  return pick.result();
+}
+
 t.test("a flush of a memtable's survivorRows builds the same table as a flush of all its records", async (t) => {
   // Keys from a small set (many versions per key), puts, deletes and expiring values, snapshots
   // anywhere (stripes), some versions added one by one (arena, as in recovery).
@@ -192,7 +206,10 @@ t.test("a flush of a memtable's survivorRows builds the same table as a flush of
       fc.boolean(),
       // Small order limits: the memtable's key order in slices, delta and base runs.
       fc.record({ sliceKeys: fc.integer({ min: 1, max: 4 }), deltaMinKeys: fc.integer({ min: 1, max: 5 }), mergeStepRecords: fc.integer({ min: 1, max: 6 }) }),
-      (records, snapshotSeqs, withArena, bottom, limits) => {
+      // Or in steps (Memtable.survivors, as the engine takes them) of 1-5 keys or rows, with
+      // iterators (held) and countRange between them: those take ordering steps meanwhile.
+      fc.option(fc.record({ units: fc.integer({ min: 1, max: 5 }), probes: fc.array(fc.integer({ min: 0, max: 13 }), { minLength: 1, maxLength: 6 }) }), { nil: undefined }),
+      (records, snapshotSeqs, withArena, bottom, limits, stepped) => {
         const mem = new Memtable(1, limits);
         const logs: Buffer[] = [];
         let seq = 1;
@@ -217,7 +234,7 @@ t.test("a flush of a memtable's survivorRows builds the same table as a flush of
         }
         const snapshots = [...new Set(snapshotSeqs)].sort((a, b) => a - b);
         const gc = { snapshots, bottom, nowMs: NOW_MS, graceMs: 10 };
-        const rows = mem.survivorRows(snapshots);
+        const rows = stepped ? survivorsInSteps(mem, snapshots, stepped.units, stepped.probes) : mem.survivorRows(snapshots);
         const fromRows = runBuildJob({
           inputs: [{ kind: 'rows', bytes: rows.bytes, rowInts: rows.ints, rowFloats: rows.floats }],
           gc,
