@@ -116,26 +116,34 @@ const NO_HINTS: ReadonlyMap<string, string> = new Map();
 
 /**
  * Per ring (rings are immutable): slot -> the plan of its primaries, all up (the healthy case,
- * every request). The last ring's array is kept beside the WeakMap: a request then finds its plan
- * with an identity check and an index, no map lookup (a plan per shared RequestTargets in a
- * WeakMap of 16384 keys cost ~2-4 us a request in process, more than the rest of planning). The
- * array has a place for every slot from the start: one filled at scattered slots became a
- * dictionary, and each read of it a hash lookup (a megamorphic keyed load on node 0).
+ * every request), one plan per distinct targets array (route.ts primaryTargets shares those
+ * between the slots of one preflist), so every slot's plan is one of a few objects in cache. The
+ * last ring's record is kept beside the WeakMap: a request then finds its plan with an identity
+ * check and an index, no map lookup (a plan per shared RequestTargets in a WeakMap of 16384 keys
+ * cost ~2-4 us a request in process, more than the rest of planning). The array has a place for
+ * every slot from the start: one filled at scattered slots became a dictionary, and each read of
+ * it a hash lookup (a megamorphic keyed load on node 0).
  */
-const plansByRing = new WeakMap<Ring, Array<TargetPlan | undefined>>();
-let lastPlans: { ring: Ring; plans: Array<TargetPlan | undefined> } | undefined;
+interface PlansOfRing {
+  readonly ring: Ring;
+  readonly plans: Array<TargetPlan | undefined>;
+  readonly byTargets: Map<readonly QuorumTarget[], TargetPlan>;
+}
 
-function plansOf(ring: Ring): Array<TargetPlan | undefined> {
+const plansByRing = new WeakMap<Ring, PlansOfRing>();
+let lastPlans: PlansOfRing | undefined;
+
+function plansOf(ring: Ring): PlansOfRing {
   let last = lastPlans;
   if (last === undefined || last.ring !== ring) {
-    let plans = plansByRing.get(ring);
-    if (plans === undefined) {
-      plans = new Array<TargetPlan | undefined>(SLOT_COUNT).fill(undefined);
-      plansByRing.set(ring, plans);
+    last = plansByRing.get(ring);
+    if (last === undefined) {
+      last = { ring, plans: new Array<TargetPlan | undefined>(SLOT_COUNT).fill(undefined), byTargets: new Map() };
+      plansByRing.set(ring, last);
     }
-    last = lastPlans = { ring, plans };
+    lastPlans = last;
   }
-  return last.plans;
+  return last;
 }
 
 const NO_DOWN: readonly string[] = Object.freeze([]);
@@ -146,8 +154,8 @@ const NO_DOWN: readonly string[] = Object.freeze([]);
  * ids in order), not against the ring's frozen preflist: see route.ts primaryTargets.
  */
 export function planTargets(ring: Ring, slot: number, isUp: (id: string) => boolean, sloppy: boolean): TargetPlan {
-  const plans = plansOf(ring);
-  const known = plans[slot];
+  const ofRing = plansOf(ring);
+  const known = ofRing.plans[slot];
   if (known !== undefined) {
     const ts = known.targets;
     let allUp = true;
@@ -158,8 +166,13 @@ export function planTargets(ring: Ring, slot: number, isUp: (id: string) => bool
   let allUp = true;
   for (let i = 0; i < pref.length && allUp; i++) allUp = isUp(pref[i]!);
   if (allUp && pref.length > 0) {
-    const plan: TargetPlan = Object.freeze({ targets: primaryTargets(ring, slot, pref).targets, down: NO_DOWN, hintFor: NO_HINTS });
-    plans[slot] = plan;
+    const targets = primaryTargets(ring, slot, pref).targets;
+    let plan = ofRing.byTargets.get(targets);
+    if (plan === undefined) {
+      plan = Object.freeze({ targets, down: NO_DOWN, hintFor: NO_HINTS });
+      ofRing.byTargets.set(targets, plan);
+    }
+    ofRing.plans[slot] = plan;
     return plan;
   }
   const { targets, down } = requestTargets(ring, slot, isUp, sloppy);

@@ -80,6 +80,32 @@ t.test('target plans: the plan of the primaries is kept per ring and slot, and c
   t.throws(() => planTargets(ring, 1 << 14, up, true));
 });
 
+t.test('target plans: the slots of one preflist share one plan and one targets array', async (t) => {
+  const up = (): boolean => true;
+  const three = buildRing(mem.slice(0, 3), { vnodes: 16, n: 3 });
+  // Every slot of a 3-node ring at N=3 has one of the 6 orders of the three nodes.
+  const plans = new Set<unknown>();
+  const targets = new Set<unknown>();
+  const byOrder = new Map<string, unknown>();
+  for (let s = 0; s < 1 << 14; s++) {
+    const plan = planTargets(three, s, up, true);
+    t.equal(requestTargets(three, s, up, true).targets, plan.targets);
+    plans.add(plan);
+    targets.add(plan.targets);
+    const order = three.preflist(s).join(',');
+    if (!byOrder.has(order)) byOrder.set(order, plan);
+    else if (byOrder.get(order) !== plan) t.fail(`slot ${s}: another plan for preflist ${order}`);
+    if (plan.targets.map((x) => x.id).join(',') !== order) t.fail(`slot ${s}: targets are not its preflist`);
+  }
+  t.ok(byOrder.size > 1 && byOrder.size <= 6, `${byOrder.size} preflists`);
+  t.equal(plans.size, byOrder.size, 'one plan per preflist');
+  t.equal(targets.size, byOrder.size, 'one targets array per preflist');
+  // A plan with a primary down is its own (and a later all-up plan the shared one again).
+  const down = (id: string): boolean => id !== three.preflist(7)[1];
+  t.not(planTargets(three, 7, down, true), byOrder.get(three.preflist(7).join(',')));
+  t.equal(planTargets(three, 7, up, true), byOrder.get(three.preflist(7).join(',')));
+});
+
 const w = (obj: VersionedObject, actor: string, v: string, at: number, ctx = contextOf(obj)): VersionedObject =>
   applyWrite(obj, ctx, actor, { value: Buffer.from(v), writtenAtMs: at, expiresAtMs: 0 }, OPTS);
 
