@@ -15,6 +15,19 @@ export { ConfigError } from './conf_file.js';
 
 export type ConfigListener = (key: string, value: ConfigValue) => void;
 
+/** A config view that reports its run-time changes (Config does: onChange). */
+export interface ChangeReportingConfig extends ConfigView {
+  onChange(listener: ConfigListener): () => void;
+}
+
+/**
+ * Whether `config` reports its changes: then a hot path may keep values it read until a
+ * listener hears one of their keys change (listeners run inside CONFIG SET, after it applied).
+ */
+export function reportsChanges(config: ConfigView): config is ChangeReportingConfig {
+  return typeof (config as Partial<ChangeReportingConfig>).onChange === 'function';
+}
+
 /** Outcome of CONFIG SET: undefined on success, else the whole error text for the reply. */
 export type SetError = string;
 

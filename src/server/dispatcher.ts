@@ -12,7 +12,8 @@ import type { RawCommand } from '../resp/parser.js';
 import { arityOk, type CommandTable } from './command_table.js';
 import type { Slowlog } from './slowlog.js';
 import type { ServerStats } from './stats.js';
-import type { CommandContext, CommandSpec } from './types.js';
+import type { CommandContext, CommandSpec, ConfigView } from './types.js';
+import { reportsChanges } from '../config/config.js';
 import { keyArgName, keyRangeName } from './key_layout.js';
 import type { LogFn } from './logger.js';
 
@@ -26,6 +27,8 @@ export const RAW_NAME_CACHE_MAX = 4096;
 
 /** Names up to this long are remembered by a number (length, then 6 bytes: below 2^53). */
 const SHORT_NAME_MAX_BYTES = 6;
+
+const SLOWLOG_SLOWER_THAN_KEY = 'slowlog-log-slower-than';
 
 /** Dispatcher#lastHandlerEndMs when the last start() ran no handler: the next one reads the clock. */
 const NO_HANDLER_END = -1;
@@ -127,6 +130,14 @@ export class Dispatcher {
   readonly #byRawName = new Map<string, CommandSpec>();
   /** #byRawName for names of at most SHORT_NAME_MAX_BYTES, keyed by length and bytes as one number. */
   readonly #byShortName = new Map<number, CommandSpec>();
+  /**
+   * slowlog-log-slower-than of #slowlogConfig (the server's config: one per dispatcher), read
+   * once per command (twice for an async one) and kept while #slowerCurrent: a config that
+   * reports its changes clears it when the key changes; any other config is read every time.
+   */
+  #slowlogConfig: ConfigView | undefined;
+  #slowerUs = 0;
+  #slowerCurrent = false;
 
   constructor(options: DispatcherOptions) {
     this.table = options.table;
@@ -367,12 +378,28 @@ export class Dispatcher {
       if (Array.isArray(args)) kept = args;
       else {
         // The raw bytes are not ours past this call: the arguments are made only for the SLOWLOG.
-        const slower = ctx.server.config.getNumber('slowlog-log-slower-than');
+        const slower = this.#slowerThanUs(ctx.server.config);
         kept = slower >= 0 && usec >= slower ? args.args() : ARGS_NOT_KEPT;
       }
       return new AsyncCommand(out, ctx, spec, kept, usec, nowMs);
     }
     return this.#finish(ctx, spec, args, usec, nowMs, out);
+  }
+
+  /** slowlog-log-slower-than of `config` (see #slowerUs). */
+  #slowerThanUs(config: ConfigView): number {
+    if (this.#slowerCurrent && config === this.#slowlogConfig) return this.#slowerUs;
+    if (config !== this.#slowlogConfig) {
+      this.#slowlogConfig = config;
+      if (reportsChanges(config)) {
+        config.onChange((key) => {
+          if (key === SLOWLOG_SLOWER_THAN_KEY && this.#slowlogConfig === config) this.#slowerCurrent = false;
+        });
+      }
+    }
+    this.#slowerUs = config.getNumber(SLOWLOG_SLOWER_THAN_KEY);
+    this.#slowerCurrent = reportsChanges(config);
+    return this.#slowerUs;
   }
 
   /** Counts a started command whose reply settled (see start); returns the reply to send. */
@@ -401,7 +428,7 @@ export class Dispatcher {
       this.#stats.countError(reply.message);
     }
     const config = ctx.server.config;
-    const slower = config.getNumber('slowlog-log-slower-than');
+    const slower = this.#slowerThanUs(config);
     if (slower >= 0 && usec >= slower && args !== ARGS_NOT_KEPT) {
       const argv = Array.isArray(args) ? (args as readonly Buffer[]) : (args as RawCommand).args();
       this.#slowlog.record(config.getNumber('slowlog-max-len'), nowMs, usec, argv, ctx.client.addr, ctx.client.name);

@@ -140,6 +140,32 @@ t.test('slowlog: threshold, truncation, max length', async (t) => {
   } else t.fail('entry shape');
 });
 
+t.test('slowlog: the threshold is read once from a config that reports changes, again after its change', async (t) => {
+  const { d, ctx, slowlog, config } = setup([['slowlog-log-slower-than', '-1']]);
+  let reads = 0;
+  const counting = {
+    getString: (k: string) => config.getString(k),
+    getBool: (k: string) => config.getBool(k),
+    getNumber: (k: string) => {
+      if (k === 'slowlog-log-slower-than') reads++;
+      return config.getNumber(k);
+    },
+    onChange: (l: (key: string) => void) => config.onChange(l),
+  };
+  const c: CommandContext = { client: ctx.client, server: { ...ctx.server, config: counting } };
+  for (let i = 0; i < 10; i++) d.dispatch(c, b('ping'));
+  t.same(await d.dispatch(c, b('later')), simple('LATER'));
+  t.equal(reads, 1, 'read by the first command only');
+  t.equal(slowlog.length, 0);
+  config.set([['slowlog-max-len', '5']]);
+  d.dispatch(c, b('ping'));
+  t.equal(reads, 1, 'another key changed: not read again');
+  config.set([['slowlog-log-slower-than', '0']]);
+  d.dispatch(c, b('ping'));
+  t.equal(reads, 2, 'read again after its change');
+  t.equal(slowlog.length, 1, 'the new threshold applies to the next command');
+});
+
 t.test('slowlog: an async command is timed by its run on the thread, not by its wait', async (t) => {
   const { d, ctx, stats, slowlog } = setup([['slowlog-log-slower-than', '20000']]);
   t.same(await d.dispatch(ctx, b('later')), simple('LATER'));
