@@ -110,13 +110,17 @@ export function plainWriteBytes(stored: Buffer | undefined, actorUtf8: Buffer, w
 /**
  * bytes.ts writeVarint without its range assertion (an assert call per field of every SET): every
  * value written here is a safe integer >= 0, checked above (validTime, MAX_COUNTER, the value
- * length within MAX_SIBLING_VALUE_BYTES, the actor length within MAX_ACTOR_BYTES).
+ * length within MAX_SIBLING_VALUE_BYTES, the actor length within MAX_ACTOR_BYTES). The low 7
+ * bits as v - 128 * floor(v / 128), not v % 128: a time in ms is over 2^31, so v is a double,
+ * and V8 compiles a double's % to a call of C's fmod (two times of 6 bytes per SET: ~40% of
+ * plainWriteBytes' time); the subtraction is exact for safe integers.
  */
 function putVarint(buf: Buffer, pos: number, value: number): number {
   let v = value;
   while (v >= 0x80) {
-    buf[pos++] = (v % 128) | 0x80;
-    v = Math.floor(v / 128);
+    const high = Math.floor(v / 128);
+    buf[pos++] = (v - high * 128) | 0x80;
+    v = high;
   }
   buf[pos++] = v;
   return pos;

@@ -122,6 +122,27 @@ t.test('the shapes a node leaves itself are always accepted', (t) => {
   t.end();
 });
 
+t.test('times at every varint length boundary are accepted and match the general path', (t) => {
+  const actor = 'n1.1';
+  const me = Buffer.from(actor, 'utf8');
+  const times = [0, Number.MAX_SAFE_INTEGER];
+  for (let k = 1; k <= 7; k++) times.push(2 ** (7 * k) - 1, 2 ** (7 * k));
+  let stored: Buffer | undefined;
+  for (const writtenAtMs of times) {
+    for (const expiresAtMs of [0, writtenAtMs]) {
+      const w: PlainWrite = { value: Buffer.from('v'), writtenAtMs, expiresAtMs };
+      const fast = plainWriteBytes(stored, me, w);
+      if (fast === undefined) {
+        t.fail(`declined time ${writtenAtMs}`);
+        continue;
+      }
+      t.ok(fast.bytes.equals(general(stored, actor, w).bytes), `bytes of time ${writtenAtMs}, expiry ${expiresAtMs}`);
+      stored = fast.bytes;
+    }
+  }
+  t.end();
+});
+
 t.test('bytes decodeObject rejects are declined; damaged bytes it accepts still match', (t) => {
   const actor = 'n1.1';
   const me = Buffer.from(actor, 'utf8');
