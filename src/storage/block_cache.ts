@@ -57,7 +57,7 @@ function cacheKey(fileNumber: number, blockNo: number): CacheKey {
 
 /** Bytes a cached block keeps alive. */
 export function blockMemoryBytes(b: Block): number {
-  return b.data.buffer.byteLength + BLOCK_OVERHEAD_BYTES;
+  return b.data.buffer.byteLength + (b.keyWords?.byteLength ?? 0) + BLOCK_OVERHEAD_BYTES;
 }
 
 /** A copy with an ArrayBuffer of its own (never a slice of the shared allocation pool). */

@@ -494,7 +494,13 @@ export function findBlock(idx: TableIndex, key: Buffer, seq: number): number {
 
 /**
  * A checked data block: its `entries` bytes (see the grammar) and where the entry starts lie.
- * Nothing is decoded up front; a seek binary-searches the starts and compares keys in place.
+ * A seek binary-searches the entries, comparing keys in place; a block decoded for reads
+ * (decodeBlock's keyWords) also has each entry's key word, so that a seek compares words in one
+ * small array and reads an entry only where the words tie (as findBlock does with the index).
+ * Without them each probe of a point read's binary search read two entry starts and an entry's
+ * header and key (a cache line each, rarely cached: a table's blocks are megabytes): with 4 KiB
+ * blocks of ~130-byte entries, seekInBlock and entryStart were ~37% of a getSync that went to
+ * the tables; with them such a getSync costs 0.92-0.96x (storage-perf-notes.md, session 13).
  */
 export interface Block {
   data: Buffer;
@@ -503,10 +509,27 @@ export interface Block {
   startsAt: number;
   /** 2 or 4: bytes per entry start. */
   width: number;
+  /**
+   * Each entry's key word (bytes.ts wordAt) past the keyPrefixLen bytes every key of the block
+   * shares, or undefined (not asked for, or a block of fewer than KEY_WORDS_ENTRIES_MIN).
+   */
+  keyWords: Uint32Array | undefined;
+  keyPrefixLen: number;
+  /** Where the first entry's key starts in data (the shared prefix is read there). */
+  firstKeyAt: number;
 }
 
-/** Checks a block's trailer, decompresses it and checks its entry starts (all bounds-checked). */
-export function decodeBlock(raw: Buffer): Block {
+/** Blocks of fewer entries get no key words: a seek there reads about as many entries anyway. */
+const KEY_WORDS_ENTRIES_MIN = 4;
+
+/**
+ * Checks a block's trailer, decompresses it and checks its entry starts (all bounds-checked).
+ * keyWords: also reads every entry's header and key word (Block.keyWords; a malformed entry
+ * throws FormatError here, not at the seek that reaches it). The crc just read every byte of
+ * the block, so this pass finds it in the cache: blocks for point reads and scans take them,
+ * a compaction's sequential pass (BlockSpanIterator) does not.
+ */
+export function decodeBlock(raw: Buffer, keyWords = false): Block {
   if (raw.length <= BLOCK_TRAILER_BYTES) throw new FormatError('block too short');
   const bodyLen = raw.length - BLOCK_TRAILER_BYTES;
   if (crc32(raw.subarray(0, bodyLen + 1)) !== raw.readUInt32LE(bodyLen + 1)) throw new FormatError('block checksum mismatch');
@@ -535,7 +558,7 @@ export function decodeBlock(raw: Buffer): Block {
   if (count === 0 || startsAt <= 0 || (width === 2) !== startsAt <= NARROW_ENTRIES_BYTES_MAX) {
     throw new FormatError(`bad entry count ${count}`);
   }
-  const block: Block = { data, count, startsAt, width };
+  const block: Block = { data, count, startsAt, width, keyWords: undefined, keyPrefixLen: 0, firstKeyAt: 0 };
   // The stored first start must be 0 (entryStart assumes it without reading it).
   if ((width === 2 ? data.readUInt16LE(startsAt) : data.readUInt32LE(startsAt)) !== 0) throw new FormatError('bad start of entry 0');
   let prev = 0;
@@ -544,7 +567,46 @@ export function decodeBlock(raw: Buffer): Block {
     if (at <= prev || at >= startsAt) throw new FormatError(`bad start of entry ${i}`);
     prev = at;
   }
+  if (keyWords && count >= KEY_WORDS_ENTRIES_MIN) addKeyWords(block);
   return block;
+}
+
+/** Where entry i's key starts (its length left in keyLenAt), checked as compareEntryAt checks it. */
+function entryKeyAt(block: Block, i: number): number {
+  const data = block.data;
+  const end = entryEnd(block, i);
+  keyLenAt = varintAt(data, entryStart(block, i), end);
+  const valueLen = varintAt(data, varintEndPos, end);
+  varintAt(data, varintEndPos, end); // seq
+  varintAt(data, varintEndPos + 1, end); // kind, then time
+  const keyAt = varintEndPos;
+  if (keyLenAt + valueLen !== end - keyAt) throw new FormatError(`entry ${i} length does not match its bounds`);
+  return keyAt;
+}
+
+/** Set by entryKeyAt: the key length of the entry it read. */
+let keyLenAt = 0;
+
+/** Block.keyWords, keyPrefixLen, firstKeyAt of a checked block (entries in internal order). */
+function addKeyWords(block: Block): void {
+  const data = block.data;
+  const n = block.count;
+  const firstAt = entryKeyAt(block, 0);
+  const firstLen = keyLenAt;
+  const lastAt = entryKeyAt(block, n - 1);
+  const lastLen = keyLenAt;
+  // The keys are sorted: what the first and the last share, every key shares.
+  let p = 0;
+  const max = firstLen < lastLen ? firstLen : lastLen;
+  while (p < max && data[firstAt + p] === data[lastAt + p]) p++;
+  const words = new Uint32Array(n);
+  for (let i = 0; i < n; i++) {
+    const at = entryKeyAt(block, i);
+    words[i] = wordAt(data, at + p, at + keyLenAt);
+  }
+  block.keyWords = words;
+  block.keyPrefixLen = p;
+  block.firstKeyAt = firstAt;
 }
 
 function entryStart(block: Block, i: number): number {
@@ -597,11 +659,33 @@ function compareEntryAt(block: Block, i: number, key: Buffer, seq: number): numb
 
 /** Index of the first entry in block with internal key >= (key, seq); == count if none. */
 export function seekInBlock(block: Block, key: Buffer, seq: number): number {
+  const words = block.keyWords;
   let lo = 0;
   let hi = block.count;
+  if (words === undefined) {
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (compareEntryAt(block, mid, key, seq) < 0) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+  // Off the shared prefix, key is below or above every entry's key.
+  const p = block.keyPrefixLen;
+  const data = block.data;
+  const first = block.firstKeyAt;
+  for (let j = 0; j < p; j++) {
+    if (j >= key.length) return 0;
+    const d = key[j]! - data[first + j]!;
+    if (d !== 0) return d < 0 ? 0 : hi;
+  }
+  // Ordering by word agrees with bytewise order whenever the words differ (zero padding: a
+  // shorter key orders first, as a prefix does), so only ties read the entry.
+  const w = wordAt(key, p, key.length);
   while (lo < hi) {
     const mid = (lo + hi) >>> 1;
-    if (compareEntryAt(block, mid, key, seq) < 0) lo = mid + 1;
+    const mw = words[mid]!;
+    if (mw < w || (mw === w && compareEntryAt(block, mid, key, seq) < 0)) lo = mid + 1;
     else hi = mid;
   }
   return lo;

@@ -111,7 +111,7 @@ export class TableReader {
 
   private decode(raw: Buffer, off: number): Block {
     try {
-      return decodeBlock(raw);
+      return decodeBlock(raw, true);
     } catch (err) {
       throw asCorrupt(err, `${this.file} block at offset ${off}`);
     }

@@ -17,7 +17,7 @@ const PER_BLOCK = BLOCK + 200;
 function block(cache: BlockCache, fill: number): Block {
   const data = cache.takeBuffer(BLOCK);
   data.fill(fill);
-  return { data, count: 1, startsAt: 0, width: 2 };
+  return { data, count: 1, startsAt: 0, width: 2, keyWords: undefined, keyPrefixLen: 0, firstKeyAt: 0 };
 }
 
 t.test('an evicted block is reused only if cached reusable and never handed out', async (t) => {

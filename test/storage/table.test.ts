@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import { BlockCache } from '../../src/storage/block_cache.js';
 import { nodeFileSystem } from '../../src/storage/fs.js';
 import { KIND_DELETE, KIND_PUT, type InternalEntry } from '../../src/storage/internal_entry.js';
-import { blockLastKey, findBlock, parseFooter, parseIndex, TableBufferIterator, TableBuilder, tableFileName, FOOTER_BYTES, type Compression } from '../../src/storage/table_format.js';
+import { blockEntry, blockLastKey, blockSizeAt, decodeBlock, findBlock, parseFooter, parseIndex, seekInBlock, TableBufferIterator, TableBuilder, tableFileName, FOOTER_BYTES, type Compression } from '../../src/storage/table_format.js';
 import { TableReader } from '../../src/storage/table_reader.js';
 import { StorageError } from '../../src/storage/types.js';
 import { FormatError } from '../../src/storage/varint.js';
@@ -197,4 +197,56 @@ t.test('findBlock agrees with a linear search over the index (shared prefixes, s
     { numRuns: 300 },
   );
   t.pass('findBlock matches');
+});
+
+t.test('seekInBlock with key words agrees with a linear search of the block (shared prefixes, short keys, zero bytes, versions)', async (t) => {
+  // One block of keys from a tiny alphabet with 0x00 (the word padding) and lengths around
+  // prefix + 4, under a shared prefix of 0-6 bytes, 1-3 versions each; probes on and off the prefix.
+  const byteArb = fc.constantFrom(0x00, 0x01, 0x61, 0xff);
+  const keysArb = fc.record({
+    prefix: fc.uint8Array({ maxLength: 6 }),
+    tails: fc.uniqueArray(fc.array(byteArb, { maxLength: 7 }), { minLength: 1, maxLength: 40, selector: (a) => Buffer.from(a).toString('hex') }),
+    versions: fc.array(fc.integer({ min: 1, max: 3 }), { minLength: 40, maxLength: 40 }),
+  });
+  const probeArb = fc.array(fc.oneof(byteArb, fc.constantFrom(0x02, 0x62)), { maxLength: 12 });
+  let withWords = 0;
+  await fc.assert(
+    fc.property(keysArb, fc.array(probeArb, { minLength: 1, maxLength: 20 }), fc.boolean(), fc.constantFrom<Compression>('none', 'deflate'), ({ prefix, tails, versions }, probes, probeWithPrefix, compression) => {
+      const keys = tails.map((tail) => Buffer.concat([Buffer.from(prefix), Buffer.from(tail)])).sort(Buffer.compare);
+      const b = new TableBuilder({ blockBytes: 1 << 20, bloomBitsPerKey: 10, compression });
+      keys.forEach((key, i) => {
+        for (let v = versions[i]!; v >= 1; v--) b.add({ key, seq: 3 * i + v, kind: KIND_PUT, time: 0, value: Buffer.alloc(v) });
+      });
+      const { bytes } = b.finish();
+      const footer = parseFooter(bytes.subarray(bytes.length - FOOTER_BYTES), bytes.length);
+      const idx = parseIndex(bytes.subarray(footer.indexOffset, footer.indexOffset + footer.indexLen), footer);
+      if (idx.count !== 1) throw new Error(`${idx.count} blocks`);
+      const raw = bytes.subarray(idx.offsets[0]!, idx.offsets[0]! + blockSizeAt(idx, 0));
+      const block = decodeBlock(Buffer.from(raw), true);
+      if (block.keyWords) withWords++;
+      const entries = Array.from({ length: block.count }, (_, i) => blockEntry(block, i));
+      for (const p of probes) {
+        const probe = probeWithPrefix ? Buffer.concat([Buffer.from(prefix), Buffer.from(p)]) : Buffer.from(p);
+        for (const seq of [0, 2, Math.floor((3 * keys.length) / 2), Number.MAX_SAFE_INTEGER]) {
+          let want = 0;
+          while (want < entries.length) {
+            const c = Buffer.compare(entries[want]!.key, probe);
+            if (c > 0 || (c === 0 && entries[want]!.seq <= seq)) break;
+            want++;
+          }
+          const got = seekInBlock(block, probe, seq);
+          if (got !== want) throw new Error(`probe ${probe.toString('hex')} seq ${seq}: seekInBlock ${got}, linear ${want} (prefix ${block.keyPrefixLen})`);
+        }
+      }
+      keys.forEach((key, i) => {
+        for (let v = 1; v <= versions[i]!; v++) {
+          const at = seekInBlock(block, key, 3 * i + v);
+          const e = entries[at];
+          if (!e || !e.key.equals(key) || e.seq !== 3 * i + v) throw new Error(`key ${key.toString('hex')} seq ${3 * i + v}: entry ${at}`);
+        }
+      });
+    }),
+    { numRuns: 300 },
+  );
+  t.ok(withWords > 100, `blocks with key words: ${withWords} of 300`);
 });
