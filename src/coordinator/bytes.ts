@@ -27,8 +27,11 @@ export function writeVarint(buf: Buffer, pos: number, value: number): number {
   assert(Number.isSafeInteger(value) && value >= 0, 'varint out of range');
   let v = value;
   while (v >= 0x80) {
-    buf[pos++] = (v % 128) | 0x80;
-    v = Math.floor(v / 128);
+    // Not v % 128: a time in ms is over 2^31, so v is a double, and V8 compiles a double's % to
+    // a call of C's fmod (object_plain_write.ts putVarint, 02f4101).
+    const high = Math.floor(v / 128);
+    buf[pos++] = (v - high * 128) | 0x80;
+    v = high;
   }
   buf[pos++] = v;
   return pos;
@@ -52,8 +55,9 @@ export class ByteWriter {
     let v = value;
     let i = 0;
     while (v >= 0x80) {
-      this.scratch[i++] = (v % 128) | 0x80;
-      v = Math.floor(v / 128);
+      const high = Math.floor(v / 128);
+      this.scratch[i++] = (v - high * 128) | 0x80;
+      v = high;
     }
     this.scratch[i++] = v;
     this.push(Buffer.from(this.scratch.subarray(0, i)));

@@ -1,0 +1,44 @@
+// Varints of src/coordinator/bytes.ts at every length boundary, up to 2^53 - 1 (times in ms are
+// over 2^31, where the low 7 bits are computed on a double): writeVarint and ByteWriter.varint
+// give the LEB128 bytes a BigInt reference gives, and ByteReader reads them back.
+import fc from 'fast-check';
+import t from 'tap';
+import { ByteReader, ByteWriter, varintLength, writeVarint } from '../../src/coordinator/bytes.js';
+
+function reference(value: number): Buffer {
+  const out: number[] = [];
+  let v = BigInt(value);
+  while (v >= 0x80n) {
+    out.push(Number(v & 0x7fn) | 0x80);
+    v >>= 7n;
+  }
+  out.push(Number(v));
+  return Buffer.from(out);
+}
+
+function check(value: number): string | undefined {
+  const want = reference(value);
+  const buf = Buffer.alloc(varintLength(value));
+  const end = writeVarint(buf, 0, value);
+  if (end !== want.length || !buf.equals(want)) return `writeVarint(${value}): ${buf.toString('hex')} vs ${want.toString('hex')}`;
+  const w = new ByteWriter();
+  w.varint(value);
+  const bytes = w.finish();
+  if (!bytes.equals(want)) return `ByteWriter.varint(${value}): ${bytes.toString('hex')} vs ${want.toString('hex')}`;
+  const back = new ByteReader(bytes, (m) => new Error(m)).varint('v', Number.MAX_SAFE_INTEGER);
+  if (back !== value) return `read back ${back} for ${value}`;
+  return undefined;
+}
+
+t.test('every length boundary, and the largest safe integer', (t) => {
+  const values = [0, 1, 127, Number.MAX_SAFE_INTEGER];
+  for (let k = 1; k <= 7; k++) values.push(2 ** (7 * k) - 1, 2 ** (7 * k), 2 ** (7 * k) + 1);
+  for (const v of values) t.equal(check(v), undefined, `value ${v}`);
+  t.end();
+});
+
+t.test('any safe integer, and times in ms around now', (t) => {
+  fc.assert(fc.property(fc.oneof(fc.maxSafeNat(), fc.integer({ min: 1_600_000_000_000, max: 2_000_000_000_000 })), (v) => check(v) === undefined), { numRuns: 5000 });
+  t.pass('5000 values encode as the reference does');
+  t.end();
+});
