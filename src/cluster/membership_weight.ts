@@ -17,6 +17,7 @@
  *
  * Pure parts (ringMemberOf, weightCommitReady) are separate from the shell (WeightWatcher).
  */
+import { reportsChanges } from '../config/config.js';
 import type { RingMember } from '../coordinator/ring.js';
 import type { RingTransition } from '../coordinator/ring_transition.js';
 import type { LogFn } from '../server/logger.js';
@@ -53,11 +54,6 @@ export function weightChangeFor(me: MemberInfo, wanted: number): Partial<Omit<Me
   return targetWeightOf(me) === wanted ? null : { targetWeight: wanted };
 }
 
-/** A config that reports its run-time changes (Config.onChange: listeners run inside CONFIG SET). */
-interface ChangeReporting {
-  onChange(listener: (key: string) => void): () => void;
-}
-
 /**
  * Follows the configured `weight` (CONFIG SET) into this node's gossiped record: at once, inside
  * the CONFIG SET, when the config reports its changes (so a `ringkv cluster wait` started right
@@ -69,12 +65,14 @@ export class WeightWatcher {
   readonly #unsubscribe: (() => void) | undefined;
   #warned = false;
 
-  constructor(private readonly o: { config: ConfigView & Partial<ChangeReporting>; table: MembershipTable; updateSelf: (change: Partial<Omit<MemberInfo, 'id'>>) => void; log: LogFn }) {
+  constructor(private readonly o: { config: ConfigView; table: MembershipTable; updateSelf: (change: Partial<Omit<MemberInfo, 'id'>>) => void; log: LogFn }) {
     this.#timer = setInterval(() => this.#check(), WEIGHT_POLL_MS);
     this.#timer.unref();
-    this.#unsubscribe = o.config.onChange?.((key) => {
-      if (key === 'weight') this.#check();
-    });
+    this.#unsubscribe = reportsChanges(o.config)
+      ? o.config.onChange((key) => {
+          if (key === 'weight') this.#check();
+        })
+      : undefined;
   }
 
   #check(): void {

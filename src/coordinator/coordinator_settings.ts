@@ -12,6 +12,7 @@
 
 import { NO_CALL_OPTIONS, type CallOptions, type CoordinatorSettings } from './coordinator.js';
 import { parseQuorumSpec } from './quorum.js';
+import { reportsChanges } from '../config/config.js';
 import type { ConfigView } from '../server/types.js';
 
 export const READ_QUORUM_KEY = 'read-quorum';
@@ -24,11 +25,6 @@ export const DEFAULT_REQUEST_TIMEOUT_MS = 5000;
 
 /** The last settings built, by the raw config values they came from (read on every request). */
 let lastSettings: { r: string; w: string; sloppy: boolean; timeoutMs: number; settings: CoordinatorSettings } | undefined;
-
-/** A config that reports its run-time changes (Config.onChange: called after each change is applied). */
-interface ChangeReporting {
-  onChange(listener: (key: string) => void): () => void;
-}
 
 /**
  * The settings of a config that reports its changes, kept until it reports one of their keys:
@@ -46,10 +42,6 @@ const watchedConfigs = new WeakMap<ConfigView, Watched>();
 let lastWatched: Watched | undefined;
 
 const SETTINGS_KEYS: ReadonlySet<string> = new Set([READ_QUORUM_KEY, WRITE_QUORUM_KEY, SLOPPY_QUORUM_KEY, REQUEST_TIMEOUT_KEY]);
-
-function reportsChanges(config: ConfigView): config is ConfigView & ChangeReporting {
-  return typeof (config as Partial<ChangeReporting>).onChange === 'function';
-}
 
 /**
  * Throws QuorumError if a quorum value is malformed (the schema should have refused it).
