@@ -27,8 +27,11 @@ export function varintLength(n: number): number {
 /** Writes n at buf[pos] and returns the position after it; the caller sized buf. */
 export function putVarint(buf: Uint8Array, pos: number, n: number): number {
   while (n >= 128) {
-    buf[pos++] = (n % 128) | 0x80;
-    n = Math.floor(n / 128);
+    // Not n % 128: a time in ms is over 2^31, so n is a double, and V8 compiles a double's % to
+    // a call of C's fmod (as in coordinator/bytes.ts).
+    const high = Math.floor(n / 128);
+    buf[pos++] = (n - high * 128) | 0x80;
+    n = high;
   }
   buf[pos++] = n;
   return pos;
