@@ -87,9 +87,11 @@ t.test('target plans: the slots of one preflist share one plan and one targets a
   const plans = new Set<unknown>();
   const targets = new Set<unknown>();
   const byOrder = new Map<string, unknown>();
+  let unshared = 0;
   for (let s = 0; s < 1 << 14; s++) {
     const plan = planTargets(three, s, up, true);
-    t.equal(requestTargets(three, s, up, true).targets, plan.targets);
+    // One count, not 16384 assertions (the TAP log of a CI run stays readable).
+    if (requestTargets(three, s, up, true).targets !== plan.targets) unshared++;
     plans.add(plan);
     targets.add(plan.targets);
     const order = three.preflist(s).join(',');
@@ -97,6 +99,7 @@ t.test('target plans: the slots of one preflist share one plan and one targets a
     else if (byOrder.get(order) !== plan) t.fail(`slot ${s}: another plan for preflist ${order}`);
     if (plan.targets.map((x) => x.id).join(',') !== order) t.fail(`slot ${s}: targets are not its preflist`);
   }
+  t.equal(unshared, 0, 'requestTargets gives every slot its plan\'s targets array');
   t.ok(byOrder.size > 1 && byOrder.size <= 6, `${byOrder.size} preflists`);
   t.equal(plans.size, byOrder.size, 'one plan per preflist');
   t.equal(targets.size, byOrder.size, 'one targets array per preflist');
