@@ -25,10 +25,10 @@ import type { Context } from './dvv.js';
 import { NoQuorumError, UnavailableError } from './fsm_errors.js';
 import { DeadlineQueue } from './deadline_queue.js';
 import { BackgroundWork, FsmStats, REAL_TIMERS, replicationOf, type FsmTimers } from './fsm_env.js';
-import { MAX_READ_REPAIRS_IN_FLIGHT, runGet, runGetValue, type GetRequest, type ReadFanout, type ReadValue } from './get_fsm.js';
+import { MAX_READ_REPAIRS_IN_FLIGHT, runGet, runGetValue, runGetValueAs, type GetRequest, type ReadFanout, type ReadOutcome, type ReadValue } from './get_fsm.js';
 import { LocalReplica } from './local_replica.js';
 import { decodeObject, encodeObject, type VersionedObject, type WriteOptions } from './object.js';
-import { runPut } from './put_fsm.js';
+import { runPut, runPutAs, type PutRequest } from './put_fsm.js';
 import { resolveQuorum, type QuorumSpec } from './quorum.js';
 import { ReplicaUnreachableError, type ReplicaTransport, type WriteRequestWire, type WriteResult } from './replica_transport.js';
 import type { Ring } from './ring.js';
@@ -122,6 +122,12 @@ export interface PutInput {
   readonly context?: Context;
 }
 
+/** How writeAs's caller takes the outcome: `stored` gets write()'s result, `failed` its error (put_fsm.ts WriteOutcome). */
+export interface CoordinatedWriteOutcome<T> {
+  stored(r: Buffer | WriteResult): T;
+  failed(err: unknown): T;
+}
+
 /** Per-call overrides (CLIENT QUORUM); absent fields: the settings'. */
 export interface CallOptions {
   readonly r?: QuorumSpec;
@@ -178,6 +184,18 @@ export class Coordinator {
     }
   }
 
+  /**
+   * getValue(...).then(as.value, as.failed) as one promise (GET's reply: every GET of a cluster,
+   * see get_fsm.ts runGetValueAs). Rejects only with what `as` throws.
+   */
+  getValueAs<T>(key: Buffer, nowMs: number, opts: CallOptions, as: ReadOutcome<T>): Promise<T> {
+    try {
+      return runGetValueAs(this.#env(), this.#getRequest(key, opts, nowMs), as);
+    } catch (err) {
+      return failedAs(as, err);
+    }
+  }
+
   /** A read's request from the settings read now and the call's overrides (counts the read). */
   #getRequest(key: Buffer, opts: CallOptions, valueAtMs: number | undefined): GetRequest {
     this.#o.keyspace.checkKey(key);
@@ -211,6 +229,19 @@ export class Coordinator {
    * the limits (TOOLARGE) is thrown synchronously.
    */
   write(key: Buffer, input: PutInput, opts: CallOptions = NO_CALL_OPTIONS): Promise<Buffer | WriteResult> {
+    return this.#clientWrite(key, input, opts, undefined) as Promise<Buffer | WriteResult>;
+  }
+
+  /**
+   * write(...).then(as.stored, as.failed) as one promise when this node coordinates (SET's reply:
+   * every SET of a cluster, see put_fsm.ts runPutAs). Throws as write() does (TOOLARGE); what
+   * write() rejects with goes to as.failed; rejects only with what `as` throws.
+   */
+  writeAs<T>(key: Buffer, input: PutInput, opts: CallOptions, as: CoordinatedWriteOutcome<T>): Promise<T> {
+    return this.#clientWrite(key, input, opts, as as CoordinatedWriteOutcome<unknown>) as Promise<T>;
+  }
+
+  #clientWrite(key: Buffer, input: PutInput, opts: CallOptions, as: CoordinatedWriteOutcome<unknown> | undefined): Promise<unknown> {
     this.#o.keyspace.checkKey(key);
     if (input.value !== null) this.#o.keyspace.checkValue(input.value);
     const s = this.#o.settings();
@@ -221,7 +252,7 @@ export class Coordinator {
       input.context === undefined
         ? { key, value: input.value, expiresAtMs: input.expiresAtMs, w, timeoutMs, hops: 0 }
         : { key, value: input.value, expiresAtMs: input.expiresAtMs, context: input.context, w, timeoutMs, hops: 0 };
-    return this.#write(req, s);
+    return this.#write(req, s, as);
   }
 
   /** Another node forwarded a client write here to coordinate. */
@@ -238,7 +269,7 @@ export class Coordinator {
   #forwarded(req: WriteRequestWire): Promise<Buffer | WriteResult> {
     this.#o.keyspace.checkKey(req.key);
     if (req.value !== null) this.#o.keyspace.checkValue(req.value);
-    return this.#write(req, this.#o.settings());
+    return this.#write(req, this.#o.settings(), undefined) as Promise<Buffer | WriteResult>;
   }
 
   /** Another replica sent its object for `key` (write fan-out, read repair, handoff). */
@@ -309,11 +340,12 @@ export class Coordinator {
   }
 
   /**
-   * Coordinates here (resolves with the stored bytes) or forwards (with the remote's object).
-   * Not an async function: a write coordinated here is put_fsm's one promise (every SET of a
-   * cluster); a throw before it (a bad W, no primary up) is a rejection all the same.
+   * Coordinates here (resolves with the stored bytes) or forwards (with the remote's object);
+   * with `as`, the outcome as `as` maps it (writeAs). Not an async function: a write coordinated
+   * here is put_fsm's one promise (every SET of a cluster); a throw before it (a bad W, no
+   * primary up) is a rejection all the same.
    */
-  #write(req: WriteRequestWire, s: CoordinatorSettings): Promise<Buffer | WriteResult> {
+  #write(req: WriteRequestWire, s: CoordinatorSettings, as: CoordinatedWriteOutcome<unknown> | undefined): Promise<unknown> {
     try {
       const ring = this.#o.ring();
       const slot = keySlot(req.key);
@@ -323,7 +355,7 @@ export class Coordinator {
       const route = writeCoordinator(ring, slot, this.self, this.#o.isUp);
       if (route.kind === 'local') {
         this.stats.puts++;
-        return runPut(this.#writeEnv(ring), {
+        const put: PutRequest = {
           key: req.key,
           slot,
           value: req.value,
@@ -332,15 +364,17 @@ export class Coordinator {
           w,
           sloppy: s.sloppyQuorum,
           timeoutMs: req.timeoutMs,
-        });
+        };
+        return as === undefined ? runPut(this.#writeEnv(ring), put) : runPutAs(this.#writeEnv(ring), put, as);
       }
       if (route.kind === 'unavailable') throw new UnavailableError(`no primary replica of slot ${slot} is up`);
       if (req.hops >= MAX_FORWARD_HOPS) {
         throw new UnavailableError(`write for slot ${slot} forwarded ${req.hops} times without reaching a primary (ring views differ)`);
       }
-      return this.#forward(req, ring, slot, w, need.total);
+      const forwarded = this.#forward(req, ring, slot, w, need.total);
+      return as === undefined ? forwarded : forwarded.then((r) => as.stored(r), (err: unknown) => as.failed(err));
     } catch (err) {
-      return Promise.reject(err);
+      return as === undefined ? Promise.reject(err) : failedAs(as, err);
     }
   }
 
@@ -431,6 +465,15 @@ function isTypedReply(err: Error): boolean {
     code === 'CLOSED' ||
     code === 'ERR_BAD_CONTEXT'
   );
+}
+
+/** `as`'s answer to an error thrown before a request started, as its promise (a throw of `as` rejects it). */
+function failedAs<T>(as: { failed(err: unknown): T }, err: unknown): Promise<T> {
+  try {
+    return Promise.resolve(as.failed(err));
+  } catch (thrown) {
+    return Promise.reject(thrown);
+  }
 }
 
 /** A write's result as an object: stored bytes decoded (our own encoding: they decode). */

@@ -107,7 +107,7 @@ let rotation = 0;
 export function runGet(env: GetEnv, req: GetRequest): Promise<VersionedObject> {
   assert(req.valueAtMs === undefined, 'runGet resolves with objects: valueAtMs is runGetValue\'s');
   // Without valueAtMs the fsm resolves with objects only (#reply).
-  return new Promise<VersionedObject>((resolve, reject) => new GetFsm(env, req, resolve as (r: ReadValue) => void, reject).start());
+  return new Promise<VersionedObject>((resolve, reject) => new GetFsm(env, req, resolve as (r: unknown) => void, reject, undefined).start());
 }
 
 /**
@@ -117,7 +117,34 @@ export function runGet(env: GetEnv, req: GetRequest): Promise<VersionedObject> {
  */
 export function runGetValue(env: GetEnv, req: GetRequest): Promise<ReadValue> {
   assert(req.valueAtMs !== undefined, 'runGetValue needs valueAtMs');
-  return new Promise<ReadValue>((resolve, reject) => new GetFsm(env, req, resolve, reject).start());
+  return new Promise<ReadValue>((resolve, reject) => new GetFsm(env, req, resolve as (r: unknown) => void, reject, undefined).start());
+}
+
+/**
+ * How a caller takes a read's outcome as the value of the read's own promise (GET: its reply):
+ * `value` gets runGetValue's ReadValue and the request's valueAtMs, `failed` every error
+ * runGetValue would reject with. A throw of either rejects the promise with it.
+ */
+export interface ReadOutcome<T> {
+  value(r: ReadValue, atMs: number): T;
+  failed(err: unknown): T;
+}
+
+/**
+ * runGetValue(...).then(as.value, as.failed) as one promise: the read's own resolves with the
+ * outcome as mapped, where a continuation would make a second promise and a microtask (every
+ * GET of a cluster).
+ */
+export function runGetValueAs<T>(env: GetEnv, req: GetRequest, as: ReadOutcome<T>): Promise<T> {
+  assert(req.valueAtMs !== undefined, 'runGetValueAs needs valueAtMs');
+  return new Promise<T>((resolve, reject) => {
+    try {
+      new GetFsm(env, req, resolve as (r: unknown) => void, reject, as as ReadOutcome<unknown>).start();
+    } catch (err) {
+      // A bad R, thrown before anything is asked (runGetValue rejects with it).
+      resolve(as.failed(err));
+    }
+  });
 }
 
 /**
@@ -166,12 +193,41 @@ class GetFsm implements DeadlineEntry, ReplicaGetBytesListener {
   #replyRec: Reconciled | undefined;
   #replySize = 0;
 
+  /** resolve/reject: the read's promise; `as` (runGetValueAs): how its outcome settles it (#succeed, #fail). */
   constructor(
     private readonly env: GetEnv,
     private readonly req: GetRequest,
-    private readonly resolve: (r: ReadValue) => void,
+    private readonly resolve: (r: unknown) => void,
     private readonly reject: (err: unknown) => void,
+    private readonly as: ReadOutcome<unknown> | undefined,
   ) {}
+
+  #succeed(r: ReadValue): void {
+    const as = this.as;
+    if (as === undefined) {
+      this.resolve(r);
+      return;
+    }
+    // As a continuation .then(as.value, as.failed) would: a throw of either rejects.
+    try {
+      this.resolve(as.value(r, this.req.valueAtMs!));
+    } catch (err) {
+      this.reject(err);
+    }
+  }
+
+  #fail(err: unknown): void {
+    const as = this.as;
+    if (as === undefined) {
+      this.reject(err);
+      return;
+    }
+    try {
+      this.resolve(as.failed(err));
+    } catch (thrown) {
+      this.reject(thrown);
+    }
+  }
 
   start(): void {
     const { env, req } = this;
@@ -224,25 +280,25 @@ class GetFsm implements DeadlineEntry, ReplicaGetBytesListener {
     this.#replied = true;
     if (d.kind === 'enough') {
       if (!d.found) {
-        this.resolve(EMPTY_OBJECT);
+        this.#succeed(EMPTY_OBJECT);
       } else if (this.#allLocalPlain()) {
         // Every counted answer is this node's stored bytes: the merge is that object as it is
         // (#takePlain) and nothing is stale, so its live value is the reply.
-        this.resolve(this.#localValue);
+        this.#succeed(this.#localValue);
       } else {
         this.#materialize();
         const rec = reconcileLists(this.#ids, this.#objs, this.env.writeOptions, this.#count);
         this.#replyRec = rec;
         this.#replySize = this.#count;
-        this.resolve(rec.merged);
+        this.#succeed(rec.merged);
         // The first answers disagree: the replicas not asked yet are likely stale as well.
         if (rec.stale.length > 0) this.#askUpTo(this.#order.length);
       }
     } else if (d.kind === 'notfound') {
-      this.resolve(EMPTY_OBJECT);
+      this.#succeed(EMPTY_OBJECT);
     } else {
       this.env.stats.readNoQuorum++;
-      this.reject(new NoQuorumError('read', d));
+      this.#fail(new NoQuorumError('read', d));
     }
   }
 
@@ -253,7 +309,7 @@ class GetFsm implements DeadlineEntry, ReplicaGetBytesListener {
     if (!this.#replied) {
       this.#replied = true;
       this.env.stats.readNoQuorum++;
-      this.reject(new NoQuorumError('read', this.#tally!.insufficient()));
+      this.#fail(new NoQuorumError('read', this.#tally!.insufficient()));
     }
     // Every answer this node's own stored bytes: nothing to repair (repair() would find that).
     if (this.#allLocalPlain()) return;

@@ -76,7 +76,33 @@ const NONE: readonly string[] = Object.freeze([]);
  * before anything is written included, reports through the returned promise.
  */
 export function runPut(env: PutEnv, req: PutRequest): Promise<Buffer> {
-  return new Promise<Buffer>((resolve, reject) => new PutFsm(env, req, resolve, reject).start());
+  return new Promise<Buffer>((resolve, reject) => new PutFsm(env, req, resolve as (r: unknown) => void, reject, undefined).start());
+}
+
+/**
+ * How a caller takes a write's outcome as the value of the write's own promise (SET: its reply):
+ * `stored` gets runPut's stored bytes, `failed` every error runPut would reject with. A throw of
+ * either rejects the promise with it.
+ */
+export interface WriteOutcome<T> {
+  stored(bytes: Buffer): T;
+  failed(err: unknown): T;
+}
+
+/**
+ * runPut(...).then(as.stored, as.failed) as one promise: the write's own resolves with the
+ * outcome as mapped, where a continuation would make a second promise and a microtask (every SET
+ * of a cluster).
+ */
+export function runPutAs<T>(env: PutEnv, req: PutRequest, as: WriteOutcome<T>): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    try {
+      new PutFsm(env, req, resolve as (r: unknown) => void, reject, as as WriteOutcome<unknown>).start();
+    } catch (err) {
+      // The checks made before anything is written (a bad W, W out of reach): runPut rejects with them.
+      resolve(as.failed(err));
+    }
+  });
 }
 
 /**
@@ -99,12 +125,44 @@ class PutFsm implements DeadlineEntry, ReplicaPutListener {
   #stored: Buffer = EMPTY;
   #object: VersionedObject | undefined;
 
+  /**
+   * resolve/reject: the write's promise. With `as` (runPutAs) there is no reject: the promise
+   * resolves with the outcome as mapped (#succeed, #fail).
+   */
   constructor(
     private readonly env: PutEnv,
     private readonly req: PutRequest,
-    private readonly resolve: (stored: Buffer) => void,
+    private readonly resolve: (r: unknown) => void,
     private readonly reject: (err: unknown) => void,
+    private readonly as: WriteOutcome<unknown> | undefined,
   ) {}
+
+  #succeed(stored: Buffer): void {
+    const as = this.as;
+    if (as === undefined) {
+      this.resolve(stored);
+      return;
+    }
+    // As a continuation .then(as.stored, as.failed) would: a throw of either rejects.
+    try {
+      this.resolve(as.stored(stored));
+    } catch (err) {
+      this.reject(err);
+    }
+  }
+
+  #fail(err: unknown): void {
+    const as = this.as;
+    if (as === undefined) {
+      this.reject(err);
+      return;
+    }
+    try {
+      this.resolve(as.failed(err));
+    } catch (thrown) {
+      this.reject(thrown);
+    }
+  }
 
   /** Plans, checks W, writes locally (synchronously when the keyspace can). Throws go to the promise. */
   start(): void {
@@ -145,7 +203,7 @@ class PutFsm implements DeadlineEntry, ReplicaPutListener {
     if (write instanceof Promise) {
       write.then(
         (w) => this.#written(w),
-        (err: unknown) => this.reject(err),
+        (err: unknown) => this.#fail(err),
       );
     } else {
       this.#written(write);
@@ -172,7 +230,7 @@ class PutFsm implements DeadlineEntry, ReplicaPutListener {
 
   /** The local write failed (before any replica was asked): the request fails with its error. */
   storeFailed(err: unknown): void {
-    this.reject(err);
+    this.#fail(err);
   }
 
   /** The local write is durable: it counts as the first ack; fan the stored bytes out. */
@@ -220,12 +278,12 @@ class PutFsm implements DeadlineEntry, ReplicaPutListener {
     if (d.kind === 'enough') {
       this.#done = true;
       this.env.deadlines.remove(this);
-      this.resolve(this.#stored);
+      this.#succeed(this.#stored);
     } else if (d.kind === 'insufficient') {
       this.#done = true;
       this.env.deadlines.remove(this);
       this.env.stats.writeNoQuorum++;
-      this.reject(new NoQuorumError('write', d));
+      this.#fail(new NoQuorumError('write', d));
     }
   }
 

@@ -24,7 +24,8 @@ import assert from 'node:assert';
 import { bulk, bulks, error, integer, NIL, OK, type Reply } from '../../resp/reply.js';
 import { callOptionsFor } from '../../coordinator/coordinator_settings.js';
 import type { ClusterView } from '../cluster_view.js';
-import type { ReadValue } from '../../coordinator/get_fsm.js';
+import type { CoordinatedWriteOutcome } from '../../coordinator/coordinator.js';
+import type { ReadOutcome, ReadValue } from '../../coordinator/get_fsm.js';
 import { KeyspaceError, VALUE_VIEW_MAX_BYTES, viewOf, type Keyspace, type KeyView, type Mutation, type WriteRequest } from '../keyspace.js';
 import type { CommandContext, CommandSpec } from '../types.js';
 import type { RawCommand } from '../../resp/parser.js';
@@ -300,9 +301,9 @@ const ONE_KEY: [number, number, number] = [1, 1, 1];
  * GET and plain SET skip the routed async wrapper. On a lone node a GET whose key the engine
  * holds in memory is answered with no promise at all (Keyspace.viewSync), and `SET key value`
  * is one Keyspace.writeValue (its batch's engine promise, see setReplyOf). In a cluster a GET is
- * one coordinator read and a plain SET one coordinator write, each with one continuation (no
- * ReplicatedKeyOps, no async frames: every request of a cluster's coordinating node comes
- * through here; see setCluster for why SET too). Everything else (options, a cold key) takes
+ * one coordinator read and a plain SET one coordinator write, each one promise that resolves
+ * with the reply (no ReplicatedKeyOps, no async frames, no continuation: every request of a
+ * cluster's coordinating node comes through here; see setCluster for why SET too). Everything else (options, a cold key) takes
  * the general handler, with the same replies.
  */
 function fastPath(
@@ -383,8 +384,11 @@ function setCluster(cluster: ClusterView, args: Buffer[], ctx: CommandContext): 
   if (args.length !== 3) return undefined;
   const value = arg(args, 2);
   ctx.server.keyspace.checkValue(value);
-  return cluster.coordinator.write(arg(args, 1), { value, expiresAtMs: 0 }, callOptionsFor(ctx.client)).then(okReply, dataError);
+  return cluster.coordinator.writeAs(arg(args, 1), { value, expiresAtMs: 0 }, callOptionsFor(ctx.client), SET_OUTCOME);
 }
+
+/** SET's reply as its write's outcome (Coordinator.writeAs: the write's one promise resolves with it). */
+const SET_OUTCOME: CoordinatedWriteOutcome<Reply> = { stored: okReply, failed: dataError };
 
 /**
  * GET in a cluster: the coordinator's read, its live values as the reply (get() above, without
@@ -393,8 +397,11 @@ function setCluster(cluster: ClusterView, args: Buffer[], ctx: CommandContext): 
  */
 function getCluster(cluster: ClusterView, args: Buffer[], ctx: CommandContext): Promise<Reply> {
   const now = ctx.server.now();
-  return cluster.coordinator.getValue(arg(args, 1), now, callOptionsFor(ctx.client)).then((r) => readValueReply(r, now), dataError);
+  return cluster.coordinator.getValueAs(arg(args, 1), now, callOptionsFor(ctx.client), GET_OUTCOME);
 }
+
+/** GET's reply as its read's outcome (Coordinator.getValueAs: the read's one promise resolves with it). */
+const GET_OUTCOME: ReadOutcome<Reply> = { value: readValueReply, failed: dataError };
 
 /**
  * A ReadValue as GET's reply. A value view below VALUE_VIEW_MAX_BYTES goes to the encoder, which
