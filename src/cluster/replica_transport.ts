@@ -5,7 +5,8 @@
  *   BusReplicaTransport.replicaPut/replicaGet/forwardWrite(node id, ...)
  *     ─▶ address of `node` from the membership (host, bus port) ─▶ bus.request(type, payload)
  *   (replicaPut is coalesced per peer and event-loop turn: replica_put_batcher.ts)
- *   attachReplicaHandlers(bus, coordinator): REPLICA_PUT ─▶ coordinator.onReplicaPut
+ *   attachReplicaHandlers(bus, coordinator): REPLICA_PUT ─▶ coordinator.onReplicaPut (a plain
+ *                                              object: as REPLICA_PUT_BATCH's entries)
  *                                            REPLICA_PUT_BATCH ─▶ coordinator.onReplicaPutBatch
  *                                            REPLICA_GET ─▶ coordinator.onReplicaGetEncoded
  *                                            FORWARD_WRITE ─▶ coordinator.onForwardWriteEncoded
@@ -343,9 +344,17 @@ function errorPayloadOf(err: unknown): Buffer {
 }
 
 /** Serves the coordinator's calls arriving on `bus` from this node's Coordinator. */
-export function attachReplicaHandlers(bus: ClusterBus, coordinator: () => Coordinator): void {
+export function attachReplicaHandlers(bus: Pick<ClusterBus, 'handle'>, coordinator: () => Coordinator): void {
   bus.handle(ReplicaMessageType.REPLICA_PUT, async (payload) => {
     const m = decodeReplicaPut(payload);
+    if (m.hintFor === undefined && isPlainObjectBytes(m.objectBytes)) {
+      // The usual put at -P 1 (the batcher sends a batch of one as REPLICA_PUT): merged on its
+      // bytes as a batch's entry is (Keyspace.mergeObjectsBatch: the same stored result as
+      // mergeObject's, without decoding, merging and encoding again when the put supersedes).
+      const [err] = await coordinator().onReplicaPutBatch([{ key: m.key, encoded: m.objectBytes }]);
+      if (err !== undefined) throw err;
+      return EMPTY;
+    }
     const object = decodeObject(m.objectBytes);
     await coordinator().onReplicaPut(m.key, object, m.hintFor === undefined ? {} : { hintFor: m.hintFor });
     return EMPTY;
