@@ -78,16 +78,24 @@ export function writeRecord(
     buf[p++] = op.kind;
     p = putVarint(buf, p, op.key.length);
     const keyAt = p;
-    p += op.key.copy(buf, p);
+    // set, not Buffer#copy: copy's argument handling cost ~30 of its ~100 ns per op (a SET's
+    // key and value); the caller sized buf, so no clamping is needed.
+    buf.set(op.key, p);
+    p += op.key.length;
     p = putVarint(buf, p, op.time);
     const valueAt = op.kind === KIND_PUT ? putVarint(buf, p, op.value.length) : p;
-    if (op.kind === KIND_PUT) p = valueAt + op.value.copy(buf, valueAt);
+    if (op.kind === KIND_PUT) {
+      buf.set(op.value, valueAt);
+      p = valueAt + op.value.length;
+    }
     out?.push({ key: buf.subarray(keyAt, keyAt + op.key.length), seq, kind: op.kind, time: op.time, value: op.kind === KIND_PUT ? buf.subarray(valueAt, p) : EMPTY });
     seq++;
   }
   const length = p - start - LOG_HEADER_BYTES;
   buf.writeUInt32LE(length, start + 4);
-  buf.writeUInt32LE(crc32(buf.subarray(start + 4, p)), start);
+  // A plain Uint8Array view for the crc: a Buffer's subarray is a FastBuffer, made through the
+  // species constructor (~10 ns more, once per record: per SET at -P 1).
+  buf.writeUInt32LE(crc32(new Uint8Array(buf.buffer, buf.byteOffset + start + 4, p - start - 4)), start);
   return p;
 }
 
