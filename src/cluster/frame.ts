@@ -138,9 +138,29 @@ export class FrameDecoder {
       }
       const total = FRAME_LENGTH_BYTES + length;
       if (this.#buffered < total) return;
-      const bytes = this.#take(total);
+      const first = this.#chunks[0]!;
+      const head = this.#head;
+      if (first.length - head >= total) {
+        // The whole frame in the first chunk (the usual case): its header read in place and one
+        // view made, the payload's, where a view of the frame and then one of its payload were
+        // two typed arrays per frame (every bus request and answer).
+        this.#skip(first, total);
+        onFrame({ type: first[head + 4]!, requestId: first.readUInt32BE(head + 5), payload: first.subarray(head + FRAME_HEADER_BYTES, head + total) });
+        continue;
+      }
+      const bytes = this.#gather(total);
       onFrame({ type: bytes[4]!, requestId: bytes.readUInt32BE(5), payload: bytes.subarray(FRAME_HEADER_BYTES) });
     }
+  }
+
+  /** Consumes `n` bytes of `first` (#chunks[0], which holds them from #head on). */
+  #skip(first: Buffer, n: number): void {
+    this.#head += n;
+    if (this.#head === first.length) {
+      this.#chunks.shift();
+      this.#head = 0;
+    }
+    this.#buffered -= n;
   }
 
   #peekU32(): number {
@@ -155,31 +175,19 @@ export class FrameDecoder {
     return value;
   }
 
-  /** Removes and returns the next `n` buffered bytes (caller checked n <= buffered). */
-  #take(n: number): Buffer {
-    const first = this.#chunks[0]!;
-    const avail = first.length - this.#head;
-    let out: Buffer;
-    if (avail >= n) {
-      out = first.subarray(this.#head, this.#head + n);
-      this.#head += n;
-      if (this.#head === first.length) {
+  /** Removes and returns the next `n` buffered bytes, which span chunks, copied into one buffer (caller checked n <= buffered). */
+  #gather(n: number): Buffer {
+    const out = this.#allocate(n);
+    let filled = 0;
+    while (filled < n) {
+      const buf = this.#chunks[0]!;
+      const copy = Math.min(buf.length - this.#head, n - filled);
+      buf.copy(out, filled, this.#head, this.#head + copy);
+      filled += copy;
+      this.#head += copy;
+      if (this.#head === buf.length) {
         this.#chunks.shift();
         this.#head = 0;
-      }
-    } else {
-      out = this.#allocate(n);
-      let filled = 0;
-      while (filled < n) {
-        const buf = this.#chunks[0]!;
-        const copy = Math.min(buf.length - this.#head, n - filled);
-        buf.copy(out, filled, this.#head, this.#head + copy);
-        filled += copy;
-        this.#head += copy;
-        if (this.#head === buf.length) {
-          this.#chunks.shift();
-          this.#head = 0;
-        }
       }
     }
     this.#buffered -= n;
