@@ -629,11 +629,14 @@ export class Memtable {
   applyRecords(buf: Buffer): void {
     const segNo = this.segs.length;
     this.segs.push(buf);
+    // One reader for every record (a reader per record was an object per SET at -P 1): the
+    // records were validated, so reading one never runs past its end.
+    const r = new ByteReader(buf, 0, buf.length);
     let pos = 0;
     while (pos < buf.length) {
       const length = buf.readUInt32LE(pos + 4);
       const end = pos + LOG_HEADER_BYTES + length;
-      const r = new ByteReader(buf, pos + LOG_HEADER_BYTES, end);
+      r.pos = pos + LOG_HEADER_BYTES;
       let seq = r.varint();
       const count = r.varint();
       for (let i = 0; i < count; i++) {
