@@ -7,7 +7,8 @@
  *   (replicaPut is coalesced per peer and event-loop turn: replica_put_batcher.ts)
  *   attachReplicaHandlers(bus, coordinator): REPLICA_PUT ─▶ coordinator.onReplicaPut (a plain
  *                                              object: as REPLICA_PUT_BATCH's entries)
- *                                            REPLICA_PUT_BATCH ─▶ coordinator.onReplicaPutBatch
+ *                                            REPLICA_PUT_BATCH ─▶ rounds (replica_put_rounds.ts)
+ *                                              ─▶ coordinator.onReplicaPutBatch
  *                                            REPLICA_GET ─▶ coordinator.onReplicaGetEncoded
  *                                            FORWARD_WRITE ─▶ coordinator.onForwardWriteEncoded
  *
@@ -62,6 +63,7 @@ import {
   type ReplicaPutEntry,
 } from './replica_codec.js';
 import { ReplicaPutBatcher } from './replica_put_batcher.js';
+import { ReplicaPutRounds } from './replica_put_rounds.js';
 
 /** Where a node id listens on the bus, from the membership table; undefined: unknown node. */
 export type AddressBook = (nodeId: string) => { readonly host: string; readonly busPort: number } | undefined;
@@ -345,13 +347,15 @@ function errorPayloadOf(err: unknown): Buffer {
 
 /** Serves the coordinator's calls arriving on `bus` from this node's Coordinator. */
 export function attachReplicaHandlers(bus: Pick<ClusterBus, 'handle'>, coordinator: () => Coordinator): void {
+  // Replica puts merged a round at a time, each key once a round (replica_put_rounds.ts).
+  const rounds = new ReplicaPutRounds((items) => coordinator().onReplicaPutBatch(items));
   bus.handle(ReplicaMessageType.REPLICA_PUT, async (payload) => {
     const m = decodeReplicaPut(payload);
     if (m.hintFor === undefined && isPlainObjectBytes(m.objectBytes)) {
       // The usual put at -P 1 (the batcher sends a batch of one as REPLICA_PUT): merged on its
       // bytes as a batch's entry is (Keyspace.mergeObjectsBatch: the same stored result as
       // mergeObject's, without decoding, merging and encoding again when the put supersedes).
-      const [err] = await coordinator().onReplicaPutBatch([{ key: m.key, encoded: m.objectBytes }]);
+      const [err] = await rounds.put([{ key: m.key, encoded: m.objectBytes }]);
       if (err !== undefined) throw err;
       return EMPTY;
     }
@@ -380,7 +384,7 @@ export function attachReplicaHandlers(bus: Pick<ClusterBus, 'handle'>, coordinat
         results[i] = errorPayloadOf(err);
       }
     }
-    const errors = await coordinator().onReplicaPutBatch(items);
+    const errors = await rounds.put(items);
     for (const [j, err] of errors.entries()) if (err !== undefined) results[at[j]!] = errorPayloadOf(err);
     return encodeReplicaPutBatchAnswer(results);
   });
