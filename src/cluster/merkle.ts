@@ -97,6 +97,19 @@ let hashLo = 0;
 let hashHi = 0;
 
 /**
+ * Whole buffers of this many bytes are hashed from an aligned copy read a word at a time (one
+ * Int32Array load instead of four byte loads and three shifts per word: 190 -> 140 ns for 150
+ * bytes); a key (shorter) or a segment of a buffer is read byte by byte. Little-endian hosts
+ * only: the words must be the little-endian ones the byte loop builds.
+ */
+const WORD_COPY_BYTES_MIN = 32;
+const WORD_COPY_BYTES_MAX = 4096;
+const WORD_COPY = os.endianness() === 'LE';
+const wordCopyBuffer = new ArrayBuffer(WORD_COPY_BYTES_MAX);
+const wordCopyBytes = new Uint8Array(wordCopyBuffer);
+const wordCopyWords = new Int32Array(wordCopyBuffer);
+
+/**
  * Mixes the bytes of one segment into laneA / laneB; its tail (1-3 bytes) as one zero-padded
  * word. The lanes are locals inside the loop (module variables cost a load and a store per
  * word, and this loop is most of every write's Merkle cost).
@@ -106,16 +119,32 @@ function mixBytes(buf: Uint8Array, start = 0, end = buf.length): void {
   let b = laneB;
   const len = end - start;
   const blocks = start + (len & ~3);
-  for (let i = start; i < blocks; i += 4) {
-    const k = buf[i]! | (buf[i + 1]! << 8) | (buf[i + 2]! << 16) | (buf[i + 3]! << 24);
-    let x = Math.imul(k, A_C1);
-    x = Math.imul((x << 15) | (x >>> 17), A_C2);
-    a ^= x;
-    a = (Math.imul((a << 13) | (a >>> 19), 5) + 0xe6546b64) | 0;
-    let y = Math.imul(k, B_C1);
-    y = Math.imul((y << 17) | (y >>> 15), B_C2);
-    b ^= y;
-    b = (Math.imul((b << 15) | (b >>> 17), 5) + 0x0bcaa747) | 0;
+  if (WORD_COPY && start === 0 && end === buf.length && len >= WORD_COPY_BYTES_MIN && len <= WORD_COPY_BYTES_MAX) {
+    wordCopyBytes.set(buf);
+    const words = wordCopyWords;
+    for (let w = 0, n = len >>> 2; w < n; w++) {
+      const k = words[w]!;
+      let x = Math.imul(k, A_C1);
+      x = Math.imul((x << 15) | (x >>> 17), A_C2);
+      a ^= x;
+      a = (Math.imul((a << 13) | (a >>> 19), 5) + 0xe6546b64) | 0;
+      let y = Math.imul(k, B_C1);
+      y = Math.imul((y << 17) | (y >>> 15), B_C2);
+      b ^= y;
+      b = (Math.imul((b << 15) | (b >>> 17), 5) + 0x0bcaa747) | 0;
+    }
+  } else {
+    for (let i = start; i < blocks; i += 4) {
+      const k = buf[i]! | (buf[i + 1]! << 8) | (buf[i + 2]! << 16) | (buf[i + 3]! << 24);
+      let x = Math.imul(k, A_C1);
+      x = Math.imul((x << 15) | (x >>> 17), A_C2);
+      a ^= x;
+      a = (Math.imul((a << 13) | (a >>> 19), 5) + 0xe6546b64) | 0;
+      let y = Math.imul(k, B_C1);
+      y = Math.imul((y << 17) | (y >>> 15), B_C2);
+      b ^= y;
+      b = (Math.imul((b << 15) | (b >>> 17), 5) + 0x0bcaa747) | 0;
+    }
   }
   laneA = a;
   laneB = b;

@@ -194,6 +194,14 @@ function referenceHash(segments: readonly Uint8Array[], lead: number | undefined
 t.test('entry hashes, key buckets and replace() equal the plainly written reference hash', async (t) => {
   const bytesArb = (max: number): fc.Arbitrary<Buffer> => fc.uint8Array({ minLength: 0, maxLength: max }).map((a) => Buffer.from(a));
   t.equal(referenceHash([Buffer.from('key:1'), Buffer.from('value')], 5, 5).toString(16), PINNED_ENTRY_HASH_HEX, 'the reference gives the pinned value');
+  // Objects at the edges of the aligned-copy word path (32..4096 bytes), inside a larger buffer
+  // at an odd offset, and the byte path either side of it.
+  const backing = Buffer.alloc(4200);
+  for (let i = 0; i < backing.length; i++) backing[i] = (i * 151 + 7) & 255;
+  for (const len of [31, 32, 33, 34, 35, 36, 4093, 4095, 4096, 4097, 4100]) {
+    const v = backing.subarray(3, 3 + len);
+    t.equal(entryHash(Buffer.from('key:1'), v), referenceHash([Buffer.from('key:1'), v], 5, len), `a ${len}-byte object at offset 3`);
+  }
   // One set of leaves for every run (8 MiB of cells), emptied again after each.
   const leaves = new MerkleLeaves();
   fc.assert(
