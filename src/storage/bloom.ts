@@ -82,11 +82,13 @@ export class BloomBuilder {
     const m = bytes * 8;
     const out = Buffer.alloc(bytes + 1);
     for (let j = 0; j < n; j++) {
-      const a = this.h1[j]!;
       const b = this.h2[j]!;
+      let bit = modBits(this.h1[j]!, m);
+      const step = modBits(b, m);
       for (let i = 0; i < k; i++) {
-        const bit = (a + i * b) % m;
         out[bit >>> 3]! |= 1 << (bit & 7);
+        bit += step;
+        if (bit >= m) bit -= m;
       }
     }
     out[bytes] = k;
@@ -121,9 +123,22 @@ export function bloomMayContain(filter: Buffer, key: Uint8Array | BloomKey): boo
   const k = filter[bytes]!;
   const a = key instanceof BloomKey ? key.h1 : murmur3(key, SEED1);
   const b = key instanceof BloomKey ? key.h2 : murmur3(key, SEED2);
+  let bit = modBits(a, m);
+  const step = modBits(b, m);
   for (let i = 0; i < k; i++) {
-    const bit = (a + i * b) % m;
     if ((filter[bit >>> 3]! & (1 << (bit & 7))) === 0) return false;
+    bit += step;
+    if (bit >= m) bit -= m;
   }
   return true;
+}
+
+/**
+ * h mod m for a hash h < 2^32 and 0 < m < 2^32, as h - m * floor(h / m): exact there (the
+ * quotient's rounding error is below 1 / m), and not a call of C's fmod, which is what V8 makes
+ * of % on a number over 2^31 (a murmur3 hash, half the time). Probe i is then
+ * (h1 mod m + i * (h2 mod m)) mod m, which is h1 + i * h2 mod m: the same bits as before.
+ */
+function modBits(h: number, m: number): number {
+  return h - m * Math.floor(h / m);
 }
