@@ -50,16 +50,19 @@ export function encodedEntryLength(e: InternalEntry): number {
   );
 }
 
-/** Writes e at buf[pos]; returns the position after it. */
+/** Writes e at buf[pos] (room for encodedEntryLength(e) bytes); returns the position after it. */
 export function encodeEntry(buf: Buffer, pos: number, e: InternalEntry): number {
   pos = putVarint(buf, pos, e.key.length);
   pos = putVarint(buf, pos, e.value.length);
   pos = putVarint(buf, pos, e.seq);
   buf[pos++] = e.kind;
   pos = putVarint(buf, pos, e.time);
-  pos += e.key.copy(buf, pos);
-  pos += e.value.copy(buf, pos);
-  return pos;
+  // set, not Buffer#copy (its argument handling, ~30 ns per call): the caller made room
+  // (encodedEntryLength).
+  buf.set(e.key, pos);
+  pos += e.key.length;
+  buf.set(e.value, pos);
+  return pos + e.value.length;
 }
 
 /** Decodes the entry at r.pos; key and value are views into r.buf. */
