@@ -1,10 +1,8 @@
 // Varints of src/coordinator/bytes.ts at every length boundary, up to 2^53 - 1 (times in ms are
 // over 2^31, where the low 7 bits are computed on a double): writeVarint and ByteWriter.varint
 // give the LEB128 bytes a BigInt reference gives, and ByteReader reads them back.
-import fc from 'fast-check';
-import t from 'tap';
 import { ByteReader, ByteWriter, varintLength, writeVarint } from '../../src/coordinator/bytes.js';
-import { leb128Reference, varintBoundaryValues, varintValueArb } from '../helpers/leb128.js';
+import { leb128Reference, varintReferenceTests } from '../helpers/leb128.js';
 
 function check(value: number): string | undefined {
   const want = leb128Reference(value);
@@ -20,13 +18,4 @@ function check(value: number): string | undefined {
   return undefined;
 }
 
-t.test('every length boundary, and the largest safe integer', (t) => {
-  for (const v of varintBoundaryValues()) t.equal(check(v), undefined, `value ${v}`);
-  t.end();
-});
-
-t.test('any safe integer, and times in ms around now', (t) => {
-  fc.assert(fc.property(varintValueArb, (v) => check(v) === undefined), { numRuns: 5000 });
-  t.pass('5000 values encode as the reference does');
-  t.end();
-});
+varintReferenceTests(check);
