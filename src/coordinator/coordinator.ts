@@ -124,8 +124,8 @@ export interface PutInput {
 
 /** How writeAs's caller takes the outcome: `stored` gets write()'s result, `failed` its error (put_fsm.ts WriteOutcome). */
 export interface CoordinatedWriteOutcome<T> {
-  stored(r: Buffer | WriteResult): T;
-  failed(err: unknown): T;
+  readonly stored: (r: Buffer | WriteResult) => T;
+  readonly failed: (err: unknown) => T;
 }
 
 /** Per-call overrides (CLIENT QUORUM); absent fields: the settings'. */

@@ -18,6 +18,19 @@ export interface FsmTimers {
   after(ms: number, fn: () => void): () => void;
 }
 
+/**
+ * Settles an fsm's promise with an outcome's mapping of its result or error (runPutAs,
+ * runGetValueAs) as a continuation .then(map) would: resolved with map(a, b), rejected with
+ * what the mapping throws.
+ */
+export function settleMapped<A, B>(resolve: (r: unknown) => void, reject: (err: unknown) => void, map: (a: A, b: B) => unknown, a: A, b: B): void {
+  try {
+    resolve(map(a, b));
+  } catch (err) {
+    reject(err);
+  }
+}
+
 export const REAL_TIMERS: FsmTimers = {
   now: () => performance.now(),
   after(ms, fn) {

@@ -24,7 +24,7 @@
 import assert from 'node:assert';
 import type { DeadlineEntry, DeadlineQueue } from './deadline_queue.js';
 import { NoQuorumError } from './fsm_errors.js';
-import { isAbsent, planTargets, replicationOf, type BackgroundWork, type FsmStats, type FsmTimers, type TargetPlan } from './fsm_env.js';
+import { isAbsent, planTargets, replicationOf, settleMapped, type BackgroundWork, type FsmStats, type FsmTimers, type TargetPlan } from './fsm_env.js';
 import { EMPTY_OBJECT_BYTES, type LocalReplica } from './local_replica.js';
 import { decodeObject, EMPTY_OBJECT, type VersionedObject, type WriteOptions } from './object.js';
 import { plainValueView } from './object_plain_write.js';
@@ -126,8 +126,8 @@ export function runGetValue(env: GetEnv, req: GetRequest): Promise<ReadValue> {
  * runGetValue would reject with. A throw of either rejects the promise with it.
  */
 export interface ReadOutcome<T> {
-  value(r: ReadValue, atMs: number): T;
-  failed(err: unknown): T;
+  readonly value: (r: ReadValue, atMs: number) => T;
+  readonly failed: (err: unknown) => T;
 }
 
 /**
@@ -204,29 +204,14 @@ class GetFsm implements DeadlineEntry, ReplicaGetBytesListener {
 
   #succeed(r: ReadValue): void {
     const as = this.as;
-    if (as === undefined) {
-      this.resolve(r);
-      return;
-    }
-    // As a continuation .then(as.value, as.failed) would: a throw of either rejects.
-    try {
-      this.resolve(as.value(r, this.req.valueAtMs!));
-    } catch (err) {
-      this.reject(err);
-    }
+    if (as === undefined) this.resolve(r);
+    else settleMapped(this.resolve, this.reject, as.value, r, this.req.valueAtMs!);
   }
 
   #fail(err: unknown): void {
     const as = this.as;
-    if (as === undefined) {
-      this.reject(err);
-      return;
-    }
-    try {
-      this.resolve(as.failed(err));
-    } catch (thrown) {
-      this.reject(thrown);
-    }
+    if (as === undefined) this.reject(err);
+    else settleMapped(this.resolve, this.reject, as.failed, err, undefined);
   }
 
   start(): void {

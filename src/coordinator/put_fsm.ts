@@ -20,7 +20,7 @@ import assert from 'node:assert';
 import type { DeadlineEntry, DeadlineQueue } from './deadline_queue.js';
 import type { Context } from './dvv.js';
 import { NoQuorumError } from './fsm_errors.js';
-import { planTargets, replicationOf, type BackgroundWork, type FsmStats, type FsmTimers, type TargetPlan } from './fsm_env.js';
+import { planTargets, replicationOf, settleMapped, type BackgroundWork, type FsmStats, type FsmTimers, type TargetPlan } from './fsm_env.js';
 import type { LocalReplica } from './local_replica.js';
 import { decodeObject, type VersionedObject } from './object.js';
 import { QuorumTally, resolveQuorum, type QuorumDecision, type QuorumSpec, type QuorumTarget } from './quorum.js';
@@ -85,8 +85,8 @@ export function runPut(env: PutEnv, req: PutRequest): Promise<Buffer> {
  * either rejects the promise with it.
  */
 export interface WriteOutcome<T> {
-  stored(bytes: Buffer): T;
-  failed(err: unknown): T;
+  readonly stored: (bytes: Buffer) => T;
+  readonly failed: (err: unknown) => T;
 }
 
 /**
@@ -139,29 +139,14 @@ class PutFsm implements DeadlineEntry, ReplicaPutListener {
 
   #succeed(stored: Buffer): void {
     const as = this.as;
-    if (as === undefined) {
-      this.resolve(stored);
-      return;
-    }
-    // As a continuation .then(as.stored, as.failed) would: a throw of either rejects.
-    try {
-      this.resolve(as.stored(stored));
-    } catch (err) {
-      this.reject(err);
-    }
+    if (as === undefined) this.resolve(stored);
+    else settleMapped(this.resolve, this.reject, as.stored, stored, undefined);
   }
 
   #fail(err: unknown): void {
     const as = this.as;
-    if (as === undefined) {
-      this.reject(err);
-      return;
-    }
-    try {
-      this.resolve(as.failed(err));
-    } catch (thrown) {
-      this.reject(thrown);
-    }
+    if (as === undefined) this.reject(err);
+    else settleMapped(this.resolve, this.reject, as.failed, err, undefined);
   }
 
   /** Plans, checks W, writes locally (synchronously when the keyspace can). Throws go to the promise. */
