@@ -24,7 +24,10 @@
  * raised quorum (put_fsm). Old replicas drop a slot only after the gainer is `up` plus a grace
  * of several gossip rounds in which coordinators still on the old view keep writing to both,
  * and only once no gainer of the slot is left: another joiner may still be streaming it from
- * them, with sources it planned before the current ring changed (sweepPlan).
+ * them, with sources it planned before the current ring changed (sweepPlan). Should a source
+ * still lack a slot (swept anyway, e.g. after a restart forgot what it owned, or not streamed
+ * in yet), it refuses the scan (notHeld, stream_source.ts) and the gainer asks its next source:
+ * an empty answer would read as an empty slot, and the copy would be short.
  */
 import assert from 'node:assert';
 import * as fs from 'node:fs';
@@ -57,7 +60,7 @@ import {
   type StreamTask,
 } from './stream_progress.js';
 import { mergeStreamPage, pageBytes, pullPages } from './stream_merge.js';
-import { readStreamChunk } from './stream_source.js';
+import { serveStreamScan, StreamScanRefusedError, type SlotHolding } from './stream_source.js';
 import { decodeStreamViewReply, encodeStreamViewReply, gateOpen, JoinGateMessageType, membersToAsk, STREAM_VIEW_EVERY_MS, STREAM_VIEW_TIMEOUT_MS, type GateMember } from './join_gate.js';
 import { chunkBytesFor, nextPaceMs } from './stream_throttle.js';
 
@@ -108,6 +111,8 @@ export interface StreamInfo {
   readonly bytesRemainingEstimate: number;
   readonly slotsDropped: number;
   readonly keysDropped: number;
+  /** STREAM_SCANs this node refused since it started: slots it does not hold in full (stream_source.ts). */
+  readonly scansRefused: number;
   /** Slots whose preflist differs between the current and the target ring (cluster-wide). */
   readonly ringSlotsMoving: number;
 }
@@ -156,7 +161,7 @@ export function saveStreamProgress(dir: string, p: StreamProgress): void {
   fs.renameSync(`${file}.tmp`, file);
 }
 
-export class StreamManager {
+export class StreamManager implements SlotHolding {
   readonly #o: StreamManagerOptions;
   readonly #p: StreamProgress;
   readonly #settleMs: number;
@@ -193,6 +198,7 @@ export class StreamManager {
   /** Target fingerprint the gate last opened for (logged once per target). */
   #gateOpenedFor = '';
   #lastViewAskMs = -Infinity;
+  #scansRefused = 0;
 
   constructor(o: StreamManagerOptions) {
     this.#o = o;
@@ -208,7 +214,14 @@ export class StreamManager {
       this.#sweepAt = this.#joinStartedMs + Math.max(RESTART_SWEEP_MIN_MS, RESTART_SWEEP_GOSSIP_ROUNDS * o.gossipIntervalMs);
       this.#lastMoveMs = this.#joinStartedMs;
     }
-    o.bus.handle(StreamMessageType.STREAM_SCAN, (payload) => readStreamChunk(o.keyspace, decodeStreamScan(payload)));
+    o.bus.handle(StreamMessageType.STREAM_SCAN, async (payload) => {
+      try {
+        return await serveStreamScan(o.keyspace, decodeStreamScan(payload), this);
+      } catch (err) {
+        if (err instanceof StreamScanRefusedError) this.#scansRefused++;
+        throw err;
+      }
+    });
     o.bus.handle(StreamMessageType.STREAM_CONFIRM, (payload, from) => {
       this.#confirmed.set(from.id, decodeStreamConfirm(payload));
       return Buffer.alloc(0);
@@ -321,6 +334,7 @@ export class StreamManager {
       bytesRemainingEstimate: p.slotsStreamed === 0 ? 0 : Math.round((p.bytesStreamed / p.slotsStreamed) * remaining),
       slotsDropped: p.slotsDropped,
       keysDropped: p.keysDropped,
+      scansRefused: this.#scansRefused,
       // The rings as they are now, not as the last tick saw them: a change gossip brought since
       // (or a CONFIG SET weight) shows at once (`ringkv cluster wait` reads this).
       ringSlotsMoving: (this.#liveTransition() ?? tr)?.stats.slotsChanged ?? 0,
@@ -339,6 +353,7 @@ export class StreamManager {
       ['stream_keys_streamed', i.keysStreamed],
       ['stream_slots_dropped', i.slotsDropped],
       ['stream_keys_dropped', i.keysDropped],
+      ['stream_scans_refused', i.scansRefused],
       ['stream_ring_slots_moving', i.ringSlotsMoving],
     ];
   }
@@ -347,6 +362,34 @@ export class StreamManager {
   holdsSlot(slot: number): boolean {
     const self = this.#o.selfId;
     return this.#o.rings.current().preflist(slot).includes(self) || this.#o.rings.target().preflist(slot).includes(self);
+  }
+
+  /**
+   * Why this node cannot answer a STREAM_SCAN of slots first..last with a whole copy, or
+   * undefined when it can (SlotHolding, checked by serveStreamScan before and after each chunk):
+   *  - a slot it swept (progress `dropped`, marked before the deletes; cleared once streamed in
+   *    again for a ring it holds the slot in);
+   *  - a slot a task of its own is still streaming in (a removal gain: a current owner without
+   *    the data yet; removalGains lists such owners as sources too);
+   *  - a slot it gains in the live transition and has not streamed yet;
+   *  - a slot it entered the current preflist of after the ring its last tick planned from (a
+   *    member removed: the removal gain is not a task yet) and has not streamed in.
+   * A receiver asks its next source, or again later: a task waits rather than finishing short.
+   */
+  notHeld(first: number, last: number): string | undefined {
+    const self = this.#o.selfId;
+    const p = this.#p;
+    for (const t of p.tasks) if (t.first <= last && t.last >= first) return `slots ${Math.max(first, t.first)}-${Math.min(last, t.last)} are still streaming in`;
+    const tr = this.#liveTransition() ?? this.#transition;
+    const planned = this.#lastCurrent;
+    const entered = tr !== undefined && planned !== undefined && tr.current !== planned;
+    for (let s = first; s <= last; s++) {
+      if (p.dropped.has(s)) return `slot ${s} was swept`;
+      if (p.streamed.has(s)) continue;
+      if (tr?.pendingReplicas(s).includes(self)) return `slot ${s} is gained and not streamed in yet`;
+      if (entered && tr.current.preflist(s).includes(self) && !planned.preflist(s).includes(self)) return `slot ${s} entered this node's preflist since its last tick`;
+    }
+    return undefined;
   }
 
   /** `key:value` lines for CLUSTER INFO. */
@@ -528,7 +571,11 @@ export class StreamManager {
         const i = this.#p.tasks.indexOf(task);
         assert(i >= 0, 'a task runs only while queued');
         this.#p.tasks.splice(i, 1);
-        for (let s = task.first; s <= task.last; s++) this.#p.streamed.add(s);
+        for (let s = task.first; s <= task.last; s++) {
+          this.#p.streamed.add(s);
+          // Held in full again, unless its gain was withdrawn meanwhile (a sweep may have deleted part of it).
+          if (this.holdsSlot(s)) this.#p.dropped.delete(s);
+        }
         this.#p.slotsStreamed += task.last - task.first + 1;
         // Paced like chunk positions: a crash loses at most PROGRESS_PERSIST_EVERY_MS of
         // progress, which is streamed again (merging an object twice changes nothing).
@@ -593,11 +640,19 @@ export class StreamManager {
   async #sweep(): Promise<void> {
     const tr = this.#transitionFor(this.#o.rings.current(), this.#o.rings.target());
     const plan = sweepPlan(tr, this.#o.selfId, this.#owned ?? ownedSlots(tr.current, tr.current, this.#o.selfId));
+    let marked = false;
     for (const s of plan.drop) {
       if (this.#owned?.[s] === 1) this.#p.slotsDropped++; // an owner gave the slot up
       this.#p.streamed.delete(s);
+      if (!this.#p.dropped.has(s)) {
+        this.#p.dropped.add(s);
+        marked = true;
+      }
     }
     this.#owned = plan.owned;
+    // Marked, on disk too, before the first delete: from here on a STREAM_SCAN of these slots is
+    // refused, and one that was reading them is refused at its end (serveStreamScan).
+    if (marked) this.#persist(true);
     for (const run of slotRuns(plan.drop)) {
       for await (const e of this.#o.keyspace.storedObjects(run.first, run.last)) {
         if (this.#closed) return;

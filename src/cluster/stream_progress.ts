@@ -10,6 +10,7 @@
  */
 import assert from 'node:assert';
 import { createHash } from 'node:crypto';
+import { slotRuns } from '../coordinator/ring_transition.js';
 import { SLOT_COUNT } from '../coordinator/slot.js';
 import { MAX_STREAM_POSITION_BYTES } from './stream_codec.js';
 
@@ -41,6 +42,12 @@ export interface StreamProgress {
   left: boolean;
   /** Slots fully streamed in for a ring this node is not yet an owner in. */
   streamed: Set<number>;
+  /**
+   * Slots whose copy here a sweep dropped (marked before the first delete) and that were not
+   * streamed in again since: a STREAM_SCAN of them is refused (stream_source.ts). Persisted,
+   * so a restarted node does not serve a swept slot as an empty one.
+   */
+  dropped: Set<number>;
   tasks: StreamTask[];
   /** Totals since this node's data dir was created. */
   bytesStreamed: number;
@@ -55,7 +62,7 @@ export class StreamStateError extends Error {
 }
 
 export function emptyProgress(): StreamProgress {
-  return { joining: false, leaving: false, left: false, streamed: new Set(), tasks: [], bytesStreamed: 0, keysStreamed: 0, slotsStreamed: 0, slotsDropped: 0, keysDropped: 0 };
+  return { joining: false, leaving: false, left: false, streamed: new Set(), dropped: new Set(), tasks: [], bytesStreamed: 0, keysStreamed: 0, slotsStreamed: 0, slotsDropped: 0, keysDropped: 0 };
 }
 
 export function serializeProgress(p: StreamProgress): Buffer {
@@ -64,6 +71,8 @@ export function serializeProgress(p: StreamProgress): Buffer {
     leaving: p.leaving,
     left: p.left,
     streamed: [...p.streamed].sort((a, b) => a - b),
+    // As [first, last] runs: a sweep marks most of the slots a node does not hold.
+    dropped: slotRuns([...p.dropped].sort((a, b) => a - b)).map((r) => [r.first, r.last]),
     tasks: p.tasks.map((t) => ({ first: t.first, last: t.last, sources: t.sources, next: t.next.toString('hex'), bytes: t.bytes, keys: t.keys })),
     bytesStreamed: p.bytesStreamed,
     keysStreamed: p.keysStreamed,
@@ -99,6 +108,15 @@ export function parseProgress(bytes: Buffer): StreamProgress {
   for (const f of ['leaving', 'left'] as const) if (o[f] !== undefined && typeof o[f] !== 'boolean') throw new StreamStateError(`stream progress: bad ${f}`);
   for (const c of counts) if (!isCount(o[c])) throw new StreamStateError(`stream progress: bad ${c}`);
   if (!o.streamed.every(isSlot)) throw new StreamStateError('stream progress: bad streamed slot');
+  // `dropped` came later too: absent means no slot marked.
+  const dropped = new Set<number>();
+  if (o.dropped !== undefined) {
+    if (!Array.isArray(o.dropped)) throw new StreamStateError('stream progress: bad dropped slots');
+    for (const r of o.dropped as unknown[]) {
+      if (!Array.isArray(r) || r.length !== 2 || !isSlot(r[0]) || !isSlot(r[1]) || r[0] > r[1]) throw new StreamStateError('stream progress: bad dropped run');
+      for (let s = r[0]; s <= r[1]; s++) dropped.add(s);
+    }
+  }
   const tasks: StreamTask[] = [];
   for (const t of o.tasks as unknown[]) {
     const x = t as Record<string, unknown>;
@@ -115,6 +133,7 @@ export function parseProgress(bytes: Buffer): StreamProgress {
     leaving: o.leaving === true,
     left: o.left === true,
     streamed: new Set(o.streamed as number[]),
+    dropped,
     tasks,
     bytesStreamed: o.bytesStreamed as number,
     keysStreamed: o.keysStreamed as number,

@@ -2,6 +2,7 @@
 // allocating), the persisted progress (round trip, damage detected), task planning, removal
 // gains and drops, and the throttle's pacing.
 import t from 'tap';
+import { createHash } from 'node:crypto';
 import { buildRing, type MemberState, type RingMember } from '../../src/coordinator/ring.js';
 import { RingTransition } from '../../src/coordinator/ring_transition.js';
 import { SLOT_COUNT } from '../../src/coordinator/slot.js';
@@ -74,10 +75,17 @@ t.test('progress persists and refuses damage', async (t) => {
   const p = emptyProgress();
   p.joining = true;
   p.streamed = new Set([1, 2, 9000]);
+  p.dropped = new Set([0, 5, 6, 7, 16383]);
   p.tasks.push({ first: 10, last: 20, sources: ['a', 'b'], next: Buffer.from([1, 0, 10, 0x41, 0]), bytes: 123, keys: 4 });
   p.bytesStreamed = 99;
   const bytes = serializeProgress(p);
   t.same(parseProgress(bytes), p, 'round trip');
+  t.match(bytes.toString(), /"dropped":\[\[0,0\],\[5,7\],\[16383,16383\]\]/, 'dropped slots as runs');
+  const noDropped = serializeProgress(emptyProgress()).toString().replace(',"dropped":[]', '');
+  const body = noDropped.slice(noDropped.indexOf('\n') + 1);
+  t.same(parseProgress(Buffer.from(`RKST1 ${createHash('sha256').update(body).digest('hex')}\n${body}`)).dropped, new Set(), 'a file without them (older): nothing marked');
+  const badRun = body.replace('"tasks"', '"dropped":[[7,5]],"tasks"');
+  t.throws(() => parseProgress(Buffer.from(`RKST1 ${createHash('sha256').update(badRun).digest('hex')}\n${badRun}`)), { code: 'ERR_STREAM_STATE' }, 'a run that ends before it starts');
   const flipped = Buffer.from(bytes);
   flipped[flipped.length - 3] = (flipped[flipped.length - 3] as number) ^ 1;
   t.throws(() => parseProgress(flipped), { code: 'ERR_STREAM_STATE' }, 'a flipped byte fails the checksum');
