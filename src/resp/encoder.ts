@@ -140,19 +140,26 @@ export class ReplyBuffer {
    * An empty Buffer when nothing is pending.
    */
   take(): Buffer | Buffer[] {
-    this.flushSlab();
+    let out: Buffer | Buffer[];
+    if (this.parts.length === 0) {
+      // The usual case, one segment (every flush at -P 1): handed out as it is, without going
+      // through `parts` (a new array and its backing store per take, ~170 B per flush).
+      out = this.pos > this.start ? this.slab.subarray(this.start, this.pos) : EMPTY;
+      this.start = this.pos;
+    } else {
+      this.flushSlab();
+      const parts = this.parts;
+      this.parts = [];
+      this.partsBytes = 0;
+      out = parts.length === 1 ? (parts[0] as Buffer) : parts;
+    }
     if (pool.owner !== this) {
       // Do not keep a buffer of our own (or an old slab) alive while idle.
       this.slab = EMPTY;
       this.start = 0;
       this.pos = 0;
     }
-    const parts = this.parts;
-    this.parts = [];
-    this.partsBytes = 0;
-    if (parts.length === 0) return EMPTY;
-    if (parts.length === 1) return parts[0]!;
-    return parts;
+    return out;
   }
 
   // ---- writing primitives -------------------------------------------------------------------
