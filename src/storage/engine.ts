@@ -675,7 +675,10 @@ export class Engine implements KVEngine {
       total += p.bytes + 16; // seq varints may grow a little past the estimate
     }
     const group = this.pending.splice(0, n);
-    const buf = Buffer.allocUnsafe(total);
+    // In the memtable's shared memory: the memtable keeps the records, and a flush's worker
+    // reads its survivors there.
+    const mem = this.mem;
+    const buf = mem.recordBuffer(total);
     let pos = 0;
     let seq = this.lastSeq;
     for (const p of group) {
@@ -693,7 +696,7 @@ export class Engine implements KVEngine {
       for (const p of group) p.ack.reject(new StorageError('EFAILED', `write not durable: ${this.failedReason}`, { cause: err }));
       return;
     }
-    this.mem.applyRecords(records);
+    mem.applyRecords(records);
     this.visibleSeq = seq;
     for (const p of group) p.ack.committed();
   }
@@ -782,6 +785,8 @@ export class Engine implements KVEngine {
   /**
    * Builds a memtable's table: the versions that survive (Memtable.survivorRows: no shadowed
    * version leaves this thread) are handed to the worker as rows, which sorts and writes them.
+   * The rows point into the memtable's shared memory (the group commits wrote the records
+   * there, Memtable.recordBuffer): the worker reads keys and values in place.
    */
   private async buildFromMemtable(mem: Memtable): Promise<BuildResult> {
     const gc = this.gcOptions(false);
@@ -798,7 +803,7 @@ export class Engine implements KVEngine {
     const rows = pick.result();
     return runJob(
       {
-        inputs: [{ kind: 'rows', bytes: rows.bytes, rowInts: rows.ints, rowFloats: rows.floats }],
+        inputs: [{ kind: 'rows', bytes: rows.bytes, rowInts: rows.ints, rowFloats: rows.floats, rowBufs: rows.bufs }],
         gc,
         build: this.buildOptions(),
         targetFileBytes: Number.MAX_SAFE_INTEGER,

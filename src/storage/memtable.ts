@@ -4,8 +4,11 @@
  * seq <= S" and iterate in internal order (key ascending, seq descending).
  *
  * Layout, chosen by measurement:
- *  - Version data stays where it already is: in the commit-log record buffers of the group
- *    commits (applyRecords), or, for versions added one by one (recovery), in arena chunks.
+ *  - Version data stays where it already is: in the commit-log records of the group commits
+ *    (applyRecords), which the engine writes into the memtable's chunks of shared memory
+ *    (recordBuffer), or, for versions added one by one (recovery), copied into those chunks.
+ *    A flush's worker reads the surviving versions there in place (SurvivorPick), so their
+ *    bytes are not copied on this thread.
  *    Each version is a row: 8 int32s (segment, key/value offsets and lengths, kind, older
  *    row, key id) and 2 doubles (seq, time) in two typed arrays, so a lookup
  *    touches one or two cache lines per version and there is no JS object per write: the
@@ -74,8 +77,15 @@ const ROW_FLOATS = 2;
  * line of their own, a miss per memtable read on this VM.
  */
 const ROW_PUT_EXPIRING = 2;
-/** Arena chunk for versions added one by one (recovery). */
-const ARENA_CHUNK_BYTES = 1024 * 1024;
+/**
+ * A chunk of shared memory (a SharedArrayBuffer) that group commits' records and added versions
+ * are written into, back to back. Shared so that a flush's worker can read the surviving
+ * versions in place: copying them out on the event loop was 40-74 ms of CPU per 64 MiB flush
+ * (storage-perf-notes.md, sessions 13 and 15).
+ */
+const RECORD_CHUNK_BYTES = 1024 * 1024;
+/** Groups of records this large get a shared buffer of their own (a chunk wastes less than this at its end). */
+const RECORD_OWN_BUFFER_BYTES_MIN = 256 * 1024;
 /** Runs of keys up to this long are insertion-sorted (sortIds); longer ones radix-sorted. */
 const INSERTION_SORT_KEYS_MAX = 12;
 const INITIAL_KEY_BYTES = 64 * 1024;
@@ -154,6 +164,11 @@ function copyRange(src: Buffer, from: number, len: number, dst: Buffer, at: numb
     for (let j = 0; j < len; j++) dst[at + j] = src[from + j]!;
   }
   return at + len;
+}
+
+/** n bytes of shared memory (a SharedArrayBuffer of its own; zeroed). */
+function sharedBuffer(n: number): Buffer {
+  return Buffer.from(new SharedArrayBuffer(n));
 }
 
 function grow<T extends Uint32Array | Int32Array | Float64Array | Uint8Array>(a: T, n: number): T {
@@ -443,10 +458,10 @@ export function mergeOrderRecords(order: Int32Array, n: number, tail: Int32Array
 
 export class Memtable {
   private readonly segs: Buffer[] = [];
-  private arena: Buffer | undefined;
-  /** The arena's index in segs (records may have been pushed after it). */
-  private arenaSeg = 0;
-  private arenaUsed = 0;
+  /** The chunk being filled (RECORD_CHUNK_BYTES), its index in segs and its bytes in use. */
+  private chunk: Buffer | undefined;
+  private chunkSeg = 0;
+  private chunkUsed = 0;
   // Rows, one per version, as records of ROW_INTS int32s (ROW_SEG ... ROW_KEY_ID) and ROW_FLOATS
   // doubles (ROW_SEQ, ROW_TIME): a lookup touches one or two cache lines per version, not one
   // per field.
@@ -623,19 +638,47 @@ export class Memtable {
   }
 
   /**
+   * Room for n bytes of commit-log records in this memtable's shared memory, for the engine to
+   * write a group's records into and then give (a prefix of it) to applyRecords. Valid until
+   * the next recordBuffer, applyRecords or add call.
+   */
+  recordBuffer(n: number): Buffer {
+    if (n >= RECORD_OWN_BUFFER_BYTES_MIN) return sharedBuffer(n);
+    const c = this.room(n);
+    return c.subarray(this.chunkUsed, this.chunkUsed + n);
+  }
+
+  /**
    * Adds every op of the commit-log records in buf (as written by log.ts writeRecord, already
-   * validated). The memtable keeps buf: keys and values are read from it in place.
+   * validated). The memtable keeps buf: keys and values are read from it in place. A buf from
+   * recordBuffer stays in the chunk it was given in; any other is kept as a segment of its own
+   * (and a later flush copies its survivors' bytes, not being able to share them).
    */
   applyRecords(buf: Buffer): void {
-    const segNo = this.segs.length;
-    this.segs.push(buf);
+    let segNo: number;
+    let seg: Buffer;
+    let base: number;
+    const c = this.chunk;
+    if (c !== undefined && buf.buffer === c.buffer) {
+      assert(buf.byteOffset === c.byteOffset + this.chunkUsed, 'records applied out of their recordBuffer place');
+      segNo = this.chunkSeg;
+      seg = c;
+      base = this.chunkUsed;
+      this.chunkUsed += buf.length;
+    } else {
+      segNo = this.segs.length;
+      seg = buf;
+      base = 0;
+      this.segs.push(buf);
+    }
     // One reader for every record (a reader per record was an object per SET at -P 1): the
-    // records were validated, so reading one never runs past its end.
-    const r = new ByteReader(buf, 0, buf.length);
-    let pos = 0;
-    while (pos < buf.length) {
-      const length = buf.readUInt32LE(pos + 4);
-      const end = pos + LOG_HEADER_BYTES + length;
+    // records were validated, so reading one never runs past its end. Offsets are seg's.
+    const end = base + buf.length;
+    const r = new ByteReader(seg, base, end);
+    let pos = base;
+    while (pos < end) {
+      const length = seg.readUInt32LE(pos + 4);
+      const recordEnd = pos + LOG_HEADER_BYTES + length;
       r.pos = pos + LOG_HEADER_BYTES;
       let seq = r.varint();
       const count = r.varint();
@@ -652,39 +695,46 @@ export class Memtable {
           valOff = r.pos;
           r.pos += valLen;
         }
-        this.insertRow(segNo, buf, keyOff, keyLen, valOff, valLen, seq++, kind, time);
+        this.insertRow(segNo, seg, keyOff, keyLen, valOff, valLen, seq++, kind, time);
       }
-      pos = end;
+      pos = recordEnd;
     }
   }
 
-  /** Adds one version, copying key and value into the arena (recovery, tests). */
+  /** Adds one version, copying key and value into the chunk (recovery, tests). */
   add(e: InternalEntry): void {
     const need = e.key.length + e.value.length;
-    if (!this.arena || this.arenaUsed + need > this.arena.length) {
-      this.arena = Buffer.allocUnsafe(Math.max(ARENA_CHUNK_BYTES, need));
-      this.arenaUsed = 0;
-      this.arenaSeg = this.segs.length;
-      this.segs.push(this.arena);
+    const a = this.room(need);
+    const keyOff = this.chunkUsed;
+    a.set(e.key, keyOff);
+    a.set(e.value, keyOff + e.key.length);
+    this.chunkUsed += need;
+    this.insertRow(this.chunkSeg, a, keyOff, e.key.length, keyOff + e.key.length, e.value.length, e.seq, e.kind, e.time);
+  }
+
+  /** The chunk, a new one when it has less than n bytes free. */
+  private room(n: number): Buffer {
+    if (this.chunk === undefined || this.chunkUsed + n > this.chunk.length) {
+      this.chunk = sharedBuffer(Math.max(RECORD_CHUNK_BYTES, n));
+      this.chunkUsed = 0;
+      this.chunkSeg = this.segs.length;
+      this.segs.push(this.chunk);
     }
-    const a = this.arena;
-    const keyOff = this.arenaUsed;
-    e.key.copy(a, keyOff);
-    e.value.copy(a, keyOff + e.key.length);
-    this.arenaUsed += need;
-    this.insertRow(this.arenaSeg, a, keyOff, e.key.length, keyOff + e.key.length, e.value.length, e.seq, e.kind, e.time);
+    return this.chunk;
   }
 
   /**
-   * The versions a flush keeps, as rows over a compact copy of their bytes (a flush's input,
-   * sorted_log.ts EntryRows): per key the newest version of each snapshot stripe
+   * The versions a flush keeps, as rows (a flush's input, sorted_log.ts EntryRows): per key the newest version of each snapshot stripe
    * (compaction_merge.ts rule 1; with no snapshots, only the newest version of each key).
    * The versions a stripe shadows never leave this thread: with the server's 64 MiB memtables
    * and an overwrite load most of them are shadowed (100k keys: 367k versions, 100k kept), and
    * decoding and sorting all of them was most of the flush worker's CPU
    * (bench/results/storage-perf-notes.md, session 10). The rows are in internal order (the
    * memtable's key order, versions newest first), so SortedLogSource finds them in order and
-   * does not sort them; the bytes are copied in write order. The table built is the same.
+   * does not sort them. When every buffer of the memtable is shared memory (recordBuffer, add)
+   * the rows point into those buffers (EntryRows.bufs: the worker reads them in place);
+   * otherwise the bytes are copied in write order into a compact buffer. The table built is
+   * the same.
    * In one call (tests, tools); the engine takes them in steps (survivors).
    */
   survivorRows(snapshots: readonly number[]): EntryRows {
@@ -1032,7 +1082,9 @@ const PICK_DONE = 3;
  *   rank  the sorted runs (held: never written again) merged into each key id's rank;
  *   keep  the rows that survive picked (in write order with no snapshots: a key's head row;
  *         with snapshots, keys in rank order and each key's stripes), their bytes summed;
- *   copy  their keys and values copied, in the order picked, into the output.
+ *   copy  their output rows written: pointing into the memtable's buffers when all of them
+ *         are shared memory (Memtable.recordBuffer; no byte is copied here), else over a
+ *         compact copy of their keys and values, copied in the order picked.
  * In one call the whole of it held the event loop 23-28 ms per 64 MiB flush on the server
  * (50-100 ms under load): a p99 spike at -P1. The engine yields between steps.
  */
@@ -1052,6 +1104,8 @@ export class SurvivorPick {
   private byteLength = 0;
   private pos = 0;
   private out: EntryRows | undefined;
+  /** Every buffer of the memtable is shared memory: the output rows point into them. */
+  private readonly inPlace: boolean;
 
   constructor(
     private readonly snapshots: readonly number[],
@@ -1061,6 +1115,7 @@ export class SurvivorPick {
     this.at = runs.map(() => 0);
     this.rank = new Int32Array(m.keyCount);
     this.byRank = snapshots.length === 0 ? NO_RECORDS : new Int32Array(m.keyCount);
+    this.inPlace = m.segs.every((s) => s.buffer instanceof SharedArrayBuffer);
   }
 
   /** Does up to `units` keys or rows of work; true when the rows are ready (result). */
@@ -1163,12 +1218,17 @@ export class SurvivorPick {
   }
 
   private startCopy(): void {
-    this.out = newEntryRows(this.n, this.byteLength);
+    if (this.inPlace) this.out = { ...newEntryRows(this.n, 0), bufs: this.m.segs };
+    else this.out = newEntryRows(this.n, this.byteLength);
     this.stage = PICK_COPY;
     this.i = 0;
   }
 
   private copyStep(units: number): void {
+    if (this.inPlace) {
+      this.rowsStep(units);
+      return;
+    }
     const { rowI: ri, rowF, segs } = this.m;
     const { kept, outRow } = this;
     const out = this.out!;
@@ -1186,9 +1246,26 @@ export class SurvivorPick {
       const valOff = pos;
       pos = copyRange(seg, ri[at + ROW_VAL_OFF]!, valLen, bytes, pos);
       const kind = ri[at + ROW_KIND] === KIND_DELETE ? KIND_DELETE : KIND_PUT;
-      setEntryRow(out, outRow[i]!, keyOff, keyLen, valOff, valLen, kind, rowF[r * ROW_FLOATS + ROW_SEQ]!, rowF[r * ROW_FLOATS + ROW_TIME]!);
+      setEntryRow(out, outRow[i]!, 0, keyOff, keyLen, valOff, valLen, kind, rowF[r * ROW_FLOATS + ROW_SEQ]!, rowF[r * ROW_FLOATS + ROW_TIME]!);
     }
     this.pos = pos;
+    this.i = end;
+    if (end === this.n) this.stage = PICK_DONE;
+  }
+
+  /** The copy stage when the rows point into the memtable's buffers: rows only, no bytes read. */
+  private rowsStep(units: number): void {
+    const { rowI: ri, rowF } = this.m;
+    const { kept, outRow } = this;
+    const out = this.out!;
+    const end = Math.min(this.n, this.i + units);
+    for (let i = this.i; i < end; i++) {
+      const r = kept[i]!;
+      const at = r * ROW_INTS;
+      const kind = ri[at + ROW_KIND] === KIND_DELETE ? KIND_DELETE : KIND_PUT;
+      const ff = r * ROW_FLOATS;
+      setEntryRow(out, outRow[i]!, ri[at + ROW_SEG]!, ri[at + ROW_KEY_OFF]!, ri[at + ROW_KEY_LEN]!, ri[at + ROW_VAL_OFF]!, ri[at + ROW_VAL_LEN]!, kind, rowF[ff + ROW_SEQ]!, rowF[ff + ROW_TIME]!);
+    }
     this.i = end;
     if (end === this.n) this.stage = PICK_DONE;
   }

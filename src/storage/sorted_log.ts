@@ -52,11 +52,13 @@ const EMPTY = Buffer.alloc(0);
 /**
  * Entries as rows, not records: what a memtable hands a flush once it has picked the versions
  * that survive (Memtable.survivorRows), so the worker decodes nothing. Row r's key and value
- * are bytes[keyOff, keyOff + keyLen) and bytes[valOff, valOff + valLen); use newEntryRows and
- * setEntryRow to fill them.
+ * are buf[keyOff, keyOff + keyLen) and buf[valOff, valOff + valLen) of its buffer: bufs[b]
+ * when bufs is set (the memtable's own buffers, shared memory read in place), else bytes (b is
+ * 0); use newEntryRows and setEntryRow to fill them.
  */
 export interface EntryRows {
   bytes: Buffer;
+  bufs?: readonly Uint8Array[];
   /** ROW_INTS int32s per row. */
   ints: Int32Array;
   /** ROW_FLOATS doubles per row. */
@@ -68,10 +70,10 @@ export function newEntryRows(count: number, byteLength: number): EntryRows {
   return { bytes: Buffer.allocUnsafeSlow(byteLength), ints: new Int32Array(count * ROW_INTS), floats: new Float64Array(count * ROW_FLOATS) };
 }
 
-export function setEntryRow(rows: EntryRows, r: number, keyOff: number, keyLen: number, valOff: number, valLen: number, kind: Kind, seq: number, time: number): void {
+export function setEntryRow(rows: EntryRows, r: number, buf: number, keyOff: number, keyLen: number, valOff: number, valLen: number, kind: Kind, seq: number, time: number): void {
   const at = r * ROW_INTS;
   const ri = rows.ints;
-  ri[at + ROW_BUF] = 0;
+  ri[at + ROW_BUF] = buf;
   ri[at + ROW_KEY_OFF] = keyOff;
   ri[at + ROW_KEY_LEN] = keyLen;
   ri[at + ROW_VAL_OFF] = valOff;
@@ -105,12 +107,12 @@ export class SortedLogSource implements EntrySource {
       let r = 0;
       for (let b = 0; b < input.length; b++) r = this.decode(b, r);
     } else {
-      this.bufs = [input.bytes];
+      this.bufs = input.bufs ? input.bufs.map((b) => Buffer.from(b.buffer, b.byteOffset, b.byteLength)) : [input.bytes];
       n = input.ints.length / ROW_INTS;
       if (!Number.isInteger(n) || input.floats.length !== n * ROW_FLOATS) throw new FormatError('entry rows of mismatched lengths');
       this.rowI = input.ints;
       this.rowF = input.floats;
-      checkRows(input.ints, input.bytes.length);
+      checkRows(input.ints, this.bufs);
     }
     this.order = new Int32Array(n);
     for (let k = 0; k < n; k++) this.order[k] = k;
@@ -274,13 +276,14 @@ export class SortedLogSource implements EntrySource {
 }
 
 /** Every row within its buffer of byteLength bytes, with buffer 0 and a known kind. */
-function checkRows(ri: Int32Array, byteLength: number): void {
+function checkRows(ri: Int32Array, bufs: readonly Buffer[]): void {
   for (let at = 0; at < ri.length; at += ROW_INTS) {
     const keyOff = ri[at + ROW_KEY_OFF]!;
     const valOff = ri[at + ROW_VAL_OFF]!;
     const kind = ri[at + ROW_KIND]!;
+    const byteLength = bufs[ri[at + ROW_BUF]!]?.length ?? -1;
     if (
-      ri[at + ROW_BUF] !== 0 ||
+      byteLength < 0 ||
       (kind !== KIND_PUT && kind !== KIND_DELETE) ||
       keyOff < 0 ||
       ri[at + ROW_KEY_LEN]! < 0 ||

@@ -24,6 +24,11 @@ export interface BuildInput {
   blockSizes?: number[];
   rowInts?: Int32Array;
   rowFloats?: Float64Array;
+  /**
+   * 'rows' only: the buffers the rows point into (EntryRows.bufs), in place of bytes: a
+   * memtable's shared memory, read where it is (never transferred, never written).
+   */
+  rowBufs?: readonly Uint8Array[];
 }
 
 export interface BuildJob {
@@ -110,7 +115,7 @@ export function runBuildJob(job: BuildJob): BuildResult {
     if (input.kind === 'run') source = new RunIterator(buf);
     else if (input.kind === 'table') source = new TableBufferIterator(buf);
     else if (input.kind === 'blocks') source = new BlockSpanIterator(buf, input.blockSizes ?? []);
-    else if (input.kind === 'rows') source = new SortedLogSource({ bytes: buf, ints: input.rowInts ?? new Int32Array(0), floats: input.rowFloats ?? new Float64Array(0) });
+    else if (input.kind === 'rows') source = new SortedLogSource({ bytes: buf, bufs: input.rowBufs, ints: input.rowInts ?? new Int32Array(0), floats: input.rowFloats ?? new Float64Array(0) });
     else source = new SortedLogSource([buf]);
     return slice ? new SliceSource(source, slice) : source;
   });

@@ -61,6 +61,7 @@ class LaneWorker {
     const id = this.nextId++;
     const transfer: ArrayBuffer[] = [];
     for (const i of job.inputs) {
+      // Shared memory (rowBufs, never bytes) is shared with the worker, not transferred.
       transfer.push(i.bytes.buffer as ArrayBuffer);
       if (i.rowInts) transfer.push(i.rowInts.buffer as ArrayBuffer);
       if (i.rowFloats) transfer.push(i.rowFloats.buffer as ArrayBuffer);

@@ -191,7 +191,9 @@ function survivorsInSteps(mem: Memtable, snapshots: number[], units: number, pro
 
 t.test("a flush of a memtable's survivorRows builds the same table as a flush of all its records", async (t) => {
   // Keys from a small set (many versions per key), puts, deletes and expiring values, snapshots
-  // anywhere (stripes), some versions added one by one (arena, as in recovery).
+  // anywhere (stripes), some versions added one by one (as in recovery). Records written in
+  // the memtable's shared memory (recordBuffer, as the engine does: rows then point into it,
+  // EntryRows.bufs), in buffers of their own (rows over a copy), or both.
   const opArb = fc.record({
     key: fc.integer({ min: 0, max: 12 }),
     kind: fc.constantFrom(KIND_PUT, KIND_PUT, KIND_DELETE),
@@ -209,7 +211,8 @@ t.test("a flush of a memtable's survivorRows builds the same table as a flush of
       // Or in steps (Memtable.survivors, as the engine takes them) of 1-5 keys or rows, with
       // iterators (held) and countRange between them: those take ordering steps meanwhile.
       fc.option(fc.record({ units: fc.integer({ min: 1, max: 5 }), probes: fc.array(fc.integer({ min: 0, max: 13 }), { minLength: 1, maxLength: 6 }) }), { nil: undefined }),
-      (records, snapshotSeqs, withArena, bottom, limits, stepped) => {
+      fc.constantFrom('shared', 'own', 'both'),
+      (records, snapshotSeqs, withArena, bottom, limits, stepped, place) => {
         const mem = new Memtable(1, limits);
         const logs: Buffer[] = [];
         let seq = 1;
@@ -222,12 +225,22 @@ t.test("a flush of a memtable's survivorRows builds the same table as a flush of
               time: o.kind === KIND_PUT ? o.expires : NOW_MS - 100,
             }),
           );
-          const buf = Buffer.alloc(recordLength(seq, ops));
-          writeRecord(buf, 0, seq, ops);
-          logs.push(buf);
+          const length = recordLength(seq, ops);
           if (withArena && n % 3 === 1) {
+            const buf = Buffer.alloc(length);
+            writeRecord(buf, 0, seq, ops);
+            logs.push(buf);
             ops.forEach((op, i) => mem.add({ key: op.key, seq: seq + i, kind: op.kind, time: op.time, value: op.value }));
+          } else if (place === 'shared' || (place === 'both' && n % 2 === 0)) {
+            // Room for more than the record, as the engine's estimate gives.
+            const room = mem.recordBuffer(length + 16);
+            const end = writeRecord(room, 0, seq, ops);
+            logs.push(Buffer.from(room.subarray(0, end)));
+            mem.applyRecords(room.subarray(0, end));
           } else {
+            const buf = Buffer.alloc(length);
+            writeRecord(buf, 0, seq, ops);
+            logs.push(buf);
             mem.applyRecords(buf);
           }
           seq += ops.length;
@@ -236,7 +249,7 @@ t.test("a flush of a memtable's survivorRows builds the same table as a flush of
         const gc = { snapshots, bottom, nowMs: NOW_MS, graceMs: 10 };
         const rows = stepped ? survivorsInSteps(mem, snapshots, stepped.units, stepped.probes) : mem.survivorRows(snapshots);
         const fromRows = runBuildJob({
-          inputs: [{ kind: 'rows', bytes: rows.bytes, rowInts: rows.ints, rowFloats: rows.floats }],
+          inputs: [{ kind: 'rows', bytes: rows.bytes, rowInts: rows.ints, rowFloats: rows.floats, rowBufs: rows.bufs }],
           gc,
           build: BUILD,
           targetFileBytes: Number.MAX_SAFE_INTEGER,
@@ -245,8 +258,12 @@ t.test("a flush of a memtable's survivorRows builds the same table as a flush of
         const bytesOf = (r: typeof fromLog): Buffer[] => r.tables.map(builtTableBytes);
         // Without snapshots exactly one row per key leaves the memtable.
         if (snapshots.length === 0 && rows.ints.length / ENTRY_ROW_INTS !== mem.keys) return false;
+        // Rows point into the memtable's buffers exactly when all of them are shared memory.
+        const allShared = records.every((_, n) => (withArena && n % 3 === 1) || place === 'shared' || (place === 'both' && n % 2 === 0));
+        if ((rows.bufs !== undefined) !== allShared || (rows.bufs !== undefined && rows.bytes.length !== 0)) return false;
         // The rows leave in internal order (key ascending, seq descending): the worker does not sort them.
-        const rowKey = (r: number): Buffer => rows.bytes.subarray(rows.ints[r * ENTRY_ROW_INTS + 1]!, rows.ints[r * ENTRY_ROW_INTS + 1]! + rows.ints[r * ENTRY_ROW_INTS + 2]!);
+        const rowBuf = (r: number): Uint8Array => (rows.bufs ? rows.bufs[rows.ints[r * ENTRY_ROW_INTS]!]! : rows.bytes);
+        const rowKey = (r: number): Buffer => Buffer.from(rowBuf(r)).subarray(rows.ints[r * ENTRY_ROW_INTS + 1]!, rows.ints[r * ENTRY_ROW_INTS + 1]! + rows.ints[r * ENTRY_ROW_INTS + 2]!);
         for (let r = 1; r < rows.ints.length / ENTRY_ROW_INTS; r++) {
           const c = Buffer.compare(rowKey(r - 1), rowKey(r));
           if (c > 0 || (c === 0 && rows.floats[(r - 1) * 2]! <= rows.floats[r * 2]!)) return false;
@@ -259,22 +276,63 @@ t.test("a flush of a memtable's survivorRows builds the same table as a flush of
 });
 
 t.test('entry rows out of their buffer are refused (FormatError), not read', async (t) => {
-  const mem = new Memtable(1);
-  mem.add({ key: key(1), seq: 1, kind: KIND_PUT, time: 0, value: Buffer.from('value') });
-  for (const [field, bad] of [
-    [1, 10],
-    [2, 100],
-    [3, -1],
-    [4, 100],
-    [5, 7],
-    [0, 1],
-  ] as const) {
+  // A memtable of shared memory (rows point into its chunk) and one of its own buffer (rows
+  // over a copy): bounds are those of the row's buffer.
+  const shared = new Memtable(1);
+  shared.add({ key: key(1), seq: 1, kind: KIND_PUT, time: 0, value: Buffer.from('value') });
+  const own = new Memtable(1);
+  const ops: LogOp[] = [{ kind: KIND_PUT, key: key(1), value: Buffer.from('value'), time: 0 }];
+  const record = Buffer.alloc(recordLength(1, ops));
+  writeRecord(record, 0, 1, ops);
+  own.applyRecords(record);
+  for (const mem of [shared, own]) {
     const rows = mem.survivorRows([]);
-    rows.ints[field] = bad;
-    t.throws(() => sortedLogEntries(rows), FormatError, `field ${field} = ${bad}`);
+    const size = rows.bufs ? rows.bufs[0]!.length : rows.bytes.length;
+    t.equal(rows.bufs !== undefined, mem === shared, 'rows in place exactly for shared memory');
+    for (const [field, bad] of [
+      [1, size - 5],
+      [2, size + 1],
+      [3, -1],
+      [4, size],
+      [5, 7],
+      [0, 1],
+      [0, -1],
+    ] as const) {
+      const r = mem.survivorRows([]);
+      r.ints[field] = bad;
+      t.throws(() => sortedLogEntries(r), FormatError, `field ${field} = ${bad}`);
+    }
+    t.same(
+      sortedLogEntries(mem.survivorRows([])).map((e) => `${e.key.toString()}@${e.seq}=${e.value.toString()}`),
+      ['key-000001@1=value'],
+    );
   }
-  t.same(
-    sortedLogEntries(mem.survivorRows([])).map((e) => `${e.key.toString()}@${e.seq}=${e.value.toString()}`),
-    ['key-000001@1=value'],
-  );
+});
+
+t.test("group commits larger than a chunk, across chunks and in a buffer of their own: the flush's rows read them in place", async (t) => {
+  // Records of 40-700 KiB: some fill a chunk's end (the next group starts a new chunk), some
+  // get a shared buffer of their own (recordBuffer).
+  const mem = new Memtable(1);
+  const logs: Buffer[] = [];
+  let seq = 1;
+  for (const [i, valueBytes] of [40_000, 900_000, 50_000, 300_000, 700_000, 10, 200_000, 1_000_000, 30].entries()) {
+    const ops: LogOp[] = [
+      { kind: KIND_PUT, key: key(i % 4), value: Buffer.alloc(valueBytes, i + 1), time: 0 },
+      { kind: KIND_PUT, key: key(10 + i), value: Buffer.alloc(7, i + 1), time: 0 },
+    ];
+    const room = mem.recordBuffer(recordLength(seq, ops) + 16);
+    const end = writeRecord(room, 0, seq, ops);
+    logs.push(Buffer.from(room.subarray(0, end)));
+    mem.applyRecords(room.subarray(0, end));
+    seq += ops.length;
+  }
+  const rows = mem.survivorRows([]);
+  t.ok(rows.bufs !== undefined && rows.bufs.length > 1, 'rows point into several shared buffers');
+  const gc = { snapshots: [], bottom: false, nowMs: NOW_MS, graceMs: 10 };
+  const fromRows = runBuildJob({ inputs: [{ kind: 'rows', bytes: rows.bytes, rowInts: rows.ints, rowFloats: rows.floats, rowBufs: rows.bufs }], gc, build: BUILD, targetFileBytes: Number.MAX_SAFE_INTEGER });
+  const fromLog = runBuildJob({ inputs: [{ kind: 'log', bytes: Buffer.concat(logs) }], gc, build: BUILD, targetFileBytes: Number.MAX_SAFE_INTEGER });
+  t.ok(Buffer.concat(fromRows.tables.map(builtTableBytes)).equals(Buffer.concat(fromLog.tables.map(builtTableBytes))), 'same table as from the records');
+  t.equal(mem.get(key(3), seq)?.value.length, 1_000_000);
+  t.equal(mem.get(key(1), seq)?.value.length, 10);
+  t.same(mem.get(key(17), seq)?.value, Buffer.alloc(7, 8));
 });
