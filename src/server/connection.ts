@@ -38,6 +38,7 @@ import type { ParserLimits } from '../resp/parser-limits.js';
 import type { CommandClock } from './command_clock.js';
 import { NO_REPLY, type ClientHandle } from './services.js';
 import { AsyncCommand, plansCommute, type Dispatcher, type OverlapPlan } from './dispatcher.js';
+import { DeferredReply, type ReplyListener } from './deferred_reply.js';
 import type { LogFn } from './logger.js';
 import type { ServerStats } from './stats.js';
 import type { ClientState, CommandContext, ServerContext } from './types.js';
@@ -65,12 +66,12 @@ interface InFlight {
 }
 
 /**
- * The commands of this client that wait on one promise, in request order: the plain SETs of a
- * pipelined batch all return their engine write's reply promise (strings.ts setReplyOf), so a
- * batch of 16 costs one continuation instead of 16.
+ * The commands of this client that wait on one promise or DeferredReply, in request order: the
+ * plain SETs of a pipelined batch all return their engine batch's reply (strings.ts), so a batch
+ * of 16 costs one continuation (or one listener call) instead of 16.
  */
 interface Waiting {
-  readonly reply: Promise<Reply>;
+  readonly reply: Promise<Reply> | DeferredReply;
   readonly entries: AsyncCommand[];
 }
 
@@ -89,7 +90,7 @@ export interface ConnectionHost {
   onClose(conn: Connection): void;
 }
 
-export class Connection implements ClientHandle {
+export class Connection implements ClientHandle, ReplyListener {
   readonly state: ClientState;
   readonly socket: Socket;
   readonly #host: ConnectionHost;
@@ -376,14 +377,27 @@ export class Connection implements ClientHandle {
     return true;
   }
 
-  /** One continuation on `reply` for `first` and every command that joins it while it is unsettled. */
-  #wait(reply: Promise<Reply>, first: AsyncCommand): void {
+  /**
+   * One continuation on `reply` for `first` and every command that joins it while it is
+   * unsettled; for a DeferredReply, this connection listens with the Waiting as the token (no
+   * closure, no microtask turn: replySettled).
+   */
+  #wait(reply: Promise<Reply> | DeferredReply, first: AsyncCommand): void {
     const waiting: Waiting = { reply, entries: [first] };
     this.#waiting = waiting;
+    if (reply instanceof DeferredReply) {
+      reply.listen(this, waiting);
+      return;
+    }
     reply.then(
       (r) => this.#settled(waiting, r, undefined),
       (err: unknown) => this.#settled(waiting, undefined, err ?? new Error('rejected')),
     );
+  }
+
+  /** ReplyListener: a DeferredReply this connection waits on (#wait) settled. */
+  replySettled(token: unknown, reply: Reply | undefined, err: unknown): void {
+    this.#settled(token as Waiting, reply, err);
   }
 
   /** The promise of `waiting` settled: each of its commands is counted and answered. */

@@ -16,6 +16,7 @@ import type { CommandContext, CommandSpec, ConfigView } from './types.js';
 import { reportsChanges } from '../config/config.js';
 import { keyArgName, keyRangeName } from './key_layout.js';
 import type { LogFn } from './logger.js';
+import { DeferredReply } from './deferred_reply.js';
 
 /** Redis prints at most this much of the command and its arguments in "unknown command". */
 export const UNKNOWN_COMMAND_ARGS_MAX_CHARS = 128;
@@ -96,7 +97,7 @@ export interface DispatcherOptions {
 /** The command a request resolves to, or the error reply when it resolves to none. */
 export type Resolution = { spec: CommandSpec } | { error: string; countAs?: CommandSpec };
 
-/** A command whose handler returned a promise (Dispatcher.start): what finish counts once it settled. */
+/** A command whose handler returned a promise or a DeferredReply (Dispatcher.start): what finish counts once it settled. */
 export class AsyncCommand {
   /**
    * The caller's bookkeeping while the command is in flight (the connection's InFlight entry is
@@ -107,7 +108,7 @@ export class AsyncCommand {
   answer: Reply | undefined = undefined;
 
   constructor(
-    readonly reply: Promise<Reply>,
+    readonly reply: Promise<Reply> | DeferredReply,
     readonly ctx: CommandContext,
     readonly spec: CommandSpec,
     readonly args: readonly Buffer[],
@@ -288,7 +289,8 @@ export class Dispatcher {
   dispatch(ctx: CommandContext, args: Buffer[]): Reply | Promise<Reply> {
     const out = this.start(ctx, args);
     if (!(out instanceof AsyncCommand)) return out;
-    return out.reply.then(
+    const reply = out.reply instanceof DeferredReply ? out.reply.promise() : out.reply;
+    return reply.then(
       (reply) => this.finish(out, reply),
       (err: unknown) => this.finish(out, this.failure(out, err)),
     );
@@ -296,7 +298,7 @@ export class Dispatcher {
 
   /**
    * Starts one command: its reply when the handler answered synchronously (counted already), or
-   * an AsyncCommand whose `reply` settles later; the caller must then pass the settled reply
+   * an AsyncCommand whose `reply` (a promise or a DeferredReply) settles later; the caller must then pass the settled reply
    * (or failure(...) of the rejection) to finish exactly once, which counts it and returns the
    * reply to send. Handlers of one pipelined batch may return the same promise (the plain SETs
    * of one engine write: strings.ts setReplyOf), so a caller can wait once for all of them.
@@ -349,7 +351,7 @@ export class Dispatcher {
     client.lastCommand = spec.name;
     client.lastCommandAtMs = nowMs;
     const start = chained && lastEndMs !== NO_HANDLER_END ? lastEndMs : performance.now();
-    let out: Reply | Promise<Reply> | undefined;
+    let out: Reply | Promise<Reply> | DeferredReply | undefined;
     try {
       if (Array.isArray(args)) {
         out = (spec.handler as NonNullable<CommandSpec['handler']>)(ctx, args);
@@ -373,7 +375,7 @@ export class Dispatcher {
     // and the time counted grows only by the connection's work between the two (parsing this
     // command, queueing the previous reply: well under a microsecond).
     const usec = Math.round((end - start) * 1000);
-    if (out instanceof Promise) {
+    if (out instanceof Promise || out instanceof DeferredReply) {
       let kept: readonly Buffer[];
       if (Array.isArray(args)) kept = args;
       else {

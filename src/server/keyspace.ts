@@ -63,6 +63,7 @@ import { StorageError, type BatchOp, type EngineStats, type Entry, type FsyncPol
 import { loadIdentity, markStopped, type Identity } from './identity.js';
 import { DATA_KEY_PREFIX_BYTES, dataBounds, dataKey, dataKeyOfRange, keyArgName, keyRangeName, lookupDataKey, lookupDataKeyOfRange, slotOf, slotRangeBounds, SLOT_COUNT, userKeyOf } from './key_layout.js';
 import { KeyLock, type Release } from './key_lock.js';
+import { PutBatch, QueuedPut, type WriteListener } from './put_batch.js';
 import { DEAD, LiveKeyCounter, type Liveness } from './live_count.js';
 import type { LogFn } from './logger.js';
 import { cursorAt, cursorLowerBound } from './scan_cursor.js';
@@ -87,30 +88,6 @@ export const WRITE_BATCH_BYTES_MAX = 256 * 1024;
 export const VALUE_VIEW_MAX_BYTES = COPY_THRESHOLD_BYTES;
 
 /**
- * One plain put of writeValue waiting in a batch: what settling it takes (observer, counter,
- * lock). A record instead of closures, so a SET allocates one object for its settlement.
- */
-interface QueuedPut {
-  /** The put as the engine's batch op (the batch hands its puts to KVEngine.write as they are). */
-  readonly type: 'put';
-  /** The engine key. */
-  readonly key: Buffer;
-  /** The stored bytes. */
-  readonly value: Buffer;
-  readonly expiresAtMs: number;
-  /** The stored bytes again (value): a QueuedPut is also writeStored's StoredWrite. */
-  readonly bytes: Buffer;
-  /** The key's lock name (latin1 of the user key), held until the put settles. */
-  readonly lockName: string;
-  readonly replaced: Buffer | undefined;
-  readonly before: Liveness;
-  readonly after: Liveness;
-  readonly nowMs: number;
-  /** The promise of the batch this put joined (StoredWrite.settled). */
-  readonly settled: Promise<void>;
-}
-
-/**
  * What a coordinated write stored (Keyspace.writeStored): the bytes, to fan out to the other
  * replicas as they are, and when the write is durable.
  */
@@ -122,20 +99,6 @@ export interface StoredWrite {
    * ...) when it failed. Shared by the writes of one engine batch (see #batchPut).
    */
   readonly settled: Promise<void>;
-}
-
-/**
- * The writeValue puts of one synchronous stretch, written to the engine as one write. `settled`
- * is what every writeValue of the batch returns: it settles once the engine write did and every
- * put was settled (observer told, counted, lock released).
- */
-interface PutBatch {
-  /** Its puts, in order: also the engine batch (each QueuedPut is a put BatchOp). */
-  readonly puts: QueuedPut[];
-  bytes: number;
-  readonly settled: Promise<void>;
-  readonly resolve: () => void;
-  readonly reject: (err: unknown) => void;
 }
 
 /**
@@ -477,12 +440,18 @@ export class Keyspace {
 
   /**
    * writeValue's fast path for a plain `SET key value` (no expiry) whose key is the bytes
-   * buf[start, end) of a request (RawCommand): the batch's promise, or undefined when the fast
-   * path does not apply (nothing done: call writeValue with the key as a Buffer). Throws
-   * TOOLARGE as writeValue does.
+   * buf[start, end) of a request (RawCommand), told by callback: `listenerOf(batch)` (called with
+   * the batch the put joined) is listened to on the batch and no promise is made (put_batch.ts).
+   * Returns the batch, or undefined when the fast path does not apply (nothing done: call
+   * writeValue with the key as a Buffer). `listenerOf` returns undefined when its listener is on
+   * that batch already (the SETs of one batch share one). Throws TOOLARGE as writeValue does.
    */
-  writePlainOfRange(buf: Buffer, start: number, end: number, value: Buffer): Promise<void> | undefined {
-    return this.#writeNow(buf, start, end, value, 0, undefined)?.settled;
+  writePlainOfRangeTo(buf: Buffer, start: number, end: number, value: Buffer, listenerOf: (batch: PutBatch) => WriteListener | undefined): PutBatch | undefined {
+    const put = this.#writeNow(buf, start, end, value, 0, undefined);
+    if (put === undefined) return undefined;
+    const listener = listenerOf(put.batch);
+    if (listener !== undefined) put.batch.listen(listener);
+    return put.batch;
   }
 
   /**
@@ -590,9 +559,9 @@ export class Keyspace {
   ): QueuedPut {
     const size = ek.length + bytes.length;
     const alone = size > WRITE_BATCH_BYTES_MAX;
-    const batch = alone ? newPutBatch() : this.#openBatch(size);
-    const put: QueuedPut = { type: 'put', key: ek, value: bytes, expiresAtMs, bytes, lockName, replaced, before, after, nowMs, settled: batch.settled };
-    addPut(batch, put, size);
+    const batch = alone ? new PutBatch() : this.#openBatch(size);
+    const put = new QueuedPut(ek, bytes, expiresAtMs, lockName, replaced, before, after, nowMs, batch);
+    batch.add(put, size);
     if (alone) this.#settleWhen(this.#engine.put(ek, bytes, { expiresAtMs }), batch);
     return put;
   }
@@ -605,7 +574,7 @@ export class Keyspace {
       batch = undefined;
     }
     if (batch === undefined) {
-      batch = newPutBatch();
+      batch = new PutBatch();
       this.#putBatch = batch;
       // Committed in a microtask, i.e. once the synchronous stretch that opened it ended (a
       // microtask never runs inside one; a batch opened later in the same stretch is that
@@ -637,11 +606,13 @@ export class Keyspace {
           this.#log('error', `keyspace: write completion failed: ${String(e)}`);
         }
       }
-      if (err === undefined) batch.resolve();
-      else batch.reject(storeError(err));
+      batch.settle(err === undefined ? undefined : storeError(err), this.#onListenerError);
     };
     write.then(() => settle(), settle);
   }
+
+  /** PutBatch.settle's handler of a listener's throw (a bug: listeners answer errors themselves). */
+  readonly #onListenerError = (err: unknown): void => this.#log('error', `keyspace: write listener failed: ${String(err)}`);
 
   /** A queued put's write settled: tell the observer, count it (when stored), free its key. */
   #settlePut(put: QueuedPut, ok: boolean): void {
@@ -1272,21 +1243,6 @@ function storedWriteOf(m: { readonly bytes: Buffer | undefined }): StoredWrite {
 }
 
 const NO_VALUES: readonly Buffer[] = Object.freeze([]);
-
-function newPutBatch(): PutBatch {
-  let resolve!: () => void;
-  let reject!: (err: unknown) => void;
-  const settled = new Promise<void>((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  return { puts: [], bytes: 0, settled, resolve, reject };
-}
-
-function addPut(batch: PutBatch, put: QueuedPut, bytes: number): void {
-  batch.puts.push(put);
-  batch.bytes += bytes;
-}
 
 /** The engine's size refusal as a TOOLARGE reply; any other error unchanged. */
 function storeError(err: unknown): unknown {

@@ -5,6 +5,7 @@
  */
 import type { Reply } from '../resp/reply.js';
 import type { RawCommand } from '../resp/parser.js';
+import type { DeferredReply } from './deferred_reply.js';
 
 export type CommandFlag =
   | 'write' // may modify data
@@ -41,9 +42,10 @@ export interface CommandSpec {
    * Optional fast path on the received bytes (no argument Buffers made): the dispatcher calls it
    * instead of `handler` for a command that came as a RawCommand, after the same lookup, arity
    * and authentication checks. It answers as `handler` would, or undefined to have `handler`
-   * run on the arguments instead (nothing done yet). `raw` is valid only during the call.
+   * run on the arguments instead (nothing done yet). `raw` is valid only during the call. An
+   * async answer may be a DeferredReply instead of a promise (deferred_reply.ts).
    */
-  readonly rawHandler?: (ctx: CommandContext, raw: RawCommand) => Reply | Promise<Reply> | undefined;
+  readonly rawHandler?: (ctx: CommandContext, raw: RawCommand) => Reply | Promise<Reply> | DeferredReply | undefined;
 }
 
 /** Per-connection state. The connection layer owns it; handlers may read and change it. */

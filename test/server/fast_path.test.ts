@@ -14,6 +14,16 @@ import type { Reply } from '../../src/resp/reply.js';
 import type { KVEngine } from '../../src/storage/types.js';
 import { openFixture, testClient } from './keyspace_fixture.js';
 import type { ServerContext } from '../../src/server/types.js';
+import { Config } from '../../src/config/config.js';
+import { RequestParser } from '../../src/resp/parser.js';
+import { DEFAULT_PARSER_LIMITS } from '../../src/resp/parser-limits.js';
+import { CommandTable } from '../../src/server/command_table.js';
+import { AsyncCommand, Dispatcher } from '../../src/server/dispatcher.js';
+import { DeferredReply } from '../../src/server/deferred_reply.js';
+import { RingkvServer } from '../../src/server/server.js';
+import { Slowlog } from '../../src/server/slowlog.js';
+import { ServerStats } from '../../src/server/stats.js';
+import { RawClient } from './server_harness.js';
 
 const specOf = (name: string) => {
   const s = stringCommands.find((c) => c.name === name);
@@ -161,4 +171,106 @@ t.test('plain SETs issued together reach the engine as one batch, split at WRITE
   for (let i = 0; i < 16; i++) t.equal(await fx.run('GET', `p${i}`), `v${i}`);
   t.equal(((await fx.runReply('GET', 'huge')) as { value: Buffer }).value.length, huge.length);
   t.equal(await fx.ks.dbsize(), 16 + 6 + 1);
+});
+
+/** A keyspace on the real engine whose writes wait until `release()` (and then fail while `fail`). */
+async function gatedKeyspace(t: { teardown(fn: () => unknown): void }, fx: Awaited<ReturnType<typeof openFixture>>) {
+  await fx.ks.close();
+  const real = await openEngine({ dir: path.join(fx.dir, ENGINE_DIR_NAME) });
+  const gate = { releases: [] as (() => void)[], fail: false, writes: 0 };
+  const held = (p: Promise<void>): Promise<void> =>
+    new Promise<void>((resolve, reject) => {
+      gate.writes++;
+      gate.releases.push(() => (gate.fail ? reject(new Error('disk on fire')) : p.then(resolve, reject)));
+    });
+  const gated = delegating(real, { put: (key, value, options) => held(real.put(key, value, options)), write: (ops) => held(real.write(ops)) });
+  fx.ks = await Keyspace.open({ dir: fx.dir, config: fx.config, now: fx.clock.now, log: () => {}, engine: gated });
+  t.teardown(() => fx.ks.close());
+  const release = (): void => {
+    for (const r of gate.releases.splice(0)) r();
+  };
+  return { gate, release };
+}
+
+t.test('raw plain SETs of one batch share one DeferredReply, settled by the engine write', async (t) => {
+  const fx = await openFixture(t);
+  const { gate, release } = await gatedKeyspace(t, fx);
+  const d = new Dispatcher({ table: new CommandTable(stringCommands), stats: new ServerStats(), slowlog: new Slowlog(), log: () => undefined });
+  const config = Config.fromOverrides([]);
+  const ctx = { client: testClient(), server: { config, keyspace: fx.ks, now: fx.clock.now } as unknown as ServerContext };
+  const parser = new RequestParser(DEFAULT_PARSER_LIMITS);
+  // The dispatcher looks a raw name up once it has seen it as a Buffer (its short-name cache).
+  d.resolve([b('SET'), b('x'), b('y')]);
+  const start = (text: string) => {
+    parser.feed(b(text));
+    const raw = parser.nextRaw();
+    if (raw === undefined) throw new Error('no raw command');
+    const spec = d.rawSpec(ctx, raw);
+    if (spec === undefined) throw new Error('not raw-handled');
+    return d.startRaw(ctx, spec, raw);
+  };
+  const one = start('*3\r\n$3\r\nSET\r\n$2\r\nk1\r\n$2\r\nv1\r\n');
+  const two = start('*3\r\n$3\r\nSET\r\n$2\r\nk2\r\n$2\r\nv2\r\n');
+  if (!(one instanceof AsyncCommand) || !(two instanceof AsyncCommand)) throw new Error('a SET is async');
+  t.ok(one.reply instanceof DeferredReply, 'a DeferredReply, not a promise');
+  t.equal(two.reply, one.reply, 'the SETs of one synchronous stretch share it');
+  await new Promise((r) => setTimeout(r, 20));
+  t.equal(gate.writes, 1, 'one engine write for both');
+  const got: (Reply | undefined)[] = [];
+  (one.reply as DeferredReply).listen({ replySettled: (_t, r) => got.push(r) }, undefined);
+  t.same(got, [], 'no reply while the write is held');
+  release();
+  await new Promise((r) => setTimeout(r, 20));
+  t.same(got, [OK_REPLY], 'OK once it is stored');
+  const three = start('*3\r\n$3\r\nSET\r\n$2\r\nk3\r\n$2\r\nv3\r\n');
+  if (!(three instanceof AsyncCommand)) throw new Error('a SET is async');
+  t.not(three.reply, one.reply, 'a later batch has its own');
+  gate.fail = true;
+  await new Promise((r) => setTimeout(r, 20));
+  release();
+  await t.rejects((three.reply as DeferredReply).promise(), /disk on fire/, 'a failed write rejects it (the connection answers Dispatcher.failure)');
+  t.equal(fx.ks.lockedKeys, 0, 'key locks released');
+});
+
+const OK_REPLY: Reply = { kind: 'simple', value: 'OK' };
+
+t.test('over a connection: raw SETs reply in order once stored; a failed write answers each SET of its batch with its error', async (t) => {
+  const fx = await openFixture(t);
+  const { release, gate } = await gatedKeyspace(t, fx);
+  const logs: string[] = [];
+  const server = new RingkvServer({ config: Config.fromOverrides([['port', '0'], ['bind', '127.0.0.1']]), keyspace: fx.ks, log: (level, msg) => logs.push(`${level} ${msg}`) });
+  const port = await server.listen();
+  t.teardown(() => server.close());
+  const c = await RawClient.connect(t, port);
+  const cmd = (...args: string[]): string => `*${args.length}\r\n${args.map((a) => `$${Buffer.byteLength(a)}\r\n${a}\r\n`).join('')}`;
+  // Warm the name cache (the raw path looks up names seen before), answered at once.
+  c.send(cmd('SET', 'warm', 'w'));
+  await new Promise((r) => setTimeout(r, 30));
+  release();
+  await c.until((s) => s === '+OK\r\n');
+  c.received = Buffer.alloc(0);
+  c.send(cmd('SET', 'a', '1') + cmd('SET', 'b', '2') + cmd('GET', 'a') + cmd('SET', 'a', '3') + cmd('GET', 'a'));
+  await new Promise((r) => setTimeout(r, 50));
+  t.equal(c.received.length, 0, 'nothing answered while the writes are held');
+  for (let i = 0; i < 5 && c.received.toString() !== '+OK\r\n+OK\r\n$1\r\n1\r\n+OK\r\n$1\r\n3\r\n'; i++) {
+    release();
+    await new Promise((r) => setTimeout(r, 30));
+  }
+  t.equal(c.received.toString(), '+OK\r\n+OK\r\n$1\r\n1\r\n+OK\r\n$1\r\n3\r\n', 'in request order, each key in order');
+  c.received = Buffer.alloc(0);
+  gate.fail = true;
+  c.send(cmd('SET', 'c', '1') + cmd('SET', 'd', '2') + cmd('PING'));
+  await new Promise((r) => setTimeout(r, 50));
+  t.equal(c.received.length, 0, 'nothing answered before the failed write settled');
+  release();
+  const text = await c.until((s) => s.endsWith('+PONG\r\n'));
+  t.equal(text, '-ERR disk on fire\r\n-ERR disk on fire\r\n+PONG\r\n', 'each SET of the failed batch gets the error, then the next command runs');
+  t.ok(logs.some((l) => l.includes('command set failed')), 'the failure is logged');
+  t.notOk(c.closed, 'the connection stays open');
+  gate.fail = false;
+  c.received = Buffer.alloc(0);
+  c.send(cmd('SET', 'c', '5') + cmd('GET', 'c'));
+  await new Promise((r) => setTimeout(r, 30));
+  release();
+  t.equal(await c.until((s) => s.endsWith('5\r\n')), '+OK\r\n$1\r\n5\r\n', 'the key takes writes again (its lock was released)');
 });

@@ -28,6 +28,8 @@ import type { CoordinatedWriteOutcome } from '../../coordinator/coordinator.js';
 import type { ReadOutcome, ReadValue } from '../../coordinator/get_fsm.js';
 import { KeyspaceError, VALUE_VIEW_MAX_BYTES, viewOf, type Keyspace, type KeyView, type Mutation, type WriteRequest } from '../keyspace.js';
 import type { CommandContext, CommandSpec } from '../types.js';
+import { DeferredReply } from '../deferred_reply.js';
+import type { PutBatch, WriteListener } from '../put_batch.js';
 import type { RawCommand } from '../../resp/parser.js';
 import { parseStringOptions, resolveStringExpire } from './expire_args.js';
 import {
@@ -310,7 +312,7 @@ function fastPath(
   general: CommandSpec,
   fast: (ks: Keyspace, args: Buffer[], ctx: CommandContext) => Reply | Promise<Reply> | undefined,
   clusterFast?: (cluster: ClusterView, args: Buffer[], ctx: CommandContext) => Promise<Reply> | undefined,
-  raw?: (ks: Keyspace, raw: RawCommand) => Reply | Promise<Reply> | undefined,
+  raw?: (ks: Keyspace, raw: RawCommand) => Reply | Promise<Reply> | DeferredReply | undefined,
 ): CommandSpec {
   const slow = general.handler;
   assert(slow !== undefined, 'a data command has a handler');
@@ -356,14 +358,50 @@ function getRaw(ks: Keyspace, raw: RawCommand): Reply | undefined {
 
 /**
  * setFast on the request's bytes: only the value is made a Buffer (object_plain_write copies it
- * into the stored bytes); the key goes to the keyspace as offsets.
+ * into the stored bytes); the key goes to the keyspace as offsets. The reply is the batch's
+ * SetBatchReply (no promise); when the fast path does not apply, writeValue's promise.
  */
-function setRaw(ks: Keyspace, raw: RawCommand): Promise<Reply> | undefined {
+function setRaw(ks: Keyspace, raw: RawCommand): DeferredReply | Promise<Reply> | undefined {
   if (raw.count !== 3) return undefined;
   const value = raw.view(2);
   ks.checkValue(value);
-  const write = ks.writePlainOfRange(raw.buf, raw.starts[1] as number, raw.ends[1] as number, value);
-  return setReplyOf(write ?? ks.writeValue(raw.view(1), { value, expiresAtMs: 0 }));
+  const batch = ks.writePlainOfRangeTo(raw.buf, raw.starts[1] as number, raw.ends[1] as number, value, setBatchListener);
+  if (batch !== undefined) return lastBatchReply as SetBatchReply;
+  return setReplyOf(ks.writeValue(raw.view(1), { value, expiresAtMs: 0 }));
+}
+
+/**
+ * The reply of the plain SETs of one engine batch (Keyspace.writePlainOfRangeTo), settled by
+ * the batch's listener call as setReplyOf's promise would be: OK, or dataError's reply (its
+ * throw a rejection).
+ */
+class SetBatchReply extends DeferredReply implements WriteListener {
+  writeSettled(err: unknown): void {
+    if (err === undefined) {
+      this.resolve(OK);
+      return;
+    }
+    let reply: Reply;
+    try {
+      reply = dataError(err);
+    } catch (e) {
+      this.reject(e);
+      return;
+    }
+    this.resolve(reply);
+  }
+}
+
+/** The batch the last raw SET joined and its reply, shared by every SET of that batch (as setReplyOf's). */
+let lastBatch: PutBatch | undefined;
+let lastBatchReply: SetBatchReply | undefined;
+
+/** writePlainOfRangeTo's listenerOf: a new SetBatchReply for a batch not seen last, else none (it listens already). */
+function setBatchListener(batch: PutBatch): WriteListener | undefined {
+  if (batch === lastBatch) return undefined;
+  lastBatch = batch;
+  lastBatchReply = new SetBatchReply();
+  return lastBatchReply;
 }
 
 function setFast(ks: Keyspace, args: Buffer[]): Promise<Reply> | undefined {
