@@ -92,7 +92,11 @@ const B_C2 = 0xa1e38b93;
 /** The lanes between segments of one hash (module state: a hash is synchronous). */
 let laneA = 0;
 let laneB = 0;
-/** The last hash's low and high 32 bits (valid until the next hash call). */
+/**
+ * The last hash's low and high 32 bits (valid until the next hash call), as int32: the same bits
+ * as the u32 halves, kept signed because a module variable holding a number over 2^31 - 1 is a
+ * heap number, one allocated per store (up to six per write). Readers that need the u32 take >>> 0.
+ */
 let hashLo = 0;
 let hashHi = 0;
 
@@ -186,8 +190,8 @@ function finishHash(len: number): void {
   b = fmix32(b);
   a = (a + b) | 0;
   b = (b + a) | 0;
-  hashLo = a >>> 0;
-  hashHi = b >>> 0;
+  hashLo = a;
+  hashHi = b;
 }
 
 /** The lanes after an entry hash's key part (u32 keyLength | key), for hashing several objects of one key. */
@@ -243,7 +247,7 @@ export function slotOfLeaf(leaf: number): number {
 /** The 64-bit hash of one stored object (its key and its canonical encoding, object_codec.ts). */
 export function entryHash(key: Buffer, bytes: Buffer): bigint {
   hashEntry(key, bytes);
-  return (BigInt(hashHi) << 32n) | BigInt(hashLo);
+  return (BigInt(hashHi >>> 0) << 32n) | BigInt(hashLo >>> 0);
 }
 
 /** Where the low and high halves of a BigUint64Array cell sit in its Uint32Array view. */
@@ -252,10 +256,15 @@ const WORD_HI = 1 - WORD_LO;
 
 /** XORs the last hash into cell `cell` of a BigUint64Array seen as u32 words (no BigInt made). */
 function xorLastHash(words: Uint32Array, cell: number): void {
-  const lo = 2 * cell + WORD_LO;
-  const hi = 2 * cell + WORD_HI;
-  words[lo] = (words[lo] as number) ^ hashLo;
-  words[hi] = (words[hi] as number) ^ hashHi;
+  xorHash(words, cell, hashLo, hashHi);
+}
+
+/** XORs the 64-bit value (hi, lo) into cell `cell` of a BigUint64Array seen as u32 words. */
+function xorHash(words: Uint32Array, cell: number, lo: number, hi: number): void {
+  const l = 2 * cell + WORD_LO;
+  const h = 2 * cell + WORD_HI;
+  words[l] = (words[l] as number) ^ lo;
+  words[h] = (words[h] as number) ^ hi;
 }
 
 /** XORs an entry's hash into cell `cell` of `words` = new Uint32Array(aBigUint64Array.buffer). */
@@ -317,16 +326,21 @@ export class MerkleLeaves implements LeafHashes {
     if (before === undefined && after === undefined) return;
     const leaf = leafIndex(slot, keyBucketOfRange(key, keyStart, key.length));
     hashKeyPart(key, keyStart, key.length);
+    // Both entry hashes XORed together first, then into the leaf and the slot once each.
+    let lo = 0;
+    let hi = 0;
     if (before !== undefined) {
       hashObject(before);
-      xorLastHash(this.#leafWords, leaf);
-      xorLastHash(this.#slotWords, slot);
+      lo = hashLo;
+      hi = hashHi;
     }
     if (after !== undefined) {
       hashObject(after);
-      xorLastHash(this.#leafWords, leaf);
-      xorLastHash(this.#slotWords, slot);
+      lo ^= hashLo;
+      hi ^= hashHi;
     }
+    xorHash(this.#leafWords, leaf, lo, hi);
+    xorHash(this.#slotWords, slot, lo, hi);
     this.counts[slot] = (this.counts[slot] as number) + (after !== undefined ? 1 : 0) - (before !== undefined ? 1 : 0);
   }
 
