@@ -138,11 +138,23 @@ export class ByteReader {
     return b;
   }
 
-  /** A u8-prefixed UTF-8 string of at most maxBytes; `minBytes` rejects empty ones where needed. */
+  /**
+   * A u8-prefixed UTF-8 string of at most maxBytes; `minBytes` rejects empty ones where needed.
+   * Decoded from the buffer's range, no view made; an empty one is '' with no decode at all (a
+   * replica put's hint field: every entry of every REPLICA_PUT_BATCH, nearly always empty).
+   */
   str8(maxBytes: number, what: string, minBytes = 0): string {
-    const n = this.u8(`${what} length`);
+    const buf = this.#buf;
+    const at = this.#pos;
+    // The length's message built only when it is missing, not on every call.
+    if (buf.length - at < 1) fail(`truncated ${what} length: need 1 bytes, ${buf.length - at} left`);
+    const n = buf[at]!;
+    this.#pos = at + 1;
     if (n > maxBytes || n < minBytes) fail(`${what} of ${n} bytes outside [${minBytes}, ${maxBytes}]`);
-    return this.bytes(n, what).toString('utf8');
+    if (n === 0) return '';
+    this.#need(n, what);
+    this.#pos = at + 1 + n;
+    return buf.toString('utf8', at + 1, at + 1 + n);
   }
 
   /** Everything must have been read: trailing bytes mean a framing mismatch. */
