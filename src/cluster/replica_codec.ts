@@ -51,10 +51,15 @@ export const MAX_WIRE_TIMEOUT_MS = 86_400_000;
 export const MAX_WIRE_QUORUM = 0xffff;
 
 function readKey(r: ByteReader): Buffer {
+  // Copy: the frame buffer must not be retained by what the keyspace keeps.
+  return Buffer.from(readKeyView(r));
+}
+
+/** A key as a view into the payload (replica puts: the handler copies what outlives the request). */
+function readKeyView(r: ByteReader): Buffer {
   const n = r.u32('key length');
   if (n > MAX_WIRE_KEY_BYTES) fail(`key of ${n} bytes over ${MAX_WIRE_KEY_BYTES}`);
-  // Copy: the frame buffer must not be retained by what the keyspace keeps.
-  return Buffer.from(r.bytes(n, 'key'));
+  return r.bytes(n, 'key');
 }
 
 function writeKey(w: ByteWriter, key: Buffer): void {
@@ -69,9 +74,13 @@ export function encodeReplicaPut(key: Buffer, objectBytes: Buffer, hintFor: stri
   return w.finish();
 }
 
+/**
+ * The key and the object bytes are views into `payload`, as decodeReplicaPutBatch's: a caller that
+ * keeps either beyond the request copies it.
+ */
 export function decodeReplicaPut(payload: Buffer): { key: Buffer; hintFor: string | undefined; objectBytes: Buffer } {
   const r = new ByteReader(payload);
-  const key = readKey(r);
+  const key = readKeyView(r);
   const hint = r.str8(MAX_NODE_ID_BYTES, 'hint node id');
   const objectBytes = r.bytes(r.remaining, 'object');
   return { key, hintFor: hint.length === 0 ? undefined : hint, objectBytes };
@@ -97,7 +106,11 @@ export function encodeReplicaPutBatch(entries: readonly ReplicaPutEntry[]): Buff
   return w.finish();
 }
 
-/** Object bytes are views into `payload` (decodeObject copies what it keeps); keys are copies. */
+/**
+ * Keys and object bytes are views into `payload` (a copy of each key was one more buffer per entry
+ * of every batch): a caller that keeps either beyond the request copies it (decodeObject copies
+ * what it keeps; the replica handler copies a hinted put's key, which a hint store may keep).
+ */
 export function decodeReplicaPutBatch(payload: Buffer): ReplicaPutEntry[] {
   const r = new ByteReader(payload);
   const count = r.u32('batch count');
@@ -106,7 +119,7 @@ export function decodeReplicaPutBatch(payload: Buffer): ReplicaPutEntry[] {
   if (count * 9 > r.remaining) fail(`batch of ${count} entries in ${r.remaining} bytes`);
   const out: ReplicaPutEntry[] = [];
   for (let i = 0; i < count; i++) {
-    const key = readKey(r);
+    const key = readKeyView(r);
     const hint = r.str8(MAX_NODE_ID_BYTES, 'hint node id');
     const n = r.u32('object length');
     const objectBytes = r.bytes(n, 'object');

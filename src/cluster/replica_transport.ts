@@ -355,12 +355,14 @@ export function attachReplicaHandlers(bus: Pick<ClusterBus, 'handle'>, coordinat
       // The usual put at -P 1 (the batcher sends a batch of one as REPLICA_PUT): merged on its
       // bytes as a batch's entry is (Keyspace.mergeObjectsBatch: the same stored result as
       // mergeObject's, without decoding, merging and encoding again when the put supersedes).
+      // The key is a view into the frame: the merge holds it only while it runs.
       const [err] = await rounds.put([{ key: m.key, encoded: m.objectBytes }]);
       if (err !== undefined) throw err;
       return EMPTY;
     }
     const object = decodeObject(m.objectBytes);
-    await coordinator().onReplicaPut(m.key, object, m.hintFor === undefined ? {} : { hintFor: m.hintFor });
+    // A copy of the key: a hint store may keep it (the frame must not stay alive with it).
+    await coordinator().onReplicaPut(Buffer.from(m.key), object, m.hintFor === undefined ? {} : { hintFor: m.hintFor });
     return EMPTY;
   });
   bus.handle(ReplicaMessageType.REPLICA_PUT_BATCH, async (payload) => {
@@ -368,16 +370,20 @@ export function attachReplicaHandlers(bus: Pick<ClusterBus, 'handle'>, coordinat
     const results: (Buffer | undefined)[] = new Array<Buffer | undefined>(entries.length);
     const items: ReplicaPutItem[] = [];
     const at: number[] = [];
-    for (const [i, e] of entries.entries()) {
+    for (let i = 0; i < entries.length; i++) {
+      const e = entries[i]!;
       try {
         // `encoded`: an unchanged merge (the usual replica put: the incoming object supersedes)
         // stores these bytes instead of encoding the object again. A view into the frame, which
         // the engine copies into its log record (nothing keeps the frame alive). Bytes of the
         // plain shape are known to decode: the store decodes them only if it needs the object.
+        // The key is a view too (the merge holds it only while it runs), copied where a hint
+        // store may keep it, as on every path but the usual one.
         if (e.hintFor === undefined && isPlainObjectBytes(e.objectBytes)) items.push({ key: e.key, encoded: e.objectBytes });
         else {
           const object = decodeObject(e.objectBytes);
-          items.push(e.hintFor === undefined ? { key: e.key, object, encoded: e.objectBytes } : { key: e.key, object, hintFor: e.hintFor });
+          const key = Buffer.from(e.key);
+          items.push(e.hintFor === undefined ? { key, object, encoded: e.objectBytes } : { key, object, hintFor: e.hintFor });
         }
         at.push(i);
       } catch (err) {
@@ -385,7 +391,7 @@ export function attachReplicaHandlers(bus: Pick<ClusterBus, 'handle'>, coordinat
       }
     }
     const errors = await rounds.put(items);
-    for (const [j, err] of errors.entries()) if (err !== undefined) results[at[j]!] = errorPayloadOf(err);
+    for (let j = 0; j < errors.length; j++) if (errors[j] !== undefined) results[at[j]!] = errorPayloadOf(errors[j]);
     return encodeReplicaPutBatchAnswer(results);
   });
   // Synchronous when the replica answers from memory: the bus answers at once, no promise.

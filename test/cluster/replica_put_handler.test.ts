@@ -5,7 +5,7 @@
 import t from 'tap';
 import type { ClusterBus } from '../../src/cluster/bus.js';
 import type { BusHandler, PeerIdentity } from '../../src/cluster/connection.js';
-import { encodeReplicaPut, ReplicaMessageType } from '../../src/cluster/replica_codec.js';
+import { encodeReplicaPut, encodeReplicaPutBatch, encodeReplicaPutBatchAnswer, ReplicaMessageType } from '../../src/cluster/replica_codec.js';
 import { attachReplicaHandlers } from '../../src/cluster/replica_transport.js';
 import { Coordinator, type ReplicaPutItem } from '../../src/coordinator/coordinator.js';
 import { applyWrite, contextOf, EMPTY_OBJECT, encodeObject, liveValues, mergeObjects, type VersionedObject } from '../../src/coordinator/object.js';
@@ -83,4 +83,55 @@ t.test('a lone plain replica put is merged on its bytes; hinted and other shapes
   await t.rejects(put(long, v1), { code: 'TOOLARGE' }, 'plain: TOOLARGE');
   await t.rejects(put(long, both), { code: 'TOOLARGE' }, 'two siblings: TOOLARGE');
   t.equal(await stored(long), undefined);
+});
+
+// Keys reach the coordinator as views into the request's frame on the usual path (one buffer less
+// per replica put); every key that may be kept past the request (a hint's, the general path's) is
+// a copy, and what the keyspace stores is its own: the frame may be reused once the put settled.
+t.test('keys: views of the frame only while the merge runs; hints get copies; stored data survives the frame', async (t) => {
+  const fx = await openFixture(t);
+  const opts = () => fx.ks.writeOptions();
+  const unused = (): never => {
+    throw new Error('not used by the replica side');
+  };
+  const coordinator = new Coordinator({
+    self: 'r',
+    ring: unused,
+    isUp: () => true,
+    keyspace: fx.ks,
+    transport: { replicaPut: unused, replicaGet: unused, forwardWrite: unused } as ReplicaTransport,
+    settings: unused,
+  });
+  // The keys the general path (onReplicaPut: hints and other shapes) was given, as a hint store would keep them.
+  const kept: Buffer[] = [];
+  const single = coordinator.onReplicaPut.bind(coordinator);
+  coordinator.onReplicaPut = (key: Buffer, object: VersionedObject, o?: { readonly hintFor?: string }) => {
+    kept.push(key);
+    return single(key, object, o);
+  };
+  const batched = coordinator.onReplicaPutBatch.bind(coordinator);
+  coordinator.onReplicaPutBatch = (items: readonly ReplicaPutItem[]) => {
+    for (const it of items) if (it.object !== undefined && it.hintFor === undefined) kept.push(it.key);
+    return batched(items);
+  };
+  const handlers = new Map<number, BusHandler>();
+  attachReplicaHandlers({ handle: (type, fn) => void handlers.set(type, fn) }, () => coordinator);
+  const v1 = applyWrite(EMPTY_OBJECT, contextOf(EMPTY_OBJECT), 'p.1', { value: Buffer.from('v1'), writtenAtMs: 1, expiresAtMs: 0 }, opts());
+  const other = applyWrite(EMPTY_OBJECT, contextOf(EMPTY_OBJECT), 'q.1', { value: Buffer.from('q'), writtenAtMs: 3, expiresAtMs: 0 }, opts());
+  const both = mergeObjects(v1, other, opts());
+  const keys = ['plain:1', 'hinted:1', 'both:1', 'plain:2'].map((s) => Buffer.from(s));
+  const batch = encodeReplicaPutBatch([
+    { key: keys[0]!, objectBytes: encodeObject(v1), hintFor: undefined },
+    { key: keys[1]!, objectBytes: encodeObject(v1), hintFor: 'primary-c' },
+    { key: keys[2]!, objectBytes: encodeObject(both), hintFor: undefined },
+  ]);
+  const lone = [encodeReplicaPut(keys[3]!, encodeObject(v1), undefined), encodeReplicaPut(Buffer.from('hinted:2'), encodeObject(v1), 'primary-c')];
+  t.same(await handlers.get(ReplicaMessageType.REPLICA_PUT_BATCH)!(batch, FROM), encodeReplicaPutBatchAnswer([undefined, undefined, undefined]));
+  for (const p of lone) t.same(await handlers.get(ReplicaMessageType.REPLICA_PUT)!(p, FROM), Buffer.alloc(0));
+  // The frames are reused: nothing kept or stored may change with them.
+  for (const p of [batch, ...lone]) p.fill(0x5a);
+  t.same(kept.map((k) => k.toString()).sort(), ['both:1', 'hinted:1', 'hinted:2'], 'the hinted and the two-sibling keys went the general way, intact');
+  const values = async (key: string): Promise<string[]> => liveValues(await fx.ks.readObject(Buffer.from(key)), fx.clock.now()).map((b) => b.toString()).sort();
+  for (const key of ['plain:1', 'plain:2', 'hinted:1', 'hinted:2']) t.same(await values(key), ['v1'], `${key} stored whole`);
+  t.same(await values('both:1'), ['q', 'v1']);
 });
