@@ -148,6 +148,8 @@ const DEFAULTS = {
 
 /** Bytes of queued writes committed by one group (one append, one fsync). */
 const GROUP_COMMIT_BYTES_MAX = 4 * 1024 * 1024;
+/** A group commit's reused buffer starts this large (GROUP_COMMIT_BYTES_MAX at most). */
+const GROUP_BUFFER_BYTES_INITIAL = 64 * 1024;
 /** everysec: how often the log is fsynced. */
 const EVERYSEC_INTERVAL_MS = 1000;
 /** Upper bound on input bytes of one L0 compaction (bounds compaction memory). */
@@ -276,6 +278,12 @@ export class Engine implements KVEngine {
   private lostRanges: LostRange[] = [];
 
   private pending: PendingWrite[] = [];
+  /**
+   * Where a group commit writes its records (grown up to GROUP_COMMIT_BYTES_MAX; a larger
+   * group gets a buffer of its own). Reused: the log write and the memtable's copy are done
+   * with it before the next group.
+   */
+  private groupBuf = Buffer.allocUnsafeSlow(GROUP_BUFFER_BYTES_INITIAL);
   /** The Ack writes queued now join; closed (undefined) when the writer takes one of them. */
   private openAck: Ack | undefined;
   private writerRunning = false;
@@ -675,10 +683,9 @@ export class Engine implements KVEngine {
       total += p.bytes + 16; // seq varints may grow a little past the estimate
     }
     const group = this.pending.splice(0, n);
-    // In the memtable's shared memory: the memtable keeps the records, and a flush's worker
-    // reads its survivors there.
-    const mem = this.mem;
-    const buf = mem.recordBuffer(total);
+    // Written into a buffer reused from group to group (applyRecords copies the records).
+    if (total > this.groupBuf.length && total <= GROUP_COMMIT_BYTES_MAX) this.groupBuf = Buffer.allocUnsafeSlow(total);
+    const buf = total <= this.groupBuf.length ? this.groupBuf : Buffer.allocUnsafeSlow(total);
     let pos = 0;
     let seq = this.lastSeq;
     for (const p of group) {
@@ -696,7 +703,7 @@ export class Engine implements KVEngine {
       for (const p of group) p.ack.reject(new StorageError('EFAILED', `write not durable: ${this.failedReason}`, { cause: err }));
       return;
     }
-    mem.applyRecords(records);
+    this.mem.applyRecords(records);
     this.visibleSeq = seq;
     for (const p of group) p.ack.committed();
   }
@@ -785,8 +792,8 @@ export class Engine implements KVEngine {
   /**
    * Builds a memtable's table: the versions that survive (Memtable.survivorRows: no shadowed
    * version leaves this thread) are handed to the worker as rows, which sorts and writes them.
-   * The rows point into the memtable's shared memory (the group commits wrote the records
-   * there, Memtable.recordBuffer): the worker reads keys and values in place.
+   * The rows point into the memtable's shared memory (Memtable.applyRecords copies each group's
+   * records there): the worker reads keys and values in place.
    */
   private async buildFromMemtable(mem: Memtable): Promise<BuildResult> {
     const gc = this.gcOptions(false);

@@ -14,7 +14,10 @@ import * as path from 'node:path';
 export interface FileHandle {
   /** Reads up to `length` bytes at `position` into `buffer` at `offset`; returns bytes read. */
   read(buffer: Buffer, offset: number, length: number, position: number): Promise<number>;
-  /** Appends at the end of the file (handles opened for 'append' or 'write'). */
+  /**
+   * Appends at the end of the file (handles opened for 'append' or 'write'). Once it settles
+   * the caller may reuse data (the engine writes every group commit from one buffer).
+   */
   append(data: Buffer): Promise<void>;
   /**
    * Optional synchronous append with the same meaning as append() (data reaches the OS, not

@@ -4,11 +4,11 @@
  * seq <= S" and iterate in internal order (key ascending, seq descending).
  *
  * Layout, chosen by measurement:
- *  - Version data stays where it already is: in the commit-log records of the group commits
- *    (applyRecords), which the engine writes into the memtable's chunks of shared memory
- *    (recordBuffer), or, for versions added one by one (recovery), copied into those chunks.
- *    A flush's worker reads the surviving versions there in place (SurvivorPick), so their
- *    bytes are not copied on this thread.
+ *  - Version data is kept in chunks of shared memory (SharedArrayBuffers): the commit-log
+ *    records of each group commit, copied in whole (applyRecords: one copy per group), or the
+ *    key and value of a version added one by one (recovery). Rows point into them. A flush's
+ *    worker reads the surviving versions there in place (SurvivorPick), so their bytes are not
+ *    copied on this thread.
  *    Each version is a row: 8 int32s (segment, key/value offsets and lengths, kind, older
  *    row, key id) and 2 doubles (seq, time) in two typed arrays, so a lookup
  *    touches one or two cache lines per version and there is no JS object per write: the
@@ -79,13 +79,18 @@ const ROW_FLOATS = 2;
 const ROW_PUT_EXPIRING = 2;
 /**
  * A chunk of shared memory (a SharedArrayBuffer) that group commits' records and added versions
- * are written into, back to back. Shared so that a flush's worker can read the surviving
+ * are copied into, back to back. Shared so that a flush's worker can read the surviving
  * versions in place: copying them out on the event loop was 40-74 ms of CPU per 64 MiB flush
- * (storage-perf-notes.md, sessions 13 and 15).
+ * (storage-perf-notes.md, sessions 13 and 15). The records are written elsewhere first and
+ * copied in whole: V8 copies into shared memory as a relaxed-atomic memmove, per call ~+50 ns
+ * over a plain one, so writing each key and value straight into it (two copies per op) cost
+ * ~60-130 ns per op, one aligned copy of a group ~13 ns per op (session 15).
  */
 const RECORD_CHUNK_BYTES = 1024 * 1024;
 /** Groups of records this large get a shared buffer of their own (a chunk wastes less than this at its end). */
 const RECORD_OWN_BUFFER_BYTES_MIN = 256 * 1024;
+/** A group's records start at a multiple of this in a chunk (the copy moves words, not bytes). */
+const RECORD_ALIGN_BYTES = 8;
 /** Runs of keys up to this long are insertion-sorted (sortIds); longer ones radix-sorted. */
 const INSERTION_SORT_KEYS_MAX = 12;
 const INITIAL_KEY_BYTES = 64 * 1024;
@@ -155,16 +160,6 @@ export function hashKey(buf: Uint8Array, off: number, len: number): number {
  * (~150 ns per range measured on the AMD VM), the loop allocates nothing.
  */
 const JS_COPY_BYTES_MAX = 512;
-
-/** Copies src[from, from + len) to dst at `at`; returns at + len. */
-function copyRange(src: Buffer, from: number, len: number, dst: Buffer, at: number): number {
-  if (len > JS_COPY_BYTES_MAX) {
-    src.copy(dst, at, from, from + len);
-  } else {
-    for (let j = 0; j < len; j++) dst[at + j] = src[from + j]!;
-  }
-  return at + len;
-}
 
 /** n bytes of shared memory (a SharedArrayBuffer of its own; zeroed). */
 function sharedBuffer(n: number): Buffer {
@@ -638,39 +633,25 @@ export class Memtable {
   }
 
   /**
-   * Room for n bytes of commit-log records in this memtable's shared memory, for the engine to
-   * write a group's records into and then give (a prefix of it) to applyRecords. Valid until
-   * the next recordBuffer, applyRecords or add call.
-   */
-  recordBuffer(n: number): Buffer {
-    if (n >= RECORD_OWN_BUFFER_BYTES_MIN) return sharedBuffer(n);
-    const c = this.room(n);
-    return c.subarray(this.chunkUsed, this.chunkUsed + n);
-  }
-
-  /**
    * Adds every op of the commit-log records in buf (as written by log.ts writeRecord, already
-   * validated). The memtable keeps buf: keys and values are read from it in place. A buf from
-   * recordBuffer stays in the chunk it was given in; any other is kept as a segment of its own
-   * (and a later flush copies its survivors' bytes, not being able to share them).
+   * validated). The records are copied (the caller may reuse buf) into the memtable's shared
+   * memory, where reads and a flush's worker then find keys and values in place.
    */
   applyRecords(buf: Buffer): void {
     let segNo: number;
     let seg: Buffer;
     let base: number;
-    const c = this.chunk;
-    if (c !== undefined && buf.buffer === c.buffer) {
-      assert(buf.byteOffset === c.byteOffset + this.chunkUsed, 'records applied out of their recordBuffer place');
-      segNo = this.chunkSeg;
-      seg = c;
-      base = this.chunkUsed;
-      this.chunkUsed += buf.length;
-    } else {
+    if (buf.length >= RECORD_OWN_BUFFER_BYTES_MIN) {
       segNo = this.segs.length;
-      seg = buf;
+      seg = sharedBuffer(buf.length);
       base = 0;
-      this.segs.push(buf);
+      this.segs.push(seg);
+    } else {
+      base = this.room(buf.length, RECORD_ALIGN_BYTES);
+      segNo = this.chunkSeg;
+      seg = this.chunk!;
     }
+    seg.set(buf, base);
     // One reader for every record (a reader per record was an object per SET at -P 1): the
     // records were validated, so reading one never runs past its end. Offsets are seg's.
     const end = base + buf.length;
@@ -703,24 +684,27 @@ export class Memtable {
 
   /** Adds one version, copying key and value into the chunk (recovery, tests). */
   add(e: InternalEntry): void {
-    const need = e.key.length + e.value.length;
-    const a = this.room(need);
-    const keyOff = this.chunkUsed;
+    const keyOff = this.room(e.key.length + e.value.length, 1);
+    const a = this.chunk!;
     a.set(e.key, keyOff);
     a.set(e.value, keyOff + e.key.length);
-    this.chunkUsed += need;
     this.insertRow(this.chunkSeg, a, keyOff, e.key.length, keyOff + e.key.length, e.value.length, e.seq, e.kind, e.time);
   }
 
-  /** The chunk, a new one when it has less than n bytes free. */
-  private room(n: number): Buffer {
-    if (this.chunk === undefined || this.chunkUsed + n > this.chunk.length) {
+  /**
+   * Takes n bytes of the chunk at a multiple of `align` (a new chunk when they do not fit);
+   * returns their offset in this.chunk.
+   */
+  private room(n: number, align: number): number {
+    let at = Math.ceil(this.chunkUsed / align) * align;
+    if (this.chunk === undefined || at + n > this.chunk.length) {
       this.chunk = sharedBuffer(Math.max(RECORD_CHUNK_BYTES, n));
-      this.chunkUsed = 0;
       this.chunkSeg = this.segs.length;
       this.segs.push(this.chunk);
+      at = 0;
     }
-    return this.chunk;
+    this.chunkUsed = at + n;
+    return at;
   }
 
   /**
@@ -731,10 +715,9 @@ export class Memtable {
    * decoding and sorting all of them was most of the flush worker's CPU
    * (bench/results/storage-perf-notes.md, session 10). The rows are in internal order (the
    * memtable's key order, versions newest first), so SortedLogSource finds them in order and
-   * does not sort them. When every buffer of the memtable is shared memory (recordBuffer, add)
-   * the rows point into those buffers (EntryRows.bufs: the worker reads them in place);
-   * otherwise the bytes are copied in write order into a compact buffer. The table built is
-   * the same.
+   * does not sort them. The rows point into the memtable's shared memory (EntryRows.bufs: a
+   * flush's worker reads keys and values in place; bytes is empty). The table built is the
+   * same.
    * In one call (tests, tools); the engine takes them in steps (survivors).
    */
   survivorRows(snapshots: readonly number[]): EntryRows {
@@ -1074,23 +1057,22 @@ interface MemtableArrays {
 
 const PICK_RANK = 0;
 const PICK_KEEP = 1;
-const PICK_COPY = 2;
+const PICK_ROWS = 2;
 const PICK_DONE = 3;
 
 /**
  * Memtable.survivorRows in steps, each doing at most `units` keys or rows of one stage:
  *   rank  the sorted runs (held: never written again) merged into each key id's rank;
  *   keep  the rows that survive picked (in write order with no snapshots: a key's head row;
- *         with snapshots, keys in rank order and each key's stripes), their bytes summed;
- *   copy  their output rows written: pointing into the memtable's buffers when all of them
- *         are shared memory (Memtable.recordBuffer; no byte is copied here), else over a
- *         compact copy of their keys and values, copied in the order picked.
+ *         with snapshots, keys in rank order and each key's stripes);
+ *   rows  their output rows written, pointing into the memtable's shared memory (no key or
+ *         value byte is read here: a flush's worker reads them in place).
  * In one call the whole of it held the event loop 23-28 ms per 64 MiB flush on the server
  * (50-100 ms under load): a p99 spike at -P1. The engine yields between steps.
  */
 export class SurvivorPick {
   private stage = PICK_RANK;
-  /** Keys ranked (rank), rows or keys scanned (keep), rows copied (copy). */
+  /** Keys ranked (rank), rows or keys scanned (keep), rows written (rows). */
   private i = 0;
   /** Per run, the int32 offset of its next record (rank). */
   private readonly at: number[];
@@ -1101,11 +1083,7 @@ export class SurvivorPick {
   /** Output row of kept[i]: the rows go out in internal order, so the worker need not sort them. */
   private outRow = NO_RECORDS;
   private n = 0;
-  private byteLength = 0;
-  private pos = 0;
   private out: EntryRows | undefined;
-  /** Every buffer of the memtable is shared memory: the output rows point into them. */
-  private readonly inPlace: boolean;
 
   constructor(
     private readonly snapshots: readonly number[],
@@ -1115,7 +1093,6 @@ export class SurvivorPick {
     this.at = runs.map(() => 0);
     this.rank = new Int32Array(m.keyCount);
     this.byRank = snapshots.length === 0 ? NO_RECORDS : new Int32Array(m.keyCount);
-    this.inPlace = m.segs.every((s) => s.buffer instanceof SharedArrayBuffer);
   }
 
   /** Does up to `units` keys or rows of work; true when the rows are ready (result). */
@@ -1124,7 +1101,7 @@ export class SurvivorPick {
     else if (this.stage === PICK_KEEP) {
       if (this.snapshots.length === 0) this.keepHeadsStep(units);
       else this.keepStripesStep(units);
-    } else if (this.stage === PICK_COPY) this.copyStep(units);
+    } else if (this.stage === PICK_ROWS) this.rowsStep(units);
     return this.stage === PICK_DONE;
   }
 
@@ -1173,21 +1150,17 @@ export class SurvivorPick {
     const { kept, outRow, rank } = this;
     const end = Math.min(rows, this.i + units);
     let n = this.n;
-    let bytes = this.byteLength;
     for (let r = this.i; r < end; r++) {
-      const at = r * ROW_INTS;
-      const id = ri[at + ROW_KEY_ID]!;
+      const id = ri[r * ROW_INTS + ROW_KEY_ID]!;
       if (heads[id] !== r) continue;
       outRow[n] = rank[id]!;
       kept[n++] = r;
-      bytes += ri[at + ROW_KEY_LEN]! + ri[at + ROW_VAL_LEN]!;
     }
     this.n = n;
-    this.byteLength = bytes;
     this.i = end;
     if (end < rows) return;
     assert(n === this.m.keyCount, 'memtable heads disagree with its rows');
-    this.startCopy();
+    this.startRows();
   }
 
   /** Keys in key order, each key's versions newest first: already internal order. */
@@ -1196,7 +1169,6 @@ export class SurvivorPick {
     const { kept, byRank, snapshots } = this;
     const end = Math.min(keyCount, this.i + units);
     let n = this.n;
-    let bytes = this.byteLength;
     for (let k = this.i; k < end; k++) {
       let lastStripe = -1;
       for (let r = heads[byRank[k]!]!; r >= 0; r = ri[r * ROW_INTS + ROW_PREV]!) {
@@ -1204,56 +1176,23 @@ export class SurvivorPick {
         if (stripe === lastStripe) continue;
         lastStripe = stripe;
         kept[n++] = r;
-        bytes += ri[r * ROW_INTS + ROW_KEY_LEN]! + ri[r * ROW_INTS + ROW_VAL_LEN]!;
       }
     }
     this.n = n;
-    this.byteLength = bytes;
     this.i = end;
     if (end < keyCount) return;
     this.kept = kept.subarray(0, n);
     this.outRow = new Int32Array(n);
     for (let i = 0; i < n; i++) this.outRow[i] = i;
-    this.startCopy();
+    this.startRows();
   }
 
-  private startCopy(): void {
-    if (this.inPlace) this.out = { ...newEntryRows(this.n, 0), bufs: this.m.segs };
-    else this.out = newEntryRows(this.n, this.byteLength);
-    this.stage = PICK_COPY;
+  private startRows(): void {
+    this.out = { ...newEntryRows(this.n, 0), bufs: this.m.segs };
+    this.stage = PICK_ROWS;
     this.i = 0;
   }
 
-  private copyStep(units: number): void {
-    if (this.inPlace) {
-      this.rowsStep(units);
-      return;
-    }
-    const { rowI: ri, rowF, segs } = this.m;
-    const { kept, outRow } = this;
-    const out = this.out!;
-    const bytes = out.bytes;
-    const end = Math.min(this.n, this.i + units);
-    let pos = this.pos;
-    for (let i = this.i; i < end; i++) {
-      const r = kept[i]!;
-      const at = r * ROW_INTS;
-      const seg = segs[ri[at + ROW_SEG]!]!;
-      const keyLen = ri[at + ROW_KEY_LEN]!;
-      const valLen = ri[at + ROW_VAL_LEN]!;
-      const keyOff = pos;
-      pos = copyRange(seg, ri[at + ROW_KEY_OFF]!, keyLen, bytes, pos);
-      const valOff = pos;
-      pos = copyRange(seg, ri[at + ROW_VAL_OFF]!, valLen, bytes, pos);
-      const kind = ri[at + ROW_KIND] === KIND_DELETE ? KIND_DELETE : KIND_PUT;
-      setEntryRow(out, outRow[i]!, 0, keyOff, keyLen, valOff, valLen, kind, rowF[r * ROW_FLOATS + ROW_SEQ]!, rowF[r * ROW_FLOATS + ROW_TIME]!);
-    }
-    this.pos = pos;
-    this.i = end;
-    if (end === this.n) this.stage = PICK_DONE;
-  }
-
-  /** The copy stage when the rows point into the memtable's buffers: rows only, no bytes read. */
   private rowsStep(units: number): void {
     const { rowI: ri, rowF } = this.m;
     const { kept, outRow } = this;

@@ -191,9 +191,9 @@ function survivorsInSteps(mem: Memtable, snapshots: number[], units: number, pro
 
 t.test("a flush of a memtable's survivorRows builds the same table as a flush of all its records", async (t) => {
   // Keys from a small set (many versions per key), puts, deletes and expiring values, snapshots
-  // anywhere (stripes), some versions added one by one (as in recovery). Records written in
-  // the memtable's shared memory (recordBuffer, as the engine does: rows then point into it,
-  // EntryRows.bufs), in buffers of their own (rows over a copy), or both.
+  // anywhere (stripes), some versions added one by one (as in recovery). The rows point into
+  // the memtable's shared memory (EntryRows.bufs); each record's buffer is overwritten once
+  // applied (the engine reuses one: applyRecords must have copied it).
   const opArb = fc.record({
     key: fc.integer({ min: 0, max: 12 }),
     kind: fc.constantFrom(KIND_PUT, KIND_PUT, KIND_DELETE),
@@ -211,8 +211,7 @@ t.test("a flush of a memtable's survivorRows builds the same table as a flush of
       // Or in steps (Memtable.survivors, as the engine takes them) of 1-5 keys or rows, with
       // iterators (held) and countRange between them: those take ordering steps meanwhile.
       fc.option(fc.record({ units: fc.integer({ min: 1, max: 5 }), probes: fc.array(fc.integer({ min: 0, max: 13 }), { minLength: 1, maxLength: 6 }) }), { nil: undefined }),
-      fc.constantFrom('shared', 'own', 'both'),
-      (records, snapshotSeqs, withArena, bottom, limits, stepped, place) => {
+      (records, snapshotSeqs, withArena, bottom, limits, stepped) => {
         const mem = new Memtable(1, limits);
         const logs: Buffer[] = [];
         let seq = 1;
@@ -225,23 +224,14 @@ t.test("a flush of a memtable's survivorRows builds the same table as a flush of
               time: o.kind === KIND_PUT ? o.expires : NOW_MS - 100,
             }),
           );
-          const length = recordLength(seq, ops);
+          const buf = Buffer.alloc(recordLength(seq, ops));
+          writeRecord(buf, 0, seq, ops);
+          logs.push(Buffer.from(buf));
           if (withArena && n % 3 === 1) {
-            const buf = Buffer.alloc(length);
-            writeRecord(buf, 0, seq, ops);
-            logs.push(buf);
             ops.forEach((op, i) => mem.add({ key: op.key, seq: seq + i, kind: op.kind, time: op.time, value: op.value }));
-          } else if (place === 'shared' || (place === 'both' && n % 2 === 0)) {
-            // Room for more than the record, as the engine's estimate gives.
-            const room = mem.recordBuffer(length + 16);
-            const end = writeRecord(room, 0, seq, ops);
-            logs.push(Buffer.from(room.subarray(0, end)));
-            mem.applyRecords(room.subarray(0, end));
           } else {
-            const buf = Buffer.alloc(length);
-            writeRecord(buf, 0, seq, ops);
-            logs.push(buf);
             mem.applyRecords(buf);
+            buf.fill(0xee);
           }
           seq += ops.length;
         }
@@ -258,12 +248,11 @@ t.test("a flush of a memtable's survivorRows builds the same table as a flush of
         const bytesOf = (r: typeof fromLog): Buffer[] => r.tables.map(builtTableBytes);
         // Without snapshots exactly one row per key leaves the memtable.
         if (snapshots.length === 0 && rows.ints.length / ENTRY_ROW_INTS !== mem.keys) return false;
-        // Rows point into the memtable's buffers exactly when all of them are shared memory.
-        const allShared = records.every((_, n) => (withArena && n % 3 === 1) || place === 'shared' || (place === 'both' && n % 2 === 0));
-        if ((rows.bufs !== undefined) !== allShared || (rows.bufs !== undefined && rows.bytes.length !== 0)) return false;
+        // The rows point into the memtable's shared memory.
+        if (rows.bufs === undefined || !rows.bufs.every((b) => b.buffer instanceof SharedArrayBuffer)) return false;
+        const bufs = rows.bufs;
         // The rows leave in internal order (key ascending, seq descending): the worker does not sort them.
-        const rowBuf = (r: number): Uint8Array => (rows.bufs ? rows.bufs[rows.ints[r * ENTRY_ROW_INTS]!]! : rows.bytes);
-        const rowKey = (r: number): Buffer => Buffer.from(rowBuf(r)).subarray(rows.ints[r * ENTRY_ROW_INTS + 1]!, rows.ints[r * ENTRY_ROW_INTS + 1]! + rows.ints[r * ENTRY_ROW_INTS + 2]!);
+        const rowKey = (r: number): Buffer => Buffer.from(bufs[rows.ints[r * ENTRY_ROW_INTS]!]!).subarray(rows.ints[r * ENTRY_ROW_INTS + 1]!, rows.ints[r * ENTRY_ROW_INTS + 1]! + rows.ints[r * ENTRY_ROW_INTS + 2]!);
         for (let r = 1; r < rows.ints.length / ENTRY_ROW_INTS; r++) {
           const c = Buffer.compare(rowKey(r - 1), rowKey(r));
           if (c > 0 || (c === 0 && rows.floats[(r - 1) * 2]! <= rows.floats[r * 2]!)) return false;
@@ -276,19 +265,16 @@ t.test("a flush of a memtable's survivorRows builds the same table as a flush of
 });
 
 t.test('entry rows out of their buffer are refused (FormatError), not read', async (t) => {
-  // A memtable of shared memory (rows point into its chunk) and one of its own buffer (rows
-  // over a copy): bounds are those of the row's buffer.
-  const shared = new Memtable(1);
-  shared.add({ key: key(1), seq: 1, kind: KIND_PUT, time: 0, value: Buffer.from('value') });
-  const own = new Memtable(1);
+  // Versions added one by one and from records: bounds are those of the row's buffer (a chunk).
+  const added = new Memtable(1);
+  added.add({ key: key(1), seq: 1, kind: KIND_PUT, time: 0, value: Buffer.from('value') });
+  const applied = new Memtable(1);
   const ops: LogOp[] = [{ kind: KIND_PUT, key: key(1), value: Buffer.from('value'), time: 0 }];
   const record = Buffer.alloc(recordLength(1, ops));
   writeRecord(record, 0, 1, ops);
-  own.applyRecords(record);
-  for (const mem of [shared, own]) {
-    const rows = mem.survivorRows([]);
-    const size = rows.bufs ? rows.bufs[0]!.length : rows.bytes.length;
-    t.equal(rows.bufs !== undefined, mem === shared, 'rows in place exactly for shared memory');
+  applied.applyRecords(record);
+  for (const mem of [added, applied]) {
+    const size = mem.survivorRows([]).bufs![0]!.length;
     for (const [field, bad] of [
       [1, size - 5],
       [2, size + 1],
@@ -298,9 +284,9 @@ t.test('entry rows out of their buffer are refused (FormatError), not read', asy
       [0, 1],
       [0, -1],
     ] as const) {
-      const r = mem.survivorRows([]);
-      r.ints[field] = bad;
-      t.throws(() => sortedLogEntries(r), FormatError, `field ${field} = ${bad}`);
+      const rows = mem.survivorRows([]);
+      rows.ints[field] = bad;
+      t.throws(() => sortedLogEntries(rows), FormatError, `field ${field} = ${bad}`);
     }
     t.same(
       sortedLogEntries(mem.survivorRows([])).map((e) => `${e.key.toString()}@${e.seq}=${e.value.toString()}`),
@@ -310,8 +296,8 @@ t.test('entry rows out of their buffer are refused (FormatError), not read', asy
 });
 
 t.test("group commits larger than a chunk, across chunks and in a buffer of their own: the flush's rows read them in place", async (t) => {
-  // Records of 40-700 KiB: some fill a chunk's end (the next group starts a new chunk), some
-  // get a shared buffer of their own (recordBuffer).
+  // Records of 40 KiB - 1 MB: some fill a chunk's end (the next group starts a new chunk), some
+  // get a shared buffer of their own; small ones in between.
   const mem = new Memtable(1);
   const logs: Buffer[] = [];
   let seq = 1;
@@ -320,10 +306,11 @@ t.test("group commits larger than a chunk, across chunks and in a buffer of thei
       { kind: KIND_PUT, key: key(i % 4), value: Buffer.alloc(valueBytes, i + 1), time: 0 },
       { kind: KIND_PUT, key: key(10 + i), value: Buffer.alloc(7, i + 1), time: 0 },
     ];
-    const room = mem.recordBuffer(recordLength(seq, ops) + 16);
-    const end = writeRecord(room, 0, seq, ops);
-    logs.push(Buffer.from(room.subarray(0, end)));
-    mem.applyRecords(room.subarray(0, end));
+    const buf = Buffer.alloc(recordLength(seq, ops));
+    writeRecord(buf, 0, seq, ops);
+    logs.push(Buffer.from(buf));
+    mem.applyRecords(buf);
+    buf.fill(0xee);
     seq += ops.length;
   }
   const rows = mem.survivorRows([]);
