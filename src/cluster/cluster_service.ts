@@ -23,7 +23,7 @@ import { Coordinator } from '../coordinator/coordinator.js';
 import { settingsFromConfig } from '../coordinator/coordinator_settings.js';
 import type { VersionedObject } from '../coordinator/object.js';
 import type { Ring, RingMember } from '../coordinator/ring.js';
-import { freezeMembers, memoByVersion, RingProvider } from '../coordinator/ring_provider.js';
+import { freezeMembers, memoByVersion, RingProvider, ringOptionsFromConfig } from '../coordinator/ring_provider.js';
 import type { Keyspace } from '../server/keyspace.js';
 import type { ClusterMemberView, ClusterView } from '../server/cluster_view.js';
 import type { LogFn } from '../server/logger.js';
@@ -121,7 +121,7 @@ export class ClusterService implements ClusterView, ClusterKeyspaceAccess {
         () => table.rowsVersion,
         () => freezeMembers(table.members().map((m): RingMember => ({ id: m.id, weight: m.weight, dc: m.dc, rack: m.rack, state: m.state }))),
       ),
-      () => ({ vnodes: config.getNumber('vnodes'), n: config.getNumber('replication-factor') }),
+      ringOptionsFromConfig(config),
     );
     this.coordinator = new Coordinator({
       self: this.selfId,

@@ -7,6 +7,8 @@
  */
 
 import { buildRing, type Ring, type RingMember, type RingOptions } from './ring.js';
+import { reportsChanges } from '../config/config.js';
+import type { ConfigView } from '../server/types.js';
 
 export class RingProvider {
   #ring: Ring | undefined;
@@ -85,6 +87,27 @@ export function memoByVersion<T>(version: () => number, compute: () => T): () =>
     if (last === undefined || last.version !== v) last = { version: v, value: compute() };
     return last.value;
   };
+}
+
+/** The config keys a ring is built from (with the members). */
+const RING_CONFIG_KEYS: ReadonlySet<string> = new Set(['vnodes', 'replication-factor']);
+
+/**
+ * A RingProvider's options from the running config (`vnodes`, `replication-factor`). Asked for on
+ * every request (current()); a config that reports its changes is read again only after it
+ * reported a change of one of those keys (its listeners run inside the change, so CONFIG SET
+ * replication-factor still applies to the next request): one object kept, where reading both keys
+ * and making the object was two config lookups and an allocation per request. Any other config
+ * is read on every call.
+ */
+export function ringOptionsFromConfig(config: ConfigView): () => RingOptions {
+  const read = (): RingOptions => ({ vnodes: config.getNumber('vnodes'), n: config.getNumber('replication-factor') });
+  if (!reportsChanges(config)) return read;
+  let options: RingOptions | undefined;
+  config.onChange((key) => {
+    if (RING_CONFIG_KEYS.has(key)) options = undefined;
+  });
+  return () => (options ??= read());
 }
 
 function cacheKey(members: readonly RingMember[], o: RingOptions): string {
