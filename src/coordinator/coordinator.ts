@@ -288,7 +288,27 @@ export class Coordinator {
    * (merged, durable) or the error that item failed with (a failed batch write fails each of its
    * items; a key over the limits fails only itself).
    */
-  async onReplicaPutBatch(items: readonly ReplicaPutItem[]): Promise<(unknown | undefined)[]> {
+  onReplicaPutBatch(items: readonly ReplicaPutItem[]): Promise<(unknown | undefined)[]> {
+    // The usual batch (every replica put round): no hinted copy and every key within the limits,
+    // merged as it is: no index arrays, copy of the items or waiting on an empty Promise.all.
+    try {
+      for (let i = 0; i < items.length; i++) {
+        const it = items[i]!;
+        if (it.hintFor !== undefined) return this.#mixedPutBatch(items);
+        this.#o.keyspace.checkKey(it.key);
+      }
+    } catch {
+      // A key over the limits fails only itself: the item by item way.
+      return this.#mixedPutBatch(items);
+    }
+    return this.#local.mergeBatch(items).then(
+      () => new Array<unknown | undefined>(items.length),
+      (err: unknown) => new Array<unknown | undefined>(items.length).fill(err),
+    );
+  }
+
+  /** onReplicaPutBatch with hinted copies or keys over the limits among the items. */
+  async #mixedPutBatch(items: readonly ReplicaPutItem[]): Promise<(unknown | undefined)[]> {
     const results: (unknown | undefined)[] = new Array<unknown | undefined>(items.length);
     const plain: number[] = [];
     const hinted: Promise<void>[] = [];

@@ -55,10 +55,11 @@ export class LocalReplica {
    * Replica sync of several keys with one engine write (Keyspace.mergeObjectsBatch): per key the
    * stored result is exactly merge()'s. Rejects as a whole (one atomic engine batch). `encoded`:
    * the bytes `object` was decoded from, stored as they are when the merge leaves it unchanged;
-   * an entry may come with its bytes only (Keyspace MergeEntry: bytes that decode).
+   * an entry may come with its bytes only (Keyspace MergeEntry: bytes that decode). Resolves
+   * with mergeObjectsBatch's answer (no async wrapper: one promise per replica put round).
    */
-  async mergeBatch(entries: readonly MergeEntry[]): Promise<void> {
-    await this.keyspace.mergeObjectsBatch(entries);
+  mergeBatch(entries: readonly MergeEntry[]): Promise<unknown> {
+    return this.keyspace.mergeObjectsBatch(entries);
   }
 
   /**
