@@ -26,7 +26,7 @@
  * and only once no gainer of the slot is left: another joiner may still be streaming it from
  * them, with sources it planned before the current ring changed (sweepPlan). Should a source
  * still lack a slot (swept anyway, e.g. after a restart forgot what it owned, or not streamed
- * in yet), it refuses the scan (notHeld, stream_source.ts) and the gainer asks its next source:
+ * in yet), it refuses the scan (firstNotHeld, stream_source.ts) and the gainer asks its next source:
  * an empty answer would read as an empty slot, and the copy would be short.
  */
 import assert from 'node:assert';
@@ -60,7 +60,7 @@ import {
   type StreamTask,
 } from './stream_progress.js';
 import { mergeStreamPage, pageBytes, pullPages } from './stream_merge.js';
-import { serveStreamScan, StreamScanRefusedError, type SlotHolding } from './stream_source.js';
+import { serveStreamScan, StreamScanRefusedError, type SlotHolding, type SlotNotHeld } from './stream_source.js';
 import { decodeStreamViewReply, encodeStreamViewReply, gateOpen, JoinGateMessageType, membersToAsk, STREAM_VIEW_EVERY_MS, STREAM_VIEW_TIMEOUT_MS, type GateMember } from './join_gate.js';
 import { chunkBytesFor, nextPaceMs } from './stream_throttle.js';
 
@@ -365,8 +365,8 @@ export class StreamManager implements SlotHolding {
   }
 
   /**
-   * Why this node cannot answer a STREAM_SCAN of slots first..last with a whole copy, or
-   * undefined when it can (SlotHolding, checked by serveStreamScan before and after each chunk):
+   * The lowest slot of first..last this node cannot stream out whole, and why, or undefined
+   * (SlotHolding: serveStreamScan stops a chunk before it, and checks again after the read):
    *  - a slot it swept (progress `dropped`, marked before the deletes; cleared once streamed in
    *    again for a ring it holds the slot in);
    *  - a slot a task of its own is still streaming in (a removal gain: a current owner without
@@ -376,20 +376,26 @@ export class StreamManager implements SlotHolding {
    *    member removed: the removal gain is not a task yet) and has not streamed in.
    * A receiver asks its next source, or again later: a task waits rather than finishing short.
    */
-  notHeld(first: number, last: number): string | undefined {
+  firstNotHeld(first: number, last: number): SlotNotHeld | undefined {
     const self = this.#o.selfId;
     const p = this.#p;
-    for (const t of p.tasks) if (t.first <= last && t.last >= first) return `slots ${Math.max(first, t.first)}-${Math.min(last, t.last)} are still streaming in`;
+    // Slots a task of this node covers: the lowest of them in range bounds the search below.
+    let task: SlotNotHeld | undefined;
+    for (const t of p.tasks) {
+      if (t.first > last || t.last < first) continue;
+      const slot = Math.max(first, t.first);
+      if (task === undefined || slot < task.slot) task = { slot, why: 'is still streaming in' };
+    }
     const tr = this.#liveTransition() ?? this.#transition;
     const planned = this.#lastCurrent;
     const entered = tr !== undefined && planned !== undefined && tr.current !== planned;
-    for (let s = first; s <= last; s++) {
-      if (p.dropped.has(s)) return `slot ${s} was swept`;
+    for (let s = first; s <= (task?.slot ?? last + 1) - 1; s++) {
+      if (p.dropped.has(s)) return { slot: s, why: 'was swept' };
       if (p.streamed.has(s)) continue;
-      if (tr?.pendingReplicas(s).includes(self)) return `slot ${s} is gained and not streamed in yet`;
-      if (entered && tr.current.preflist(s).includes(self) && !planned.preflist(s).includes(self)) return `slot ${s} entered this node's preflist since its last tick`;
+      if (tr?.pendingReplicas(s).includes(self)) return { slot: s, why: 'is gained and not streamed in yet' };
+      if (entered && tr.current.preflist(s).includes(self) && !planned.preflist(s).includes(self)) return { slot: s, why: 'entered this node\'s preflist since its last tick' };
     }
-    return undefined;
+    return task;
   }
 
   /** `key:value` lines for CLUSTER INFO. */
@@ -586,9 +592,33 @@ export class StreamManager implements SlotHolding {
     this.#persist(true);
   }
 
+  /**
+   * Where a task may stream from: its planned sources first, then the members that are current
+   * replicas of all its slots now. The current ring may have moved since the task was planned
+   * (another joiner turned up; an old owner restarted and swept what it no longer holds): any
+   * of them is safe to ask, since a source that lacks a slot refuses (firstNotHeld), and without the
+   * later ones a task whose planned sources all refuse would wait for good.
+   */
+  #sourcesOf(task: StreamTask): string[] {
+    const out = [...task.sources];
+    let cur: Ring;
+    try {
+      cur = this.#o.rings.current();
+    } catch {
+      return out;
+    }
+    let common: readonly string[] = cur.preflist(task.first);
+    for (let s = task.first + 1; s <= task.last && common.length > 0; s++) {
+      const p = cur.preflist(s);
+      common = common.filter((id) => p.includes(id));
+    }
+    for (const id of common) if (!out.includes(id)) out.push(id);
+    return out;
+  }
+
   /** Pulls one task to its end; false when no source answered (the position is kept). */
   async #runTask(task: StreamTask): Promise<boolean> {
-    const candidates = task.sources.filter((id) => id !== this.#o.selfId && this.#o.isUp(id));
+    const candidates = this.#sourcesOf(task).filter((id) => id !== this.#o.selfId && this.#o.isUp(id));
     if (candidates.length === 0) {
       // Every source is down or gone: if none of them is a current owner any more, nothing can be fetched.
       if (task.sources.every((id) => this.#o.table.get(id)?.state === 'left')) return true;

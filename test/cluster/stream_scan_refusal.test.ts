@@ -97,6 +97,7 @@ async function startNode(
     log: (level, msg) => void logs.push(`${level} ${msg}`),
     onLeft: () => undefined,
   });
+  t.teardown(() => manager.close()); // a failed assertion must not leave it ticking
   if (o.run === true) manager.start();
   return { manager, fx, progress, view, logs };
 }
@@ -120,7 +121,7 @@ async function store(fx: Fixture, keys: readonly Buffer[]): Promise<void> {
 
 const task = (first: number, last: number, sources: readonly string[]): StreamTask => ({ first, last, sources, next: Buffer.alloc(0), bytes: 0, keys: 0 });
 
-t.test('a swept slot is refused (a later chunk, a read the sweep overlapped, after a restart); a receiver takes it from its next source; streamed in again it is served', async (t) => {
+t.test('a swept slot is refused (a later chunk, a read the sweep overlapped, after a restart); a receiver takes it from its next source, or from a current replica; streamed in again it is served', async (t) => {
   const ring = ringOf(ids.map((id) => [id, 'up']));
   // A slot of a, b and j, not c: c sweeps its stale copy at its restart sweep.
   let tag = '';
@@ -164,7 +165,10 @@ t.test('a swept slot is refused (a later chunk, a read the sweep overlapped, aft
   let held = s;
   while (!ring.preflist(held).includes('c')) held--;
   t.equal((await net.scan('c', held, held)).done, true, `a slot c holds (${held}) is served`);
-  await t.rejects(net.scan('c', held, s), { message: new RegExp(`slots ${held}-${s} not held in full here: slot \\d+ was swept`) }, 'a range that includes swept slots is refused, naming one');
+  const upTo = await net.scan('c', held, s);
+  const hole = upTo.next.readUInt16BE(1);
+  t.ok(!upTo.done && hole > held && hole <= s && !ring.preflist(hole).includes('c'), `a range from a slot c holds is served up to the first slot it swept (${hole}), not done`);
+  await t.rejects(net.scan('c', held, s, { from: upTo.next }), { message: new RegExp(`slots ${held}-${s} not held in full here: slot ${hole} was swept`) }, 'and refused from there, naming the slot');
   t.ok(c.manager.info().scansRefused >= 3, `counted (stream_scans_refused ${c.manager.info().scansRefused})`);
   t.match(c.manager.infoLines().join('\n'), /stream_scans_refused:\d+/, 'and reported in CLUSTER INFO');
 
@@ -174,6 +178,13 @@ t.test('a swept slot is refused (a later chunk, a read the sweep overlapped, aft
   for (const k of keys) t.ok(await j.fx.ks.engine.get(dataKey(k)), `j holds ${k} (from a)`);
   t.match(j.logs.join('\n'), /from c failed \(slots \d+-\d+ not held in full here: slot \d+ was swept\)/, 'after c refused');
   await j.manager.close();
+  // A task planned with c as its only source (c was a current replica then): it goes on from a
+  // current replica of the slot now instead of waiting for c for good.
+  const b = await startNode(t, net, 'b', { cur: ring, progress: { ...emptyProgress(), tasks: [task(s, s, ['c'])] }, run: true });
+  await waitFor('b\'s task', () => b.progress.tasks.length === 0);
+  for (const k of keys) t.ok(await b.fx.ks.engine.get(dataKey(k)), `b holds ${k} (from a current replica)`);
+  t.match(b.logs.join('\n'), /from c failed \(slots \d+-\d+ not held in full here/, 'after its only planned source refused');
+  await b.manager.close();
 
   // c restarts: the mark was persisted before the sweep deleted anything.
   await c.manager.close();
@@ -203,7 +214,9 @@ t.test('slots a node is still streaming in, or gains and has not streamed, are r
   const s = four.preflist(100).includes('c') ? 100 : four.preflist(101).includes('c') ? 101 : 102;
   const c = await startNode(t, net, 'c', { cur: four, progress: { ...emptyProgress(), tasks: [task(s, s + 1, ['a'])] } });
   await t.rejects(net.scan('c', s, s), { remoteCode: 'ERR_STREAM_NOT_HELD', message: /still streaming in/ }, 'a slot a task of the source covers');
-  await t.rejects(net.scan('c', s - 5, s), NOT_HELD, 'a range that overlaps the task');
+  const before = await net.scan('c', s - 5, s);
+  t.same([before.done, before.next.readUInt16BE(1)], [false, s], 'a range that runs into the task stops before it');
+  await t.rejects(net.scan('c', s - 5, s, { from: before.next }), NOT_HELD, 'and is refused from there');
   t.equal((await net.scan('c', s + 2, s + 10)).done, true, 'slots outside it are served');
   // A joiner's gains (pending replica) before they are streamed in.
   const cur = ringOf(['a', 'b', 'c'].map((id) => [id, 'up']));
@@ -243,4 +256,27 @@ t.test('a slot the node entered the current preflist of after its last tick (a m
   t.equal((await net.scan('c', kept, kept)).done, true, 'a slot it held before is served');
   release();
   await c.manager.close();
+});
+
+t.test('a task none of whose sources holds every slot: each source serves up to its hole, the next goes on from there', async (t) => {
+  const net = new Net();
+  const ring = ringOf(ids.map((id) => [id, 'up']));
+  let s1 = 0;
+  while (!(ring.preflist(s1).includes('j') && ring.preflist(s1 + 1).includes('j'))) s1++;
+  const s2 = s1 + 1;
+  const tagOf = (slot: number): string => {
+    for (let i = 0; ; i++) if (keySlot(Buffer.from(`h${i}`)) === slot) return `h${i}`;
+  };
+  const k1 = [1, 2].map((i) => Buffer.from(`{${tagOf(s1)}}${i}`));
+  const k2 = [1, 2].map((i) => Buffer.from(`{${tagOf(s2)}}${i}`));
+  // c swept s2 and a swept s1 (marks as a sweep leaves them); each holds the other slot.
+  const c = await startNode(t, net, 'c', { cur: ring, progress: { ...emptyProgress(), dropped: new Set([s2]) } });
+  await store(c.fx, k1);
+  const a = await startNode(t, net, 'a', { cur: ring, progress: { ...emptyProgress(), dropped: new Set([s1]) } });
+  await store(a.fx, k2);
+  const j = await startNode(t, net, 'j', { cur: ring, progress: { ...emptyProgress(), tasks: [task(s1, s2, ['c', 'a'])] }, run: true });
+  await waitFor('j\'s task', () => j.progress.tasks.length === 0);
+  for (const k of [...k1, ...k2]) t.ok(await j.fx.ks.engine.get(dataKey(k)), `j holds ${k}`);
+  t.match(j.logs.join('\n'), new RegExp(`from c failed \\(slots ${s1}-${s2} not held in full here: slot ${s2} was swept`), 'c served s1, then refused s2');
+  await Promise.all([a, c, j].map((n) => n.manager.close()));
 });
