@@ -82,6 +82,12 @@ export const RANDOMKEY_SAMPLE_KEYS = 16;
 /** Largest engine batch writeValue builds from the puts of one synchronous stretch (key + value bytes). */
 export const WRITE_BATCH_BYTES_MAX = 256 * 1024;
 /**
+ * A writeValue batch with this many puts when the stretch that opened it ends is committed then;
+ * a smaller one waits for the end of the event loop's phase (Keyspace#endOfStretch).
+ */
+export const BATCH_PUTS_COMMIT_NOW = 8;
+
+/**
  * GET (valuesSync) answers with a view of the engine's value below this size: the encoder copies
  * such a reply into its slab; from COPY_THRESHOLD_BYTES on it passes the Buffer to the socket.
  */
@@ -539,9 +545,10 @@ export class Keyspace {
 
   /**
    * Queues one put of writeValue for the engine and returns it, carrying its batch's promise.
-   * Puts queued in one synchronous stretch (the SETs of a pipelined batch) go to the engine as
-   * ONE write when the stretch ends: one pending entry, one promise and one log record instead of
-   * one each per SET. A batch only joins puts on different keys (each holds its key's lock until
+   * Puts queued in one synchronous stretch (the SETs of a pipelined batch), or in one phase of
+   * the event loop when each stretch brings only a few (one SET per read at -P 1: see
+   * #endOfStretch), go to the engine as ONE write: one pending entry, one settlement and one log
+   * record instead of one each per SET. A batch only joins puts on different keys (each holds its key's lock until
    * settled), so it changes no per-key order; the engine applies a batch atomically, so its puts
    * succeed or fail together, and no put in it can be refused alone: keys are within
    * max-key-bytes and a put over WRITE_BATCH_BYTES_MAX (far below the engine's value cap) is a
@@ -576,17 +583,32 @@ export class Keyspace {
     if (batch === undefined) {
       batch = new PutBatch();
       this.#putBatch = batch;
-      // Committed in a microtask, i.e. once the synchronous stretch that opened it ended (a
-      // microtask never runs inside one; a batch opened later in the same stretch is that
-      // stretch's too, so committing whichever batch is open then is right). A reaction on a
-      // settled promise, not queueMicrotask: Node makes an AsyncResource and a bound function
+      // Looked at once the synchronous stretch that opened it ended (a microtask never runs
+      // inside one; a batch opened later in the stretch is that stretch's too). A reaction on
+      // a settled promise, not queueMicrotask: Node makes an AsyncResource and a bound function
       // for every queueMicrotask call (~85 B per SET in the sampling heap profile).
-      void SETTLED.then(this.#commitOpenBatch);
+      void SETTLED.then(this.#endOfStretch);
     }
     return batch;
   }
 
-  /** #commitPutBatch as one function for every batch's microtask. */
+  /**
+   * The stretch that opened the open batch ended. A batch of a pipeline (BATCH_PUTS_COMMIT_NOW
+   * puts or more) is committed now. A smaller one (a read of one SET: -P 1) stays open until
+   * the event loop's current phase ended (setImmediate): the other clients' reads of that poll
+   * phase join it, so one engine write, log record and settlement serve them all instead of one
+   * each (the engine's writer groups their log appends anyway, not the work per write before
+   * them). The commit still runs in the loop turn of the reads (the check phase follows the
+   * poll phase): a reply waits for that phase's other reads only.
+   */
+  readonly #endOfStretch = (): void => {
+    const batch = this.#putBatch;
+    if (batch === undefined) return;
+    if (batch.puts.length >= BATCH_PUTS_COMMIT_NOW) this.#commitPutBatch();
+    else setImmediate(this.#commitOpenBatch);
+  };
+
+  /** #commitPutBatch as one function for every batch's setImmediate. */
   readonly #commitOpenBatch = (): void => this.#commitPutBatch();
 
   #commitPutBatch(): void {

@@ -8,7 +8,7 @@
 import t from 'tap';
 import * as path from 'node:path';
 import { openEngine } from '../../src/storage/engine.js';
-import { ENGINE_DIR_NAME, Keyspace, VALUE_VIEW_MAX_BYTES, WRITE_BATCH_BYTES_MAX } from '../../src/server/keyspace.js';
+import { BATCH_PUTS_COMMIT_NOW, ENGINE_DIR_NAME, Keyspace, VALUE_VIEW_MAX_BYTES, WRITE_BATCH_BYTES_MAX } from '../../src/server/keyspace.js';
 import { stringCommands } from '../../src/server/commands/strings.js';
 import type { Reply } from '../../src/resp/reply.js';
 import type { KVEngine } from '../../src/storage/types.js';
@@ -273,4 +273,50 @@ t.test('over a connection: raw SETs reply in order once stored; a failed write a
   await new Promise((r) => setTimeout(r, 30));
   release();
   t.equal(await c.until((s) => s.endsWith('5\r\n')), '+OK\r\n$1\r\n5\r\n', 'the key takes writes again (its lock was released)');
+});
+
+t.test('plain SETs of separate reads in one event-loop phase share a batch; a pipeline commits at the end of its read', async (t) => {
+  const fx = await openFixture(t);
+  await fx.ks.close();
+  const real = await openEngine({ dir: path.join(fx.dir, ENGINE_DIR_NAME) });
+  const batches: number[] = [];
+  const counting = delegating(real, {
+    put: (key, value, options) => real.put(key, value, options),
+    write: (ops) => {
+      batches.push(ops.length);
+      return real.write(ops);
+    },
+  });
+  fx.ks = await Keyspace.open({ dir: fx.dir, config: fx.config, now: fx.clock.now, log: () => {}, engine: counting });
+  const ctx = { client: testClient(), server: { config: fx.config, keyspace: fx.ks, now: fx.clock.now } as ServerContext };
+  const microtasks = async (): Promise<void> => {
+    for (let i = 0; i < 5; i++) await null;
+  };
+  // Five callbacks of one check phase, one SET each (as five clients' reads of one poll phase):
+  // microtasks run between them, and still one engine write.
+  const replies = await new Promise<Reply[]>((resolve) => {
+    const out: Promise<Reply>[] = [];
+    for (let i = 0; i < 5; i++) {
+      setImmediate(() => {
+        out.push(Promise.resolve(SET(ctx, [b('SET'), b(`r${i}`), b('v')])));
+        if (out.length === 5) resolve(Promise.all(out));
+      });
+    }
+  });
+  t.ok(replies.every((r) => r.kind === 'simple'), '5 OKs');
+  t.same(batches, [5], 'one engine write for the five reads');
+  batches.length = 0;
+  // A read of fewer than BATCH_PUTS_COMMIT_NOW SETs waits for the end of the phase ...
+  const few = Array.from({ length: BATCH_PUTS_COMMIT_NOW - 1 }, (_, i) => SET(ctx, [b('SET'), b(`f${i}`), b('v')]));
+  await microtasks();
+  t.same(batches, [], 'a small batch is not written at the end of its stretch');
+  await Promise.all(few);
+  t.same(batches, [BATCH_PUTS_COMMIT_NOW - 1], 'written once the phase ended');
+  batches.length = 0;
+  // ... a pipeline's is written at the end of its stretch.
+  const many = Array.from({ length: BATCH_PUTS_COMMIT_NOW }, (_, i) => SET(ctx, [b('SET'), b(`m${i}`), b('v')]));
+  await microtasks();
+  t.same(batches, [BATCH_PUTS_COMMIT_NOW], 'a pipelined batch is written at the end of its stretch');
+  await Promise.all(many);
+  for (const k of ['r0', 'r4', 'f0', `m${BATCH_PUTS_COMMIT_NOW - 1}`]) t.equal(await fx.run('GET', k), 'v');
 });
