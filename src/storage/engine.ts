@@ -157,14 +157,6 @@ const COMPACTION_INPUT_BYTES_MAX = 64 * 1024 * 1024;
 /** Appends to table files are cut into chunks of this size. */
 const TABLE_WRITE_CHUNK_BYTES = 1024 * 1024;
 /**
- * A flush's preparation on the main thread (Memtable.survivors: 25-100 ms per 64 MiB memtable
- * in one piece) runs in steps of this many keys or rows (~0.01-0.6 ms each), and yields to the
- * event loop once it has run FLUSH_SLICE_MS.
- */
-const SURVIVOR_STEP_UNITS = 1024;
-const FLUSH_SLICE_MS = 1;
-
-/**
  * The acknowledgement shared by the writes queued while the writer was busy: one promise per
  * batch of queued writes, not per write (a promise, its resolving functions and the executor
  * closure per write were most of what the write path allocated, KNOWN_ISSUES "perf-server").
@@ -790,27 +782,17 @@ export class Engine implements KVEngine {
   }
 
   /**
-   * Builds a memtable's table: the versions that survive (Memtable.survivorRows: no shadowed
-   * version leaves this thread) are handed to the worker as rows, which sorts and writes them.
-   * The rows point into the memtable's shared memory (Memtable.applyRecords copies each group's
-   * records there): the worker reads keys and values in place.
+   * Builds a memtable's table: the worker picks the versions that survive (Memtable.flushInput,
+   * survivorRows: rows pointing into the memtable's shared memory, where it reads keys and
+   * values in place), then sorts and writes them. This thread only posts the job.
    */
   private async buildFromMemtable(mem: Memtable): Promise<BuildResult> {
     const gc = this.gcOptions(false);
-    // A snapshot taken between the steps is above every version of mem: it sees the newest,
-    // which every stripe keeps.
-    const pick = mem.survivors(gc.snapshots);
-    let sliceStart = performance.now();
-    while (!pick.step(SURVIVOR_STEP_UNITS)) {
-      if (performance.now() - sliceStart >= FLUSH_SLICE_MS) {
-        await yieldToLoop();
-        sliceStart = performance.now();
-      }
-    }
-    const rows = pick.result();
+    // A snapshot taken later is above every version of mem: it sees the newest, which every
+    // stripe keeps.
     return runJob(
       {
-        inputs: [{ kind: 'rows', bytes: rows.bytes, rowInts: rows.ints, rowFloats: rows.floats, rowBufs: rows.bufs }],
+        inputs: [{ kind: 'memtable', bytes: new Uint8Array(0), memtable: mem.flushInput(gc.snapshots) }],
         gc,
         build: this.buildOptions(),
         targetFileBytes: Number.MAX_SAFE_INTEGER,

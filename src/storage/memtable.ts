@@ -119,7 +119,7 @@ export const ORDER_LIMITS: Readonly<OrderLimits> = { sliceKeys: 4096, deltaMinKe
 const ORDER_SLICE_KEYS_MIN = 256;
 /** The delta merges into the base once it holds more than base >>> DELTA_BASE_SHIFT keys. */
 const DELTA_BASE_SHIFT = 2;
-const NO_RECORDS = new Int32Array(0);
+const NO_RECORDS: Int32Array = new Int32Array(0);
 /** Moves of up to this many order records are done by a loop (a copyWithin call costs more). */
 const JS_MOVE_RECORDS_MAX = 64;
 
@@ -166,9 +166,15 @@ function sharedBuffer(n: number): Buffer {
   return Buffer.from(new SharedArrayBuffer(n));
 }
 
-function grow<T extends Uint32Array | Int32Array | Float64Array | Uint8Array>(a: T, n: number): T {
-  const ctor = a.constructor as new (n: number) => T;
-  const b = new ctor(n);
+/** n int32s of shared memory (zeroed). */
+function sharedInts(n: number): Int32Array {
+  return new Int32Array(new SharedArrayBuffer(n * 4));
+}
+
+/** A copy of a, n elements long, in shared memory of its own. */
+function growShared<T extends Int32Array | Float64Array | Uint8Array>(a: T, n: number): T {
+  const ctor = a.constructor as new (b: SharedArrayBuffer) => T;
+  const b = new ctor(new SharedArrayBuffer(n * a.BYTES_PER_ELEMENT));
   b.set(a);
   return b;
 }
@@ -461,18 +467,20 @@ export class Memtable {
   // doubles (ROW_SEQ, ROW_TIME): a lookup touches one or two cache lines per version, not one
   // per field.
   private rows = 0;
-  private rowI = new Int32Array(INITIAL_ROWS * ROW_INTS);
-  private rowF = new Float64Array(INITIAL_ROWS * ROW_FLOATS);
+  // Rows, heads, the dense key copy and the key order's runs are shared memory, as the chunks
+  // are: a flush's worker picks the surviving rows (flushInput) reading them in place.
+  private rowI = new Int32Array(new SharedArrayBuffer(INITIAL_ROWS * ROW_INTS * 4));
+  private rowF = new Float64Array(new SharedArrayBuffer(INITIAL_ROWS * ROW_FLOATS * 8));
   // Keys: one per distinct key, by id.
   private keyCount = 0;
   /** The newest row of each key id (for iterators; the index holds it too). */
-  private heads = new Int32Array(INITIAL_KEYS);
+  private heads = sharedInts(INITIAL_KEYS);
   /**
    * Each key id's bytes, copied densely in id order: key id k is keyData[keyStart[k],
    * keyStart[k + 1]). Only key order reads them (sortIds, mergeKeyIds, lowerBound).
    */
-  private keyData = new Uint8Array(INITIAL_KEY_BYTES);
-  private keyStart = new Int32Array(INITIAL_KEYS + 1);
+  private keyData = new Uint8Array(new SharedArrayBuffer(INITIAL_KEY_BYTES));
+  private keyStart = sharedInts(INITIAL_KEYS + 1);
   /**
    * The index: slot i is slots[2i] = the key's newest row + 1 (0: empty) and slots[2i + 1] =
    * the key's hash.
@@ -530,8 +538,8 @@ export class Memtable {
   private ensureRow(): number {
     const r = this.rows;
     if ((r + 1) * ROW_INTS > this.rowI.length) {
-      this.rowI = grow(this.rowI, this.rowI.length * 2);
-      this.rowF = grow(this.rowF, this.rowF.length * 2);
+      this.rowI = growShared(this.rowI, this.rowI.length * 2);
+      this.rowF = growShared(this.rowF, this.rowF.length * 2);
     }
     return r;
   }
@@ -601,8 +609,8 @@ export class Memtable {
     } else {
       id = this.keyCount++;
       if (id === this.heads.length) {
-        this.heads = grow(this.heads, id * 2);
-        this.keyStart = grow(this.keyStart, id * 2 + 1);
+        this.heads = growShared(this.heads, id * 2);
+        this.keyStart = growShared(this.keyStart, id * 2 + 1);
       }
       this.copyKey(id, buf, keyOff, keyLen);
       this.bytes += ORDER_BYTES_PER_KEY;
@@ -624,7 +632,7 @@ export class Memtable {
   private copyKey(id: number, buf: Buffer, keyOff: number, keyLen: number): void {
     const start = this.keyStart[id]!;
     const end = start + keyLen;
-    if (end > this.keyData.length) this.keyData = grow(this.keyData, Math.max(end, this.keyData.length * 2));
+    if (end > this.keyData.length) this.keyData = growShared(this.keyData, Math.max(end, this.keyData.length * 2));
     const data = this.keyData;
     if (keyLen > JS_COPY_BYTES_MAX) data.set(buf.subarray(keyOff, keyOff + keyLen), start);
     else for (let j = 0; j < keyLen; j++) data[start + j] = buf[keyOff + j]!;
@@ -731,16 +739,32 @@ export class Memtable {
    * (an immutable one); iterators may run between the steps.
    */
   survivors(snapshots: readonly number[]): SurvivorPick {
-    return new SurvivorPick(snapshots, this.orderedRuns(true), {
-      rowI: this.rowI,
-      rowF: this.rowF,
-      rows: this.rows,
-      heads: this.heads,
-      keyCount: this.keyCount,
-      keyStart: this.keyStart,
-      keyData: this.keyData,
-      segs: this.segs,
-    });
+    const input = this.flushInput(snapshots);
+    return new SurvivorPick(input.snapshots, input.runs, input.arrays);
+  }
+
+  /**
+   * What survivorRowsOf needs to pick this memtable's survivors, for a memtable that gets no
+   * more writes: a flush's worker picks them (table_job.ts, input kind 'memtable'). Posted to
+   * the worker, every array is shared memory (SharedArrayBuffers: nothing is copied), where
+   * picking them here took 57-128 ms of this thread per 64 MiB flush, in slices
+   * (storage-perf-notes.md, sessions 13 and 15).
+   */
+  flushInput(snapshots: readonly number[]): SurvivorInput {
+    return {
+      snapshots,
+      runs: this.orderedRuns(true),
+      arrays: {
+        rowI: this.rowI,
+        rowF: this.rowF,
+        rows: this.rows,
+        heads: this.heads,
+        keyCount: this.keyCount,
+        keyStart: this.keyStart,
+        keyData: this.keyData,
+        segs: this.segs,
+      },
+    };
   }
 
   /** Materializes row r (key and value are views into the memtable's buffers). */
@@ -823,7 +847,7 @@ export class Memtable {
       for (let j = 0; j < ids.length; j++) setOrderRecord(tail, j * ORDER_STRIDE, ids[j]!, ks, d);
       const len = this.deltaLen + ids.length;
       if (this.deltaShared || this.delta.length < len * ORDER_STRIDE) {
-        const next = new Int32Array(Math.max(len + (len >>> 1), len + this.limits.sliceKeys) * ORDER_STRIDE);
+        const next = sharedInts(Math.max(len + (len >>> 1), len + this.limits.sliceKeys) * ORDER_STRIDE);
         next.set(this.delta.subarray(0, this.deltaLen * ORDER_STRIDE));
         this.delta = next;
         this.deltaShared = false;
@@ -849,7 +873,7 @@ export class Memtable {
       return;
     }
     this.frozen = frozen;
-    this.mergeOut = new Int32Array(this.base.length + frozen.length);
+    this.mergeOut = sharedInts(this.base.length + frozen.length);
     this.mergeA = 0;
     this.mergeB = 0;
   }
@@ -1044,7 +1068,7 @@ export class MemtableIterator {
 }
 
 /** A memtable's arrays as SurvivorPick reads them (none is written while it runs). */
-interface MemtableArrays {
+export interface MemtableArrays {
   rowI: Int32Array;
   rowF: Float64Array;
   rows: number;
@@ -1052,7 +1076,22 @@ interface MemtableArrays {
   keyCount: number;
   keyStart: Int32Array;
   keyData: Uint8Array;
-  segs: readonly Buffer[];
+  segs: readonly Uint8Array[];
+}
+
+/** A memtable's survivors to pick (Memtable.flushInput), in any thread. */
+export interface SurvivorInput {
+  snapshots: readonly number[];
+  /** The key order's sorted runs (held: never written again). */
+  runs: readonly Int32Array[];
+  arrays: MemtableArrays;
+}
+
+/** Memtable.survivorRows from a flushInput, in one call (a flush's worker). */
+export function survivorRowsOf(input: SurvivorInput): EntryRows {
+  const pick = new SurvivorPick(input.snapshots, input.runs, input.arrays);
+  while (!pick.step(Number.MAX_SAFE_INTEGER));
+  return pick.result();
 }
 
 const PICK_RANK = 0;

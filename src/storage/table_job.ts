@@ -6,6 +6,7 @@
 import { compareBytes, equalBytes } from './bytes.js';
 import { collectVersions, MergingSource, RunIterator, type EntrySource, type GcOptions } from './compaction_merge.js';
 import type { InternalEntry } from './internal_entry.js';
+import { survivorRowsOf, type SurvivorInput } from './memtable.js';
 import { SortedLogSource } from './sorted_log.js';
 import { BlockSpanIterator, TableBufferIterator, TableBuilder, type TableBuildOptions, type TableMeta } from './table_format.js';
 import type { Slice } from './compaction_slices.js';
@@ -14,12 +15,14 @@ export interface BuildInput {
   /**
    * 'run': entries back to back, sorted (a serialized memtable); 'rows': a memtable's
    * surviving versions as rows over `bytes` (rowInts, rowFloats: sorted_log.ts EntryRows;
-   * sorted here unless already in internal order, as a memtable hands them); 'log': commit-log records this process encoded (a memtable's writes, in seq
+   * sorted here unless already in internal order, as a memtable hands them); 'memtable': a
+   * memtable's flushInput, whose survivors are picked here (Memtable.survivorRows) and go on
+   * as 'rows'; 'log': commit-log records this process encoded (a memtable's writes, in seq
    * order; decoded without checksum verification, and sorted here: sorted_log.ts); 'table': a
    * whole table file; 'blocks': consecutive data blocks of one table (a compaction slice),
    * block b being blockSizes[b] bytes.
    */
-  kind: 'run' | 'rows' | 'log' | 'table' | 'blocks';
+  kind: 'run' | 'rows' | 'memtable' | 'log' | 'table' | 'blocks';
   bytes: Uint8Array;
   blockSizes?: number[];
   rowInts?: Int32Array;
@@ -29,6 +32,8 @@ export interface BuildInput {
    * memtable's shared memory, read where it is (never transferred, never written).
    */
   rowBufs?: readonly Uint8Array[];
+  /** 'memtable' only (bytes empty). */
+  memtable?: SurvivorInput;
 }
 
 export interface BuildJob {
@@ -115,6 +120,7 @@ export function runBuildJob(job: BuildJob): BuildResult {
     if (input.kind === 'run') source = new RunIterator(buf);
     else if (input.kind === 'table') source = new TableBufferIterator(buf);
     else if (input.kind === 'blocks') source = new BlockSpanIterator(buf, input.blockSizes ?? []);
+    else if (input.kind === 'memtable') source = new SortedLogSource(survivorRowsOf(input.memtable!));
     else if (input.kind === 'rows') source = new SortedLogSource({ bytes: buf, bufs: input.rowBufs, ints: input.rowInts ?? new Int32Array(0), floats: input.rowFloats ?? new Float64Array(0) });
     else source = new SortedLogSource([buf]);
     return slice ? new SliceSource(source, slice) : source;

@@ -8,6 +8,7 @@ import { ENTRY_ROW_INTS, sortedLogEntries, type EntryRows } from '../../src/stor
 import { Memtable, type MemtableIterator } from '../../src/storage/memtable.js';
 import { FormatError } from '../../src/storage/varint.js';
 import { builtTableBytes, runBuildJob, type BuildJob } from '../../src/storage/table_job.js';
+import { releaseTableBytes, runJob } from '../../src/storage/worker_pool.js';
 
 const BUILD: TableBuildOptions = { blockBytes: 4096, bloomBitsPerKey: 10, compression: 'none' };
 const NOW_MS = 1_000_000;
@@ -246,6 +247,12 @@ t.test("a flush of a memtable's survivorRows builds the same table as a flush of
         });
         const fromLog = runBuildJob({ inputs: [{ kind: 'log', bytes: Buffer.concat(logs) }], gc, build: BUILD, targetFileBytes: Number.MAX_SAFE_INTEGER });
         const bytesOf = (r: typeof fromLog): Buffer[] => r.tables.map(builtTableBytes);
+        // As the engine's flush: the job picks the survivors itself from the memtable's flushInput.
+        const input = mem.flushInput(snapshots);
+        const arrays = [input.arrays.rowI, input.arrays.rowF, input.arrays.heads, input.arrays.keyStart, input.arrays.keyData, ...input.runs, ...input.arrays.segs];
+        if (!arrays.every((a) => a.length === 0 || a.buffer instanceof SharedArrayBuffer)) return false;
+        const fromMem = runBuildJob({ inputs: [{ kind: 'memtable', bytes: new Uint8Array(0), memtable: input }], gc, build: BUILD, targetFileBytes: Number.MAX_SAFE_INTEGER });
+        if (!Buffer.concat(bytesOf(fromMem)).equals(Buffer.concat(bytesOf(fromLog)))) return false;
         // Without snapshots exactly one row per key leaves the memtable.
         if (snapshots.length === 0 && rows.ints.length / ENTRY_ROW_INTS !== mem.keys) return false;
         // The rows point into the memtable's shared memory.
@@ -322,4 +329,24 @@ t.test("group commits larger than a chunk, across chunks and in a buffer of thei
   t.equal(mem.get(key(3), seq)?.value.length, 1_000_000);
   t.equal(mem.get(key(1), seq)?.value.length, 10);
   t.same(mem.get(key(17), seq)?.value, Buffer.alloc(7, 8));
+});
+
+t.test("a memtable's flush job posted to the worker thread (shared arrays, no copy) builds the same table as inline", async (t) => {
+  const mem = new Memtable(1);
+  let seq = 1;
+  for (let i = 0; i < 3000; i++) {
+    const ops: LogOp[] = [{ kind: i % 11 === 0 ? KIND_DELETE : KIND_PUT, key: key((i * 7) % 1000), value: i % 11 === 0 ? Buffer.alloc(0) : Buffer.alloc(50 + (i % 200), i & 0xff), time: 0 }];
+    const buf = Buffer.alloc(recordLength(seq, ops));
+    writeRecord(buf, 0, seq, ops);
+    mem.applyRecords(buf);
+    seq += 1;
+  }
+  const gc = { snapshots: [], bottom: false, nowMs: NOW_MS, graceMs: 10 };
+  const job = (): BuildJob => ({ inputs: [{ kind: 'memtable', bytes: new Uint8Array(0), memtable: mem.flushInput([]) }], gc, build: BUILD, targetFileBytes: Number.MAX_SAFE_INTEGER });
+  const offloaded = await runJob(job(), 'flush', true);
+  const inline = runBuildJob(job());
+  t.equal(offloaded.entriesOut, 1000);
+  t.ok(Buffer.concat(offloaded.tables.map(builtTableBytes)).equals(Buffer.concat(inline.tables.map(builtTableBytes))), 'same table');
+  releaseTableBytes(offloaded, true);
+  t.same(mem.get(key(7), seq)?.value, Buffer.alloc(50 + (2001 % 200), 2001 & 0xff), 'the memtable reads as before');
 });
