@@ -59,6 +59,63 @@ interface ItemList {
 
 const emptyList = (): ItemList => ({ puts: [], at: [] });
 
+/** Slots of a new RoundKeys table (a power of two; twice REPLICA_ROUND_ITEMS_MAX keeps it at most half full). */
+const ROUND_KEYS_SLOTS_INITIAL = 4096;
+
+/**
+ * The key hashes of the round being built: an open-addressing table (linear probing) whose slots
+ * are stamped with the round they were filled in, so a new round starts with one increment, no
+ * clearing and no allocation (a Set per round grew its table several times for a round of a few
+ * hundred items: every replica put went through it). Grows past half full (a round takes its
+ * first put whole, however many items it has).
+ */
+class RoundKeys {
+  #hashes = new Int32Array(ROUND_KEYS_SLOTS_INITIAL);
+  #stamps = new Int32Array(ROUND_KEYS_SLOTS_INITIAL);
+  #round = 0;
+  #count = 0;
+
+  /** Forgets every hash (a new round). */
+  reset(): void {
+    this.#count = 0;
+    if (this.#round === 0x7fffffff) {
+      // Stamps of 2^31 rounds ago would look current: start the stamps over.
+      this.#stamps.fill(0);
+      this.#round = 0;
+    }
+    this.#round++;
+  }
+
+  /** Adds the int32 `hash`; false when the round has it already. */
+  add(hash: number): boolean {
+    const h = hash | 0;
+    if ((this.#count + 1) * 2 > this.#hashes.length) this.#grow();
+    const hashes = this.#hashes;
+    const stamps = this.#stamps;
+    const round = this.#round;
+    const mask = hashes.length - 1;
+    for (let i = h & mask; ; i = (i + 1) & mask) {
+      if (stamps[i] !== round) {
+        stamps[i] = round;
+        hashes[i] = h;
+        this.#count++;
+        return true;
+      }
+      if (hashes[i] === h) return false;
+    }
+  }
+
+  #grow(): void {
+    const oldHashes = this.#hashes;
+    const oldStamps = this.#stamps;
+    const round = this.#round;
+    this.#hashes = new Int32Array(oldHashes.length * 2);
+    this.#stamps = new Int32Array(oldHashes.length * 2);
+    this.#count = 0;
+    for (let i = 0; i < oldHashes.length; i++) if (oldStamps[i] === round) this.add(oldHashes[i]!);
+  }
+}
+
 export class ReplicaPutRounds {
   readonly #merge: ReplicaMerge;
   /** Puts not yet taken by a round, in arrival order. */
@@ -69,6 +126,8 @@ export class ReplicaPutRounds {
   #busy = false;
   /** Rounds merged, and items carried to a later round (for tests). */
   readonly stats = { rounds: 0, carried: 0 };
+  /** Keys of the round being built, by hash: a colliding hash of another key only carries an item one round. */
+  readonly #keys = new RoundKeys();
 
   constructor(merge: ReplicaMerge) {
     this.#merge = merge;
@@ -90,23 +149,8 @@ export class ReplicaPutRounds {
     const items: ReplicaPutItem[] = [];
     const carried = this.#carried;
     this.#carried = emptyList();
-    // Keys of this round by hash: a colliding hash of another key only carries an item one round.
-    const keys = new Set<number>();
-    const take = (put: QueuedPut, i: number): void => {
-      const item = put.items[i] as ReplicaPutItem;
-      const h = hashKey(item.key, 0, item.key.length) & 0x3fffffff;
-      if (keys.has(h)) {
-        this.#carried.puts.push(put);
-        this.#carried.at.push(i);
-        this.stats.carried++;
-        return;
-      }
-      keys.add(h);
-      round.puts.push(put);
-      round.at.push(i);
-      items.push(item);
-    };
-    for (let j = 0; j < carried.puts.length; j++) take(carried.puts[j] as QueuedPut, carried.at[j] as number);
+    this.#keys.reset();
+    for (let j = 0; j < carried.puts.length; j++) this.#take(round, items, carried.puts[j] as QueuedPut, carried.at[j] as number);
     let bytes = 0;
     let n = 0;
     for (; n < this.#queue.length; n++) {
@@ -115,7 +159,7 @@ export class ReplicaPutRounds {
       for (const item of put.items as readonly Sized[]) size += item.key.length + (item.encoded?.length ?? 0);
       if (items.length > 0 && (items.length + put.items.length > REPLICA_ROUND_ITEMS_MAX || bytes + size > REPLICA_ROUND_BYTES_MAX)) break;
       bytes += size;
-      for (let i = 0; i < put.items.length; i++) take(put, i);
+      for (let i = 0; i < put.items.length; i++) this.#take(round, items, put, i);
     }
     this.#queue = n === this.#queue.length ? [] : this.#queue.slice(n);
     this.stats.rounds++;
@@ -129,6 +173,20 @@ export class ReplicaPutRounds {
       (results) => this.#settle(round, (j) => results[j]),
       (err: unknown) => this.#settle(round, () => err),
     );
+  }
+
+  /** Item i of `put` joins the round being built, or the next one when its key is in it already. */
+  #take(round: ItemList, items: ReplicaPutItem[], put: QueuedPut, i: number): void {
+    const item = put.items[i] as ReplicaPutItem;
+    if (!this.#keys.add(hashKey(item.key, 0, item.key.length))) {
+      this.#carried.puts.push(put);
+      this.#carried.at.push(i);
+      this.stats.carried++;
+      return;
+    }
+    round.puts.push(put);
+    round.at.push(i);
+    items.push(item);
   }
 
   #settle(round: ItemList, resultOf: (j: number) => unknown): void {

@@ -138,3 +138,25 @@ t.test('property: rounds never overlap, never give a key twice, merge each item 
     { numRuns: 200 },
   );
 });
+
+// The round's key table grows past its first size (a put is taken whole, whatever its length) and
+// still finds a key given twice; the next round starts empty.
+t.test('a round of many keys: each key once, a repeat carried, even past the key table growing', async (t) => {
+  const m = standIn();
+  const rounds = new ReplicaPutRounds(m.merge);
+  const n = 3 * REPLICA_ROUND_ITEMS_MAX;
+  const keys = Array.from({ length: n }, (_, i) => item(`k${i}`, 'first'));
+  // Every 97th key again, after all the others (the table grew in between).
+  const again = keys.filter((_, i) => i % 97 === 0).map((x) => item(x.key.toString(), 'again'));
+  const p = rounds.put([...keys, ...again]);
+  await turn();
+  t.equal(m.calls[0]!.items.length, n, 'every distinct key in the first round');
+  t.same(new Set(keysOf(m.calls[0]!.items)).size, n, 'none twice');
+  t.same(tagsOf(m.calls[0]!.items), new Array(n).fill('first'));
+  m.calls[0]!.answer(new Array(n).fill(undefined));
+  await turn();
+  t.same(keysOf(m.calls[1]!.items), keysOf(again), 'the repeats carried to the next round, all of them');
+  m.calls[1]!.answer(new Array(again.length).fill(undefined));
+  t.equal((await p).length, n + again.length);
+  t.equal(rounds.stats.carried, again.length);
+});
