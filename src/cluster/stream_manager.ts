@@ -50,6 +50,7 @@ import {
 } from './stream_codec.js';
 import { confirmTargets, leaveGainers, ownedSlots, planTasks, removalGains, sweepPlan, transitionGains } from './stream_plan.js';
 import { slotRuns } from '../coordinator/ring_transition.js';
+import { SLOT_COUNT } from '../coordinator/slot.js';
 import {
   emptyProgress,
   MAX_STREAM_STATE_FILE_BYTES,
@@ -368,7 +369,9 @@ export class StreamManager implements SlotHolding {
    * The lowest slot of first..last this node cannot stream out whole, and why, or undefined
    * (SlotHolding: serveStreamScan stops a chunk before it, and checks again after the read):
    *  - a slot it swept (progress `dropped`, marked before the deletes; cleared once streamed in
-   *    again for a ring it holds the slot in);
+   *    again for a ring it holds the slot in), or became a current replica of without streaming
+   *    it in and does not hold in the target ring (marked the same way by the tick that saw the
+   *    current ring change);
    *  - a slot a task of its own is still streaming in (a removal gain: a current owner without
    *    the data yet; removalGains lists such owners as sources too);
    *  - a slot it gains in the live transition and has not streamed yet;
@@ -390,7 +393,7 @@ export class StreamManager implements SlotHolding {
     const planned = this.#lastCurrent;
     const entered = tr !== undefined && planned !== undefined && tr.current !== planned;
     for (let s = first; s <= (task?.slot ?? last + 1) - 1; s++) {
-      if (p.dropped.has(s)) return { slot: s, why: 'was swept' };
+      if (p.dropped.has(s)) return { slot: s, why: 'has no whole copy here (swept, or owned without being streamed in)' };
       if (p.streamed.has(s)) continue;
       if (tr?.pendingReplicas(s).includes(self)) return { slot: s, why: 'is gained and not streamed in yet' };
       if (entered && tr.current.preflist(s).includes(self) && !planned.preflist(s).includes(self)) return { slot: s, why: 'entered this node\'s preflist since its last tick' };
@@ -424,6 +427,15 @@ export class StreamManager implements SlotHolding {
     this.#owned ??= ownedSlots(cur, cur, self);
     let removal = false;
     if (last !== undefined && last !== cur) {
+      // Slots this node became a current replica of, does not hold in the target ring and did
+      // not stream in are not held in full: marked like swept ones. Two joins at once: the first
+      // one, once up, is a current replica of slots the target ring gives the second one
+      // instead; it never streamed them and drops them when the second is up. (A node entering
+      // an empty cluster holds its slots in both rings: nothing marked. A removal gain is in
+      // the target ring too: its task and the entered check cover it.)
+      for (let s = 0; s < SLOT_COUNT; s++) {
+        if (cur.preflist(s).includes(self) && !last.preflist(s).includes(self) && !tgt.preflist(s).includes(self) && !this.#p.streamed.has(s)) this.#p.dropped.add(s);
+      }
       removal = last.members.some((m) => cur.member(m.id) === undefined);
       const covered = this.#covered();
       const gains = removalGains(last, cur, self).filter((g) => {

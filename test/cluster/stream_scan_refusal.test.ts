@@ -168,7 +168,7 @@ t.test('a swept slot is refused (a later chunk, a read the sweep overlapped, aft
   const upTo = await net.scan('c', held, s);
   const hole = upTo.next.readUInt16BE(1);
   t.ok(!upTo.done && hole > held && hole <= s && !ring.preflist(hole).includes('c'), `a range from a slot c holds is served up to the first slot it swept (${hole}), not done`);
-  await t.rejects(net.scan('c', held, s, { from: upTo.next }), { message: new RegExp(`slots ${held}-${s} not held in full here: slot ${hole} was swept`) }, 'and refused from there, naming the slot');
+  await t.rejects(net.scan('c', held, s, { from: upTo.next }), { message: new RegExp(`slots ${held}-${s} not held in full here: slot ${hole} has no whole copy`) }, 'and refused from there, naming the slot');
   t.ok(c.manager.info().scansRefused >= 3, `counted (stream_scans_refused ${c.manager.info().scansRefused})`);
   t.match(c.manager.infoLines().join('\n'), /stream_scans_refused:\d+/, 'and reported in CLUSTER INFO');
 
@@ -176,7 +176,7 @@ t.test('a swept slot is refused (a later chunk, a read the sweep overlapped, aft
   const j = await startNode(t, net, 'j', { cur: ring, progress: { ...emptyProgress(), tasks: [task(s, s, ['c', 'a'])] }, run: true });
   await waitFor('j\'s task', () => j.progress.tasks.length === 0);
   for (const k of keys) t.ok(await j.fx.ks.engine.get(dataKey(k)), `j holds ${k} (from a)`);
-  t.match(j.logs.join('\n'), /from c failed \(slots \d+-\d+ not held in full here: slot \d+ was swept\)/, 'after c refused');
+  t.match(j.logs.join('\n'), /from c failed \(slots \d+-\d+ not held in full here: slot \d+ has no whole copy here/, 'after c refused');
   await j.manager.close();
   // A task planned with c as its only source (c was a current replica then): it goes on from a
   // current replica of the slot now instead of waiting for c for good.
@@ -277,6 +277,26 @@ t.test('a task none of whose sources holds every slot: each source serves up to 
   const j = await startNode(t, net, 'j', { cur: ring, progress: { ...emptyProgress(), tasks: [task(s1, s2, ['c', 'a'])] }, run: true });
   await waitFor('j\'s task', () => j.progress.tasks.length === 0);
   for (const k of [...k1, ...k2]) t.ok(await j.fx.ks.engine.get(dataKey(k)), `j holds ${k}`);
-  t.match(j.logs.join('\n'), new RegExp(`from c failed \\(slots ${s1}-${s2} not held in full here: slot ${s2} was swept`), 'c served s1, then refused s2');
+  t.match(j.logs.join('\n'), new RegExp(`from c failed \\(slots ${s1}-${s2} not held in full here: slot ${s2} has no whole copy`), 'c served s1, then refused s2');
   await Promise.all([a, c, j].map((n) => n.manager.close()));
+});
+
+t.test('a slot a node became a current replica of without streaming it (the first of two joiners, up) is refused', async (t) => {
+  const net = new Net();
+  const three = ringOf(['a', 'b', 'c'].map((id) => [id, 'up']));
+  const four = ringOf(['a', 'b', 'c', 'd'].map((id) => [id, 'up']));
+  const five = ringOf([['a', 'up'], ['b', 'up'], ['c', 'up'], ['d', 'up'], ['j', 'joining']], 'target');
+  // d streamed its gains of the 3 -> 5 change and turned up; j still joins. Slot s: d is in its
+  // current preflist now, but not in the target one: d never gained it, holds nothing of it.
+  let s = 0;
+  while (!(four.preflist(s).includes('d') && !five.preflist(s).includes('d'))) s++;
+  const gains = new RingTransition(three, ringOf([['a', 'up'], ['b', 'up'], ['c', 'up'], ['d', 'joining'], ['j', 'joining']], 'target')).gainedBy('d').map((m) => m.slot);
+  t.notOk(gains.includes(s), `d did not gain slot ${s}`);
+  const d = await startNode(t, net, 'd', { cur: three, tgt: five, progress: { ...emptyProgress(), streamed: new Set(gains) }, run: true });
+  await new Promise((r) => setTimeout(r, 300)); // a tick took the 3-node current ring
+  d.view.cur = four; // d is up
+  await new Promise((r) => setTimeout(r, 300)); // and a tick saw it
+  await t.rejects(net.scan('d', s, s), { remoteCode: 'ERR_STREAM_NOT_HELD', message: /has no whole copy/ }, 'refused');
+  t.equal((await net.scan('d', gains[0]!, gains[0]!)).done, true, 'a slot it streamed in is served');
+  await d.manager.close();
 });
